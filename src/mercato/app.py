@@ -1,0 +1,122 @@
+"""Builds the FastAPI application: every module's router, the middleware, the error handlers."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from mercato import __version__
+from mercato.core.db import Database
+from mercato.core.errors import install_error_handlers, problem_response
+from mercato.core.idempotency import IdempotentReplay, on_replay
+from mercato.core.observability import ObservabilityMiddleware, metrics_payload
+from mercato.core.outbox import Dispatcher
+from mercato.settings import Settings, get_settings
+from mercato.tenancy.middleware import CustomDomainMiddleware
+from mercato.tenancy.service import DomainResolver
+
+MODULES = ("mercato.tenancy", "mercato.identity")
+"""Business modules, in mount order. Each may have ``api`` (routers) and ``events`` modules."""
+
+
+def load_modules(settings: Settings) -> list[Any]:
+    """Import every module's api/events (and extensions), so routes and handlers register."""
+    loaded: list[Any] = []
+    for name in MODULES:
+        for part in ("api", "events", "tasks"):
+            try:
+                loaded.append(importlib.import_module(f"{name}.{part}"))
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{name}.{part}":
+                    raise
+    loaded.extend(importlib.import_module(ext) for ext in settings.extensions)
+    return loaded
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    db = db or Database(settings.database_url, pool_size=settings.db_pool_size,
+                        busy_timeout_ms=settings.db_busy_timeout_ms)
+    modules = load_modules(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if settings.run_worker:
+            dispatcher = Dispatcher(db, batch_size=settings.worker_batch_size,
+                                    lease_seconds=settings.worker_lease_seconds,
+                                    max_attempts=settings.worker_max_attempts,
+                                    poll_interval=settings.worker_poll_interval_seconds)
+            thread = threading.Thread(target=dispatcher.run_forever, args=(stop,),
+                                      name="mercato-dispatcher", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=10)
+
+    app = FastAPI(
+        title="Mercato",
+        version=__version__,
+        description="One system of record for a retailer's catalog, stock and orders.",
+        lifespan=lifespan,
+    )
+    from mercato.identity.service import Identity
+
+    app.state.settings = settings
+    app.state.db = db
+    app.state.identity = Identity(settings, db)
+    app.state.authenticator = app.state.identity.authenticate
+    app.state.domains = DomainResolver(db)
+
+    install_error_handlers(app)
+    app.add_exception_handler(IdempotentReplay, on_replay)
+    for module in modules:
+        for attr in ("router", "store_router"):
+            router = getattr(module, attr, None)
+            if router is not None:
+                app.include_router(router)
+    _operations(app, db)
+    app.add_middleware(CustomDomainMiddleware, resolver=app.state.domains)
+    app.add_middleware(ObservabilityMiddleware)
+    return app
+
+
+def _operations(app: FastAPI, db: Database) -> None:
+    @app.get("/health", tags=["operations"], summary="The process is up")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/ready", tags=["operations"], summary="The database is reachable and migrated")
+    def ready(request: Request) -> Response:
+        from mercato.migrations import current_revision, head_revision
+
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                current = current_revision(conn)
+        except Exception as exc:
+            return problem_response(503, "not_ready", f"Database unreachable: {exc}",
+                                    request=request)
+        head = head_revision()
+        if current != head:
+            return problem_response(503, "not_ready",
+                                    f"Schema at {current}, code expects {head}; run "
+                                    "`mercato migrate`.", request=request)
+        return JSONResponse({"status": "ready", "database": db.dialect, "schema": current})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response)
+    def metrics() -> Response:
+        payload, content_type = metrics_payload()
+        return Response(payload, media_type=content_type)

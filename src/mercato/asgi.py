@@ -1,0 +1,9 @@
+"""ASGI entry point for uvicorn (``mercato.asgi:app``), built from MERCATO_* settings."""
+
+from mercato.app import create_app
+from mercato.core.observability import configure_logging
+from mercato.settings import get_settings
+
+_settings = get_settings()
+configure_logging(_settings.log_level, _settings.log_format)
+app = create_app(_settings)

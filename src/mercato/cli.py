@@ -1,0 +1,227 @@
+"""The ``mercato`` command: serve, worker, migrate, org, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mercato import __version__
+from mercato.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Mercato: one system of record for a retailer's catalog, stock and orders.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+org_app = typer.Typer(help="Manage organizations (tenants).", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mercato {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Settings come from MERCATO_* environment variables; see the README."""
+
+
+def _configure(settings: Settings) -> None:
+    from mercato.core.observability import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def _migrate(settings: Settings) -> None:
+    from mercato.migrations import upgrade
+
+    upgrade(settings.database_url)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (MERCATO_DATABASE_URL)."""
+    settings = get_settings()
+    _configure(settings)
+    _migrate(settings)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    migrate: Annotated[bool, typer.Option("--migrate/--no-migrate",
+                                          help="Migrate the database before serving.")] = True,
+    with_worker: Annotated[bool, typer.Option(
+        "--with-worker", help="Also dispatch events inside the server (single-process setups)."
+    )] = False,
+) -> None:
+    """Serve the HTTP API."""
+    settings = get_settings()
+    settings.require_secret_key()
+    _configure(settings)
+    if migrate and settings.migrate_on_start:
+        _migrate(settings)
+    _run_server(host, port, workers, run_worker=with_worker or settings.run_worker)
+
+
+def _run_server(host: str, port: int, workers: int, *, run_worker: bool) -> None:
+    import uvicorn
+
+    if run_worker:
+        os.environ["MERCATO_RUN_WORKER"] = "true"
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mercato-metrics-")
+    get_settings.cache_clear()
+    uvicorn.run("mercato.asgi:app", host=host, port=port, workers=workers,
+                log_config=None, access_log=False, lifespan="on")
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Deliver everything due, then exit.")] = False,
+) -> None:
+    """Dispatch outbox events to their handlers until stopped (SIGINT/SIGTERM)."""
+    from mercato.app import load_modules
+    from mercato.core.db import Database
+    from mercato.core.outbox import Dispatcher
+
+    settings = get_settings()
+    _configure(settings)
+    load_modules(settings)
+    db = Database(settings.database_url, pool_size=2, busy_timeout_ms=settings.db_busy_timeout_ms)
+    dispatcher = Dispatcher(db, batch_size=settings.worker_batch_size,
+                            lease_seconds=settings.worker_lease_seconds,
+                            max_attempts=settings.worker_max_attempts,
+                            poll_interval=settings.worker_poll_interval_seconds)
+    if once:
+        count = dispatcher.drain()
+        typer.echo(f"delivered {count}")
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    dispatcher.run_forever(stop)
+
+
+@org_app.command("create")
+def org_create(
+    name: Annotated[str, typer.Option(help="Display name.")],
+    slug: Annotated[str, typer.Option(help="URL name: lowercase letters, digits, hyphens.")],
+    owner_email: Annotated[str, typer.Option(help="The owner's sign-in email.")],
+    owner_password: Annotated[str, typer.Option(help="The owner's password (8+ characters).",
+                                                prompt=True, hide_input=True)],
+    domain: Annotated[list[str] | None, typer.Option(help="Custom domain (repeatable).")] = None,
+) -> None:
+    """Create an organization with its owner and print it as JSON."""
+    from mercato.core.errors import MercatoError
+
+    settings = get_settings()
+    try:
+        result = _create_org(settings, name=name, slug=slug, owner_email=owner_email,
+                             owner_password=owner_password, domains=domain or [])
+    except MercatoError as exc:
+        typer.echo(json.dumps({"error": exc.code, "detail": exc.detail, "errors": exc.errors}),
+                   err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, indent=2))
+
+
+def _create_org(settings: Settings, *, name: str, slug: str, owner_email: str,
+                owner_password: str, domains: list[str]) -> dict[str, object]:
+    from mercato.core.db import Database
+    from mercato.identity.permissions import Role
+    from mercato.identity.service import Identity
+    from mercato.tenancy import service as tenancy
+
+    _migrate(settings)
+    db = Database(settings.database_url, pool_size=1)
+    identity = Identity(settings, db)
+    try:
+        with db.transaction() as session:
+            session.info["actor_label"] = "cli"
+            org = tenancy.create_organization(session, name=name, slug=slug)
+            session.flush()
+            from mercato.core.db import set_tenant
+
+            set_tenant(session, org.id)
+            owner = identity.bootstrap_owner(session, org.id, owner_email, owner_password)
+            for domain in domains:
+                tenancy.add_domain(session, org.id, domain)
+            session.flush()
+            return {
+                "id": org.id, "slug": org.slug, "name": org.name,
+                "domains": [d.domain for d in tenancy.list_domains(session)],
+                "owner": {"id": owner.id, "email": owner.email, "role": Role.OWNER.value},
+            }
+    finally:
+        db.dispose()
+
+
+DEMO_SLUG = "demo"
+DEMO_EMAIL = "owner@demo.mercato.dev"
+DEMO_PASSWORD = "mercato-demo"  # noqa: S105 - the demo's published sign-in
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its database and key.")]
+    = Path("./mercato-demo"),
+) -> None:
+    """Create a demo store on SQLite (once) and serve it, with events dispatched in-process."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if "MERCATO_DATABASE_URL" not in os.environ:
+        os.environ["MERCATO_DATABASE_URL"] = f"sqlite:///{(data_dir / 'mercato.db').resolve()}"
+    if "MERCATO_SECRET_KEY" not in os.environ:
+        key_file = data_dir / "secret.key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        os.environ["MERCATO_SECRET_KEY"] = key_file.read_text().strip()
+    os.environ.setdefault("MERCATO_LOG_FORMAT", "console")
+    get_settings.cache_clear()
+    settings = get_settings()
+    _configure(settings)
+    from mercato.core.db import Database
+    from mercato.tenancy.service import get_by_slug
+
+    _migrate(settings)
+    db = Database(settings.database_url, pool_size=1)
+    with db.session(write=False) as session:
+        exists = get_by_slug(session, DEMO_SLUG) is not None
+    db.dispose()
+    if not exists:
+        _create_org(settings, name="Demo Card Shop", slug=DEMO_SLUG, owner_email=DEMO_EMAIL,
+                    owner_password=DEMO_PASSWORD, domains=[])
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
+        f"  API docs:  {base}/docs\n"
+        f"  sign in:   curl -s -X POST {base}/api/v1/auth/token -H 'content-type: "
+        f"application/json' -d '{{\"email\": \"{DEMO_EMAIL}\", \"password\": "
+        f"\"{DEMO_PASSWORD}\"}}'\n"
+        f"  data:      {data_dir.resolve()}\n"
+    )
+    _run_server(host, port, 1, run_worker=True)
+
+
+def main() -> None:
+    app()

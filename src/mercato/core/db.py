@@ -1,0 +1,282 @@
+"""Engine, sessions, the declarative base, and tenant scoping (the one place it happens).
+
+Scoping: a session carries a tenant in ``session.info["tenant"]``: an organization id, ``SYSTEM``
+for cross-tenant work (login lookups, the event dispatcher), or nothing. ORM statements touching
+tenant-owned models get ``organization_id = :tenant`` added here; with no tenant set they raise.
+On PostgreSQL every transaction also sets ``mercato.organization_id`` so row-level security policies
+(see ``migrations/helpers.py``) hide other tenants' rows even from hand-written SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    declared_attr,
+    mapped_column,
+    sessionmaker,
+    with_loader_criteria,
+)
+
+SYSTEM = "*"
+"""Tenant value for work that legitimately spans organizations."""
+
+RLS_SETTING = "mercato.organization_id"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use mercato.core.db.utcnow()")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+        list[str]: JSONType,
+        str: String(255),
+    }
+
+    __audited__: bool = True
+    """Flushes of this model write audit entries (see identity/audit.py)."""
+    __audit_exclude__: frozenset[str] = frozenset()
+    """Columns never copied into audit entries (secrets)."""
+
+
+class TenantMixin:
+    """Marks a model as owned by one organization. Scoped here, and by RLS on PostgreSQL."""
+
+    @declared_attr
+    def organization_id(cls) -> Mapped[str]:  # noqa: N805
+        return mapped_column(
+            String(26), ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+        )
+
+
+class TenantScopeError(RuntimeError):
+    """A tenant-owned table was queried from a session with no tenant: a bug, never user error."""
+
+
+def tenant_of(session: Session) -> str | None:
+    value = session.info.get("tenant")
+    return value if isinstance(value, str) else None
+
+
+def set_tenant(session: Session, tenant: str | None) -> None:
+    """Scope the session to one organization (or SYSTEM); takes effect mid-transaction too."""
+    session.info["tenant"] = tenant
+    if session.in_transaction():
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            _apply_rls(conn, tenant)
+
+
+@contextmanager
+def system_scope(session: Session) -> Iterator[Session]:
+    """Temporarily lift scoping for a cross-tenant lookup, restoring the previous tenant after."""
+    previous = tenant_of(session)
+    set_tenant(session, SYSTEM)
+    try:
+        yield session
+    finally:
+        set_tenant(session, previous)
+
+
+def _apply_rls(conn: Connection, tenant: str | None) -> None:
+    conn.exec_driver_sql(
+        "SELECT set_config('mercato.organization_id', %s, true)", (tenant or "",)
+    )
+
+
+@event.listens_for(Session, "after_begin")
+def _after_begin(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        _apply_rls(conn, tenant_of(session))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_statement(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return  # the parent statement was scoped already
+    tenant = tenant_of(state.session)
+    if tenant == SYSTEM:
+        return
+    if tenant is None:
+        if any(issubclass(m.class_, TenantMixin) for m in state.all_mappers):
+            raise TenantScopeError("query on a tenant-owned table from an unscoped session")
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantMixin,
+            lambda cls: cls.organization_id == tenant,
+            include_aliases=True,
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_new_rows(session: Session, flush_context: Any, instances: Any) -> None:
+    tenant = tenant_of(session)
+    for obj in session.new:
+        if not isinstance(obj, TenantMixin):
+            continue
+        if obj.organization_id is None:
+            if tenant is None or tenant == SYSTEM:
+                raise TenantScopeError(f"new {type(obj).__name__} without an organization")
+            obj.organization_id = tenant
+        elif tenant not in (None, SYSTEM) and obj.organization_id != tenant:
+            raise TenantScopeError(f"new {type(obj).__name__} for another organization")
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use psycopg 3 for them."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30000) -> Engine:
+    """SQLite with our pragmas (WAL, foreign keys, busy timeout), or a pooled PostgreSQL."""
+    url = normalize_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            pool_size=pool_size,
+            max_overflow=pool_size * 2,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # Writers take the write lock up front: a deferred transaction that reads and then
+            # writes can fail at once with SQLITE_BUSY instead of waiting its turn.
+            immediate = conn.get_execution_options().get("mercato_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
+
+
+class Database:
+    """One engine per process, with session factories for reading and for writing."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30000) -> None:
+        self.url = normalize_url(url)
+        self.engine = create_db_engine(
+            self.url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms
+        )
+        self.dialect = self.engine.dialect.name
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            bind=self.engine.execution_options(mercato_write=True), expire_on_commit=False
+        )
+
+    def session(self, *, write: bool = True, tenant: str | None = None) -> Session:
+        session = (self._write if write else self._read)()
+        session.info["tenant"] = tenant
+        return session
+
+    @contextmanager
+    def transaction(self, *, tenant: str | None = None) -> Iterator[Session]:
+        """A write session that commits when the block ends and rolls back if it raises."""
+        session = self.session(write=True, tenant=tenant)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+M = TypeVar("M")
+
+
+def get_owned(session: Session, model: type[M], ident: str) -> M | None:
+    """Fetch a tenant-owned row by id, or None when absent or another organization's.
+
+    ``Session.get`` answers from the identity map without running a scoped query, so the owner
+    is checked here too.
+    """
+    obj = session.get(model, ident)
+    if obj is None:
+        return None
+    tenant = tenant_of(session)
+    if tenant != SYSTEM and getattr(obj, "organization_id", None) != tenant:
+        return None
+    return obj

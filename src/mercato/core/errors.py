@@ -1,0 +1,179 @@
+"""Domain errors and their one rendering: RFC 9457 ``application/problem+json``.
+
+Services raise ``MercatoError`` subclasses (never HTTPException); ``install_error_handlers``
+turns those, validation failures, unknown routes, wrong methods and malformed JSON into
+problem documents with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("mercato.errors")
+
+
+class MercatoError(Exception):
+    """A failure the caller can act on; ``status`` and ``code`` pick its problem document."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = [dict(e) for e in errors or []]
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class BadRequest(MercatoError):
+    status, code = 400, "bad_request"
+
+
+class ValidationFailed(MercatoError):
+    status, code = 422, "validation_error"
+
+
+class Unauthorized(MercatoError):
+    status, code = 401, "unauthorized"
+
+    def __init__(self, detail: str = "Missing or invalid credentials.", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(MercatoError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(MercatoError):
+    status, code = 404, "not_found"
+
+
+class Conflict(MercatoError):
+    status, code = 409, "conflict"
+
+
+class PreconditionFailed(MercatoError):
+    status, code = 412, "precondition_failed"
+
+
+class PreconditionRequired(MercatoError):
+    status, code = 428, "precondition_required"
+
+
+class IdempotencyMismatch(MercatoError):
+    status, code = 422, "idempotency_mismatch"
+
+
+class RateLimited(MercatoError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, **kw)
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: Sequence[Mapping[str, Any]] = (),
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    request: Request | None = None,
+) -> JSONResponse:
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": f"https://mercato.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "errors": [dict(e) for e in errors],
+    }
+    if extra:
+        body.update(extra)
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}),
+                        media_type=PROBLEM_JSON)
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:] if len(parts) > 1 else parts
+    return ".".join(parts)
+
+
+async def _on_mercato_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, MercatoError)
+    return problem_response(exc.status, exc.code, exc.detail, errors=exc.errors,
+                            headers=exc.headers, extra=exc.extra, request=request)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in raw):
+        return problem_response(400, "malformed_json", "The request body is not valid JSON.",
+                                errors=[{"field": "body", "message": str(e.get("msg"))}
+                                        for e in raw], request=request)
+    errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg"))} for e in raw]
+    return problem_response(422, "validation_error", "The request is not valid.",
+                            errors=errors, request=request)
+
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 411: "length_required",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    429: "rate_limited",
+}
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status == 404:
+        detail = f"No resource at {request.url.path}."
+    elif status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    else:
+        detail = str(exc.detail)
+    return problem_response(status, _HTTP_CODES.get(status, "error"), detail,
+                            headers=exc.headers, request=request)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", error=type(exc).__name__)
+    return problem_response(500, "internal_error", "An unexpected error occurred.",
+                            request=request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MercatoError, _on_mercato_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

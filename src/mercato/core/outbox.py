@@ -1,0 +1,358 @@
+"""The transactional outbox and the dispatcher that drains it.
+
+``record_event`` writes an event, plus one delivery row per subscribed handler, in the caller's
+transaction: nothing is published that was not committed. The dispatcher (``mercato worker``,
+or a thread inside ``serve`` for the demo) claims deliveries under a lease, runs each handler in
+its own transaction and marks the delivery done in that same transaction, so a handler's
+database effects and its progress commit together. A crash loses only uncommitted work, whose
+lease then expires and is claimed again (at least once; exactly once for database effects).
+
+Order: a delivery is claimable only when no earlier delivery for the same handler and resource
+is still pending, so each handler sees one resource's events in the order they were recorded.
+Many workers on PostgreSQL claim disjoint batches with ``FOR UPDATE SKIP LOCKED``; on SQLite the
+claim runs under the database's single write lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    exists,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
+
+from mercato.core.db import SYSTEM, Base, BigIntPK, Database, TenantMixin, set_tenant, utcnow
+from mercato.core.ids import new_id
+
+log = structlog.get_logger("mercato.worker")
+
+PENDING, DONE, DEAD = "pending", "done", "dead"
+
+
+class OutboxEvent(TenantMixin, Base):
+    __tablename__ = "outbox_events"
+    __audited__ = False
+
+    position: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(26), unique=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(100), index=True)
+    resource_type: Mapped[str] = mapped_column(String(100))
+    resource_id: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxDelivery(TenantMixin, Base):
+    __tablename__ = "outbox_deliveries"
+    __audited__ = False
+    __table_args__ = (
+        Index("ix_outbox_deliveries_chain", "handler", "resource_key", "status", "id"),
+        Index("ix_outbox_deliveries_due", "status", "available_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    event_position: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("outbox_events.position", ondelete="CASCADE"), index=True
+    )
+    handler: Mapped[str] = mapped_column(String(200))
+    resource_key: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[dt.datetime | None]
+
+    event: Mapped[OutboxEvent] = relationship(lazy="joined")
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a handler receives: the committed event, detached from any session."""
+
+    id: str
+    type: str
+    organization_id: str
+    resource_type: str
+    resource_id: str
+    data: dict[str, Any]
+    created_at: dt.datetime
+    position: int
+
+    @classmethod
+    def of(cls, row: OutboxEvent) -> Event:
+        return cls(row.id, row.type, row.organization_id, row.resource_type, row.resource_id,
+                   dict(row.data), row.created_at, row.position)
+
+
+HandlerFunc = Callable[[Session, Event], None]
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    event_types: frozenset[str]
+    func: HandlerFunc
+
+    def wants(self, event_type: str) -> bool:
+        return "*" in self.event_types or event_type in self.event_types
+
+
+_handlers: dict[str, Handler] = {}
+
+
+def subscribe(*event_types: str, name: str | None = None) -> Callable[[HandlerFunc], HandlerFunc]:
+    """Register ``func(session, event)`` for these event types (``"*"`` for all).
+
+    The session is scoped to the event's organization; whatever the handler writes commits
+    together with the delivery's progress. Handlers must tolerate seeing an event again after a
+    crash in the middle of an external call.
+    """
+
+    def decorator(func: HandlerFunc) -> HandlerFunc:
+        handler_name = name or f"{func.__module__}.{func.__qualname__}"
+        _handlers[handler_name] = Handler(handler_name, frozenset(event_types), func)
+        return func
+
+    return decorator
+
+
+def unsubscribe(name: str) -> None:
+    _handlers.pop(name, None)
+
+
+def handlers() -> list[Handler]:
+    return list(_handlers.values())
+
+
+def record_event(
+    session: Session,
+    event_type: str,
+    *,
+    resource_type: str,
+    resource_id: str,
+    data: dict[str, Any],
+    organization_id: str | None = None,
+) -> OutboxEvent:
+    """Record a domain event in the caller's transaction, with a delivery per subscriber."""
+    event = OutboxEvent(type=event_type, resource_type=resource_type, resource_id=resource_id,
+                        data=data)
+    if organization_id is not None:
+        event.organization_id = organization_id
+    session.add(event)
+    key = f"{resource_type}:{resource_id}"
+    for handler in _handlers.values():
+        if handler.wants(event_type):
+            delivery = OutboxDelivery(handler=handler.name, resource_key=key, event=event)
+            if organization_id is not None:
+                delivery.organization_id = organization_id
+            session.add(delivery)
+    return event
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with jitter: ~2s, 4s, 8s … capped at five minutes."""
+    base: float = min(300.0, float(2 ** max(1, attempts)))
+    return base * random.uniform(0.5, 1.0)
+
+
+PeriodicFunc = Callable[[Database], None]
+
+
+@dataclass
+class PeriodicTask:
+    name: str
+    every_seconds: float
+    func: PeriodicFunc
+    last_run: float = field(default=0.0)
+
+
+_periodic: dict[str, PeriodicTask] = {}
+
+
+def periodic(every_seconds: float, name: str | None = None) -> Callable[[PeriodicFunc],
+                                                                        PeriodicFunc]:
+    """Register maintenance work the worker runs every so often (e.g. purging old keys)."""
+
+    def decorator(func: PeriodicFunc) -> PeriodicFunc:
+        task_name = name or f"{func.__module__}.{func.__qualname__}"
+        _periodic[task_name] = PeriodicTask(task_name, every_seconds, func)
+        return func
+
+    return decorator
+
+
+class Dispatcher:
+    """Claims due deliveries and runs their handlers; one per worker process or thread."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch_size: int = 100,
+        lease_seconds: int = 60,
+        max_attempts: int = 10,
+        poll_interval: float = 0.2,
+        worker_id: str | None = None,
+    ) -> None:
+        self.db = db
+        self.batch_size = batch_size
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.poll_interval = poll_interval
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+
+    def claim(self) -> list[int]:
+        """Lease up to ``batch_size`` deliveries that are due and first in their chain."""
+        earlier = aliased(OutboxDelivery)
+        with self.db.transaction(tenant=SYSTEM) as session:
+            now = utcnow()
+            stmt = (
+                select(OutboxDelivery.id)
+                .where(
+                    OutboxDelivery.status == PENDING,
+                    OutboxDelivery.available_at <= now,
+                    or_(OutboxDelivery.lease_until.is_(None), OutboxDelivery.lease_until < now),
+                    ~exists().where(
+                        earlier.handler == OutboxDelivery.handler,
+                        earlier.resource_key == OutboxDelivery.resource_key,
+                        earlier.status == PENDING,
+                        earlier.id < OutboxDelivery.id,
+                    ),
+                )
+                .order_by(OutboxDelivery.id)
+                .limit(self.batch_size)
+            )
+            if self.db.dialect == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True, of=OutboxDelivery)
+            ids = list(session.scalars(stmt))
+            if ids:
+                session.execute(
+                    update(OutboxDelivery)
+                    .where(OutboxDelivery.id.in_(ids))
+                    .values(lease_owner=self.worker_id, lease_until=now + self.lease,
+                            attempts=OutboxDelivery.attempts + 1),
+                    execution_options={"synchronize_session": False},
+                )
+        return ids
+
+    def deliver(self, delivery_id: int) -> bool:
+        """Run one claimed delivery; True when it completed."""
+        session = self.db.session(write=True, tenant=SYSTEM)
+        attempts = self.max_attempts  # if we cannot even load it, do not retry forever
+        try:
+            delivery = session.get(OutboxDelivery, delivery_id)
+            if delivery is None or delivery.status != PENDING or (
+                delivery.lease_owner != self.worker_id
+            ):
+                return False
+            handler = _handlers.get(delivery.handler)
+            event = Event.of(delivery.event)
+            attempts = delivery.attempts
+            if handler is None:
+                raise LookupError(f"no handler named {delivery.handler!r} in this process")
+            set_tenant(session, event.organization_id)
+            handler.func(session, event)
+            session.flush()
+            set_tenant(session, SYSTEM)
+            finished = session.execute(
+                update(OutboxDelivery)
+                .where(OutboxDelivery.id == delivery_id, OutboxDelivery.status == PENDING,
+                       OutboxDelivery.lease_owner == self.worker_id)
+                .values(status=DONE, done_at=utcnow(), lease_owner=None, lease_until=None),
+                execution_options={"synchronize_session": False},
+            )
+            if getattr(finished, "rowcount", 0) != 1:
+                session.rollback()  # our lease lapsed and another worker owns it now
+                return False
+            session.commit()
+            return True
+        except Exception as exc:
+            session.rollback()
+            self._failed(delivery_id, exc, attempts)
+            return False
+        finally:
+            session.close()
+
+    def _failed(self, delivery_id: int, exc: Exception, attempts: int) -> None:
+        dead = attempts >= self.max_attempts
+        log.warning("handler_failed", delivery=delivery_id, attempts=attempts, dead=dead,
+                    error=f"{type(exc).__name__}: {exc}")
+        with self.db.transaction(tenant=SYSTEM) as session:
+            session.execute(
+                update(OutboxDelivery)
+                .where(OutboxDelivery.id == delivery_id,
+                       OutboxDelivery.lease_owner == self.worker_id)
+                .values(
+                    status=DEAD if dead else PENDING,
+                    lease_owner=None,
+                    lease_until=None,
+                    available_at=utcnow() + dt.timedelta(seconds=backoff_seconds(attempts)),
+                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                ),
+                execution_options={"synchronize_session": False},
+            )
+
+    def run_once(self) -> int:
+        """Claim one batch and deliver it; the number of deliveries completed."""
+        return sum(1 for delivery_id in self.claim() if self.deliver(delivery_id))
+
+    def run_periodic(self, now: float) -> None:
+        for task in list(_periodic.values()):
+            if now - task.last_run >= task.every_seconds:
+                task.last_run = now
+                try:
+                    task.func(self.db)
+                except Exception:
+                    log.exception("periodic_task_failed", task=task.name)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        import time
+
+        log.info("worker_started", worker=self.worker_id, handlers=sorted(_handlers))
+        while not stop.is_set():
+            self.run_periodic(time.monotonic())
+            try:
+                done = self.run_once()
+            except Exception:
+                log.exception("claim_failed")
+                done = 0
+            if done == 0:
+                stop.wait(self.poll_interval)
+        log.info("worker_stopped", worker=self.worker_id)
+
+    def drain(self, *, max_rounds: int = 10_000) -> int:
+        """Deliver until nothing is due (tests, `mercato worker --once`)."""
+        total = 0
+        for _ in range(max_rounds):
+            ids = self.claim()
+            if not ids:
+                break
+            total += sum(1 for delivery_id in ids if self.deliver(delivery_id))
+        return total
+
+
+def pending_deliveries(session: Session, handler_names: Iterable[str] | None = None) -> int:
+    stmt = select(OutboxDelivery.id).where(OutboxDelivery.status == PENDING)
+    if handler_names is not None:
+        stmt = stmt.where(OutboxDelivery.handler.in_(list(handler_names)))
+    return len(list(session.scalars(stmt)))

@@ -1,0 +1,118 @@
+"""Cursor (keyset) pagination: ``limit`` + opaque ``cursor`` in, ``{data, next_cursor}`` out.
+
+A cursor encodes the sort values of the last row returned, so pages stay stable while rows are
+inserted, and each page costs one indexed range scan however deep it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from mercato.core.errors import BadRequest
+
+T = TypeVar("T")
+M = TypeVar("M")
+S = TypeVar("S", bound=BaseModel)
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 250
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Slice(Generic[M]):
+    """One page of domain objects, as services return it; the API turns it into a ``Page``."""
+
+    items: list[M]
+    next_cursor: str | None
+
+    def to_page(self, schema: type[S], convert: Callable[[M], Any] | None = None) -> Page[S]:
+        """Validate each item into ``schema`` (optionally through ``convert`` first)."""
+        fn = convert or (lambda item: item)
+        return Page[schema](  # type: ignore[valid-type]
+            data=[schema.model_validate(fn(item)) for item in self.items],
+            next_cursor=self.next_cursor,
+        )
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page."),
+    cursor: str | None = Query(None, description="`next_cursor` from the previous page."),
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"t": value.isoformat()}
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"t"}:
+        return dt.datetime.fromisoformat(value["t"])
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps([_encode_value(v) for v in values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, width: int) -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+        if not isinstance(values, list) or len(values) != width:
+            raise ValueError
+        return [_decode_value(v) for v in values]
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest("The cursor is not valid.",
+                         errors=[{"field": "cursor", "message": "malformed cursor"}]) from exc
+
+
+def paginate(
+    session: Session,
+    stmt: Select[tuple[M]],
+    order: Sequence[tuple[InstrumentedAttribute[Any], bool]],
+    params: PageParams,
+) -> Slice[M]:
+    """Run ``stmt`` one page at a time; ``order`` is (column, descending) pairs ending unique."""
+    columns = [col for col, _ in order]
+    if params.cursor:
+        values = decode_cursor(params.cursor, len(order))
+        # (a, b, c) after (x, y, z) in mixed directions, expanded into OR-of-ANDs
+        clauses = []
+        for i, (col, desc) in enumerate(order):
+            equal = [columns[j] == values[j] for j in range(i)]
+            clauses.append(and_(*equal, col < values[i] if desc else col > values[i]))
+        stmt = stmt.where(or_(*clauses))
+    stmt = stmt.order_by(*[col.desc() if desc else col.asc() for col, desc in order])
+    rows = list(session.scalars(stmt.limit(params.limit + 1)))
+    more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor([getattr(last, col.key) for col in columns])
+    return Slice(items=rows, next_cursor=next_cursor)

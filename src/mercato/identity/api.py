@@ -1,0 +1,243 @@
+"""HTTP surface of identity: tokens, me, staff, API keys, audit log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy.orm import Session
+
+from mercato.core.auth import Principal, get_principal, require
+from mercato.core.etag import check_if_match, set_etag
+from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.uow import MercatoRoute, get_session, get_uow
+from mercato.identity import audit
+from mercato.identity.models import ApiKey, AuditEntry
+from mercato.identity.schemas import (
+    AcceptInvite,
+    Actor,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    AuditEntryOut,
+    Me,
+    OrganizationRef,
+    StaffCreate,
+    StaffCreated,
+    StaffOut,
+    StaffUpdate,
+    TokenRequest,
+    TokenResponse,
+)
+from mercato.identity.service import Identity
+from mercato.identity.tokens import API_KEY_PREFIX
+from mercato.tenancy.service import get_organization
+
+router = APIRouter(prefix="/api/v1", route_class=MercatoRoute)
+
+
+def identity(request: Request) -> Identity:
+    return request.app.state.identity  # type: ignore[no-any-return]
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/auth/token", response_model=TokenResponse, tags=["identity"],
+             summary="Exchange email and password for a short-lived access token")
+def issue_token(
+    body: TokenRequest,
+    request: Request,
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> TokenResponse:
+    uow = get_uow(request)
+    token, _ = ident.issue_token(
+        session, email=body.email, password=body.password, organization=body.organization,
+        client=client_of(request),
+        on_failure=lambda email, client: uow.after_close(
+            lambda: ident.record_login_failure(email, client)),
+    )
+    return TokenResponse(access_token=token, expires_in=ident.signer.ttl_seconds)
+
+
+@router.post("/auth/accept-invite", response_model=StaffOut, tags=["identity"],
+             summary="Set the password of an invited staff member")
+def accept_invite(
+    body: AcceptInvite,
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> StaffOut:
+    return StaffOut.model_validate(
+        ident.accept_invite(session, token=body.token, password=body.password))
+
+
+@router.get("/me", response_model=Me, tags=["identity"], summary="The caller")
+def me(
+    principal: Principal = Depends(get_principal), session: Session = Depends(get_session)
+) -> Me:
+    org = get_organization(session, principal.organization_id)
+    return Me(
+        type=principal.kind,
+        id=principal.id,
+        email=principal.label if principal.kind == "staff" else None,
+        name=principal.label if principal.kind == "api_key" else None,
+        role=principal.role,
+        organization=OrganizationRef(id=org.id, slug=org.slug, name=org.name),
+        permissions=sorted(principal.permissions),
+    )
+
+
+# -- staff -------------------------------------------------------------------------------------
+
+@router.get("/staff", response_model=Page[StaffOut], tags=["staff"])
+def list_staff(
+    params: PageParams = Depends(page_params),
+    _: Principal = Depends(require("staff:read")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> Page[StaffOut]:
+    return ident.list_staff(session, params).to_page(StaffOut)
+
+
+@router.post("/staff", response_model=StaffCreated, status_code=status.HTTP_201_CREATED,
+             tags=["staff"], summary="Add a staff member, with a password or by invitation")
+def create_staff(
+    body: StaffCreate,
+    response: Response,
+    principal: Principal = Depends(require("staff:write")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> StaffCreated:
+    user, invite_token = ident.create_staff(session, principal, email=body.email,
+                                            role=body.role, password=body.password,
+                                            invite=body.invite)
+    session.flush()
+    set_etag(response, user)
+    return StaffCreated.model_validate(
+        {**StaffOut.model_validate(user).model_dump(), "invite_token": invite_token})
+
+
+@router.get("/staff/{staff_id}", response_model=StaffOut, tags=["staff"])
+def get_staff(
+    staff_id: str,
+    response: Response,
+    _: Principal = Depends(require("staff:read")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> StaffOut:
+    user = ident.get_staff(session, staff_id)
+    set_etag(response, user)
+    return StaffOut.model_validate(user)
+
+
+@router.patch("/staff/{staff_id}", response_model=StaffOut, tags=["staff"],
+              summary="Change role, activation or password (send If-Match)")
+def update_staff(
+    staff_id: str,
+    body: StaffUpdate,
+    request: Request,
+    response: Response,
+    principal: Principal = Depends(require("staff:write")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> StaffOut:
+    user = ident.get_staff(session, staff_id)
+    check_if_match(request, user)
+    ident.update_staff(session, principal, user, role=body.role, is_active=body.is_active,
+                       password=body.password)
+    session.flush()
+    set_etag(response, user)
+    return StaffOut.model_validate(user)
+
+
+# -- API keys ----------------------------------------------------------------------------------
+
+def _key_out(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(id=key.id, name=key.name, prefix=f"{API_KEY_PREFIX}{key.id}",
+                     scopes=list(key.scopes), created_by_id=key.created_by_id,
+                     created_at=key.created_at, last_used_at=key.last_used_at,
+                     revoked_at=key.revoked_at)
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED,
+             tags=["api-keys"], summary="Create an API key; the secret is in this response only")
+def create_api_key(
+    body: ApiKeyCreate,
+    principal: Principal = Depends(require("api_keys:write")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> ApiKeyCreated:
+    key, secret = ident.create_api_key(session, principal, name=body.name, scopes=body.scopes)
+    session.flush()
+    return ApiKeyCreated(**_key_out(key).model_dump(), key=secret)
+
+
+@router.get("/api-keys", response_model=Page[ApiKeyOut], tags=["api-keys"])
+def list_api_keys(
+    params: PageParams = Depends(page_params),
+    _: Principal = Depends(require("api_keys:read")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> Page[ApiKeyOut]:
+    return ident.list_api_keys(session, params).to_page(ApiKeyOut, _key_out)
+
+
+@router.get("/api-keys/{api_key_id}", response_model=ApiKeyOut, tags=["api-keys"])
+def get_api_key(
+    api_key_id: str,
+    _: Principal = Depends(require("api_keys:read")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> ApiKeyOut:
+    return _key_out(ident.get_api_key(session, api_key_id))
+
+
+@router.delete("/api-keys/{api_key_id}", response_model=ApiKeyOut, tags=["api-keys"],
+               summary="Revoke an API key (it stops working at once)")
+def revoke_api_key(
+    api_key_id: str,
+    _: Principal = Depends(require("api_keys:write")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> ApiKeyOut:
+    key = ident.revoke_api_key(session, api_key_id)
+    session.flush()
+    return _key_out(key)
+
+
+# -- audit log ---------------------------------------------------------------------------------
+
+def _entry_out(entry: AuditEntry) -> AuditEntryOut:
+    return AuditEntryOut(
+        id=entry.id,
+        actor=Actor(type=entry.actor_type, id=entry.actor_id, label=entry.actor_label),
+        action=entry.action, resource_type=entry.resource_type, resource_id=entry.resource_id,
+        before=entry.before, after=entry.after, request_id=entry.request_id,
+        created_at=entry.created_at,
+    )
+
+
+@router.get("/audit-log", response_model=Page[AuditEntryOut], tags=["audit"],
+            summary="Every change, newest first")
+def audit_log(
+    params: PageParams = Depends(page_params),
+    resource_type: str | None = Query(None, max_length=100),
+    resource_id: str | None = Query(None, max_length=100),
+    actor_id: str | None = Query(None, max_length=26),
+    action: str | None = Query(None, max_length=100),
+    _: Principal = Depends(require("audit:read")),
+    session: Session = Depends(get_session),
+) -> Page[AuditEntryOut]:
+    return audit.list_entries(
+        session, params, resource_type=resource_type, resource_id=resource_id,
+        actor_id=actor_id, action=action,
+    ).to_page(AuditEntryOut, _entry_out)
+
+
+@router.get("/audit-log/{entry_id}", response_model=AuditEntryOut, tags=["audit"])
+def audit_entry(
+    entry_id: str,
+    _: Principal = Depends(require("audit:read")),
+    session: Session = Depends(get_session),
+) -> AuditEntryOut:
+    return _entry_out(audit.get_entry(session, entry_id))

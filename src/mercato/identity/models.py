@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Boolean, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mercato.core.db import Base, BigIntPK, TenantMixin, utcnow
+from mercato.core.ids import new_id
+
+
+class StaffUser(TenantMixin, Base):
+    __tablename__ = "staff_users"
+    __table_args__ = (UniqueConstraint("organization_id", "email"),)
+    __audit_exclude__ = frozenset({"password_hash", "invite_token_hash"})
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64))
+    invite_expires_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def status(self) -> str:
+        if not self.is_active:
+            return "deactivated"
+        return "invited" if self.password_hash is None else "active"
+
+
+class ApiKey(TenantMixin, Base):
+    __tablename__ = "api_keys"
+    __audit_exclude__ = frozenset({"secret_hash"})
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]]
+    created_by_id: Mapped[str | None] = mapped_column(String(26))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class AuditEntry(TenantMixin, Base):
+    """One change: who, what, to which resource, the row before and after, when."""
+
+    __tablename__ = "audit_entries"
+    __audited__ = False
+    __table_args__ = (
+        Index("ix_audit_entries_resource", "organization_id", "resource_type", "resource_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(26))
+    actor_label: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(100))
+    resource_type: Mapped[str] = mapped_column(String(100))
+    resource_id: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LoginFailure(Base):
+    """A failed sign-in, kept for the rate limiter's sliding window (not tenant data)."""
+
+    __tablename__ = "login_failures"
+    __audited__ = False
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+__all__ = ["ApiKey", "AuditEntry", "LoginFailure", "StaffUser"]

@@ -1,0 +1,75 @@
+"""Named permissions and the roles that bundle them. docs/permissions.md renders this table."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    MANAGER = "manager"
+    INVENTORY = "inventory"
+    FULFILLMENT = "fulfillment"
+    CASHIER = "cashier"
+
+
+PERMISSIONS: dict[str, str] = {
+    "organization:read": "See the organization's settings and domains.",
+    "organization:write": "Change the organization's settings and custom domains.",
+    "staff:read": "List staff members.",
+    "staff:write": "Add staff, change roles, deactivate accounts.",
+    "api_keys:read": "List API keys (never their secrets).",
+    "api_keys:write": "Create and revoke API keys.",
+    "audit:read": "Read the audit log.",
+    "catalog:read": "Read products, variants and product types.",
+    "catalog:write": "Create and change products, variants and product types; import.",
+    "inventory:read": "Read locations, stock levels and the ledger.",
+    "inventory:write": "Adjust stock, transfer, count, receive purchase orders.",
+    "orders:read": "Read orders and customers' order history.",
+    "orders:write": "Create, edit, cancel and refund orders.",
+    "fulfillment:write": "Fulfil orders and record returns.",
+    "customers:read": "Read customer records.",
+    "customers:write": "Create, edit and merge customers.",
+    "pos:sell": "Sell at the point of sale.",
+    "channels:read": "See channels, sync jobs and their health.",
+    "channels:write": "Connect channels and run sync jobs.",
+    "webhooks:read": "See outbound webhook endpoints and deliveries.",
+    "webhooks:write": "Manage outbound webhook endpoints and retry deliveries.",
+    "reports:read": "Read reports.",
+}
+
+ALL = frozenset(PERMISSIONS)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.OWNER: ALL,
+    Role.MANAGER: ALL - {"organization:write"},
+    Role.INVENTORY: frozenset({
+        "catalog:read", "catalog:write", "inventory:read", "inventory:write", "orders:read",
+        "channels:read", "reports:read",
+    }),
+    Role.FULFILLMENT: frozenset({
+        "catalog:read", "inventory:read", "orders:read", "fulfillment:write", "customers:read",
+    }),
+    Role.CASHIER: frozenset({
+        "catalog:read", "inventory:read", "orders:read", "orders:write", "customers:read",
+        "customers:write", "pos:sell",
+    }),
+}
+
+
+def permissions_for(role: str) -> frozenset[str]:
+    try:
+        return ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return frozenset()
+
+
+def markdown_table() -> str:
+    """The role-by-permission table, as published in docs/permissions.md."""
+    roles = list(Role)
+    lines = ["| permission | " + " | ".join(r.value for r in roles) + " | what it allows |",
+             "| --- | " + " | ".join(":---:" for _ in roles) + " | --- |"]
+    for name, description in PERMISSIONS.items():
+        marks = " | ".join("✓" if name in ROLE_PERMISSIONS[r] else "" for r in roles)
+        lines.append(f"| `{name}` | {marks} | {description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,344 @@
+"""Identity use cases: sign-in, the authenticator, staff and API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+
+from fastapi import Request
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mercato.core.auth import Principal
+from mercato.core.db import Database, get_owned, set_tenant, system_scope, utcnow
+from mercato.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+)
+from mercato.core.ids import new_id
+from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.identity.models import ApiKey, LoginFailure, StaffUser
+from mercato.identity.passwords import MAX_LENGTH, MIN_LENGTH, Passwords
+from mercato.identity.permissions import ALL, Role, permissions_for
+from mercato.identity.tokens import (
+    API_KEY_PREFIX,
+    INVITE_PREFIX,
+    TokenSigner,
+    make_compound_secret,
+    secret_matches,
+    split_compound_secret,
+)
+from mercato.settings import Settings
+from mercato.tenancy.models import Organization
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,251}\.[^@\s]+$")
+INVITE_TTL = dt.timedelta(days=7)
+LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
+
+
+def normalize_email(email: str) -> str:
+    value = email.strip().lower()
+    if len(value) > 254 or not EMAIL.match(value):
+        raise ValidationFailed("Invalid email address.",
+                               errors=[{"field": "email", "message": "not an email address"}])
+    return value
+
+
+def check_password(password: str, field: str = "password") -> str:
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        raise ValidationFailed(
+            "Password too short or too long.",
+            errors=[{"field": field,
+                     "message": f"must be {MIN_LENGTH} to {MAX_LENGTH} characters"}],
+        )
+    return password
+
+
+def _may_grant(actor: Principal, permissions: Iterable[str], what: str) -> None:
+    missing = sorted(set(permissions) - actor.permissions)
+    if missing:
+        raise Forbidden(f"You cannot grant {what} holding permissions you lack.",
+                        extra={"missing_permissions": missing})
+
+
+class Identity:
+    """Holds the process-wide parts (hasher, signer, limits); methods take the session."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.db = db
+        self.settings = settings
+        self.passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
+        self.signer = TokenSigner(settings.require_secret_key(), settings.access_token_ttl_seconds)
+
+    # -- sign-in -----------------------------------------------------------------------------
+
+    def _retry_after(self, session: Session, column: object, value: str) -> int | None:
+        window = dt.timedelta(seconds=self.settings.login_failure_window_seconds)
+        limit = (self.settings.login_max_failures_per_email if column is LoginFailure.email
+                 else self.settings.login_max_failures_per_client)
+        since = utcnow() - window
+        count, oldest = session.execute(
+            select(func.count(), func.min(LoginFailure.created_at))
+            .where(column == value, LoginFailure.created_at > since)  # type: ignore[operator]
+        ).one()
+        if count < limit or oldest is None:
+            return None
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        return int((oldest + window - utcnow()).total_seconds()) + 1
+
+    def issue_token(
+        self,
+        session: Session,
+        *,
+        email: str,
+        password: str,
+        organization: str | None,
+        client: str,
+        on_failure: Callable[[str, str], None],
+    ) -> tuple[str, Principal]:
+        """Check the password (rate limited per email and per client) and sign a token."""
+        email = email.strip().lower()
+        with system_scope(session):
+            for column, value in ((LoginFailure.email, email), (LoginFailure.client, client)):
+                retry = self._retry_after(session, column, value)
+                if retry is not None:
+                    raise RateLimited("Too many failed sign-ins; try again later.",
+                                      retry_after=retry)
+            stmt = (select(StaffUser, Organization)
+                    .join(Organization, Organization.id == StaffUser.organization_id)
+                    .where(StaffUser.email == email, StaffUser.is_active.is_(True)))
+            if organization:
+                stmt = stmt.where(Organization.slug == organization)
+            candidates = session.execute(stmt).tuples().all()
+        if not candidates:
+            self.passwords.verify(None, password)
+            matches = []
+        else:
+            matches = [(u, o) for u, o in candidates
+                       if self.passwords.verify(u.password_hash, password)]
+        if not matches:
+            on_failure(email, client)
+            raise Unauthorized("Email or password is incorrect.")
+        if len(matches) > 1:
+            raise ValidationFailed(
+                "This account belongs to several organizations: say which one.",
+                errors=[{"field": "organization", "message": "required for this account"}],
+            )
+        user, org = matches[0]
+        with system_scope(session):
+            session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+        token = self.signer.issue(subject=user.id, organization_id=org.id)
+        return token, self._staff_principal(user)
+
+    def record_login_failure(self, email: str, client: str) -> None:
+        with self.db.transaction() as session:
+            session.add(LoginFailure(email=email[:254], client=client[:64]))
+
+    # -- authentication ----------------------------------------------------------------------
+
+    @staticmethod
+    def _staff_principal(user: StaffUser) -> Principal:
+        return Principal(kind="staff", id=user.id, organization_id=user.organization_id,
+                         label=user.email, permissions=permissions_for(user.role),
+                         role=user.role)
+
+    def authenticate(self, session: Session, request: Request) -> Principal | None:
+        header = request.headers.get("authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+        if token.startswith(API_KEY_PREFIX):
+            return self._authenticate_key(session, request, token)
+        claims = self.signer.verify(token)
+        if claims is None:
+            raise Unauthorized("The access token is invalid or has expired.")
+        set_tenant(session, claims.organization_id)
+        user = get_owned(session, StaffUser, claims.subject)
+        if user is None or not user.is_active:
+            raise Unauthorized("This account no longer has access.")
+        return self._staff_principal(user)
+
+    def _authenticate_key(self, session: Session, request: Request, token: str) -> Principal:
+        parts = split_compound_secret(API_KEY_PREFIX, token)
+        key = None
+        if parts is not None:
+            with system_scope(session):
+                key = session.get(ApiKey, parts[0])
+        if key is None or parts is None or key.revoked_at is not None or not secret_matches(
+            key.secret_hash, parts[1]
+        ):
+            raise Unauthorized("The API key is invalid or revoked.")
+        set_tenant(session, key.organization_id)
+        now = utcnow()
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+            request.state.uow.after_close(lambda: self._touch_key(key.id, now))
+        return Principal(kind="api_key", id=key.id, organization_id=key.organization_id,
+                         label=key.name, permissions=frozenset(key.scopes) & ALL)
+
+    def _touch_key(self, key_id: str, when: dt.datetime) -> None:
+        """Last-used time, written after the request's own transaction has ended."""
+        with self.db.transaction(tenant=None) as session, system_scope(session):
+            session.info["actor_label"] = "system"
+            key = session.get(ApiKey, key_id)
+            if key is not None and (key.last_used_at is None or key.last_used_at < when):
+                key.last_used_at = when
+
+    # -- staff -------------------------------------------------------------------------------
+
+    def list_staff(self, session: Session, params: PageParams) -> Slice[StaffUser]:
+        return paginate(session, select(StaffUser), [(StaffUser.id, False)], params)
+
+    def get_staff(self, session: Session, staff_id: str) -> StaffUser:
+        user = get_owned(session, StaffUser, staff_id)
+        if user is None:
+            raise NotFound("Staff member not found.")
+        return user
+
+    def create_staff(
+        self,
+        session: Session,
+        actor: Principal,
+        *,
+        email: str,
+        role: Role,
+        password: str | None,
+        invite: bool,
+    ) -> tuple[StaffUser, str | None]:
+        """A staff member with a password, or invited: (user, invite token shown once)."""
+        email = normalize_email(email)
+        _may_grant(actor, permissions_for(role), f"the {role.value} role")
+        if (password is None) == (not invite):
+            raise ValidationFailed(
+                "Give a password, or set invite to true (not both).",
+                errors=[{"field": "password", "message": "password or invite, exactly one"}],
+            )
+        user = StaffUser(email=email, role=role.value, organization_id=actor.organization_id)
+        invite_token = None
+        if password is not None:
+            user.password_hash = self.passwords.hash(check_password(password))
+        else:
+            user.id = new_id()
+            invite_token, user.invite_token_hash = make_compound_secret(INVITE_PREFIX, user.id)
+            user.invite_expires_at = utcnow() + INVITE_TTL
+        try:
+            with session.begin_nested():
+                session.add(user)
+        except IntegrityError:
+            raise Conflict("A staff member with this email exists.",
+                           errors=[{"field": "email", "message": "already in use"}]) from None
+        return user, invite_token
+
+    def bootstrap_owner(
+        self, session: Session, organization_id: str, email: str, password: str
+    ) -> StaffUser:
+        """The first owner of a new organization (CLI); no acting principal exists yet."""
+        user = StaffUser(email=normalize_email(email), role=Role.OWNER.value,
+                         organization_id=organization_id,
+                         password_hash=self.passwords.hash(check_password(password)))
+        session.add(user)
+        return user
+
+    def _active_owners(self, session: Session) -> int:
+        return int(session.scalar(
+            select(func.count()).select_from(StaffUser)
+            .where(StaffUser.role == Role.OWNER.value, StaffUser.is_active.is_(True))
+        ) or 0)
+
+    def update_staff(
+        self,
+        session: Session,
+        actor: Principal,
+        user: StaffUser,
+        *,
+        role: Role | None = None,
+        is_active: bool | None = None,
+        password: str | None = None,
+    ) -> StaffUser:
+        if user.id != actor.id or role is not None:
+            _may_grant(actor, permissions_for(user.role), "changes to a member")
+        if role is not None:
+            _may_grant(actor, permissions_for(role), f"the {role.value} role")
+        losing_owner = user.role == Role.OWNER.value and user.is_active and (
+            (role is not None and role != Role.OWNER) or is_active is False
+        )
+        if losing_owner and self._active_owners(session) <= 1:
+            raise Conflict("An organization must keep at least one active owner.")
+        if role is not None:
+            user.role = role.value
+        if is_active is not None:
+            user.is_active = is_active
+        if password is not None:
+            user.password_hash = self.passwords.hash(check_password(password))
+            user.invite_token_hash = None
+            user.invite_expires_at = None
+        return user
+
+    def accept_invite(self, session: Session, *, token: str, password: str) -> StaffUser:
+        check_password(password)
+        parts = split_compound_secret(INVITE_PREFIX, token)
+        user = None
+        if parts is not None:
+            with system_scope(session):
+                user = session.get(StaffUser, parts[0])
+        if (
+            user is None or parts is None or user.invite_token_hash is None
+            or user.invite_expires_at is None or user.invite_expires_at < utcnow()
+            or not secret_matches(user.invite_token_hash, parts[1])
+        ):
+            raise Unauthorized("The invitation is invalid or has expired.")
+        set_tenant(session, user.organization_id)
+        session.info["actor_label"] = user.email
+        user.password_hash = self.passwords.hash(password)
+        user.invite_token_hash = None
+        user.invite_expires_at = None
+        return user
+
+    # -- API keys ----------------------------------------------------------------------------
+
+    def create_api_key(
+        self, session: Session, actor: Principal, *, name: str, scopes: list[str]
+    ) -> tuple[ApiKey, str]:
+        unknown = sorted(set(scopes) - ALL)
+        if unknown:
+            raise ValidationFailed(
+                "Unknown scopes.",
+                errors=[{"field": "scopes", "message": f"unknown permission {s!r}"}
+                        for s in unknown],
+            )
+        _may_grant(actor, scopes, "a key")
+        key = ApiKey(id=new_id(), name=name.strip(), scopes=sorted(set(scopes)),
+                     created_by_id=actor.id, organization_id=actor.organization_id)
+        token, key.secret_hash = make_compound_secret(API_KEY_PREFIX, key.id)
+        session.add(key)
+        return key, token
+
+    def list_api_keys(self, session: Session, params: PageParams) -> Slice[ApiKey]:
+        return paginate(session, select(ApiKey), [(ApiKey.id, False)], params)
+
+    def get_api_key(self, session: Session, key_id: str) -> ApiKey:
+        key = get_owned(session, ApiKey, key_id)
+        if key is None:
+            raise NotFound("API key not found.")
+        return key
+
+    def revoke_api_key(self, session: Session, key_id: str) -> ApiKey:
+        key = self.get_api_key(session, key_id)
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+        return key
+
+
+def purge_login_failures(db: Database, settings: Settings) -> None:
+    cutoff = utcnow() - dt.timedelta(seconds=settings.login_failure_window_seconds * 2)
+    with db.transaction() as session:
+        session.execute(delete(LoginFailure).where(LoginFailure.created_at < cutoff))

@@ -1,0 +1,83 @@
+"""Short-lived signed access tokens (JWT, HS256) and API key secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import jwt
+
+from mercato.core.db import utcnow
+from mercato.core.ids import new_id
+
+ISSUER = "mercato"
+ALGORITHM = "HS256"
+API_KEY_PREFIX = "mk_"
+INVITE_PREFIX = "inv_"
+
+
+def derive_key(secret_key: str, purpose: str) -> bytes:
+    """One master secret, a separate key per purpose (tokens, encryption at rest, …)."""
+    return hmac.new(secret_key.encode(), f"mercato/{purpose}".encode(), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    subject: str
+    organization_id: str
+
+
+class TokenSigner:
+    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
+        self._key = derive_key(secret_key, "access-token")
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, *, subject: str, organization_id: str) -> str:
+        now = utcnow()
+        claims = {
+            "iss": ISSUER,
+            "typ": "access",
+            "sub": subject,
+            "org": organization_id,
+            "iat": int(now.timestamp()),
+            "exp": int((now + dt.timedelta(seconds=self.ttl_seconds)).timestamp()),
+            "jti": new_id(),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> AccessClaims | None:
+        try:
+            claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER,
+                                options={"require": ["exp", "sub", "org", "typ"]})
+        except jwt.PyJWTError:
+            return None
+        if claims.get("typ") != "access":
+            return None
+        return AccessClaims(subject=str(claims["sub"]), organization_id=str(claims["org"]))
+
+
+def hash_secret(secret: str) -> str:
+    """API keys and invite tokens carry 256 random bits, so a plain SHA-256 is enough."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def make_compound_secret(prefix: str, row_id: str) -> tuple[str, str]:
+    """(shown-once token ``<prefix><row id>_<secret>``, hash of the secret part to store)."""
+    secret = secrets.token_urlsafe(32)
+    return f"{prefix}{row_id}_{secret}", hash_secret(secret)
+
+
+def split_compound_secret(prefix: str, token: str) -> tuple[str, str] | None:
+    if not token.startswith(prefix):
+        return None
+    row_id, sep, secret = token[len(prefix):].partition("_")
+    if not sep or len(row_id) != 26 or not secret:
+        return None
+    return row_id, secret
+
+
+def secret_matches(stored_hash: str, secret: str) -> bool:
+    return hmac.compare_digest(stored_hash, hash_secret(secret))

@@ -1,0 +1,71 @@
+"""Every setting Mercato reads, from ``MERCATO_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings are read once per process; tests build their own instances."""
+
+    model_config = SettingsConfigDict(env_prefix="MERCATO_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./mercato.db",
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Keys access tokens and encryption at rest; required by `serve` and `worker`.",
+    )
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    migrate_on_start: bool = True
+    run_worker: bool = Field(
+        default=False, description="Run the event dispatcher inside the server process (demo)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_busy_timeout_ms: int = Field(default=30000, ge=0)
+    login_max_failures_per_email: int = Field(default=5, ge=1)
+    login_max_failures_per_client: int = Field(default=20, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    worker_batch_size: int = Field(default=100, ge=1, le=1000)
+    worker_poll_interval_seconds: float = Field(default=0.2, gt=0)
+    worker_lease_seconds: int = Field(default=60, ge=1)
+    worker_max_attempts: int = Field(default=10, ge=1)
+    extensions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra modules to import at start-up (plugins: routers, event handlers).",
+    )
+
+    @field_validator("extensions", mode="before")
+    @classmethod
+    def _split_extensions(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def require_secret_key(self) -> str:
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            raise RuntimeError(
+                "MERCATO_SECRET_KEY is not set: generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return self.secret_key.get_secret_value()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

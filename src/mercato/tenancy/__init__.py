@@ -1,0 +1,1 @@
+"""Organizations (tenants), their slugs and custom domains."""
