@@ -157,10 +157,6 @@ def _create_org(settings: Settings, *, name: str, slug: str, owner_email: str,
         with db.transaction() as session:
             session.info["actor_label"] = "cli"
             org = tenancy.create_organization(session, name=name, slug=slug)
-            session.flush()
-            from mercato.core.db import set_tenant
-
-            set_tenant(session, org.id)
             owner = identity.bootstrap_owner(session, org.id, owner_email, owner_password)
             for domain in domains:
                 tenancy.add_domain(session, org.id, domain)

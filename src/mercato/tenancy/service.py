@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mercato.core.db import Database, get_owned, system_scope
+from mercato.core.db import Database, get_owned, set_tenant, system_scope
+from mercato.core.ids import new_id
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.tenancy.models import Organization, OrganizationDomain
 
@@ -38,11 +39,13 @@ def normalize_domain(domain: str) -> str:
 
 
 def create_organization(session: Session, *, name: str, slug: str) -> Organization:
+    """A new organization; the session is scoped to it from here on (its first rows follow)."""
     validate_slug(slug)
     if not name.strip():
         raise ValidationFailed("Name is required.",
                                errors=[{"field": "name", "message": "must not be empty"}])
-    org = Organization(name=name.strip(), slug=slug)
+    org = Organization(id=new_id(), name=name.strip(), slug=slug)
+    set_tenant(session, org.id)
     try:
         with session.begin_nested():
             session.add(org)
