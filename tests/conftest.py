@@ -26,10 +26,13 @@ from fastapi.testclient import TestClient
 from mercato.app import create_app
 from mercato.core.db import Database
 from mercato.core.ids import new_id
+from mercato.core.observability import configure_logging
 from mercato.identity.service import Identity
 from mercato.migrations import upgrade
 from mercato.settings import Settings
 from mercato.tenancy.service import create_organization
+
+configure_logging("warning", "json")
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("MERCATO_TEST_POSTGRES_URL",

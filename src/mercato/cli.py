@@ -46,6 +46,15 @@ def _configure(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
 
 
+def _require_secret_key(settings: Settings) -> None:
+    """Refuse, with the reason and no traceback, when MERCATO_SECRET_KEY is missing."""
+    try:
+        settings.require_secret_key()
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def _migrate(settings: Settings) -> None:
     from mercato.migrations import upgrade
 
@@ -74,7 +83,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API."""
     settings = get_settings()
-    settings.require_secret_key()
+    _require_secret_key(settings)
     _configure(settings)
     if migrate and settings.migrate_on_start:
         _migrate(settings)
@@ -103,6 +112,7 @@ def worker(
     from mercato.core.outbox import Dispatcher
 
     settings = get_settings()
+    _require_secret_key(settings)
     _configure(settings)
     load_modules(settings)
     db = Database(settings.database_url, pool_size=2, busy_timeout_ms=settings.db_busy_timeout_ms)
@@ -125,14 +135,18 @@ def org_create(
     name: Annotated[str, typer.Option(help="Display name.")],
     slug: Annotated[str, typer.Option(help="URL name: lowercase letters, digits, hyphens.")],
     owner_email: Annotated[str, typer.Option(help="The owner's sign-in email.")],
-    owner_password: Annotated[str, typer.Option(help="The owner's password (8+ characters).",
-                                                prompt=True, hide_input=True)],
+    owner_password: Annotated[str | None, typer.Option(
+        help="The owner's password (8+ characters); asked for when omitted.")] = None,
     domain: Annotated[list[str] | None, typer.Option(help="Custom domain (repeatable).")] = None,
 ) -> None:
     """Create an organization with its owner and print it as JSON."""
     from mercato.core.errors import MercatoError
 
     settings = get_settings()
+    _require_secret_key(settings)
+    if owner_password is None:
+        # asked on stderr, so that stdout stays pure JSON (`mercato org create ... > org.json`)
+        owner_password = typer.prompt("Owner password", hide_input=True, err=True)
     try:
         result = _create_org(settings, name=name, slug=slug, owner_email=owner_email,
                              owner_password=owner_password, domains=domain or [])
@@ -189,8 +203,10 @@ def demo(
     if "MERCATO_SECRET_KEY" not in os.environ:
         key_file = data_dir / "secret.key"
         if not key_file.exists():
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+            # created owner-only from the start: never readable by others, even briefly
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
         os.environ["MERCATO_SECRET_KEY"] = key_file.read_text().strip()
     os.environ.setdefault("MERCATO_LOG_FORMAT", "console")
     get_settings.cache_clear()

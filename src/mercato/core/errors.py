@@ -15,6 +15,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -166,6 +168,22 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
                             headers=exc.headers, request=request)
 
 
+async def _on_stale(request: Request, exc: Exception) -> Response:
+    """A versioned row changed between our read and our write (another request won)."""
+    if "if-match" in request.headers:
+        return problem_response(412, "precondition_failed",
+                                "The resource changed since you read it; fetch it again and "
+                                "retry.", request=request)
+    return problem_response(409, "conflict", "The resource was changed by a concurrent request; "
+                            "retry.", request=request)
+
+
+async def _on_integrity(request: Request, exc: Exception) -> Response:
+    log.warning("integrity_error", error=str(getattr(exc, "orig", exc))[:500])
+    return problem_response(409, "conflict", "The change conflicts with existing data.",
+                            request=request)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", error=type(exc).__name__)
     return problem_response(500, "internal_error", "An unexpected error occurred.",
@@ -176,4 +194,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MercatoError, _on_mercato_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(StaleDataError, _on_stale)
+    app.add_exception_handler(IntegrityError, _on_integrity)
     app.add_exception_handler(Exception, _on_unexpected)

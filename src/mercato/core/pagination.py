@@ -93,7 +93,7 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
 
 def paginate(
     session: Session,
-    stmt: Select[tuple[M]],
+    stmt: Select[M],
     order: Sequence[tuple[InstrumentedAttribute[Any], bool]],
     params: PageParams,
 ) -> Slice[M]:

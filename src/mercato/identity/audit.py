@@ -39,13 +39,13 @@ def _json_safe(value: Any) -> Any:
 
 
 def _snapshot(obj: Base, *, old: bool) -> dict[str, Any]:
+    """Column values of ``obj``; with ``old``, as loaded from the database (before changes)."""
     state = inspect(obj)
     out: dict[str, Any] = {}
     for attr in state.mapper.column_attrs:
         key = attr.key
-        history = state.attrs[key].history
-        if old and history.deleted:
-            value = history.deleted[0]
+        if old and key in state.committed_state:
+            value = state.committed_state[key]
         elif key in state.dict:
             value = state.dict[key]
         else:
@@ -100,19 +100,33 @@ def record(
     return entry
 
 
+def _audited(obj: object) -> bool:
+    return isinstance(obj, Base) and obj.__audited__
+
+
+@event.listens_for(Session, "before_flush")
+def _remember_before(session: Session, flush_context: Any, instances: Any) -> None:
+    """Snapshot changed rows before the flush bumps versions and timestamps."""
+    before: dict[int, dict[str, Any]] = session.info.setdefault("audit_before", {})
+    for obj in (*session.dirty, *session.deleted):
+        if _audited(obj) and id(obj) not in before:
+            before[id(obj)] = _snapshot(obj, old=True)
+
+
 @event.listens_for(Session, "after_flush")
 def _audit_flush(session: Session, flush_context: Any) -> None:
+    remembered: dict[int, dict[str, Any]] = session.info.pop("audit_before", {})
     changes: list[tuple[str, Base]] = []
     changes += [("created", o) for o in session.new]
     changes += [("updated", o) for o in session.dirty if session.is_modified(o)]
     changes += [("deleted", o) for o in session.deleted]
     for verb, obj in changes:
-        if not isinstance(obj, Base) or not obj.__audited__:
+        if not _audited(obj):
             continue
         resource_type, resource_id, org = _resource(obj)
         if org is None:
             continue
-        before = None if verb == "created" else _snapshot(obj, old=True)
+        before = None if verb == "created" else remembered.get(id(obj)) or _snapshot(obj, old=True)
         after = None if verb == "deleted" else _snapshot(obj, old=False)
         if verb == "updated" and before == after:
             continue

@@ -7,12 +7,12 @@ import re
 from collections.abc import Callable, Iterable
 
 from fastapi import Request
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mercato.core.auth import Principal
-from mercato.core.db import Database, get_owned, set_tenant, system_scope, utcnow
+from mercato.core.db import SYSTEM, Database, get_owned, set_tenant, system_scope, utcnow
 from mercato.core.errors import (
     Conflict,
     Forbidden,
@@ -78,14 +78,16 @@ class Identity:
 
     # -- sign-in -----------------------------------------------------------------------------
 
-    def _retry_after(self, session: Session, column: object, value: str) -> int | None:
+    def _retry_after(
+        self, session: Session, column: InstrumentedAttribute[str], value: str
+    ) -> int | None:
         window = dt.timedelta(seconds=self.settings.login_failure_window_seconds)
         limit = (self.settings.login_max_failures_per_email if column is LoginFailure.email
                  else self.settings.login_max_failures_per_client)
         since = utcnow() - window
         count, oldest = session.execute(
             select(func.count(), func.min(LoginFailure.created_at))
-            .where(column == value, LoginFailure.created_at > since)  # type: ignore[operator]
+            .where(column == value, LoginFailure.created_at > since)
         ).one()
         if count < limit or oldest is None:
             return None
@@ -116,7 +118,7 @@ class Identity:
                     .where(StaffUser.email == email, StaffUser.is_active.is_(True)))
             if organization:
                 stmt = stmt.where(Organization.slug == organization)
-            candidates = session.execute(stmt).tuples().all()
+            candidates = [(row[0], row[1]) for row in session.execute(stmt)]
         if not candidates:
             self.passwords.verify(None, password)
             matches = []
@@ -186,12 +188,18 @@ class Identity:
                          label=key.name, permissions=frozenset(key.scopes) & ALL)
 
     def _touch_key(self, key_id: str, when: dt.datetime) -> None:
-        """Last-used time, written after the request's own transaction has ended."""
-        with self.db.transaction(tenant=None) as session, system_scope(session):
-            session.info["actor_label"] = "system"
-            key = session.get(ApiKey, key_id)
-            if key is not None and (key.last_used_at is None or key.last_used_at < when):
-                key.last_used_at = when
+        """Last-used time, written after the request's own transaction has ended.
+
+        Bookkeeping, not a change anyone made: a plain UPDATE, deliberately not audited.
+        """
+        with self.db.transaction(tenant=SYSTEM) as session:
+            session.execute(
+                update(ApiKey)
+                .where(ApiKey.id == key_id,
+                       or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < when))
+                .values(last_used_at=when),
+                execution_options={"synchronize_session": False},
+            )
 
     # -- staff -------------------------------------------------------------------------------
 
