@@ -40,7 +40,8 @@ def test_a_key_acts_with_its_scopes_only(client: TestClient, org: Org) -> None:
     headers = {"Authorization": f"Bearer {created['key']}"}
     me = client.get("/api/v1/me", headers=headers)
     assert me.status_code == 200
-    assert me.json()["type"] == "api_key" and me.json()["permissions"] == ["staff:read"]
+    assert me.json()["type"] == "api_key"
+    assert me.json()["permissions"] == ["staff:read"]
     assert me.json()["organization"]["id"] == org.id
     assert client.get("/api/v1/staff", headers=headers).status_code == 200
     assert client.get("/api/v1/api-keys", headers=headers).status_code == 403
@@ -61,7 +62,8 @@ def test_a_revoked_key_stops_working_at_once(client: TestClient, org: Org) -> No
     headers = {"Authorization": f"Bearer {created['key']}"}
     assert client.get("/api/v1/me", headers=headers).status_code == 200
     revoked = client.delete(f"/api/v1/api-keys/{created['id']}", headers=org.headers)
-    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"]
     assert client.get("/api/v1/me", headers=headers).status_code == 401
 
 

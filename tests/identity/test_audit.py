@@ -27,7 +27,8 @@ def test_creating_a_member_records_who_did_it_and_what_was_created(
     assert entry["action"] == "staff_user.created"
     assert entry["actor"] == {"type": "staff", "id": org.owner_id, "label": org.owner_email}
     assert entry["before"] is None
-    assert entry["after"]["email"] == email and entry["after"]["role"] == "cashier"
+    assert entry["after"]["email"] == email
+    assert entry["after"]["role"] == "cashier"
     assert entry["after"]["password_hash"] == "[redacted]"
     assert entry["request_id"] == created.headers["X-Request-ID"]
     assert entry["created_at"].endswith("Z") or entry["created_at"].endswith("+00:00")
@@ -78,7 +79,8 @@ def test_the_log_is_newest_first_and_only_the_callers_organization(
     assert entries, "organization and owner creation are audited too"
     assert [e["id"] for e in entries] == sorted((e["id"] for e in entries), reverse=True)
     labels = {e["after"].get("name") for e in entries if e["after"]}
-    assert "ours" in labels and "theirs" not in labels
+    assert "ours" in labels
+    assert "theirs" not in labels
 
 
 def test_reading_the_audit_log_needs_the_audit_permission(client: TestClient, org: Org) -> None:

@@ -21,9 +21,11 @@ def test_owner_adds_a_member_who_can_then_sign_in(client: TestClient, org: Org) 
                           json={"email": email, "password": PASSWORD, "role": "inventory"})
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["status"] == "active" and body["role"] == "inventory"
+    assert body["status"] == "active"
+    assert body["role"] == "inventory"
     assert body["invite_token"] is None
-    assert "password" not in body and "password_hash" not in body
+    assert "password" not in body
+    assert "password_hash" not in body
     assert created.headers["ETag"]
     signin = client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
     assert signin.status_code == 200
@@ -37,7 +39,8 @@ def test_invited_member_sets_a_password_with_the_one_time_token(
                           json={"email": email, "role": "fulfillment", "invite": True})
     assert created.status_code == 201, created.text
     invite = created.json()["invite_token"]
-    assert created.json()["status"] == "invited" and invite
+    assert created.json()["status"] == "invited"
+    assert invite
     fetched = client.get(f"/api/v1/staff/{created.json()['id']}", headers=org.headers)
     assert "invite_token" not in fetched.json()
     assert client.post("/api/v1/auth/token",

@@ -44,7 +44,7 @@ class IdempotencyKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
-class IdempotentReplay(Exception):  # noqa: N818 - not an error: a stored answer
+class IdempotentReplay(Exception):
     """Raised by the guard to answer with the stored response instead of running the endpoint."""
 
     def __init__(self, row: IdempotencyKey) -> None:

@@ -7,7 +7,7 @@ import os
 import re
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from prometheus_client import (
@@ -39,7 +39,7 @@ LATENCY = Histogram(
 access_log = structlog.get_logger("mercato.access")
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
+def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     """structlog to stdout: one JSON object per line, with the request id bound per request."""
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -57,8 +57,8 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        cache_logger_on_first_use=False,
     )
 
 

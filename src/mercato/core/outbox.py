@@ -171,7 +171,8 @@ def record_event(
 
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with jitter: ~2s, 4s, 8s … capped at five minutes."""
-    base: float = min(300.0, float(2 ** max(1, attempts)))
+    exponent = min(max(1, attempts), 10)  # 2**9 already passes the cap; 2**1024 overflows float
+    base: float = min(300.0, float(2**exponent))
     return base * random.uniform(0.5, 1.0)
 
 

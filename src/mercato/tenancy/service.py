@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.core.db import Database, get_owned, set_tenant, system_scope
-from mercato.core.ids import new_id
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.ids import new_id
 from mercato.tenancy.models import Organization, OrganizationDomain
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

@@ -1,0 +1,69 @@
+"""Every error is RFC 9457 problem+json with a stable code, and a failed request changes nothing."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Org
+
+PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "errors"}
+
+
+def _is_problem(response: object, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
+    body = dict(response.json())  # type: ignore[attr-defined]
+    assert set(body) >= PROBLEM_FIELDS
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["request_id"] == response.headers["X-Request-ID"]  # type: ignore[attr-defined]
+    return body
+
+
+def test_unknown_route_is_a_404_problem(client: TestClient) -> None:
+    _is_problem(client.get("/api/v1/no-such-thing"), 404, "not_found")
+
+
+def test_wrong_method_is_a_405_problem(client: TestClient) -> None:
+    body = _is_problem(client.put("/api/v1/me"), 405, "method_not_allowed")
+    assert "PUT" in body["detail"]
+
+
+def test_malformed_json_is_a_400_problem(client: TestClient, org: Org) -> None:
+    response = client.post("/api/v1/staff", content=b'{"email": ',
+                           headers={**org.headers, "content-type": "application/json"})
+    _is_problem(response, 400, "malformed_json")
+
+
+def test_validation_errors_name_each_field(client: TestClient, org: Org) -> None:
+    response = client.post("/api/v1/staff", headers=org.headers,
+                           json={"role": "cashier", "invite": "perhaps", "extra": 1})
+    body = _is_problem(response, 422, "validation_error")
+    assert {e["field"] for e in body["errors"]} == {"email", "invite", "extra"}
+    assert all(e["message"] for e in body["errors"])
+
+
+def test_bad_query_parameters_are_422(client: TestClient, org: Org) -> None:
+    body = _is_problem(client.get("/api/v1/staff?limit=0", headers=org.headers), 422,
+                       "validation_error")
+    assert body["errors"][0]["field"] == "limit"
+    _is_problem(client.get("/api/v1/staff?limit=251", headers=org.headers), 422,
+                "validation_error")
+
+
+def test_missing_credentials_are_a_401_problem(client: TestClient) -> None:
+    response = client.get("/api/v1/staff")
+    _is_problem(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_request_that_fails_changes_nothing(client: TestClient, org: Org) -> None:
+    before = client.get("/api/v1/staff?limit=250", headers=org.headers).json()["data"]
+    # the second member passes validation but the role grant is refused after the insert
+    # would have been flushed: the whole unit of work rolls back
+    response = client.post("/api/v1/staff", headers=org.headers,
+                           json={"email": org.owner_email, "role": "cashier",
+                                 "password": "long enough"})
+    assert response.status_code == 409
+    after = client.get("/api/v1/staff?limit=250", headers=org.headers).json()["data"]
+    assert after == before

@@ -1,0 +1,101 @@
+"""Operations: /health, /ready, /metrics, request ids and structured JSON logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from mercato.app import create_app
+from mercato.core.db import Database
+from mercato.core.ids import new_id
+from mercato.core.observability import configure_logging
+from mercato.migrations import downgrade, head_revision, upgrade
+from tests.conftest import Org, make_settings
+
+
+def test_health_answers_without_touching_the_database(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_ready_reports_the_database_and_schema(client: TestClient, backend: str) -> None:
+    response = client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "database": backend,
+                                "schema": head_revision()}
+
+
+def test_ready_is_503_when_the_schema_is_behind_the_code(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    db = Database(url)
+    with TestClient(create_app(make_settings(url), db)) as http:
+        empty = http.get("/ready")
+        assert empty.status_code == 503
+        assert empty.json()["code"] == "not_ready"
+        upgrade(url)
+        assert http.get("/ready").status_code == 200
+        downgrade(url, "base")
+        assert http.get("/ready").status_code == 503
+    db.dispose()
+
+
+def test_ready_is_503_when_the_database_is_unreachable() -> None:
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    db = Database(url)
+    with TestClient(create_app(make_settings(url), db)) as http:
+        response = http.get("/ready")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_every_response_carries_a_request_id_and_honours_a_sane_incoming_one(
+    client: TestClient,
+) -> None:
+    generated = client.get("/health").headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9A-Z]{26}", generated)
+    mine = f"req-{new_id()}"
+    assert client.get("/health", headers={"X-Request-ID": mine}).headers["X-Request-ID"] == mine
+    hostile = client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert hostile.headers["X-Request-ID"] != "bad id\twith spaces"
+
+
+def test_metrics_count_requests_by_route_template_and_status(
+    client: TestClient, org: Org
+) -> None:
+    client.get(f"/api/v1/staff/{new_id()}", headers=org.headers)
+    client.get("/api/v1/definitely-not-a-route")
+    text = client.get("/metrics").text
+    assert re.search(
+        r'mercato_http_requests_total\{method="GET",route="/api/v1/staff/\{staff_id\}",'
+        r'status="404"\} [1-9]', text)
+    assert 'route="<unmatched>",status="404"' in text
+    assert "mercato_http_request_duration_seconds_bucket" in text
+
+
+def test_logs_are_json_lines_with_the_request_id(client: TestClient, org: Org) -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    try:
+        response = client.get("/api/v1/me", headers={**org.headers, "X-Request-ID": "trace-42"})
+    finally:
+        configure_logging("warning", "json")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    access = [entry for entry in lines if entry.get("event") == "request"]
+    assert access, stream.getvalue()
+    assert access[-1]["request_id"] == "trace-42" == response.headers["X-Request-ID"]
+    assert access[-1]["route"] == "/api/v1/me"
+    assert access[-1]["status"] == 200
+    assert access[-1]["level"] == "info"
+    assert "timestamp" in access[-1]
+
+
+def test_openapi_documents_every_api_route(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/v1/auth/token", "/api/v1/me", "/api/v1/staff", "/api/v1/staff/{staff_id}",
+                 "/api/v1/api-keys", "/api/v1/audit-log", "/api/v1/organization"):
+        assert path in spec["paths"], path

@@ -1,0 +1,39 @@
+"""The tenant-isolation probe's registry.
+
+Every ``/api/v1`` route with a path parameter is probed: one organization's ids must be 404 to
+another organization's owner, for every method. A module makes its routes probe-able by
+registering, in ``tests/<module>/probe_fixtures.py``, a factory per path parameter name that
+creates a resource in the given organization and returns its id (and, where a route needs a
+valid body to get past validation, the body to send). No module writes a probe of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Org
+
+Factory = Callable[[TestClient, Org], str]
+
+FIXTURES: dict[str, Factory] = {}
+BODIES: dict[tuple[str, str], Any] = {}
+
+
+def probe_fixture(param: str) -> Callable[[Factory], Factory]:
+    """Register the factory that makes a ``{param}`` id inside an organization."""
+
+    def decorator(factory: Factory) -> Factory:
+        if param in FIXTURES:
+            raise ValueError(f"probe fixture for {{{param}}} registered twice")
+        FIXTURES[param] = factory
+        return factory
+
+    return decorator
+
+
+def probe_body(method: str, path: str, body: Any) -> None:
+    """A valid body for ``method path``, so the probe reaches the lookup, not validation."""
+    BODIES[(method.upper(), path)] = body
