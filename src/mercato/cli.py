@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import tempfile
 import threading
@@ -95,11 +96,18 @@ def _run_server(host: str, port: int, workers: int, *, run_worker: bool) -> None
 
     if run_worker:
         os.environ["MERCATO_RUN_WORKER"] = "true"
+    metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mercato-metrics-")
+        # the server processes share their metrics through files here; ours, so removed after
+        metrics_dir = tempfile.mkdtemp(prefix="mercato-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     get_settings.cache_clear()
-    uvicorn.run("mercato.asgi:app", host=host, port=port, workers=workers,
-                log_config=None, access_log=False, lifespan="on")
+    try:
+        uvicorn.run("mercato.asgi:app", host=host, port=port, workers=workers,
+                    log_config=None, access_log=False, lifespan="on")
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

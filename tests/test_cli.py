@@ -1,0 +1,705 @@
+"""The ``mercato`` command, run as the installed executable in real processes.
+
+Every process gets an environment without inherited ``MERCATO_*`` variables (only those a test
+sets), runs in its own process group, and is stopped in ``finally`` (SIGTERM, then SIGKILL to the
+group). Every wait is bounded by a deadline; nothing asserts on timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import func, select
+
+from mercato import __version__
+from mercato.cli import DEMO_EMAIL, DEMO_PASSWORD, DEMO_SLUG
+from mercato.core.db import Database, system_scope
+from mercato.core.ids import new_id
+from mercato.core.outbox import OutboxDelivery, pending_deliveries, record_event, subscribe
+from mercato.core.outbox import unsubscribe as unsubscribe_handler
+from mercato.identity.models import StaffUser
+from mercato.migrations import current_revision, head_revision
+from mercato.tenancy.models import Organization
+from tests.conftest import (
+    PASSWORD,
+    PG_ADMIN_URL,
+    REQUIRE_PG,
+    ROOT,
+    SECRET,
+    create_org,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    make_settings,
+    new_database_url,
+    postgres_available,
+)
+
+MERCATO = Path(sys.executable).with_name("mercato")
+COMMAND_TIMEOUT = 120.0
+"""Upper bound for a command that should finish by itself (migrate, org create, worker --once)."""
+STARTUP_TIMEOUT = 90.0
+"""Upper bound for a server to answer /health (a busy two-core machine, migrations first)."""
+STOP_TIMEOUT = 20.0
+
+FAST_HASHING = {"MERCATO_ARGON2_TIME_COST": "1", "MERCATO_ARGON2_MEMORY_KIB": "8"}
+
+# Must match tests/cli_extension.py, which this module deliberately does not import: importing it
+# would subscribe its handler in this process, for every later test too.
+EXTENSION = "tests.cli_extension"
+EXTENSION_EVENT = "cli_test.pinged"
+EXTENSION_HANDLER = "cli-test-recorder"
+
+
+# -- running the command ---------------------------------------------------------------------
+
+
+def cli_env(database_url: str | None = None, *, secret: str | None = SECRET,
+            **extra: str) -> dict[str, str]:
+    """The outer environment minus every MERCATO_* variable, plus exactly the ones given."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("MERCATO_") and key != "PROMETHEUS_MULTIPROC_DIR"}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["COLUMNS"] = "200"  # help text on one line per option
+    if database_url is not None:
+        env["MERCATO_DATABASE_URL"] = database_url
+    if secret is not None:
+        env["MERCATO_SECRET_KEY"] = secret
+    env.update(extra)
+    return env
+
+
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM the process group we created, then SIGKILL it if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # workers (uvicorn --workers) may outlive the supervisor: the group is ours, end it all
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_cli(args: Sequence[str], env: dict[str, str], *, cwd: Path | None = None,
+            stdin: str | None = None,
+            timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """Run ``mercato ARGS`` to completion; never leaves a process behind."""
+    proc = subprocess.Popen(
+        [str(MERCATO), *args], env=env, cwd=cwd, text=True, start_new_session=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = proc.communicate(input=stdin or "", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"mercato {' '.join(args)} did not finish within {timeout}s:\n"
+                    f"{stdout}\n{stderr}")
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+class Background:
+    """A long-running ``mercato`` command (serve, demo, worker) with its output in a file."""
+
+    def __init__(self, args: Sequence[str], env: dict[str, str], log_dir: Path, *,
+                 cwd: Path | None = None) -> None:
+        self.args = list(args)
+        self.log_path = log_dir / f"mercato-{args[0]}-{new_id()}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [str(MERCATO), *args], env=env, cwd=cwd, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def fail(self, message: str) -> None:
+        pytest.fail(f"{message}\n--- mercato {' '.join(self.args)} output ---\n{self.output()}")
+
+    def check_running(self) -> None:
+        if self.proc.poll() is not None:
+            self.fail(f"mercato exited early with code {self.proc.returncode}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            _kill_group(self.proc)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self._log.close()
+
+
+@contextlib.contextmanager
+def background(args: Sequence[str], env: dict[str, str], log_dir: Path, *,
+               cwd: Path | None = None) -> Iterator[Background]:
+    process = Background(args, env, log_dir, cwd=cwd)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@contextlib.contextmanager
+def server(args: Sequence[str], env: dict[str, str], log_dir: Path, *,
+           cwd: Path | None = None) -> Iterator[tuple[Background, str]]:
+    """``mercato serve|demo ARGS --port P``, once it answers /health: (process, base URL)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with background([*args, "--port", str(port)], env, log_dir, cwd=cwd) as process:
+        wait_for_health(process, base)
+        yield process, base
+
+
+def wait_for_health(process: Background, base: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        process.check_running()
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.fail(f"no answer on {base}/health within {STARTUP_TIMEOUT}s")
+
+
+def get_until(process: Background, url: str, status: int, *,
+              timeout: float = 30.0) -> httpx.Response:
+    """GET ``url`` until it answers ``status`` (bounded); the last response otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        process.check_running()
+        response = httpx.get(url, timeout=5)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+# -- databases ---------------------------------------------------------------------------------
+
+
+def _postgres_or_skip() -> None:
+    if not postgres_available():
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+
+
+@pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all (an SQLite file that does not exist yet)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    _postgres_or_skip()
+    url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of this test's own (the worker drains everything that is due)."""
+    url = new_database_url(backend, tmp_path)
+    try:
+        yield url
+    finally:
+        if backend == "postgresql":
+            drop_pg_database(url)
+
+
+@contextlib.contextmanager
+def database(url: str) -> Iterator[Database]:
+    db = Database(url, pool_size=1)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+def schema_revision(url: str) -> str | None:
+    with database(url) as db, db.engine.connect() as conn:
+        return current_revision(conn)
+
+
+def count(url: str, model: type[Any], *criteria: Any) -> int:
+    with database(url) as db, db.session(write=False) as session, system_scope(session):
+        return int(session.scalar(select(func.count()).select_from(model).filter(*criteria))
+                   or 0)
+
+
+def sign_in(http: httpx.Client | TestClient, email: str, password: str) -> str:
+    response = http.post("/api/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+# -- version and help ----------------------------------------------------------------------------
+
+
+def test_version_flag_prints_the_installed_version() -> None:
+    result = run_cli(["--version"], cli_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"mercato {__version__}"
+
+
+def test_running_without_a_command_shows_the_commands() -> None:
+    result = run_cli([], cli_env())
+    output = result.stdout + result.stderr
+    assert "Usage: mercato" in output
+    for command in ("serve", "migrate", "worker", "org", "demo"):
+        assert command in output
+
+
+HELP_CASES = {
+    "app": ([], ["--version", "--help", "serve", "migrate", "worker", "org", "demo"]),
+    "serve": (["serve"], ["--host", "--port", "--workers", "--migrate", "--no-migrate",
+                          "--with-worker"]),
+    "migrate": (["migrate"], ["MERCATO_DATABASE_URL"]),
+    "worker": (["worker"], ["--once"]),
+    "org": (["org"], ["create"]),
+    "org create": (["org", "create"], ["--name", "--slug", "--owner-email", "--owner-password",
+                                       "--domain"]),
+    "demo": (["demo"], ["--host", "--port", "--data-dir"]),
+}
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+@pytest.mark.parametrize("case", list(HELP_CASES))
+def test_help_works_for_every_command_and_mentions_its_options(case: str, flag: str) -> None:
+    command, mentions = HELP_CASES[case]
+    result = run_cli([*command, flag], cli_env(secret=None))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Usage: mercato {' '.join(command)}".rstrip() in result.stdout
+    for mention in mentions:
+        assert mention in result.stdout, f"{case} help does not mention {mention}"
+
+
+# -- migrate -------------------------------------------------------------------------------------
+
+
+def test_migrate_creates_the_schema_on_an_empty_database(empty_database_url: str) -> None:
+    env = cli_env(empty_database_url, secret=None)  # migrating needs no secret key
+    result = run_cli(["migrate"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "database is up to date" in result.stdout
+    assert head_revision() is not None
+    assert schema_revision(empty_database_url) == head_revision()
+
+    again = run_cli(["migrate"], env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert schema_revision(empty_database_url) == head_revision()
+
+
+# -- org create ----------------------------------------------------------------------------------
+
+
+def org_create(database_url: str, *, slug: str, email: str, name: str = "Card Shop",
+               password: str = PASSWORD,
+               extra: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    return run_cli(["org", "create", "--name", name, "--slug", slug, "--owner-email", email,
+                    "--owner-password", password, *extra],
+                   cli_env(database_url, **FAST_HASHING))
+
+
+def unique_slug() -> str:
+    return f"cli-{new_id().lower()}"
+
+
+def test_org_create_prints_the_organization_with_its_owner_as_json_and_the_owner_signs_in(
+    database_url: str, client: TestClient
+) -> None:
+    slug = unique_slug()
+    email = f"owner@{slug}.test"
+    result = org_create(database_url, slug=slug, email=email, name="Card Shop",
+                        extra=["--domain", f"{slug}.example.com"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    created = json.loads(result.stdout)  # stdout is the JSON document and nothing else
+    assert created["slug"] == slug
+    assert created["name"] == "Card Shop"
+    assert created["id"]
+    assert created["domains"] == [f"{slug}.example.com"]
+    assert created["owner"]["email"] == email
+    assert created["owner"]["role"] == "owner"
+    assert created["owner"]["id"]
+
+    token = sign_in(client, email, PASSWORD)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["id"] == created["owner"]["id"]
+    assert me.json()["organization"] == {"id": created["id"], "slug": slug, "name": "Card Shop"}
+
+
+def test_org_create_with_a_taken_slug_fails_clearly_and_creates_nothing(
+    database_url: str,
+) -> None:
+    slug = unique_slug()
+    first = org_create(database_url, slug=slug, email=f"first@{slug}.test")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    second_email = f"second@{slug}.test"
+    second = org_create(database_url, slug=slug, email=second_email, name="Impostor")
+    assert second.returncode != 0
+    assert second.stdout == ""
+    error = json.loads(second.stderr)
+    assert error["error"] == "conflict"
+    assert slug in error["detail"]
+    assert error["errors"] == [{"field": "slug", "message": "already in use"}]
+    assert "Traceback" not in second.stderr
+
+    assert count(database_url, Organization, Organization.slug == slug) == 1
+    assert count(database_url, Organization, Organization.name == "Impostor") == 0
+    assert count(database_url, StaffUser, StaffUser.email == second_email) == 0
+
+
+@pytest.mark.parametrize("slug", ["Not_A_Slug", "admin", "ends-with-dash-"])
+def test_org_create_refuses_an_invalid_slug_and_creates_nothing(
+    database_url: str, slug: str
+) -> None:
+    email = f"owner-{new_id().lower()}@invalid.test"
+    result = org_create(database_url, slug=slug, email=email)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    error = json.loads(result.stderr)
+    assert error["error"] == "validation_error"
+    assert error["errors"][0]["field"] == "slug"
+    assert count(database_url, Organization, Organization.slug == slug) == 0
+    assert count(database_url, StaffUser, StaffUser.email == email) == 0
+
+
+def test_org_create_asks_for_the_password_on_stderr_when_it_is_not_given(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'prompt.db'}"
+    result = run_cli(["org", "create", "--name", "Prompted", "--slug", "prompted",
+                      "--owner-email", "owner@prompted.test"],
+                     cli_env(url, **FAST_HASHING), stdin=f"{PASSWORD}\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Owner password" in result.stderr
+    assert json.loads(result.stdout)["slug"] == "prompted"  # the prompt did not leak into it
+
+
+def test_org_create_without_a_secret_key_refuses_before_touching_the_database(
+    tmp_path: Path,
+) -> None:
+    db_file = tmp_path / "untouched.db"
+    result = run_cli(["org", "create", "--name", "X", "--slug", "x", "--owner-email",
+                      "owner@x.test", "--owner-password", PASSWORD],
+                     cli_env(f"sqlite:///{db_file}", secret=None))
+    assert result.returncode != 0
+    assert "MERCATO_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not db_file.exists()
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_serve_migrates_a_fresh_database_on_start(
+    empty_database_url: str, backend: str, tmp_path: Path
+) -> None:
+    with server(["serve"], cli_env(empty_database_url), tmp_path) as (process, base):
+        ready = get_until(process, f"{base}/ready", 200)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["schema"] == head_revision()
+        assert ready.json()["database"] == backend
+    assert schema_revision(empty_database_url) == head_revision()
+
+
+@pytest.mark.slow
+def test_serve_no_migrate_serves_but_is_not_ready_until_migrated(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    env = cli_env(empty_database_url)
+    with server(["serve", "--no-migrate"], env, tmp_path) as (process, base):
+        assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+        not_ready = httpx.get(f"{base}/ready", timeout=10)
+        assert not_ready.status_code == 503, not_ready.text
+        assert not_ready.headers["content-type"].startswith("application/problem+json")
+        problem = not_ready.json()
+        assert problem["status"] == 503
+        assert problem["code"] == "not_ready"
+        assert "mercato migrate" in problem["detail"]
+
+        migrated = run_cli(["migrate"], env)
+        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+        ready = get_until(process, f"{base}/ready", 200)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["schema"] == head_revision()
+
+
+def _health_count(metrics_text: str) -> float:
+    match = re.search(
+        r'^mercato_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$',
+        metrics_text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def health_counts_by_process(metrics_dir: Path, scratch: Path) -> dict[str, float]:
+    """/health requests each server process has counted, read from its own metrics file.
+
+    With several processes every one writes ``counter_<pid>.db`` in PROMETHEUS_MULTIPROC_DIR
+    once it has counted a request; reading one file alone gives that process's share.
+    """
+    counts: dict[str, float] = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        pid = path.stem.removeprefix("counter_")
+        single = scratch / f"{pid}-{new_id()}"
+        single.mkdir(parents=True)
+        shutil.copy(path, single)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(single))  # type: ignore[no-untyped-call]
+        counts[pid] = _health_count(generate_latest(registry).decode())
+    return counts
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_from_two_processes_and_aggregates_metrics(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # No PROMETHEUS_MULTIPROC_DIR: serve makes its own, under TMPDIR, and removes it on exit.
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    scratch = tmp_path / "scratch"
+    env = cli_env(empty_database_url, TMPDIR=str(tmp))
+    with server(["serve", "--workers", "2"], env, tmp_path) as (process, base):
+        made = list(tmp.glob("mercato-metrics-*"))
+        assert len(made) == 1, made
+        metrics_dir = made[0]
+        # The kernel spreads new connections over both processes: ask (bounded) until both
+        # have answered.
+        by_process: dict[str, float] = {}
+        requests = 0
+        deadline = time.monotonic() + 60
+        while len(by_process) < 2 and time.monotonic() < deadline:
+            process.check_running()
+            response = httpx.get(f"{base}/health", timeout=5)  # a new connection each time
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "ok"
+            requests += 1
+            by_process = {pid: n for pid, n in
+                          health_counts_by_process(metrics_dir, scratch).items() if n >= 1}
+        if len(by_process) < 2:
+            process.fail(f"only processes {sorted(by_process)} answered {requests} requests")
+        assert str(process.pid) not in by_process  # the supervisor itself serves nothing
+
+        # /metrics reports the sum over both processes (each counts just after answering, so
+        # give the last counts a moment to land)
+        deadline = time.monotonic() + 30
+        while True:
+            metrics = httpx.get(f"{base}/metrics", timeout=5)
+            assert metrics.status_code == 200, metrics.text
+            by_process = health_counts_by_process(metrics_dir, scratch)
+            total = sum(by_process.values())
+            if _health_count(metrics.text) == total or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert _health_count(metrics.text) == total
+        assert total >= requests
+        assert len(by_process) == 2
+        assert all(n >= 1 for n in by_process.values())
+        assert get_until(process, f"{base}/ready", 200).status_code == 200
+    assert process.proc.returncode is not None
+    assert not metrics_dir.exists()  # stopped with SIGTERM: the metrics files are gone
+
+
+def test_serve_without_a_secret_key_exits_with_a_message_naming_it(tmp_path: Path) -> None:
+    db_file = tmp_path / "never.db"
+    result = run_cli(["serve", "--port", str(free_port())],
+                     cli_env(f"sqlite:///{db_file}", secret=None))
+    assert result.returncode != 0
+    assert "MERCATO_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not db_file.exists()  # refused before migrating anything
+
+
+def test_serve_refuses_zero_workers(tmp_path: Path) -> None:
+    result = run_cli(["serve", "--workers", "0", "--port", str(free_port())],
+                     cli_env(f"sqlite:///{tmp_path / 'never.db'}"))
+    assert result.returncode == 2
+    assert "--workers" in result.stderr
+
+
+# -- demo ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def demo(cwd: Path, log_dir: Path) -> Iterator[tuple[Background, str]]:
+    """``mercato demo`` with no MERCATO_* variables at all, in ``cwd``."""
+    with server(["demo"], cli_env(secret=None), log_dir, cwd=cwd) as running:
+        yield running
+
+
+def _assert_prints_credentials(process: Background, base: str) -> None:
+    output = process.output()
+    assert f"Mercato demo store '{DEMO_SLUG}' at {base}" in output
+    assert DEMO_EMAIL in output
+    assert DEMO_PASSWORD in output
+
+
+@pytest.mark.slow
+def test_demo_creates_a_store_the_printed_credentials_sign_in_to(tmp_path: Path) -> None:
+    cwd = tmp_path / "shop"
+    cwd.mkdir()
+    with demo(cwd, tmp_path) as (process, base), httpx.Client(base_url=base,
+                                                               timeout=10) as http:
+        _assert_prints_credentials(process, base)
+        token = sign_in(http, DEMO_EMAIL, DEMO_PASSWORD)
+        me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200, me.text
+        assert me.json()["organization"]["slug"] == DEMO_SLUG
+        assert me.json()["role"] == "owner"
+        ready = http.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["database"] == "sqlite"
+
+    data = cwd / "mercato-demo"  # the default --data-dir, relative to where it ran
+    assert (data / "mercato.db").is_file()
+    key = data / "secret.key"
+    assert key.read_text().strip()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+@pytest.mark.slow
+def test_demo_run_again_reuses_the_same_store_key_and_tokens(tmp_path: Path) -> None:
+    cwd = tmp_path / "shop"
+    cwd.mkdir()
+    key = cwd / "mercato-demo" / "secret.key"
+    with demo(cwd, tmp_path) as (_, base), httpx.Client(base_url=base, timeout=10) as http:
+        token = sign_in(http, DEMO_EMAIL, DEMO_PASSWORD)
+    first_key = key.read_text()
+
+    with demo(cwd, tmp_path) as (process, base), httpx.Client(base_url=base,
+                                                               timeout=10) as http:
+        _assert_prints_credentials(process, base)
+        me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200, me.text  # same key: the first run's token still works
+        assert me.json()["organization"]["slug"] == DEMO_SLUG
+        sign_in(http, DEMO_EMAIL, DEMO_PASSWORD)
+
+    assert key.read_text() == first_key
+    url = f"sqlite:///{cwd / 'mercato-demo' / 'mercato.db'}"
+    assert count(url, Organization) == 1
+    assert count(url, StaffUser) == 1
+
+
+# -- worker --------------------------------------------------------------------------------------
+
+
+def worker_env(database_url: str, **extra: str) -> dict[str, str]:
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return cli_env(database_url, MERCATO_EXTENSIONS=EXTENSION, PYTHONPATH=pythonpath, **extra)
+
+
+def delivered(stdout: str) -> int:
+    match = re.search(r"^delivered (\d+)$", stdout, re.MULTILINE)
+    assert match, f"no 'delivered N' line in:\n{stdout}"
+    return int(match.group(1))
+
+
+@pytest.mark.slow
+def test_worker_once_with_nothing_due_exits_0_and_prints_delivered_0(
+    fresh_database_url: str,
+) -> None:
+    result = run_cli(["worker", "--once"], worker_env(fresh_database_url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert delivered(result.stdout) == 0
+
+
+@pytest.mark.slow
+def test_worker_once_delivers_every_due_event_exits_0_and_prints_the_count(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(fresh_database_url)
+    log = tmp_path / "handled.txt"
+    with database(fresh_database_url) as db:
+        org = create_org(db, settings)
+        # the handler exists only in the worker (tests/cli_extension.py); subscribing its name
+        # here for a moment makes record_event write its deliveries
+        subscribe(EXTENSION_EVENT, name=EXTENSION_HANDLER)(lambda session, event: None)
+        try:
+            with db.transaction(tenant=org.id) as session:
+                events = [record_event(session, EXTENSION_EVENT, resource_type="cli_test",
+                                       resource_id=f"r{i}", data={"log": str(log)})
+                          for i in range(3)]
+                session.flush()
+                event_ids = [event.id for event in events]
+        finally:
+            unsubscribe_handler(EXTENSION_HANDLER)
+
+    result = run_cli(["worker", "--once"], worker_env(fresh_database_url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert delivered(result.stdout) == 3
+    assert sorted(log.read_text().split()) == sorted(event_ids)
+    with database(fresh_database_url) as db, db.session(write=False) as session, \
+            system_scope(session):
+        assert pending_deliveries(session) == 0
+        statuses = session.scalars(select(OutboxDelivery.status)).all()
+        assert statuses == ["done"] * 3
+
+    again = run_cli(["worker", "--once"], worker_env(fresh_database_url))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert delivered(again.stdout) == 0
+    assert len(log.read_text().split()) == 3
+
+
+@pytest.mark.slow
+def test_worker_runs_until_sigterm_then_exits_0(tmp_path: Path) -> None:
+    url = new_database_url("sqlite", tmp_path)
+    with background(["worker"], worker_env(url, MERCATO_LOG_LEVEL="info"), tmp_path) as process:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while "worker_started" not in process.output():
+            process.check_running()
+            if time.monotonic() > deadline:
+                process.fail("the worker did not report that it started")
+            time.sleep(0.1)
+        process.proc.send_signal(signal.SIGTERM)
+        try:
+            code = process.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.fail("the worker ignored SIGTERM")
+        assert code == 0, process.output()
+        assert "worker_stopped" in process.output()
+
+
+def test_worker_without_a_secret_key_exits_with_a_message_naming_it(tmp_path: Path) -> None:
+    result = run_cli(["worker", "--once"],
+                     cli_env(f"sqlite:///{tmp_path / 'never.db'}", secret=None))
+    assert result.returncode != 0
+    assert "MERCATO_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
