@@ -10,6 +10,7 @@ On PostgreSQL every transaction also sets ``mercato.organization_id`` so row-lev
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -123,6 +124,8 @@ def tenant_of(session: Session) -> str | None:
 
 def set_tenant(session: Session, tenant: str | None) -> None:
     """Scope the session to one organization (or SYSTEM); takes effect mid-transaction too."""
+    if session.info.get("tenant") == tenant:
+        return
     session.info["tenant"] = tenant
     if session.in_transaction():
         conn = session.connection()
@@ -217,12 +220,40 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        # Writers queue on a lock of this process before asking SQLite for its write lock:
+        # SQLite's own busy handler sleeps and retries, which is unfair under contention (p99 in
+        # seconds); a FIFO-ish lock here hands the database to waiting threads in turn. Other
+        # processes still meet the busy handler.
+        writer = threading.Lock()
+        timeout = busy_timeout_ms / 1000
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
             # Writers take the write lock up front: a deferred transaction that reads and then
             # writes can fail at once with SQLITE_BUSY instead of waiting its turn.
-            immediate = conn.get_execution_options().get("mercato_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            if conn.get_execution_options().get("mercato_write", False):
+                if not writer.acquire(timeout=timeout):
+                    raise TimeoutError("waited too long for the SQLite write lock")
+                conn.info["mercato_writer"] = True
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except BaseException:
+                    _release(conn)
+                    raise
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        def _release(conn: Connection) -> None:
+            if conn.info.pop("mercato_writer", False):
+                writer.release()
+
+        event.listen(engine, "commit", _release)
+        event.listen(engine, "rollback", _release)
+
+        @event.listens_for(engine, "checkin")
+        def _release_on_checkin(dbapi_conn: Any, record: Any) -> None:
+            if record.info.pop("mercato_writer", False):  # a transaction ended unseen
+                writer.release()
 
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)

@@ -15,12 +15,13 @@ from fastapi import Depends, Request, Response
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from starlette.concurrency import run_in_threadpool
 
 from mercato.core.auth import Principal, get_optional_principal
 from mercato.core.db import Base, utcnow
 from mercato.core.errors import BadRequest, IdempotencyMismatch
 from mercato.core.ids import new_id
-from mercato.core.uow import get_session, get_uow
+from mercato.core.uow import get_session, uow_of
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -81,14 +82,19 @@ def _mismatch() -> IdempotencyMismatch:
     )
 
 
-def idempotency_guard(
+async def idempotency_guard(
     request: Request,
     session: Session = Depends(get_session),
     principal: Principal | None = Depends(get_optional_principal),
 ) -> None:
+    """Async so that the common case (no header) costs no thread hop; the claim does I/O."""
     key = request.headers.get(HEADER)
     if key is None:
         return
+    await run_in_threadpool(_claim, request, session, principal, key)
+
+
+def _claim(request: Request, session: Session, principal: Principal | None, key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise BadRequest(
             f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.",
@@ -109,7 +115,7 @@ def idempotency_guard(
         if existing is None:  # pragma: no cover - the winner's row must be visible now
             raise
         raise _answer(existing, fp) from None
-    get_uow(request).idempotency = row
+    uow_of(request).idempotency = row
 
 
 def store_response(session: Session, row: IdempotencyKey, response: Response) -> None:

@@ -93,16 +93,21 @@ class UnitOfWork:
                 log.exception("after_close_failed")
 
 
-def get_uow(request: Request) -> UnitOfWork:
+async def get_uow(request: Request) -> UnitOfWork:
+    """The request's unit of work (FastAPI dependency)."""
+    return uow_of(request)
+
+
+def uow_of(request: Request) -> UnitOfWork:
     uow = getattr(request.state, "uow", None)
-    if uow is None:  # a dependency used outside MercatoRoute: still give it a unit of work
+    if uow is None:
         raise RuntimeError("route is not a MercatoRoute; use mercato.core.uow.MercatoRoute")
     return uow  # type: ignore[no-any-return]
 
 
-def get_session(request: Request) -> Session:
-    """The request's session (FastAPI dependency)."""
-    return get_uow(request).session
+async def get_session(request: Request) -> Session:
+    """The request's session (FastAPI dependency; async because it does no I/O: no thread hop)."""
+    return uow_of(request).session
 
 
 class MercatoRoute(APIRoute):

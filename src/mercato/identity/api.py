@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from mercato.core.auth import Principal, get_principal, require
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams, page_params
-from mercato.core.uow import MercatoRoute, get_session, get_uow
+from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.identity import audit
 from mercato.identity.models import ApiKey, AuditEntry
 from mercato.identity.schemas import (
@@ -50,7 +50,7 @@ def issue_token(
     session: Session = Depends(get_session),
     ident: Identity = Depends(identity),
 ) -> TokenResponse:
-    uow = get_uow(request)
+    uow = uow_of(request)
     token, _ = ident.issue_token(
         session, email=body.email, password=body.password, organization=body.organization,
         client=client_of(request),
