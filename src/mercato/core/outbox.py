@@ -259,7 +259,7 @@ class Dispatcher:
     def deliver(self, delivery_id: int) -> bool:
         """Run one claimed delivery; True when it completed."""
         session = self.db.session(write=True, tenant=SYSTEM)
-        attempts = self.max_attempts  # if we cannot even load it, do not retry forever
+        attempts: int | None = None  # unknown until loaded; see _failed
         try:
             delivery = session.get(OutboxDelivery, delivery_id)
             if delivery is None or delivery.status != PENDING or (
@@ -294,11 +294,17 @@ class Dispatcher:
         finally:
             session.close()
 
-    def _failed(self, delivery_id: int, exc: Exception, attempts: int) -> None:
-        dead = attempts >= self.max_attempts
-        log.warning("handler_failed", delivery=delivery_id, attempts=attempts, dead=dead,
-                    error=f"{type(exc).__name__}: {exc}")
+    def _failed(self, delivery_id: int, exc: Exception, attempts: int | None) -> None:
         with self.db.transaction(tenant=SYSTEM) as session:
+            if attempts is None:
+                # Loading it failed (a lock or connection timeout, say): count the attempts the
+                # claims recorded, so a transient error is retried rather than dead at once.
+                attempts = session.scalar(
+                    select(OutboxDelivery.attempts).where(OutboxDelivery.id == delivery_id)
+                ) or 0
+            dead = attempts >= self.max_attempts
+            log.warning("handler_failed", delivery=delivery_id, attempts=attempts, dead=dead,
+                        error=f"{type(exc).__name__}: {exc}")
             session.execute(
                 update(OutboxDelivery)
                 .where(OutboxDelivery.id == delivery_id,
