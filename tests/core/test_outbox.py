@@ -39,7 +39,10 @@ from mercato.core.outbox import (
     OutboxDelivery,
     OutboxEvent,
     backoff_seconds,
+    handlers,
     record_event,
+    subscribe,
+    unsubscribe,
 )
 from mercato.settings import Settings
 from tests.conftest import (
@@ -57,6 +60,10 @@ from tests.core import outbox_handlers as h
 MERCATO = Path(sys.executable).with_name("mercato")
 EXTENSION = "tests.core.outbox_handlers"
 T = TypeVar("T")
+
+
+def _handlers_snapshot() -> dict[str, Any]:
+    return {handler.name: handler for handler in handlers()}
 
 
 # --- fixtures and helpers -------------------------------------------------------------------
@@ -324,6 +331,24 @@ def test_committed_event_is_delivered_once_to_every_subscribed_handler(env: Env)
     assert [d.status for d in deliveries(env)] == [DONE, DONE]
     assert [r.event_id for r in handled_rows(env, h.ALPHA)] == [event_id]
     assert [r.event_id for r in handled_rows(env, h.BETA)] == [event_id]
+
+
+def test_a_worker_without_a_handler_leaves_its_deliveries_for_a_worker_that_has_it(
+    env: Env,
+) -> None:
+    """A rolling deploy: an old worker must not fail deliveries for a handler it lacks."""
+    env.create_tables()
+    event_id = record(env, h.PING, "r1", 1)
+    beta = _handlers_snapshot()[h.BETA]
+    unsubscribe(h.BETA)
+    try:
+        assert Dispatcher(env.db).drain() == 1  # alpha only
+        assert count_deliveries(env, h.BETA, PENDING) == 1
+        assert delivery_of(env, h.BETA, event_id).attempts == 0
+    finally:
+        subscribe(h.PING, name=h.BETA)(beta.func)
+    assert Dispatcher(env.db).drain() == 1
+    assert seen(h.BETA) == [event_id]
 
 
 def test_handler_progress_is_separate_so_a_failing_handler_neither_blocks_nor_redoes_another(

@@ -223,7 +223,14 @@ class Dispatcher:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
 
     def claim(self) -> list[int]:
-        """Lease up to ``batch_size`` deliveries that are due and first in their chain."""
+        """Lease up to ``batch_size`` deliveries that are due and first in their chain.
+
+        Only deliveries for handlers this process has: during a rolling deploy a worker that
+        lacks a new handler leaves its deliveries for one that has it, instead of failing them.
+        """
+        names = sorted(_handlers)
+        if not names:
+            return []
         earlier = aliased(OutboxDelivery)
         with self.db.transaction(tenant=SYSTEM) as session:
             now = utcnow()
@@ -231,6 +238,7 @@ class Dispatcher:
                 select(OutboxDelivery.id)
                 .where(
                     OutboxDelivery.status == PENDING,
+                    OutboxDelivery.handler.in_(names),
                     OutboxDelivery.available_at <= now,
                     or_(OutboxDelivery.lease_until.is_(None), OutboxDelivery.lease_until < now),
                     ~exists().where(
