@@ -75,15 +75,20 @@ def postgres_available() -> bool:
         return False
 
 
+def require_postgres() -> None:
+    """Skip the calling test without PostgreSQL, or fail it when CI requires PostgreSQL."""
+    if not postgres_available():
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+
+
 def new_database_url(backend: str, tmp_path: Path) -> str:
     """A fresh, migrated database of the given backend."""
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / f'mercato-{new_id()}.db'}"
     else:
-        if not postgres_available():
-            if REQUIRE_PG:
-                pytest.fail(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
-            pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+        require_postgres()
         url = create_pg_database()
     upgrade(url)
     return url

@@ -39,8 +39,6 @@ from mercato.migrations import current_revision, head_revision
 from mercato.tenancy.models import Organization
 from tests.conftest import (
     PASSWORD,
-    PG_ADMIN_URL,
-    REQUIRE_PG,
     ROOT,
     SECRET,
     create_org,
@@ -49,7 +47,7 @@ from tests.conftest import (
     free_port,
     make_settings,
     new_database_url,
-    postgres_available,
+    require_postgres,
 )
 
 MERCATO = Path(sys.executable).with_name("mercato")
@@ -207,20 +205,13 @@ def get_until(process: Background, url: str, status: int, *,
 # -- databases ---------------------------------------------------------------------------------
 
 
-def _postgres_or_skip() -> None:
-    if not postgres_available():
-        if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-
-
 @pytest.fixture
 def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """A database with no schema at all (an SQLite file that does not exist yet)."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
-    _postgres_or_skip()
+    require_postgres()
     url = create_pg_database()
     try:
         yield url
