@@ -168,7 +168,8 @@ def create_org(db: Database, settings: Settings, *, slug: str | None = None) -> 
         owner = identity.bootstrap_owner(session, org.id, email, PASSWORD)
         session.flush()
         org_id, owner_id = org.id, owner.id
-    token = identity.signer.issue(subject=owner_id, organization_id=org_id)
+    token = identity.signer.issue(subject=owner_id, organization_id=org_id, role="owner",
+                                  email=email)
     return Org(id=org_id, slug=slug, owner_id=owner_id, owner_email=email, token=token)
 
 

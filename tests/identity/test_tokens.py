@@ -57,9 +57,9 @@ def test_wrong_password_and_unknown_email_get_the_same_401(app: FastAPI, org: Or
 def test_missing_bad_expired_and_forged_tokens_are_401(client: TestClient, org: Org) -> None:
     key = derive_key(SECRET, "access-token")
     expired = jwt.encode({"iss": "mercato", "typ": "access", "sub": org.owner_id,
-                          "org": org.id, "iat": 1, "exp": 2}, key, algorithm="HS256")
+                          "org": org.id, "role": "owner", "iat": 1, "exp": 2}, key, algorithm="HS256")
     forged = jwt.encode({"iss": "mercato", "typ": "access", "sub": org.owner_id,
-                         "org": org.id, "iat": 1, "exp": 4_000_000_000}, b"not-our-key",
+                         "org": org.id, "role": "owner", "iat": 1, "exp": 4_000_000_000}, b"not-our-key",
                         algorithm="HS256")
     for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic abc"},
                     {"Authorization": f"Bearer {expired}"},
@@ -74,7 +74,8 @@ def test_a_token_for_one_organization_cannot_be_replayed_into_another(
 ) -> None:
     key = derive_key(SECRET, "access-token")
     crossed = jwt.encode({"iss": "mercato", "typ": "access", "sub": org.owner_id,
-                          "org": other_org.id, "iat": 1, "exp": 4_000_000_000}, key,
+                          "org": other_org.id, "role": "owner", "iat": 1,
+                          "exp": 4_000_000_000}, key,
                          algorithm="HS256")
     response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {crossed}"})
     assert response.status_code == 401
@@ -146,3 +147,20 @@ def test_deactivating_a_member_revokes_their_live_token(client: TestClient, org:
     signin = client.post("/api/v1/auth/token",
                          json={"email": me["email"], "password": PASSWORD})
     assert signin.status_code == 401
+
+
+def test_a_role_change_takes_effect_at_once_and_asks_for_a_new_sign_in(
+    client: TestClient, org: Org
+) -> None:
+    token = staff_token(client, org, "manager")
+    headers = {"Authorization": f"Bearer {token}"}
+    me = client.get("/api/v1/me", headers=headers).json()
+    assert client.get("/api/v1/staff", headers=headers).status_code == 200
+    demoted = client.patch(f"/api/v1/staff/{me['id']}", headers=org.headers,
+                           json={"role": "cashier"})
+    assert demoted.status_code == 200
+    stale = client.get("/api/v1/staff", headers=headers)
+    assert stale.status_code == 401
+    fresh = client.post("/api/v1/auth/token", json={"email": me["email"], "password": PASSWORD})
+    again = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    assert client.get("/api/v1/staff", headers=again).status_code == 403

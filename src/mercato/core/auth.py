@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from mercato.core.db import set_tenant
 from mercato.core.errors import Forbidden, Unauthorized
-from mercato.core.uow import get_session
+from mercato.core.uow import uow_of
 
 
 @dataclass(frozen=True)
@@ -34,24 +33,28 @@ class Principal:
 
 
 class Authenticator(Protocol):
-    def __call__(self, session: Session, request: Request) -> Principal | None: ...
+    """Turns the request's credential into a principal, or None when there is none.
 
-
-def get_optional_principal(
-    request: Request, session: Session = Depends(get_session)
-) -> Principal | None:
-    """Resolve the bearer credential once per request and scope the session to its tenant.
-
-    Plain ``def``: it reads the database, so FastAPI runs it on the thread pool. The checks
-    built on it are ``async``: they only inspect the principal, and a thread hop costs more.
+    It may do I/O on the thread pool, or defer its database checks to the unit of work (see
+    ``UnitOfWork.defer``) so that they run on the endpoint's thread.
     """
-    cached = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+
+    async def __call__(self, request: Request) -> Principal | None: ...
+
+
+_UNRESOLVED = object()
+
+
+async def get_optional_principal(request: Request) -> Principal | None:
+    """Resolve the bearer credential once per request and scope the session to its tenant."""
+    cached = getattr(request.state, "principal", _UNRESOLVED)
+    if cached is not _UNRESOLVED:
+        return cached  # type: ignore[return-value]
     authenticate: Authenticator = request.app.state.authenticator
-    principal = authenticate(session, request)
+    principal = await authenticate(request)
+    request.state.principal = principal
     if principal is not None:
-        request.state.principal = principal
+        session = uow_of(request).session  # not begun yet: no I/O here
         set_tenant(session, principal.organization_id)
         session.info["actor"] = principal
     return principal

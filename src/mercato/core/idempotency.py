@@ -15,13 +15,12 @@ from fastapi import Depends, Request, Response
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from starlette.concurrency import run_in_threadpool
 
 from mercato.core.auth import Principal, get_optional_principal
 from mercato.core.db import Base, utcnow
 from mercato.core.errors import BadRequest, IdempotencyMismatch
 from mercato.core.ids import new_id
-from mercato.core.uow import get_session, uow_of
+from mercato.core.uow import uow_of
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -83,15 +82,13 @@ def _mismatch() -> IdempotencyMismatch:
 
 
 async def idempotency_guard(
-    request: Request,
-    session: Session = Depends(get_session),
-    principal: Principal | None = Depends(get_optional_principal),
+    request: Request, principal: Principal | None = Depends(get_optional_principal)
 ) -> None:
-    """Async so that the common case (no header) costs no thread hop; the claim does I/O."""
+    """Claims the key on the endpoint's thread, just before the endpoint runs."""
     key = request.headers.get(HEADER)
     if key is None:
         return
-    await run_in_threadpool(_claim, request, session, principal, key)
+    uow_of(request).defer(lambda session: _claim(request, session, principal, key))
 
 
 def _claim(request: Request, session: Session, principal: Principal | None, key: str) -> None:

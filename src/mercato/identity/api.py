@@ -34,7 +34,7 @@ from mercato.tenancy.service import get_organization
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute)
 
 
-def identity(request: Request) -> Identity:
+async def identity(request: Request) -> Identity:
     return request.app.state.identity  # type: ignore[no-any-return]
 
 

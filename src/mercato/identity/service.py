@@ -10,6 +10,7 @@ from fastapi import Request
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from starlette.concurrency import run_in_threadpool
 
 from mercato.core.auth import Principal
 from mercato.core.db import SYSTEM, Database, get_owned, set_tenant, system_scope, utcnow
@@ -23,6 +24,7 @@ from mercato.core.errors import (
 )
 from mercato.core.ids import new_id
 from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.core.uow import UnitOfWork, uow_of
 from mercato.identity.models import ApiKey, LoginFailure, StaffUser
 from mercato.identity.passwords import MAX_LENGTH, MIN_LENGTH, Passwords
 from mercato.identity.permissions import ALL, Role, permissions_for
@@ -136,7 +138,8 @@ class Identity:
         user, org = matches[0]
         with system_scope(session):
             session.execute(delete(LoginFailure).where(LoginFailure.email == email))
-        token = self.signer.issue(subject=user.id, organization_id=org.id)
+        token = self.signer.issue(subject=user.id, organization_id=org.id, role=user.role,
+                                  email=user.email)
         return token, self._staff_principal(user)
 
     def record_login_failure(self, email: str, client: str) -> None:
@@ -151,7 +154,9 @@ class Identity:
                          label=user.email, permissions=permissions_for(user.role),
                          role=user.role)
 
-    def authenticate(self, session: Session, request: Request) -> Principal | None:
+    async def authenticate(self, request: Request) -> Principal | None:
+        """Staff tokens are checked here without I/O; the database confirms the member is still
+        active in that role on the endpoint's thread (deferred). API keys need a lookup."""
         header = request.headers.get("authorization")
         if not header:
             return None
@@ -159,18 +164,32 @@ class Identity:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+        uow = uow_of(request)
         if token.startswith(API_KEY_PREFIX):
-            return self._authenticate_key(session, request, token)
+            return await run_in_threadpool(self._authenticate_key, uow, token)
         claims = self.signer.verify(token)
         if claims is None:
             raise Unauthorized("The access token is invalid or has expired.")
-        set_tenant(session, claims.organization_id)
-        user = get_owned(session, StaffUser, claims.subject)
-        if user is None or not user.is_active:
-            raise Unauthorized("This account no longer has access.")
-        return self._staff_principal(user)
+        principal = Principal(kind="staff", id=claims.subject,
+                              organization_id=claims.organization_id, label=claims.email,
+                              permissions=permissions_for(claims.role), role=claims.role)
+        uow.defer(lambda session: self._confirm_staff(session, principal))
+        return principal
 
-    def _authenticate_key(self, session: Session, request: Request, token: str) -> Principal:
+    @staticmethod
+    def _confirm_staff(session: Session, principal: Principal) -> None:
+        """Deactivation or a role change takes effect at once: the token's claims must hold."""
+        role = session.scalar(
+            select(StaffUser.role)
+            .where(StaffUser.id == principal.id, StaffUser.is_active.is_(True))
+        )
+        if role is None:
+            raise Unauthorized("This account no longer has access.")
+        if role != principal.role:
+            raise Unauthorized("Your role changed; sign in again.")
+
+    def _authenticate_key(self, uow: UnitOfWork, token: str) -> Principal:
+        session = uow.session
         parts = split_compound_secret(API_KEY_PREFIX, token)
         key = None
         if parts is not None:
@@ -180,10 +199,10 @@ class Identity:
             key.secret_hash, parts[1]
         ):
             raise Unauthorized("The API key is invalid or revoked.")
-        set_tenant(session, key.organization_id)
         now = utcnow()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            request.state.uow.after_close(lambda: self._touch_key(key.id, now))
+            key_id = key.id
+            uow.after_close(lambda: self._touch_key(key_id, now))
         return Principal(kind="api_key", id=key.id, organization_id=key.organization_id,
                          label=key.name, permissions=frozenset(key.scopes) & ALL)
 

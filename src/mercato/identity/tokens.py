@@ -28,6 +28,8 @@ def derive_key(secret_key: str, purpose: str) -> bytes:
 class AccessClaims:
     subject: str
     organization_id: str
+    role: str
+    email: str
 
 
 class TokenSigner:
@@ -35,13 +37,15 @@ class TokenSigner:
         self._key = derive_key(secret_key, "access-token")
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, *, subject: str, organization_id: str) -> str:
+    def issue(self, *, subject: str, organization_id: str, role: str, email: str) -> str:
         now = utcnow()
         claims = {
             "iss": ISSUER,
             "typ": "access",
             "sub": subject,
             "org": organization_id,
+            "role": role,
+            "email": email,
             "iat": int(now.timestamp()),
             "exp": int((now + dt.timedelta(seconds=self.ttl_seconds)).timestamp()),
             "jti": new_id(),
@@ -51,12 +55,13 @@ class TokenSigner:
     def verify(self, token: str) -> AccessClaims | None:
         try:
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER,
-                                options={"require": ["exp", "sub", "org", "typ"]})
+                                options={"require": ["exp", "sub", "org", "typ", "role"]})
         except jwt.PyJWTError:
             return None
         if claims.get("typ") != "access":
             return None
-        return AccessClaims(subject=str(claims["sub"]), organization_id=str(claims["org"]))
+        return AccessClaims(subject=str(claims["sub"]), organization_id=str(claims["org"]),
+                            role=str(claims["role"]), email=str(claims.get("email", "")))
 
 
 def hash_secret(secret: str) -> str:
