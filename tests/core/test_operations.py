@@ -99,3 +99,17 @@ def test_openapi_documents_every_api_route(client: TestClient) -> None:
     for path in ("/api/v1/auth/token", "/api/v1/me", "/api/v1/staff", "/api/v1/staff/{staff_id}",
                  "/api/v1/api-keys", "/api/v1/audit-log", "/api/v1/organization"):
         assert path in spec["paths"], path
+
+
+def test_openapi_documents_problem_json_errors_on_every_api_operation(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "Problem" in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/api/v1"):
+            continue
+        for method, operation in operations.items():
+            for status in ("401", "404", "422"):
+                content = operation["responses"][status]["content"]
+                assert "application/problem+json" in content, (method, path, status)

@@ -15,12 +15,47 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("mercato.errors")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error is answered (``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine word: validation_error, not_found, conflict…")
+    errors: list[FieldError] = Field(default_factory=list)
+    instance: str | None = None
+    request_id: str | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": description,
+             "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for status, description in (
+        (400, "Malformed request (bad JSON, bad cursor, bad Idempotency-Key)"),
+        (401, "No or bad credential"),
+        (403, "The caller lacks a permission"),
+        (404, "Absent, or another organization's"),
+        (409, "Conflicts with the current state"),
+        (412, "If-Match names an older version"),
+        (422, "Invalid input, or Idempotency-Key reused with another request"),
+        (429, "Rate limited"),
+    )
+}
 
 
 class MercatoError(Exception):

@@ -152,6 +152,9 @@ class MercatoRoute(APIRoute):
 
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or []),
                                       Depends(idempotency_guard)]
+        from mercato.core.errors import PROBLEM_RESPONSES
+
+        kwargs["responses"] = {**PROBLEM_RESPONSES, **(kwargs.get("responses") or {})}
         self._adapter: TypeAdapter[Any] | None = None
         if not inspect.iscoroutinefunction(endpoint):
             endpoint = self._in_unit_of_work(endpoint)
