@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and for tests that inspect the schema."""
 
+from mercato.catalog.models import Category, Product, ProductType, Variant
 from mercato.core.idempotency import IdempotencyKey
 from mercato.core.outbox import OutboxDelivery, OutboxEvent
 from mercato.identity.models import ApiKey, AuditEntry, LoginFailure, StaffUser
@@ -8,11 +9,15 @@ from mercato.tenancy.models import Organization, OrganizationDomain
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "Category",
     "IdempotencyKey",
     "LoginFailure",
     "Organization",
     "OrganizationDomain",
     "OutboxDelivery",
     "OutboxEvent",
+    "Product",
+    "ProductType",
     "StaffUser",
+    "Variant",
 ]

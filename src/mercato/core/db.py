@@ -94,6 +94,7 @@ class Base(DeclarativeBase):
         dt.datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
         list[str]: JSONType,
+        list[dict[str, Any]]: JSONType,
         str: String(255),
     }
 

@@ -1,0 +1,1 @@
+"""Catalog: product types defined at run time (JSON Schema), products, variants, categories."""

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mercato.core.money import Money
+
+Status = Literal["draft", "active", "archived"]
+SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$"
+
+
+class ProductTypeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(pattern=SLUG)
+    attributes_schema: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object"},
+        description="JSON Schema (2020-12) for product attributes; must describe an object.")
+    variant_attributes_schema: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object"},
+        description="JSON Schema (2020-12) for variant attributes.")
+    serialized: bool = Field(default=False, description="One-of-a-kind items: never more than "
+                             "one unit per variant (graded slabs).")
+
+
+class ProductTypeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    attributes_schema: dict[str, Any] | None = None
+    variant_attributes_schema: dict[str, Any] | None = None
+
+
+class ProductTypeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    slug: str
+    name: str
+    attributes_schema: dict[str, Any]
+    variant_attributes_schema: dict[str, Any]
+    serialized: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class InstallTypeSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    set: Literal["tcg"] = "tcg"
+
+
+class CategoryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(pattern=SLUG)
+    parent: str | None = Field(default=None, description="Parent category id or slug.")
+
+
+class CategoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    slug: str
+    name: str
+    parent_id: str | None
+    created_at: dt.datetime
+
+
+class Media(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
+    alt: str = Field(default="", max_length=500)
+    position: int = Field(default=0, ge=0)
+
+
+class VariantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")
+    barcode: str | None = Field(default=None, min_length=1, max_length=64)
+    title: str = Field(default="", max_length=500)
+    price: Money
+    compare_at_price: Money | None = None
+    cost: Money | None = None
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    weight_grams: int | None = Field(default=None, ge=0)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class VariantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")
+    barcode: str | None = Field(default=None, min_length=1, max_length=64)
+    title: str | None = Field(default=None, max_length=500)
+    price: Money | None = None
+    compare_at_price: Money | None = None
+    cost: Money | None = None
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    weight_grams: int | None = Field(default=None, ge=0)
+    attributes: dict[str, Any] | None = None
+
+
+class VariantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    product_id: str
+    sku: str
+    barcode: str | None
+    title: str
+    price: Money
+    compare_at_price: Money | None
+    cost: Money | None
+    currency: str
+    weight_grams: int | None
+    attributes: dict[str, Any]
+    position: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=500)
+    product_type: str = Field(description="Product type slug or id.")
+    slug: str | None = Field(default=None, pattern=SLUG)
+    description: str = Field(default="", max_length=100_000)
+    status: Status = "draft"
+    vendor: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, description="Category id or slug.")
+    tags: list[str] = Field(default_factory=list, max_length=100)
+    media: list[Media] = Field(default_factory=list, max_length=50)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    variants: list[VariantIn] = Field(min_length=1, max_length=500)
+
+
+class ProductUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    slug: str | None = Field(default=None, pattern=SLUG)
+    description: str | None = Field(default=None, max_length=100_000)
+    status: Status | None = None
+    vendor: str | None = Field(default=None, max_length=200)
+    category: str | None = None
+    tags: list[str] | None = Field(default=None, max_length=100)
+    media: list[Media] | None = Field(default=None, max_length=50)
+    attributes: dict[str, Any] | None = None
+
+
+class ProductOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    product_type_id: str
+    title: str
+    slug: str
+    description: str
+    status: Status
+    vendor: str | None
+    category_id: str | None
+    tags: list[str]
+    media: list[Media]
+    attributes: dict[str, Any]
+    variants: list[VariantOut]
+    created_at: dt.datetime
+    updated_at: dt.datetime

@@ -1,0 +1,418 @@
+"""Catalog use cases: product types, categories, products and their variants."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, Text, and_, cast, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mercato.catalog.models import Category, Product, ProductType, Variant
+from mercato.catalog.schemas import (
+    CategoryCreate,
+    ProductCreate,
+    ProductTypeCreate,
+    ProductTypeUpdate,
+    ProductUpdate,
+    VariantIn,
+    VariantUpdate,
+)
+from mercato.catalog.tcg import TYPE_SETS
+from mercato.catalog.validation import attribute_errors, check_schema, validate_attributes
+from mercato.core.db import get_owned
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.ids import new_id
+from mercato.core.outbox import record_event
+from mercato.core.pagination import PageParams, Slice, paginate
+
+MAX_REPORTED = 50
+SORTS = {
+    "created": (Product.created_at, False), "-created": (Product.created_at, True),
+    "updated": (Product.updated_at, False), "-updated": (Product.updated_at, True),
+    "title": (Product.title, False), "-title": (Product.title, True),
+}
+
+
+def slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:90].strip("-") or "product"
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return value
+
+
+def _changes(obj: Any, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Apply ``values`` to ``obj``; the fields that really changed, from and to."""
+    changed = {}
+    for name, value in values.items():
+        old = getattr(obj, name)
+        if old != value:
+            changed[name] = {"from": _json(old), "to": _json(value)}
+            setattr(obj, name, value)
+    return changed
+
+
+# -- product types ----------------------------------------------------------------------------
+
+def create_product_type(session: Session, data: ProductTypeCreate) -> ProductType:
+    check_schema(data.attributes_schema, "attributes_schema")
+    check_schema(data.variant_attributes_schema, "variant_attributes_schema")
+    product_type = ProductType(name=data.name, slug=data.slug, serialized=data.serialized,
+                               attributes_schema=data.attributes_schema,
+                               variant_attributes_schema=data.variant_attributes_schema)
+    try:
+        with session.begin_nested():
+            session.add(product_type)
+    except IntegrityError:
+        raise Conflict(f"A product type with slug {data.slug!r} exists.",
+                       errors=[{"field": "slug", "message": "already in use"}]) from None
+    return product_type
+
+
+def list_product_types(session: Session, params: PageParams) -> Slice[ProductType]:
+    return paginate(session, select(ProductType), [(ProductType.slug, False)], params)
+
+
+def get_product_type(session: Session, ref: str) -> ProductType:
+    """By id or slug."""
+    found = get_owned(session, ProductType, ref) or session.scalar(
+        select(ProductType).where(ProductType.slug == ref))
+    if found is None:
+        raise NotFound(f"No product type {ref!r}.")
+    return found
+
+
+def update_product_type(session: Session, product_type: ProductType,
+                        data: ProductTypeUpdate) -> ProductType:
+    """A schema change is checked against every existing product; it is refused (409, with
+    what would break) rather than leave products that no longer validate."""
+    if data.attributes_schema is not None:
+        check_schema(data.attributes_schema, "attributes_schema")
+    if data.variant_attributes_schema is not None:
+        check_schema(data.variant_attributes_schema, "variant_attributes_schema")
+    broken: list[dict[str, str]] = []
+    if data.attributes_schema is not None:
+        rows = session.execute(select(Product.id, Product.attributes)
+                               .where(Product.product_type_id == product_type.id))
+        for product_id, attributes in rows:
+            for error in attribute_errors(data.attributes_schema, attributes, "attributes"):
+                broken.append({"field": f"products.{product_id}.{error['field']}",
+                               "message": error["message"]})
+    if data.variant_attributes_schema is not None:
+        rows = session.execute(
+            select(Variant.id, Variant.attributes).join(Product)
+            .where(Product.product_type_id == product_type.id))
+        for variant_id, attributes in rows:
+            for error in attribute_errors(data.variant_attributes_schema, attributes,
+                                          "attributes"):
+                broken.append({"field": f"variants.{variant_id}.{error['field']}",
+                               "message": error["message"]})
+    if broken:
+        raise Conflict(f"{len(broken)} existing attribute value(s) would not match the new "
+                       "schema; change them first.", errors=broken[:MAX_REPORTED],
+                       extra={"broken_count": len(broken)})
+    values = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
+    _changes(product_type, values)
+    return product_type
+
+
+def install_type_set(session: Session, name: str) -> list[ProductType]:
+    """Install a built-in set of product types; types already present are left as they are."""
+    installed = []
+    for spec in TYPE_SETS[name]:
+        existing = session.scalar(select(ProductType).where(ProductType.slug == spec["slug"]))
+        installed.append(existing or create_product_type(session, ProductTypeCreate(**spec)))
+    return installed
+
+
+# -- categories -------------------------------------------------------------------------------
+
+def get_category(session: Session, ref: str) -> Category:
+    found = get_owned(session, Category, ref) or session.scalar(
+        select(Category).where(Category.slug == ref))
+    if found is None:
+        raise NotFound(f"No category {ref!r}.")
+    return found
+
+
+def create_category(session: Session, data: CategoryCreate) -> Category:
+    parent = get_category(session, data.parent) if data.parent else None
+    category = Category(name=data.name, slug=data.slug, parent_id=parent.id if parent else None)
+    try:
+        with session.begin_nested():
+            session.add(category)
+    except IntegrityError:
+        raise Conflict(f"A category with slug {data.slug!r} exists.",
+                       errors=[{"field": "slug", "message": "already in use"}]) from None
+    return category
+
+
+def list_categories(session: Session, params: PageParams) -> Slice[Category]:
+    return paginate(session, select(Category), [(Category.slug, False)], params)
+
+
+def descendants(session: Session, category: Category) -> list[str]:
+    """The category and everything below it (filtering by a category includes its subtree)."""
+    ids, frontier = [category.id], [category.id]
+    while frontier:
+        frontier = list(session.scalars(select(Category.id)
+                                        .where(Category.parent_id.in_(frontier))))
+        ids += frontier
+    return ids
+
+
+# -- products and variants --------------------------------------------------------------------
+
+def _variant(product_type: ProductType, data: VariantIn, position: int, field: str) -> Variant:
+    validate_attributes(product_type.variant_attributes_schema, data.attributes,
+                        f"{field}.attributes" if field != "variant" else "attributes")
+    return Variant(sku=data.sku, barcode=data.barcode, title=data.title, price=data.price,
+                   compare_at_price=data.compare_at_price, cost=data.cost,
+                   currency=data.currency, weight_grams=data.weight_grams,
+                   attributes=data.attributes, position=position)
+
+
+def _variant_snapshot(variant: Variant) -> dict[str, Any]:
+    return {"id": variant.id, "product_id": variant.product_id, "sku": variant.sku,
+            "barcode": variant.barcode, "price": _json(variant.price),
+            "currency": variant.currency, "attributes": variant.attributes}
+
+
+def _uniqueness_conflict(session: Session, variants: list[tuple[str, VariantIn]],
+                         exclude_ids: frozenset[str] = frozenset()) -> Conflict:
+    errors = []
+    for where, data in variants:
+        prefix = f"{where}." if where else ""
+        taken_sku = session.scalar(select(Variant.id).where(Variant.sku == data.sku))
+        if taken_sku and taken_sku not in exclude_ids:
+            errors.append({"field": f"{prefix}sku", "message": f"SKU {data.sku!r} is taken"})
+        if data.barcode:
+            taken = session.scalar(select(Variant.id).where(Variant.barcode == data.barcode))
+            if taken and taken not in exclude_ids:
+                errors.append({"field": f"{prefix}barcode",
+                               "message": f"barcode {data.barcode!r} is taken"})
+    return Conflict("SKUs and barcodes are unique within an organization.",
+                    errors=errors or [{"field": "variants", "message": "duplicate"}])
+
+
+def _check_batch_duplicates(variants: list[VariantIn]) -> None:
+    errors, skus, barcodes = [], set(), set()
+    for i, data in enumerate(variants):
+        if data.sku in skus:
+            errors.append({"field": f"variants.{i}.sku", "message": "repeated in this request"})
+        if data.barcode and data.barcode in barcodes:
+            errors.append({"field": f"variants.{i}.barcode",
+                           "message": "repeated in this request"})
+        skus.add(data.sku)
+        if data.barcode:
+            barcodes.add(data.barcode)
+    if errors:
+        raise Conflict("SKUs and barcodes are unique within an organization.", errors=errors)
+
+
+def _check_serialized(product_type: ProductType, count: int) -> None:
+    if product_type.serialized and count > 1:
+        raise ValidationFailed(
+            "A one-of-a-kind product has exactly one variant.",
+            errors=[{"field": "variants", "message": "serialized types allow one variant"}])
+
+
+def create_product(session: Session, data: ProductCreate) -> Product:
+    product_type = get_product_type(session, data.product_type)
+    validate_attributes(product_type.attributes_schema, data.attributes, "attributes")
+    _check_serialized(product_type, len(data.variants))
+    _check_batch_duplicates(data.variants)
+    category = get_category(session, data.category) if data.category else None
+    variants = [_variant(product_type, v, i, f"variants.{i}") for i, v in enumerate(data.variants)]
+    product = Product(
+        id=new_id(), product_type_id=product_type.id, title=data.title,
+        slug=data.slug or f"{slugify(data.title)}-{new_id()[-6:].lower()}",
+        description=data.description, status=data.status, vendor=data.vendor,
+        category_id=category.id if category else None, tags=sorted(set(data.tags)),
+        media=[m.model_dump() for m in sorted(data.media, key=lambda m: m.position)],
+        attributes=data.attributes, variants=variants,
+    )
+    try:
+        with session.begin_nested():
+            session.add(product)
+    except IntegrityError:
+        if data.slug and session.scalar(select(Product.id).where(Product.slug == data.slug)):
+            raise Conflict(f"A product with slug {data.slug!r} exists.",
+                           errors=[{"field": "slug", "message": "already in use"}]) from None
+        raise _uniqueness_conflict(
+            session, [(f"variants.{i}", v) for i, v in enumerate(data.variants)]) from None
+    record_event(session, "product.created", resource_type="product", resource_id=product.id,
+                 data={"product_id": product.id, "title": product.title,
+                       "product_type": product_type.slug, "status": product.status,
+                       "variants": [v.id for v in variants]})
+    for variant in variants:
+        record_event(session, "variant.created", resource_type="variant",
+                     resource_id=variant.id, data=_variant_snapshot(variant))
+    return product
+
+
+def get_product(session: Session, product_id: str) -> Product:
+    product = get_owned(session, Product, product_id)
+    if product is None:
+        raise NotFound("Product not found.")
+    return product
+
+
+def update_product(session: Session, product: Product, data: ProductUpdate) -> Product:
+    values = data.model_dump(exclude_unset=True)
+    if "attributes" in values:
+        if values["attributes"] is None:
+            raise ValidationFailed("attributes cannot be null.",
+                                   errors=[{"field": "attributes", "message": "not nullable"}])
+        product_type = get_product_type(session, product.product_type_id)
+        validate_attributes(product_type.attributes_schema, values["attributes"], "attributes")
+    for name in ("title", "slug", "status", "description", "tags", "media"):
+        if name in values and values[name] is None:
+            raise ValidationFailed(f"{name} cannot be null.",
+                                   errors=[{"field": name, "message": "not nullable"}])
+    if "category" in values:
+        category = values.pop("category")
+        values["category_id"] = get_category(session, category).id if category else None
+    if "tags" in values:
+        values["tags"] = sorted(set(values["tags"]))
+    if "media" in values:
+        values["media"] = sorted(values["media"], key=lambda m: m["position"])
+    changed = _changes(product, values)
+    if changed:
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise Conflict("A product with this slug exists.",
+                           errors=[{"field": "slug", "message": "already in use"}]) from None
+        record_event(session, "product.updated", resource_type="product",
+                     resource_id=product.id, data={"product_id": product.id,
+                                                   "changes": changed})
+    return product
+
+
+def delete_product(session: Session, product: Product) -> None:
+    for variant in product.variants:
+        record_event(session, "variant.deleted", resource_type="variant",
+                     resource_id=variant.id, data=_variant_snapshot(variant))
+    record_event(session, "product.deleted", resource_type="product", resource_id=product.id,
+                 data={"product_id": product.id, "title": product.title})
+    session.delete(product)
+
+
+def add_variant(session: Session, product: Product, data: VariantIn) -> Variant:
+    product_type = get_product_type(session, product.product_type_id)
+    _check_serialized(product_type, len(product.variants) + 1)
+    variant = _variant(product_type, data, len(product.variants), "variant")
+    variant.product_id = product.id
+    try:
+        with session.begin_nested():
+            session.add(variant)
+    except IntegrityError:
+        raise _uniqueness_conflict(session, [("", data)]) from None
+    record_event(session, "variant.created", resource_type="variant", resource_id=variant.id,
+                 data=_variant_snapshot(variant))
+    return variant
+
+
+def get_variant(session: Session, variant_id: str) -> Variant:
+    variant = get_owned(session, Variant, variant_id)
+    if variant is None:
+        raise NotFound("Variant not found.")
+    return variant
+
+
+def update_variant(session: Session, variant: Variant, data: VariantUpdate) -> Variant:
+    values = data.model_dump(exclude_unset=True)
+    for name in ("sku", "price", "currency", "attributes", "title"):
+        if name in values and values[name] is None:
+            raise ValidationFailed(f"{name} cannot be null.",
+                                   errors=[{"field": name, "message": "not nullable"}])
+    if "attributes" in values:
+        product_type = get_product_type(session, variant.product.product_type_id)
+        validate_attributes(product_type.variant_attributes_schema, values["attributes"],
+                            "attributes")
+    changed = _changes(variant, values)
+    if changed:
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            probe = VariantIn(sku=variant.sku, barcode=variant.barcode, price=variant.price)
+            raise _uniqueness_conflict(session, [("", probe)], frozenset({variant.id})) from None
+        record_event(session, "variant.updated", resource_type="variant",
+                     resource_id=variant.id, data={"variant_id": variant.id,
+                                                   "sku": variant.sku, "changes": changed})
+    return variant
+
+
+def delete_variant(session: Session, variant: Variant) -> None:
+    if len(variant.product.variants) == 1:
+        raise Conflict("A product keeps at least one variant; delete the product instead.")
+    record_event(session, "variant.deleted", resource_type="variant", resource_id=variant.id,
+                 data=_variant_snapshot(variant))
+    session.delete(variant)
+
+
+def find_variants(session: Session, params: PageParams, *, sku: str | None = None,
+                  barcode: str | None = None) -> Slice[Variant]:
+    stmt = select(Variant)
+    if sku is not None:
+        stmt = stmt.where(Variant.sku == sku)
+    if barcode is not None:
+        stmt = stmt.where(Variant.barcode == barcode)
+    return paginate(session, stmt, [(Variant.id, False)], params)
+
+
+@dataclass
+class ProductFilters:
+    product_type: str | None = None
+    category: str | None = None
+    status: str | None = None
+    tag: str | None = None
+    vendor: str | None = None
+    q: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    sort: str = "-created"
+
+
+def list_products(session: Session, filters: ProductFilters,
+                  params: PageParams) -> Slice[Product]:
+    stmt: Select[Any] = select(Product)
+    if filters.product_type:
+        stmt = stmt.where(Product.product_type_id
+                          == get_product_type(session, filters.product_type).id)
+    if filters.category:
+        stmt = stmt.where(Product.category_id.in_(
+            descendants(session, get_category(session, filters.category))))
+    if filters.status:
+        stmt = stmt.where(Product.status == filters.status)
+    if filters.vendor:
+        stmt = stmt.where(Product.vendor == filters.vendor)
+    if filters.tag:  # tags are a JSON list of strings; the quotes keep "foil" from "nonfoil"
+        stmt = stmt.where(cast(Product.tags, Text).contains(json.dumps(filters.tag)))
+    for name, value in filters.attributes.items():
+        stmt = stmt.where(or_(
+            Product.attributes[name].as_string() == value,
+            exists().where(and_(Variant.product_id == Product.id,
+                                Variant.attributes[name].as_string() == value)),
+        ))
+    if filters.q:
+        pattern = f"%{filters.q.lower()}%"
+        stmt = stmt.where(or_(
+            Product.title.ilike(pattern),
+            exists().where(and_(Variant.product_id == Product.id,
+                                or_(Variant.sku.ilike(pattern), Variant.barcode == filters.q))),
+        ))
+    column, descending = SORTS[filters.sort]
+    return paginate(session, stmt, [(column, descending), (Product.id, descending)], params)

@@ -1,0 +1,105 @@
+"""The built-in trading-card product types, installable per organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GAMES = ["magic", "pokemon", "yugioh", "lorcana", "onepiece", "fab", "digimon",
+         "sports", "other"]
+CONDITIONS = ["NM", "LP", "MP", "HP", "DMG"]
+FINISHES = ["nonfoil", "foil", "etched", "reverse-holo", "holo", "gilded", "textured",
+            "surge-foil"]
+LANGUAGES = ["EN", "JA", "DE", "FR", "IT", "ES", "PT", "KO", "ZH-CN", "ZH-TW", "RU"]
+RARITIES = ["common", "uncommon", "rare", "mythic", "special", "promo", "secret", "other"]
+GRADERS = ["PSA", "BGS", "CGC", "SGC", "TAG", "other"]
+
+_card: dict[str, Any] = {
+    "game": {"type": "string", "enum": GAMES},
+    "set_code": {"type": "string", "minLength": 1, "maxLength": 16},
+    "set_name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "collector_number": {"type": "string", "minLength": 1, "maxLength": 20},
+    "rarity": {"type": "string", "enum": RARITIES},
+}
+
+TYPE_SETS: dict[str, list[dict[str, Any]]] = {
+    "tcg": [
+        {
+            "slug": "tcg-single",
+            "name": "Trading card (single)",
+            "serialized": False,
+            "attributes_schema": {
+                "type": "object", "properties": _card,
+                "required": ["game", "set_code", "collector_number"],
+                "additionalProperties": True,
+            },
+            "variant_attributes_schema": {
+                "type": "object",
+                "properties": {
+                    "condition": {"type": "string", "enum": CONDITIONS},
+                    "finish": {"type": "string", "enum": FINISHES},
+                    "language": {"type": "string", "enum": LANGUAGES},
+                },
+                "required": ["condition", "finish", "language"],
+                "additionalProperties": False,
+            },
+        },
+        {
+            "slug": "tcg-graded",
+            "name": "Graded card (one of a kind)",
+            "serialized": True,
+            "attributes_schema": {
+                "type": "object",
+                "properties": {
+                    **_card,
+                    "grading_company": {"type": "string", "enum": GRADERS},
+                    "grade": {"type": "string", "pattern": r"^(10|[1-9](\.5)?)( [A-Za-z ]+)?$"},
+                    "certificate_number": {"type": "string", "minLength": 4, "maxLength": 32},
+                },
+                "required": ["game", "set_code", "collector_number", "grading_company", "grade",
+                             "certificate_number"],
+                "additionalProperties": True,
+            },
+            "variant_attributes_schema": {
+                "type": "object",
+                "properties": {
+                    "finish": {"type": "string", "enum": FINISHES},
+                    "language": {"type": "string", "enum": LANGUAGES},
+                    "serial_number": {"type": "string", "maxLength": 64},
+                },
+                "additionalProperties": False,
+            },
+        },
+        {
+            "slug": "tcg-sealed",
+            "name": "Sealed product",
+            "serialized": False,
+            "attributes_schema": {
+                "type": "object",
+                "properties": {
+                    "game": {"type": "string", "enum": GAMES},
+                    "set_code": {"type": "string", "maxLength": 16},
+                    "set_name": {"type": "string", "maxLength": 200},
+                    "kind": {"type": "string", "enum": ["booster-pack", "booster-box", "bundle",
+                                                        "deck", "collection", "case", "other"]},
+                },
+                "required": ["game", "kind"],
+                "additionalProperties": True,
+            },
+            "variant_attributes_schema": {
+                "type": "object",
+                "properties": {"language": {"type": "string", "enum": LANGUAGES}},
+                "additionalProperties": False,
+            },
+        },
+        {
+            "slug": "accessory",
+            "name": "Accessory",
+            "serialized": False,
+            "attributes_schema": {"type": "object", "properties": {
+                "brand": {"type": "string", "maxLength": 100}}},
+            "variant_attributes_schema": {"type": "object", "properties": {
+                "color": {"type": "string", "maxLength": 50},
+                "size": {"type": "string", "maxLength": 50}}},
+        },
+    ],
+}

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from mercato.core.ids import new_id
+from tests.conftest import Org
+from tests.probe import probe_body, probe_fixture
+
+
+def make_product(client: TestClient, org: Org) -> dict:
+    client.post("/api/v1/product-types/install", headers=org.headers, json={"set": "tcg"})
+    response = client.post("/api/v1/products", headers=org.headers, json={
+        "title": "Probe Card", "product_type": "accessory",
+        "variants": [{"sku": f"PROBE-{new_id()}", "price": "1.00"}]})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+@probe_fixture("product_type_id")
+def product_type(client: TestClient, org: Org) -> str:
+    response = client.post("/api/v1/product-types", headers=org.headers, json={
+        "name": "Probe", "slug": f"probe-{new_id().lower()}"})
+    return str(response.json()["id"])
+
+
+@probe_fixture("category_id")
+def category(client: TestClient, org: Org) -> str:
+    response = client.post("/api/v1/categories", headers=org.headers, json={
+        "name": "Probe", "slug": f"probe-{new_id().lower()}"})
+    return str(response.json()["id"])
+
+
+@probe_fixture("product_id")
+def product(client: TestClient, org: Org) -> str:
+    return str(make_product(client, org)["id"])
+
+
+@probe_fixture("variant_id")
+def variant(client: TestClient, org: Org) -> str:
+    return str(make_product(client, org)["variants"][0]["id"])
+
+
+probe_body("PATCH", "/api/v1/product-types/{product_type_id}", {"name": "Renamed"})
+probe_body("PATCH", "/api/v1/products/{product_id}", {"title": "Renamed"})
+probe_body("PATCH", "/api/v1/variants/{variant_id}", {"price": "2.00"})
+probe_body("POST", "/api/v1/products/{product_id}/variants",
+           {"sku": "PROBE-OTHER", "price": "1.00"})

@@ -1,0 +1,243 @@
+"""Products and variants: uniqueness, money, ETags, events, filters and pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from mercato.core.db import Database
+from mercato.core.ids import new_id
+from mercato.core.outbox import OutboxEvent
+from tests.conftest import Org, staff_token
+
+
+def _install(client: TestClient, org: Org) -> None:
+    client.post("/api/v1/product-types/install", headers=org.headers, json={"set": "tcg"})
+
+
+def _card(title: str = "Card", *, sku: str | None = None, price: str = "1.00",
+          **extra: Any) -> dict[str, Any]:
+    return {"title": title, "product_type": "tcg-single",
+            "attributes": {"game": "magic", "set_code": "M21", "collector_number": "1",
+                           "rarity": "rare", **extra.pop("attributes", {})},
+            "variants": [{"sku": sku or f"SKU-{new_id()}", "price": price,
+                          "attributes": {"condition": "NM", "finish": "nonfoil",
+                                         "language": "EN"}}],
+            **extra}
+
+
+def test_create_read_update_delete_a_product(client: TestClient, org: Org) -> None:
+    _install(client, org)
+    created = client.post("/api/v1/products", headers=org.headers,
+                          json=_card("Llanowar Elves", tags=["green", "elf", "green"],
+                                     vendor="WotC", media=[
+                                         {"url": "https://img.test/b.jpg", "position": 2},
+                                         {"url": "https://img.test/a.jpg", "alt": "front",
+                                          "position": 1}]))
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["status"] == "draft"
+    assert body["tags"] == ["elf", "green"]
+    assert [m["url"] for m in body["media"]] == ["https://img.test/a.jpg",
+                                                 "https://img.test/b.jpg"]
+    assert body["slug"].startswith("llanowar-elves-")
+    fetched = client.get(f"/api/v1/products/{body['id']}", headers=org.headers)
+    assert fetched.json() == body
+    updated = client.patch(f"/api/v1/products/{body['id']}", json={"status": "active"},
+                           headers={**org.headers, "If-Match": fetched.headers["ETag"]})
+    assert updated.status_code == 200
+    assert updated.json()["status"] == "active"
+    stale = client.patch(f"/api/v1/products/{body['id']}", json={"status": "archived"},
+                         headers={**org.headers, "If-Match": fetched.headers["ETag"]})
+    assert stale.status_code == 412
+    assert client.delete(f"/api/v1/products/{body['id']}",
+                         headers=org.headers).status_code == 204
+    assert client.get(f"/api/v1/products/{body['id']}", headers=org.headers).status_code == 404
+    variant_id = body["variants"][0]["id"]
+    assert client.get(f"/api/v1/variants/{variant_id}", headers=org.headers).status_code == 404
+
+
+def test_sku_and_barcode_are_unique_per_organization(
+    client: TestClient, org: Org, other_org: Org
+) -> None:
+    _install(client, org)
+    _install(client, other_org)
+    sku = f"DUP-{new_id()}"
+    first = _card(sku=sku)
+    first["variants"][0]["barcode"] = barcode = f"0{new_id()[-11:]}"
+    assert client.post("/api/v1/products", headers=org.headers, json=first).status_code == 201
+    again = client.post("/api/v1/products", headers=org.headers, json=_card(sku=sku))
+    assert again.status_code == 409
+    assert again.json()["errors"] == [{"field": "variants.0.sku",
+                                       "message": f"SKU {sku!r} is taken"}]
+    same_barcode = _card()
+    same_barcode["variants"][0]["barcode"] = barcode
+    clash = client.post("/api/v1/products", headers=org.headers, json=same_barcode)
+    assert clash.status_code == 409
+    assert clash.json()["errors"][0]["field"] == "variants.0.barcode"
+    elsewhere = client.post("/api/v1/products", headers=other_org.headers, json=_card(sku=sku))
+    assert elsewhere.status_code == 201
+    twice = _card(sku=f"T-{new_id()}")
+    twice["variants"].append(dict(twice["variants"][0]))
+    twice["product_type"] = "accessory"
+    for v in twice["variants"]:
+        v["attributes"] = {}
+    repeated = client.post("/api/v1/products", headers=org.headers, json=twice)
+    assert repeated.status_code == 409
+    assert repeated.json()["errors"][0]["field"] == "variants.1.sku"
+
+
+def test_prices_are_decimal_strings_never_floats(client: TestClient, org: Org) -> None:
+    _install(client, org)
+    for price, ok in (("12.5", True), ("0.10", True), (12, True), (12.5, False),
+                      ("1.234", False), ("-1.00", False), ("abc", False)):
+        response = client.post("/api/v1/products", headers=org.headers,
+                               json=_card(price=price))  # type: ignore[arg-type]
+        assert (response.status_code == 201) is ok, (price, response.text)
+        if ok:
+            assert response.json()["variants"][0]["price"] == f"{float(price):.2f}"
+        else:
+            assert response.json()["errors"][0]["field"] == "variants.0.price"
+
+
+def test_variants_are_found_by_sku_and_edited_with_if_match(
+    client: TestClient, org: Org
+) -> None:
+    _install(client, org)
+    sku = f"FIND-{new_id()}"
+    product = client.post("/api/v1/products", headers=org.headers, json=_card(sku=sku)).json()
+    found = client.get("/api/v1/variants", headers=org.headers, params={"sku": sku}).json()
+    assert [v["id"] for v in found["data"]] == [product["variants"][0]["id"]]
+    variant = client.get(f"/api/v1/variants/{found['data'][0]['id']}", headers=org.headers)
+    changed = client.patch(f"/api/v1/variants/{variant.json()['id']}",
+                           headers={**org.headers, "If-Match": variant.headers["ETag"]},
+                           json={"price": "3.50", "compare_at_price": "4.00"})
+    assert changed.status_code == 200
+    assert changed.json()["price"] == "3.50"
+    bad = client.patch(f"/api/v1/variants/{variant.json()['id']}", headers=org.headers,
+                       json={"attributes": {"condition": "MINT", "finish": "foil",
+                                            "language": "EN"}})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "attributes.condition"
+
+
+def test_changes_are_published_as_events_with_what_changed(
+    client: TestClient, db: Database, org: Org
+) -> None:
+    _install(client, org)
+    product = client.post("/api/v1/products", headers=org.headers, json=_card()).json()
+    client.patch(f"/api/v1/products/{product['id']}", headers=org.headers,
+                 json={"title": "Renamed", "status": "active"})
+    variant_id = product["variants"][0]["id"]
+    client.patch(f"/api/v1/variants/{variant_id}", headers=org.headers, json={"price": "9.99"})
+    client.delete(f"/api/v1/products/{product['id']}", headers=org.headers)
+    with db.session(tenant=org.id) as session:
+        events = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.resource_id.in_([product["id"], variant_id]))
+            .order_by(OutboxEvent.position)).all()
+        seen = [(e.type, e.data.get("changes")) for e in events]
+    assert seen == [
+        ("product.created", None),
+        ("variant.created", None),
+        ("product.updated", {"title": {"from": "Card", "to": "Renamed"},
+                             "status": {"from": "draft", "to": "active"}}),
+        ("variant.updated", {"price": {"from": "1.00", "to": "9.99"}}),
+        ("variant.deleted", None),
+        ("product.deleted", None),
+    ]
+
+
+def test_a_failed_create_writes_nothing_not_even_events(
+    client: TestClient, db: Database, org: Org
+) -> None:
+    _install(client, org)
+    sku = f"ONCE-{new_id()}"
+    client.post("/api/v1/products", headers=org.headers, json=_card(sku=sku))
+    before = client.get("/api/v1/products?limit=250", headers=org.headers).json()["data"]
+    with db.session(tenant=org.id) as session:
+        events_before = len(session.scalars(select(OutboxEvent.id)).all())
+    assert client.post("/api/v1/products", headers=org.headers,
+                       json=_card(sku=sku)).status_code == 409
+    assert client.get("/api/v1/products?limit=250", headers=org.headers).json()["data"] == before
+    with db.session(tenant=org.id) as session:
+        assert len(session.scalars(select(OutboxEvent.id)).all()) == events_before
+
+
+def test_listing_filters_by_type_category_status_tag_attribute_and_text(
+    client: TestClient, org: Org
+) -> None:
+    _install(client, org)
+    parent = client.post("/api/v1/categories", headers=org.headers,
+                         json={"name": "Magic", "slug": "magic"}).json()
+    client.post("/api/v1/categories", headers=org.headers,
+                json={"name": "Alpha", "slug": "alpha", "parent": "magic"})
+    ids = {}
+    for name, extra in (
+        ("Shivan Dragon", {"category": "alpha", "tags": ["dragon"], "status": "active",
+                           "attributes": {"rarity": "rare", "set_code": "LEA"}}),
+        ("Grizzly Bears", {"category": "magic", "tags": ["bear"], "status": "active",
+                           "attributes": {"rarity": "common", "set_code": "LEA"}}),
+        ("Dragon Whelp", {"tags": ["dragon-ish"], "attributes": {"rarity": "uncommon"}}),
+    ):
+        created = client.post("/api/v1/products", headers=org.headers, json=_card(name, **extra))
+        assert created.status_code == 201, created.text
+        ids[name] = created.json()["id"]
+    accessory = client.post("/api/v1/products", headers=org.headers, json={
+        "title": "Sleeves", "product_type": "accessory",
+        "variants": [{"sku": f"SLV-{new_id()}", "price": "9.99"}]}).json()
+
+    def titles(**params: str) -> list[str]:
+        response = client.get("/api/v1/products", headers=org.headers,
+                              params={"sort": "title", **params})
+        assert response.status_code == 200, response.text
+        return [p["title"] for p in response.json()["data"]]
+
+    assert titles(category=parent["id"]) == ["Grizzly Bears", "Shivan Dragon"]
+    assert titles(category="alpha") == ["Shivan Dragon"]
+    assert titles(status="active") == ["Grizzly Bears", "Shivan Dragon"]
+    assert titles(tag="dragon") == ["Shivan Dragon"]
+    assert titles(**{"attr.rarity": "common"}) == ["Grizzly Bears"]
+    assert titles(**{"attr.set_code": "LEA", "attr.rarity": "rare"}) == ["Shivan Dragon"]
+    assert titles(**{"attr.condition": "NM"}) == ["Dragon Whelp", "Grizzly Bears",
+                                                  "Shivan Dragon"]
+    assert titles(product_type="accessory") == ["Sleeves"]
+    assert titles(q="dragon") == ["Dragon Whelp", "Shivan Dragon"]
+    assert titles(q=accessory["variants"][0]["sku"]) == ["Sleeves"]
+    assert titles(sort="-title") == ["Sleeves", "Shivan Dragon", "Grizzly Bears",
+                                     "Dragon Whelp"]
+    assert client.get("/api/v1/products", headers=org.headers,
+                      params={"category": "nope"}).status_code == 404
+
+
+def test_listing_pages_through_every_product_once_in_sort_order(
+    client: TestClient, org: Org
+) -> None:
+    _install(client, org)
+    for i in range(7):
+        client.post("/api/v1/products", headers=org.headers, json=_card(f"Card {i % 3}"))
+    for sort in ("title", "-created", "updated"):
+        everything = client.get("/api/v1/products", headers=org.headers,
+                                params={"sort": sort, "limit": 250}).json()["data"]
+        walked, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"sort": sort, "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
+            page = client.get("/api/v1/products", headers=org.headers, params=params).json()
+            walked += [p["id"] for p in page["data"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert walked == [p["id"] for p in everything]
+        assert len(walked) == 7
+
+
+def test_catalog_permissions(client: TestClient, org: Org) -> None:
+    _install(client, org)
+    cashier = {"Authorization": f"Bearer {staff_token(client, org, 'cashier')}"}
+    inventory = {"Authorization": f"Bearer {staff_token(client, org, 'inventory')}"}
+    assert client.get("/api/v1/products", headers=cashier).status_code == 200
+    assert client.post("/api/v1/products", headers=cashier, json=_card()).status_code == 403
+    assert client.post("/api/v1/products", headers=inventory, json=_card()).status_code == 201
