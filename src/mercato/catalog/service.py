@@ -25,7 +25,7 @@ from mercato.catalog.schemas import (
 )
 from mercato.catalog.tcg import TYPE_SETS
 from mercato.catalog.validation import attribute_errors, check_schema, validate_attributes
-from mercato.core.db import get_owned
+from mercato.core.db import add_unique, get_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import record_event
@@ -51,6 +51,14 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _reject_nulls(values: dict[str, Any], names: tuple[str, ...]) -> None:
+    """PATCH may omit a field but not set a required one to null."""
+    errors = [{"field": n, "message": "cannot be null"} for n in names
+              if n in values and values[n] is None]
+    if errors:
+        raise ValidationFailed("Required fields cannot be null.", errors=errors)
+
+
 def _changes(obj: Any, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Apply ``values`` to ``obj``; the fields that really changed, from and to."""
     changed = {}
@@ -70,12 +78,8 @@ def create_product_type(session: Session, data: ProductTypeCreate) -> ProductTyp
     product_type = ProductType(name=data.name, slug=data.slug, serialized=data.serialized,
                                attributes_schema=data.attributes_schema,
                                variant_attributes_schema=data.variant_attributes_schema)
-    try:
-        with session.begin_nested():
-            session.add(product_type)
-    except IntegrityError:
-        raise Conflict(f"A product type with slug {data.slug!r} exists.",
-                       errors=[{"field": "slug", "message": "already in use"}]) from None
+    add_unique(session, product_type, field="slug",
+               detail=f"A product type with slug {data.slug!r} exists.")
     return product_type
 
 
@@ -148,12 +152,8 @@ def get_category(session: Session, ref: str) -> Category:
 def create_category(session: Session, data: CategoryCreate) -> Category:
     parent = get_category(session, data.parent) if data.parent else None
     category = Category(name=data.name, slug=data.slug, parent_id=parent.id if parent else None)
-    try:
-        with session.begin_nested():
-            session.add(category)
-    except IntegrityError:
-        raise Conflict(f"A category with slug {data.slug!r} exists.",
-                       errors=[{"field": "slug", "message": "already in use"}]) from None
+    add_unique(session, category, field="slug",
+               detail=f"A category with slug {data.slug!r} exists.")
     return category
 
 
@@ -270,16 +270,11 @@ def get_product(session: Session, product_id: str) -> Product:
 
 def update_product(session: Session, product: Product, data: ProductUpdate) -> Product:
     values = data.model_dump(exclude_unset=True)
+    _reject_nulls(values, ("title", "slug", "status", "description", "tags", "media",
+                           "attributes"))
     if "attributes" in values:
-        if values["attributes"] is None:
-            raise ValidationFailed("attributes cannot be null.",
-                                   errors=[{"field": "attributes", "message": "not nullable"}])
         product_type = get_product_type(session, product.product_type_id)
         validate_attributes(product_type.attributes_schema, values["attributes"], "attributes")
-    for name in ("title", "slug", "status", "description", "tags", "media"):
-        if name in values and values[name] is None:
-            raise ValidationFailed(f"{name} cannot be null.",
-                                   errors=[{"field": name, "message": "not nullable"}])
     if "category" in values:
         category = values.pop("category")
         values["category_id"] = get_category(session, category).id if category else None
@@ -334,10 +329,7 @@ def get_variant(session: Session, variant_id: str) -> Variant:
 
 def update_variant(session: Session, variant: Variant, data: VariantUpdate) -> Variant:
     values = data.model_dump(exclude_unset=True)
-    for name in ("sku", "price", "currency", "attributes", "title"):
-        if name in values and values[name] is None:
-            raise ValidationFailed(f"{name} cannot be null.",
-                                   errors=[{"field": name, "message": "not nullable"}])
+    _reject_nulls(values, ("sku", "price", "currency", "attributes", "title"))
     if "attributes" in values:
         product_type = get_product_type(session, variant.product.product_type_id)
         validate_attributes(product_type.variant_attributes_schema, values["attributes"],

@@ -312,3 +312,20 @@ def get_owned(session: Session, model: type[M], ident: str) -> M | None:
     if tenant != SYSTEM and getattr(obj, "organization_id", None) != tenant:
         return None
     return obj
+
+
+def add_unique(session: Session, obj: object, *, field: str, detail: str) -> None:
+    """Insert ``obj`` now, in a savepoint; a unique-constraint clash becomes a 409 on ``field``.
+
+    The database decides (no read-then-write race); the savepoint keeps the request's
+    transaction usable after the clash.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from mercato.core.errors import Conflict
+
+    try:
+        with session.begin_nested():
+            session.add(obj)
+    except IntegrityError:
+        raise Conflict(detail, errors=[{"field": field, "message": "already in use"}]) from None

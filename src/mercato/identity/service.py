@@ -8,12 +8,19 @@ from collections.abc import Callable, Iterable
 
 from fastapi import Request
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.concurrency import run_in_threadpool
 
 from mercato.core.auth import Principal
-from mercato.core.db import SYSTEM, Database, get_owned, set_tenant, system_scope, utcnow
+from mercato.core.db import (
+    SYSTEM,
+    Database,
+    add_unique,
+    get_owned,
+    set_tenant,
+    system_scope,
+    utcnow,
+)
 from mercato.core.errors import (
     Conflict,
     Forbidden,
@@ -257,12 +264,7 @@ class Identity:
             user.id = new_id()
             invite_token, user.invite_token_hash = make_compound_secret(INVITE_PREFIX, user.id)
             user.invite_expires_at = utcnow() + INVITE_TTL
-        try:
-            with session.begin_nested():
-                session.add(user)
-        except IntegrityError:
-            raise Conflict("A staff member with this email exists.",
-                           errors=[{"field": "email", "message": "already in use"}]) from None
+        add_unique(session, user, field="email", detail="A staff member with this email exists.")
         return user, invite_token
 
     def bootstrap_owner(

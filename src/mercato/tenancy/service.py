@@ -6,11 +6,10 @@ import re
 import time
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mercato.core.db import Database, get_owned, set_tenant, system_scope
-from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.db import Database, add_unique, get_owned, set_tenant, system_scope
+from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.tenancy.models import Organization, OrganizationDomain
 
@@ -46,12 +45,7 @@ def create_organization(session: Session, *, name: str, slug: str) -> Organizati
                                errors=[{"field": "name", "message": "must not be empty"}])
     org = Organization(id=new_id(), name=name.strip(), slug=slug)
     set_tenant(session, org.id)
-    try:
-        with session.begin_nested():
-            session.add(org)
-    except IntegrityError:
-        raise Conflict(f"The slug {slug!r} is taken.",
-                       errors=[{"field": "slug", "message": "already in use"}]) from None
+    add_unique(session, org, field="slug", detail=f"The slug {slug!r} is taken.")
     return org
 
 
@@ -68,12 +62,7 @@ def get_organization(session: Session, organization_id: str) -> Organization:
 
 def add_domain(session: Session, organization_id: str, domain: str) -> OrganizationDomain:
     row = OrganizationDomain(domain=normalize_domain(domain), organization_id=organization_id)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        raise Conflict(f"The domain {row.domain!r} is already mapped.",
-                       errors=[{"field": "domain", "message": "already in use"}]) from None
+    add_unique(session, row, field="domain", detail=f"The domain {row.domain!r} is already mapped.")
     return row
 
 
