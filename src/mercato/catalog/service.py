@@ -25,7 +25,7 @@ from mercato.catalog.schemas import (
 )
 from mercato.catalog.tcg import TYPE_SETS
 from mercato.catalog.validation import attribute_errors, check_schema, validate_attributes
-from mercato.core.db import add_unique, get_owned
+from mercato.core.db import add_unique, get_owned, require_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import record_event
@@ -262,10 +262,7 @@ def create_product(session: Session, data: ProductCreate) -> Product:
 
 
 def get_product(session: Session, product_id: str) -> Product:
-    product = get_owned(session, Product, product_id)
-    if product is None:
-        raise NotFound("Product not found.")
-    return product
+    return require_owned(session, Product, product_id, "Product")
 
 
 def update_product(session: Session, product: Product, data: ProductUpdate) -> Product:
@@ -321,10 +318,7 @@ def add_variant(session: Session, product: Product, data: VariantIn) -> Variant:
 
 
 def get_variant(session: Session, variant_id: str) -> Variant:
-    variant = get_owned(session, Variant, variant_id)
-    if variant is None:
-        raise NotFound("Variant not found.")
-    return variant
+    return require_owned(session, Variant, variant_id, "Variant")
 
 
 def update_variant(session: Session, variant: Variant, data: VariantUpdate) -> Variant:

@@ -314,6 +314,16 @@ def get_owned(session: Session, model: type[M], ident: str) -> M | None:
     return obj
 
 
+def require_owned(session: Session, model: type[M], ident: str, what: str) -> M:
+    """``get_owned`` or a 404 naming ``what``: absent and another tenant's look the same."""
+    obj = get_owned(session, model, ident)
+    if obj is None:
+        from mercato.core.errors import NotFound
+
+        raise NotFound(f"{what} not found.")
+    return obj
+
+
 def add_unique(session: Session, obj: object, *, field: str, detail: str) -> None:
     """Insert ``obj`` now, in a savepoint; a unique-constraint clash becomes a 409 on ``field``.
 

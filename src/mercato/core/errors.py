@@ -111,10 +111,6 @@ class PreconditionFailed(MercatoError):
     status, code = 412, "precondition_failed"
 
 
-class PreconditionRequired(MercatoError):
-    status, code = 428, "precondition_required"
-
-
 class IdempotencyMismatch(MercatoError):
     status, code = 422, "idempotency_mismatch"
 

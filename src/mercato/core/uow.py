@@ -124,11 +124,6 @@ def uow_of(request: Request) -> UnitOfWork:
     return uow  # type: ignore[no-any-return]
 
 
-async def get_uow(request: Request) -> UnitOfWork:
-    """The request's unit of work (FastAPI dependency)."""
-    return uow_of(request)
-
-
 async def get_session(request: Request) -> Session:
     """The request's session (FastAPI dependency; async because it does no I/O: no thread hop)."""
     return uow_of(request).session

@@ -18,8 +18,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from mercato.core.auth import Principal
-from mercato.core.db import Base, get_owned
-from mercato.core.errors import NotFound
+from mercato.core.db import Base, require_owned
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.identity.models import AuditEntry
 
@@ -156,7 +155,4 @@ def list_entries(
 
 
 def get_entry(session: Session, entry_id: str) -> AuditEntry:
-    entry = get_owned(session, AuditEntry, entry_id)
-    if entry is None:
-        raise NotFound("Audit entry not found.")
-    return entry
+    return require_owned(session, AuditEntry, entry_id, "Audit entry")

@@ -16,7 +16,7 @@ from mercato.core.db import (
     SYSTEM,
     Database,
     add_unique,
-    get_owned,
+    require_owned,
     set_tenant,
     system_scope,
     utcnow,
@@ -24,7 +24,6 @@ from mercato.core.db import (
 from mercato.core.errors import (
     Conflict,
     Forbidden,
-    NotFound,
     RateLimited,
     Unauthorized,
     ValidationFailed,
@@ -233,10 +232,7 @@ class Identity:
         return paginate(session, select(StaffUser), [(StaffUser.id, False)], params)
 
     def get_staff(self, session: Session, staff_id: str) -> StaffUser:
-        user = get_owned(session, StaffUser, staff_id)
-        if user is None:
-            raise NotFound("Staff member not found.")
-        return user
+        return require_owned(session, StaffUser, staff_id, "Staff member")
 
     def create_staff(
         self,
@@ -355,10 +351,7 @@ class Identity:
         return paginate(session, select(ApiKey), [(ApiKey.id, False)], params)
 
     def get_api_key(self, session: Session, key_id: str) -> ApiKey:
-        key = get_owned(session, ApiKey, key_id)
-        if key is None:
-            raise NotFound("API key not found.")
-        return key
+        return require_owned(session, ApiKey, key_id, "API key")
 
     def revoke_api_key(self, session: Session, key_id: str) -> ApiKey:
         key = self.get_api_key(session, key_id)

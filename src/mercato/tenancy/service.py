@@ -8,7 +8,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mercato.core.db import Database, add_unique, get_owned, set_tenant, system_scope
+from mercato.core.db import Database, add_unique, require_owned, set_tenant, system_scope
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.tenancy.models import Organization, OrganizationDomain
@@ -71,9 +71,7 @@ def list_domains(session: Session) -> list[OrganizationDomain]:
 
 
 def remove_domain(session: Session, domain_id: str) -> OrganizationDomain:
-    row = get_owned(session, OrganizationDomain, domain_id)
-    if row is None:
-        raise NotFound("Domain not found.")
+    row = require_owned(session, OrganizationDomain, domain_id, "Domain")
     session.delete(row)
     return row
 
