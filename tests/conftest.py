@@ -195,6 +195,23 @@ def staff_token(client: TestClient, org: Org, role: str) -> str:
     return str(signed_in.json()["access_token"])
 
 
+def walk_pages(client: TestClient, path: str, headers: dict[str, str], *, limit: int,
+               **params: Any) -> list[dict[str, Any]]:
+    """Every item of a list endpoint, following ``next_cursor`` page by page."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = client.get(path, headers=headers, params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert len(page["data"]) <= limit
+        items += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

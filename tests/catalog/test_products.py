@@ -10,7 +10,7 @@ from sqlalchemy import select
 from mercato.core.db import Database
 from mercato.core.ids import new_id
 from mercato.core.outbox import OutboxEvent
-from tests.conftest import Org, staff_token
+from tests.conftest import Org, staff_token, walk_pages
 
 
 def _install(client: TestClient, org: Org) -> None:
@@ -220,16 +220,8 @@ def test_listing_pages_through_every_product_once_in_sort_order(
     for sort in ("title", "-created", "updated"):
         everything = client.get("/api/v1/products", headers=org.headers,
                                 params={"sort": sort, "limit": 250}).json()["data"]
-        walked, cursor = [], None
-        while True:
-            params: dict[str, Any] = {"sort": sort, "limit": 2}
-            if cursor:
-                params["cursor"] = cursor
-            page = client.get("/api/v1/products", headers=org.headers, params=params).json()
-            walked += [p["id"] for p in page["data"]]
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
+        walked = [p["id"] for p in walk_pages(client, "/api/v1/products", org.headers,
+                                              limit=2, sort=sort)]
         assert walked == [p["id"] for p in everything]
         assert len(walked) == 7
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,8 +86,8 @@ class Env:
         return self.db.session(write=False, tenant=SYSTEM)
 
 
-@pytest.fixture
-def env(backend: str, tmp_path: Path) -> Iterator[Env]:
+@contextmanager
+def make_env(backend: str, tmp_path: Path) -> Iterator[Env]:
     url = new_database_url(backend, tmp_path)
     settings = make_settings(url)
     db = Database(url, pool_size=5)
@@ -98,6 +99,19 @@ def env(backend: str, tmp_path: Path) -> Iterator[Env]:
         db.dispose()
         if backend == "postgresql":
             drop_pg_database(url)
+
+
+@pytest.fixture
+def env(backend: str, tmp_path: Path) -> Iterator[Env]:
+    with make_env(backend, tmp_path) as environment:
+        yield environment
+
+
+@pytest.fixture
+def pg_env(tmp_path: Path) -> Iterator[Env]:
+    """For behaviour only PostgreSQL has (row locks held by others, SKIP LOCKED)."""
+    with make_env("postgresql", tmp_path) as environment:
+        yield environment
 
 
 class Processes:
@@ -496,10 +510,10 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
 
 
 def test_delivery_that_cannot_be_loaded_for_a_moment_is_retried_not_dead_lettered(
-    env: Env,
+    pg_env: Env,
 ) -> None:
-    if env.backend != "postgresql":
-        pytest.skip("needs PostgreSQL's table locks and lock_timeout to fail a load on cue")
+    # PostgreSQL only: needs PostgreSQL's table locks and lock_timeout to fail a load on cue
+    env = pg_env
     env.create_tables()
     event_id = record(env, h.PING, "r1", 1)
     impatient = Database(f"{env.url}?options=-c%20lock_timeout%3D200", pool_size=2)
@@ -549,9 +563,11 @@ def test_leased_deliveries_are_not_claimed_twice_until_the_lease_expires(env: En
     assert {(d.status, d.attempts) for d in deliveries(env)} == {(DONE, 2)}
 
 
-def test_worker_whose_lease_lapsed_mid_handler_cannot_commit_a_second_time(env: Env) -> None:
-    if env.backend != "postgresql":
-        pytest.skip("on SQLite a running handler holds the write lock, so no one can reclaim")
+def test_worker_whose_lease_lapsed_mid_handler_cannot_commit_a_second_time(
+    pg_env: Env,
+) -> None:
+    # PostgreSQL only: on SQLite a running handler holds the write lock, so no one can reclaim
+    env = pg_env
     env.create_tables()
     event_id = record(env, h.PING, "r1", 1)
     slow = Dispatcher(env.db, lease_seconds=60, worker_id="slow")
@@ -576,9 +592,11 @@ def test_worker_whose_lease_lapsed_mid_handler_cannot_commit_a_second_time(env: 
     assert (row.status, row.lease_owner, row.last_error) == (DONE, None, None)
 
 
-def test_claim_skips_rows_another_worker_has_locked_instead_of_waiting(env: Env) -> None:
-    if env.backend != "postgresql":
-        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite serializes claims")
+def test_claim_skips_rows_another_worker_has_locked_instead_of_waiting(
+    pg_env: Env,
+) -> None:
+    # PostgreSQL only: FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite serializes claims
+    env = pg_env
     env.create_tables()
     for resource_id in ("r1", "r2", "r3"):
         for seq in (1, 2):

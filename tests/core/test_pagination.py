@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mercato.core.pagination import decode_cursor, encode_cursor
-from tests.conftest import Org
+from tests.conftest import Org, walk_pages
 
 
 @given(st.lists(st.one_of(st.integers(), st.text(), st.none(),
@@ -41,16 +41,6 @@ def test_walking_the_audit_log_newest_first_sees_every_entry_once(
         client.post("/api/v1/api-keys", headers=org.headers,
                     json={"name": f"k{i}", "scopes": ["staff:read"]})
     everything = client.get("/api/v1/audit-log?limit=250", headers=org.headers).json()["data"]
-    walked: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, str | int] = {"limit": 3}
-        if cursor:
-            params["cursor"] = cursor
-        page = client.get("/api/v1/audit-log", headers=org.headers, params=params).json()
-        walked += [e["id"] for e in page["data"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    walked = [e["id"] for e in walk_pages(client, "/api/v1/audit-log", org.headers, limit=3)]
     assert walked == [e["id"] for e in everything]
     assert len(walked) == len(set(walked)) >= 9

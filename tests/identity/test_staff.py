@@ -8,7 +8,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from mercato.core.ids import new_id
-from tests.conftest import PASSWORD, LiveServer, Org, staff_token
+from tests.conftest import PASSWORD, LiveServer, Org, staff_token, walk_pages
 
 
 def _email(org: Org) -> str:
@@ -183,15 +183,6 @@ def test_staff_list_pages_through_every_member_once(client: TestClient, org: Org
     for _ in range(5):
         client.post("/api/v1/staff", headers=org.headers,
                     json={"email": _email(org), "role": "cashier", "password": PASSWORD})
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = client.get("/api/v1/staff", headers=org.headers, params=params).json()
-        assert len(page["data"]) <= 2
-        seen += [m["id"] for m in page["data"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    seen = [m["id"] for m in walk_pages(client, "/api/v1/staff", org.headers, limit=2)]
     assert len(seen) == len(set(seen)) == 6
     assert seen == sorted(seen)
