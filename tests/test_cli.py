@@ -36,6 +36,7 @@ from mercato.core.outbox import OutboxDelivery, pending_deliveries, record_event
 from mercato.core.outbox import unsubscribe as unsubscribe_handler
 from mercato.identity.models import StaffUser
 from mercato.migrations import current_revision, head_revision
+from mercato.settings import Settings
 from mercato.tenancy.models import Organization
 from tests.conftest import (
     PASSWORD,
@@ -269,7 +270,7 @@ def test_running_without_a_command_shows_the_commands() -> None:
     result = run_cli([], cli_env())
     output = result.stdout + result.stderr
     assert "Usage: mercato" in output
-    for command in ("serve", "migrate", "worker", "org", "demo"):
+    for command in ("serve", "migrate", "worker", "org", "import", "demo"):
         assert command in output
 
 
@@ -283,6 +284,8 @@ HELP_CASES = {
     "org create": (["org", "create"], ["--name", "--slug", "--owner-email", "--owner-password",
                                        "--domain"]),
     "demo": (["demo"], ["--host", "--port", "--data-dir"]),
+    "import": (["import"], ["products"]),
+    "import products": (["import", "products"], ["file", "--org", "--dry-run", "--format"]),
 }
 
 
@@ -694,3 +697,37 @@ def test_worker_without_a_secret_key_exits_with_a_message_naming_it(tmp_path: Pa
     assert result.returncode != 0
     assert "MERCATO_SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# -- import products -----------------------------------------------------------------------------
+
+
+def test_import_products_applies_a_csv_with_progress_and_prints_the_result(
+    database_url: str, db: Database, settings: Settings, client: TestClient, tmp_path: Path
+) -> None:
+    org = create_org(db, settings)
+    client.post("/api/v1/product-types/install", headers=org.headers, json={"set": "tcg"})
+    tag = new_id().lower()
+    csv_file = tmp_path / "cards.csv"
+    csv_file.write_text(
+        "handle,title,product_type,sku,price,attr.game,attr.set_code,attr.collector_number,"
+        "variant.attr.condition,variant.attr.finish,variant.attr.language\n"
+        f"bolt-{tag},Lightning Bolt,tcg-single,CLI-1-{tag},1.00,magic,M10,146,NM,nonfoil,EN\n"
+        f"bolt-{tag},Lightning Bolt,tcg-single,CLI-2-{tag},0.80,magic,M10,146,LP,nonfoil,EN\n"
+        f"bad-{tag},Bad,tcg-single,CLI-3-{tag},free,magic,M10,1,NM,nonfoil,EN\n")
+    env = cli_env(database_url)
+    result = run_cli(["import", "products", str(csv_file), "--org", org.slug], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["status"], report["created"], report["failed"]) == ("succeeded", 2, 1)
+    assert report["errors"] == [{"line": 4, "sku": f"CLI-3-{tag}", "field": "price",
+                                 "message": report["errors"][0]["message"]}]
+    assert "importing cards.csv" in result.stderr
+    found = client.get("/api/v1/products", headers=org.headers, params={"q": f"cli-1-{tag}"})
+    assert len(found.json()["data"][0]["variants"]) == 2
+    job = client.get(f"/api/v1/imports/{report['id']}", headers=org.headers)
+    assert job.json()["status"] == "succeeded"
+
+    missing = run_cli(["import", "products", str(csv_file), "--org", "no-such-org"], env)
+    assert missing.returncode == 1
+    assert "no organization" in missing.stderr

@@ -10,14 +10,15 @@ from sqlalchemy import create_engine, inspect, pool
 
 import mercato.models  # noqa: F401 - registers every table
 from mercato.core.db import Base
-from mercato.migrations import downgrade, upgrade
+from mercato.migrations import downgrade, include_object, upgrade
 from tests.conftest import drop_pg_database, new_database_url
 
 
 def _diff(url: str) -> list[object]:
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object})
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     return list(diff)

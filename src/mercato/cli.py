@@ -1,4 +1,4 @@
-"""The ``mercato`` command: serve, worker, migrate, org, demo."""
+"""The ``mercato`` command: serve, worker, migrate, org, import, demo."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -25,6 +26,8 @@ app = typer.Typer(
 )
 org_app = typer.Typer(help="Manage organizations (tenants).", no_args_is_help=True)
 app.add_typer(org_app, name="org")
+import_app = typer.Typer(help="Bulk-load data from files.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 
 def _version(value: bool) -> None:
@@ -188,6 +191,72 @@ def _create_org(settings: Settings, *, name: str, slug: str, owner_email: str,
                 "domains": [d.domain for d in tenancy.list_domains(session)],
                 "owner": {"id": owner.id, "email": owner.email, "role": Role.OWNER.value},
             }
+    finally:
+        db.dispose()
+
+
+@import_app.command("products")
+def import_products(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="CSV in Mercato's or TCGplayer's layout.")],
+    org: Annotated[str, typer.Option(help="Organization slug.")],
+    dry_run: Annotated[bool, typer.Option(help="Check and count; write nothing.")] = False,
+    file_format: Annotated[str, typer.Option(
+        "--format", help="auto, mercato or tcgplayer.")] = "auto",
+) -> None:
+    """Import products from a CSV here and now, with a progress bar; print the result as JSON.
+
+    The job is recorded like an upload through the API (``GET /api/v1/imports/{id}``) and is
+    held under a lease while this command runs; if the command dies, a worker finishes it.
+    """
+    from mercato.catalog import imports
+    from mercato.catalog.csvio import FORMATS, CsvFormatError
+    from mercato.core.db import SYSTEM, Database
+    from mercato.tenancy.service import get_by_slug
+
+    if file_format not in ("auto", *FORMATS):
+        raise typer.BadParameter("auto, mercato or tcgplayer", param_hint="--format")
+    settings = get_settings()
+    _configure(settings)
+    _migrate(settings)
+    db = Database(settings.database_url, pool_size=2, busy_timeout_ms=settings.db_busy_timeout_ms)
+    try:
+        with db.session(write=False, tenant=SYSTEM) as session:
+            organization = get_by_slug(session, org)
+        if organization is None:
+            typer.echo(f"error: no organization {org!r}", err=True)
+            raise typer.Exit(1)
+        try:
+            with db.transaction(tenant=organization.id) as session:
+                job = imports.create_job(
+                    session, content=file.read_bytes(), filename=file.name,
+                    fmt=None if file_format == "auto" else file_format, dry_run=dry_run,
+                    created_by=None, claim=True)
+                job_id, total = job.id, job.rows_total
+        except CsvFormatError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        with typer.progressbar(length=total, label=f"importing {file.name}",
+                               file=sys.stderr) as bar:  # stdout stays pure JSON
+            seen = 0
+
+            def advance(done: int, _total: int) -> None:
+                nonlocal seen
+                bar.update(done - seen)
+                seen = done
+
+            imports.run_job(db, job_id, progress=advance)
+        with db.session(write=False, tenant=organization.id) as session:
+            job = imports.get_job(session, job_id)
+            errors = imports.job_errors(session, job_id, limit=20)
+            result = {name: getattr(job, name) for name in (
+                "id", "status", "format", "dry_run", "rows_total", "rows_done", "created",
+                "updated", "unchanged", "failed", "products_created", "message")}
+            result["errors"] = [{"line": e.line, "sku": e.sku, "field": e.field,
+                                 "message": e.message} for e in errors]
+        typer.echo(json.dumps(result, indent=2))
+        if result["status"] != "succeeded":
+            raise typer.Exit(1)
     finally:
         db.dispose()
 

@@ -30,6 +30,13 @@ def category(client: TestClient, org: Org) -> str:
     return str(response.json()["id"])
 
 
+@probe_fixture("collection_id")
+def collection(client: TestClient, org: Org) -> str:
+    response = client.post("/api/v1/collections", headers=org.headers, json={
+        "name": "Probe", "slug": f"probe-{new_id().lower()}"})
+    return str(response.json()["id"])
+
+
 @probe_fixture("product_id")
 def product(client: TestClient, org: Org) -> str:
     return str(make_product(client, org)["id"])
@@ -42,6 +49,15 @@ def variant(client: TestClient, org: Org) -> str:
 
 probe_body("PATCH", "/api/v1/product-types/{product_type_id}", {"name": "Renamed"})
 probe_body("PATCH", "/api/v1/products/{product_id}", {"title": "Renamed"})
+probe_body("PATCH", "/api/v1/collections/{collection_id}", {"name": "Renamed"})
 probe_body("PATCH", "/api/v1/variants/{variant_id}", {"price": "2.00"})
 probe_body("POST", "/api/v1/products/{product_id}/variants",
            {"sku": "PROBE-OTHER", "price": "1.00"})
+
+
+@probe_fixture("import_id")
+def import_job(client: TestClient, org: Org) -> str:
+    response = client.post("/api/v1/imports", headers=org.headers, data={"dry_run": "true"},
+                           files={"file": ("p.csv", b"sku,price\nPROBE-1,1.00\n", "text/csv")})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])

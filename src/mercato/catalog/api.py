@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from mercato.catalog import service
+from mercato.catalog import imports, service
+from mercato.catalog.csvio import CsvFormatError
 from mercato.catalog.schemas import (
     CategoryCreate,
     CategoryOut,
+    CollectionCreate,
+    CollectionOut,
+    CollectionUpdate,
+    Facets,
+    ImportJobOut,
+    ImportRowErrorOut,
     InstallTypeSet,
     ProductCreate,
     ProductOut,
@@ -24,13 +34,27 @@ from mercato.catalog.schemas import (
     VariantUpdate,
 )
 from mercato.core.auth import Principal, require
+from mercato.core.errors import MercatoError, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import (
+    Page,
+    PageParams,
+    decode_cursor,
+    encode_cursor,
+    page_params,
+)
 from mercato.core.uow import MercatoRoute, get_session
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])
 READ, WRITE = require("catalog:read"), require("catalog:write")
-Sort = Literal["created", "-created", "updated", "-updated", "title", "-title"]
+Sort = Literal["created", "-created", "updated", "-updated", "title", "-title", "price",
+               "-price"]
+MAX_FACETS = 20
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+
+
+class PayloadTooLarge(MercatoError):
+    status, code = 413, "payload_too_large"
 
 
 # -- product types ----------------------------------------------------------------------------
@@ -105,7 +129,73 @@ def get_category(category_id: str, _: Principal = Depends(READ),
     return CategoryOut.model_validate(service.get_category(session, category_id))
 
 
+# -- collections ------------------------------------------------------------------------------
+
+@router.post("/collections", response_model=CollectionOut, status_code=status.HTTP_201_CREATED)
+def create_collection(body: CollectionCreate, _: Principal = Depends(WRITE),
+                      session: Session = Depends(get_session)) -> CollectionOut:
+    collection = service.create_collection(session, body)
+    session.flush()
+    return CollectionOut.model_validate(collection)
+
+
+@router.get("/collections", response_model=Page[CollectionOut])
+def list_collections(params: PageParams = Depends(page_params), _: Principal = Depends(READ),
+                     session: Session = Depends(get_session)) -> Page[CollectionOut]:
+    return service.list_collections(session, params).to_page(CollectionOut)
+
+
+@router.get("/collections/{collection_id}", response_model=CollectionOut)
+def get_collection(collection_id: str, _: Principal = Depends(READ),
+                   session: Session = Depends(get_session)) -> CollectionOut:
+    return CollectionOut.model_validate(service.get_collection(session, collection_id))
+
+
+@router.patch("/collections/{collection_id}", response_model=CollectionOut)
+def update_collection(collection_id: str, body: CollectionUpdate, _: Principal = Depends(WRITE),
+                      session: Session = Depends(get_session)) -> CollectionOut:
+    collection = service.get_collection(session, collection_id)
+    service.update_collection(session, collection, body)
+    session.flush()
+    return CollectionOut.model_validate(collection)
+
+
+@router.delete("/collections/{collection_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete a collection (its products stay)")
+def delete_collection(collection_id: str, _: Principal = Depends(WRITE),
+                      session: Session = Depends(get_session)) -> Response:
+    session.delete(service.get_collection(session, collection_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 # -- products ---------------------------------------------------------------------------------
+
+async def product_filters(
+    request: Request,
+    product_type: str | None = Query(None, description="Type slug or id."),
+    category: str | None = Query(None, description="Category slug or id (with subcategories)."),
+    collection: str | None = Query(None, description="Collection slug or id."),
+    status_: Status | None = Query(None, alias="status"),
+    tag: str | None = Query(None, max_length=100),
+    vendor: str | None = Query(None, max_length=200),
+    q: str | None = Query(None, max_length=200, description="Words (prefixes) of the title, "
+                          "vendor, SKU, barcode or text attributes."),
+    price_min: Decimal | None = Query(None, ge=0, description="Some variant costs at least."),
+    price_max: Decimal | None = Query(None, ge=0, description="Some variant costs at most."),
+    in_stock: bool | None = Query(None, description="Some variant is available to sell."),
+    sort: Sort = Query("-created"),
+) -> service.ProductFilters:
+    """The listing filters; ``attr.<name>=<value>`` (repeat for any of several values) filters
+    on a product or variant attribute."""
+    attributes: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        if key.startswith("attr.") and len(key) > 5:
+            attributes.setdefault(key[5:], []).append(value)
+    return service.ProductFilters(
+        product_type=product_type, category=category, collection=collection, status=status_,
+        tag=tag, vendor=vendor, q=q, attributes=attributes, price_min=price_min,
+        price_max=price_max, in_stock=in_stock, sort=sort)
+
 
 @router.post("/products", response_model=ProductOut, status_code=status.HTTP_201_CREATED,
              summary="Create a product with its variants")
@@ -118,26 +208,35 @@ def create_product(body: ProductCreate, response: Response, _: Principal = Depen
 
 
 @router.get("/products", response_model=Page[ProductOut],
-            summary="List products; filter by type, category, status, tag, vendor, attr.<name>")
-def list_products(
-    request: Request,
-    params: PageParams = Depends(page_params),
-    product_type: str | None = Query(None, description="Type slug or id."),
-    category: str | None = Query(None, description="Category slug or id (with subcategories)."),
-    status_: Status | None = Query(None, alias="status"),
-    tag: str | None = Query(None, max_length=100),
-    vendor: str | None = Query(None, max_length=200),
-    q: str | None = Query(None, max_length=200, description="Title, SKU or barcode."),
-    sort: Sort = Query("-created"),
+            summary="List and search products; filter by type, category, collection, status, "
+                    "tag, vendor, price, stock and attr.<name>")
+def list_products(filters: service.ProductFilters = Depends(product_filters),
+                  params: PageParams = Depends(page_params), _: Principal = Depends(READ),
+                  session: Session = Depends(get_session)) -> Page[ProductOut]:
+    return service.list_products(session, filters, params).to_page(ProductOut)
+
+
+@router.get("/products/facets", response_model=Facets,
+            summary="Facet counts: per field, its values and how many products have each")
+def product_facets(
+    filters: service.ProductFilters = Depends(product_filters),
+    facet: list[str] | None = Query(
+        None, description="Fields to count (`attr.<name>`, `tag`, `product_type`, `status`, "
+        "`vendor`, `category`); repeat or separate by commas. Default: type, status and every "
+        "attribute declared with an enum."),
     _: Principal = Depends(READ),
     session: Session = Depends(get_session),
-) -> Page[ProductOut]:
-    attributes = {key[5:]: value for key, value in request.query_params.items()
-                  if key.startswith("attr.") and len(key) > 5}
-    filters = service.ProductFilters(product_type=product_type, category=category,
-                                     status=status_, tag=tag, vendor=vendor, q=q,
-                                     attributes=attributes, sort=sort)
-    return service.list_products(session, filters, params).to_page(ProductOut)
+) -> Facets:
+    fields = [f.strip() for item in facet or [] for f in item.split(",") if f.strip()]
+    if not fields:
+        fields = service.default_facets(session, filters.product_type)
+    bad = [f for f in fields if f not in service.COLUMN_FACETS and f != "tag"
+           and not (f.startswith("attr.") and len(f) > 5)]
+    if bad or len(fields) > MAX_FACETS:
+        raise ValidationFailed("Unknown facet field.", errors=[
+            {"field": "facet", "message": f"not a facet: {f}"} for f in bad] or [
+            {"field": "facet", "message": f"at most {MAX_FACETS} fields"}])
+    return Facets.model_validate({"facets": service.facet_counts(session, filters, fields)})
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
@@ -219,3 +318,83 @@ def delete_variant(variant_id: str, request: Request, _: Principal = Depends(WRI
     check_if_match(request, variant)
     service.delete_variant(session, variant)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- CSV import and export --------------------------------------------------------------------
+
+def _job_out(session: Session, job_id: str) -> ImportJobOut:
+    out = ImportJobOut.model_validate(imports.get_job(session, job_id))
+    out.errors = [ImportRowErrorOut.model_validate(e)
+                  for e in imports.job_errors(session, job_id, limit=100)]
+    return out
+
+
+@router.post("/imports", response_model=ImportJobOut, status_code=status.HTTP_202_ACCEPTED,
+             summary="Upload a CSV of products (Mercato or TCGplayer layout); applied in the "
+                     "background")
+def create_import(
+    response: Response,
+    file: UploadFile = File(description="UTF-8 CSV (a BOM is fine); see docs/catalog-csv.md."),
+    kind: Literal["products"] = Form("products"),
+    format: Literal["auto", "mercato", "tcgplayer"] = Form("auto"),
+    dry_run: bool = Form(False, description="Check every row and count what would change; "
+                         "write nothing."),
+    principal: Principal = Depends(WRITE),
+    session: Session = Depends(get_session),
+) -> ImportJobOut:
+    content = file.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MiB; "
+                              "split it.")
+    try:
+        job = imports.create_job(session, content=content, filename=file.filename or "",
+                                 fmt=None if format == "auto" else format, dry_run=dry_run,
+                                 created_by=principal.id)
+    except CsvFormatError as exc:
+        raise ValidationFailed(str(exc), errors=[{"field": "file", "message": str(exc)}]
+                               ) from None
+    response.headers["Location"] = f"/api/v1/imports/{job.id}"
+    return _job_out(session, job.id)
+
+
+@router.get("/imports/{import_id}", response_model=ImportJobOut,
+            summary="An import's status, progress, counts and first row errors")
+def get_import(import_id: str, _: Principal = Depends(READ),
+               session: Session = Depends(get_session)) -> ImportJobOut:
+    return _job_out(session, import_id)
+
+
+@router.get("/imports/{import_id}/errors", response_model=Page[ImportRowErrorOut],
+            summary="Every row error of an import, by line")
+def list_import_errors(import_id: str, params: PageParams = Depends(page_params),
+                       _: Principal = Depends(READ),
+                       session: Session = Depends(get_session)) -> Page[ImportRowErrorOut]:
+    imports.get_job(session, import_id)
+    after = 0
+    if params.cursor:
+        after = int(decode_cursor(params.cursor, 1)[0])
+    rows = imports.job_errors(session, import_id, after=after, limit=params.limit + 1)
+    more = len(rows) > params.limit
+    rows = rows[:params.limit]
+    return Page[ImportRowErrorOut](
+        data=[ImportRowErrorOut.model_validate(r) for r in rows],
+        next_cursor=encode_cursor([rows[-1].id]) if more and rows else None)
+
+
+@router.get("/exports/products.csv", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}}},
+            summary="The catalog, or the products the listing filters select, as CSV")
+def export_products(request: Request,
+                    filters: service.ProductFilters = Depends(product_filters),
+                    principal: Principal = Depends(READ),
+                    session: Session = Depends(get_session)) -> StreamingResponse:
+    conditions = service.filter_conditions(session, filters)  # unknown category: 404 here
+    db = request.app.state.db
+
+    def rows() -> Iterator[bytes]:
+        with db.session(write=False, tenant=principal.organization_id) as export_session:
+            for chunk in imports.export_rows(export_session, conditions):
+                yield chunk.encode()
+
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="products.csv"'})

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -16,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from mercato.core.db import Base, TenantMixin, utcnow
+from mercato.core.db import Base, BigIntPK, TenantMixin, utcnow
 from mercato.core.ids import new_id
 
 PRICE = Numeric(12, 2)
@@ -62,6 +63,7 @@ class Product(TenantMixin, Base):
         Index("ix_products_org_updated", "organization_id", "updated_at", "id"),
         Index("ix_products_org_title", "organization_id", "title", "id"),
         Index("ix_products_org_type", "organization_id", "product_type_id"),
+        Index("ix_products_org_price", "organization_id", "min_price", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
@@ -79,10 +81,15 @@ class Product(TenantMixin, Base):
     tags: Mapped[list[str]]
     media: Mapped[list[dict[str, Any]]]
     attributes: Mapped[dict[str, Any]]
+    min_price: Mapped[Decimal | None] = mapped_column(PRICE)
+    """Lowest variant price, kept by the search index (catalog/index.py) for price sorting."""
+    max_price: Mapped[Decimal | None] = mapped_column(PRICE)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
+    collection_links: Mapped[list[ProductCollection]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin")
     variants: Mapped[list[Variant]] = relationship(
         back_populates="product", cascade="all, delete-orphan", order_by="Variant.position",
         lazy="selectin",
@@ -90,12 +97,18 @@ class Product(TenantMixin, Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    @property
+    def collections(self) -> list[str]:
+        """Slugs of the collections the product is in."""
+        return sorted(link.collection.slug for link in self.collection_links)
+
 
 class Variant(TenantMixin, Base):
     __tablename__ = "variants"
     __table_args__ = (
         UniqueConstraint("organization_id", "sku"),
         UniqueConstraint("organization_id", "barcode"),
+        Index("ix_variants_product_price", "product_id", "price"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
@@ -112,6 +125,8 @@ class Variant(TenantMixin, Base):
     weight_grams: Mapped[int | None] = mapped_column(Integer)
     attributes: Mapped[dict[str, Any]]
     position: Mapped[int] = mapped_column(Integer, default=0)
+    available: Mapped[int] = mapped_column(Integer, default=0)
+    """Units available to sell over all locations; inventory keeps it, listings filter on it."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -119,3 +134,114 @@ class Variant(TenantMixin, Base):
     product: Mapped[Product] = relationship(back_populates="variants")
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class Collection(TenantMixin, Base):
+    """A hand-picked group of products (\"Commander staples\", \"New arrivals\")."""
+
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("organization_id", "slug"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProductCollection(TenantMixin, Base):
+    __tablename__ = "product_collections"
+    __audited__ = False  # the product's own audit entry records its collections
+    __table_args__ = (Index("ix_product_collections_collection", "collection_id", "product_id"),)
+
+    product_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    collection_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+
+    collection: Mapped[Collection] = relationship(lazy="joined")
+
+
+class ProductFacet(TenantMixin, Base):
+    """One filterable value of a product (its own or a variant's attribute, or a tag).
+
+    Derived from products and variants by ``catalog/index.py``; a B-tree over (organization,
+    field, value) serves ``attr.<name>=`` filters and facet counts the same way on both
+    databases, where JSON containment would need a different index on each.
+    """
+
+    __tablename__ = "product_facets"
+    __audited__ = False
+    __table_args__ = (
+        Index("ix_product_facets_lookup", "organization_id", "field", "value", "product_id"),
+    )
+
+    organization_id: Mapped[str] = mapped_column(  # the lookup index leads with it already
+        String(26), ForeignKey("organizations.id", ondelete="CASCADE"))
+    product_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class ProductSearch(TenantMixin, Base):
+    """The text a product is found by: title, vendor, SKUs, barcodes, text attributes.
+
+    PostgreSQL adds a generated ``tsv`` column with a GIN index; SQLite keeps an FTS5 index
+    over ``document`` in step by triggers (migration 0003). The integer key gives FTS5 a
+    stable rowid.
+    """
+
+    __tablename__ = "product_search"
+    __audited__ = False
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    product_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("products.id", ondelete="CASCADE"), unique=True)
+    document: Mapped[str] = mapped_column(Text)
+
+
+class ImportJob(TenantMixin, Base):
+    """A CSV upload being applied in the background, batch by batch.
+
+    ``rows_done`` advances in the same transaction as each batch's writes, so a job that is
+    picked up again after a crash resumes where it stopped and applies no batch twice.
+    """
+
+    __tablename__ = "import_jobs"
+    __audited__ = False
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(32), default="products")
+    format: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    products_created: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str | None] = mapped_column(String(26))
+    lease_until: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class ImportRowError(TenantMixin, Base):
+    __tablename__ = "import_row_errors"
+    __audited__ = False
+    __table_args__ = (Index("ix_import_row_errors_job", "job_id", "line", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(26), ForeignKey("import_jobs.id",
+                                                               ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str | None] = mapped_column(String(100))
+    field: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)

@@ -65,6 +65,28 @@ class CategoryOut(BaseModel):
     created_at: dt.datetime
 
 
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    slug: str = Field(pattern=SLUG)
+    description: str = Field(default="", max_length=10_000)
+
+
+class CollectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+
+
+class CollectionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    slug: str
+    name: str
+    description: str
+    created_at: dt.datetime
+
+
 class Media(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(min_length=1, max_length=2000, pattern=r"^https?://")
@@ -112,6 +134,7 @@ class VariantOut(BaseModel):
     weight_grams: int | None
     attributes: dict[str, Any]
     position: int
+    available: int = Field(description="Units available to sell over all locations.")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -126,6 +149,8 @@ class ProductCreate(BaseModel):
     vendor: str | None = Field(default=None, max_length=200)
     category: str | None = Field(default=None, description="Category id or slug.")
     tags: list[str] = Field(default_factory=list, max_length=100)
+    collections: list[str] = Field(default_factory=list, max_length=100,
+                                   description="Collection slugs or ids.")
     media: list[Media] = Field(default_factory=list, max_length=50)
     attributes: dict[str, Any] = Field(default_factory=dict)
     variants: list[VariantIn] = Field(min_length=1, max_length=500)
@@ -140,6 +165,7 @@ class ProductUpdate(BaseModel):
     vendor: str | None = Field(default=None, max_length=200)
     category: str | None = None
     tags: list[str] | None = Field(default=None, max_length=100)
+    collections: list[str] | None = Field(default=None, max_length=100)
     media: list[Media] | None = Field(default=None, max_length=50)
     attributes: dict[str, Any] | None = None
 
@@ -155,8 +181,51 @@ class ProductOut(BaseModel):
     vendor: str | None
     category_id: str | None
     tags: list[str]
+    collections: list[str] = Field(description="Collection slugs.")
     media: list[Media]
     attributes: dict[str, Any]
     variants: list[VariantOut]
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class FacetValue(BaseModel):
+    value: Any
+    count: int
+
+
+class Facets(BaseModel):
+    facets: dict[str, list[FacetValue]]
+
+
+class ImportRowErrorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    line: int = Field(description="Line of the file the row starts on (the header is line 1).")
+    sku: str | None
+    field: str = Field(description="Column the error is about (empty: the whole row).")
+    message: str
+
+
+class ImportJobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    kind: str
+    format: str
+    filename: str
+    dry_run: bool
+    status: Literal["queued", "running", "succeeded", "failed"]
+    rows_total: int
+    rows_done: int
+    created: int = Field(description="Variant rows that created a variant.")
+    updated: int
+    unchanged: int
+    failed: int
+    products_created: int
+    message: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    errors: list[ImportRowErrorOut] = Field(
+        default_factory=list, description="The first 100 row errors; all of them at "
+        "`/api/v1/imports/{id}/errors`.")

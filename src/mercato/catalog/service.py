@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, cast, exists, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    exists,
+    false,
+    func,
+    literal_column,
+    not_,
+    select,
+    table,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mercato.catalog.models import Category, Product, ProductType, Variant
+from mercato.catalog.index import search_words
+from mercato.catalog.models import (
+    Category,
+    Collection,
+    Product,
+    ProductCollection,
+    ProductFacet,
+    ProductSearch,
+    ProductType,
+    Variant,
+)
 from mercato.catalog.schemas import (
     CategoryCreate,
+    CollectionCreate,
+    CollectionUpdate,
     ProductCreate,
     ProductTypeCreate,
     ProductTypeUpdate,
@@ -25,7 +46,7 @@ from mercato.catalog.schemas import (
 )
 from mercato.catalog.tcg import TYPE_SETS
 from mercato.catalog.validation import attribute_errors, check_schema, validate_attributes
-from mercato.core.db import add_unique, get_owned, require_owned
+from mercato.core.db import add_unique, get_owned, require_owned, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import record_event
@@ -36,6 +57,12 @@ SORTS = {
     "created": (Product.created_at, False), "-created": (Product.created_at, True),
     "updated": (Product.updated_at, False), "-updated": (Product.updated_at, True),
     "title": (Product.title, False), "-title": (Product.title, True),
+    "price": (Product.min_price, False), "-price": (Product.min_price, True),
+}
+FACET_LIMIT = 50
+COLUMN_FACETS: dict[str, InstrumentedAttribute[Any]] = {
+    "product_type": Product.product_type_id, "status": Product.status,
+    "vendor": Product.vendor, "category": Product.category_id,
 }
 
 
@@ -171,6 +198,48 @@ def descendants(session: Session, category: Category) -> list[str]:
     return ids
 
 
+# -- collections ------------------------------------------------------------------------------
+
+def get_collection(session: Session, ref: str) -> Collection:
+    found = get_owned(session, Collection, ref) or session.scalar(
+        select(Collection).where(Collection.slug == ref))
+    if found is None:
+        raise NotFound(f"No collection {ref!r}.")
+    return found
+
+
+def create_collection(session: Session, data: CollectionCreate) -> Collection:
+    collection = Collection(name=data.name, slug=data.slug, description=data.description)
+    add_unique(session, collection, field="slug",
+               detail=f"A collection with slug {data.slug!r} exists.")
+    return collection
+
+
+def update_collection(session: Session, collection: Collection,
+                      data: CollectionUpdate) -> Collection:
+    values = data.model_dump(exclude_unset=True)
+    _reject_nulls(values, ("name", "description"))
+    _changes(collection, values)
+    return collection
+
+
+def list_collections(session: Session, params: PageParams) -> Slice[Collection]:
+    return paginate(session, select(Collection), [(Collection.slug, False)], params)
+
+
+def _set_collections(session: Session, product: Product,
+                     refs: list[str]) -> dict[str, Any] | None:
+    """Put the product in exactly these collections; the change, if any, for the event."""
+    wanted = {c.id: c for c in (get_collection(session, ref) for ref in refs)}
+    before = product.collections
+    kept = [link for link in product.collection_links if link.collection_id in wanted]
+    have = {link.collection_id for link in kept}
+    product.collection_links = kept + [ProductCollection(collection=c)
+                                       for cid, c in wanted.items() if cid not in have]
+    after = product.collections
+    return {"from": before, "to": after} if before != after else None
+
+
 # -- products and variants --------------------------------------------------------------------
 
 def _variant(product_type: ProductType, data: VariantIn, position: int, field: str) -> Variant:
@@ -242,6 +311,7 @@ def create_product(session: Session, data: ProductCreate) -> Product:
         media=[m.model_dump() for m in sorted(data.media, key=lambda m: m.position)],
         attributes=data.attributes, variants=variants,
     )
+    _set_collections(session, product, data.collections)
     try:
         with session.begin_nested():
             session.add(product)
@@ -275,11 +345,17 @@ def update_product(session: Session, product: Product, data: ProductUpdate) -> P
     if "category" in values:
         category = values.pop("category")
         values["category_id"] = get_category(session, category).id if category else None
+    collections = values.pop("collections", None)
     if "tags" in values:
         values["tags"] = sorted(set(values["tags"]))
     if "media" in values:
         values["media"] = sorted(values["media"], key=lambda m: m["position"])
     changed = _changes(product, values)
+    if collections is not None:
+        moved = _set_collections(session, product, collections)
+        if moved:
+            changed["collections"] = moved
+            product.updated_at = utcnow()  # a new representation gets a new version and ETag
     if changed:
         try:
             with session.begin_nested():
@@ -364,41 +440,123 @@ def find_variants(session: Session, params: PageParams, *, sku: str | None = Non
 class ProductFilters:
     product_type: str | None = None
     category: str | None = None
+    collection: str | None = None
     status: str | None = None
     tag: str | None = None
     vendor: str | None = None
     q: str | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, list[str]] = field(default_factory=dict)
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    in_stock: bool | None = None
     sort: str = "-created"
+
+
+def _has_facet(name: str, values: list[str]) -> ColumnElement[bool]:
+    return Product.id.in_(select(ProductFacet.product_id).where(
+        ProductFacet.field == name, ProductFacet.value.in_(values)))
+
+
+def _text_match(session: Session, q: str) -> ColumnElement[bool]:
+    """Every word of ``q`` as a prefix (``light bolt`` finds Lightning Bolt) of the product's
+    title, vendor, SKUs, barcodes or text attributes; PostgreSQL full text or SQLite FTS5."""
+    terms = search_words(q)[:16]
+    if not terms:
+        return false()
+    if session.get_bind().dialect.name == "postgresql":
+        query = func.to_tsquery("simple", " & ".join(f"{t}:*" for t in terms))
+        matching = select(ProductSearch.product_id).where(
+            literal_column("product_search.tsv").op("@@")(query))
+    else:
+        fts = table("product_search_fts")
+        rowids: Select[Any] = select(literal_column("rowid")).select_from(fts).where(
+            literal_column("product_search_fts").op("MATCH")(
+                " ".join(f'"{t}"*' for t in terms)))
+        matching = select(ProductSearch.product_id).where(ProductSearch.id.in_(rowids))
+    return Product.id.in_(matching)
+
+
+def filter_conditions(session: Session, filters: ProductFilters) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if filters.product_type:
+        where.append(Product.product_type_id
+                     == get_product_type(session, filters.product_type).id)
+    if filters.category:
+        where.append(Product.category_id.in_(
+            descendants(session, get_category(session, filters.category))))
+    if filters.collection:
+        collection = get_collection(session, filters.collection)
+        where.append(Product.id.in_(select(ProductCollection.product_id).where(
+            ProductCollection.collection_id == collection.id)))
+    if filters.status:
+        where.append(Product.status == filters.status)
+    if filters.vendor:
+        where.append(Product.vendor == filters.vendor)
+    if filters.tag:
+        where.append(_has_facet("tag", [filters.tag]))
+    for name, values in filters.attributes.items():
+        where.append(_has_facet(f"attr.{name}", values))
+    if filters.price_min is not None or filters.price_max is not None:
+        priced = [Variant.product_id == Product.id]
+        if filters.price_min is not None:
+            priced.append(Variant.price >= filters.price_min)
+        if filters.price_max is not None:
+            priced.append(Variant.price <= filters.price_max)
+        where.append(exists().where(*priced))
+    if filters.in_stock is not None:
+        stocked = exists().where(Variant.product_id == Product.id, Variant.available > 0)
+        where.append(stocked if filters.in_stock else not_(stocked))
+    if filters.q:
+        where.append(_text_match(session, filters.q))
+    return where
 
 
 def list_products(session: Session, filters: ProductFilters,
                   params: PageParams) -> Slice[Product]:
-    stmt: Select[Any] = select(Product)
-    if filters.product_type:
-        stmt = stmt.where(Product.product_type_id
-                          == get_product_type(session, filters.product_type).id)
-    if filters.category:
-        stmt = stmt.where(Product.category_id.in_(
-            descendants(session, get_category(session, filters.category))))
-    if filters.status:
-        stmt = stmt.where(Product.status == filters.status)
-    if filters.vendor:
-        stmt = stmt.where(Product.vendor == filters.vendor)
-    if filters.tag:  # tags are a JSON list of strings; the quotes keep "foil" from "nonfoil"
-        stmt = stmt.where(cast(Product.tags, Text).contains(json.dumps(filters.tag)))
-    for name, value in filters.attributes.items():
-        stmt = stmt.where(or_(
-            Product.attributes[name].as_string() == value,
-            exists().where(and_(Variant.product_id == Product.id,
-                                Variant.attributes[name].as_string() == value)),
-        ))
-    if filters.q:
-        pattern = f"%{filters.q.lower()}%"
-        stmt = stmt.where(or_(
-            Product.title.ilike(pattern),
-            exists().where(and_(Variant.product_id == Product.id,
-                                or_(Variant.sku.ilike(pattern), Variant.barcode == filters.q))),
-        ))
+    stmt: Select[Any] = select(Product).where(*filter_conditions(session, filters))
     column, descending = SORTS[filters.sort]
     return paginate(session, stmt, [(column, descending), (Product.id, descending)], params)
+
+
+def default_facets(session: Session, product_type: str | None) -> list[str]:
+    """Product type and status, and every attribute some type declares with an ``enum``."""
+    stmt = select(ProductType.attributes_schema, ProductType.variant_attributes_schema)
+    if product_type:
+        stmt = stmt.where(ProductType.id == get_product_type(session, product_type).id)
+    names: set[str] = set()
+    for schemas in session.execute(stmt):
+        for schema in schemas:
+            names.update(f"attr.{name}" for name, spec in schema.get("properties", {}).items()
+                         if isinstance(spec, dict) and "enum" in spec)
+    return ["product_type", "status", *sorted(names)]
+
+
+def facet_counts(session: Session, filters: ProductFilters,
+                 fields: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per field, the commonest values among the products the filters select, with how many
+    products have each (a product counts once per value however many variants share it)."""
+    where = filter_conditions(session, filters)
+    result: dict[str, list[dict[str, Any]]] = {}
+    for name in fields:
+        if name in COLUMN_FACETS:
+            column = COLUMN_FACETS[name]
+            stmt = (select(column, func.count()).where(*where, column.is_not(None))
+                    .group_by(column))
+            value_of: Any = lambda v: v  # noqa: E731
+            if name == "product_type":
+                slugs = dict(session.execute(select(ProductType.id, ProductType.slug)).all())
+                value_of = slugs.get
+            elif name == "category":
+                slugs = dict(session.execute(select(Category.id, Category.slug)).all())
+                value_of = slugs.get
+        else:
+            stmt = (select(ProductFacet.value, func.count())
+                    .where(ProductFacet.field == name).group_by(ProductFacet.value))
+            if where:
+                stmt = stmt.where(ProductFacet.product_id.in_(
+                    select(Product.id).where(*where)))
+            value_of = lambda v: v  # noqa: E731
+        rows = session.execute(stmt.order_by(func.count().desc(), stmt.selected_columns[0])
+                               .limit(FACET_LIMIT)).all()
+        result[name] = [{"value": value_of(value), "count": count} for value, count in rows]
+    return result

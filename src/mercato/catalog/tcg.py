@@ -29,7 +29,8 @@ TYPE_SETS: dict[str, list[dict[str, Any]]] = {
             "serialized": False,
             "attributes_schema": {
                 "type": "object", "properties": _card,
-                "required": ["game", "set_code", "collector_number"],
+                "required": ["game", "collector_number"],
+                "anyOf": [{"required": ["set_code"]}, {"required": ["set_name"]}],
                 "additionalProperties": True,
             },
             "variant_attributes_schema": {
@@ -55,8 +56,9 @@ TYPE_SETS: dict[str, list[dict[str, Any]]] = {
                     "grade": {"type": "string", "pattern": r"^(10|[1-9](\.5)?)( [A-Za-z ]+)?$"},
                     "certificate_number": {"type": "string", "minLength": 4, "maxLength": 32},
                 },
-                "required": ["game", "set_code", "collector_number", "grading_company", "grade",
+                "required": ["game", "collector_number", "grading_company", "grade",
                              "certificate_number"],
+                "anyOf": [{"required": ["set_code"]}, {"required": ["set_name"]}],
                 "additionalProperties": True,
             },
             "variant_attributes_schema": {

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     TypeDecorator,
     create_engine,
     event,
@@ -102,6 +103,13 @@ class Base(DeclarativeBase):
     """Flushes of this model write audit entries (see identity/audit.py)."""
     __audit_exclude__: frozenset[str] = frozenset()
     """Columns never copied into audit entries (secrets)."""
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table behind a model, for bulk statements that skip the ORM."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class TenantMixin:

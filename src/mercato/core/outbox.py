@@ -33,13 +33,23 @@ from sqlalchemy import (
     String,
     Text,
     exists,
+    insert,
     or_,
     select,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 
-from mercato.core.db import SYSTEM, Base, BigIntPK, Database, TenantMixin, set_tenant, utcnow
+from mercato.core.db import (
+    SYSTEM,
+    Base,
+    BigIntPK,
+    Database,
+    TenantMixin,
+    set_tenant,
+    table_of,
+    utcnow,
+)
 from mercato.core.ids import new_id
 
 log = structlog.get_logger("mercato.worker")
@@ -167,6 +177,37 @@ def record_event(
                 delivery.organization_id = organization_id
             session.add(delivery)
     return event
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    type: str
+    resource_type: str
+    resource_id: str
+    data: dict[str, Any]
+
+
+def record_events(session: Session, organization_id: str, events: list[NewEvent]) -> None:
+    """``record_event`` for many events at once (bulk imports): two statements, not 2n."""
+    if not events:
+        return
+    now = utcnow()
+    table = table_of(OutboxEvent)
+    rows = [{"id": new_id(), "organization_id": organization_id, "type": e.type,
+             "resource_type": e.resource_type, "resource_id": e.resource_id, "data": e.data,
+             "created_at": now} for e in events]
+    positions = session.execute(
+        insert(table).returning(table.c.position, sort_by_parameter_order=True), rows,
+    ).scalars().all()
+    deliveries = [
+        {"organization_id": organization_id, "event_position": position, "handler": h.name,
+         "resource_key": f"{e.resource_type}:{e.resource_id}", "status": PENDING,
+         "attempts": 0, "available_at": now}
+        for e, position in zip(events, positions, strict=True)
+        for h in _handlers.values() if h.wants(e.type)
+    ]
+    if deliveries:
+        session.execute(insert(table_of(OutboxDelivery)), deliveries)
 
 
 def backoff_seconds(attempts: int) -> float:

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from fastapi import Query
@@ -65,12 +66,16 @@ async def page_params(
 def _encode_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return {"t": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"d": str(value)}
     return value
 
 
 def _decode_value(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"t"}:
         return dt.datetime.fromisoformat(value["t"])
+    if isinstance(value, dict) and set(value) == {"d"}:
+        return Decimal(value["d"])
     return value
 
 

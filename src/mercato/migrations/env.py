@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 import mercato.models  # noqa: F401 - registers every table on Base.metadata
 from mercato.core.db import Base
+from mercato.migrations import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -24,7 +25,7 @@ def run() -> None:
         try:
             context.configure(connection=connection, target_metadata=target_metadata,
                               render_as_batch=connection.dialect.name == "sqlite",
-                              compare_type=True)
+                              compare_type=True, include_object=include_object)
             with context.begin_transaction():
                 context.run_migrations()
         finally:

@@ -1,0 +1,697 @@
+"""Bulk CSV import as a background job, and CSV export.
+
+A job stores the uploaded file and is applied by a worker in batches of about
+``BATCH_ROWS`` rows. Each batch is one transaction that also advances the job's ``rows_done``
+(compare-and-set), so a crashed or duplicated runner never applies a batch twice, and a resumed
+job starts after the last committed batch. Within a batch, rows are grouped by product: a
+product and its variant rows are written together or not at all, and a bad row fails its own
+product only. Writes are bulk Core statements; the search index, events and one audit entry per
+job follow from them (``index.touch``, ``record_events``, ``audit.record``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, undefer
+
+from mercato.catalog import csvio
+from mercato.catalog.index import products_t, touch, variants_t
+from mercato.catalog.models import (
+    Category,
+    Collection,
+    ImportJob,
+    ImportRowError,
+    ProductCollection,
+    ProductType,
+)
+from mercato.catalog.schemas import Media, ProductUpdate, VariantIn
+from mercato.catalog.service import install_type_set, slugify
+from mercato.catalog.validation import attribute_errors
+from mercato.core.db import SYSTEM, Database, table_of, utcnow
+from mercato.core.errors import NotFound
+from mercato.core.ids import new_id
+from mercato.core.outbox import NewEvent, record_events
+from mercato.identity import audit
+
+log = structlog.get_logger("mercato.catalog.import")
+
+BATCH_ROWS = 500
+LEASE = dt.timedelta(seconds=120)
+jobs_t = table_of(ImportJob)
+errors_t = table_of(ImportRowError)
+links_t = table_of(ProductCollection)
+MEDIA = TypeAdapter(list[Media])
+PRODUCT_FIELDS = ("title", "slug", "description", "status", "vendor", "category_id", "tags",
+                  "media", "attributes")
+VARIANT_FIELDS = ("sku", "barcode", "title", "price", "compare_at_price", "cost", "currency",
+                  "weight_grams", "attributes")
+COLUMN_OF = {"slug": "handle", "category_id": "category", "title": "title"}
+VARIANT_COLUMN_OF = {"title": "variant_title", "attributes": "variant.attr"}
+
+
+class Superseded(Exception):
+    """Another runner advanced the job first (this one's lease had lapsed)."""
+
+
+class _Stale(Exception):
+    """A row changed between reading and writing it; its product is retried alone."""
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+def create_job(session: Session, *, content: bytes, filename: str, fmt: str | None,
+               dry_run: bool, created_by: str | None, claim: bool = False) -> ImportJob:
+    """Check the header and count the rows now, so a broken file is refused at once (422)."""
+    fmt, total = csvio.read_header(content, fmt)
+    job = ImportJob(format=fmt, filename=filename[:300], dry_run=dry_run, content=content,
+                    rows_total=total, created_by=created_by,
+                    status="running" if claim else "queued",
+                    lease_until=utcnow() + LEASE if claim else None,
+                    started_at=utcnow() if claim else None)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: str) -> ImportJob:
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound(f"No import {job_id!r}.")
+    return job
+
+
+def job_errors(session: Session, job_id: str, *, after: int = 0,
+               limit: int = 100) -> list[ImportRowError]:
+    return list(session.scalars(
+        select(ImportRowError).where(ImportRowError.job_id == job_id, ImportRowError.id > after)
+        .order_by(ImportRowError.id).limit(limit)))
+
+
+def claim_job(db: Database) -> str | None:
+    """A queued job, or a running one whose runner stopped renewing its lease."""
+    with db.transaction(tenant=SYSTEM) as session:
+        now = utcnow()
+        stmt = (
+            select(ImportJob.id, ImportJob.status, ImportJob.lease_until)
+            .where(or_(ImportJob.status == "queued",
+                       (ImportJob.status == "running") & (ImportJob.lease_until < now)))
+            .order_by(ImportJob.created_at).limit(1))
+        if db.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        row = session.execute(stmt).first()
+        if row is None:
+            return None
+        session.execute(update(jobs_t).where(jobs_t.c.id == row.id)
+                        .values(status="running", lease_until=now + LEASE,
+                                started_at=func.coalesce(jobs_t.c.started_at, now)))
+        return str(row.id)
+
+
+def _batches(rows: Iterable[csvio.SourceRow], size: int) -> Iterator[list[csvio.SourceRow]]:
+    """Batches of about ``size`` rows that never split a run of one product's rows."""
+    batch: list[csvio.SourceRow] = []
+    for row in rows:
+        if len(batch) >= size and row.group != batch[-1].group:
+            yield batch
+            batch = []
+        batch.append(row)
+    if batch:
+        yield batch
+
+
+def run_job(db: Database, job_id: str,
+            progress: Callable[[int, int], None] | None = None) -> None:
+    """Apply a claimed job to the end, batch by batch; safe to run again after a crash."""
+    with db.session(write=False, tenant=SYSTEM) as session:
+        job = session.scalar(select(ImportJob).options(undefer(ImportJob.content))
+                             .where(ImportJob.id == job_id))
+        if job is None or job.status != "running":
+            return
+        org, content, fmt, done = job.organization_id, job.content, job.format, job.rows_done
+        importer = Importer(org, dry_run=job.dry_run, install_tcg=fmt == "tcgplayer")
+        total = job.rows_total
+    try:
+        for batch in _batches(csvio.read_rows(content, fmt, skip=done), BATCH_ROWS):
+            with db.transaction(tenant=org) as session:
+                advanced = session.execute(
+                    update(jobs_t).where(jobs_t.c.id == job_id, jobs_t.c.rows_done == done,
+                                         jobs_t.c.status == "running")
+                    .values(rows_done=done + len(batch), lease_until=utcnow() + LEASE))
+                if getattr(advanced, "rowcount", 0) != 1:
+                    raise Superseded
+                result = importer.apply(session, batch)
+                session.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
+                    created=jobs_t.c.created + result.created,
+                    updated=jobs_t.c.updated + result.updated,
+                    unchanged=jobs_t.c.unchanged + result.unchanged,
+                    failed=jobs_t.c.failed + result.failed,
+                    products_created=jobs_t.c.products_created + result.products_created))
+                if result.errors:
+                    session.execute(insert(errors_t), [
+                        {"organization_id": org, "job_id": job_id, "line": e.line,
+                         "sku": e.sku, "field": e.field, "message": e.message[:2000]}
+                        for e in result.errors])
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+    except Superseded:
+        log.warning("import_superseded", job=job_id)
+        return
+    except Exception as exc:
+        log.exception("import_failed", job=job_id)
+        _finish(db, job_id, org, "failed", f"stopped at row {done + 1}: {exc}")
+        return
+    _finish(db, job_id, org, "succeeded", "dry run: nothing was written"
+            if importer.dry_run else "")
+
+
+def _finish(db: Database, job_id: str, org: str, status: str, message: str) -> None:
+    with db.transaction(tenant=org) as session:
+        session.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
+            status=status, message=message[:2000], finished_at=utcnow(), lease_until=None))
+        job = session.get(ImportJob, job_id)
+        if job is not None and not job.dry_run:
+            audit.record(session, action="catalog.import", resource_type="import_job",
+                         resource_id=job_id, organization_id=org, after={
+                             "status": status, "filename": job.filename, "rows": job.rows_done,
+                             "created": job.created, "updated": job.updated,
+                             "failed": job.failed})
+
+
+# -- applying rows -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    sku: str | None
+    field: str
+    message: str
+
+
+@dataclass
+class BatchResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    products_created: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """One product's rows, validated and turned into the statements that write them."""
+
+    rows: list[csvio.SourceRow]
+    product_id: str
+    product_insert: dict[str, Any] | None = None
+    product_update: dict[str, Any] | None = None
+    product_changes: dict[str, Any] = field(default_factory=dict)
+    collections: list[str] | None = None
+    variant_inserts: list[dict[str, Any]] = field(default_factory=list)
+    variant_updates: list[dict[str, Any]] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+
+
+class GroupFailed(Exception):
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(errors[0].message if errors else "failed")
+        self.errors = errors
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _plain(value: Any) -> Any:
+    """A value as event data carries it (amounts as decimal strings)."""
+    return _money(value) if isinstance(value, Decimal) else value
+
+
+@dataclass
+class Existing:
+    """What a batch's rows refer to, read in a few queries before any row is planned."""
+
+    variants_by_sku: dict[str, Any]
+    products_by_id: dict[str, Any]
+    products_by_slug: dict[str, Any]
+    variants_of: dict[str, list[Any]]
+    barcode_owner: dict[str, str]
+    links: dict[str, set[str]]
+
+
+class Importer:
+    """Applies batches of rows for one organization, caching its types and categories."""
+
+    def __init__(self, organization_id: str, *, dry_run: bool = False,
+                 install_tcg: bool = False) -> None:
+        self.org = organization_id
+        self.dry_run = dry_run
+        self.install_tcg = install_tcg
+        self.seen_skus: dict[str, int] = {}
+        self._types: dict[str, dict[str, Any]] | None = None
+        self._categories: dict[str, str] | None = None
+        self._collections: dict[str, str] | None = None
+
+    # lookups, loaded once per job
+    def _load(self, session: Session) -> None:
+        if self._types is None:
+            if self.install_tcg:  # TCGplayer files need the card types; install them once
+                install_type_set(session, "tcg")
+            self._types = {}
+            for t in session.scalars(select(ProductType)):
+                spec = {"id": t.id, "slug": t.slug, "serialized": t.serialized,
+                        "attributes": t.attributes_schema,
+                        "variant_attributes": t.variant_attributes_schema}
+                self._types[t.id] = self._types[t.slug] = spec
+            self._categories = {}
+            for c_id, slug in session.execute(select(Category.id, Category.slug)):
+                self._categories[c_id] = self._categories[slug] = c_id
+            self._collections = {}
+            for c_id, slug in session.execute(select(Collection.id, Collection.slug)):
+                self._collections[c_id] = self._collections[slug] = c_id
+
+    def apply(self, session: Session, rows: list[csvio.SourceRow]) -> BatchResult:
+        savepoint = session.begin_nested() if self.dry_run else None
+        if savepoint is not None:
+            self._types = None  # what the last dry batch installed was rolled back
+        self._load(session)
+        result = BatchResult()
+        groups: dict[str, list[csvio.SourceRow]] = defaultdict(list)
+        for row in rows:
+            groups[row.group].append(row)
+        existing = self._existing(session, rows)
+        plans: list[Plan] = []
+        for group in groups.values():
+            try:
+                plans.append(self._plan(group, existing))
+            except GroupFailed as failed:
+                self._fail(result, group, failed.errors)
+        written = self._write_all(session, plans, result)
+        if savepoint is not None:
+            savepoint.rollback()
+        for plan in written:
+            for outcome in plan.outcomes:
+                setattr(result, outcome, getattr(result, outcome) + 1)
+            result.products_created += plan.product_insert is not None
+        return result
+
+    def _fail(self, result: BatchResult, group: list[csvio.SourceRow],
+              errors: list[RowError]) -> None:
+        failing = {e.line for e in errors}
+        result.errors += errors
+        first = min(failing) if failing else group[0].line
+        for row in group:
+            if row.line not in failing:
+                result.errors.append(RowError(
+                    row.line, row.cells.get("sku") or None, "",
+                    f"not imported: line {first} of the same product failed"))
+        result.failed += len(group)
+
+    # reading what is there
+    def _existing(self, session: Session, rows: list[csvio.SourceRow]) -> Existing:
+        org = self.org
+        skus = sorted({r.cells.get("sku", "") for r in rows} - {""})
+        handles = sorted({r.cells.get("handle", "") for r in rows} - {""})
+        barcodes = sorted({r.cells.get("barcode", "") for r in rows} - {""})
+        by_sku = {v.sku: v for v in session.execute(
+            select(variants_t).where(variants_t.c.organization_id == org,
+                                     variants_t.c.sku.in_(skus)))}
+        product_ids = {v.product_id for v in by_sku.values()}
+        products = list(session.execute(select(products_t).where(
+            products_t.c.organization_id == org,
+            or_(products_t.c.id.in_(product_ids), products_t.c.slug.in_(handles)))))
+        ids = [p.id for p in products]
+        variants_of: dict[str, list[Any]] = defaultdict(list)
+        for v in session.execute(select(variants_t).where(variants_t.c.product_id.in_(ids))
+                                 .order_by(variants_t.c.position)):
+            variants_of[v.product_id].append(v)
+        links: dict[str, set[str]] = defaultdict(set)
+        for pid, cid in session.execute(select(links_t.c.product_id, links_t.c.collection_id)
+                                        .where(links_t.c.product_id.in_(ids))):
+            links[pid].add(cid)
+        owners = dict(session.execute(select(variants_t.c.barcode, variants_t.c.sku).where(
+            variants_t.c.organization_id == org, variants_t.c.barcode.in_(barcodes))).all())
+        return Existing(by_sku, {p.id: p for p in products}, {p.slug: p for p in products},
+                             variants_of, owners, links)
+
+    # validating and planning one product
+    def _plan(self, rows: list[csvio.SourceRow], have: Existing) -> Plan:
+        assert self._types is not None
+        errors: list[RowError] = []
+
+        def fail(row: csvio.SourceRow, column: str, message: str) -> None:
+            errors.append(RowError(row.line, row.cells.get("sku") or None, column, message))
+
+        first = rows[0]
+        cells = first.cells
+        owners = {have.variants_by_sku[r.cells["sku"]].product_id for r in rows
+                  if r.cells.get("sku") in have.variants_by_sku}
+        if len(owners) > 1:
+            for row in rows:
+                fail(row, "handle", "these SKUs belong to different products")
+            raise GroupFailed(errors)
+        handle = cells.get("handle") or None
+        product = (have.products_by_id[owners.pop()] if owners
+                   else have.products_by_slug.get(handle) if handle else None)
+        creating = product is None
+
+        # the product
+        type_ref = cells.get("product_type") or (product.product_type_id if product else "")
+        product_type = self._types.get(type_ref)
+        if product_type is None:
+            fail(first, "product_type", f"no product type {type_ref!r}" if type_ref
+                 else "required for a new product")
+            raise GroupFailed(errors)
+        if product is not None and product_type["id"] != product.product_type_id:
+            fail(first, "product_type", "a product's type cannot change")
+        raw: dict[str, Any] = {}
+        present = {c for c in cells if not (c in first.create_only and not creating)}
+        if "title" in present and cells["title"]:
+            raw["title"] = cells["title"]
+        elif creating:
+            fail(first, "title", "required for a new product")
+        if handle and (product is None or handle != product.slug):
+            raw["slug"] = handle
+        for name in ("description", "status", "vendor", "category"):
+            if name in present and (cells[name] or name in ("vendor", "category",
+                                                            "description")):
+                raw[name] = cells[name] or (None if name in ("vendor", "category") else "")
+        for name in ("tags", "collections"):
+            if name in present:
+                raw[name] = csvio.split_list(cells[name])
+        if "media" in present:
+            try:
+                raw["media"] = json.loads(cells["media"]) if cells["media"] else []
+            except ValueError:
+                fail(first, "media", "not a JSON list of {url, alt, position}")
+        attributes = dict(product.attributes) if product else {}
+        for name in present:
+            if name.startswith(csvio.PRODUCT_ATTR):
+                key = name[len(csvio.PRODUCT_ATTR):]
+                if cells[name]:
+                    attributes[key] = csvio.decode_attribute(
+                        cells[name], csvio.declared_type(product_type["attributes"], key))
+                else:
+                    attributes.pop(key, None)
+        raw["attributes"] = attributes
+        try:
+            checked = ProductUpdate.model_validate(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                name = str(err["loc"][0]) if err["loc"] else ""
+                fail(first, COLUMN_OF.get(name, name), err["msg"])
+            raise GroupFailed(errors) from None
+        for problem in attribute_errors(product_type["attributes"], attributes, "attributes"):
+            fail(first, csvio.PRODUCT_ATTR + problem["field"].removeprefix("attributes."),
+                 problem["message"])
+        values: dict[str, Any] = {}
+        for name in checked.model_fields_set:
+            value = getattr(checked, name)
+            if name == "category":
+                if value is None:
+                    values["category_id"] = None
+                elif value in (self._categories or {}):
+                    values["category_id"] = (self._categories or {})[value]
+                else:
+                    fail(first, "category", f"no category {value!r}")
+            elif name == "collections":
+                unknown = [c for c in value if c not in (self._collections or {})]
+                if unknown:
+                    fail(first, "collections", f"no collection {unknown[0]!r}")
+            elif name == "tags":
+                values["tags"] = sorted(set(value))
+            elif name == "media":
+                values["media"] = [m.model_dump() for m in
+                                   sorted(value, key=lambda m: m.position)]
+            else:
+                values[name] = value
+        product_id = product.id if product else new_id()
+        plan = Plan(rows=rows, product_id=product_id)
+        if checked.collections is not None and "collections" in checked.model_fields_set:
+            wanted = sorted({(self._collections or {})[c] for c in checked.collections
+                             if c in (self._collections or {})})
+            if sorted(have.links.get(product_id, set())) != wanted:
+                plan.collections = wanted
+
+        # the variants
+        count = len(have.variants_of.get(product_id, []))
+        positions = count
+        barcodes: dict[str, int] = {}
+        for row in rows:
+            sku = row.cells.get("sku", "")
+            if not sku:
+                fail(row, "sku", "required")
+                continue
+            if sku in self.seen_skus:
+                fail(row, "sku", f"SKU repeated; first at line {self.seen_skus[sku]}")
+                continue
+            self.seen_skus[sku] = row.line
+            current = have.variants_by_sku.get(sku)
+            merged: dict[str, Any] = {name: getattr(current, name) for name in VARIANT_FIELDS} \
+                if current is not None else {"sku": sku}
+            for column in csvio.VARIANT_COLUMNS:
+                if column not in row.cells or column == "sku":
+                    continue
+                target = "title" if column == "variant_title" else column
+                text = row.cells[column]
+                merged[target] = text or (
+                    "" if target == "title" else "USD" if target == "currency" else None)
+            variant_attributes = dict(current.attributes) if current is not None else {}
+            for name in row.cells:
+                if name.startswith(csvio.VARIANT_ATTR):
+                    key = name[len(csvio.VARIANT_ATTR):]
+                    if row.cells[name]:
+                        variant_attributes[key] = csvio.decode_attribute(
+                            row.cells[name],
+                            csvio.declared_type(product_type["variant_attributes"], key))
+                    else:
+                        variant_attributes.pop(key, None)
+            merged["attributes"] = variant_attributes
+            try:
+                variant = VariantIn.model_validate(merged)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    name = str(err["loc"][0]) if err["loc"] else ""
+                    fail(row, VARIANT_COLUMN_OF.get(name, name), err["msg"])
+                continue
+            for problem in attribute_errors(product_type["variant_attributes"],
+                                            variant_attributes, "attributes"):
+                fail(row, csvio.VARIANT_ATTR + problem["field"].removeprefix("attributes."),
+                     problem["message"])
+            if variant.barcode:
+                owner = have.barcode_owner.get(variant.barcode)
+                if (owner is not None and owner != sku) or variant.barcode in barcodes:
+                    fail(row, "barcode", f"barcode {variant.barcode!r} is already used")
+                barcodes[variant.barcode] = row.line
+            new_values = {name: getattr(variant, name) for name in VARIANT_FIELDS}
+            if current is None:
+                count += 1
+                plan.variant_inserts.append({
+                    "id": new_id(), "organization_id": self.org, "product_id": product_id,
+                    **new_values, "position": positions, "available": 0})
+                positions += 1
+                plan.outcomes.append("created")
+            elif current.product_id != product_id:
+                fail(row, "sku", "this SKU belongs to another product")
+            else:
+                changes = {name: {"from": _plain(getattr(current, name)), "to": _plain(value)}
+                           for name, value in new_values.items()
+                           if getattr(current, name) != value}
+                if changes:
+                    plan.variant_updates.append({"b_id": current.id,
+                                                 "b_version": current.version, **new_values})
+                    plan.events.append(NewEvent("variant.updated", "variant", current.id, {
+                        "variant_id": current.id, "sku": sku, "changes": changes}))
+                    plan.outcomes.append("updated")
+                else:
+                    plan.outcomes.append("unchanged")
+        if product_type["serialized"] and count > 1:
+            fail(first, "sku", "a one-of-a-kind product has exactly one variant")
+        if errors:
+            raise GroupFailed(errors)
+
+        now = utcnow()
+        if product is None:
+            title = values["title"]
+            plan.product_insert = {
+                "id": product_id, "organization_id": self.org,
+                "product_type_id": product_type["id"], "title": title,
+                "slug": values.get("slug") or f"{slugify(title)}-{new_id()[-6:].lower()}",
+                "description": values.get("description") or "",
+                "status": values.get("status") or "draft", "vendor": values.get("vendor"),
+                "category_id": values.get("category_id"), "tags": values.get("tags", []),
+                "media": values.get("media", []), "attributes": attributes,
+                "created_at": now, "updated_at": now, "version": 1}
+            plan.events.append(NewEvent("product.created", "product", product_id, {
+                "product_id": product_id, "title": title, "product_type": product_type["slug"],
+                "status": plan.product_insert["status"],
+                "variants": [v["id"] for v in plan.variant_inserts]}))
+        else:
+            changes = {name: {"from": getattr(product, name), "to": value}
+                       for name, value in values.items() if getattr(product, name) != value}
+            if plan.collections is not None:
+                before = sorted(have.links.get(product_id, set()))
+                changes["collections"] = {"from": before, "to": plan.collections}
+            if changes:
+                plan.product_update = {
+                    "b_id": product_id, "b_version": product.version,
+                    **{name: values.get(name, getattr(product, name))
+                       for name in PRODUCT_FIELDS}}
+                plan.product_changes = changes
+                plan.events.append(NewEvent("product.updated", "product", product_id, {
+                    "product_id": product_id, "changes": changes}))
+        for inserted in plan.variant_inserts:
+            plan.events.append(NewEvent("variant.created", "variant", inserted["id"], {
+                "id": inserted["id"], "product_id": product_id, "sku": inserted["sku"],
+                "barcode": inserted["barcode"], "price": _plain(inserted["price"]),
+                "currency": inserted["currency"], "attributes": inserted["attributes"]}))
+        return plan
+
+    # writing
+    def _write_all(self, session: Session, plans: list[Plan], result: BatchResult) -> list[Plan]:
+        """All plans in one go; if the database refuses (a barcode taken meanwhile, a row
+        edited meanwhile), each product again on its own, so one failure stays one failure."""
+        try:
+            with session.begin_nested():
+                self._write(session, plans)
+            return plans
+        except (IntegrityError, _Stale):
+            if len(plans) == 1:
+                self._fail(result, plans[0].rows, [RowError(
+                    plans[0].rows[0].line, plans[0].rows[0].cells.get("sku") or None, "sku",
+                    "conflicts with a product written meanwhile or a taken SKU, barcode or "
+                    "handle; nothing of this product was imported")])
+                return []
+        written = []
+        for plan in plans:
+            written += self._write_all(session, [plan], result)
+        return written
+
+    def _write(self, session: Session, plans: list[Plan]) -> None:
+        now = utcnow()
+        product_inserts = [p.product_insert for p in plans if p.product_insert]
+        if product_inserts:
+            session.execute(insert(products_t), product_inserts)
+        variant_inserts = [{**v, "created_at": now, "updated_at": now, "version": 1}
+                           for p in plans for v in p.variant_inserts]
+        if variant_inserts:
+            session.execute(insert(variants_t), variant_inserts)
+        product_updates = [p.product_update for p in plans if p.product_update]
+        if product_updates:
+            done = session.execute(
+                update(products_t).where(products_t.c.id == bindparam("b_id"),
+                                         products_t.c.version == bindparam("b_version"))
+                .values(version=products_t.c.version + 1, updated_at=now), product_updates)
+            if getattr(done, "rowcount", -1) != len(product_updates):
+                raise _Stale
+        variant_updates = [v for p in plans for v in p.variant_updates]
+        if variant_updates:
+            done = session.execute(
+                update(variants_t).where(variants_t.c.id == bindparam("b_id"),
+                                         variants_t.c.version == bindparam("b_version"))
+                .values(version=variants_t.c.version + 1, updated_at=now), variant_updates)
+            if getattr(done, "rowcount", -1) != len(variant_updates):
+                raise _Stale
+        relinked = [p for p in plans if p.collections is not None]
+        if relinked:
+            session.execute(delete(links_t).where(
+                links_t.c.product_id.in_([p.product_id for p in relinked])))
+            links = [{"organization_id": self.org, "product_id": p.product_id,
+                      "collection_id": c} for p in relinked for c in p.collections or []]
+            if links:
+                session.execute(insert(links_t), links)
+        if not self.dry_run:
+            record_events(session, self.org, [e for p in plans for e in p.events])
+            touch(session, [p.product_id for p in plans])
+
+
+# -- export ------------------------------------------------------------------------------------
+
+EXPORT_BATCH = 500
+
+
+def _attribute_names(session: Session, column: Any, products: Any) -> list[str]:
+    """Every attribute name the exported products (or their variants) use: the columns."""
+    owner = column.table.c.id if column.table is products_t else column.table.c.product_id
+    if session.get_bind().dialect.name == "postgresql":
+        keys = select(func.jsonb_object_keys(column).label("key")).where(owner.in_(products))
+    else:
+        each = func.json_each(column).table_valued("key")
+        keys = select(each.c.key).select_from(column.table, each).where(owner.in_(products))
+    return sorted({str(k) for k in session.scalars(keys.distinct())})
+
+
+def export_rows(session: Session, conditions: list[Any]) -> Iterator[str]:
+    """The catalog (or the products ``conditions`` select: ``service.filter_conditions``) as
+    CSV text, a chunk at a time, in the layout import reads: export then import changes
+    nothing."""
+    org = session.info["tenant"]
+    conditions = [products_t.c.organization_id == org, *conditions]
+    selected = select(products_t.c.id).where(*conditions)
+    product_attrs = _attribute_names(session, products_t.c.attributes, selected)
+    variant_attrs = _attribute_names(session, variants_t.c.attributes, selected)
+    header = [*csvio.PRODUCT_COLUMNS, *csvio.VARIANT_COLUMNS,
+              *(csvio.PRODUCT_ATTR + a for a in product_attrs),
+              *(csvio.VARIANT_ATTR + a for a in variant_attrs)]
+    types = {t.id: t for t in session.scalars(select(ProductType))}
+    categories = dict(session.execute(select(Category.id, Category.slug)).all())
+    collections = dict(session.execute(select(Collection.id, Collection.slug)).all())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    last = ""
+    while True:
+        products = session.execute(
+            select(products_t).where(*conditions, products_t.c.id > last)
+            .order_by(products_t.c.id).limit(EXPORT_BATCH)).all()
+        if not products:
+            break
+        last = products[-1].id
+        ids = [p.id for p in products]
+        variants: dict[str, list[Any]] = defaultdict(list)
+        for v in session.execute(select(variants_t).where(variants_t.c.product_id.in_(ids))
+                                 .order_by(variants_t.c.product_id, variants_t.c.position,
+                                           variants_t.c.id)):
+            variants[v.product_id].append(v)
+        links: dict[str, list[str]] = defaultdict(list)
+        for pid, cid in session.execute(select(links_t.c.product_id, links_t.c.collection_id)
+                                        .where(links_t.c.product_id.in_(ids))):
+            links[pid].append(collections[cid])
+        for p in products:
+            product_type = types[p.product_type_id]
+            own = [p.slug, p.title, product_type.slug, p.status, p.vendor or "",
+                   categories.get(p.category_id, "") if p.category_id else "",
+                   csvio.join_list(sorted(links[p.id])), csvio.join_list(p.tags),
+                   p.description, json.dumps(p.media, ensure_ascii=False) if p.media else "",]
+            attrs = [csvio.encode_attribute(p.attributes[a], csvio.declared_type(
+                product_type.attributes_schema, a)) if a in p.attributes else ""
+                for a in product_attrs]
+            for v in variants[p.id]:
+                writer.writerow([
+                    *own, v.sku, v.barcode or "", v.title, _money(v.price),
+                    _money(v.compare_at_price) or "", _money(v.cost) or "", v.currency,
+                    "" if v.weight_grams is None else v.weight_grams, *attrs,
+                    *(csvio.encode_attribute(v.attributes[a], csvio.declared_type(
+                        product_type.variant_attributes_schema, a))
+                      if a in v.attributes else "" for a in variant_attrs)])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.getvalue():
+        yield buffer.getvalue()
+

@@ -1,0 +1,156 @@
+"""Derived search data for products: facet rows, the full-text document, min/max price.
+
+Every write path (API, CSV import, later the channel connectors) changes products and variants
+through the ORM or in bulk, and each marks the products it touched with ``touch``; just before
+the transaction commits, ``reindex_products`` rebuilds their rows from what is in the database.
+The derived rows therefore commit or roll back with the change that caused them, and no write
+path can forget them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, event, insert, select, update
+from sqlalchemy.orm import Session
+
+from mercato.catalog.models import Product, ProductFacet, ProductSearch, Variant
+from mercato.core.db import table_of
+
+MAX_VALUE = 200
+MAX_NAME = 90
+_PENDING = "catalog.reindex"
+
+products_t = table_of(Product)
+variants_t = table_of(Variant)
+facets_t = table_of(ProductFacet)
+search_t = table_of(ProductSearch)
+
+
+def facet_text(value: Any) -> str | None:
+    """How an attribute value is stored, filtered and counted: the text ``attr.<name>=`` takes.
+
+    Strings as they are, numbers as JSON writes them, booleans as ``true``/``false``; objects
+    and long text are not facets (long text is still found by full-text search).
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, str) and 0 < len(value) <= MAX_VALUE:
+        return value
+    return None
+
+
+def attribute_facets(attributes: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for name, value in attributes.items():
+        if len(name) > MAX_NAME:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            text = facet_text(item)
+            if text is not None:
+                yield f"attr.{name}", text
+
+
+def search_words(text: str) -> list[str]:
+    """Lowercase letters-and-digits runs without accents: how documents and queries are both
+    cut into words, so PostgreSQL's and SQLite's own parsers have nothing left to disagree on
+    (``TCG-4/102`` is ``tcg 4 102`` everywhere, ``Pokémon`` is ``pokemon``)."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower())
+                     if not unicodedata.combining(c))
+    return re.findall(r"[^\W_]+", folded)
+
+
+def _strings(attributes: dict[str, Any]) -> Iterator[str]:
+    for value in attributes.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                yield item
+
+
+def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> None:
+    """Rebuild facet rows, search documents and price range for these products."""
+    ids = sorted(set(product_ids))
+    if not ids:
+        return
+    products = conn.execute(
+        select(products_t.c.id, products_t.c.organization_id, products_t.c.title,
+               products_t.c.vendor, products_t.c.tags, products_t.c.attributes,
+               products_t.c.min_price, products_t.c.max_price)
+        .where(products_t.c.id.in_(ids))).all()
+    variants: dict[str, list[Any]] = defaultdict(list)
+    for row in conn.execute(
+            select(variants_t.c.product_id, variants_t.c.sku, variants_t.c.barcode,
+                   variants_t.c.price, variants_t.c.attributes)
+            .where(variants_t.c.product_id.in_(ids))):
+        variants[row.product_id].append(row)
+    conn.execute(delete(facets_t).where(facets_t.c.product_id.in_(ids)))
+    conn.execute(delete(search_t).where(search_t.c.product_id.in_(ids)))
+    facet_rows: list[dict[str, Any]] = []
+    search_rows: list[dict[str, Any]] = []
+    prices: list[dict[str, Any]] = []
+    for product in products:
+        own = variants[product.id]
+        facets = {("tag", tag) for tag in product.tags if 0 < len(tag) <= MAX_VALUE}
+        facets.update(attribute_facets(product.attributes))
+        words = [product.title, product.vendor or "", *_strings(product.attributes)]
+        for variant in own:
+            facets.update(attribute_facets(variant.attributes))
+            words += [variant.sku, variant.barcode or "", *_strings(variant.attributes)]
+        facet_rows += [{"organization_id": product.organization_id, "product_id": product.id,
+                        "field": name, "value": value} for name, value in facets]
+        document = " ".join(dict.fromkeys(w for text in words for w in search_words(text)))
+        search_rows.append({"organization_id": product.organization_id,
+                            "product_id": product.id, "document": document})
+        variant_prices = [Decimal(v.price) for v in own]
+        low = min(variant_prices) if variant_prices else None
+        high = max(variant_prices) if variant_prices else None
+        if (low, high) != (product.min_price, product.max_price):
+            prices.append({"pid": product.id, "low": low, "high": high})
+    if facet_rows:
+        conn.execute(insert(facets_t), facet_rows)
+    if search_rows:
+        conn.execute(insert(search_t), search_rows)
+    if prices:
+        conn.execute(update(products_t).where(products_t.c.id == bindparam("pid"))
+                     .values(min_price=bindparam("low"), max_price=bindparam("high"),
+                             updated_at=products_t.c.updated_at),  # derived: not an edit
+                     prices)
+
+
+def touch(session: Session, product_ids: Iterable[str]) -> None:
+    """Mark products whose derived rows must be rebuilt before this transaction commits."""
+    session.info.setdefault(_PENDING, set()).update(product_ids)
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, flush_context: Any) -> None:
+    touched = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Product):
+            touched.add(obj.id)
+        elif isinstance(obj, Variant) and obj.product_id:
+            touched.add(obj.product_id)
+    if touched:
+        touch(session, touched)
+
+
+@event.listens_for(Session, "before_commit")
+def _reindex_before_commit(session: Session) -> None:
+    if not session.info.get(_PENDING):
+        return
+    session.flush()
+    ids = session.info.pop(_PENDING, set())
+    for start in range(0, len(ids), 1000):
+        reindex_products(session, list(ids)[start:start + 1000])
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_PENDING, None)

@@ -1,0 +1,377 @@
+"""CSV import and export: background jobs, upserts by SKU, row errors, dry runs, TCGplayer."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import multiprocessing
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from mercato.catalog.imports import claim_job, create_job, run_job
+from mercato.catalog.models import ImportJob, Product, Variant
+from mercato.catalog.tasks import run_imports
+from mercato.core.db import SYSTEM, Database, utcnow
+from mercato.core.ids import new_id
+from mercato.core.outbox import OutboxEvent
+from mercato.settings import Settings
+from tests.catalog.test_products import _install
+from tests.conftest import Org, create_org
+
+HEADER = ("handle,title,product_type,status,vendor,tags,sku,barcode,price,"
+          "attr.game,attr.set_code,attr.collector_number,attr.rarity,"
+          "variant.attr.condition,variant.attr.finish,variant.attr.language")
+
+
+def _csv(*rows: str, header: str = HEADER, bom: bool = False) -> bytes:
+    text = "\n".join([header, *rows]) + "\n"
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode()
+
+
+def _card_row(handle: str, sku: str, *, title: str = "Card", price: str = "1.00",
+              condition: str = "NM", finish: str = "nonfoil", number: str = "1",
+              rarity: str = "rare", barcode: str = "") -> str:
+    return (f"{handle},{title},tcg-single,active,WotC,staple|red,{sku},{barcode},{price},"
+            f"magic,M21,{number},{rarity},{condition},{finish},EN")
+
+
+def upload(client: TestClient, org: Org, content: bytes, **form: str) -> dict[str, Any]:
+    response = client.post("/api/v1/imports", headers=org.headers,
+                           files={"file": ("cards.csv", content, "text/csv")}, data=form)
+    assert response.status_code == 202, response.text
+    assert response.headers["Location"] == f"/api/v1/imports/{response.json()['id']}"
+    return dict(response.json())
+
+
+def run_to_end(client: TestClient, org: Org, db: Database, job_id: str) -> dict[str, Any]:
+    """What the worker does: its periodic task claims the oldest waiting job and applies it."""
+    for _ in range(50):
+        if _status(db, job_id) in ("succeeded", "failed"):
+            break
+        run_imports(db)
+    job = client.get(f"/api/v1/imports/{job_id}", headers=org.headers)
+    assert job.status_code == 200
+    return dict(job.json())
+
+
+def _status(db: Database, job_id: str) -> str:
+    with db.session(write=False, tenant=SYSTEM) as session:
+        return str(session.get_one(ImportJob, job_id).status)
+
+
+def import_csv(client: TestClient, org: Org, db: Database, content: bytes,
+               **form: str) -> dict[str, Any]:
+    job = upload(client, org, content, **form)
+    assert job["status"] == "queued"
+    return run_to_end(client, org, db, job["id"])
+
+
+def _products(client: TestClient, org: Org, **params: str) -> list[dict[str, Any]]:
+    response = client.get("/api/v1/products", headers=org.headers,
+                          params={"sort": "title", "limit": 250, **params})
+    return list(response.json()["data"])
+
+
+def test_import_creates_products_with_a_variant_per_row_and_upserts_by_sku(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    job = import_csv(client, org, db, _csv(
+        _card_row(f"bolt-{t}", f"B-NM-{t}", title="Lightning Bolt"),
+        _card_row(f"bolt-{t}", f"B-LP-{t}", title="Lightning Bolt", condition="LP",
+                  price="0.80"),
+        _card_row(f"elves-{t}", f"E-NM-{t}", title="Llanowar Elves", rarity="common"),
+    ), bom=True)
+    assert job["status"] == "succeeded", job
+    assert (job["rows_total"], job["rows_done"], job["created"], job["failed"]) == (3, 3, 3, 0)
+    assert job["products_created"] == 2
+    bolt = _products(client, org, q=f"B-NM-{t}")[0]
+    assert bolt["slug"] == f"bolt-{t}"
+    assert bolt["status"] == "active"
+    assert bolt["tags"] == ["red", "staple"]
+    assert [(v["sku"], v["price"], v["attributes"]["condition"]) for v in bolt["variants"]] == [
+        (f"B-NM-{t}", "1.00", "NM"), (f"B-LP-{t}", "0.80", "LP")]
+    assert bolt["attributes"]["collector_number"] == "1"  # declared a string: stays text
+
+    # again, with one price changed and one new printing: upsert by SKU
+    again = import_csv(client, org, db, _csv(
+        _card_row(f"bolt-{t}", f"B-NM-{t}", title="Lightning Bolt", price="1.25"),
+        _card_row(f"bolt-{t}", f"B-LP-{t}", title="Lightning Bolt", condition="LP",
+                  price="0.80"),
+        _card_row(f"bolt-{t}", f"B-NMF-{t}", title="Lightning Bolt", finish="foil",
+                  price="3.00"),
+    ))
+    assert (again["created"], again["updated"], again["unchanged"]) == (1, 1, 1)
+    assert again["products_created"] == 0
+    bolt = _products(client, org, q=f"B-NM-{t}")[0]
+    assert [(v["sku"], v["price"]) for v in bolt["variants"]] == [
+        (f"B-NM-{t}", "1.25"), (f"B-LP-{t}", "0.80"), (f"B-NMF-{t}", "3.00")]
+    assert _products(client, org, q=f"B-NMF-{t}", **{"attr.finish": "foil"})[0]["id"] \
+        == bolt["id"]
+    with db.session(write=False, tenant=org.id) as session:
+        updated = session.scalars(select(OutboxEvent).where(
+            OutboxEvent.type == "variant.updated",
+            OutboxEvent.data["sku"].as_string() == f"B-NM-{t}")).all()
+        assert [e.data["changes"] for e in updated] == [
+            {"price": {"from": "1.00", "to": "1.25"}}]
+
+
+def test_bad_rows_fail_alone_with_line_numbers_and_never_half_write_a_product(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    job = import_csv(client, org, db, _csv(
+        _card_row(f"good-{t}", f"G1-{t}", title="Good"),
+        _card_row(f"half-{t}", f"H1-{t}", title="Half"),
+        _card_row(f"half-{t}", f"H2-{t}", title="Half", condition="MINT"),
+        _card_row(f"price-{t}", f"P1-{t}", title="Price", price="1.999"),
+        _card_row(f"float-{t}", f"F1-{t}", title="Dup", price="abc"),
+        _card_row(f"dup-{t}", f"G1-{t}", title="Dup"),
+        f'"quoted-{t}","Multi\nLine",tcg-single,active,,,Q1-{t},,2.00,magic,M21,7,rare,'
+        'NM,nonfoil,EN',
+    ))
+    assert job["status"] == "succeeded"
+    assert (job["created"], job["failed"]) == (2, 5)
+    errors = {(e["line"], e["field"]): e["message"] for e in job["errors"]}
+    assert "MINT" in errors[(4, "variant.attr.condition")]
+    assert errors[(3, "")] == "not imported: line 4 of the same product failed"
+    assert (5, "price") in errors
+    assert (6, "price") in errors
+    assert "repeated; first at line 2" in errors[(7, "sku")]
+    assert {p["title"] for p in _products(client, org, q=t)} == {"Good", "Multi\nLine"}
+    assert _products(client, org, q=f"H1-{t}") == []  # not the product without its bad row
+    paged = client.get(f"/api/v1/imports/{job['id']}/errors", headers=org.headers,
+                       params={"limit": 2})
+    assert len(paged.json()["data"]) == 2
+    assert paged.json()["next_cursor"]
+
+
+def test_a_file_that_cannot_be_read_is_refused_whole_and_creates_no_job(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    cases = [b"", b"title,price\nx,1\n", _csv(header=HEADER + ",colour"),
+             "sku,price\n\xe9,1\n".encode("latin-1")]
+    with db.session(write=False, tenant=org.id) as session:
+        before = session.scalar(select(func.count()).select_from(ImportJob))
+    for content in cases:
+        response = client.post("/api/v1/imports", headers=org.headers,
+                               files={"file": ("x.csv", content, "text/csv")})
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["field"] == "file"
+    with db.session(write=False, tenant=org.id) as session:
+        assert session.scalar(select(func.count()).select_from(ImportJob)) == before
+
+
+def test_dry_run_reports_what_would_change_and_writes_nothing(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    import_csv(client, org, db, _csv(_card_row(f"d-{t}", f"D1-{t}", title="Dry")))
+    with db.session(write=False, tenant=org.id) as session:
+        events = session.scalar(select(func.count()).select_from(OutboxEvent))
+    job = import_csv(client, org, db, _csv(
+        _card_row(f"d-{t}", f"D1-{t}", title="Dry", price="9.00"),
+        _card_row(f"d-{t}", f"D2-{t}", title="Dry", condition="LP"),
+        _card_row(f"e-{t}", f"E1-{t}", title="Else", condition="nope"),
+    ), dry_run="true")
+    assert job["dry_run"]
+    assert job["status"] == "succeeded"
+    assert (job["created"], job["updated"], job["failed"]) == (1, 1, 1)
+    assert job["message"] == "dry run: nothing was written"
+    product = _products(client, org, q=f"D1-{t}")[0]
+    assert [(v["sku"], v["price"]) for v in product["variants"]] == [(f"D1-{t}", "1.00")]
+    with db.session(write=False, tenant=org.id) as session:
+        assert session.scalar(select(func.count()).select_from(OutboxEvent)) == events
+
+
+def test_export_then_import_changes_nothing_and_reproduces_the_catalog(
+    client: TestClient, org: Org, other_org: Org, db: Database
+) -> None:
+    for who in (org, other_org):
+        _install(client, who)
+        client.post("/api/v1/product-types", headers=who.headers, json={
+            "name": "Digital", "slug": "digital", "attributes_schema": {"type": "object"}})
+        client.post("/api/v1/categories", headers=who.headers,
+                    json={"name": "Singles", "slug": "singles"})
+        client.post("/api/v1/collections", headers=who.headers,
+                    json={"name": "Staples", "slug": "staples"})
+    t = new_id()[-8:].lower()
+    bodies = [
+        {"title": "Sol Ring, \"the\" classic", "product_type": "tcg-single", "slug": f"sol-{t}",
+         "category": "singles", "collections": ["staples"], "tags": ["vintage", "artifact"],
+         "vendor": "WotC", "description": "Line one\nline two", "status": "active",
+         "media": [{"url": "https://img.test/sol.jpg", "alt": "front", "position": 2}],
+         "attributes": {"game": "magic", "set_code": "C21", "collector_number": "263",
+                        "rarity": "uncommon", "artist": "Mark Tedin", "reserved": False,
+                        "year": 1993, "code": "007", "colors": ["colorless"]},
+         "variants": [{"sku": f"SOL-NM-{t}", "price": "2.50", "cost": "0.40",
+                       "compare_at_price": "3.00", "barcode": f"bc-{t}", "weight_grams": 2,
+                       "attributes": {"condition": "NM", "finish": "nonfoil",
+                                      "language": "EN"}},
+                      {"sku": f"SOL-LP-{t}", "price": "2.00", "title": "Lightly played",
+                       "attributes": {"condition": "LP", "finish": "etched",
+                                      "language": "JA"}}]},
+        {"title": "Ebook", "product_type": "digital", "slug": f"ebook-{t}",
+         "attributes": {"pages": 120, "drm": True, "note": "true"},
+         "variants": [{"sku": f"EB-{t}", "price": "5.00", "currency": "EUR",
+                       "attributes": {"format": "epub", "size": "1.5"}}]},
+    ]
+    for body in bodies:
+        created = client.post("/api/v1/products", headers=org.headers, json=body)
+        assert created.status_code == 201, created.text
+
+    exported = client.get("/api/v1/exports/products.csv", headers=org.headers,
+                          params={"q": t})
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [r["sku"] for r in rows] == [f"SOL-NM-{t}", f"SOL-LP-{t}", f"EB-{t}"]
+    assert rows[0]["attr.year"] == "1993"
+    assert rows[0]["attr.code"] == "007"
+    assert rows[2]["attr.note"] == '"true"'  # text that reads as JSON is quoted
+
+    before = {p["id"]: p for p in _products(client, org, q=t)}
+    same = import_csv(client, org, db, exported.content)
+    assert (same["unchanged"], same["created"], same["updated"], same["failed"]) == (3, 0, 0, 0)
+    assert {p["id"]: p for p in _products(client, org, q=t)} == before
+
+    into_other = import_csv(client, other_org, db, exported.content)
+    assert (into_other["created"], into_other["failed"]) == (3, 0), into_other["errors"]
+    again = client.get("/api/v1/exports/products.csv", headers=other_org.headers,
+                       params={"q": t})
+    assert again.text == exported.text
+
+    def comparable(product: dict[str, Any]) -> dict[str, Any]:
+        drop = {"id", "product_id", "product_type_id", "category_id", "created_at",
+                "updated_at"}
+        return {k: ([{vk: vv for vk, vv in v.items() if vk not in drop} for v in value]
+                    if k == "variants" else value)
+                for k, value in product.items() if k not in drop}
+
+    assert sorted((comparable(p) for p in _products(client, other_org, q=t)),
+                  key=lambda p: p["slug"]) == sorted((comparable(p) for p in before.values()),
+                                                     key=lambda p: p["slug"])
+
+
+def test_tcgplayer_inventory_layout_imports_cards_as_products_with_condition_variants(
+    client: TestClient, db: Database, settings: Settings
+) -> None:
+    org = create_org(db, settings)  # without the card types: the file installs them
+    t = new_id()[-6:]
+    header = ("TCGplayer Id,Product Line,Set Name,Product Name,Title,Number,Rarity,Condition,"
+              "TCG Market Price,TCG Direct Low,TCG Low Price With Shipping,TCG Low Price,"
+              "Total Quantity,Add to Quantity,TCG Marketplace Price,Photo URL")
+    rows = [
+        f"1{t},Magic: The Gathering,Alpha {t},Black Lotus,,232,Rare,Near Mint,"
+        "30000.00,,,,1,0,29999.99,https://tcgplayer-cdn.test/1.jpg",
+        f"2{t},Magic: The Gathering,Alpha {t},Black Lotus,,232,Rare,Lightly Played Foil,"
+        "25000.00,,,,1,0,,",
+        f"3{t},Pokemon,Base Set {t},Charizard,,4/102,Holo Rare,"
+        "Moderately Played Holofoil Japanese,400.00,,,,2,0,380.00,",
+        f"4{t},Pokemon,Base Set {t},Booster Box,,,,Unopened,9000.00,,,,1,0,8500.00,",
+        f"5{t},Pokemon,Base Set {t},Pikachu,,58/102,Common,Near Mint,,,,,1,0,,",
+    ]
+    dry = import_csv(client, org, db, _csv(*rows, header=header), dry_run="true")
+    assert (dry["created"], dry["failed"], dry["products_created"]) == (4, 1, 3), dry["errors"]
+    assert client.get("/api/v1/product-types", headers=org.headers).json()["data"] == []
+    job = import_csv(client, org, db, _csv(*rows, header=header))
+    assert job["format"] == "tcgplayer"
+    assert (job["created"], job["failed"], job["products_created"]) == (4, 1, 3), job["errors"]
+    assert job["errors"][0]["line"] == 6
+    assert job["errors"][0]["field"] == "price"
+
+    lotus = _products(client, org, q=f"black lotus alpha {t}")[0]
+    assert lotus["status"] == "active"
+    assert lotus["attributes"] == {"game": "magic", "set_name": f"Alpha {t}",
+                                   "collector_number": "232", "rarity": "rare"}
+    assert lotus["media"][0]["url"] == "https://tcgplayer-cdn.test/1.jpg"
+    assert [(v["sku"], v["price"], v["attributes"]) for v in lotus["variants"]] == [
+        (f"TCG-1{t}", "29999.99", {"condition": "NM", "finish": "nonfoil", "language": "EN"}),
+        (f"TCG-2{t}", "25000.00", {"condition": "LP", "finish": "foil", "language": "EN"})]
+    charizard = _products(client, org, q=f"charizard {t}")[0]
+    assert charizard["variants"][0]["attributes"] == {
+        "condition": "MP", "finish": "holo", "language": "JA"}
+    box = _products(client, org, q=f"booster {t}")[0]
+    assert box["product_type_id"] != lotus["product_type_id"]
+
+
+def test_a_job_resumes_after_a_crash_without_applying_any_batch_twice(
+    client: TestClient, org: Org, db: Database, monkeypatch: Any
+) -> None:
+    """The runner dies after two batches; the next runner finishes the rest, once."""
+    import mercato.catalog.imports as imports
+
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    monkeypatch.setattr(imports, "BATCH_ROWS", 3)
+    content = _csv(*(_card_row(f"r{i}-{t}", f"R{i}-{t}", title=f"Resume {i}")
+                     for i in range(10)))
+    with db.transaction(tenant=org.id) as session:
+        job_id = create_job(session, content=content, filename="r.csv", fmt=None,
+                            dry_run=False, created_by=None, claim=True).id
+
+    def crash_after_two(done: int, total: int) -> None:
+        if done >= 6:
+            raise KeyboardInterrupt
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run_job(db, job_id, progress=crash_after_two)
+    assert _status(db, job_id) == "running"
+    assert len(_products(client, org, q=t)) == 6
+    assert claim_job(db) is None  # its lease still runs
+    with db.transaction(tenant=SYSTEM) as session:  # ... until it lapses
+        session.get_one(ImportJob, job_id).lease_until = utcnow() - dt.timedelta(seconds=1)
+    assert claim_job(db) == job_id
+    run_job(db, job_id)
+    job = client.get(f"/api/v1/imports/{job_id}", headers=org.headers).json()
+    assert (job["status"], job["rows_done"], job["created"]) == ("succeeded", 10, 10)
+    assert len(_products(client, org, q=t)) == 10
+
+
+def _run_in_process(url: str, job_id: str) -> None:
+    database = Database(url)
+    run_job(database, job_id)
+    database.dispose()
+
+
+def test_two_runners_on_one_job_apply_each_row_once(
+    client: TestClient, org: Org, db: Database, database_url: str, monkeypatch: Any
+) -> None:
+    import mercato.catalog.imports as imports
+
+    _install(client, org)
+    monkeypatch.setattr(imports, "BATCH_ROWS", 5)
+    t = new_id()[-8:].lower()
+    content = _csv(*(_card_row(f"p{i}-{t}", f"P{i}-{t}", title=f"Parallel {i}")
+                     for i in range(60)))
+    with db.transaction(tenant=org.id) as session:
+        job_id = create_job(session, content=content, filename="p.csv", fmt=None,
+                            dry_run=False, created_by=None, claim=True).id
+    context = multiprocessing.get_context("spawn")
+    runners = [context.Process(target=_run_in_process, args=(database_url, job_id))
+               for _ in range(3)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join(120)
+    if _status(db, job_id) == "running":  # every runner but one stopped as superseded
+        run_job(db, job_id)
+    with db.session(write=False, tenant=org.id) as session:
+        job = session.get_one(ImportJob, job_id)
+        assert (job.status, job.rows_done, job.created, job.failed) == ("succeeded", 60, 60, 0)
+        assert session.scalar(select(func.count()).select_from(Variant)
+                              .where(Variant.sku.like(f"P%-{t}"))) == 60
+        assert session.scalar(select(func.count()).select_from(Product)
+                              .where(Product.slug.like(f"p%-{t}"))) == 60
+        created = session.scalar(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.type == "product.created",
+            OutboxEvent.data["title"].as_string().like("Parallel %")))
+        assert created == 60

@@ -1,0 +1,224 @@
+"""Listing and search: full text, facets, collections, price, stock, and the derived index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, update
+
+from mercato.catalog.models import ProductFacet, ProductSearch, Variant
+from mercato.core.db import Database
+from mercato.core.ids import new_id
+from tests.catalog.test_products import _card, _install
+from tests.conftest import Org, walk_pages
+
+
+def _create(client: TestClient, org: Org, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/api/v1/products", headers=org.headers, json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _titles(client: TestClient, org: Org, **params: Any) -> list[str]:
+    response = client.get("/api/v1/products", headers=org.headers,
+                          params={"sort": "title", **params})
+    assert response.status_code == 200, response.text
+    return [p["title"] for p in response.json()["data"]]
+
+
+def _variant(sku: str, price: str, condition: str = "NM", finish: str = "nonfoil",
+             **extra: Any) -> dict[str, Any]:
+    return {"sku": sku, "price": price, **extra,
+            "attributes": {"condition": condition, "finish": finish, "language": "EN"}}
+
+
+def test_full_text_finds_word_prefixes_of_title_sku_barcode_and_text_attributes(
+    client: TestClient, org: Org, other_org: Org
+) -> None:
+    _install(client, org)
+    _install(client, other_org)
+    tag = new_id()[-8:].lower()
+    bolt = _create(client, org, _card(f"Lightning Bolt {tag}", attributes={
+        "set_name": "Magic 2010", "set_code": "M10"}))
+    _create(client, org, {**_card(f"Lightning Helix {tag}"), "variants": [
+        _variant(f"HELIX-{tag}", "2.00", barcode=f"0042{tag}")]})
+    _create(client, other_org, _card(f"Lightning Bolt {tag}"))
+    _create(client, org, {**_card(f"Pokémon Charizard {tag}"), "variants": [
+        _variant(f"PKM-4/102-{tag}", "300.00")]})
+    assert _titles(client, org, q=f"pokemon {tag}") == [f"Pokémon Charizard {tag}"]
+    assert _titles(client, org, q=f"pkm-4/102-{tag}") == [f"Pokémon Charizard {tag}"]
+
+    assert _titles(client, org, q=f"lightn {tag}") == [f"Lightning Bolt {tag}",
+                                                       f"Lightning Helix {tag}"]
+    assert _titles(client, org, q=f"BOLT {tag}") == [f"Lightning Bolt {tag}"]
+    assert _titles(client, org, q=f"magic 2010 {tag}") == [f"Lightning Bolt {tag}"]
+    assert _titles(client, org, q=f"helix-{tag}") == [f"Lightning Helix {tag}"]
+    assert _titles(client, org, q=f"0042{tag}") == [f"Lightning Helix {tag}"]
+    assert _titles(client, org, q=bolt["variants"][0]["sku"]) == [f"Lightning Bolt {tag}"]
+    assert _titles(client, org, q="***") == []
+
+    # the document follows edits, and leaves with the product
+    renamed = client.patch(f"/api/v1/products/{bolt['id']}", headers=org.headers,
+                           json={"title": f"Chain Lightning {tag}"})
+    assert renamed.status_code == 200
+    assert _titles(client, org, q=f"chain {tag}") == [f"Chain Lightning {tag}"]
+    assert _titles(client, org, q=f"bolt {tag}") == []
+    client.delete(f"/api/v1/products/{bolt['id']}", headers=org.headers)
+    assert _titles(client, org, q=f"chain {tag}") == []
+
+
+def test_collections_group_products_and_filter_listings(client: TestClient, org: Org) -> None:
+    _install(client, org)
+    slug = f"staples-{new_id().lower()}"
+    created = client.post("/api/v1/collections", headers=org.headers,
+                          json={"name": "Commander staples", "slug": slug})
+    assert created.status_code == 201, created.text
+    assert client.post("/api/v1/collections", headers=org.headers,
+                       json={"name": "Again", "slug": slug}).status_code == 409
+    sol = _create(client, org, _card("Sol Ring", collections=[slug]))
+    assert sol["collections"] == [slug]
+    other = _create(client, org, _card("Arcane Signet"))
+    assert _titles(client, org, collection=slug) == ["Sol Ring"]
+
+    patched = client.patch(f"/api/v1/products/{other['id']}", headers=org.headers,
+                           json={"collections": [created.json()["id"]]})
+    assert patched.json()["collections"] == [slug]
+    assert _titles(client, org, collection=slug) == ["Arcane Signet", "Sol Ring"]
+    missing = client.patch(f"/api/v1/products/{other['id']}", headers=org.headers,
+                           json={"collections": ["no-such-collection"]})
+    assert missing.status_code == 404
+    assert client.delete(f"/api/v1/collections/{slug}", headers=org.headers).status_code == 204
+    kept = client.get(f"/api/v1/products/{sol['id']}", headers=org.headers).json()
+    assert kept["collections"] == []
+
+
+def test_price_range_price_sort_and_in_stock(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    _install(client, org)
+    tag = new_id()[-8:].lower()
+    cheap = _create(client, org, {**_card(f"Cheap {tag}"), "variants": [
+        _variant(f"C1-{tag}", "0.25"), _variant(f"C2-{tag}", "0.50", "LP")]})
+    _create(client, org, {**_card(f"Middling {tag}"), "variants": [
+        _variant(f"M1-{tag}", "4.00"), _variant(f"M2-{tag}", "40.00", "LP")]})
+    _create(client, org, {**_card(f"Pricey {tag}"), "variants": [
+        _variant(f"P1-{tag}", "100.00")]})
+
+    assert _titles(client, org, q=tag, price_min="3", price_max="5") == [f"Middling {tag}"]
+    assert _titles(client, org, q=tag, price_min="39") == [f"Middling {tag}", f"Pricey {tag}"]
+    assert _titles(client, org, q=tag, price_max="0.30") == [f"Cheap {tag}"]
+    assert _titles(client, org, q=tag, sort="price") == [f"Cheap {tag}", f"Middling {tag}",
+                                                         f"Pricey {tag}"]
+    assert _titles(client, org, q=tag, sort="-price") == [f"Pricey {tag}", f"Middling {tag}",
+                                                          f"Cheap {tag}"]
+    walked = walk_pages(client, "/api/v1/products", org.headers, limit=1, q=tag, sort="price")
+    assert [p["title"] for p in walked] == [f"Cheap {tag}", f"Middling {tag}", f"Pricey {tag}"]
+    bad = client.get("/api/v1/products", headers=org.headers, params={"price_min": "-1"})
+    assert bad.status_code == 422
+
+    assert _titles(client, org, q=tag, in_stock="true") == []
+    with db.transaction(tenant=org.id) as session:  # inventory's job from issue 4 on
+        session.execute(update(Variant).where(Variant.sku == f"C2-{tag}").values(available=3))
+    assert _titles(client, org, q=tag, in_stock="true") == [f"Cheap {tag}"]
+    assert _titles(client, org, q=tag, in_stock="false") == [f"Middling {tag}", f"Pricey {tag}"]
+    variant = client.get(f"/api/v1/variants/{cheap['variants'][1]['id']}", headers=org.headers)
+    assert variant.json()["available"] == 3
+
+
+def test_facet_counts_count_products_under_the_filters(client: TestClient, org: Org) -> None:
+    _install(client, org)
+    tag = new_id()[-8:].lower()
+    _create(client, org, {**_card(f"A {tag}", tags=[tag], attributes={"rarity": "rare"}),
+                          "variants": [_variant(f"A1-{tag}", "1"), _variant(f"A2-{tag}", "1",
+                                                                            finish="foil"),
+                                       _variant(f"A3-{tag}", "1", "LP")]})
+    _create(client, org, {**_card(f"B {tag}", tags=[tag], attributes={"rarity": "rare"}),
+                          "variants": [_variant(f"B1-{tag}", "1", "LP")]})
+    _create(client, org, _card(f"C {tag}", tags=[tag], status="active",
+                               attributes={"rarity": "common"}))
+
+    response = client.get("/api/v1/products/facets", headers=org.headers, params={
+        "tag": tag, "facet": "attr.rarity,attr.condition,status,product_type"})
+    assert response.status_code == 200, response.text
+    facets = response.json()["facets"]
+    assert facets["attr.rarity"] == [{"value": "rare", "count": 2},
+                                     {"value": "common", "count": 1}]
+    assert facets["attr.condition"] == [{"value": "LP", "count": 2},
+                                        {"value": "NM", "count": 2}]
+    assert facets["status"] == [{"value": "draft", "count": 2}, {"value": "active", "count": 1}]
+    assert facets["product_type"] == [{"value": "tcg-single", "count": 3}]
+
+    narrowed = client.get("/api/v1/products/facets", headers=org.headers, params={
+        "tag": tag, "attr.rarity": "rare", "facet": ["attr.finish", "tag"]}).json()["facets"]
+    assert narrowed["attr.finish"] == [{"value": "nonfoil", "count": 2},
+                                       {"value": "foil", "count": 1}]
+    assert narrowed["tag"] == [{"value": tag, "count": 2}]
+
+    defaults = client.get("/api/v1/products/facets", headers=org.headers,
+                          params={"tag": tag, "product_type": "tcg-single"}).json()["facets"]
+    assert set(defaults) == {"product_type", "status", "attr.game", "attr.rarity",
+                             "attr.condition", "attr.finish", "attr.language"}
+    bad = client.get("/api/v1/products/facets", headers=org.headers,
+                     params={"facet": "password"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "facet"
+
+
+def test_attribute_filters_match_any_of_repeated_values(client: TestClient, org: Org) -> None:
+    _install(client, org)
+    tag = new_id()[-8:].lower()
+    for rarity in ("common", "uncommon", "rare"):
+        _create(client, org, _card(f"{rarity} {tag}", attributes={"rarity": rarity}))
+    response = client.get("/api/v1/products", headers=org.headers, params=[
+        ("q", tag), ("sort", "title"), ("attr.rarity", "common"), ("attr.rarity", "rare")])
+    assert [p["title"] for p in response.json()["data"]] == [f"common {tag}", f"rare {tag}"]
+
+
+ATTRIBUTE = st.one_of(st.sampled_from(["x", "y", "NM"]), st.integers(-3, 3), st.booleans(),
+                      st.lists(st.sampled_from(["red", "blue"]), max_size=2))
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(products=st.lists(st.tuples(st.dictionaries(st.sampled_from(["a", "b"]), ATTRIBUTE),
+                                   st.dictionaries(st.sampled_from(["b", "c"]), ATTRIBUTE)),
+                         min_size=1, max_size=4),
+       probe=st.tuples(st.sampled_from(["a", "b", "c"]),
+                       st.sampled_from(["x", "y", "NM", "1", "-2", "true", "false", "red"])))
+def test_attribute_filters_agree_with_the_stored_attributes(
+    client: TestClient, org: Org, db: Database,
+    products: list[tuple[dict[str, Any], dict[str, Any]]], probe: tuple[str, str],
+) -> None:
+    """Whatever attributes products and variants carry, ``attr.<name>=<value>`` returns
+    exactly the products where the product or one of its variants has that value."""
+    tag = new_id()[-10:].lower()
+    client.post("/api/v1/product-types", headers=org.headers,
+                json={"name": "Free", "slug": "free-form"})
+    expected = []
+    for i, (own, variant) in enumerate(products):
+        created = _create(client, org, {
+            "title": f"{tag} {i}", "product_type": "free-form", "tags": [tag],
+            "attributes": own, "variants": [{"sku": f"{tag}-{i}", "price": "1",
+                                             "attributes": variant}]})
+
+        def has(attributes: dict[str, Any]) -> bool:
+            value = attributes.get(probe[0])
+            items = value if isinstance(value, list) else [value]
+            return any(str(v).lower() == probe[1] if isinstance(v, bool) else str(v) == probe[1]
+                       for v in items if v is not None)
+
+        if has(own) or has(variant):
+            expected.append(created["title"])
+    got = _titles(client, org, tag=tag, **{f"attr.{probe[0]}": probe[1]})
+    assert got == sorted(expected)
+    with db.session(write=False, tenant=org.id) as session:
+        ids = [p["id"] for p in client.get("/api/v1/products", headers=org.headers,
+                                           params={"tag": tag}).json()["data"]]
+        documents = session.scalars(select(ProductSearch.product_id)
+                                    .where(ProductSearch.product_id.in_(ids))).all()
+        assert sorted(documents) == sorted(ids)
+        assert session.scalar(select(ProductFacet.product_id).where(
+            ProductFacet.product_id.in_(ids), ProductFacet.field == "tag")) is not None
