@@ -222,3 +222,24 @@ def test_attribute_filters_agree_with_the_stored_attributes(
         assert sorted(documents) == sorted(ids)
         assert session.scalar(select(ProductFacet.product_id).where(
             ProductFacet.product_id.in_(ids), ProductFacet.field == "tag")) is not None
+
+
+def test_listing_facets_and_export_never_show_another_organizations_products(
+    client: TestClient, org: Org, other_org: Org
+) -> None:
+    tag = new_id()[-8:].lower()
+    for who in (org, other_org):
+        _install(client, who)
+        _create(client, who, _card(f"Mine {tag}", tags=[tag]))
+    for who in (org, other_org):
+        listed = client.get("/api/v1/products", headers=who.headers, params={"tag": tag})
+        assert len(listed.json()["data"]) == 1
+        everything = client.get("/api/v1/products", headers=who.headers,
+                                params={"limit": 250}).json()["data"]
+        assert len(everything) == 1
+        facets = client.get("/api/v1/products/facets", headers=who.headers,
+                            params={"facet": "tag,attr.game"}).json()["facets"]
+        assert facets["tag"] == [{"value": tag, "count": 1}]
+        assert facets["attr.game"] == [{"value": "magic", "count": 1}]
+        exported = client.get("/api/v1/exports/products.csv", headers=who.headers)
+        assert len(exported.text.strip().splitlines()) == 2  # the header and one variant

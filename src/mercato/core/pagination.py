@@ -113,7 +113,14 @@ def paginate(
             clauses.append(and_(*equal, col < values[i] if desc else col > values[i]))
         stmt = stmt.where(or_(*clauses))
     stmt = stmt.order_by(*[col.desc() if desc else col.asc() for col, desc in order])
-    rows = list(session.scalars(stmt.limit(params.limit + 1)))
+    limited = stmt.limit(params.limit + 1)
+    # ORM entities come back as objects; a Core select of columns as rows, which a hot
+    # listing builds its response from without hydrating objects
+    single_entity = (len(stmt.column_descriptions) == 1
+                     and stmt.column_descriptions[0].get("type") is stmt.column_descriptions[0]
+                     .get("entity"))
+    rows: list[Any] = list(session.scalars(limited) if single_entity
+                           else session.execute(limited))
     more = len(rows) > params.limit
     rows = rows[: params.limit]
     next_cursor = None
