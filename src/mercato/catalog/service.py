@@ -453,8 +453,12 @@ class ProductFilters:
 
 
 def _has_facet(name: str, values: list[str]) -> ColumnElement[bool]:
-    return Product.id.in_(select(ProductFacet.product_id).where(
-        ProductFacet.field == name, ProductFacet.value.in_(values)))
+    """A correlated EXISTS, probed through the facet primary key (product, field, value): a
+    card store's filters (game, condition, finish) match much of the catalog, and walking the
+    sort index while probing stops after a page, where ``IN (subquery)`` made SQLite collect
+    every matching product first. PostgreSQL plans both forms as the same semi-join."""
+    return exists().where(ProductFacet.product_id == Product.id, ProductFacet.field == name,
+                          ProductFacet.value.in_(values))
 
 
 def _text_match(session: Session, q: str) -> ColumnElement[bool]:
