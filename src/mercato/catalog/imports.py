@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
@@ -665,8 +665,9 @@ def _attribute_names(session: Session, column: Any, products: Any) -> list[str]:
     if session.get_bind().dialect.name == "postgresql":
         keys = select(func.jsonb_object_keys(column).label("key")).where(owner.in_(products))
     else:
-        each = func.json_each(column).table_valued("key")
-        keys = select(each.c.key).select_from(column.table, each).where(owner.in_(products))
+        each = func.json_each(column).table_valued("key")  # a join on the row's own JSON
+        keys = select(each.c.key).select_from(column.table.join(each, true())).where(
+            owner.in_(products))
     return sorted({str(k) for k in session.scalars(keys.distinct())})
 
 
