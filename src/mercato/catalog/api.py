@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mercato.catalog import imports, service
 from mercato.catalog.csvio import CsvFormatError
+from mercato.catalog.models import ImportRowError
 from mercato.catalog.schemas import (
     CategoryCreate,
     CategoryOut,
@@ -36,13 +37,7 @@ from mercato.catalog.schemas import (
 from mercato.core.auth import Principal, require
 from mercato.core.errors import MercatoError, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import (
-    Page,
-    PageParams,
-    decode_cursor,
-    encode_cursor,
-    page_params,
-)
+from mercato.core.pagination import Page, PageParams, page_params, paginate
 from mercato.core.uow import MercatoRoute, get_session
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])
@@ -370,15 +365,8 @@ def list_import_errors(import_id: str, params: PageParams = Depends(page_params)
                        _: Principal = Depends(READ),
                        session: Session = Depends(get_session)) -> Page[ImportRowErrorOut]:
     imports.get_job(session, import_id)
-    after = 0
-    if params.cursor:
-        after = int(decode_cursor(params.cursor, 1)[0])
-    rows = imports.job_errors(session, import_id, after=after, limit=params.limit + 1)
-    more = len(rows) > params.limit
-    rows = rows[:params.limit]
-    return Page[ImportRowErrorOut](
-        data=[ImportRowErrorOut.model_validate(r) for r in rows],
-        next_cursor=encode_cursor([rows[-1].id]) if more and rows else None)
+    return paginate(session, imports.errors_query(import_id), [(ImportRowError.id, False)],
+                    params).to_page(ImportRowErrorOut)
 
 
 @router.get("/exports/products.csv", response_class=StreamingResponse,

@@ -18,12 +18,11 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import bindparam, delete, func, insert, or_, select, true, update
+from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
@@ -38,7 +37,7 @@ from mercato.catalog.models import (
     ProductType,
 )
 from mercato.catalog.schemas import Media, ProductUpdate, VariantIn
-from mercato.catalog.service import install_type_set, slugify
+from mercato.catalog.service import install_type_set, json_value, slugify
 from mercato.catalog.validation import attribute_errors
 from mercato.core.db import SYSTEM, Database, table_of, utcnow
 from mercato.core.errors import NotFound
@@ -58,7 +57,7 @@ PRODUCT_FIELDS = ("title", "slug", "description", "status", "vendor", "category_
                   "media", "attributes")
 VARIANT_FIELDS = ("sku", "barcode", "title", "price", "compare_at_price", "cost", "currency",
                   "weight_grams", "attributes")
-COLUMN_OF = {"slug": "handle", "category_id": "category", "title": "title"}
+COLUMN_OF = {"slug": "handle", "category_id": "category"}
 VARIANT_COLUMN_OF = {"title": "variant_title", "attributes": "variant.attr"}
 
 
@@ -93,11 +92,13 @@ def get_job(session: Session, job_id: str) -> ImportJob:
     return job
 
 
-def job_errors(session: Session, job_id: str, *, after: int = 0,
-               limit: int = 100) -> list[ImportRowError]:
-    return list(session.scalars(
-        select(ImportRowError).where(ImportRowError.job_id == job_id, ImportRowError.id > after)
-        .order_by(ImportRowError.id).limit(limit)))
+def errors_query(job_id: str) -> Select[ImportRowError]:
+    """A job's row errors; in id order, which is file order within each batch."""
+    return select(ImportRowError).where(ImportRowError.job_id == job_id)
+
+
+def job_errors(session: Session, job_id: str, *, limit: int) -> list[ImportRowError]:
+    return list(session.scalars(errors_query(job_id).order_by(ImportRowError.id).limit(limit)))
 
 
 def claim_job(db: Database) -> str | None:
@@ -267,13 +268,11 @@ class GroupFailed(Exception):
         self.errors = errors
 
 
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
-
-
-def _plain(value: Any) -> Any:
-    """A value as event data carries it (amounts as decimal strings)."""
-    return _money(value) if isinstance(value, Decimal) else value
+def _field_errors(exc: ValidationError, columns: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(CSV column, message) for each pydantic error, its field renamed to the column."""
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else ""
+        yield columns.get(name, name), err["msg"]
 
 
 @dataclass
@@ -446,9 +445,8 @@ class Importer:
         try:
             checked = ProductUpdate.model_validate(raw)
         except ValidationError as exc:
-            for err in exc.errors():
-                name = str(err["loc"][0]) if err["loc"] else ""
-                fail(first, COLUMN_OF.get(name, name), err["msg"])
+            for column, message in _field_errors(exc, COLUMN_OF):
+                fail(first, column, message)
             raise GroupFailed(errors) from None
         for problem in attribute_errors(product_type["attributes"], attributes, "attributes"):
             fail(first, csvio.PRODUCT_ATTR + problem["field"].removeprefix("attributes."),
@@ -519,9 +517,8 @@ class Importer:
             try:
                 variant = VariantIn.model_validate(merged)
             except ValidationError as exc:
-                for err in exc.errors():
-                    name = str(err["loc"][0]) if err["loc"] else ""
-                    fail(row, VARIANT_COLUMN_OF.get(name, name), err["msg"])
+                for column, message in _field_errors(exc, VARIANT_COLUMN_OF):
+                    fail(row, column, message)
                 continue
             for problem in attribute_errors(product_type["variant_attributes"],
                                             variant_attributes, "attributes"):
@@ -543,7 +540,8 @@ class Importer:
             elif current.product_id != product_id:
                 fail(row, "sku", "this SKU belongs to another product")
             else:
-                changes = {name: {"from": _plain(getattr(current, name)), "to": _plain(value)}
+                changes = {name: {"from": json_value(getattr(current, name)),
+                                  "to": json_value(value)}
                            for name, value in new_values.items()
                            if getattr(current, name) != value}
                 if changes:
@@ -592,7 +590,7 @@ class Importer:
         for inserted in plan.variant_inserts:
             plan.events.append(NewEvent("variant.created", "variant", inserted["id"], {
                 "id": inserted["id"], "product_id": product_id, "sku": inserted["sku"],
-                "barcode": inserted["barcode"], "price": _plain(inserted["price"]),
+                "barcode": inserted["barcode"], "price": json_value(inserted["price"]),
                 "currency": inserted["currency"], "attributes": inserted["attributes"]}))
         return plan
 
@@ -718,8 +716,8 @@ def export_rows(session: Session, conditions: list[Any]) -> Iterator[str]:
                 for a in product_attrs]
             for v in variants[p.id]:
                 writer.writerow([
-                    *own, v.sku, v.barcode or "", v.title, _money(v.price),
-                    _money(v.compare_at_price) or "", _money(v.cost) or "", v.currency,
+                    *own, v.sku, v.barcode or "", v.title, json_value(v.price),
+                    json_value(v.compare_at_price) or "", json_value(v.cost) or "", v.currency,
                     "" if v.weight_grams is None else v.weight_grams, *attrs,
                     *(csvio.encode_attribute(v.attributes[a], csvio.declared_type(
                         product_type.variant_attributes_schema, a))

@@ -146,9 +146,9 @@ def _reindex_before_commit(session: Session) -> None:
     if not session.info.get(_PENDING):
         return
     session.flush()
-    ids = session.info.pop(_PENDING, set())
+    ids = sorted(session.info.pop(_PENDING, set()))
     for start in range(0, len(ids), 1000):
-        reindex_products(session, list(ids)[start:start + 1000])
+        reindex_products(session, ids[start:start + 1000])
 
 
 @event.listens_for(Session, "after_rollback")

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -52,6 +52,7 @@ from mercato.core.ids import new_id
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
 
+M = TypeVar("M")
 MAX_REPORTED = 50
 SORTS = {
     "created": (Product.created_at, False), "-created": (Product.created_at, True),
@@ -72,7 +73,7 @@ def slugify(text: str) -> str:
     return slug[:90].strip("-") or "product"
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return f"{value:.2f}"
     return value
@@ -92,7 +93,7 @@ def _changes(obj: Any, values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for name, value in values.items():
         old = getattr(obj, name)
         if old != value:
-            changed[name] = {"from": _json(old), "to": _json(value)}
+            changed[name] = {"from": json_value(old), "to": json_value(value)}
             setattr(obj, name, value)
     return changed
 
@@ -114,13 +115,17 @@ def list_product_types(session: Session, params: PageParams) -> Slice[ProductTyp
     return paginate(session, select(ProductType), [(ProductType.slug, False)], params)
 
 
-def get_product_type(session: Session, ref: str) -> ProductType:
-    """By id or slug."""
-    found = get_owned(session, ProductType, ref) or session.scalar(
-        select(ProductType).where(ProductType.slug == ref))
+def _by_ref(session: Session, model: type[M], ref: str, what: str) -> M:
+    """A product type, category or collection by id or slug; 404 naming it otherwise."""
+    found: M | None = get_owned(session, model, ref) or session.scalar(
+        select(model).where(getattr(model, "slug") == ref))  # noqa: B009
     if found is None:
-        raise NotFound(f"No product type {ref!r}.")
+        raise NotFound(f"No {what} {ref!r}.")
     return found
+
+
+def get_product_type(session: Session, ref: str) -> ProductType:
+    return _by_ref(session, ProductType, ref, "product type")
 
 
 def update_product_type(session: Session, product_type: ProductType,
@@ -169,11 +174,7 @@ def install_type_set(session: Session, name: str) -> list[ProductType]:
 # -- categories -------------------------------------------------------------------------------
 
 def get_category(session: Session, ref: str) -> Category:
-    found = get_owned(session, Category, ref) or session.scalar(
-        select(Category).where(Category.slug == ref))
-    if found is None:
-        raise NotFound(f"No category {ref!r}.")
-    return found
+    return _by_ref(session, Category, ref, "category")
 
 
 def create_category(session: Session, data: CategoryCreate) -> Category:
@@ -201,11 +202,7 @@ def descendants(session: Session, category: Category) -> list[str]:
 # -- collections ------------------------------------------------------------------------------
 
 def get_collection(session: Session, ref: str) -> Collection:
-    found = get_owned(session, Collection, ref) or session.scalar(
-        select(Collection).where(Collection.slug == ref))
-    if found is None:
-        raise NotFound(f"No collection {ref!r}.")
-    return found
+    return _by_ref(session, Collection, ref, "collection")
 
 
 def create_collection(session: Session, data: CollectionCreate) -> Collection:
@@ -253,7 +250,7 @@ def _variant(product_type: ProductType, data: VariantIn, position: int, field: s
 
 def _variant_snapshot(variant: Variant) -> dict[str, Any]:
     return {"id": variant.id, "product_id": variant.product_id, "sku": variant.sku,
-            "barcode": variant.barcode, "price": _json(variant.price),
+            "barcode": variant.barcode, "price": json_value(variant.price),
             "currency": variant.currency, "attributes": variant.attributes}
 
 
