@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
+from mercato.catalog.index import touch
 from mercato.catalog.models import ProductFacet, ProductSearch, Variant
 from mercato.core.db import Database
 from mercato.core.ids import new_id
@@ -122,10 +123,53 @@ def test_price_range_price_sort_and_in_stock(
     assert _titles(client, org, q=tag, in_stock="true") == []
     with db.transaction(tenant=org.id) as session:  # inventory's job from issue 4 on
         session.execute(update(Variant).where(Variant.sku == f"C2-{tag}").values(available=3))
+        touch(session, [cheap["id"]])
     assert _titles(client, org, q=tag, in_stock="true") == [f"Cheap {tag}"]
     assert _titles(client, org, q=tag, in_stock="false") == [f"Middling {tag}", f"Pricey {tag}"]
     variant = client.get(f"/api/v1/variants/{cheap['variants'][1]['id']}", headers=org.headers)
     assert variant.json()["available"] == 3
+    listed = client.get("/api/v1/products", headers=org.headers, params={"q": f"cheap {tag}"})
+    assert [v["available"] for v in listed.json()["data"][0]["variants"]] == [0, 3]
+
+
+def test_listings_show_each_product_as_get_does_after_every_kind_of_write(
+    client: TestClient, org: Org
+) -> None:
+    _install(client, org)
+    tag = new_id()[-8:].lower()
+    for slug in (f"a-{tag}", f"b-{tag}"):
+        assert client.post("/api/v1/collections", headers=org.headers,
+                           json={"name": slug, "slug": slug}).status_code == 201
+    one = _create(client, org, {**_card(f"One {tag}"), "collections": [f"a-{tag}"]})
+    two = _create(client, org, {**_card(f"Two {tag}"), "collections": [f"b-{tag}"],
+                                "variants": [_variant(f"T1-{tag}", "1.00"),
+                                             _variant(f"T2-{tag}", "2.00", "LP")]})
+
+    def same_as_get() -> None:
+        listed = walk_pages(client, "/api/v1/products", org.headers, limit=1, q=tag)
+        assert len(listed) == 2
+        for product in listed:
+            got = client.get(f"/api/v1/products/{product['id']}", headers=org.headers)
+            assert product == got.json()
+
+    same_as_get()
+    edits = [
+        ("PATCH", f"/api/v1/products/{one['id']}", {"title": f"Uno {tag}", "tags": ["x"],
+                                                    "media": [{"url": "https://e.test/1.png",
+                                                               "alt": "front", "position": 0}]}),
+        ("POST", f"/api/v1/products/{one['id']}/variants", _variant(f"O2-{tag}", "9.99", "MP")),
+        ("PATCH", f"/api/v1/variants/{two['variants'][0]['id']}", {"price": "1.50"}),
+        ("DELETE", f"/api/v1/variants/{two['variants'][1]['id']}", None),
+        ("PATCH", f"/api/v1/products/{two['id']}", {"collections": [f"a-{tag}", f"b-{tag}"]}),
+        ("DELETE", f"/api/v1/collections/a-{tag}", None),
+    ]
+    for method, path, body in edits:
+        response = client.request(method, path, headers=org.headers, json=body)
+        assert response.status_code < 300, (path, response.text)
+        same_as_get()
+    listed = client.get("/api/v1/products", headers=org.headers, params={"q": tag})
+    assert {p["title"]: p["collections"] for p in listed.json()["data"]} == {
+        f"Uno {tag}": [], f"Two {tag}": [f"b-{tag}"]}
 
 
 def test_facet_counts_count_products_under_the_filters(client: TestClient, org: Org) -> None:

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import func, select, table, text
 
-from mercato.core.db import Database
+from mercato.core.db import SYSTEM, Database
 from mercato.core.ids import new_id
+from mercato.settings import Settings
+from tests.conftest import create_org
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
@@ -81,3 +83,20 @@ def test_ids_are_unique_and_sort_in_creation_order(count: int) -> None:
     assert len(set(ids)) == count
     assert ids == sorted(ids)
     assert all(len(i) == 26 for i in ids)
+
+
+def test_analyze_gives_the_planner_the_row_counts_tables_hold(
+    db: Database, settings: Settings
+) -> None:
+    create_org(db, settings)
+    db.analyze(["organizations"])
+    with db.session(write=False, tenant=SYSTEM) as session:
+        rows = session.scalar(select(func.count()).select_from(table("organizations")))
+        if db.dialect == "sqlite":
+            stats = session.execute(text(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = 'organizations'")).scalars().all()
+            planned = {int(stat.split()[0]) for stat in stats}
+        else:
+            planned = {int(session.scalar(text(
+                "SELECT reltuples FROM pg_class WHERE relname = 'organizations'")) or 0)}
+    assert planned == {rows}

@@ -37,7 +37,7 @@ from mercato.catalog.schemas import (
 from mercato.core.auth import Principal, require
 from mercato.core.errors import MercatoError, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import Page, PageParams, page_params, paginate
+from mercato.core.pagination import Page, PageParams, page_params, paginate, rendered_page
 from mercato.core.uow import MercatoRoute, get_session
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])
@@ -159,7 +159,7 @@ def update_collection(collection_id: str, body: CollectionUpdate, _: Principal =
                summary="Delete a collection (its products stay)")
 def delete_collection(collection_id: str, _: Principal = Depends(WRITE),
                       session: Session = Depends(get_session)) -> Response:
-    session.delete(service.get_collection(session, collection_id))
+    service.delete_collection(session, service.get_collection(session, collection_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -207,8 +207,8 @@ def create_product(body: ProductCreate, response: Response, _: Principal = Depen
                     "tag, vendor, price, stock and attr.<name>")
 def list_products(filters: service.ProductFilters = Depends(product_filters),
                   params: PageParams = Depends(page_params), _: Principal = Depends(READ),
-                  session: Session = Depends(get_session)) -> Page[ProductOut]:
-    return service.list_products(session, filters, params).to_page(ProductOut)
+                  session: Session = Depends(get_session)) -> Response:
+    return rendered_page(service.list_products(session, filters, params))
 
 
 @router.get("/products/facets", response_model=Facets,

@@ -1,10 +1,15 @@
-"""Derived search data for products: facet rows, the full-text document, min/max price.
+"""Derived data for products: facet rows, the full-text document, min/max price, and the
+rendered listing JSON.
 
 Every write path (API, CSV import, later the channel connectors) changes products and variants
 through the ORM or in bulk, and each marks the products it touched with ``touch``; just before
 the transaction commits, ``reindex_products`` rebuilds their rows from what is in the database.
 The derived rows therefore commit or roll back with the change that caused them, and no write
-path can forget them.
+path can forget them. A change that alters how a product reads without writing its row (a
+collection deleted, stock moved by a Core update) must ``touch`` the products it affects.
+
+Migrations that add derived data rebuild every product with ``reindex_products``; it reads the
+tables as the models have them, so only the newest such migration does the rebuild.
 """
 
 from __future__ import annotations
@@ -20,7 +25,16 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
-from mercato.catalog.models import Product, ProductFacet, ProductSearch, Variant
+from mercato.catalog.models import (
+    Collection,
+    Product,
+    ProductCollection,
+    ProductFacet,
+    ProductListing,
+    ProductSearch,
+    Variant,
+)
+from mercato.catalog.schemas import ProductOut
 from mercato.core.db import table_of
 
 MAX_VALUE = 200
@@ -31,6 +45,9 @@ products_t = table_of(Product)
 variants_t = table_of(Variant)
 facets_t = table_of(ProductFacet)
 search_t = table_of(ProductSearch)
+listings_t = table_of(ProductListing)
+links_t = table_of(ProductCollection)
+collections_t = table_of(Collection)
 
 
 def facet_text(value: Any) -> str | None:
@@ -75,48 +92,56 @@ def _strings(attributes: dict[str, Any]) -> Iterator[str]:
 
 
 def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> None:
-    """Rebuild facet rows, search documents and price range for these products."""
+    """Rebuild facet rows, search documents, price range and listing JSON for these products."""
     ids = sorted(set(product_ids))
     if not ids:
         return
-    products = conn.execute(
-        select(products_t.c.id, products_t.c.organization_id, products_t.c.title,
-               products_t.c.vendor, products_t.c.tags, products_t.c.attributes,
-               products_t.c.min_price, products_t.c.max_price)
-        .where(products_t.c.id.in_(ids))).all()
+    products = conn.execute(select(products_t).where(products_t.c.id.in_(ids))).all()
     variants: dict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(
-            select(variants_t.c.product_id, variants_t.c.sku, variants_t.c.barcode,
-                   variants_t.c.price, variants_t.c.attributes)
-            .where(variants_t.c.product_id.in_(ids))):
+    for row in conn.execute(select(variants_t).where(variants_t.c.product_id.in_(ids))
+                            .order_by(variants_t.c.product_id, variants_t.c.position,
+                                      variants_t.c.id)):
         variants[row.product_id].append(row)
-    conn.execute(delete(facets_t).where(facets_t.c.product_id.in_(ids)))
-    conn.execute(delete(search_t).where(search_t.c.product_id.in_(ids)))
+    collections: dict[str, list[str]] = defaultdict(list)
+    for product_id, slug in conn.execute(
+            select(links_t.c.product_id, collections_t.c.slug)
+            .join(collections_t, collections_t.c.id == links_t.c.collection_id)
+            .where(links_t.c.product_id.in_(ids)).order_by(collections_t.c.slug)):
+        collections[product_id].append(slug)
+    for table in (facets_t, search_t, listings_t):
+        conn.execute(delete(table).where(table.c.product_id.in_(ids)))
     facet_rows: list[dict[str, Any]] = []
     search_rows: list[dict[str, Any]] = []
+    listing_rows: list[dict[str, Any]] = []
     prices: list[dict[str, Any]] = []
     for product in products:
         own = variants[product.id]
+        org = product.organization_id
         facets = {("tag", tag) for tag in product.tags if 0 < len(tag) <= MAX_VALUE}
         facets.update(attribute_facets(product.attributes))
         words = [product.title, product.vendor or "", *_strings(product.attributes)]
         for variant in own:
             facets.update(attribute_facets(variant.attributes))
             words += [variant.sku, variant.barcode or "", *_strings(variant.attributes)]
-        facet_rows += [{"organization_id": product.organization_id, "product_id": product.id,
-                        "field": name, "value": value} for name, value in facets]
+        facet_rows += [{"organization_id": org, "product_id": product.id, "field": name,
+                        "value": value} for name, value in facets]
         document = " ".join(dict.fromkeys(w for text in words for w in search_words(text)))
-        search_rows.append({"organization_id": product.organization_id,
-                            "product_id": product.id, "document": document})
+        search_rows.append({"organization_id": org, "product_id": product.id,
+                            "document": document})
+        listing = ProductOut.model_validate({
+            **product._mapping, "collections": collections[product.id],
+            "variants": [v._mapping for v in own]})
+        listing_rows.append({"organization_id": org, "product_id": product.id,
+                             "body": listing.model_dump_json()})
         variant_prices = [Decimal(v.price) for v in own]
         low = min(variant_prices) if variant_prices else None
         high = max(variant_prices) if variant_prices else None
         if (low, high) != (product.min_price, product.max_price):
             prices.append({"pid": product.id, "low": low, "high": high})
-    if facet_rows:
-        conn.execute(insert(facets_t), facet_rows)
-    if search_rows:
-        conn.execute(insert(search_t), search_rows)
+    for table, rows in ((facets_t, facet_rows), (search_t, search_rows),
+                        (listings_t, listing_rows)):
+        if rows:
+            conn.execute(insert(table), rows)
     if prices:
         conn.execute(update(products_t).where(products_t.c.id == bindparam("pid"))
                      .values(min_price=bindparam("low"), max_price=bindparam("high"),
@@ -143,9 +168,12 @@ def _collect(session: Session, flush_context: Any) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _reindex_before_commit(session: Session) -> None:
-    if not session.info.get(_PENDING):
+    # commit flushes after this hook: flush here first, or what it writes is never reindexed
+    if not (session.info.get(_PENDING) or session.new or session.dirty or session.deleted):
         return
     session.flush()
+    if not session.info.get(_PENDING):
+        return
     ids = sorted(session.info.pop(_PENDING, set()))
     for start in range(0, len(ids), 1000):
         reindex_products(session, ids[start:start + 1000])

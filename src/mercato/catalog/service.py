@@ -22,13 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mercato.catalog.index import search_words
+from mercato.catalog.index import search_words, touch
 from mercato.catalog.models import (
     Category,
     Collection,
     Product,
     ProductCollection,
     ProductFacet,
+    ProductListing,
     ProductSearch,
     ProductType,
     Variant,
@@ -46,7 +47,7 @@ from mercato.catalog.schemas import (
 )
 from mercato.catalog.tcg import TYPE_SETS
 from mercato.catalog.validation import attribute_errors, check_schema, validate_attributes
-from mercato.core.db import add_unique, get_owned, require_owned, table_of, utcnow
+from mercato.core.db import add_unique, get_owned, require_owned, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import record_event
@@ -218,6 +219,13 @@ def update_collection(session: Session, collection: Collection,
     _reject_nulls(values, ("name", "description"))
     _changes(collection, values)
     return collection
+
+
+def delete_collection(session: Session, collection: Collection) -> None:
+    """Its products stay; their listings lose its slug when this commits."""
+    touch(session, session.scalars(select(ProductCollection.product_id).where(
+        ProductCollection.collection_id == collection.id)))
+    session.delete(collection)
 
 
 def list_collections(session: Session, params: PageParams) -> Slice[Collection]:
@@ -517,35 +525,17 @@ def filter_conditions(session: Session, filters: ProductFilters, *,
     return where
 
 
-# ORM attributes, not table columns: a statement over mapped attributes is tenant-scoped by
-# core/db.py like any ORM query; one over bare table columns would not be (on SQLite).
-PRODUCT_COLUMNS = [getattr(Product, c.key) for c in table_of(Product).c
-                   if c.key != "organization_id"]
-VARIANT_COLUMNS = [getattr(Variant, c.key) for c in table_of(Variant).c
-                   if c.key != "organization_id"]
-
-
 def list_products(session: Session, filters: ProductFilters,
-                  params: PageParams) -> Slice[dict[str, Any]]:
-    """A page of products as plain rows: a 50-product page carries hundreds of variants, and
-    reading them as columns instead of ORM objects is most of what the listing costs."""
-    stmt: Select[Any] = select(*PRODUCT_COLUMNS).where(*filter_conditions(session, filters))
+                  params: PageParams) -> Slice[str]:
+    """A page of products as their stored listing JSON (``catalog/index.py`` renders it when a
+    product changes): the page is one indexed read, and its items need no work here."""
     column, descending = SORTS[filters.sort]
+    columns: list[Any] = [ProductListing.body, Product.id, column]  # id and sort: the cursor
+    stmt: Select[Any] = (select(*columns)
+                         .join(ProductListing, ProductListing.product_id == Product.id)
+                         .where(*filter_conditions(session, filters)))
     page = paginate(session, stmt, [(column, descending), (Product.id, descending)], params)
-    products = {row.id: {**row._mapping, "variants": [], "collections": []}
-                for row in page.items}
-    if products:
-        for variant in session.execute(
-                select(*VARIANT_COLUMNS).where(Variant.product_id.in_(list(products)))
-                .order_by(Variant.product_id, Variant.position, Variant.id)):
-            products[variant.product_id]["variants"].append(variant._mapping)
-        for product_id, slug in session.execute(
-                select(ProductCollection.product_id, Collection.slug)
-                .join(Collection, Collection.id == ProductCollection.collection_id)
-                .where(ProductCollection.product_id.in_(list(products)))
-                .order_by(Collection.slug)):
-            products[product_id]["collections"].append(slug)
-    return Slice(items=list(products.values()), next_cursor=page.next_cursor)
+    return Slice(items=[row.body for row in page.items], next_cursor=page.next_cursor)
 
 
 def default_facets(session: Session, product_type: str | None) -> list[str]:
@@ -564,29 +554,36 @@ def default_facets(session: Session, product_type: str | None) -> list[str]:
 def facet_counts(session: Session, filters: ProductFilters,
                  fields: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Per field, the commonest values among the products the filters select, with how many
-    products have each (a product counts once per value however many variants share it)."""
+    products have each (a product counts once per value however many variants share it).
+
+    Attribute and tag fields are counted together in one pass over the facet rows of the
+    matching products (with no filters, over the facet index itself); product columns by one
+    grouped read of the products each.
+    """
     where = filter_conditions(session, filters, correlated=False)
+    counts: dict[str, list[tuple[Any, int]]] = {name: [] for name in fields}
+    for name in (n for n in fields if n in COLUMN_FACETS):
+        column = COLUMN_FACETS[name]
+        counts[name] = [(value, count) for value, count in session.execute(
+            select(column, func.count()).where(*where, column.is_not(None)).group_by(column))]
+    facet_fields = [n for n in fields if n not in COLUMN_FACETS]
+    if facet_fields:
+        stmt = (select(ProductFacet.field, ProductFacet.value, func.count())
+                .where(ProductFacet.field.in_(facet_fields))
+                .group_by(ProductFacet.field, ProductFacet.value))
+        if where:
+            stmt = stmt.where(ProductFacet.product_id.in_(select(Product.id).where(*where)))
+        for name, value, count in session.execute(stmt):
+            counts[name].append((value, count))
+    by_id = {"product_type": (ProductType.id, ProductType.slug),
+             "category": (Category.id, Category.slug)}
     result: dict[str, list[dict[str, Any]]] = {}
-    for name in fields:
-        if name in COLUMN_FACETS:
-            column = COLUMN_FACETS[name]
-            stmt = (select(column, func.count()).where(*where, column.is_not(None))
-                    .group_by(column))
-            value_of: Any = lambda v: v  # noqa: E731
-            if name == "product_type":
-                slugs = dict(session.execute(select(ProductType.id, ProductType.slug)).all())
-                value_of = slugs.get
-            elif name == "category":
-                slugs = dict(session.execute(select(Category.id, Category.slug)).all())
-                value_of = slugs.get
-        else:
-            stmt = (select(ProductFacet.value, func.count())
-                    .where(ProductFacet.field == name).group_by(ProductFacet.value))
-            if where:
-                stmt = stmt.where(ProductFacet.product_id.in_(
-                    select(Product.id).where(*where)))
-            value_of = lambda v: v  # noqa: E731
-        rows = session.execute(stmt.order_by(func.count().desc(), stmt.selected_columns[0])
-                               .limit(FACET_LIMIT)).all()
-        result[name] = [{"value": value_of(value), "count": count} for value, count in rows]
+    for name, pairs in counts.items():
+        top = sorted(pairs, key=lambda pair: (-pair[1], str(pair[0])))[:FACET_LIMIT]
+        if name in by_id and top:  # ids to slugs
+            key, slug = by_id[name]
+            slugs = dict(session.execute(select(key, slug).where(
+                key.in_([value for value, _ in top]))).all())
+            top = [(slugs.get(value), count) for value, count in top]
+        result[name] = [{"value": value, "count": count} for value, count in top]
     return result

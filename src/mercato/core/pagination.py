@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Query, Response
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -48,6 +48,14 @@ class Slice(Generic[M]):
             data=[schema.model_validate(fn(item)) for item in self.items],
             next_cursor=self.next_cursor,
         )
+
+
+def rendered_page(page: Slice[str]) -> Response:
+    """A ``Page`` response from items that are JSON already (a listing's stored renderings),
+    put together without parsing them again."""
+    items = ",".join(page.items)
+    body = f'{{"data":[{items}],"next_cursor":{json.dumps(page.next_cursor)}}}'
+    return Response(body.encode(), media_type="application/json")
 
 
 @dataclass(frozen=True)

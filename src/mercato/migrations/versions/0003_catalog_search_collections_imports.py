@@ -158,19 +158,7 @@ def upgrade() -> None:
         op.execute(statement)
     for table in TENANT_TABLES:
         enable_tenant_rls(table)
-    _index_existing_products()
-
-
-def _index_existing_products() -> None:
-    """Products written before this revision get their facet and search rows."""
-    from mercato.catalog.index import reindex_products
-
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        bind.exec_driver_sql("SELECT set_config('mercato.organization_id', '*', true)")
-    ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM products"))]
-    for start in range(0, len(ids), 1000):
-        reindex_products(bind, ids[start:start + 1000])
+    # 0004 indexes the products that exist (see catalog/index.py)
 
 
 def downgrade() -> None:

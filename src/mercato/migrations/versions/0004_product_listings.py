@@ -1,0 +1,55 @@
+"""Catalog: each product's listing JSON, rendered when it changes.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-21 10:05:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
+
+revision: str = '0004'
+down_revision: str | None = '0003'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'product_listings',
+        sa.Column('organization_id', sa.String(length=26), nullable=False),
+        sa.Column('product_id', sa.String(length=26), nullable=False),
+        sa.Column('body', sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'],
+                                name=op.f('fk_product_listings_organization_id_organizations'),
+                                ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['product_id'], ['products.id'],
+                                name=op.f('fk_product_listings_product_id_products'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('product_id', name=op.f('pk_product_listings')),
+    )
+    enable_tenant_rls('product_listings')
+    _index_existing_products()
+
+
+def _index_existing_products() -> None:
+    """Facet rows, search documents, prices and listings for products written before now."""
+    from mercato.catalog.index import reindex_products
+
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql("SELECT set_config('mercato.organization_id', '*', true)")
+    ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM products"))]
+    for start in range(0, len(ids), 1000):
+        reindex_products(bind, ids[start:start + 1000])
+
+
+def downgrade() -> None:
+    disable_tenant_rls('product_listings')
+    op.drop_table('product_listings')
