@@ -269,7 +269,22 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30
                 writer.release()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
+    given = make_url(url).query.get("options", "")  # the URL's own options win (set last)
+    options = " ".join([POSTGRES_SESSION, *([given] if isinstance(given, str) else given)])
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2,
+                         connect_args={"options": options.strip()})
+
+
+POSTGRES_SESSION = (
+    "-c plan_cache_mode=force_custom_plan "
+    "-c max_parallel_workers_per_gather=0 "
+    "-c jit=off"
+)
+"""Settings for our PostgreSQL sessions: short queries from many connections at once. psycopg
+prepares a statement run often, and PostgreSQL's generic plan for it cannot see the bound
+values: a 50-item catalog page (LIMIT, organization, filters) went from 6 ms to 100+ ms as a
+sort of every match. Parallel workers and JIT compilation each cost more than these queries
+do, and 16 pages at once with two workers each swamped two cores (bench/catalog.py)."""
 
 
 class Database:

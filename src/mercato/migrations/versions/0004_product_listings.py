@@ -1,4 +1,5 @@
-"""Catalog: each product's listing JSON, rendered when it changes.
+"""Catalog: each product's listing JSON, rendered when it changes; PostgreSQL statistics on
+facet (field, value) pairs.
 
 Revision ID: 0004
 Revises: 0003
@@ -35,6 +36,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('product_id', name=op.f('pk_product_listings')),
     )
     enable_tenant_rls('product_listings')
+    if op.get_bind().dialect.name == "postgresql":
+        # field and value are far from independent (every `rare` is an `attr.rarity`): planned
+        # as independent, `attr.rarity=rare` looked 14x rarer than it is, and a filtered page
+        # read every match (0.5 s) instead of walking the sort index (9 ms)
+        op.execute("CREATE STATISTICS st_product_facets_field_value (dependencies, mcv) "
+                   "ON field, value FROM product_facets")
     _index_existing_products()
 
 
@@ -51,5 +58,7 @@ def _index_existing_products() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP STATISTICS IF EXISTS st_product_facets_field_value")
     disable_tenant_rls('product_listings')
     op.drop_table('product_listings')
