@@ -154,9 +154,17 @@ def system_scope(session: Session) -> Iterator[Session]:
 
 
 def _apply_rls(conn: Connection, tenant: str | None) -> None:
+    if conn.get_execution_options().get("mercato_write", False):
+        conn.exec_driver_sql(
+            "SELECT set_config('mercato.organization_id', %s, true)", (tenant or "",))
+        return
+    # Reads plan each statement for its bound values: psycopg prepares a statement run often,
+    # and PostgreSQL's generic plan for it cannot see them; a 50-item catalog page (LIMIT,
+    # organization, filters) went from 6 ms to over 100 ms as a sort of every match. Writes
+    # keep the plan cache: an import runs one INSERT thousands of times.
     conn.exec_driver_sql(
-        "SELECT set_config('mercato.organization_id', %s, true)", (tenant or "",)
-    )
+        "SELECT set_config('mercato.organization_id', %s, true), "
+        "set_config('plan_cache_mode', 'force_custom_plan', true)", (tenant or "",))
 
 
 @event.listens_for(Session, "after_begin")
@@ -275,16 +283,11 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30
                          connect_args={"options": options.strip()})
 
 
-POSTGRES_SESSION = (
-    "-c plan_cache_mode=force_custom_plan "
-    "-c max_parallel_workers_per_gather=0 "
-    "-c jit=off"
-)
-"""Settings for our PostgreSQL sessions: short queries from many connections at once. psycopg
-prepares a statement run often, and PostgreSQL's generic plan for it cannot see the bound
-values: a 50-item catalog page (LIMIT, organization, filters) went from 6 ms to 100+ ms as a
-sort of every match. Parallel workers and JIT compilation each cost more than these queries
-do, and 16 pages at once with two workers each swamped two cores (bench/catalog.py)."""
+POSTGRES_SESSION = "-c max_parallel_workers_per_gather=0 -c jit=off"
+"""Settings for our PostgreSQL sessions: short queries from many connections at once. Parallel
+workers and JIT compilation each cost more than these queries do, and 16 catalog pages at once
+with two workers each swamped two cores (bench/catalog.py). Read transactions also plan each
+statement for its values (``_apply_rls``)."""
 
 
 class Database:
