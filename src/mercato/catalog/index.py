@@ -168,12 +168,7 @@ def _collect(session: Session, flush_context: Any) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _reindex_before_commit(session: Session) -> None:
-    # commit flushes after this hook: flush here first, or what it writes is never reindexed
-    if not (session.info.get(_PENDING) or session.new or session.dirty or session.deleted):
-        return
-    session.flush()
-    if not session.info.get(_PENDING):
-        return
+    session.flush()  # commit flushes after this hook: what that flush writes needs reindexing
     ids = sorted(session.info.pop(_PENDING, set()))
     for start in range(0, len(ids), 1000):
         reindex_products(session, ids[start:start + 1000])

@@ -154,17 +154,17 @@ def system_scope(session: Session) -> Iterator[Session]:
 
 
 def _apply_rls(conn: Connection, tenant: str | None) -> None:
-    if conn.get_execution_options().get("mercato_write", False):
-        conn.exec_driver_sql(
-            "SELECT set_config('mercato.organization_id', %s, true)", (tenant or "",))
-        return
-    # Reads plan each statement for its bound values: psycopg prepares a statement run often,
-    # and PostgreSQL's generic plan for it cannot see them; a 50-item catalog page (LIMIT,
-    # organization, filters) went from 6 ms to over 100 ms as a sort of every match. Writes
-    # keep the plan cache: an import runs one INSERT thousands of times.
-    conn.exec_driver_sql(
-        "SELECT set_config('mercato.organization_id', %s, true), "
-        "set_config('plan_cache_mode', 'force_custom_plan', true)", (tenant or "",))
+    """The transaction's tenant for RLS; a read also plans each statement for its bound values.
+
+    psycopg prepares a statement run often, and PostgreSQL's generic plan for it cannot see
+    the values: a 50-item catalog page (LIMIT, organization, filters) went from 6 ms to over
+    100 ms as a sort of every match. Writes keep the plan cache: an import runs one INSERT
+    thousands of times.
+    """
+    sql = "SELECT set_config('mercato.organization_id', %s, true)"
+    if not conn.get_execution_options().get("mercato_write", False):
+        sql += ", set_config('plan_cache_mode', 'force_custom_plan', true)"
+    conn.exec_driver_sql(sql, (tenant or "",))
 
 
 @event.listens_for(Session, "after_begin")
