@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+    facet_cache_seconds: float = Field(
+        default=10.0, ge=0,
+        description="How long facet counts are reused at most: the delay before another "
+        "process's catalog writes show in them (this process's show at once). 0: never reuse.",
+    )
     worker_batch_size: int = Field(default=100, ge=1, le=1000)
     worker_poll_interval_seconds: float = Field(default=0.2, gt=0)
     worker_lease_seconds: int = Field(default=60, ge=1)

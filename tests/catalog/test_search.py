@@ -7,12 +7,14 @@ from typing import Any
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 
 from mercato.catalog.index import touch
 from mercato.catalog.models import ProductFacet, ProductSearch, Variant
+from mercato.catalog.service import FacetCache, ProductFilters, facet_counts, list_products
 from mercato.core.db import Database
 from mercato.core.ids import new_id
+from mercato.core.pagination import PageParams
 from tests.catalog.test_products import _card, _install
 from tests.conftest import Org, walk_pages
 
@@ -69,6 +71,45 @@ def test_full_text_finds_word_prefixes_of_title_sku_barcode_and_text_attributes(
     assert _titles(client, org, q=f"bolt {tag}") == []
     client.delete(f"/api/v1/products/{bolt['id']}", headers=org.headers)
     assert _titles(client, org, q=f"chain {tag}") == []
+
+
+def test_full_text_search_can_be_answered_from_the_text_index(
+    client: TestClient, db: Database, org: Org
+) -> None:
+    """Search can read the text index instead of every product's text, under the app's own
+    role and tenant. On SQLite the listing's statement reads the FTS5 table. On PostgreSQL a
+    tenant read policy kept the planner from the GIN index, since ``@@`` is not leakproof
+    (migration 0005); the text condition alone is planned here, with sequential scans priced
+    out, since whether the planner then picks the index depends on the catalog's size."""
+    _install(client, org)
+    _create(client, org, _card(f"Lightning Bolt {new_id()[-8:].lower()}"))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                executemany: bool) -> None:
+        if "product_search" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        with db.session(tenant=org.id) as session:
+            page = list_products(session, ProductFilters(q="lightning bolt"),
+                                 PageParams(limit=50, cursor=None))
+            assert len(page.items) == 1
+            conn = session.connection()
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                plan = "\n".join(conn.exec_driver_sql(
+                    "EXPLAIN SELECT product_id FROM product_search "
+                    "WHERE tsv @@ to_tsquery('simple', 'lightning:* & bolt:*')").scalars())
+                assert "Bitmap Index Scan on ix_product_search_tsv" in plan, plan
+            else:
+                statement, parameters = seen[-1]
+                plan = "\n".join(str(row[-1]) for row in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + statement, parameters))
+                assert "product_search_fts VIRTUAL TABLE INDEX" in plan, plan
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
 
 
 def test_collections_group_products_and_filter_listings(client: TestClient, org: Org) -> None:
@@ -209,6 +250,52 @@ def test_facet_counts_count_products_under_the_filters(client: TestClient, org: 
                      params={"facet": "password"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "facet"
+
+
+def test_facet_counts_are_reused_until_a_catalog_commit_or_their_seconds_pass(
+    client: TestClient, db: Database, org: Org
+) -> None:
+    _install(client, org)
+    tag = new_id()[-8:].lower()
+    first = _create(client, org, _card(f"A {tag}", tags=[tag]))
+    _create(client, org, _card(f"B {tag}", tags=[tag]))
+
+    def rarities() -> Any:
+        response = client.get("/api/v1/products/facets", headers=org.headers,
+                              params={"tag": tag, "facet": "attr.rarity"})
+        assert response.status_code == 200, response.text
+        return response.json()["facets"]["attr.rarity"]
+
+    # the route's cache: a commit in this process shows at once
+    assert rarities() == [{"value": "rare", "count": 2}]
+    patched = client.patch(f"/api/v1/products/{first['id']}", headers=org.headers,
+                           json={"attributes": {**first["attributes"], "rarity": "common"}})
+    assert patched.status_code == 200, patched.text
+    assert rarities() == [{"value": "common", "count": 1}, {"value": "rare", "count": 1}]
+
+    # a change this process did not commit (another server worker's) shows once the
+    # entry's seconds have passed
+    now = [0.0]
+    cache = FacetCache(clock=lambda: now[0])
+    filters, fields = ProductFilters(tag=tag), ["attr.rarity"]
+
+    def counted() -> Any:
+        with db.session(tenant=org.id) as session:
+            return cache.counts(session, filters, fields, 10)["attr.rarity"]
+
+    assert counted() == [{"value": "common", "count": 1}, {"value": "rare", "count": 1}]
+    with db.transaction(tenant=org.id) as session:  # raw SQL: no ORM write, no touch
+        session.execute(text("UPDATE product_facets SET value = 'mythic' WHERE "
+                             "product_id = :id AND field = 'attr.rarity'"), {"id": first["id"]})
+    now[0] = 9.0
+    assert counted() == [{"value": "common", "count": 1}, {"value": "rare", "count": 1}]
+    now[0] = 10.5
+    assert counted() == [{"value": "mythic", "count": 1}, {"value": "rare", "count": 1}]
+    _create(client, org, _card(f"C {tag}", tags=[tag]))
+    assert counted() == [{"value": "rare", "count": 2}, {"value": "mythic", "count": 1}]
+    with db.session(tenant=org.id) as session:  # 0 seconds: counted every time
+        assert cache.counts(session, filters, fields, 0) == facet_counts(session, filters,
+                                                                          fields)
 
 
 def test_attribute_filters_match_any_of_repeated_values(client: TestClient, org: Org) -> None:

@@ -114,10 +114,18 @@ def test_on_postgresql_every_tenant_table_is_under_forced_rls(
     with db.engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
-            "(SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) "
-            "FROM pg_class c WHERE c.relname = ANY(:names)"), {"names": list(tenant_tables)})
+            "array_agg(p.polcmd::text || ':' || (concat(pg_get_expr(p.polqual, p.polrelid), "
+            "pg_get_expr(p.polwithcheck, p.polrelid)) LIKE '%mercato.organization_id%') "
+            "ORDER BY p.polcmd) "
+            "FROM pg_class c JOIN pg_policy p ON p.polrelid = c.oid "
+            "WHERE c.relname = ANY(:names) GROUP BY 1, 2, 3"), {"names": list(tenant_tables)})
         state = {name: (rls, force, policies) for name, rls, force, policies in rows}
-    assert state == dict.fromkeys(tenant_tables, (True, True, 1))
+    # one tenant policy for every command ('*'), except the search index, whose reads are
+    # open so that PostgreSQL can use its GIN index (migration 0005) while each write
+    # (append, update, delete) stays walled off by tenant
+    expected = dict.fromkeys(tenant_tables, (True, True, ["*:true"]))
+    expected["product_search"] = (True, True, ["a:true", "d:true", "r:false", "w:true"])
+    assert state == expected
 
 
 def test_on_postgresql_the_app_role_is_not_a_superuser(pg: tuple[Database, Settings]) -> None:

@@ -212,8 +212,12 @@ def list_products(filters: service.ProductFilters = Depends(product_filters),
 
 
 @router.get("/products/facets", response_model=Facets,
-            summary="Facet counts: per field, its values and how many products have each")
+            summary="Facet counts: per field, its values and how many products have each",
+            description="Counts are reused for repeat requests: writes through the same "
+                        "server process show at once, writes through other processes within "
+                        "`MERCATO_FACET_CACHE_SECONDS`.")
 def product_facets(
+    request: Request,
     filters: service.ProductFilters = Depends(product_filters),
     facet: list[str] | None = Query(
         None, description="Fields to count (`attr.<name>`, `tag`, `product_type`, `status`, "
@@ -231,7 +235,9 @@ def product_facets(
         raise ValidationFailed("Unknown facet field.", errors=[
             {"field": "facet", "message": f"not a facet: {f}"} for f in bad] or [
             {"field": "facet", "message": f"at most {MAX_FACETS} fields"}])
-    return Facets.model_validate({"facets": service.facet_counts(session, filters, fields)})
+    counts = service.FACETS.counts(session, filters, fields,
+                                   request.app.state.settings.facet_cache_seconds)
+    return Facets.model_validate({"facets": counts})
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)

@@ -14,6 +14,7 @@ tables as the models have them, so only the newest such migration does the rebui
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
@@ -26,20 +27,27 @@ from sqlalchemy import Connection, bindparam, delete, event, insert, select, upd
 from sqlalchemy.orm import Session
 
 from mercato.catalog.models import (
+    Category,
     Collection,
     Product,
     ProductCollection,
     ProductFacet,
     ProductListing,
     ProductSearch,
+    ProductType,
     Variant,
 )
 from mercato.catalog.schemas import ProductOut
-from mercato.core.db import table_of
+from mercato.core.db import SYSTEM, table_of, tenant_of
 
 MAX_VALUE = 200
 MAX_NAME = 90
 _PENDING = "catalog.reindex"
+_CHANGED = "catalog.changed"
+# what listings, filters and facet counts read besides the derived rows
+_LISTED = (Product, Variant, ProductType, Category, Collection, ProductCollection)
+_stamps = itertools.count(1)
+_generations: dict[str, int] = {}
 
 products_t = table_of(Product)
 variants_t = table_of(Variant)
@@ -151,19 +159,33 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
 
 def touch(session: Session, product_ids: Iterable[str]) -> None:
     """Mark products whose derived rows must be rebuilt before this transaction commits."""
-    session.info.setdefault(_PENDING, set()).update(product_ids)
+    ids = set(product_ids)
+    if ids:
+        session.info.setdefault(_PENDING, set()).update(ids)
+        session.info.setdefault(_CHANGED, set()).add(tenant_of(session) or SYSTEM)
+
+
+def generation(organization_id: str) -> tuple[int, int]:
+    """Changes whenever a transaction of this process that changed the organization's catalog
+    (or, from system scope, any catalog) commits: what results computed from a catalog are
+    cached against. Other processes' commits do not show here."""
+    return _generations.get(SYSTEM, 0), _generations.get(organization_id, 0)
 
 
 @event.listens_for(Session, "after_flush")
 def _collect(session: Session, flush_context: Any) -> None:
     touched = set()
+    changed = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Product):
             touched.add(obj.id)
         elif isinstance(obj, Variant) and obj.product_id:
             touched.add(obj.product_id)
-    if touched:
-        touch(session, touched)
+        if isinstance(obj, _LISTED):
+            changed.add(obj.organization_id or SYSTEM)
+    touch(session, touched)
+    if changed:
+        session.info.setdefault(_CHANGED, set()).update(changed)
 
 
 @event.listens_for(Session, "before_commit")
@@ -174,6 +196,13 @@ def _reindex_before_commit(session: Session) -> None:
         reindex_products(session, ids[start:start + 1000])
 
 
+@event.listens_for(Session, "after_commit")
+def _advance_generations(session: Session) -> None:
+    for organization_id in session.info.pop(_CHANGED, ()):
+        _generations[organization_id] = next(_stamps)  # unique: no two commits share one
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_CHANGED, None)

@@ -204,7 +204,8 @@ class ProductSearch(TenantMixin, Base):
 
     PostgreSQL adds a generated ``tsv`` column with a GIN index; SQLite keeps an FTS5 index
     over ``document`` in step by triggers (migration 0003). The integer key gives FTS5 a
-    stable rowid.
+    stable rowid. On PostgreSQL only its writes are under a tenant policy (migration 0005):
+    reads go through ``products``.
     """
 
     __tablename__ = "product_search"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -22,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mercato.catalog.index import search_words, touch
+from mercato.catalog.index import generation, search_words, touch
 from mercato.catalog.models import (
     Category,
     Collection,
@@ -47,7 +51,7 @@ from mercato.catalog.schemas import (
 )
 from mercato.catalog.tcg import TYPE_SETS
 from mercato.catalog.validation import attribute_errors, check_schema, validate_attributes
-from mercato.core.db import add_unique, get_owned, require_owned, utcnow
+from mercato.core.db import add_unique, get_owned, require_owned, tenant_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import record_event
@@ -587,3 +591,45 @@ def facet_counts(session: Session, filters: ProductFilters,
             top = [(slugs.get(value), count) for value, count in top]
         result[name] = [{"value": value, "count": count} for value, count in top]
     return result
+
+
+class FacetCache:
+    """Facet counts kept for repeat requests: counting a card store's catalog reads every facet
+    row of the matching products (a game is a quarter of the catalog), while shoppers ask for
+    the same category pages over and over.
+
+    An entry is served until a commit in this process changes its organization's catalog
+    (``catalog.index.generation``), so this process's own writes show at once; writes made by
+    other processes (other server workers, the import worker) show within ``ttl_seconds``.
+    """
+
+    def __init__(self, max_entries: int = 2048,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[Any, tuple[Any, float, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def counts(self, session: Session, filters: ProductFilters, fields: list[str],
+               ttl_seconds: float) -> dict[str, list[dict[str, Any]]]:
+        tenant = tenant_of(session)
+        if ttl_seconds <= 0 or tenant is None:
+            return facet_counts(session, filters, fields)
+        key = (tenant, repr(filters), tuple(fields))
+        current = generation(tenant)  # read first: a commit while counting voids the entry
+        now = self.clock()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == current and now - hit[1] < ttl_seconds:
+                self._entries.move_to_end(key)
+                return hit[2]
+        counts = facet_counts(session, filters, fields)
+        with self._lock:
+            self._entries[key] = (current, now, counts)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return counts
+
+
+FACETS = FacetCache()

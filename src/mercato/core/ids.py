@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
 _lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
@@ -24,8 +26,6 @@ def new_id() -> str:
             rand = int.from_bytes(os.urandom(10), "big")
         _last_ms, _last_rand = now, rand
     value = (now << 80) | rand
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    # 130 bits as 26 base32 digits: shifted to the top of 20 bytes, RFC 4648 base32 in C,
+    # then Crockford's alphabet
+    return base64.b32encode((value << 30).to_bytes(20, "big"))[:26].decode().translate(_CROCKFORD)
