@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +180,7 @@ class Server:
 
 @contextmanager
 def running_server(database_url: str, extensions: Sequence[str] = (),
+                   settings: Mapping[str, str] | None = None,
                    startup_timeout: float = 60.0) -> Iterator[Server]:
     """uvicorn with one worker in its own process; yields once GET /health answers 200."""
     port = free_port()
@@ -189,7 +190,8 @@ def running_server(database_url: str, extensions: Sequence[str] = (),
     with tempfile.NamedTemporaryFile(prefix="mercato-bench-server-", suffix=".log",
                                      delete=False) as log:
         log_path = Path(log.name)
-        process = subprocess.Popen(command, env=server_env(database_url, extensions), cwd=ROOT,
+        process = subprocess.Popen(command, env={**server_env(database_url, extensions),
+                                                 **(settings or {})}, cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT)
     server = Server("127.0.0.1", port, process, log_path)
     try:

@@ -47,7 +47,7 @@ from mercato.identity import audit
 
 log = structlog.get_logger("mercato.catalog.import")
 
-BATCH_ROWS = 500
+BATCH_ROWS = 2000
 LEASE = dt.timedelta(seconds=120)
 jobs_t = table_of(ImportJob)
 errors_t = table_of(ImportRowError)

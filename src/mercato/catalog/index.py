@@ -21,6 +21,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, event, insert, select, update
@@ -83,13 +84,15 @@ def attribute_facets(attributes: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield f"attr.{name}", text
 
 
-def search_words(text: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def search_words(text: str) -> tuple[str, ...]:
     """Lowercase letters-and-digits runs without accents: how documents and queries are both
     cut into words, so PostgreSQL's and SQLite's own parsers have nothing left to disagree on
-    (``TCG-4/102`` is ``tcg 4 102`` everywhere, ``Pokémon`` is ``pokemon``)."""
+    (``TCG-4/102`` is ``tcg 4 102`` everywhere, ``Pokémon`` is ``pokemon``). Remembered: a
+    catalog repeats its attribute values (conditions, finishes, set names) on every card."""
     folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower())
                      if not unicodedata.combining(c))
-    return re.findall(r"[^\W_]+", folded)
+    return tuple(re.findall(r"[^\W_]+", folded))
 
 
 def _strings(attributes: dict[str, Any]) -> Iterator[str]:

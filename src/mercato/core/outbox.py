@@ -193,17 +193,19 @@ def record_events(session: Session, organization_id: str, events: list[NewEvent]
         return
     now = utcnow()
     table = table_of(OutboxEvent)
-    rows = [{"id": new_id(), "organization_id": organization_id, "type": e.type,
+    ids = [new_id() for _ in events]
+    rows = [{"id": event_id, "organization_id": organization_id, "type": e.type,
              "resource_type": e.resource_type, "resource_id": e.resource_id, "data": e.data,
-             "created_at": now} for e in events]
-    positions = session.execute(
-        insert(table).returning(table.c.position, sort_by_parameter_order=True), rows,
-    ).scalars().all()
+             "created_at": now} for event_id, e in zip(ids, events, strict=True)]
+    # matched by id rather than returned in order: SQLite can only keep RETURNING in order
+    # by inserting one row per statement
+    position_of: dict[str, int] = dict(session.execute(
+        insert(table).returning(table.c.id, table.c.position), rows).all())
     deliveries = [
-        {"organization_id": organization_id, "event_position": position, "handler": h.name,
-         "resource_key": f"{e.resource_type}:{e.resource_id}", "status": PENDING,
-         "attempts": 0, "available_at": now}
-        for e, position in zip(events, positions, strict=True)
+        {"organization_id": organization_id, "event_position": position_of[event_id],
+         "handler": h.name, "resource_key": f"{e.resource_type}:{e.resource_id}",
+         "status": PENDING, "attempts": 0, "available_at": now}
+        for e, event_id in zip(events, ids, strict=True)
         for h in _handlers.values() if h.wants(e.type)
     ]
     if deliveries:
