@@ -298,6 +298,25 @@ def test_facet_counts_are_reused_until_a_catalog_commit_or_their_seconds_pass(
                                                                           fields)
 
 
+def test_facet_counts_read_before_a_commit_are_not_kept_as_newer(
+    client: TestClient, db: Database, org: Org
+) -> None:
+    """A reader whose transaction began before a commit (SQLite reads from a snapshot) counts
+    without that commit; its counts must not be kept under the commit's generation."""
+    _install(client, org)
+    tag = new_id()[-8:].lower()
+    _create(client, org, _card(f"A {tag}", tags=[tag]))
+    cache = FacetCache()
+    filters, fields = ProductFilters(tag=tag), ["tag"]
+    with db.session(write=False, tenant=org.id) as reader:
+        assert reader.scalar(select(Variant.id).limit(1)) is not None  # the snapshot starts
+        _create(client, org, _card(f"B {tag}", tags=[tag]))
+        cache.counts(reader, filters, fields, 10)
+    with db.session(tenant=org.id) as session:
+        assert cache.counts(session, filters, fields, 10)["tag"] == [{"value": tag,
+                                                                      "count": 2}]
+
+
 def test_attribute_filters_match_any_of_repeated_values(client: TestClient, org: Org) -> None:
     _install(client, org)
     tag = new_id()[-8:].lower()

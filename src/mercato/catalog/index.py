@@ -45,6 +45,7 @@ MAX_VALUE = 200
 MAX_NAME = 90
 _PENDING = "catalog.reindex"
 _CHANGED = "catalog.changed"
+_BEGAN = "catalog.began"
 # what listings, filters and facet counts read besides the derived rows
 _LISTED = (Product, Variant, ProductType, Category, Collection, ProductCollection)
 _stamps = itertools.count(1)
@@ -173,6 +174,19 @@ def generation(organization_id: str) -> tuple[int, int]:
     (or, from system scope, any catalog) commits: what results computed from a catalog are
     cached against. Other processes' commits do not show here."""
     return _generations.get(SYSTEM, 0), _generations.get(organization_id, 0)
+
+
+def sees_generation(session: Session, seen: tuple[int, int]) -> bool:
+    """Whether this session's transaction began after the commits behind ``seen``, so what it
+    reads includes them (SQLite reads from a snapshot taken early in the transaction)."""
+    began: int = session.info.get(_BEGAN, 0)
+    return max(seen) < began
+
+
+@event.listens_for(Session, "after_begin")
+def _stamp_begin(session: Session, transaction: Any, conn: Connection) -> None:
+    if not transaction.nested:
+        session.info[_BEGAN] = next(_stamps)
 
 
 @event.listens_for(Session, "after_flush")

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mercato.catalog.index import generation, search_words, touch
+from mercato.catalog.index import generation, search_words, sees_generation, touch
 from mercato.catalog.models import (
     Category,
     Collection,
@@ -624,6 +624,8 @@ class FacetCache:
                 self._entries.move_to_end(key)
                 return hit[2]
         counts = facet_counts(session, filters, fields)
+        if not sees_generation(session, current):
+            return counts  # a commit just before this transaction may be missing from them
         with self._lock:
             self._entries[key] = (current, now, counts)
             self._entries.move_to_end(key)
