@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, select, text, update
 
+from mercato.catalog import service as catalog_service
 from mercato.catalog.index import touch
 from mercato.catalog.models import ProductFacet, ProductSearch, Variant
 from mercato.catalog.service import FacetCache, ProductFilters, facet_counts, list_products
@@ -315,6 +320,58 @@ def test_facet_counts_read_before_a_commit_are_not_kept_as_newer(
     with db.session(tenant=org.id) as session:
         assert cache.counts(session, filters, fields, 10)["tag"] == [{"value": tag,
                                                                       "count": 2}]
+
+
+def test_an_aged_facet_entry_is_recounted_once_while_other_requests_are_answered_from_it(
+    client: TestClient, db: Database, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install(client, org)
+    tag = new_id()[-8:].lower()
+    card = _create(client, org, _card(f"A {tag}", tags=[tag]))
+    now = [0.0]
+    cache = FacetCache(clock=lambda: now[0])
+    filters = ProductFilters(tag=tag)
+
+    def ask(field: str = "attr.rarity") -> Any:
+        with db.session(write=False, tenant=org.id) as session:
+            return cache.counts(session, filters, [field], 10)[field]
+
+    assert ask() == [{"value": "rare", "count": 1}]
+    with db.transaction(tenant=org.id) as session:  # as another process would: no generation
+        session.execute(text("UPDATE product_facets SET value = 'mythic' WHERE "
+                             "product_id = :id AND field = 'attr.rarity'"), {"id": card["id"]})
+    now[0] = 11.0  # the entry has aged
+    counting, release, counted = threading.Event(), threading.Event(), []
+
+    def held_count(*args: Any) -> Any:  # the real count, held until the others have asked
+        counted.append(args)
+        counting.set()
+        assert release.wait(30)
+        return facet_counts(*args)
+
+    monkeypatch.setattr(catalog_service, "facet_counts", held_count)
+    with ThreadPoolExecutor(8) as pool:
+        leader = pool.submit(ask)
+        assert counting.wait(30)
+        others = list(pool.map(lambda _: ask(), range(16)))
+        release.set()
+        assert leader.result() == [{"value": "mythic", "count": 1}]
+    assert others == [[{"value": "rare", "count": 1}]] * 16
+    assert len(counted) == 1
+    assert ask() == [{"value": "mythic", "count": 1}]
+    assert len(counted) == 1
+
+    # counts nobody has yet: the requests that come while they are counted wait for them
+    counting.clear()
+    release.clear()
+    with ThreadPoolExecutor(8) as pool:
+        leader = pool.submit(ask, "tag")
+        assert counting.wait(30)
+        waiting = [pool.submit(ask, "tag") for _ in range(16)]
+        time.sleep(0.2)  # let them reach the wait (had they not, they would still not count)
+        release.set()
+        assert [f.result() for f in [leader, *waiting]] == [[{"value": tag, "count": 1}]] * 17
+    assert len(counted) == 2
 
 
 def test_attribute_filters_match_any_of_repeated_values(client: TestClient, org: Org) -> None:

@@ -601,6 +601,9 @@ class FacetCache:
     An entry is served until a commit in this process changes its organization's catalog
     (``catalog.index.generation``), so this process's own writes show at once; writes made by
     other processes (other server workers, the import worker) show within ``ttl_seconds``.
+    Once an entry is that old, one request recounts it while the others keep being answered
+    from it; requests for counts nobody has yet wait for the one counting them. A moment of
+    many shoppers therefore costs one count, not one each.
     """
 
     def __init__(self, max_entries: int = 2048,
@@ -608,7 +611,17 @@ class FacetCache:
         self.max_entries = max_entries
         self.clock = clock
         self._entries: OrderedDict[Any, tuple[Any, float, dict[str, Any]]] = OrderedDict()
+        self._recounting: dict[Any, threading.Event] = {}
         self._lock = threading.Lock()
+
+    def _usable(self, key: Any, current: Any, now: float, ttl_seconds: float
+                ) -> dict[str, Any] | None:
+        hit = self._entries.get(key)
+        if hit is None or hit[0] != current or (
+                now - hit[1] >= ttl_seconds and key not in self._recounting):
+            return None
+        self._entries.move_to_end(key)
+        return hit[2]
 
     def counts(self, session: Session, filters: ProductFilters, fields: list[str],
                ttl_seconds: float) -> dict[str, list[dict[str, Any]]]:
@@ -619,18 +632,30 @@ class FacetCache:
         current = generation(tenant)  # read first: a commit while counting voids the entry
         now = self.clock()
         with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] == current and now - hit[1] < ttl_seconds:
-                self._entries.move_to_end(key)
-                return hit[2]
-        counts = facet_counts(session, filters, fields)
-        if not sees_generation(session, current):
-            return counts  # a commit just before this transaction may be missing from them
-        with self._lock:
-            self._entries[key] = (current, now, counts)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            found = self._usable(key, current, now, ttl_seconds)
+            if found is not None:
+                return found
+            counting = self._recounting.get(key)
+            if counting is None:
+                self._recounting[key] = done = threading.Event()
+        if counting is not None:  # counted by another request right now: wait for it
+            counting.wait(60)
+            with self._lock:
+                found = self._usable(key, current, now, ttl_seconds)
+            return found if found is not None else facet_counts(session, filters, fields)
+        try:
+            counts = facet_counts(session, filters, fields)
+            # a commit just before this transaction may be missing from counts it read
+            if sees_generation(session, current):
+                with self._lock:
+                    self._entries[key] = (current, now, counts)
+                    self._entries.move_to_end(key)
+                    while len(self._entries) > self.max_entries:
+                        self._entries.popitem(last=False)
+        finally:
+            with self._lock:
+                del self._recounting[key]
+            done.set()
         return counts
 
 
