@@ -36,6 +36,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
@@ -197,10 +198,22 @@ def record_events(session: Session, organization_id: str, events: list[NewEvent]
     rows = [{"id": event_id, "organization_id": organization_id, "type": e.type,
              "resource_type": e.resource_type, "resource_id": e.resource_id, "data": e.data,
              "created_at": now} for event_id, e in zip(ids, events, strict=True)]
-    # matched by id rather than returned in order: SQLite can only keep RETURNING in order
-    # by inserting one row per statement
-    position_of: dict[str, int] = dict(session.execute(
-        insert(table).returning(table.c.id, table.c.position), rows).all())
+    if session.get_bind().dialect.name == "postgresql":
+        # positions taken from the sequence first, so the rows go as one pipelined INSERT:
+        # an INSERT ... RETURNING of thousands of rows is one huge statement that psycopg
+        # parses anew each time, a fifth of a bulk import's time
+        positions = sorted(session.execute(
+            text("SELECT nextval(pg_get_serial_sequence('outbox_events', 'position')) "
+                 "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars())
+        for row, position in zip(rows, positions, strict=True):
+            row["position"] = position
+        session.execute(insert(table), rows)
+        position_of = {row["id"]: row["position"] for row in rows}
+    else:
+        # matched by id rather than returned in order: SQLite can only keep RETURNING in
+        # order by inserting one row per statement
+        position_of = dict(session.execute(
+            insert(table).returning(table.c.id, table.c.position), rows).all())
     deliveries = [
         {"organization_id": organization_id, "event_position": position_of[event_id],
          "handler": h.name, "resource_key": f"{e.resource_type}:{e.resource_id}",
