@@ -284,6 +284,22 @@ class Existing:
     links: dict[str, set[str]]
 
 
+def _merge_attribute_cells(attributes: dict[str, Any], cells: dict[str, str],
+                           names: Iterable[str], prefix: str, schema: dict[str, Any]
+                           ) -> dict[str, Any]:
+    """``attributes`` with each ``prefix`` column of the row applied: a value typed as the
+    schema declares it, or, from an empty cell, the attribute removed."""
+    for name in names:
+        if name.startswith(prefix):
+            key = name[len(prefix):]
+            if cells[name]:
+                attributes[key] = csvio.decode_attribute(cells[name],
+                                                         csvio.declared_type(schema, key))
+            else:
+                attributes.pop(key, None)
+    return attributes
+
+
 class Importer:
     """Applies batches of rows for one organization, caching its types and categories."""
 
@@ -296,20 +312,22 @@ class Importer:
         self._types: dict[str, dict[str, Any]] | None = None
         self._categories: dict[str, str] | None = None
         self._collections: dict[str, str] | None = None
-        self._checked: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+        self._checked: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
 
-    def _attribute_errors(self, product_type: dict[str, Any], kind: str,
-                          attributes: dict[str, Any]) -> list[dict[str, str]]:
-        """Schema violations, remembered per distinct attributes: a card store's variants
-        repeat a few condition x finish x language combinations thousands of times, and
-        JSON Schema validation was a third of an import's time."""
+    def _attribute_problems(self, product_type: dict[str, Any], kind: str,
+                            attributes: dict[str, Any]) -> list[tuple[str, str]]:
+        """(column, message) per schema violation, remembered per distinct attributes: a card
+        store's variants repeat a few condition x finish x language combinations thousands of
+        times, and JSON Schema validation was a third of an import's time."""
         key = (product_type["id"], kind, json.dumps(attributes, sort_keys=True, default=str))
         found = self._checked.get(key)
         if found is None:
             if len(self._checked) >= 4096:
                 self._checked.clear()
-            found = self._checked[key] = attribute_errors(product_type[kind], attributes,
-                                                          "attributes")
+            prefix = csvio.PRODUCT_ATTR if kind == "attributes" else csvio.VARIANT_ATTR
+            found = self._checked[key] = [
+                (prefix + error["field"].removeprefix("attributes."), error["message"])
+                for error in attribute_errors(product_type[kind], attributes, "attributes")]
         return found
 
     # lookups, loaded once per job
@@ -444,15 +462,9 @@ class Importer:
                 raw["media"] = json.loads(cells["media"]) if cells["media"] else []
             except ValueError:
                 fail(first, "media", "not a JSON list of {url, alt, position}")
-        attributes = dict(product.attributes) if product else {}
-        for name in present:
-            if name.startswith(csvio.PRODUCT_ATTR):
-                key = name[len(csvio.PRODUCT_ATTR):]
-                if cells[name]:
-                    attributes[key] = csvio.decode_attribute(
-                        cells[name], csvio.declared_type(product_type["attributes"], key))
-                else:
-                    attributes.pop(key, None)
+        attributes = _merge_attribute_cells(dict(product.attributes) if product else {}, cells,
+                                            present, csvio.PRODUCT_ATTR,
+                                            product_type["attributes"])
         raw["attributes"] = attributes
         try:
             checked = ProductUpdate.model_validate(raw)
@@ -460,9 +472,9 @@ class Importer:
             for column, message in _field_errors(exc, COLUMN_OF):
                 fail(first, column, message)
             raise GroupFailed(errors) from None
-        for problem in self._attribute_errors(product_type, "attributes", attributes):
-            fail(first, csvio.PRODUCT_ATTR + problem["field"].removeprefix("attributes."),
-                 problem["message"])
+        for column, message in self._attribute_problems(product_type, "attributes",
+                                                        attributes):
+            fail(first, column, message)
         values: dict[str, Any] = {}
         for name in checked.model_fields_set:
             value = getattr(checked, name)
@@ -515,16 +527,9 @@ class Importer:
                 text = row.cells[column]
                 merged[target] = text or (
                     "" if target == "title" else "USD" if target == "currency" else None)
-            variant_attributes = dict(current.attributes) if current is not None else {}
-            for name in row.cells:
-                if name.startswith(csvio.VARIANT_ATTR):
-                    key = name[len(csvio.VARIANT_ATTR):]
-                    if row.cells[name]:
-                        variant_attributes[key] = csvio.decode_attribute(
-                            row.cells[name],
-                            csvio.declared_type(product_type["variant_attributes"], key))
-                    else:
-                        variant_attributes.pop(key, None)
+            variant_attributes = _merge_attribute_cells(
+                dict(current.attributes) if current is not None else {}, row.cells, row.cells,
+                csvio.VARIANT_ATTR, product_type["variant_attributes"])
             merged["attributes"] = variant_attributes
             try:
                 variant = VariantIn.model_validate(merged)
@@ -532,10 +537,9 @@ class Importer:
                 for column, message in _field_errors(exc, VARIANT_COLUMN_OF):
                     fail(row, column, message)
                 continue
-            for problem in self._attribute_errors(product_type, "variant_attributes",
-                                                  variant_attributes):
-                fail(row, csvio.VARIANT_ATTR + problem["field"].removeprefix("attributes."),
-                     problem["message"])
+            for column, message in self._attribute_problems(product_type, "variant_attributes",
+                                                            variant_attributes):
+                fail(row, column, message)
             if variant.barcode:
                 owner = have.barcode_owner.get(variant.barcode)
                 if (owner is not None and owner != sku) or variant.barcode in barcodes:

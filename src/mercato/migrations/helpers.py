@@ -14,6 +14,11 @@ WRITE_POLICIES = {"tenant_insert": "FOR INSERT WITH CHECK ({c})",
                   "tenant_delete": "FOR DELETE USING ({c})"}
 
 
+def _create_tenant_policy(table: str) -> None:
+    op.execute(f"CREATE POLICY {POLICY} ON {table} "
+               f"USING ({TENANT_CONDITION}) WITH CHECK ({TENANT_CONDITION})")
+
+
 def enable_tenant_rls(table: str) -> None:
     """Row-level security on a tenant-owned table (PostgreSQL only; a no-op on SQLite).
 
@@ -25,8 +30,7 @@ def enable_tenant_rls(table: str) -> None:
         return
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY {POLICY} ON {table} "
-               f"USING ({TENANT_CONDITION}) WITH CHECK ({TENANT_CONDITION})")
+    _create_tenant_policy(table)
 
 
 def disable_tenant_rls(table: str) -> None:
@@ -60,5 +64,4 @@ def close_tenant_rls_reads(table: str) -> None:
         return
     for name in ("tenant_read_through_join", *WRITE_POLICIES):
         op.execute(f"DROP POLICY IF EXISTS {name} ON {table}")
-    op.execute(f"CREATE POLICY {POLICY} ON {table} "
-               f"USING ({TENANT_CONDITION}) WITH CHECK ({TENANT_CONDITION})")
+    _create_tenant_policy(table)
