@@ -20,6 +20,7 @@ Factory = Callable[[TestClient, Org], str]
 
 FIXTURES: dict[str, Factory] = {}
 BODIES: dict[tuple[str, str], Any] = {}
+QUERIES: dict[tuple[str, str], dict[str, str]] = {}
 
 
 def probe_fixture(param: str) -> Callable[[Factory], Factory]:
@@ -37,3 +38,8 @@ def probe_fixture(param: str) -> Callable[[Factory], Factory]:
 def probe_body(method: str, path: str, body: Any) -> None:
     """A valid body for ``method path``, so the probe reaches the lookup, not validation."""
     BODIES[(method.upper(), path)] = body
+
+
+def probe_query(method: str, path: str, params: dict[str, str]) -> None:
+    """Query parameters ``method path`` needs, so the probe reaches the lookup."""
+    QUERIES[(method.upper(), path)] = params

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 
 import tests
 from tests.conftest import Org
-from tests.probe import BODIES, FIXTURES
+from tests.probe import BODIES, FIXTURES, QUERIES
 
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
@@ -66,12 +66,14 @@ def test_every_route_with_an_id_is_404_across_tenants(
         url = probe.path.format(**ids)
         body = BODIES.get((probe.method, probe.path), {} if probe.method in {
             "POST", "PUT", "PATCH"} else None)
-        theirs = client.request(probe.method, url, headers=other_org.headers, json=body)
+        query = QUERIES.get((probe.method, probe.path))
+        theirs = client.request(probe.method, url, headers=other_org.headers, json=body,
+                                params=query)
         if theirs.status_code != 404 or theirs.json().get("code") != "not_found":
             failures.append(f"{probe.method} {probe.path}: {theirs.status_code} {theirs.text}")
             continue
         if probe.method == "GET":  # control: the owner does see it
-            mine = client.get(url, headers=org.headers)
+            mine = client.get(url, headers=org.headers, params=query)
             if mine.status_code != 200:
                 failures.append(f"control {probe.method} {probe.path}: {mine.status_code}")
     assert not failures, "\n".join(failures)

@@ -22,7 +22,8 @@ from mercato.settings import Settings, get_settings
 from mercato.tenancy.middleware import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
 
-MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog")
+MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
+           "mercato.inventory")
 """Business modules, in mount order. Each may have ``api`` (routers) and ``events`` modules."""
 
 

@@ -15,16 +15,37 @@ from mercato.catalog.models import (
 from mercato.core.idempotency import IdempotencyKey
 from mercato.core.outbox import OutboxDelivery, OutboxEvent
 from mercato.identity.models import ApiKey, AuditEntry, LoginFailure, StaffUser
+from mercato.inventory.models import (
+    ChannelBuffer,
+    ChannelLocation,
+    ChannelStock,
+    Location,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Reservation,
+    ReservationLine,
+    SalesChannel,
+    StockCount,
+    StockCountLine,
+    StockLevel,
+    StockMovement,
+    Transfer,
+    TransferLine,
+)
 from mercato.tenancy.models import Organization, OrganizationDomain
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
     "Category",
+    "ChannelBuffer",
+    "ChannelLocation",
+    "ChannelStock",
     "Collection",
     "IdempotencyKey",
     "ImportJob",
     "ImportRowError",
+    "Location",
     "LoginFailure",
     "Organization",
     "OrganizationDomain",
@@ -35,6 +56,17 @@ __all__ = [
     "ProductFacet",
     "ProductSearch",
     "ProductType",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "Reservation",
+    "ReservationLine",
+    "SalesChannel",
     "StaffUser",
+    "StockCount",
+    "StockCountLine",
+    "StockLevel",
+    "StockMovement",
+    "Transfer",
+    "TransferLine",
     "Variant",
 ]

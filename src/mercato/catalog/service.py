@@ -7,7 +7,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Select,
+    bindparam,
     exists,
     false,
     func,
@@ -22,11 +23,12 @@ from sqlalchemy import (
     not_,
     select,
     table,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mercato.catalog.index import generation, search_words, sees_generation, touch
+from mercato.catalog.index import generation, search_words, sees_generation, touch, variants_t
 from mercato.catalog.models import (
     Category,
     Collection,
@@ -660,3 +662,64 @@ class FacetCache:
 
 
 FACETS = FacetCache()
+
+
+# -- what inventory needs of variants ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class StockItem:
+    """A variant as inventory sees it: identity, whether it is one of a kind, its cost."""
+
+    id: str
+    sku: str
+    product_id: str
+    serialized: bool
+    cost: Decimal | None
+    currency: str
+
+
+def stock_items(session: Session, *, skus: Iterable[str] = (),
+                ids: Iterable[str] = ()) -> list[StockItem]:
+    """The organization's variants with these SKUs or ids (unknown ones are left out)."""
+    skus, ids = sorted(set(skus)), sorted(set(ids))
+    if not skus and not ids:
+        return []
+    stmt = (select(Variant.id, Variant.sku, Variant.product_id, ProductType.serialized,
+                   Variant.cost, Variant.currency)
+            .join(Product, Product.id == Variant.product_id)
+            .join(ProductType, ProductType.id == Product.product_type_id))
+    condition = (Variant.sku.in_(skus) if skus else false()) | (
+        Variant.id.in_(ids) if ids else false())
+    return [StockItem(*row) for row in session.execute(stmt.where(condition))]
+
+
+def set_available(session: Session, totals: dict[str, int]) -> None:
+    """Record inventory's units-available total per variant (what ``in_stock`` filters on).
+
+    A derived figure, not an edit: no event, no new version; the products' listings are
+    rebuilt at commit."""
+    if not totals:
+        return
+    stale = [(vid, pid) for vid, pid, available in session.execute(
+        select(variants_t.c.id, variants_t.c.product_id, variants_t.c.available)
+        .where(variants_t.c.id.in_(sorted(totals)))) if available != totals[vid]]
+    if stale:
+        session.execute(update(variants_t).where(variants_t.c.id == bindparam("vid"))
+                        .values(available=bindparam("n"), updated_at=variants_t.c.updated_at),
+                        [{"vid": vid, "n": totals[vid]} for vid, _ in stale])
+        touch(session, {pid for _, pid in stale})
+
+
+def set_costs(session: Session, costs: dict[str, Decimal]) -> None:
+    """New unit costs (inventory's moving average after a receipt), as variant edits."""
+    for variant_id, cost in sorted(costs.items()):
+        variant = get_owned(session, Variant, variant_id)
+        if variant is None or variant.cost == cost:
+            continue
+        before = variant.cost
+        variant.cost = cost
+        record_event(session, "variant.updated", resource_type="variant",
+                     resource_id=variant.id, data={
+                         "variant_id": variant.id, "sku": variant.sku,
+                         "changes": {"cost": {"from": json_value(before),
+                                              "to": json_value(cost)}}})

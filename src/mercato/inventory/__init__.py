@@ -1,0 +1,1 @@
+"""Inventory: locations, stock levels, the ledger, reservations, channel availability."""

@@ -1,0 +1,271 @@
+"""Sales channels and what each may sell: available-to-sell, and its coalesced publication.
+
+``available_to_sell(channel, sku) = max(0, Σ over the channel's locations (on_hand - reserved -
+safety_stock) - buffer)``, the buffer being the SKU's own for the channel or else the
+channel's default.
+
+Publication: every stock write bumps its level's ``changes``. The worker's publisher
+(``publish_availability``, about once a second) takes the levels whose ``changes`` ran ahead of
+``published``, recomputes each affected variant's number for every channel, and records
+``inventory.availability_changed`` only where the number differs from the last one published
+(``channel_stock``). A burst of a hundred sales between two rounds is one event with the
+latest number. ``published`` is then set to the ``changes`` that was read, so a write that
+lands meanwhile leaves the level due for the next round: nothing is lost, nothing waits.
+One publisher runs at a time (an advisory lock on PostgreSQL, the write lock on SQLite), so
+numbers are published in order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from mercato.catalog.service import set_available, stock_items
+from mercato.core.db import SYSTEM, Database, set_tenant, table_of, utcnow
+from mercato.core.errors import NotFound, ValidationFailed
+from mercato.core.outbox import NewEvent, record_events
+from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.inventory import stock
+from mercato.inventory.models import (
+    ChannelBuffer,
+    ChannelLocation,
+    ChannelStock,
+    Location,
+    SalesChannel,
+)
+from mercato.inventory.schemas import BufferIn, ChannelCreate, ChannelUpdate
+
+channel_stock_t = table_of(ChannelStock)
+channel_locations_t = table_of(ChannelLocation)
+buffers_t = table_of(ChannelBuffer)
+channels_t = table_of(SalesChannel)
+PUBLISH_LOCK = 7295200
+
+
+def get_channel(session: Session, channel_id: str, *, field: str | None = None) -> SalesChannel:
+    """A channel by id: 404, or a 422 on ``field`` when a request body named it."""
+    channel = session.scalar(select(SalesChannel).where(SalesChannel.id == channel_id))
+    if channel is None:
+        if field is not None:
+            raise ValidationFailed(f"No channel {channel_id!r}.",
+                                   errors=[{"field": field, "message": "no such channel"}])
+        raise NotFound(f"No channel {channel_id!r}.")
+    return channel
+
+
+def _location_ids(session: Session, refs: list[str]) -> list[str]:
+    """Location ids for ids or codes, in the order given (the channel's priority)."""
+    found: dict[str, str] = {}
+    for location in session.scalars(select(Location).where(
+            Location.id.in_(refs) | Location.code.in_(refs))):
+        found[location.id] = found[location.code] = location.id
+    errors = [{"field": f"locations.{i}", "message": f"no location {ref!r}"}
+              for i, ref in enumerate(refs) if ref not in found]
+    ids = [found[ref] for ref in refs if ref in found]
+    if len(set(ids)) != len(ids):
+        errors.append({"field": "locations", "message": "a location is listed twice"})
+    if errors:
+        raise ValidationFailed("Invalid channel locations.", errors=errors)
+    return ids
+
+
+def create_channel(session: Session, data: ChannelCreate) -> SalesChannel:
+    ids = _location_ids(session, data.locations)
+    channel = SalesChannel(name=data.name, kind=data.kind, default_buffer=data.default_buffer,
+                           locations=[ChannelLocation(location_id=loc, priority=i)
+                                      for i, loc in enumerate(ids)])
+    session.add(channel)
+    session.flush()
+    stock.mark_changed(session, location_ids=ids)
+    return channel
+
+
+def update_channel(session: Session, channel: SalesChannel, data: ChannelUpdate) -> SalesChannel:
+    values = data.model_dump(exclude_unset=True)
+    before = [link.location_id for link in channel.locations]
+    for name in ("name", "kind", "default_buffer"):
+        if name in values:
+            if values[name] is None:
+                raise ValidationFailed(f"{name} cannot be null.",
+                                       errors=[{"field": name, "message": "cannot be null"}])
+            setattr(channel, name, values[name])
+    after = before
+    if values.get("locations") is not None:
+        after = _location_ids(session, values["locations"])
+        channel.locations = [ChannelLocation(location_id=loc, priority=i)
+                             for i, loc in enumerate(after)]
+    session.flush()
+    if "default_buffer" in values or after != before:
+        stock.mark_changed(session, location_ids=set(before) | set(after))
+    return channel
+
+
+def list_channels(session: Session, params: PageParams) -> Slice[SalesChannel]:
+    return paginate(session, select(SalesChannel), [(SalesChannel.id, False)], params)
+
+
+def set_buffers(session: Session, channel: SalesChannel, buffers: list[BufferIn]) -> None:
+    """Per-SKU buffers for the channel; a ``null`` buffer falls back to the default."""
+    items = {i.sku: i for i in stock_items(session, skus=[b.sku for b in buffers])}
+    unknown = [{"field": f"buffers.{i}.sku", "message": f"no variant with SKU {b.sku!r}"}
+               for i, b in enumerate(buffers) if b.sku not in items]
+    if unknown:
+        raise ValidationFailed("Unknown SKU.", errors=unknown)
+    for entry in buffers:
+        variant_id = items[entry.sku].id
+        current = session.get(ChannelBuffer, (channel.id, variant_id))
+        if entry.buffer is None:
+            if current is not None:
+                session.delete(current)
+        elif current is None:
+            session.add(ChannelBuffer(channel_id=channel.id, variant_id=variant_id,
+                                      buffer=entry.buffer))
+        else:
+            current.buffer = entry.buffer
+    session.flush()
+    stock.mark_changed(session, variant_ids=[items[b.sku].id for b in buffers])
+
+
+def buffers_of(session: Session, channel: SalesChannel) -> list[tuple[str, int]]:
+    """(sku, buffer) of the channel's per-SKU buffers."""
+    rows = session.execute(select(ChannelBuffer.variant_id, ChannelBuffer.buffer)
+                           .where(ChannelBuffer.channel_id == channel.id)).all()
+    skus = {i.id: i.sku for i in stock_items(session, ids=[v for v, _ in rows])}
+    return sorted((skus[v], b) for v, b in rows if v in skus)
+
+
+def _numbers(levels: list[stock.Level], locations: set[str], buffer: int) -> int:
+    total = sum(lv.on_hand - lv.reserved - lv.safety_stock for lv in levels
+                if lv.location_id in locations)
+    return max(0, total - buffer)
+
+
+def available_to_sell(session: Session, channel: SalesChannel, sku: str) -> dict[str, Any]:
+    """The channel's number for one SKU, computed now from the levels."""
+    items = stock_items(session, skus=[sku])
+    if not items:
+        raise NotFound(f"No variant with SKU {sku!r}.")
+    item = items[0]
+    locations = {link.location_id for link in channel.locations}
+    levels = stock.read_levels(session, variant_ids=[item.id], location_ids=locations)
+    own = session.get(ChannelBuffer, (channel.id, item.id))
+    buffer = own.buffer if own is not None else channel.default_buffer
+    return {"channel_id": channel.id, "sku": sku, "variant_id": item.id,
+            "available_to_sell": _numbers(levels, locations, buffer), "buffer": buffer,
+            "locations": [{"location_id": lv.location_id, "on_hand": lv.on_hand,
+                           "reserved": lv.reserved, "safety_stock": lv.safety_stock}
+                          for lv in levels]}
+
+
+# -- publication --------------------------------------------------------------------------------
+
+def publish_availability(db: Database, *, limit: int = 500) -> int:
+    """One round of publication over every organization; events recorded."""
+    with db.transaction(tenant=SYSTEM) as session:
+        session.info["actor_label"] = "worker:availability"
+        if db.dialect == "postgresql" and not session.scalar(
+                select(func.pg_try_advisory_xact_lock(PUBLISH_LOCK))):
+            return 0  # another worker is publishing; it will see these changes too
+        due = session.execute(
+            select(stock.levels_t.c.organization_id, stock.levels_t.c.variant_id)
+            .where(stock.levels_t.c.changes > stock.levels_t.c.published)
+            .distinct().limit(limit)).all()
+        by_org: dict[str, list[str]] = defaultdict(list)
+        for org, variant_id in due:
+            by_org[org].append(variant_id)
+        published = 0
+        for org, variant_ids in sorted(by_org.items()):
+            set_tenant(session, org)
+            published += _publish(session, org, sorted(variant_ids))
+        set_tenant(session, SYSTEM)
+        return published
+
+
+def _publish(session: Session, org: str, variant_ids: list[str]) -> int:
+    rows = session.execute(select(stock.levels_t).where(
+        stock.levels_t.c.organization_id == org,
+        stock.levels_t.c.variant_id.in_(variant_ids))).all()
+    expired = stock.expired_holds(session, variant_ids)
+    levels: dict[str, list[stock.Level]] = defaultdict(list)
+    for r in rows:
+        levels[r.variant_id].append(stock.Level(
+            r.variant_id, r.location_id, r.on_hand,
+            r.reserved - expired.get((r.variant_id, r.location_id), 0), r.safety_stock,
+            r.reorder_point, r.reorder_quantity, r.updated_at))
+    items = {i.id: i for i in stock_items(session, ids=variant_ids)}
+    events: list[NewEvent] = []
+
+    # channels
+    channel_rows = session.execute(select(channels_t.c.id, channels_t.c.name,
+                                          channels_t.c.kind, channels_t.c.default_buffer)
+                                   .where(channels_t.c.organization_id == org)).all()
+    places: dict[str, set[str]] = defaultdict(set)
+    for channel_id, location_id in session.execute(
+            select(channel_locations_t.c.channel_id, channel_locations_t.c.location_id)
+            .where(channel_locations_t.c.organization_id == org)):
+        places[channel_id].add(location_id)
+    own_buffers = {(c, v): b for c, v, b in session.execute(
+        select(buffers_t.c.channel_id, buffers_t.c.variant_id, buffers_t.c.buffer)
+        .where(buffers_t.c.organization_id == org, buffers_t.c.variant_id.in_(variant_ids)))}
+    last = {(c, v): q for c, v, q in session.execute(
+        select(channel_stock_t.c.channel_id, channel_stock_t.c.variant_id,
+               channel_stock_t.c.quantity)
+        .where(channel_stock_t.c.organization_id == org,
+               channel_stock_t.c.variant_id.in_(variant_ids)))}
+    upserts = []
+    now = utcnow()
+    for channel_id, name, kind, default_buffer in channel_rows:
+        for variant_id in variant_ids:
+            if variant_id not in items:
+                continue  # the variant was deleted
+            buffer = own_buffers.get((channel_id, variant_id), default_buffer)
+            number = _numbers(levels[variant_id], places[channel_id], buffer)
+            before = last.get((channel_id, variant_id))
+            if number == (before if before is not None else 0):
+                continue  # unchanged (or nothing ever published, and nothing to sell)
+            upserts.append({"organization_id": org, "channel_id": channel_id,
+                            "variant_id": variant_id, "quantity": number,
+                            "published_at": now})
+            events.append(NewEvent(
+                "inventory.availability_changed", "channel_availability",
+                f"{channel_id}:{variant_id}", {
+                    "channel_id": channel_id, "channel": name, "channel_kind": kind,
+                    "sku": items[variant_id].sku, "variant_id": variant_id,
+                    "available_to_sell": number, "previous": before}))
+    if upserts:
+        make = postgresql.insert if session.get_bind().dialect.name == "postgresql" \
+            else sqlite.insert
+        statement = make(channel_stock_t)
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["channel_id", "variant_id"],
+            set_={"quantity": statement.excluded.quantity,
+                  "published_at": statement.excluded.published_at}), upserts)
+
+    # low stock, and the catalog's total
+    flags = []
+    for r in rows:
+        level = next(lv for lv in levels[r.variant_id] if lv.location_id == r.location_id)
+        low = level.reorder_point is not None and level.available <= level.reorder_point
+        if low and not r.low and r.variant_id in items:
+            events.append(NewEvent("inventory.low_stock", "stock_level",
+                                   f"{r.variant_id}:{r.location_id}", {
+                                       "sku": items[r.variant_id].sku,
+                                       "variant_id": r.variant_id,
+                                       "location_id": r.location_id,
+                                       "available": level.available,
+                                       "on_hand": level.on_hand,
+                                       "reorder_point": level.reorder_point,
+                                       "reorder_quantity": level.reorder_quantity}))
+        flags.append({"v": r.variant_id, "l": r.location_id, "seen": r.changes, "is_low": low})
+    record_events(session, org, events)
+    set_available(session, {v: sum(max(0, lv.available) for lv in levels[v])
+                            for v in variant_ids if v in items})
+    session.execute(update(stock.levels_t).where(and_(
+        stock.levels_t.c.variant_id == bindparam("v"),
+        stock.levels_t.c.location_id == bindparam("l")))
+        .values(published=bindparam("seen"), low=bindparam("is_low")), flags)
+    return sum(1 for e in events if e.type == "inventory.availability_changed")

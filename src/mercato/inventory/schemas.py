@@ -1,0 +1,233 @@
+"""HTTP shapes of the inventory API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+LocationKind = Literal["store", "warehouse", "virtual"]
+AdjustReason = Literal["sale", "restock", "adjustment", "return", "count", "damage"]
+SetReason = Literal["adjustment", "count", "restock", "damage"]
+ChannelKind = Literal["web", "pos", "shopify", "tcgplayer", "ebay", "amazon", "shopee",
+                      "tiktok", "binderpos", "manual", "other"]
+MAX_UNITS = 1_000_000
+MAX_LINES = 250
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line1: str = Field(default="", max_length=200)
+    line2: str = Field(default="", max_length=200)
+    city: str = Field(default="", max_length=100)
+    region: str = Field(default="", max_length=100)
+    postal_code: str = Field(default="", max_length=20)
+    country: str = Field(default="", max_length=2, description="ISO 3166-1 alpha-2.")
+
+
+class LocationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$",
+                             description="Short unique code; other requests may name the "
+                                         "location by it. Made from the name when omitted.")
+    kind: LocationKind = "store"
+    address: Address = Field(default_factory=Address)
+    fulfills_online: bool = Field(default=True, description="Ships online orders.")
+    pickup: bool = Field(default=False, description="Customers may pick up orders here.")
+
+
+class LocationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: LocationKind | None = None
+    address: Address | None = None
+    fulfills_online: bool | None = None
+    pickup: bool | None = None
+    active: bool | None = None
+
+
+class LocationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    code: str
+    kind: str
+    address: dict[str, Any]
+    fulfills_online: bool
+    pickup: bool
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class LevelOut(BaseModel):
+    sku: str
+    variant_id: str
+    location_id: str
+    on_hand: int
+    reserved: int = Field(description="Held by active reservations (expired ones never count).")
+    available: int = Field(description="on_hand - reserved.")
+    safety_stock: int
+    reorder_point: int | None
+    reorder_quantity: int | None
+    updated_at: dt.datetime
+
+
+class LevelList(BaseModel):
+    data: list[LevelOut]
+
+
+class AdjustmentLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=100)
+    location: str = Field(min_length=1, max_length=50, description="Location id or code.")
+    delta: int = Field(ge=-MAX_UNITS, le=MAX_UNITS, description="Units in (+) or out (-); "
+                       "never 0.")
+    reason: AdjustReason = "adjustment"
+    note: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, delta: int) -> int:
+        if delta == 0:
+            raise ValueError("must not be 0")
+        return delta
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[AdjustmentLine] = Field(min_length=1, max_length=MAX_LINES)
+    reference: str | None = Field(default=None, max_length=200,
+                                  description="Recorded on each ledger row.")
+
+
+class LevelSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=100)
+    location: str = Field(min_length=1, max_length=50, description="Location id or code.")
+    on_hand: int | None = Field(default=None, ge=0, le=MAX_UNITS)
+    expected_on_hand: int | None = Field(
+        default=None, ge=0, le=MAX_UNITS,
+        description="Compare-and-set: 409 unless on hand is this now.")
+    reason: SetReason = "adjustment"
+    reference: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, max_length=2000)
+    safety_stock: int | None = Field(default=None, ge=0, le=MAX_UNITS,
+                                     description="Units channels never sell.")
+    reorder_point: int | None = Field(default=None, ge=0, le=MAX_UNITS,
+                                      description="Low stock at or below this available.")
+    reorder_quantity: int | None = Field(default=None, ge=1, le=MAX_UNITS)
+
+
+class MovementOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    variant_id: str
+    location_id: str
+    delta_on_hand: int
+    delta_reserved: int
+    reason: str
+    reference: str | None
+    note: str | None
+    actor: str
+    created_at: dt.datetime
+
+
+class ReservationLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(ge=1, le=MAX_UNITS)
+    location: str | None = Field(default=None, max_length=50,
+                                 description="Take from this location (id or code) only.")
+
+
+class ReservationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reference: str = Field(min_length=1, max_length=200, description=(
+        "Unique per organization: the same reference with the same lines returns the first "
+        "reservation (200) and holds nothing more."))
+    channel: str | None = Field(default=None, max_length=26, description=(
+        "Channel id: take from its locations in priority order, leaving safety stock."))
+    expires_in_seconds: int = Field(default=900, ge=1, le=7 * 86400)
+    lines: list[ReservationLineIn] = Field(min_length=1, max_length=MAX_LINES)
+
+
+class ReservationLineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sku: str
+    variant_id: str
+    location_id: str
+    quantity: int
+
+
+class ReservationOut(BaseModel):
+    id: str
+    reference: str
+    channel_id: str | None
+    status: Literal["active", "committed", "released", "expired"]
+    expires_at: dt.datetime
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+    lines: list[ReservationLineOut]
+
+
+class ChannelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: ChannelKind
+    locations: list[str] = Field(default_factory=list, max_length=100, description=(
+        "Location ids or codes, in priority order."))
+    default_buffer: int = Field(default=0, ge=0, le=MAX_UNITS)
+
+
+class ChannelUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: ChannelKind | None = None
+    locations: list[str] | None = Field(default=None, max_length=100)
+    default_buffer: int | None = Field(default=None, ge=0, le=MAX_UNITS)
+
+
+class ChannelOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    locations: list[str] = Field(description="Location ids in priority order.")
+    default_buffer: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BufferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=100)
+    buffer: int | None = Field(ge=0, le=MAX_UNITS,
+                               description="null removes it: the default applies again.")
+
+
+class BuffersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    buffers: list[BufferIn] = Field(min_length=1, max_length=1000)
+
+
+class BufferOut(BaseModel):
+    sku: str
+    buffer: int
+
+
+class BuffersOut(BaseModel):
+    channel_id: str
+    default_buffer: int
+    buffers: list[BufferOut]
+
+
+class AvailabilityOut(BaseModel):
+    channel_id: str
+    sku: str
+    variant_id: str
+    available_to_sell: int
+    buffer: int
+    locations: list[dict[str, Any]]
+

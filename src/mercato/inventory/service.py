@@ -1,0 +1,236 @@
+"""Inventory use cases: locations, levels, adjustments, set with compare-and-set, the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from mercato.catalog.service import StockItem, slugify, stock_items
+from mercato.core.db import add_unique
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.inventory import stock
+from mercato.inventory.models import Location, StockMovement
+from mercato.inventory.schemas import (
+    AdjustmentIn,
+    LevelSet,
+    LocationCreate,
+    LocationUpdate,
+)
+from mercato.inventory.stock import InsufficientStock, Level, Move, Short
+
+ADJUSTMENT_REASONS = ("sale", "restock", "adjustment", "return", "count", "damage")
+
+
+# -- locations ---------------------------------------------------------------------------------
+
+def create_location(session: Session, data: LocationCreate) -> Location:
+    location = Location(name=data.name, code=data.code or slugify(data.name)[:50],
+                        kind=data.kind, address=data.address.model_dump(),
+                        fulfills_online=data.fulfills_online, pickup=data.pickup)
+    add_unique(session, location, field="code",
+               detail=f"A location with code {location.code!r} exists.")
+    return location
+
+
+def list_locations(session: Session, params: PageParams) -> Slice[Location]:
+    return paginate(session, select(Location), [(Location.id, False)], params)
+
+
+def get_location(session: Session, ref: str) -> Location:
+    """A location by id or code."""
+    found = session.scalar(select(Location).where(or_(Location.id == ref, Location.code == ref)))
+    if found is None:
+        raise NotFound(f"No location {ref!r}.")
+    return found
+
+
+def update_location(session: Session, location: Location, data: LocationUpdate) -> Location:
+    values = data.model_dump(exclude_unset=True)
+    for name, value in values.items():
+        if value is None and name in ("name", "code", "kind", "address"):
+            raise ValidationFailed(f"{name} cannot be null.",
+                                   errors=[{"field": name, "message": "cannot be null"}])
+        setattr(location, name, value)
+    return location
+
+
+# -- resolving what a request names ----------------------------------------------------------
+
+@dataclass
+class Resolved:
+    """SKUs and location references of a request, looked up once."""
+
+    items: dict[str, StockItem]  # by SKU
+    locations: dict[str, Location]  # by the reference used (id or code)
+
+    def item(self, sku: str) -> StockItem:
+        return self.items[sku]
+
+    @property
+    def by_id(self) -> dict[str, StockItem]:
+        return {item.id: item for item in self.items.values()}
+
+
+def resolve(session: Session, skus: Sequence[tuple[str, str]],
+            locations: Sequence[tuple[str, str]]) -> Resolved:
+    """Look up (field, sku) and (field, location ref) pairs; every unknown one is a 422 naming
+    its field, so a request with a typo changes nothing."""
+    items = {i.sku: i for i in stock_items(session, skus=[s for _, s in skus])}
+    refs = sorted({ref for _, ref in locations})
+    found: dict[str, Location] = {}
+    if refs:
+        for location in session.scalars(select(Location).where(
+                or_(Location.id.in_(refs), Location.code.in_(refs)))):
+            found[location.id] = found[location.code] = location
+    errors = [{"field": f, "message": f"no variant with SKU {s!r}"} for f, s in skus
+              if s not in items]
+    errors += [{"field": f, "message": f"no location {r!r}"} for f, r in locations
+               if r not in found]
+    if errors:
+        raise ValidationFailed("Unknown SKU or location.", errors=errors)
+    return Resolved(items, found)
+
+
+def short_errors(shorts: Sequence[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
+    """Problem ``errors[]`` for lines that were short: (field, sku, wanted, available)."""
+    return [{"field": f, "message": f"{sku}: {wanted} wanted, {available} available",
+             "sku": sku, "requested": wanted, "available": available}
+            for f, sku, wanted, available in shorts]
+
+
+def _available(session: Session, key: stock.Key) -> int:
+    levels = stock.read_levels(session, variant_ids=[key[0]], location_ids=[key[1]])
+    return levels[0].available if levels else 0
+
+
+# -- adjustments and set ------------------------------------------------------------------------
+
+def adjust(session: Session, data: AdjustmentIn) -> list[Level]:
+    """Batched adjustments: every line or none (409 ``insufficient_stock`` naming the lines
+    that would go below zero)."""
+    found = resolve(session, [(f"lines.{i}.sku", line.sku) for i, line in enumerate(data.lines)],
+                    [(f"lines.{i}.location", line.location)
+                     for i, line in enumerate(data.lines)])
+    moves: list[Move] = []
+    fields: dict[int, int] = {}
+    for i, line in enumerate(data.lines):
+        item, location = found.item(line.sku), found.locations[line.location]
+        fields[id(move := Move(item.id, location.id, on_hand=line.delta, reason=line.reason,
+                               reference=data.reference, note=line.note))] = i
+        moves.append(move)
+    stock.ensure_levels(session, [m.key for m in moves if m.on_hand > 0])
+    shorts = []
+    for move in moves:  # check each line alone first, to name every short line, not the first
+        if move.on_hand < 0 and _available(session, move.key) + move.on_hand < 0:
+            i = fields[id(move)]
+            shorts.append((f"lines.{i}.delta", data.lines[i].sku, -move.on_hand,
+                           _available(session, move.key)))
+    if shorts:
+        raise InsufficientStock("Not enough stock for every line; nothing was changed.",
+                                errors=short_errors(shorts))
+    _apply_or_409(session, moves, found, {id(m): (f"lines.{fields[id(m)]}.delta",
+                                                  data.lines[fields[id(m)]].sku) for m in moves})
+    return stock.read_levels(session, variant_ids=[m.variant_id for m in moves],
+                             location_ids=[m.location_id for m in moves])
+
+
+def _apply_or_409(session: Session, moves: list[Move], found: Resolved,
+                  labels: dict[int, tuple[str, str]]) -> None:
+    try:
+        stock.apply(session, moves, found.by_id)
+    except Short as short:
+        field, sku = labels.get(id(short.move), ("lines", ""))
+        wanted = -(short.move.on_hand - short.move.reserved) if short.move.on_hand < 0 \
+            else short.move.reserved
+        raise InsufficientStock(
+            "Not enough stock (it changed meanwhile); nothing was changed.",
+            errors=short_errors([(field, sku, wanted, _available(session, short.move.key))])
+        ) from None
+
+
+def set_level(session: Session, data: LevelSet) -> Level:
+    """Set on hand (optionally compare-and-set on ``expected_on_hand``) and/or the level's
+    safety stock and reorder settings."""
+    found = resolve(session, [("sku", data.sku)], [("location", data.location)])
+    item, location = found.item(data.sku), found.locations[data.location]
+    key = (item.id, location.id)
+    stock.ensure_levels(session, [key])
+    current = session.execute(
+        select(stock.levels_t).where(stock.levels_t.c.variant_id == item.id,
+                                     stock.levels_t.c.location_id == location.id)
+        .with_for_update()).one()
+    if data.on_hand is not None:
+        if data.expected_on_hand is not None and current.on_hand != data.expected_on_hand:
+            raise Conflict(
+                f"On hand is {current.on_hand}, not the expected {data.expected_on_hand}.",
+                errors=[{"field": "expected_on_hand",
+                         "message": f"current on_hand is {current.on_hand}"}],
+                extra={"current_on_hand": current.on_hand})
+        delta = data.on_hand - current.on_hand
+        if delta:
+            _apply_or_409(session, [Move(item.id, location.id, on_hand=delta,
+                                         reason=data.reason, reference=data.reference,
+                                         note=data.note)],
+                          found, {})
+    settings = data.model_dump(include={"safety_stock", "reorder_point", "reorder_quantity"},
+                               exclude_unset=True)
+    if settings:
+        session.execute(update(stock.levels_t).where(
+            stock.levels_t.c.variant_id == item.id,
+            stock.levels_t.c.location_id == location.id)
+            .values(**settings, changes=stock.levels_t.c.changes + 1))
+    return stock.read_levels(session, variant_ids=[item.id], location_ids=[location.id])[0]
+
+
+def list_levels(session: Session, *, sku: str | None,
+                location: str | None) -> list[tuple[Level, StockItem]]:
+    variant_ids = None
+    if sku is not None:
+        variant_ids = [i.id for i in stock_items(session, skus=[sku])]
+        if not variant_ids:
+            raise NotFound(f"No variant with SKU {sku!r}.")
+    location_ids = [get_location(session, location).id] if location is not None else None
+    if variant_ids is None and location_ids is None:
+        raise ValidationFailed("Give a sku or a location.",
+                               errors=[{"field": "sku", "message": "sku or location required"}])
+    levels = stock.read_levels(session, variant_ids=variant_ids, location_ids=location_ids)
+    items = {i.id: i for i in stock_items(session, ids=[lv.variant_id for lv in levels])}
+    return [(lv, items[lv.variant_id]) for lv in levels if lv.variant_id in items]
+
+
+def low_stock(session: Session, location: str | None) -> list[tuple[Level, StockItem]]:
+    """Levels at or below their reorder point (available = on hand - reserved)."""
+    location_ids = [get_location(session, location).id] if location is not None else None
+    conditions = [stock.levels_t.c.reorder_point.is_not(None),
+                  stock.levels_t.c.on_hand - stock.levels_t.c.reserved
+                  <= stock.levels_t.c.reorder_point]
+    keys = session.execute(select(stock.levels_t.c.variant_id).where(*conditions)
+                           .distinct()).scalars().all()
+    levels = [lv for lv in stock.read_levels(session, variant_ids=keys,
+                                             location_ids=location_ids)
+              if lv.reorder_point is not None and lv.available <= lv.reorder_point]
+    items = {i.id: i for i in stock_items(session, ids=[lv.variant_id for lv in levels])}
+    return [(lv, items[lv.variant_id]) for lv in levels if lv.variant_id in items]
+
+
+def ledger(session: Session, params: PageParams, *, sku: str | None, location: str | None,
+           reason: str | None, reference: str | None) -> Slice[StockMovement]:
+    """Every movement, newest first."""
+    stmt = select(StockMovement)
+    if sku is not None:
+        ids = [i.id for i in stock_items(session, skus=[sku])]
+        if not ids:
+            raise NotFound(f"No variant with SKU {sku!r}.")
+        stmt = stmt.where(StockMovement.variant_id == ids[0])
+    if location is not None:
+        stmt = stmt.where(StockMovement.location_id == get_location(session, location).id)
+    if reason is not None:
+        stmt = stmt.where(StockMovement.reason == reason)
+    if reference is not None:
+        stmt = stmt.where(StockMovement.reference == reference)
+    return paginate(session, stmt, [(StockMovement.id, True)], params)
