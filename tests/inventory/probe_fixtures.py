@@ -43,3 +43,5 @@ probe_body("PATCH", "/api/v1/channels/{channel_id}", {"name": "Renamed"})
 probe_body("PUT", "/api/v1/channels/{channel_id}/buffers",
            {"buffers": [{"sku": "PROBE", "buffer": 1}]})
 probe_query("GET", "/api/v1/channels/{channel_id}/availability", {"sku": PROBE_SKU})
+
+from tests.inventory import probe_movements, probe_purchasing  # noqa: E402, F401 - register theirs

@@ -272,3 +272,9 @@ def get_availability(channel_id: str, sku: str = Query(max_length=100),
                      session: Session = Depends(get_session)) -> AvailabilityOut:
     channel = channels.get_channel(session, channel_id)
     return AvailabilityOut.model_validate(channels.available_to_sell(session, channel, sku))
+
+
+from mercato.inventory import api_movements, api_purchasing  # noqa: E402 - after this router
+
+router.include_router(api_movements.router)
+router.include_router(api_purchasing.router)

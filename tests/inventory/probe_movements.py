@@ -1,0 +1,1 @@
+"""Probe fixtures for inventory movements routes (imported by probe_fixtures)."""

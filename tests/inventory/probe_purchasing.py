@@ -1,0 +1,1 @@
+"""Probe fixtures for inventory purchasing routes (imported by probe_fixtures)."""
