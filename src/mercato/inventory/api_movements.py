@@ -6,4 +6,4 @@ from fastapi import APIRouter
 
 from mercato.core.uow import MercatoRoute
 
-router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["inventory"])
+router = APIRouter(route_class=MercatoRoute, tags=["inventory"])  # under inventory.api's /api/v1
