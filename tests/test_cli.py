@@ -286,6 +286,8 @@ HELP_CASES = {
     "demo": (["demo"], ["--host", "--port", "--data-dir"]),
     "import": (["import"], ["products"]),
     "import products": (["import", "products"], ["file", "--org", "--dry-run", "--format"]),
+    "inventory": (["inventory"], ["verify"]),
+    "inventory verify": (["inventory", "verify"], ["--org", "--rebuild"]),
 }
 
 
@@ -729,5 +731,47 @@ def test_import_products_applies_a_csv_with_progress_and_prints_the_result(
     assert job.json()["status"] == "succeeded"
 
     missing = run_cli(["import", "products", str(csv_file), "--org", "no-such-org"], env)
+    assert missing.returncode == 1
+    assert "no organization" in missing.stderr
+
+
+# -- inventory verify ----------------------------------------------------------------------------
+
+
+def test_inventory_verify_passes_when_levels_match_the_ledger_and_names_a_level_that_does_not(
+    database_url: str, db: Database, settings: Settings, client: TestClient
+) -> None:
+    from sqlalchemy import text
+
+    from tests.inventory.helpers import make_location, make_variants, receive
+
+    org = create_org(db, settings)
+    sku, = make_variants(client, org)
+    place = make_location(client, org)
+    receive(client, org, sku, place["code"], 4)
+    held = client.post("/api/v1/inventory/reservations", headers=org.headers, json={
+        "reference": f"cli-{new_id()}", "lines": [{"sku": sku, "quantity": 1}]})
+    assert held.status_code == 201, held.text
+    env = cli_env(database_url)
+    good = run_cli(["inventory", "verify", "--org", org.slug], env)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert json.loads(good.stdout)[org.slug] == {"ok": True, "problems": []}
+
+    with db.transaction(tenant=org.id) as session:  # a level written behind the ledger's back
+        session.execute(text("UPDATE stock_levels SET on_hand = 9 WHERE location_id = :l"),
+                        {"l": place["id"]})
+    bad = run_cli(["inventory", "verify", "--org", org.slug], env)
+    assert bad.returncode == 1
+    problems = json.loads(bad.stdout)[org.slug]["problems"]
+    assert [p["location_id"] for p in problems] == [place["id"]]
+    assert "ledger on_hand=4" in problems[0]["problem"]
+
+    fixed = run_cli(["inventory", "verify", "--org", org.slug, "--rebuild"], env)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert json.loads(fixed.stdout)[org.slug] == {"ok": True, "rebuilt": 1, "problems": []}
+    stocked = client.get("/api/v1/inventory/levels", headers=org.headers, params={"sku": sku})
+    assert stocked.json()["data"][0]["on_hand"] == 4
+
+    missing = run_cli(["inventory", "verify", "--org", "no-such-org"], env)
     assert missing.returncode == 1
     assert "no organization" in missing.stderr

@@ -10,8 +10,9 @@ import signal
 import sys
 import tempfile
 import threading
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,6 +29,8 @@ org_app = typer.Typer(help="Manage organizations (tenants).", no_args_is_help=Tr
 app.add_typer(org_app, name="org")
 import_app = typer.Typer(help="Bulk-load data from files.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+inventory_app = typer.Typer(help="Check stock against its ledger.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
 
 
 def _version(value: bool) -> None:
@@ -256,6 +259,49 @@ def import_products(
                                  "message": e.message} for e in errors]
         typer.echo(json.dumps(result, indent=2))
         if result["status"] != "succeeded":
+            raise typer.Exit(1)
+    finally:
+        db.dispose()
+
+
+@inventory_app.command("verify")
+def inventory_verify(
+    org: Annotated[str | None, typer.Option(help="Organization slug (default: all).")] = None,
+    rebuild: Annotated[bool, typer.Option(
+        help="Set each level to what its ledger sums to, then check again.")] = False,
+) -> None:
+    """Prove stock levels equal the replayed ledger, and reserved units equal what active
+    reservations hold; print what differs as JSON and exit 1 if anything does."""
+    from sqlalchemy import select
+
+    from mercato.core.db import SYSTEM, Database
+    from mercato.inventory import stock
+    from mercato.tenancy.models import Organization
+
+    settings = get_settings()
+    _configure(settings)
+    db = Database(settings.database_url, pool_size=2, busy_timeout_ms=settings.db_busy_timeout_ms)
+    try:
+        with db.session(write=False, tenant=SYSTEM) as session:
+            query = select(Organization.id, Organization.slug)
+            if org is not None:
+                query = query.where(Organization.slug == org)
+            organizations = session.execute(query.order_by(Organization.slug)).all()
+        if org is not None and not organizations:
+            typer.echo(f"error: no organization {org!r}", err=True)
+            raise typer.Exit(1)
+        report: dict[str, Any] = {}
+        for org_id, slug in organizations:
+            if rebuild:
+                with db.transaction(tenant=org_id) as session:
+                    session.info["actor_label"] = "cli:inventory-rebuild"
+                    rebuilt = stock.rebuild(session)
+            with db.session(write=False, tenant=org_id) as session:
+                problems = stock.verify(session)
+            report[slug] = {"ok": not problems, **({"rebuilt": rebuilt} if rebuild else {}),
+                            "problems": [asdict(p) for p in problems]}
+        typer.echo(json.dumps(report, indent=2))
+        if any(not entry["ok"] for entry in report.values()):
             raise typer.Exit(1)
     finally:
         db.dispose()
