@@ -112,8 +112,13 @@ def _hold(session: Session, reservation: Reservation, found: Resolved,
         line = data.lines[i]
         item = found.item(line.sku)
         places = [found.locations[line.location].id] if line.location else fallback
-        taken = None if shorts else _take(session, reservation, item.id, places,
-                                          line.quantity, channel is not None)
+        if shorts:  # nothing will be held: only find which other lines are short too
+            free = _free(session, item.id, places, channel is not None)
+            if free < line.quantity:
+                shorts.append((f"lines.{i}.quantity", line.sku, line.quantity, free))
+            continue
+        taken = _take(session, reservation, item.id, places, line.quantity,
+                      channel is not None)
         if taken is None:
             shorts.append((f"lines.{i}.quantity", line.sku, line.quantity,
                            _free(session, item.id, places, channel is not None)))
@@ -124,7 +129,8 @@ def _hold(session: Session, reservation: Reservation, found: Resolved,
                                         quantity=quantity))
     if shorts:
         raise InsufficientStock("Not enough stock for every line; nothing was reserved.",
-                                errors=short_errors(shorts))
+                                errors=short_errors(sorted(
+                                    shorts, key=lambda s: int(s[0].split(".")[1]))))
 
 
 def _free(session: Session, variant_id: str, places: list[str], channel: bool) -> int:
@@ -142,17 +148,25 @@ def _take(session: Session, reservation: Reservation, variant_id: str, places: l
         return Move(variant_id, location_id, reserved=units, reason="reservation",
                     reference=reservation.reference, keep_safety_stock=channel)
 
-    for location_id in places:  # whole from one place: one UPDATE, the common case
-        try:
-            stock.apply(session, [move(location_id, quantity)])
-            return [(location_id, quantity)]
-        except Short:
-            continue
-    for attempt in range(SPLIT_ATTEMPTS):  # split over places, in order
+    def whole() -> list[tuple[str, int]] | None:
+        for location_id in places:  # whole from one place: one UPDATE, the common case
+            try:
+                stock.apply(session, [move(location_id, quantity)])
+                return [(location_id, quantity)]
+            except Short:
+                continue
+        return None
+
+    taken = whole()
+    # expired holds still sit in ``reserved`` (reads merely ignore them), so the UPDATE
+    # could not take their units: release them, then try again
+    if taken is None and release_expired(session, variant_ids=[variant_id]):
+        taken = whole()
+    if taken is not None:
+        return taken
+    for _ in range(SPLIT_ATTEMPTS):  # split over places, in order
         plan = _split(session, variant_id, places, quantity, channel)
         if plan is None:
-            if attempt == 0 and release_expired(session, variant_ids=[variant_id]):
-                continue  # expired holds were still counted: look again without them
             return None
         try:
             with session.begin_nested():

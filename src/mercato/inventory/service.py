@@ -139,8 +139,20 @@ def adjust(session: Session, data: AdjustmentIn) -> list[Level]:
                              location_ids=[m.location_id for m in moves])
 
 
+def _release_expired_holds(session: Session, moves: Sequence[Move]) -> None:
+    """Expired reservations still sit in ``reserved`` until the worker releases them, while
+    reads already count their units as available: release them before a movement that needs
+    available units, so it is not refused for units nobody holds."""
+    losing = sorted({m.variant_id for m in moves if m.on_hand < 0 or m.reserved > 0})
+    if losing and stock.expired_holds(session, losing):
+        from mercato.inventory.reservations import release_expired  # it imports this module
+
+        release_expired(session, variant_ids=losing)
+
+
 def _apply_or_409(session: Session, moves: list[Move], found: Resolved,
                   labels: dict[int, tuple[str, str]]) -> None:
+    _release_expired_holds(session, moves)
     try:
         stock.apply(session, moves, found.by_id)
     except Short as short:
