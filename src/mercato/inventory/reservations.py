@@ -151,7 +151,15 @@ def _take(session: Session, reservation: Reservation, variant_id: str, places: l
     def whole() -> list[tuple[str, int]] | None:
         for location_id in places:  # whole from one place: one UPDATE, the common case
             try:
-                stock.apply(session, [move(location_id, quantity)])
+                if len(places) == 1:
+                    stock.apply(session, [move(location_id, quantity)])
+                else:
+                    # PostgreSQL keeps the row lock of an UPDATE that waited for another
+                    # writer and then found too little; with that lock held, trying (or
+                    # splitting onto) a later place would lock rows out of order and can
+                    # deadlock. Rolling back the savepoint lets the lock go.
+                    with session.begin_nested():
+                        stock.apply(session, [move(location_id, quantity)])
                 return [(location_id, quantity)]
             except Short:
                 continue
