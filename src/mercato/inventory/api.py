@@ -116,8 +116,7 @@ def get_low_stock(location: str | None = Query(None, max_length=50),
                     "reorder settings")
 def set_level(body: LevelSet, _: Principal = Depends(WRITE),
               session: Session = Depends(get_session)) -> LevelOut:
-    level = service.set_level(session, body)
-    return level_out(level, service.resolve(session, [("sku", body.sku)], []).item(body.sku))
+    return level_out(*service.set_level(session, body))
 
 
 @router.post("/inventory/adjustments", response_model=LevelList,
@@ -125,9 +124,7 @@ def set_level(body: LevelSet, _: Principal = Depends(WRITE),
              summary="Adjust stock: every line or none")
 def adjust(body: AdjustmentIn, _: Principal = Depends(WRITE),
            session: Session = Depends(get_session)) -> LevelList:
-    levels = service.adjust(session, body)
-    items = service.resolve(session, [("sku", line.sku) for line in body.lines], []).by_id
-    return LevelList(data=[level_out(lv, items[lv.variant_id]) for lv in levels])
+    return LevelList(data=[level_out(lv, item) for lv, item in service.adjust(session, body)])
 
 
 @router.get("/inventory/ledger", response_model=Page[MovementOut],

@@ -189,13 +189,10 @@ def _publish(session: Session, org: str, variant_ids: list[str]) -> int:
     rows = session.execute(select(stock.levels_t).where(
         stock.levels_t.c.organization_id == org,
         stock.levels_t.c.variant_id.in_(variant_ids))).all()
-    expired = stock.expired_holds(session, variant_ids)
+    read = stock.levels_of(session, rows)  # in the order of ``rows``
     levels: dict[str, list[stock.Level]] = defaultdict(list)
-    for r in rows:
-        levels[r.variant_id].append(stock.Level(
-            r.variant_id, r.location_id, r.on_hand,
-            r.reserved - expired.get((r.variant_id, r.location_id), 0), r.safety_stock,
-            r.reorder_point, r.reorder_quantity, r.updated_at))
+    for level in read:
+        levels[level.variant_id].append(level)
     items = {i.id: i for i in stock_items(session, ids=variant_ids)}
     events: list[NewEvent] = []
 
@@ -247,8 +244,7 @@ def _publish(session: Session, org: str, variant_ids: list[str]) -> int:
 
     # low stock, and the catalog's total
     flags = []
-    for r in rows:
-        level = next(lv for lv in levels[r.variant_id] if lv.location_id == r.location_id)
+    for r, level in zip(rows, read, strict=True):
         low = level.reorder_point is not None and level.available <= level.reorder_point
         if low and not r.low and r.variant_id in items:
             events.append(NewEvent("inventory.low_stock", "stock_level",

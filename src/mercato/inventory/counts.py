@@ -21,14 +21,8 @@ from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
 from mercato.inventory.models import StockCount, StockCountLine
 from mercato.inventory.schemas_movements import ApplyIn, CountedIn, CountIn
-from mercato.inventory.service import (
-    Resolved,
-    _apply_or_409,
-    _available,
-    resolve,
-    short_errors,
-)
-from mercato.inventory.stock import InsufficientStock, Move
+from mercato.inventory.service import move_stock, resolve
+from mercato.inventory.stock import Move
 
 counts_t = table_of(StockCount)
 
@@ -139,15 +133,10 @@ def apply(session: Session, count: StockCount, data: ApplyIn) -> StockCount:
                         reason=data.reason, reference=count.id, note=data.note)
             moves.append(move)
             labels[id(move)] = (f"lines.{i}.counted", line.sku)
-    shorts = [(field, sku, -m.on_hand, free) for m in moves if m.on_hand < 0
-              for field, sku in [labels[id(m)]]
-              if (free := _available(session, m.key)) < -m.on_hand]
-    if shorts:
-        raise InsufficientStock("Applying would leave fewer units than are reserved; nothing "
-                                "was changed.", errors=short_errors(shorts))
     stock.ensure_levels(session, [m.key for m in moves if m.on_hand > 0])
     items = {i.id: i for i in stock_items(session, ids=[m.variant_id for m in moves])}
-    _apply_or_409(session, moves, Resolved({i.sku: i for i in items.values()}, {}), labels)
+    move_stock(session, moves, items, labels, detail=(
+        "Applying would leave fewer units than are reserved; nothing was changed."))
     session.execute(update(counts_t).where(counts_t.c.id == count.id,
                                            counts_t.c.organization_id == tenant_of(session))
                     .values(status="applied", applied_at=utcnow()))

@@ -103,40 +103,44 @@ def short_errors(shorts: Sequence[tuple[str, str, int, int]]) -> list[dict[str, 
             for f, sku, wanted, available in shorts]
 
 
-def _available(session: Session, key: stock.Key) -> int:
-    levels = stock.read_levels(session, variant_ids=[key[0]], location_ids=[key[1]])
-    return levels[0].available if levels else 0
+def free_units(session: Session, keys: Sequence[stock.Key]) -> dict[stock.Key, int]:
+    """Available units (on hand - reserved) of these levels, read at once; missing ones are 0."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    return {(lv.variant_id, lv.location_id): lv.available for lv in stock.read_levels(
+        session, variant_ids=[k[0] for k in wanted], location_ids=[k[1] for k in wanted])
+        if (lv.variant_id, lv.location_id) in wanted}
+
+
+def _with_items(session: Session, levels: list[Level]) -> list[tuple[Level, StockItem]]:
+    """Each level with its variant (levels of deleted variants are left out)."""
+    items = {i.id: i for i in stock_items(session, ids=[lv.variant_id for lv in levels])}
+    return [(lv, items[lv.variant_id]) for lv in levels if lv.variant_id in items]
 
 
 # -- adjustments and set ------------------------------------------------------------------------
 
-def adjust(session: Session, data: AdjustmentIn) -> list[Level]:
+def adjust(session: Session, data: AdjustmentIn) -> list[tuple[Level, StockItem]]:
     """Batched adjustments: every line or none (409 ``insufficient_stock`` naming the lines
     that would go below zero)."""
     found = resolve(session, [(f"lines.{i}.sku", line.sku) for i, line in enumerate(data.lines)],
                     [(f"lines.{i}.location", line.location)
                      for i, line in enumerate(data.lines)])
     moves: list[Move] = []
-    fields: dict[int, int] = {}
+    labels: Labels = {}
     for i, line in enumerate(data.lines):
         item, location = found.item(line.sku), found.locations[line.location]
-        fields[id(move := Move(item.id, location.id, on_hand=line.delta, reason=line.reason,
-                               reference=data.reference, note=line.note))] = i
+        move = Move(item.id, location.id, on_hand=line.delta, reason=line.reason,
+                    reference=data.reference, note=line.note)
         moves.append(move)
+        labels[id(move)] = (f"lines.{i}.delta", line.sku)
     stock.ensure_levels(session, [m.key for m in moves if m.on_hand > 0])
-    shorts = []
-    for move in moves:  # check each line alone first, to name every short line, not the first
-        if move.on_hand < 0 and _available(session, move.key) + move.on_hand < 0:
-            i = fields[id(move)]
-            shorts.append((f"lines.{i}.delta", data.lines[i].sku, -move.on_hand,
-                           _available(session, move.key)))
-    if shorts:
-        raise InsufficientStock("Not enough stock for every line; nothing was changed.",
-                                errors=short_errors(shorts))
-    _apply_or_409(session, moves, found, {id(m): (f"lines.{fields[id(m)]}.delta",
-                                                  data.lines[fields[id(m)]].sku) for m in moves})
-    return stock.read_levels(session, variant_ids=[m.variant_id for m in moves],
-                             location_ids=[m.location_id for m in moves])
+    move_stock(session, moves, found.by_id, labels,
+               detail="Not enough stock for every line; nothing was changed.")
+    return _with_items(session, stock.read_levels(
+        session, variant_ids=[m.variant_id for m in moves],
+        location_ids=[m.location_id for m in moves]))
 
 
 def _release_expired_holds(session: Session, moves: Sequence[Move]) -> None:
@@ -150,22 +154,33 @@ def _release_expired_holds(session: Session, moves: Sequence[Move]) -> None:
         release_expired(session, variant_ids=losing)
 
 
-def _apply_or_409(session: Session, moves: list[Move], found: Resolved,
-                  labels: dict[int, tuple[str, str]]) -> None:
+Labels = dict[int, tuple[str, str]]
+"""(request field, SKU) of each movement, by ``id(move)``: how a short one is named."""
+
+
+def move_stock(session: Session, moves: list[Move], items: dict[str, StockItem],
+               labels: Labels, *, detail: str) -> None:
+    """Apply staff movements all or none. Each line that is short on its own is named in a
+    409 ``insufficient_stock`` (``detail``); one that became short meanwhile is named too."""
     _release_expired_holds(session, moves)
+    free = free_units(session, [m.key for m in moves if m.on_hand < 0])
+    shorts = [(*labels[id(m)], -m.on_hand, free.get(m.key, 0)) for m in moves
+              if m.on_hand < 0 and free.get(m.key, 0) < -m.on_hand]
+    if shorts:
+        raise InsufficientStock(detail, errors=short_errors(shorts))
     try:
-        stock.apply(session, moves, found.by_id)
+        stock.apply(session, moves, items)
     except Short as short:
-        field, sku = labels.get(id(short.move), ("lines", ""))
-        wanted = -(short.move.on_hand - short.move.reserved) if short.move.on_hand < 0 \
-            else short.move.reserved
+        field, sku = labels[id(short.move)]
         raise InsufficientStock(
             "Not enough stock (it changed meanwhile); nothing was changed.",
-            errors=short_errors([(field, sku, wanted, _available(session, short.move.key))])
+            errors=short_errors([(field, sku, -short.move.on_hand,
+                                  free_units(session, [short.move.key]).get(short.move.key,
+                                                                            0))])
         ) from None
 
 
-def set_level(session: Session, data: LevelSet) -> Level:
+def set_level(session: Session, data: LevelSet) -> tuple[Level, StockItem]:
     """Set on hand (optionally compare-and-set on ``expected_on_hand``) and/or the level's
     safety stock and reorder settings."""
     found = resolve(session, [("sku", data.sku)], [("location", data.location)])
@@ -185,10 +200,10 @@ def set_level(session: Session, data: LevelSet) -> Level:
                 extra={"current_on_hand": current.on_hand})
         delta = data.on_hand - current.on_hand
         if delta:
-            _apply_or_409(session, [Move(item.id, location.id, on_hand=delta,
-                                         reason=data.reason, reference=data.reference,
-                                         note=data.note)],
-                          found, {})
+            move = Move(item.id, location.id, on_hand=delta, reason=data.reason,
+                        reference=data.reference, note=data.note)
+            move_stock(session, [move], found.by_id, {id(move): ("on_hand", item.sku)},
+                       detail="On hand cannot go below what is reserved; nothing was changed.")
     settings = data.model_dump(include={"safety_stock", "reorder_point", "reorder_quantity"},
                                exclude_unset=True)
     if settings:
@@ -196,7 +211,8 @@ def set_level(session: Session, data: LevelSet) -> Level:
             stock.levels_t.c.variant_id == item.id,
             stock.levels_t.c.location_id == location.id)
             .values(**settings, changes=stock.levels_t.c.changes + 1))
-    return stock.read_levels(session, variant_ids=[item.id], location_ids=[location.id])[0]
+    return stock.read_levels(session, variant_ids=[item.id],
+                             location_ids=[location.id])[0], item
 
 
 def list_levels(session: Session, *, sku: str | None,
@@ -210,9 +226,8 @@ def list_levels(session: Session, *, sku: str | None,
     if variant_ids is None and location_ids is None:
         raise ValidationFailed("Give a sku or a location.",
                                errors=[{"field": "sku", "message": "sku or location required"}])
-    levels = stock.read_levels(session, variant_ids=variant_ids, location_ids=location_ids)
-    items = {i.id: i for i in stock_items(session, ids=[lv.variant_id for lv in levels])}
-    return [(lv, items[lv.variant_id]) for lv in levels if lv.variant_id in items]
+    return _with_items(session, stock.read_levels(session, variant_ids=variant_ids,
+                                                  location_ids=location_ids))
 
 
 def low_stock(session: Session, location: str | None) -> list[tuple[Level, StockItem]]:
@@ -223,11 +238,9 @@ def low_stock(session: Session, location: str | None) -> list[tuple[Level, Stock
                   <= stock.levels_t.c.reorder_point]
     keys = session.execute(select(stock.levels_t.c.variant_id).where(*conditions)
                            .distinct()).scalars().all()
-    levels = [lv for lv in stock.read_levels(session, variant_ids=keys,
-                                             location_ids=location_ids)
-              if lv.reorder_point is not None and lv.available <= lv.reorder_point]
-    items = {i.id: i for i in stock_items(session, ids=[lv.variant_id for lv in levels])}
-    return [(lv, items[lv.variant_id]) for lv in levels if lv.variant_id in items]
+    return _with_items(session, [
+        lv for lv in stock.read_levels(session, variant_ids=keys, location_ids=location_ids)
+        if lv.reorder_point is not None and lv.available <= lv.reorder_point])
 
 
 def ledger(session: Session, params: PageParams, *, sku: str | None, location: str | None,

@@ -18,6 +18,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -223,6 +224,11 @@ def read_levels(session: Session, *, variant_ids: Iterable[str] | None = None,
         conditions.append(levels_t.c.location_id.in_(sorted(set(location_ids))))
     rows = session.execute(select(levels_t).where(and_(*conditions))
                            .order_by(levels_t.c.variant_id, levels_t.c.location_id)).all()
+    return levels_of(session, rows)
+
+
+def levels_of(session: Session, rows: Sequence[Any]) -> list[Level]:
+    """``Level``s of ``stock_levels`` rows, expired holds not counted as reserved."""
     expired = expired_holds(session, {r.variant_id for r in rows})
     return [Level(r.variant_id, r.location_id, r.on_hand,
                   r.reserved - expired.get((r.variant_id, r.location_id), 0), r.safety_stock,

@@ -23,8 +23,8 @@ from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
 from mercato.inventory.models import Transfer, TransferLine
 from mercato.inventory.schemas_movements import ReceiveIn, TransferIn, TransferLineIn
-from mercato.inventory.service import _apply_or_409, _available, resolve, short_errors
-from mercato.inventory.stock import InsufficientStock, Move
+from mercato.inventory.service import move_stock, resolve
+from mercato.inventory.stock import Move
 
 transfers_t = table_of(Transfer)
 lines_t = table_of(TransferLine)
@@ -64,13 +64,8 @@ def create_transfer(session: Session, data: TransferIn) -> Transfer:
                     reference=transfer.id, note=data.note)
         moves.append(move)
         labels[id(move)] = (f"lines.{i}.quantity", item.sku)
-    shorts = [(field, sku, -m.on_hand, free) for m in moves
-              for field, sku in [labels[id(m)]]
-              if (free := _available(session, m.key)) < -m.on_hand]
-    if shorts:
-        raise InsufficientStock("Not enough stock at the source for every line; nothing was "
-                                "changed.", errors=short_errors(shorts))
-    _apply_or_409(session, moves, found, labels)
+    move_stock(session, moves, found.by_id, labels, detail=(
+        "Not enough stock at the source for every line; nothing was changed."))
     session.add(transfer)
     session.flush()
     return transfer
