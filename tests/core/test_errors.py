@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import socket
+
 from fastapi.testclient import TestClient
 
-from tests.conftest import Org
+from mercato.app import create_app
+from mercato.core.db import Database
+from mercato.settings import Settings
+from tests.conftest import LiveServer, Org
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code", "errors"}
 
@@ -67,3 +73,46 @@ def test_a_request_that_fails_changes_nothing(client: TestClient, org: Org) -> N
     assert response.status_code == 409
     after = client.get("/api/v1/staff?limit=250", headers=org.headers).json()["data"]
     assert after == before
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length body, read off a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"connection closed after {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    while len(body) < int(headers["content-length"]):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed mid-body")
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_an_unhandled_error_is_a_500_problem_and_the_connection_stays_open(
+        settings: Settings, db: Database) -> None:
+    app = create_app(settings, db)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with LiveServer(app) as server, socket.create_connection(("127.0.0.1", server.port),
+                                                             timeout=10) as sock:
+        sock.sendall(b"GET /boom HTTP/1.1\r\nHost: t\r\nX-Request-ID: boom-1\r\n\r\n")
+        status, headers, body = _read_response(sock)
+        assert status == 500
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["x-request-id"] == "boom-1"
+        problem = json.loads(body)
+        assert problem["code"] == "internal_error"
+        assert problem["request_id"] == "boom-1"
+        assert "a bug" not in body.decode()  # internals are logged, never shown
+        # the same keep-alive connection serves the next request
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert _read_response(sock)[0] == 200

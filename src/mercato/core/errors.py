@@ -215,16 +215,10 @@ async def _on_integrity(request: Request, exc: Exception) -> Response:
                             request=request)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled_error", error=type(exc).__name__)
-    return problem_response(500, "internal_error", "An unexpected error occurred.",
-                            request=request)
-
-
 def install_error_handlers(app: FastAPI) -> None:
+    """Known errors to problems; anything else is answered by ``ObservabilityMiddleware``."""
     app.add_exception_handler(MercatoError, _on_mercato_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(StaleDataError, _on_stale)
     app.add_exception_handler(IntegrityError, _on_integrity)
-    app.add_exception_handler(Exception, _on_unexpected)

@@ -19,8 +19,10 @@ from prometheus_client import (
     multiprocess,
 )
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mercato.core.errors import problem_response
 from mercato.core.ids import new_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -37,6 +39,7 @@ LATENCY = Histogram(
 )
 
 access_log = structlog.get_logger("mercato.access")
+error_log = structlog.get_logger("mercato.errors")
 
 
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
@@ -72,7 +75,12 @@ def metrics_payload() -> tuple[bytes, str]:
 
 
 class ObservabilityMiddleware:
-    """Assigns the request id, times the request, counts it by route template, logs it."""
+    """Assigns the request id, times the request, counts it by route template, logs it.
+
+    It also answers an unhandled exception with a 500 problem and does not re-raise it:
+    Starlette's own last-resort handler re-raises after responding, and uvicorn then closes
+    the connection, so a keep-alive client (a load balancer, a connector) saw a reset.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -91,16 +99,25 @@ class ObservabilityMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         start = time.perf_counter()
         status = 500
+        started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            error_log.exception("unhandled_error", error=type(exc).__name__)
+            if started:
+                raise  # half a response is out: the only honest thing left is to close
+            response = problem_response(500, "internal_error", "An unexpected error occurred.",
+                                        request=Request(scope))
+            await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")
