@@ -23,7 +23,7 @@ from mercato.tenancy.middleware import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
 
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
-           "mercato.inventory")
+           "mercato.inventory", "mercato.orders")
 """Business modules, in mount order. Each may have ``api`` (routers) and ``events`` modules."""
 
 

@@ -723,3 +723,26 @@ def set_costs(session: Session, costs: dict[str, Decimal]) -> None:
                          "variant_id": variant.id, "sku": variant.sku,
                          "changes": {"cost": {"from": json_value(before),
                                               "to": json_value(cost)}}})
+
+
+@dataclass(frozen=True)
+class SaleItem:
+    """A variant as an order line snapshots it."""
+
+    id: str
+    sku: str
+    product_title: str
+    variant_title: str
+    price: Decimal
+    currency: str
+
+
+def sale_items(session: Session, skus: Iterable[str]) -> dict[str, SaleItem]:
+    """The organization's variants with these SKUs, by SKU (unknown ones are left out)."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    stmt = (select(Variant.id, Variant.sku, Product.title, Variant.title, Variant.price,
+                   Variant.currency)
+            .join(Product, Product.id == Variant.product_id).where(Variant.sku.in_(wanted)))
+    return {row[1]: SaleItem(*row) for row in session.execute(stmt)}

@@ -117,7 +117,7 @@ def _hold(session: Session, reservation: Reservation, found: Resolved,
             if free < line.quantity:
                 shorts.append((f"lines.{i}.quantity", line.sku, line.quantity, free))
             continue
-        taken = _take(session, reservation, item.id, places, line.quantity,
+        taken = _take(session, reservation.reference, item.id, places, line.quantity,
                       channel is not None)
         if taken is None:
             shorts.append((f"lines.{i}.quantity", line.sku, line.quantity,
@@ -141,12 +141,12 @@ def _free(session: Session, variant_id: str, places: list[str], channel: bool) -
                for lv in levels.values())
 
 
-def _take(session: Session, reservation: Reservation, variant_id: str, places: list[str],
+def _take(session: Session, reference: str, variant_id: str, places: list[str],
           quantity: int, channel: bool) -> list[tuple[str, int]] | None:
     """Hold ``quantity`` units of a variant from ``places``; what came from where, or None."""
     def move(location_id: str, units: int) -> Move:
         return Move(variant_id, location_id, reserved=units, reason="reservation",
-                    reference=reservation.reference, keep_safety_stock=channel)
+                    reference=reference, keep_safety_stock=channel)
 
     def whole() -> list[tuple[str, int]] | None:
         for location_id in places:  # whole from one place: one UPDATE, the common case
@@ -183,6 +183,23 @@ def _take(session: Session, reservation: Reservation, variant_id: str, places: l
         except Short:
             continue  # someone took stock between reading and holding: read again
     return None
+
+
+def take_what_is_free(session: Session, reference: str, variant_id: str, places: list[str],
+                      quantity: int) -> list[tuple[str, int]]:
+    """Hold up to ``quantity`` units from ``places`` (what came from where, possibly nothing).
+
+    For a sale that has already happened elsewhere (a channel's order): it takes what there
+    is, safety stock included, and the caller records the rest as oversold."""
+    taken = _take(session, reference, variant_id, places, quantity, False)
+    for _ in range(SPLIT_ATTEMPTS):
+        if taken is not None:
+            return taken
+        free = min(quantity, _free(session, variant_id, places, False))
+        if free <= 0:
+            return []
+        taken = _take(session, reference, variant_id, places, free, False)
+    return taken or []
 
 
 def _split(session: Session, variant_id: str, places: list[str], quantity: int,

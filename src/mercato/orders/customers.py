@@ -1,0 +1,169 @@
+"""Customer records: emails (unique per organization), phones, addresses, tags, their orders,
+lifetime value, and merging duplicates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import Text, cast, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.orders.models import Customer, CustomerAddress, CustomerEmail, Order
+from mercato.orders.schemas import (
+    CustomerAddressIn,
+    CustomerAddressOut,
+    CustomerIn,
+    CustomerOut,
+    CustomerUpdate,
+)
+
+
+def get_customer(session: Session, customer_id: str) -> Customer:
+    customer = session.scalar(select(Customer).where(Customer.id == customer_id))
+    if customer is None:
+        raise NotFound(f"No customer {customer_id!r}.")
+    return customer
+
+
+def _emails(primary: str | None, others: Sequence[str]) -> list[str]:
+    return sorted({e for e in [primary, *others] if e})
+
+
+def _claim_emails(session: Session, customer: Customer, emails: list[str]) -> None:
+    """Make ``emails`` this customer's; one already another customer's is a 409, and orders
+    placed with them before now link here."""
+    taken = dict(session.execute(select(CustomerEmail.email, CustomerEmail.customer_id)
+                                 .where(CustomerEmail.email.in_(emails))).all())
+    clash = [e for e in emails if taken.get(e) not in (None, customer.id)]
+    if clash:
+        raise Conflict("Another customer has that email.", errors=[
+            {"field": "email", "message": f"{e} belongs to customer {taken[e]}"}
+            for e in clash])
+    customer.emails = [e for e in customer.emails if e.email in emails] + [
+        CustomerEmail(email=e) for e in emails if e not in {x.email for x in customer.emails}]
+    session.flush()
+    if emails:
+        session.execute(update(Order).where(Order.customer_id.is_(None),
+                                            Order.email.in_(emails))
+                        .values(customer_id=customer.id)
+                        .execution_options(synchronize_session=False))
+
+
+def _addresses(given: Sequence[CustomerAddressIn]) -> list[CustomerAddress]:
+    for flag in ("default_shipping", "default_billing"):
+        if sum(1 for a in given if getattr(a, flag)) > 1:
+            raise ValidationFailed("One default address of each kind.", errors=[
+                {"field": "addresses", "message": f"more than one {flag}"}])
+    return [CustomerAddress(address=a.address.model_dump(), default_shipping=a.default_shipping,
+                            default_billing=a.default_billing) for a in given]
+
+
+def create_customer(session: Session, data: CustomerIn) -> Customer:
+    customer = Customer(email=data.email, first_name=data.first_name,
+                        last_name=data.last_name, phones=list(dict.fromkeys(data.phones)),
+                        tags=sorted(set(data.tags)), note=data.note,
+                        addresses=_addresses(data.addresses))
+    session.add(customer)
+    session.flush()
+    _claim_emails(session, customer, _emails(data.email, data.emails))
+    return customer
+
+
+def update_customer(session: Session, customer: Customer, data: CustomerUpdate) -> Customer:
+    given = data.model_dump(exclude_unset=True)
+    for name in ("first_name", "last_name", "note"):
+        if name in given:
+            setattr(customer, name, given[name])
+    if data.phones is not None:
+        customer.phones = list(dict.fromkeys(data.phones))
+    if data.tags is not None:
+        customer.tags = sorted(set(data.tags))
+    if data.addresses is not None:
+        customer.addresses = _addresses(data.addresses)
+    if "email" in given or data.emails is not None:
+        if "email" in given:
+            customer.email = data.email
+        others = data.emails if data.emails is not None else [
+            e.email for e in customer.emails if e.email != customer.email]
+        _claim_emails(session, customer, _emails(customer.email, others))
+    session.flush()
+    return customer
+
+
+def list_customers(session: Session, params: PageParams, *, q: str | None,
+                   tag: str | None) -> Slice[Customer]:
+    stmt = select(Customer)
+    if q:
+        like = f"%{q.strip().lower().replace('%', '').replace('_', '')}%"
+        stmt = stmt.where(or_(
+            func.lower(func.coalesce(Customer.first_name, "") + " "
+                       + func.coalesce(Customer.last_name, "")).like(like),
+            Customer.id.in_(select(CustomerEmail.customer_id)
+                            .where(CustomerEmail.email.like(like)))))
+    if tag:
+        # tags are few per customer: the JSON text holds the quoted tag exactly when it has it
+        stmt = stmt.where(cast(Customer.tags, Text).like(f'%"{tag}"%'))
+    return paginate(session, stmt, [(Customer.id, True)], params)
+
+
+def stats(session: Session, ids: Sequence[str]) -> dict[str | None, tuple[int, Decimal]]:
+    """(orders, paid minus refunded) per customer, in one query."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Order.customer_id, func.count(Order.id),
+               func.coalesce(func.sum(Order.paid_total - Order.refunded_total), 0))
+        .where(Order.customer_id.in_(list(ids))).group_by(Order.customer_id))
+    return {cid: (int(n), Decimal(value)) for cid, n, value in rows}
+
+
+def customer_out(customer: Customer, figures: tuple[int, Decimal] | None) -> CustomerOut:
+    count, value = figures or (0, Decimal("0"))
+    return CustomerOut(
+        id=customer.id, email=customer.email, emails=[e.email for e in customer.emails],
+        first_name=customer.first_name, last_name=customer.last_name, phones=customer.phones,
+        tags=customer.tags, note=customer.note,
+        addresses=[CustomerAddressOut.model_validate(a) for a in customer.addresses],
+        orders_count=count, lifetime_value=Decimal(value).quantize(Decimal("0.01")),
+        created_at=customer.created_at, updated_at=customer.updated_at)
+
+
+def merge(session: Session, customer: Customer, duplicate_ids: Sequence[str]) -> Customer:
+    """Fold duplicates into ``customer``: their emails, phones, tags, addresses and orders
+    move here and the duplicates are deleted, all in one transaction."""
+    if customer.id in duplicate_ids:
+        raise ValidationFailed("A customer cannot be merged into itself.", errors=[
+            {"field": "duplicates", "message": "contains the customer itself"}])
+    duplicates = list(session.scalars(select(Customer).where(Customer.id.in_(duplicate_ids))))
+    missing = sorted(set(duplicate_ids) - {d.id for d in duplicates})
+    if missing:
+        raise ValidationFailed("Unknown customers.", errors=[
+            {"field": "duplicates", "message": f"no customer {m!r}"} for m in missing])
+    emails = {e.email for e in customer.emails}
+    phones, tags = list(customer.phones), set(customer.tags)
+    for dup in duplicates:
+        emails |= {e.email for e in dup.emails}
+        phones += [p for p in dup.phones if p not in phones]
+        tags |= set(dup.tags)
+        for address in dup.addresses:
+            customer.addresses.append(CustomerAddress(
+                address=address.address, default_shipping=False, default_billing=False))
+        if customer.email is None:
+            customer.email = dup.email
+    ids = [d.id for d in duplicates]
+    session.execute(update(Order).where(Order.customer_id.in_(ids))
+                    .values(customer_id=customer.id)
+                    .execution_options(synchronize_session=False))
+    session.execute(delete(CustomerEmail).where(CustomerEmail.customer_id.in_(ids))
+                    .execution_options(synchronize_session=False))
+    for dup in duplicates:
+        session.expire(dup, ["emails"])
+        session.delete(dup)
+    session.flush()
+    customer.phones, customer.tags = phones, sorted(tags)
+    _claim_emails(session, customer, sorted(emails))
+    session.flush()
+    return customer
