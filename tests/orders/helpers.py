@@ -45,3 +45,11 @@ def on_hand(client: TestClient, org: Org, sku: str, place: dict[str, Any]) -> in
 
 def unique() -> str:
     return new_id()
+
+
+def place_raw(client: TestClient, org: Org, **body: Any) -> dict[str, Any]:
+    """An order from a body written out in full (channel and currency default)."""
+    response = client.post("/api/v1/orders", headers=org.headers,
+                           json={"channel": "manual", "currency": "USD", **body})
+    assert response.status_code == 201, response.text
+    return dict(response.json())

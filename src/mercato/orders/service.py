@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -65,6 +66,7 @@ from mercato.orders.schemas import (
 from mercato.orders.totals import ZERO, LineIn, ShippingIn, TaxIn, cents, order_totals
 
 numbers_t = table_of(OrderNumber)
+CHANNEL_ID = re.compile(r"[0-9A-Z]{26}")
 FIRST_NUMBER = 1000
 
 
@@ -206,7 +208,7 @@ def _settled(session: Session, order: Order, *, action: str, changes: dict[str, 
 
 def _channel(session: Session, ref: str) -> tuple[str, str, SalesChannel | None]:
     """(dedupe key, source name, the sales channel if ``ref`` is one)."""
-    if len(ref) == 26 and ref.isupper():
+    if CHANNEL_ID.fullmatch(ref):
         channel = get_channel(session, ref, field="channel")
         return channel.id, channel.kind, channel
     return ref, ref, None
@@ -417,10 +419,9 @@ def set_status(session: Session, order_id: str, target: str) -> Order:
     order = get_order(session, order_id, lock=True)
     verb = {"closed": "close", "open": "reopen"}[target]
     states.require(order, "status", target, action=f"{verb} the order")
-    if order.status != target:
-        order.status = target
-        order.closed_at = utcnow() if target == "closed" else None
-        _settled(session, order, action=verb, changes={"status": target})
+    order.status = target
+    order.closed_at = utcnow() if target == "closed" else None
+    _settled(session, order, action=verb, changes={"status": target})
     return order
 
 
@@ -518,9 +519,6 @@ def cancel(session: Session, order_id: str, data: CancelIn) -> Order:
     order = get_order(session, order_id, lock=True)
     whole = data.lines is None
     if whole:
-        if order.status == "cancelled":
-            raise Conflict("The order is cancelled already.",
-                           extra={"machine": "status", "from": "cancelled", "to": "cancelled"})
         states.require(order, "status", "cancelled", action="cancel the order")
         asked = [(i, line, line.quantity - line.cancelled - line.fulfilled)
                  for i, line in enumerate(order.lines)]

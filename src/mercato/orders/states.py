@@ -50,9 +50,9 @@ WHY = {
 
 def require(order: Order, machine: str, target: str, *, action: str) -> None:
     """Refuse ``action`` unless ``machine`` may go from the order's state to ``target``
-    (staying put is always allowed)."""
+    (staying put counts as a move: closing a closed order is refused too)."""
     current = str(getattr(order, machine))
-    if target != current and target not in MACHINES[machine][current]:
+    if target not in MACHINES[machine][current]:
         raise Conflict(
             f"Cannot {action}: the order's {machine} is {current!r}, and {current!r} -> "
             f"{target!r} is not allowed ({WHY[machine]})",
