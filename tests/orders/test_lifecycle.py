@@ -268,3 +268,60 @@ def test_editing_an_order_honours_if_match(client: TestClient, org: Org) -> None
     stale = client.patch(url, headers={**org.headers, "If-Match": etag}, json={"note": "x"})
     assert stale.status_code == 412
     assert client.get(url, headers=org.headers).json()["note"] == "gift wrap"
+
+
+def test_financial_edges_voiding_one_authorization_and_refunding_a_part_paid_order(
+        client: TestClient, org: Org) -> None:
+    skus, _ = stocked(client, org, [5])
+    order = place_order(client, org, [(skus[0], 2)], payments=[
+        {"method": "card", "status": "authorized", "amount": "12.00"},
+        {"method": "card", "status": "authorized", "amount": "8.00"}])
+    assert order["financial_status"] == "authorized"
+    voided = act(client, org, order, f"payments/{order['payments'][1]['id']}/void")
+    assert voided["financial_status"] == "pending"
+    captured = act(client, org, order, f"payments/{order['payments'][0]['id']}/capture")
+    assert (captured["financial_status"], captured["paid_total"]) == ("pending", "12.00")
+    refunded = act(client, org, order, "refunds", {"amount": "2.00"}, expect=201)
+    assert refunded["financial_status"] == "partially_refunded"
+
+
+def test_a_line_is_refunded_by_lines_at_most_once(client: TestClient, org: Org) -> None:
+    skus, _ = stocked(client, org, [5])
+    order = place_order(client, org, [(skus[0], 2)], payments=[{"method": "card"}])
+    line = order["lines"][0]["id"]
+    act(client, org, order, "refunds", {"lines": [{"line_id": line, "quantity": 2}]},
+        expect=201)
+    again = act(client, org, order, "refunds", {"lines": [{"line_id": line, "quantity": 1}]},
+                expect=422)
+    assert again["errors"][0]["field"] == "lines.0.quantity"
+    assert get(client, org, order)["refunded_total"] == "20.00"
+
+
+def test_returning_the_shipped_part_then_cancelling_the_rest_ends_returned(
+        client: TestClient, org: Org) -> None:
+    skus, _ = stocked(client, org, [5])
+    order = place_order(client, org, [(skus[0], 2)])
+    line = order["lines"][0]["id"]
+    act(client, org, order, "fulfillments", {"lines": [{"line_id": line, "quantity": 1}]},
+        expect=201)
+    act(client, org, order, "returns", {"lines": [{"line_id": line, "quantity": 1}]},
+        expect=201)
+    done = act(client, org, order, "cancel")
+    assert (done["status"], done["fulfillment_status"]) == ("cancelled", "returned")
+
+
+def test_several_rates_inside_one_price_split_the_tax_it_holds(client: TestClient,
+                                                               org: Org) -> None:
+    skus, _ = stocked(client, org, [1])
+    order = client.post(ORDERS, headers=org.headers, json={
+        "channel": "manual", "currency": "EUR", "taxes_included": True, "lines": [{
+            "sku": skus[0], "quantity": 1, "unit_price": "110.00",
+            "tax_lines": [{"title": "A", "rate": "0.05"}, {"title": "B", "rate": "0.05"}]}]})
+    assert order.status_code == 201, order.text
+    assert [t["amount"] for t in order.json()["lines"][0]["tax_lines"]] == ["5.00", "5.00"]
+    assert order.json()["total"] == "110.00"
+    empty = client.post(ORDERS, headers=org.headers, json={
+        "channel": "manual", "currency": "EUR", "lines": [{
+            "sku": skus[0], "quantity": 1, "tax_lines": [{"title": "A"}]}]})
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["field"] == "lines.0.tax_lines.0"

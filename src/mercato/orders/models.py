@@ -152,8 +152,8 @@ class Order(TenantMixin, Base):
 
 
 class OrderLine(TenantMixin, Base):
-    """What was bought. Quantities only grow by conditional updates, so concurrent requests
-    can never fulfil, cancel or return more than the line holds."""
+    """What was bought, and what became of each unit. Changed only while the order's row is
+    locked; the CHECK constraints refuse any count past what the line holds."""
 
     __tablename__ = "order_lines"
     __audited__ = False  # the order's events and the ledger record every change

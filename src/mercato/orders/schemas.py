@@ -6,7 +6,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 
 from mercato.core.money import Money
 from mercato.inventory.schemas import MAX_LINES, MAX_UNITS
@@ -67,6 +74,12 @@ class TaxLineIn(BaseModel):
     amount: Money | None = Field(default=None, description=(
         "What was charged; when omitted it is computed from the rate and rounded half-even "
         "to the cent."))
+
+    @model_validator(mode="after")
+    def _rate_or_amount(self) -> TaxLineIn:
+        if self.rate is None and self.amount is None:
+            raise ValueError("give a rate or an amount")
+        return self
 
 
 class DiscountIn(BaseModel):

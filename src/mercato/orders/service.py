@@ -187,8 +187,7 @@ def short_lines(order: Order) -> list[dict[str, Any]]:
              "short": line.short} for line in order.lines if line.short > 0]
 
 
-def _settled(session: Session, order: Order, *, action: str, changes: dict[str, Any],
-             was_oversold: bool | None = None) -> None:
+def _settled(session: Session, order: Order, *, action: str, changes: dict[str, Any]) -> None:
     """Bring derived states up to date (checking each edge), then record what happened:
     ``order.updated`` always, plus ``order.paid`` / ``order.fulfilled`` on reaching them."""
     changed = states.settle(order, action=action)
@@ -200,8 +199,6 @@ def _settled(session: Session, order: Order, *, action: str, changes: dict[str, 
         emit(session, order, "order.paid")
     if "fulfillment_status" in changed and order.fulfillment_status == "fulfilled":
         emit(session, order, "order.fulfilled")
-    if order.oversold and was_oversold is False:
-        emit(session, order, "order.oversold", short_lines=short_lines(order))
 
 
 # -- ingestion ----------------------------------------------------------------------------------
@@ -394,7 +391,7 @@ def allocate(session: Session, order_id: str) -> Order:
     _take_stock(session, order, wanted, places)
     _settled(session, order, action="allocate", changes={"allocated": [
         {"line_id": line.id, "quantity": before[line.id] - line.short}
-        for line, _ in wanted]}, was_oversold=True)
+        for line, _ in wanted]})
     return order
 
 
@@ -569,7 +566,8 @@ def cancel(session: Session, order_id: str, data: CancelIn) -> Order:
 def add_payment(session: Session, order_id: str, data: PaymentIn) -> Order:
     order = get_order(session, order_id, lock=True)
     if order.status == "cancelled":
-        raise Conflict("Cannot take a payment for a cancelled order.")
+        raise Conflict("Cannot take a payment for a cancelled order.",
+                       extra={"machine": "status", "from": "cancelled", "to": "cancelled"})
     amount = data.amount if data.amount is not None else order.total - _covered(order)
     if amount <= 0 or _covered(order) + amount > order.total:
         raise Conflict(f"The payment would take more than the order's {order.total}: "
@@ -603,7 +601,8 @@ def settle_payment(session: Session, order_id: str, payment_id: str, target: str
     verb = {"paid": "capture", "voided": "void"}[target]
     if payment.status != "authorized":
         raise Conflict(f"Cannot {verb} a payment that is {payment.status}; only an "
-                       "authorized one.", extra={"from": payment.status, "to": target})
+                       "authorized one.", extra={"machine": "payment", "from": payment.status,
+                                                 "to": target})
     payment.status = target
     if target == "paid":
         order.paid_total += payment.amount
@@ -622,9 +621,14 @@ def refund(session: Session, order_id: str, data: RefundIn) -> Refund:
     """Give money back, by amount or by lines, against the payments; never more than paid."""
     order = get_order(session, order_id, lock=True)
     lines = _lines_named(order, data.lines) if data.lines else []
+    done: dict[str, int] = defaultdict(int)  # units of each line refunded before
+    for earlier in order.refunds:
+        for entry in earlier.lines:
+            done[entry["line_id"]] += int(entry["quantity"])
     errors = [{"field": f"lines.{i}.quantity",
-               "message": f"{q} asked, the line has {line.quantity}"}
-              for i, line, q in lines if q > line.quantity]
+               "message": f"{q} asked, {line.quantity - done[line.id]} of the line's "
+                          f"{line.quantity} not refunded yet"}
+              for i, line, q in lines if q > line.quantity - done[line.id]]
     if errors:
         raise ValidationFailed("The refund's lines are not valid.", errors=errors)
     if data.amount is None and not lines:

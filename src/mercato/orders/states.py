@@ -23,8 +23,8 @@ STATUS: dict[str, frozenset[str]] = {
 }
 
 FINANCIAL: dict[str, frozenset[str]] = {
-    "pending": frozenset({"authorized", "paid", "voided"}),
-    "authorized": frozenset({"paid", "voided"}),
+    "pending": frozenset({"authorized", "paid", "voided", "partially_refunded", "refunded"}),
+    "authorized": frozenset({"pending", "paid", "voided", "partially_refunded", "refunded"}),
     "paid": frozenset({"partially_refunded", "refunded"}),
     "partially_refunded": frozenset({"partially_refunded", "refunded"}),
     "refunded": frozenset(),
@@ -33,7 +33,7 @@ FINANCIAL: dict[str, frozenset[str]] = {
 
 FULFILLMENT: dict[str, frozenset[str]] = {
     "unfulfilled": frozenset({"partial", "fulfilled"}),
-    "partial": frozenset({"partial", "fulfilled"}),
+    "partial": frozenset({"partial", "fulfilled", "returned"}),
     "fulfilled": frozenset({"returned"}),
     "returned": frozenset(),
 }
@@ -43,7 +43,8 @@ MACHINES = {"status": STATUS, "financial_status": FINANCIAL,
 
 WHY = {
     "status": "open -> closed (done) or cancelled; closed -> open (reopened).",
-    "financial_status": "money moves forward: authorized, paid, then refunds.",
+    "financial_status": "money moves forward: authorized, paid, then refunds; a refunded "
+                        "or voided order takes no more money.",
     "fulfillment_status": "units ship, then may come back.",
 }
 

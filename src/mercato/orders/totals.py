@@ -37,15 +37,18 @@ class Priced:
 
 
 def tax(base: Decimal, taxes: Sequence[TaxIn], *, included: bool) -> Priced:
-    """Tax lines on ``base``. With prices that include tax, the tax inside ``base`` at ``rate``
-    is ``base - base / (1 + rate)``; otherwise it is ``base * rate``."""
+    """Tax lines on ``base``. With prices that include tax, ``base`` is the net price times
+    ``1 + the sum of the rates``, and each rate's tax is ``net * rate``; otherwise it is
+    ``base * rate``."""
     lines: list[dict[str, Any]] = []
+    # with several rates inside one price, each is a share of the price before any tax
+    net = base / (1 + sum((t.rate or ZERO for t in taxes if t.amount is None), ZERO))
     for t in taxes:
         if t.amount is not None:
             amount = t.amount
         else:
             rate = t.rate or ZERO
-            amount = cents(base - base / (1 + rate)) if included else cents(base * rate)
+            amount = cents(net * rate) if included else cents(base * rate)
         lines.append({"title": t.title, "rate": None if t.rate is None else str(t.rate),
                       "amount": f"{amount:.2f}"})
     return Priced(base, lines, sum((Decimal(x["amount"]) for x in lines), ZERO))
