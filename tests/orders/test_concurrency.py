@@ -12,19 +12,15 @@ from collections import Counter
 from decimal import Decimal
 
 from tests.conftest import Org, walk_pages
+from tests.inventory import test_concurrency as stacks
 from tests.inventory.helpers import make_location, make_variants, receive
-from tests.inventory.test_concurrency import (  # noqa: F401 - fixtures
-    Load,
-    Stack,
-    assert_consistent,
-    pg_org,
-    pg_stack,
-    sqlite_org,
-    sqlite_stack,
-)
+from tests.inventory.test_concurrency import Load, Stack, assert_consistent
 from tests.orders.helpers import order_body, unique
 
 ORDERS = "/api/v1/orders"
+# the inventory proof's stacks (one in-process SQLite server; three PostgreSQL processes)
+sqlite_stack, sqlite_org = stacks.sqlite_stack, stacks.sqlite_org
+pg_stack, pg_org = stacks.pg_stack, stacks.pg_org
 
 
 def _stock(stack_: Stack, org: Org, units: int) -> tuple[str, str]:

@@ -49,7 +49,7 @@ def test_an_email_belongs_to_one_customer_per_organization(client: TestClient, o
     assert clash.json()["errors"][0]["field"] == "email"
     new_customer(client, other_org, email=email)  # another store's customer
     bad = client.post(CUSTOMERS, headers=org.headers, json={"email": "nope"})
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "email"
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "email")
     two = client.post(CUSTOMERS, headers=org.headers, json={"addresses": [
         {"address": {}, "default_billing": True}, {"address": {}, "default_billing": True}]})
     assert two.status_code == 422

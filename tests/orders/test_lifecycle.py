@@ -73,7 +73,7 @@ def test_a_fulfillment_ships_from_where_the_units_were_taken(client: TestClient,
     order = place_order(client, org, [(skus[0], 3)])
     taken = {a["location_id"]: a["quantity"] for a in order["lines"][0]["allocations"]}
     assert sum(taken.values()) == 3
-    wrong = [loc for loc in (first, second) if taken.get(loc["id"], 0) < 3][0]
+    wrong = next(loc for loc in (first, second) if taken.get(loc["id"], 0) < 3)
     problem = refused(client, org, order, "fulfillments",
                       {"location": wrong["code"],
                        "lines": [{"line_id": order["lines"][0]["id"], "quantity": 3}]})

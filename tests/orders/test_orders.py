@@ -117,7 +117,7 @@ def test_cancelling_short_units_resolves_the_oversold_flag(client: TestClient,
                        json={"lines": [{"line_id": line, "quantity": 1}]})
     assert done.status_code == 200, done.text
     body = done.json()
-    assert body["oversold"] is False and body["status"] == "open"
+    assert (body["oversold"], body["status"]) == (False, "open")
     assert (body["lines"][0]["short"], body["lines"][0]["cancelled"]) == (0, 1)
 
 
@@ -253,7 +253,7 @@ def test_orders_are_searchable_by_each_filter_and_paged(client: TestClient, org:
     assert [o["id"] for o in walk_pages(client, ORDERS, org.headers, limit=1)] == \
         [c["id"], b["id"], a["id"]]
     bad = client.get(ORDERS, headers=org.headers, params={"status": "lost"})
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "status")
 
 
 def test_the_csv_export_has_one_row_per_line_with_the_filters_applied(
