@@ -102,7 +102,8 @@ class Order(TenantMixin, Base):
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    number: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int | None] = mapped_column(Integer, doc=(
+        "Set as the last step of ingestion (see service.ingest); never null once committed."))
     channel: Mapped[str] = mapped_column(String(50))
     channel_id: Mapped[str | None] = mapped_column(String(26))
     source: Mapped[str] = mapped_column(String(30))

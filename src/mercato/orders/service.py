@@ -306,7 +306,6 @@ def ingest(session: Session, organization_id: str, data: OrderIn) -> tuple[Order
         for s, p in zip(data.shipping_lines, totals.shipping, strict=True)]
     try:
         with session.begin_nested():  # the (channel, external_id) key decides between twins
-            order.number = _next_number(session, organization_id)
             session.add(order)
             session.flush()
     except IntegrityError:
@@ -324,6 +323,9 @@ def ingest(session: Session, organization_id: str, data: OrderIn) -> tuple[Order
     order.paid_total = sum((amount for p, amount in payments if p.status == "paid"), ZERO)
     order.financial_status = states.derive_financial(order)
     order.oversold = any(line.short > 0 for line in order.lines)
+    # numbered last: the counter row stays locked until commit, so taking it here keeps
+    # concurrent orders waiting for the commit only, not for all the work above
+    order.number = _next_number(session, organization_id)
     session.flush()
     emit(session, order, "order.created")
     if order.financial_status == "paid":
@@ -352,12 +354,17 @@ def _customer_for(session: Session, email: str | None) -> str | None:
     return session.scalar(select(CustomerEmail.customer_id).where(CustomerEmail.email == email))
 
 
+def reference_of(order: Order) -> str:
+    """The ledger reference of an order's stock movements."""
+    return f"order:{order.id}"
+
+
 def _take_stock(session: Session, order: Order, wanted: Sequence[tuple[OrderLine, int]],
                 places: list[str]) -> None:
     """Hold then sell up to ``n`` units for each (line, n), from ``places`` in order; what
     cannot be had is left ``short``. Lines go in variant order so that concurrent orders
     lock stock rows in one order."""
-    reference = f"order:{order.number}"
+    reference = reference_of(order)
     sales: list[Move] = []
     for line, quantity in sorted(wanted, key=lambda w: (w[0].variant_id, w[0].position)):
         taken = take_what_is_free(session, reference, line.variant_id, places, quantity)
@@ -527,7 +534,7 @@ def cancel(session: Session, order_id: str, data: CancelIn) -> Order:
                           "not yet shipped"}
               for i, line, q in asked if q > line.quantity - line.cancelled - line.fulfilled]
     _too_many(errors, "cancel")
-    reference = f"order:{order.number}"
+    reference = reference_of(order)
     moves: list[Move] = []
     cancelled = []
     for _, line, quantity in asked:
@@ -754,7 +761,7 @@ def _receive(session: Session, order: Order, made: Return, location: str | None)
             where = location or (shipped[0].location_id if shipped
                                  else line.allocations[0].location_id)
             moves.append(Move(line.variant_id, where, on_hand=quantity, reason="return",
-                              reference=f"order:{order.number}", note=entry.get("reason")))
+                              reference=reference_of(order), note=entry.get("reason")))
     if moves:
         stock.ensure_levels(session, [(m.variant_id, m.location_id) for m in moves])
         stock.apply(session, moves)

@@ -83,7 +83,7 @@ def upgrade() -> None:
 
     op.create_table('orders',
     sa.Column('id', sa.String(length=26), nullable=False),
-    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=True),
     sa.Column('channel', sa.String(length=50), nullable=False),
     sa.Column('channel_id', sa.String(length=26), nullable=True),
     sa.Column('source', sa.String(length=30), nullable=False),
