@@ -132,8 +132,7 @@ def update_order(order_id: str, body: OrderUpdate, request: Request, response: R
              summary="Ship units (partial fulfillment), with carrier and tracking")
 def fulfill(order_id: str, body: FulfillmentIn, response: Response,
             _: Principal = Depends(FULFIL), session: Session = Depends(get_session)) -> OrderOut:
-    service.fulfill(session, order_id, body)
-    return order_out(response, service.get_order(session, order_id))
+    return order_out(response, service.fulfill(session, order_id, body))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, responses=REFUSED,
@@ -190,8 +189,7 @@ def void(order_id: str, payment_id: str, response: Response, _: Principal = Depe
              summary="Refund by amount or by lines, never more than was paid")
 def refund(order_id: str, body: RefundIn, response: Response, _: Principal = Depends(WRITE),
            session: Session = Depends(get_session)) -> OrderOut:
-    service.refund(session, order_id, body)
-    return order_out(response, service.get_order(session, order_id))
+    return order_out(response, service.refund(session, order_id, body))
 
 
 @router.post("/orders/{order_id}/returns", response_model=OrderOut,
@@ -200,8 +198,8 @@ def refund(order_id: str, body: RefundIn, response: Response, _: Principal = Dep
 def create_return(order_id: str, body: ReturnIn, response: Response,
                   principal: Principal = Depends(FULFIL),
                   session: Session = Depends(get_session)) -> OrderOut:
-    service.create_return(session, principal.organization_id, order_id, body)
-    return order_out(response, service.get_order(session, order_id))
+    return order_out(response, service.create_return(session, principal.organization_id,
+                                                     order_id, body))
 
 
 @router.post("/orders/{order_id}/returns/{return_id}/receive", response_model=OrderOut,
@@ -209,8 +207,8 @@ def create_return(order_id: str, body: ReturnIn, response: Response,
 def receive_return(order_id: str, return_id: str, response: Response,
                    body: ReceiveIn | None = None, _: Principal = Depends(FULFIL),
                    session: Session = Depends(get_session)) -> OrderOut:
-    service.receive_return(session, order_id, return_id, body.location if body else None)
-    return order_out(response, service.get_order(session, order_id))
+    return order_out(response, service.receive_return(session, order_id, return_id,
+                                                      body.location if body else None))
 
 
 # -- customers ----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from decimal import Decimal
 from sqlalchemy import Text, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.db import require_owned
+from mercato.core.errors import Conflict, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.orders.models import Customer, CustomerAddress, CustomerEmail, Order
 from mercato.orders.schemas import (
@@ -19,13 +20,11 @@ from mercato.orders.schemas import (
     CustomerOut,
     CustomerUpdate,
 )
+from mercato.orders.service import contains
 
 
 def get_customer(session: Session, customer_id: str) -> Customer:
-    customer = session.scalar(select(Customer).where(Customer.id == customer_id))
-    if customer is None:
-        raise NotFound(f"No customer {customer_id!r}.")
-    return customer
+    return require_owned(session, Customer, customer_id, "Customer")
 
 
 def _emails(primary: str | None, others: Sequence[str]) -> list[str]:
@@ -97,7 +96,7 @@ def list_customers(session: Session, params: PageParams, *, q: str | None,
                    tag: str | None) -> Slice[Customer]:
     stmt = select(Customer)
     if q:
-        like = f"%{q.strip().lower().replace('%', '').replace('_', '')}%"
+        like = contains(q.strip().lower())
         stmt = stmt.where(or_(
             func.lower(func.coalesce(Customer.first_name, "") + " "
                        + func.coalesce(Customer.last_name, "")).like(like),

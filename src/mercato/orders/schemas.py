@@ -17,6 +17,7 @@ from pydantic import (
 
 from mercato.core.money import Money
 from mercato.inventory.schemas import MAX_LINES, MAX_UNITS
+from mercato.inventory.schemas import Address as PlaceAddress
 
 Status = Literal["open", "closed", "cancelled"]
 FinancialStatus = Literal["pending", "authorized", "paid", "partially_refunded", "refunded",
@@ -53,17 +54,12 @@ Rate = Annotated[Decimal, BeforeValidator(_rate),
                  PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
 
 
-class Address(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Address(PlaceAddress):
+    """A location's address plus who it is for."""
+
     first_name: str = Field(default="", max_length=100)
     last_name: str = Field(default="", max_length=100)
     company: str = Field(default="", max_length=200)
-    line1: str = Field(default="", max_length=200)
-    line2: str = Field(default="", max_length=200)
-    city: str = Field(default="", max_length=100)
-    region: str = Field(default="", max_length=100)
-    postal_code: str = Field(default="", max_length=20)
-    country: str = Field(default="", max_length=2, description="ISO 3166-1 alpha-2.")
     phone: str = Field(default="", max_length=50)
 
 

@@ -111,7 +111,7 @@ def _filtered(stmt: Select[Any], *, status: str | None = None,
     if q:
         text = q.strip().lower()
         number = text.lstrip("#")
-        like = f"%{text.replace('%', '').replace('_', '')}%"
+        like = contains(text)
         conditions = [func.lower(Order.email).like(like),
                       func.lower(Order.customer_name).like(like),
                       Order.external_number == q.strip()]
@@ -119,6 +119,11 @@ def _filtered(stmt: Select[Any], *, status: str | None = None,
             conditions.append(Order.number == int(number))
         stmt = stmt.where(or_(*conditions))
     return stmt
+
+
+def contains(text: str) -> str:
+    """A LIKE pattern for text typed in a search box (its own wildcards dropped)."""
+    return f"%{text.replace('%', '').replace('_', '')}%"
 
 
 def list_orders(session: Session, params: PageParams, **filters: Any) -> Slice[Order]:
@@ -289,7 +294,8 @@ def ingest(session: Session, organization_id: str, data: OrderIn) -> tuple[Order
         taxes_included=data.taxes_included, subtotal=totals.subtotal,
         discount_total=totals.discount_total, shipping_total=totals.shipping_total,
         tax_total=totals.tax_total, total=totals.total, note=data.note,
-        tags=sorted(set(data.tags)), placed_at=data.placed_at or utcnow())
+        tags=sorted(set(data.tags)), placed_at=data.placed_at or utcnow(),
+        payments=[], fulfillments=[], refunds=[], returns=[])
     order.lines = [
         OrderLine(position=i, variant_id=items[ln.sku].id, sku=ln.sku,
                   title=ln.title or items[ln.sku].product_title,
@@ -298,7 +304,8 @@ def ingest(session: Session, organization_id: str, data: OrderIn) -> tuple[Order
                   discount_total=t.discount_total,
                   discounts=[d.model_dump(mode="json", exclude_none=True)
                              for d in ln.discounts],
-                  tax_lines=t.tax_lines, tax_total=t.tax_total, total=t.total)
+                  tax_lines=t.tax_lines, tax_total=t.tax_total, total=t.total,
+                  allocations=[])
         for i, (ln, t) in enumerate(zip(data.lines, totals.lines, strict=True))]
     order.shipping_lines = [
         ShippingLine(title=s.title, code=s.code, price=s.price, tax_lines=p.tax_lines,
@@ -455,7 +462,7 @@ def _too_many(errors: list[dict[str, Any]], what: str) -> None:
 
 # -- fulfillment --------------------------------------------------------------------------------
 
-def fulfill(session: Session, order_id: str, data: FulfillmentIn) -> list[Fulfillment]:
+def fulfill(session: Session, order_id: str, data: FulfillmentIn) -> Order:
     """Ship units, from the locations they were taken at (one fulfillment per location)."""
     order = get_order(session, order_id, lock=True)
     states.require_open(order, action="fulfil")
@@ -511,7 +518,7 @@ def fulfill(session: Session, order_id: str, data: FulfillmentIn) -> list[Fulfil
     _settled(session, order, action="fulfil", changes={"fulfillments": [
         {"id": f.id, "location_id": f.location_id, "carrier": f.carrier,
          "tracking_number": f.tracking_number, "lines": f.lines} for f in made]})
-    return made
+    return order
 
 
 # -- cancellation -------------------------------------------------------------------------------
@@ -624,7 +631,7 @@ def _line_share(line: OrderLine, quantity: int) -> Decimal:
     return cents(line.total * quantity / line.quantity)
 
 
-def refund(session: Session, order_id: str, data: RefundIn) -> Refund:
+def refund(session: Session, order_id: str, data: RefundIn) -> Order:
     """Give money back, by amount or by lines, against the payments; never more than paid."""
     order = get_order(session, order_id, lock=True)
     lines = _lines_named(order, data.lines) if data.lines else []
@@ -676,7 +683,7 @@ def refund(session: Session, order_id: str, data: RefundIn) -> Refund:
     emit(session, order, "order.refunded", refund={
         "id": made.id, "amount": f"{amount:.2f}", "reason": data.reason, "payments": parts,
         "lines": made.lines})
-    return made
+    return order
 
 
 # -- returns ------------------------------------------------------------------------------------
@@ -692,7 +699,7 @@ def _requested(order: Order) -> dict[str, int]:
 
 
 def create_return(session: Session, organization_id: str, order_id: str,
-                  data: ReturnIn) -> Return:
+                  data: ReturnIn) -> Order:
     """Open a return (RMA) for shipped units; with ``received`` the goods are back now."""
     order = get_order(session, order_id, lock=True)
     location = _location(session, "location", data.location)
@@ -721,7 +728,7 @@ def create_return(session: Session, organization_id: str, order_id: str,
     else:
         _settled(session, order, action="request a return",
                  changes={"return": {"id": made.id, "lines": entries}})
-    return made
+    return order
 
 
 def _exchange(session: Session, organization_id: str, order: Order, data: ReturnIn) -> Order:
@@ -736,15 +743,15 @@ def _exchange(session: Session, organization_id: str, order: Order, data: Return
 
 
 def receive_return(session: Session, order_id: str, return_id: str,
-                   location_ref: str | None) -> Return:
+                   location_ref: str | None) -> Order:
     order = get_order(session, order_id, lock=True)
     made = next((r for r in order.returns if r.id == return_id), None)
     if made is None:
         raise NotFound(f"No return {return_id!r} on this order.")
     if made.status == "received":
-        return made
+        return order
     _receive(session, order, made, _location(session, "location", location_ref))
-    return made
+    return order
 
 
 def _receive(session: Session, order: Order, made: Return, location: str | None) -> None:
