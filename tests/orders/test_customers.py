@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.conftest import Org, walk_pages
-from tests.orders.helpers import place_order, stocked, unique
+from tests.orders.helpers import place_order, place_raw, stocked, unique
 
 CUSTOMERS = "/api/v1/customers"
 
@@ -28,7 +28,7 @@ def test_a_customer_has_emails_phones_addresses_and_tags(client: TestClient,
     assert sorted(made["emails"]) == sorted([email, "alt@example.com"])
     assert made["tags"] == ["buylist", "vip"]
     assert made["addresses"][0]["default_shipping"] is True
-    assert (made["orders_count"], made["lifetime_value"]) == (0, "0.00")
+    assert (made["orders_count"], made["lifetime_value"]) == (0, {})
     url = f"{CUSTOMERS}/{made['id']}"
     etag = client.get(url, headers=org.headers).headers["ETag"]
     changed = client.patch(url, headers={**org.headers, "If-Match": etag},
@@ -73,7 +73,7 @@ def test_merging_moves_emails_orders_tags_and_addresses_and_deletes_the_duplicat
     assert sorted(body["emails"]) == sorted([a_mail, b_mail])
     assert (body["tags"], body["phones"]) == (["buylist", "vip"], ["1", "2"])
     assert [a["address"]["line1"] for a in body["addresses"]] == ["2 Side St"]
-    assert (body["orders_count"], body["lifetime_value"]) == (2, "30.00")
+    assert (body["orders_count"], body["lifetime_value"]) == (2, {"USD": "30.00"})
     assert client.get(f"{CUSTOMERS}/{dup['id']}", headers=org.headers).status_code == 404
     # a later order with the duplicate's email lands on the kept customer
     later = place_order(client, org, [(skus[0], 1)], customer={"email": b_mail})
@@ -100,3 +100,17 @@ def test_customers_are_searchable_by_name_email_and_tag(client: TestClient,
     assert ids(q="grace hop") == [grace["id"]]
     assert ids(q="navy.example") == [grace["id"]]
     assert len(ids()) == 2
+
+
+def test_lifetime_value_is_kept_per_currency_never_summed_across(client: TestClient,
+                                                                  org: Org) -> None:
+    skus, _ = stocked(client, org, [5])
+    email = f"{unique().lower()}@example.com"
+    customer = new_customer(client, org, email=email)
+    place_order(client, org, [(skus[0], 1)], customer={"email": email},
+                payments=[{"method": "card"}])
+    place_raw(client, org, currency="EUR", customer={"email": email},
+              lines=[{"sku": skus[0], "quantity": 2, "unit_price": "7.50"}],
+              payments=[{"method": "card"}])
+    got = client.get(f"{CUSTOMERS}/{customer['id']}", headers=org.headers).json()
+    assert (got["orders_count"], got["lifetime_value"]) == (2, {"EUR": "15.00", "USD": "10.00"})

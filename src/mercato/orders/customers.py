@@ -108,25 +108,35 @@ def list_customers(session: Session, params: PageParams, *, q: str | None,
     return paginate(session, stmt, [(Customer.id, True)], params)
 
 
-def stats(session: Session, ids: Sequence[str]) -> dict[str | None, tuple[int, Decimal]]:
-    """(orders, paid minus refunded) per customer, in one query."""
+Figures = tuple[int, dict[str, Decimal]]
+
+
+def stats(session: Session, ids: Sequence[str]) -> dict[str | None, Figures]:
+    """(orders, paid minus refunded per currency) per customer, in one query: a customer who
+    bought in two currencies has two values, never one sum of both."""
     if not ids:
         return {}
     rows = session.execute(
-        select(Order.customer_id, func.count(Order.id),
+        select(Order.customer_id, Order.currency, func.count(Order.id),
                func.coalesce(func.sum(Order.paid_total - Order.refunded_total), 0))
-        .where(Order.customer_id.in_(list(ids))).group_by(Order.customer_id))
-    return {cid: (int(n), Decimal(value)) for cid, n, value in rows}
+        .where(Order.customer_id.in_(list(ids)))
+        .group_by(Order.customer_id, Order.currency).order_by(Order.currency))
+    out: dict[str | None, Figures] = {}
+    for cid, currency, n, value in rows:
+        count, values = out.get(cid, (0, {}))
+        values[currency] = Decimal(value).quantize(Decimal("0.01"))
+        out[cid] = (count + int(n), values)
+    return out
 
 
-def customer_out(customer: Customer, figures: tuple[int, Decimal] | None) -> CustomerOut:
-    count, value = figures or (0, Decimal("0"))
+def customer_out(customer: Customer, figures: Figures | None) -> CustomerOut:
+    count, value = figures or (0, {})
     return CustomerOut(
         id=customer.id, email=customer.email, emails=[e.email for e in customer.emails],
         first_name=customer.first_name, last_name=customer.last_name, phones=customer.phones,
         tags=customer.tags, note=customer.note,
         addresses=[CustomerAddressOut.model_validate(a) for a in customer.addresses],
-        orders_count=count, lifetime_value=Decimal(value).quantize(Decimal("0.01")),
+        orders_count=count, lifetime_value=value,
         created_at=customer.created_at, updated_at=customer.updated_at)
 
 

@@ -404,8 +404,9 @@ class CustomerOut(BaseModel):
     note: str | None
     addresses: list[CustomerAddressOut]
     orders_count: int
-    lifetime_value: Money = Field(description="Paid minus refunded over the customer's "
-                                              "orders, in the store's currency.")
+    lifetime_value: dict[str, Money] = Field(description=(
+        "Paid minus refunded over the customer's orders, per currency (ISO code to amount); "
+        "empty before the first order."))
     created_at: dt.datetime
     updated_at: dt.datetime
 
