@@ -21,9 +21,11 @@ from mercato.core.outbox import Dispatcher
 from mercato.settings import Settings, get_settings
 from mercato.tenancy.middleware import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
+from mercato.tenancy.store import StoreResolver
 
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
-           "mercato.inventory", "mercato.orders")
+           "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
+           "mercato.notifications")
 """Business modules, in mount order. Each may have ``api`` (routers) and ``events`` modules."""
 
 
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.identity = Identity(settings, db)
     app.state.authenticator = app.state.identity.authenticate
     app.state.domains = DomainResolver(db)
+    app.state.stores = StoreResolver(db)
 
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, on_replay)

@@ -1,5 +1,12 @@
 """Every table, imported in one place for Alembic and for tests that inspect the schema."""
 
+# modules whose tables register on import (their names are not re-exported here)
+import mercato.catalog.models_reviews
+import mercato.checkout.models
+import mercato.checkout.models_pricing
+import mercato.checkout.models_tax_shipping
+import mercato.notifications.models
+import mercato.payments.models  # noqa: F401
 from mercato.catalog.models import (
     Category,
     Collection,

@@ -46,6 +46,21 @@ class Settings(BaseSettings):
     worker_poll_interval_seconds: float = Field(default=0.2, gt=0)
     worker_lease_seconds: int = Field(default=60, ge=1)
     worker_max_attempts: int = Field(default=10, ge=1)
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for customer emails; unset: emails are recorded, "
+        "not sent.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = Field(default="store@mercato.local",
+                           description="Sender address of customer emails.")
+    customer_token_ttl_seconds: int = Field(default=86400, ge=60, le=30 * 86400)
+    cart_ttl_hours: int = Field(default=24 * 14, ge=1,
+                                description="A cart untouched this long expires.")
+    checkout_hold_minutes: int = Field(
+        default=15, ge=1, description="How long checkout holds stock while a payment is "
+        "pending; an abandoned payment releases it after this.")
     extensions: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra modules to import at start-up (plugins: routers, event handlers).",

@@ -392,3 +392,11 @@ def export_products(request: Request,
 
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": 'attachment; filename="products.csv"'})
+
+
+from mercato.catalog import api_reviews, api_store  # noqa: E402 - after this router
+
+router.include_router(api_reviews.router)
+store_router = APIRouter()
+store_router.include_router(api_store.store_router)
+store_router.include_router(api_reviews.store_router)

@@ -98,7 +98,9 @@ def _claim(request: Request, session: Session, principal: Principal | None, key:
             errors=[{"field": HEADER, "message": "invalid key"}],
         )
     fp: str = request.state.idempotency_fingerprint
-    scope = principal.organization_id if principal else "anonymous"
+    store = getattr(request.state, "store", None)  # storefront calls: per store, not per caller
+    scope = principal.organization_id if principal else (
+        f"store:{store.organization_id}" if store is not None else "anonymous")
     existing = _lookup(session, scope, key)
     if existing is not None:
         raise _answer(existing, fp)

@@ -31,6 +31,14 @@ PERMISSIONS: dict[str, str] = {
     "customers:read": "Read customer records.",
     "customers:write": "Create, edit and merge customers.",
     "pos:sell": "Sell at the point of sale.",
+    "pricing:read": "Read price lists, pricing rules and promotions.",
+    "pricing:write": "Manage price lists, pricing rules and promotions.",
+    "checkout:read": "Read tax rates, shipping zones and shipping methods.",
+    "checkout:write": "Manage tax rates, shipping zones and shipping methods.",
+    "payments:read": "Read payment settings, gift cards and store credit.",
+    "payments:write": "Configure payment gateways; issue gift cards and store credit.",
+    "reviews:moderate": "Approve, reject and delete product reviews.",
+    "notifications:read": "Read the record of emails sent to customers.",
     "channels:read": "See channels, sync jobs and their health.",
     "channels:write": "Connect channels and run sync jobs.",
     "webhooks:read": "See outbound webhook endpoints and deliveries.",
@@ -52,7 +60,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     }),
     Role.CASHIER: frozenset({
         "catalog:read", "inventory:read", "orders:read", "orders:write", "customers:read",
-        "customers:write", "pos:sell",
+        "customers:write", "pos:sell", "pricing:read", "checkout:read", "payments:read",
     }),
 }
 

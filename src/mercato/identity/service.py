@@ -75,6 +75,9 @@ def _may_grant(actor: Principal, permissions: Iterable[str], what: str) -> None:
                         extra={"missing_permissions": missing})
 
 
+STORE_PREFIX = "/store/"
+
+
 class Identity:
     """Holds the process-wide parts (hasher, signer, limits); methods take the session."""
 
@@ -164,8 +167,8 @@ class Identity:
         """Staff tokens are checked here without I/O; the database confirms the member is still
         active in that role on the endpoint's thread (deferred). API keys need a lookup."""
         header = request.headers.get("authorization")
-        if not header:
-            return None
+        if not header or request.url.path.startswith(STORE_PREFIX):
+            return None  # shoppers sign in with customer tokens (identity.customer_auth)
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

@@ -271,7 +271,12 @@ def get_availability(channel_id: str, sku: str = Query(max_length=100),
     return AvailabilityOut.model_validate(channels.available_to_sell(session, channel, sku))
 
 
-from mercato.inventory import api_movements, api_purchasing  # noqa: E402 - after this router
+from mercato.inventory import (  # noqa: E402 - after this router
+    api_locator,
+    api_movements,
+    api_purchasing,
+)
 
 router.include_router(api_movements.router)
 router.include_router(api_purchasing.router)
+store_router = api_locator.store_router

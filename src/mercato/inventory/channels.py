@@ -161,6 +161,42 @@ def available_to_sell(session: Session, channel: SalesChannel, sku: str) -> dict
                           for lv in levels]}
 
 
+def web_channel(session: Session) -> SalesChannel | None:
+    """The storefront's channel: the oldest channel of kind ``web``, or None, in which case the
+    storefront sells from every active location that fulfills online."""
+    return session.scalar(select(SalesChannel).where(SalesChannel.kind == "web")
+                          .order_by(SalesChannel.id).limit(1))
+
+
+def sellable(session: Session, channel: SalesChannel | None,
+             variant_ids: list[str]) -> dict[str, int]:
+    """Units of each variant the channel may sell now (its available-to-sell, computed from
+    the levels; expired holds do not count): one read for a page of products or a cart."""
+    ids = sorted(set(variant_ids))
+    if not ids:
+        return {}
+    if channel is not None:
+        locations = {link.location_id for link in channel.locations}
+        buffers = dict(session.execute(
+            select(buffers_t.c.variant_id, buffers_t.c.buffer)
+            .where(buffers_t.c.channel_id == channel.id, buffers_t.c.variant_id.in_(ids))))
+    else:
+        locations = set(candidates_online(session))
+        buffers = {}
+    by_variant: dict[str, list[stock.Level]] = defaultdict(list)
+    for level in stock.read_levels(session, variant_ids=ids, location_ids=locations):
+        by_variant[level.variant_id].append(level)
+    default = channel.default_buffer if channel is not None else 0
+    return {v: _numbers(by_variant[v], locations, buffers.get(v, default)) for v in ids}
+
+
+def candidates_online(session: Session) -> list[str]:
+    """Active locations that fulfill online orders, by id: where a channel-less sale takes
+    stock from."""
+    return list(session.scalars(select(Location.id).where(
+        Location.active.is_(True), Location.fulfills_online.is_(True)).order_by(Location.id)))
+
+
 # -- publication --------------------------------------------------------------------------------
 
 def publish_availability(db: Database, *, limit: int = 500) -> int:

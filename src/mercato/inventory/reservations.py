@@ -27,8 +27,8 @@ from mercato.core.db import SYSTEM, Database, require_owned, table_of, utcnow
 from mercato.core.errors import Conflict, IdempotencyMismatch, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
-from mercato.inventory.channels import get_channel
-from mercato.inventory.models import Location, Reservation, ReservationLine, SalesChannel
+from mercato.inventory.channels import candidates_online, get_channel
+from mercato.inventory.models import Reservation, ReservationLine, SalesChannel
 from mercato.inventory.schemas import ReservationIn
 from mercato.inventory.service import Resolved, resolve, short_errors
 from mercato.inventory.stock import InsufficientStock, Move, Short
@@ -63,8 +63,7 @@ def candidates(session: Session, channel: SalesChannel | None) -> list[str]:
     """Location ids a line without its own location may take from, in order."""
     if channel is not None:
         return [link.location_id for link in channel.locations]
-    return list(session.scalars(select(Location.id).where(
-        Location.active.is_(True), Location.fulfills_online.is_(True)).order_by(Location.id)))
+    return candidates_online(session)
 
 
 def reserve(session: Session, data: ReservationIn) -> tuple[Reservation, bool]:

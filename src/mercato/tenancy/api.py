@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session
 
 from mercato.core.auth import Principal, require
-from mercato.core.errors import NotFound
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.tenancy import service
@@ -18,6 +17,7 @@ from mercato.tenancy.schemas import (
     OrganizationUpdate,
     StoreOut,
 )
+from mercato.tenancy.store import Store, current_store
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["organization"])
 store_router = APIRouter(prefix="/store/v1", route_class=MercatoRoute, tags=["storefront"])
@@ -54,6 +54,7 @@ def update_org(
     check_if_match(request, org)
     org.name = body.name.strip()
     session.flush()
+    request.app.state.stores.forget()
     set_etag(response, org)
     return _out(session, org)
 
@@ -93,8 +94,5 @@ def remove_domain(
 
 
 @store_router.get("/{store}", response_model=StoreOut, summary="The store's public descriptor")
-def get_store(store: str, session: Session = Depends(get_session)) -> StoreOut:
-    org = service.get_by_slug(session, store)
-    if org is None:
-        raise NotFound(f"No store {store!r}.")
-    return StoreOut(slug=org.slug, name=org.name)
+def get_store(found: Store = Depends(current_store)) -> StoreOut:
+    return StoreOut(slug=found.slug, name=found.name)

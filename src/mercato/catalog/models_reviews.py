@@ -1,0 +1,3 @@
+"""Product reviews."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Carts, pricing, promotions, tax, shipping and checkout for the storefront."""

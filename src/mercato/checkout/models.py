@@ -1,0 +1,3 @@
+"""Carts and their lines."""
+
+from __future__ import annotations

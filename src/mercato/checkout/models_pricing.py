@@ -1,0 +1,3 @@
+"""Price lists, pricing rules, promotions and redemptions."""
+
+from __future__ import annotations

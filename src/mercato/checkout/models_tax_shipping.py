@@ -1,0 +1,3 @@
+"""Tax rates, shipping zones and methods."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Emails to customers (order placed, paid, shipped, password reset), templated and recorded."""

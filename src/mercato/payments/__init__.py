@@ -1,0 +1,1 @@
+"""Payment gateways: manual, store credit, gift cards and Stripe."""

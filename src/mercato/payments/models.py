@@ -1,0 +1,3 @@
+"""Gateway settings, gift cards, store credit, provider events."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Probe fixtures for reviews: see tests/probe.py."""

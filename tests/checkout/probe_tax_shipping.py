@@ -1,0 +1,1 @@
+"""Probe fixtures: see tests/probe.py."""
