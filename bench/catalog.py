@@ -7,7 +7,8 @@
 3. At 16 connections: a 50-item page with filters, an attribute + price filter, a full-text
    search, and facet counts (as served: repeats come from the server's facet cache; and
    ``facets_counted``: a server that counts every request), each compared with the
-   ``auth_read`` ceiling.
+   ``auth_read`` ceiling; and ``store_page``, the storefront's 50-product page (anonymous,
+   published products with the web channel's availability), compared with ``noop``.
 
 ``python -m bench catalog [--db sqlite,postgresql]``; ``MERCATO_BENCH_CATALOG_PRODUCTS``
 (default 100000) scales the catalog down for a quick look.
@@ -150,6 +151,11 @@ def catalog(ctx: Context) -> list[Row]:
         for case, path_ in cases.items():
             rows.append(ctx.measure(case, s.server, RequestTemplate("GET", path_, auth),
                                     ceiling="auth_read"))
+        # what a shopper meets: published products only, with the web channel's availability
+        rows.append(ctx.measure(
+            "store_page", s.server,
+            RequestTemplate("GET", "/store/v1/bench/products?limit=50&attr.game=magic"
+                            "&sort=title", {}), ceiling="noop"))
         # the same facet request counted every time: what a request the cache has not
         # seen (or a catalog that keeps changing) costs
         with running_server(s.database_url,

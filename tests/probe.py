@@ -43,3 +43,31 @@ def probe_body(method: str, path: str, body: Any) -> None:
 def probe_query(method: str, path: str, params: dict[str, str]) -> None:
     """Query parameters ``method path`` needs, so the probe reaches the lookup."""
     QUERIES[(method.upper(), path)] = params
+
+
+# -- storefront routes ----------------------------------------------------------------------------
+# ``/store/v1/{store}/...`` routes with an id: one store's ids must be 404 through another
+# store's slug, even for that store's signed-in shopper. A factory makes the resource in the
+# store, as the given shopper (``sign_up`` of tests/storefront_helpers.py) where it is theirs.
+
+StoreFactory = Callable[[TestClient, Org, dict[str, Any]], str]
+
+STORE_FIXTURES: dict[str, StoreFactory] = {}
+STORE_BODIES: dict[tuple[str, str], Any] = {}
+
+
+def store_probe_fixture(param: str) -> Callable[[StoreFactory], StoreFactory]:
+    """Register the factory that makes a ``{param}`` id of a storefront route in a store."""
+
+    def decorator(factory: StoreFactory) -> StoreFactory:
+        if param in STORE_FIXTURES:
+            raise ValueError(f"store probe fixture for {{{param}}} registered twice")
+        STORE_FIXTURES[param] = factory
+        return factory
+
+    return decorator
+
+
+def store_probe_body(method: str, path: str, body: Any) -> None:
+    """A valid body for a storefront route (``path`` as declared, ``/store/v1/{store}/...``)."""
+    STORE_BODIES[(method.upper(), path)] = body

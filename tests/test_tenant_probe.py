@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute
 
 import tests
 from tests.conftest import Org
-from tests.probe import BODIES, FIXTURES, QUERIES
+from tests.probe import BODIES, FIXTURES, QUERIES, STORE_BODIES, STORE_FIXTURES
+from tests.storefront_helpers import sign_up
 
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
@@ -33,22 +34,31 @@ class Probe:
     params: tuple[str, ...]
 
 
-def flat_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
-    """Routes of the app, including those of included routers (mounted without a prefix)."""
-    flat: list[BaseRoute] = []
+def flat_routes(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, BaseRoute]]:
+    """(full path, route) of every route of the app, including those of included routers at
+    any depth (an included router's routes get the prefixes it was included under)."""
+    flat: list[tuple[str, BaseRoute]] = []
     for route in routes:
         nested = getattr(route, "original_router", None)
-        flat += flat_routes(list(nested.routes)) if nested is not None else [route]
+        if nested is None:
+            flat.append((prefix + getattr(route, "path", ""), route))
+            continue
+        inner = prefix + route.include_context.prefix  # type: ignore[attr-defined]
+        for child in nested.routes:
+            if getattr(child, "original_router", None) is not None:
+                flat += flat_routes([child], inner)
+            else:
+                flat.append((inner + getattr(child, "path", ""), child))
     return flat
 
 
 def probes(app: FastAPI) -> list[Probe]:
     found = []
-    for route in flat_routes(list(app.routes)):
-        if isinstance(route, APIRoute) and route.path.startswith("/api/v1/"):
-            params = tuple(PARAM.findall(route.path))
+    for path, route in flat_routes(list(app.routes)):
+        if isinstance(route, APIRoute) and path.startswith("/api/v1/"):
+            params = tuple(PARAM.findall(path))
             if params:
-                found += [Probe(m, route.path, params) for m in sorted(route.methods)]
+                found += [Probe(m, path, params) for m in sorted(route.methods)]
     return found
 
 
@@ -86,3 +96,46 @@ def test_the_probe_would_catch_a_route_that_leaks(app: FastAPI) -> None:
     assert ("DELETE", "/api/v1/api-keys/{api_key_id}") in paths
     if not paths:
         pytest.fail("no routes")
+
+
+def test_no_route_carries_a_prefix_twice(app: FastAPI) -> None:
+    """A router included under another must not repeat the outer prefix (``/api/v1/api/v1``)."""
+    doubled = [path for path, _ in flat_routes(list(app.routes))
+               if "/api/v1/api/v1" in path or path.count("/store/v1") > 1]
+    assert doubled == []
+
+
+def store_probes(app: FastAPI) -> list[Probe]:
+    found = []
+    for path, route in flat_routes(list(app.routes)):
+        if isinstance(route, APIRoute) and path.startswith("/store/v1/{store}/"):
+            params = tuple(p for p in PARAM.findall(path) if p != "store")
+            if params:
+                found += [Probe(m, path, params) for m in sorted(route.methods)]
+    return found
+
+
+def test_every_store_route_with_an_id_is_404_in_another_store(
+    app: FastAPI, client: TestClient, org: Org, other_org: Org
+) -> None:
+    _load_fixture_modules()
+    routes = store_probes(app)
+    assert len(routes) >= 10, "the store probe found too few routes: is it walking the app?"
+    missing = sorted({p for r in routes for p in r.params if p not in STORE_FIXTURES})
+    assert not missing, f"register store probe fixtures (store_probe_fixture) for {missing}"
+    mine, theirs = sign_up(client, org.slug), sign_up(client, other_org.slug)
+    failures = []
+    for probe in routes:
+        ids = {param: STORE_FIXTURES[param](client, org, mine) for param in probe.params}
+        body = STORE_BODIES.get((probe.method, probe.path), {} if probe.method in {
+            "POST", "PUT", "PATCH"} else None)
+        other_url = probe.path.format(store=other_org.slug, **ids)
+        answer = client.request(probe.method, other_url, headers=theirs["headers"], json=body)
+        if answer.status_code != 404 or answer.json().get("code") != "not_found":
+            failures.append(f"{probe.method} {probe.path}: {answer.status_code} {answer.text}")
+            continue
+        if probe.method == "GET":  # control: the store's own shopper does see it
+            own = client.get(probe.path.format(store=org.slug, **ids), headers=mine["headers"])
+            if own.status_code != 200:
+                failures.append(f"control {probe.method} {probe.path}: {own.status_code}")
+    assert not failures, "\n".join(failures)

@@ -21,7 +21,14 @@ from mercato.catalog.models import (
 )
 from mercato.core.idempotency import IdempotencyKey
 from mercato.core.outbox import OutboxDelivery, OutboxEvent
-from mercato.identity.models import ApiKey, AuditEntry, LoginFailure, StaffUser
+from mercato.identity.models import (
+    ApiKey,
+    AuditEntry,
+    CustomerAccount,
+    CustomerToken,
+    LoginFailure,
+    StaffUser,
+)
 from mercato.inventory.models import (
     ChannelBuffer,
     ChannelLocation,
@@ -65,8 +72,10 @@ __all__ = [
     "ChannelStock",
     "Collection",
     "Customer",
+    "CustomerAccount",
     "CustomerAddress",
     "CustomerEmail",
+    "CustomerToken",
     "Fulfillment",
     "IdempotencyKey",
     "ImportJob",

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from mercato.core.ids import new_id
 from tests.conftest import Org
-from tests.probe import probe_body, probe_fixture
+from tests.probe import probe_body, probe_fixture, store_probe_body, store_probe_fixture
 
 
 def make_product(client: TestClient, org: Org) -> dict:
@@ -61,3 +63,29 @@ def import_job(client: TestClient, org: Org) -> str:
                            files={"file": ("p.csv", b"sku,price\nPROBE-1,1.00\n", "text/csv")})
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
+
+
+from tests.catalog import probe_reviews  # noqa: E402, F401
+
+
+@store_probe_fixture("slug")
+def published_product(client: TestClient, org: Org, shopper: dict[str, Any]) -> str:
+    """An active product's slug (storefront product routes)."""
+    from tests.checkout.helpers import activate
+    from tests.inventory.helpers import make_variants
+
+    sku = make_variants(client, org, 1)[0]
+    activate(client, org, [sku])
+    variant = client.get("/api/v1/variants", headers=org.headers,
+                         params={"sku": sku}).json()["data"][0]
+    slug = str(client.get(f"/api/v1/products/{variant['product_id']}",
+                          headers=org.headers).json()["slug"])
+    review = client.post(f"/store/v1/{org.slug}/products/{slug}/reviews",
+                         headers=shopper["headers"],
+                         json={"rating": 5, "title": "Probe", "body": "A probe's review."})
+    assert review.status_code == 201, review.text
+    return slug
+
+
+store_probe_body("POST", "/store/v1/{store}/products/{slug}/reviews",
+                 {"rating": 4, "title": "Probe", "body": "Another probe review."})

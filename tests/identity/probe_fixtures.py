@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 
 from mercato.core.ids import new_id
 from tests.conftest import PASSWORD, Org
-from tests.probe import probe_body, probe_fixture
+from tests.probe import probe_body, probe_fixture, store_probe_body, store_probe_fixture
 
 
 @probe_fixture("staff_id")
@@ -29,3 +31,28 @@ def audit_entry(client: TestClient, org: Org) -> str:
 
 
 probe_body("PATCH", "/api/v1/staff/{staff_id}", {"role": "inventory"})
+
+
+# -- storefront accounts --------------------------------------------------------------------------
+
+@store_probe_fixture("address_id")
+def shopper_address(client: TestClient, org: Org, shopper: dict[str, Any]) -> str:
+    made = client.post(f"/store/v1/{org.slug}/me/addresses", headers=shopper["headers"],
+                       json={"address": {"line1": "1 Probe St", "country": "US"}})
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+@store_probe_fixture("order_id")
+def shopper_order(client: TestClient, org: Org, shopper: dict[str, Any]) -> str:
+    from tests.checkout.helpers import checkout, new_cart, shop
+
+    skus, _, method = shop(client, org, [2])
+    cart = new_cart(client, org, [(skus[0], 1)], headers=shopper["headers"], method_id=method,
+                    email="receipts@example.com")  # another address: the order is still theirs
+    done = checkout(client, org, cart["id"], {"method": "manual"}, headers=shopper["headers"])
+    assert done.status_code == 201, done.text
+    return str(done.json()["id"])
+
+
+store_probe_body("PATCH", "/store/v1/{store}/me/addresses/{address_id}", {})

@@ -16,6 +16,7 @@ from mercato.catalog.models import ImportRowError
 from mercato.catalog.schemas import (
     CategoryCreate,
     CategoryOut,
+    ChannelKind,
     CollectionCreate,
     CollectionOut,
     CollectionUpdate,
@@ -178,6 +179,8 @@ async def product_filters(
     price_min: Decimal | None = Query(None, ge=0, description="Some variant costs at least."),
     price_max: Decimal | None = Query(None, ge=0, description="Some variant costs at most."),
     in_stock: bool | None = Query(None, description="Some variant is available to sell."),
+    channel: ChannelKind | None = Query(None, description="Published on this channel kind "
+                                        "(`channels` lists it or is null)."),
     sort: Sort = Query("-created"),
 ) -> service.ProductFilters:
     """The listing filters; ``attr.<name>=<value>`` (repeat for any of several values) filters
@@ -189,7 +192,7 @@ async def product_filters(
     return service.ProductFilters(
         product_type=product_type, category=category, collection=collection, status=status_,
         tag=tag, vendor=vendor, q=q, attributes=attributes, price_min=price_min,
-        price_max=price_max, in_stock=in_stock, sort=sort)
+        price_max=price_max, in_stock=in_stock, channel=channel, sort=sort)
 
 
 @router.post("/products", response_model=ProductOut, status_code=status.HTTP_201_CREATED,

@@ -3,8 +3,99 @@ they can be bought now."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any, Literal
 
-from mercato.core.uow import MercatoRoute
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from mercato.catalog import service, store
+from mercato.catalog.schemas_store import StorePage, StoreProduct
+from mercato.core.pagination import PageParams, page_params
+from mercato.core.uow import MercatoRoute, get_session
+from mercato.tenancy.store import Store, current_store
 
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute, tags=["storefront"])
+
+CACHE_SECONDS = 30
+"""Short: availability moves with every sale, and a checkout re-checks stock anyway."""
+CACHE_CONTROL = f"public, max-age={CACHE_SECONDS}"
+StoreSort = Literal["created", "-created", "title", "-title", "price", "-price"]
+
+
+async def store_filters(
+    request: Request,
+    q: str | None = Query(None, max_length=200, description="Words (prefixes) of the title, "
+                          "vendor, SKU, barcode or text attributes."),
+    product_type: str | None = Query(None, description="Type slug or id."),
+    category: str | None = Query(None, description="Category slug or id (with subcategories)."),
+    collection: str | None = Query(None, description="Collection slug or id."),
+    tag: str | None = Query(None, max_length=100),
+    vendor: str | None = Query(None, max_length=200),
+    price_min: Decimal | None = Query(None, ge=0, description="Some variant costs at least."),
+    price_max: Decimal | None = Query(None, ge=0, description="Some variant costs at most."),
+    in_stock: bool | None = Query(None, description="Some variant has units in stock."),
+    sort: StoreSort = Query("-created", description="`price` is the lowest variant price."),
+) -> service.ProductFilters:
+    """The storefront's filters; ``attr.<name>=<value>`` (repeat for any of several values)
+    filters on a product or variant attribute."""
+    attributes: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        if key.startswith("attr.") and len(key) > 5:
+            attributes.setdefault(key[5:], []).append(value)
+    return store.published_filters(
+        q=q, product_type=product_type, category=category, collection=collection, tag=tag,
+        vendor=vendor, attributes=attributes, price_min=price_min, price_max=price_max,
+        in_stock=in_stock, sort=sort)
+
+
+def cached_json(request: Request, content: dict[str, Any]) -> Response:
+    """JSON with a weak ETag of its bytes and a short public max-age; a matching
+    ``If-None-Match`` is a 304 without a body. The body holds the availability, so a sale or
+    a restock that changes what a shopper sees changes the ETag too."""
+    body = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    sent = request.headers.get("if-none-match")
+    if sent is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in sent.split(",")}
+        if "*" in tags or etag.removeprefix("W/") in tags:
+            return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@store_router.get(
+    "/products", response_model=StorePage,
+    summary="Published products with price and whether they can be bought now",
+    description="Products that are `active` and published on the `web` channel. Filters as the "
+    "admin listing (`q`, `product_type`, `category`, `collection`, `tag`, `vendor`, "
+    "`attr.<name>=`, `price_min`, `price_max`, `in_stock`), `sort`, `limit`, `cursor`; "
+    "`facets=` adds counts. Answers carry a weak `ETag` (`If-None-Match` gives 304) and "
+    f"`Cache-Control: {CACHE_CONTROL}`.",
+    responses={304: {"description": "Not modified (`If-None-Match` matched)."}})
+def list_products(
+    request: Request,
+    filters: service.ProductFilters = Depends(store_filters),
+    params: PageParams = Depends(page_params),
+    facets: list[str] | None = Query(
+        None, description="Fields to count among the matching products (`attr.<name>`, `tag`, "
+        "`product_type`, `category`, `vendor`); repeat or separate by commas."),
+    _: Store = Depends(current_store),
+    session: Session = Depends(get_session),
+) -> Response:
+    fields = store.facet_fields(facets or [])
+    page = store.list_published(session, filters, params, facets=fields,
+                                facet_ttl_seconds=request.app.state.settings.facet_cache_seconds)
+    return cached_json(request, page)
+
+
+@store_router.get(
+    "/products/{slug}", response_model=StoreProduct,
+    summary="A published product by slug (404 when it is not published)",
+    description=f"Weak `ETag`, `If-None-Match` → 304, `Cache-Control: {CACHE_CONTROL}`.",
+    responses={304: {"description": "Not modified (`If-None-Match` matched)."}})
+def get_product(slug: str, request: Request, _: Store = Depends(current_store),
+                session: Session = Depends(get_session)) -> Response:
+    return cached_json(request, store.get_published(session, slug))

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     ForeignKey,
     Index,
@@ -15,12 +16,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, BigIntPK, TenantMixin, utcnow
 from mercato.core.ids import new_id
 
 PRICE = Numeric(12, 2)
+NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON where Python ``None`` is SQL NULL (the default type writes the JSON text ``null``), so
+``IS NULL`` finds it."""
 
 
 class ProductType(TenantMixin, Base):
@@ -64,6 +69,10 @@ class Product(TenantMixin, Base):
         Index("ix_products_org_title", "organization_id", "title", "id"),
         Index("ix_products_org_type", "organization_id", "product_type_id"),
         Index("ix_products_org_price", "organization_id", "min_price", "id"),
+        # the storefront lists only active products: these walk them in its sort orders
+        Index("ix_products_org_status_created", "organization_id", "status", "created_at", "id"),
+        Index("ix_products_org_status_title", "organization_id", "status", "title", "id"),
+        Index("ix_products_org_status_price", "organization_id", "status", "min_price", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
@@ -81,6 +90,8 @@ class Product(TenantMixin, Base):
     tags: Mapped[list[str]]
     media: Mapped[list[dict[str, Any]]]
     attributes: Mapped[dict[str, Any]]
+    channels: Mapped[list[str] | None] = mapped_column(NULLABLE_JSON)
+    """Channel kinds the product is published on (``web``, ``pos``, ...); NULL: every one."""
     min_price: Mapped[Decimal | None] = mapped_column(PRICE)
     """Lowest variant price, kept by the search index (catalog/index.py) for price sorting."""
     max_price: Mapped[Decimal | None] = mapped_column(PRICE)

@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from mercato.core.money import Money
 
 Status = Literal["draft", "active", "archived"]
+ChannelKind = Literal["web", "pos", "shopify", "tcgplayer", "ebay", "amazon", "shopee", "tiktok"]
+"""Channel kinds a product can be published on (``web`` is the storefront)."""
+CHANNELS_DESCRIPTION = ("Channel kinds the product is published on (`web` is the storefront); "
+                        "`null` (the default): every channel; `[]`: none.")
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$"
 
 
@@ -153,6 +157,8 @@ class ProductCreate(BaseModel):
                                    description="Collection slugs or ids.")
     media: list[Media] = Field(default_factory=list, max_length=50)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    channels: list[ChannelKind] | None = Field(default=None, max_length=20,
+                                               description=CHANNELS_DESCRIPTION)
     variants: list[VariantIn] = Field(min_length=1, max_length=500)
 
 
@@ -168,6 +174,9 @@ class ProductUpdate(BaseModel):
     collections: list[str] | None = Field(default=None, max_length=100)
     media: list[Media] | None = Field(default=None, max_length=50)
     attributes: dict[str, Any] | None = None
+    channels: list[ChannelKind] | None = Field(
+        default=None, max_length=20,
+        description=CHANNELS_DESCRIPTION + " Omit it to leave the channels as they are.")
 
 
 class ProductOut(BaseModel):
@@ -184,6 +193,7 @@ class ProductOut(BaseModel):
     collections: list[str] = Field(description="Collection slugs.")
     media: list[Media]
     attributes: dict[str, Any]
+    channels: list[str] | None = Field(description=CHANNELS_DESCRIPTION)
     variants: list[VariantOut]
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -21,10 +21,13 @@ from sqlalchemy import (
     func,
     literal_column,
     not_,
+    or_,
     select,
     table,
+    type_coerce,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -307,6 +310,11 @@ def _check_serialized(product_type: ProductType, count: int) -> None:
             errors=[{"field": "variants", "message": "serialized types allow one variant"}])
 
 
+def _channels(kinds: Iterable[str] | None) -> list[str] | None:
+    """One order for the same set of channels, so an unchanged set is not a change."""
+    return None if kinds is None else sorted(set(kinds))
+
+
 def create_product(session: Session, data: ProductCreate) -> Product:
     product_type = get_product_type(session, data.product_type)
     validate_attributes(product_type.attributes_schema, data.attributes, "attributes")
@@ -321,6 +329,7 @@ def create_product(session: Session, data: ProductCreate) -> Product:
         category_id=category.id if category else None, tags=sorted(set(data.tags)),
         media=[m.model_dump() for m in sorted(data.media, key=lambda m: m.position)],
         attributes=data.attributes, variants=variants,
+        channels=_channels(data.channels),
     )
     _set_collections(session, product, data.collections)
     try:
@@ -361,6 +370,8 @@ def update_product(session: Session, product: Product, data: ProductUpdate) -> P
         values["tags"] = sorted(set(values["tags"]))
     if "media" in values:
         values["media"] = sorted(values["media"], key=lambda m: m["position"])
+    if "channels" in values:  # null is meaningful here: published everywhere
+        values["channels"] = _channels(values["channels"])
     changed = _changes(product, values)
     if collections is not None:
         moved = _set_collections(session, product, collections)
@@ -460,6 +471,7 @@ class ProductFilters:
     price_min: Decimal | None = None
     price_max: Decimal | None = None
     in_stock: bool | None = None
+    channel: str | None = None
     sort: str = "-created"
 
 
@@ -474,6 +486,18 @@ def _has_facet(name: str, values: list[str], *, correlated: bool) -> ColumnEleme
                               ProductFacet.field == name, ProductFacet.value.in_(values))
     return Product.id.in_(select(ProductFacet.product_id).where(
         ProductFacet.field == name, ProductFacet.value.in_(values)))
+
+
+def published_on(session: Session, kind: str) -> ColumnElement[bool]:
+    """Products published on channels of this kind: ``channels`` is NULL (everywhere) or lists
+    it. A condition on the row, not an index probe: listings walk a sort index (led by status
+    on the storefront) and nearly every product they meet passes."""
+    if session.get_bind().dialect.name == "postgresql":
+        listed = type_coerce(Product.channels, JSONB).contains([kind])
+    else:
+        items = func.json_each(Product.channels).table_valued("value")
+        listed = exists().select_from(items).where(items.c.value == kind)
+    return or_(Product.channels.is_(None), listed)
 
 
 def _text_match(session: Session, q: str) -> ColumnElement[bool]:
@@ -512,6 +536,8 @@ def filter_conditions(session: Session, filters: ProductFilters, *,
         where.append(Product.status == filters.status)
     if filters.vendor:
         where.append(Product.vendor == filters.vendor)
+    if filters.channel:
+        where.append(published_on(session, filters.channel))
     if filters.tag:
         where.append(_has_facet("tag", [filters.tag], correlated=correlated))
     for name, values in filters.attributes.items():

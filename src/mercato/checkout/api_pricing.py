@@ -2,8 +2,256 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
-from mercato.core.uow import MercatoRoute
+from mercato.checkout import pricing, promotions
+from mercato.checkout.models_pricing import PriceList, PricingRule, Promotion
+from mercato.checkout.schemas_pricing import (
+    EntriesIn,
+    EntriesOut,
+    EntryOut,
+    PriceListIn,
+    PriceListOut,
+    PriceListUpdate,
+    PricingRuleIn,
+    PricingRuleOut,
+    PricingRuleUpdate,
+    PromotionIn,
+    PromotionOut,
+    PromotionUpdate,
+    RedemptionOut,
+    ScopeOut,
+)
+from mercato.core.auth import Principal, require
+from mercato.core.etag import check_if_match, set_etag
+from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.uow import MercatoRoute, get_session
 
-router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["pricing"])
+# under checkout.api's /api/v1 (as inventory.api_movements is under inventory.api's)
+router = APIRouter(route_class=MercatoRoute, tags=["pricing"])
+READ, WRITE = require("pricing:read"), require("pricing:write")
+NO_CONTENT = status.HTTP_204_NO_CONTENT
+
+
+# -- shaping ------------------------------------------------------------------------------------
+
+def price_list_out(session: Session, price_list: PriceList,
+                   count: int | None = None) -> PriceListOut:
+    out = PriceListOut.model_validate(price_list)
+    out.entries_count = count if count is not None else \
+        pricing.entry_counts(session, [price_list.id]).get(price_list.id, 0)
+    return out
+
+
+def rule_out(rule: PricingRule) -> PricingRuleOut:
+    return PricingRuleOut(
+        id=rule.id, title=rule.title, adjustment=rule.adjustment,
+        value=rule.value, currency=rule.currency,
+        scope=ScopeOut(kind=rule.scope_kind, values=rule.scope_values),
+        min_quantity=rule.min_quantity, customer_groups=rule.customer_groups,
+        channel_kinds=rule.channel_kinds, starts_at=rule.starts_at, ends_at=rule.ends_at,
+        priority=rule.priority, active=rule.active, created_at=rule.created_at,
+        updated_at=rule.updated_at)
+
+
+def promotion_out(promotion: Promotion) -> PromotionOut:
+    return PromotionOut(
+        id=promotion.id, title=promotion.title, kind=promotion.kind,
+        value=promotion.value, currency=promotion.currency,
+        codes=[c.code for c in promotion.codes], automatic=not promotion.codes,
+        scope=ScopeOut(kind=promotion.scope_kind,
+                       values=promotion.scope_values),
+        buy_quantity=promotion.buy_quantity, get_quantity=promotion.get_quantity,
+        min_subtotal=promotion.min_subtotal, starts_at=promotion.starts_at,
+        ends_at=promotion.ends_at, usage_limit=promotion.usage_limit,
+        per_customer_limit=promotion.per_customer_limit, used=promotion.used,
+        stacking=promotion.stacking, priority=promotion.priority,
+        active=promotion.active, created_at=promotion.created_at,
+        updated_at=promotion.updated_at)
+
+
+# -- price lists --------------------------------------------------------------------------------
+
+@router.post("/price-lists", response_model=PriceListOut, status_code=status.HTTP_201_CREATED,
+             summary="Create a price list, optionally with its prices")
+def create_price_list(body: PriceListIn, response: Response, _: Principal = Depends(WRITE),
+                      session: Session = Depends(get_session)) -> PriceListOut:
+    price_list = pricing.create_price_list(session, body)
+    set_etag(response, price_list)
+    return price_list_out(session, price_list)
+
+
+@router.get("/price-lists", response_model=Page[PriceListOut])
+def list_price_lists(params: PageParams = Depends(page_params),
+                     currency: str | None = Query(None, pattern=r"^[A-Z]{3}$"),
+                     active: bool | None = Query(None), _: Principal = Depends(READ),
+                     session: Session = Depends(get_session)) -> Page[PriceListOut]:
+    page = pricing.list_price_lists(session, params, currency=currency, active=active)
+    counts = pricing.entry_counts(session, [p.id for p in page.items])
+    return Page[PriceListOut](data=[price_list_out(session, p, counts.get(p.id, 0))
+                                    for p in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/price-lists/{price_list_id}", response_model=PriceListOut)
+def get_price_list(price_list_id: str, response: Response, _: Principal = Depends(READ),
+                   session: Session = Depends(get_session)) -> PriceListOut:
+    price_list = pricing.get_price_list(session, price_list_id)
+    set_etag(response, price_list)
+    return price_list_out(session, price_list)
+
+
+@router.patch("/price-lists/{price_list_id}", response_model=PriceListOut,
+              summary="Change a price list (If-Match supported)")
+def update_price_list(price_list_id: str, body: PriceListUpdate, request: Request,
+                      response: Response, _: Principal = Depends(WRITE),
+                      session: Session = Depends(get_session)) -> PriceListOut:
+    price_list = pricing.get_price_list(session, price_list_id)
+    check_if_match(request, price_list)
+    pricing.update_price_list(session, price_list, body)
+    set_etag(response, price_list)
+    return price_list_out(session, price_list)
+
+
+@router.delete("/price-lists/{price_list_id}", status_code=NO_CONTENT)
+def delete_price_list(price_list_id: str, request: Request, _: Principal = Depends(WRITE),
+                      session: Session = Depends(get_session)) -> Response:
+    price_list = pricing.get_price_list(session, price_list_id)
+    check_if_match(request, price_list)
+    pricing.delete_price_list(session, price_list)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.get("/price-lists/{price_list_id}/entries", response_model=Page[EntryOut],
+            summary="The list's prices, by SKU and quantity break")
+def list_entries(price_list_id: str, params: PageParams = Depends(page_params),
+                 sku: str | None = Query(None, max_length=100), _: Principal = Depends(READ),
+                 session: Session = Depends(get_session)) -> Page[EntryOut]:
+    price_list = pricing.get_price_list(session, price_list_id)
+    return pricing.list_entries(session, price_list, params, sku=sku).to_page(EntryOut)
+
+
+@router.put("/price-lists/{price_list_id}/entries", response_model=EntriesOut,
+            summary="Set many prices by SKU at once (all or none)")
+def set_entries(price_list_id: str, body: EntriesIn, _: Principal = Depends(WRITE),
+                session: Session = Depends(get_session)) -> EntriesOut:
+    price_list = pricing.get_price_list(session, price_list_id)
+    changed, removed = pricing.set_entries(session, price_list, body.entries,
+                                           replace=body.replace)
+    return EntriesOut(set=changed, removed=removed)
+
+
+@router.delete("/price-lists/{price_list_id}/entries/{price_list_entry_id}",
+               status_code=NO_CONTENT)
+def delete_entry(price_list_id: str, price_list_entry_id: str, _: Principal = Depends(WRITE),
+                 session: Session = Depends(get_session)) -> Response:
+    price_list = pricing.get_price_list(session, price_list_id)
+    pricing.delete_entry(session, price_list, price_list_entry_id)
+    return Response(status_code=NO_CONTENT)
+
+
+# -- pricing rules ------------------------------------------------------------------------------
+
+@router.post("/pricing-rules", response_model=PricingRuleOut,
+             status_code=status.HTTP_201_CREATED)
+def create_rule(body: PricingRuleIn, response: Response, _: Principal = Depends(WRITE),
+                session: Session = Depends(get_session)) -> PricingRuleOut:
+    rule = pricing.create_rule(session, body)
+    set_etag(response, rule)
+    return rule_out(rule)
+
+
+@router.get("/pricing-rules", response_model=Page[PricingRuleOut])
+def list_rules(params: PageParams = Depends(page_params), active: bool | None = Query(None),
+               _: Principal = Depends(READ),
+               session: Session = Depends(get_session)) -> Page[PricingRuleOut]:
+    return pricing.list_rules(session, params, active=active).to_page(PricingRuleOut, rule_out)
+
+
+@router.get("/pricing-rules/{pricing_rule_id}", response_model=PricingRuleOut)
+def get_rule(pricing_rule_id: str, response: Response, _: Principal = Depends(READ),
+             session: Session = Depends(get_session)) -> PricingRuleOut:
+    rule = pricing.get_rule(session, pricing_rule_id)
+    set_etag(response, rule)
+    return rule_out(rule)
+
+
+@router.patch("/pricing-rules/{pricing_rule_id}", response_model=PricingRuleOut)
+def update_rule(pricing_rule_id: str, body: PricingRuleUpdate, request: Request,
+                response: Response, _: Principal = Depends(WRITE),
+                session: Session = Depends(get_session)) -> PricingRuleOut:
+    rule = pricing.get_rule(session, pricing_rule_id)
+    check_if_match(request, rule)
+    pricing.update_rule(session, rule, body)
+    set_etag(response, rule)
+    return rule_out(rule)
+
+
+@router.delete("/pricing-rules/{pricing_rule_id}", status_code=NO_CONTENT)
+def delete_rule(pricing_rule_id: str, request: Request, _: Principal = Depends(WRITE),
+                session: Session = Depends(get_session)) -> Response:
+    rule = pricing.get_rule(session, pricing_rule_id)
+    check_if_match(request, rule)
+    pricing.delete_rule(session, rule)
+    return Response(status_code=NO_CONTENT)
+
+
+# -- promotions ---------------------------------------------------------------------------------
+
+@router.post("/promotions", response_model=PromotionOut, status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "A code belongs to another promotion"}})
+def create_promotion(body: PromotionIn, response: Response, _: Principal = Depends(WRITE),
+                     session: Session = Depends(get_session)) -> PromotionOut:
+    promotion = promotions.create_promotion(session, body)
+    set_etag(response, promotion)
+    return promotion_out(promotion)
+
+
+@router.get("/promotions", response_model=Page[PromotionOut])
+def list_promotions(params: PageParams = Depends(page_params),
+                    active: bool | None = Query(None),
+                    code: str | None = Query(None, max_length=50,
+                                             description="Has this code (any case)."),
+                    _: Principal = Depends(READ),
+                    session: Session = Depends(get_session)) -> Page[PromotionOut]:
+    return promotions.list_promotions(session, params, active=active, code=code).to_page(
+        PromotionOut, promotion_out)
+
+
+@router.get("/promotions/{promotion_id}", response_model=PromotionOut)
+def get_promotion(promotion_id: str, response: Response, _: Principal = Depends(READ),
+                  session: Session = Depends(get_session)) -> PromotionOut:
+    promotion = promotions.get_promotion(session, promotion_id)
+    set_etag(response, promotion)
+    return promotion_out(promotion)
+
+
+@router.patch("/promotions/{promotion_id}", response_model=PromotionOut,
+              responses={409: {"description": "A code belongs to another promotion"}})
+def update_promotion(promotion_id: str, body: PromotionUpdate, request: Request,
+                     response: Response, _: Principal = Depends(WRITE),
+                     session: Session = Depends(get_session)) -> PromotionOut:
+    promotion = promotions.get_promotion(session, promotion_id)
+    check_if_match(request, promotion)
+    promotions.update_promotion(session, promotion, body)
+    set_etag(response, promotion)
+    return promotion_out(promotion)
+
+
+@router.delete("/promotions/{promotion_id}", status_code=NO_CONTENT,
+               responses={409: {"description": "It has been redeemed: deactivate it instead"}})
+def delete_promotion(promotion_id: str, request: Request, _: Principal = Depends(WRITE),
+                     session: Session = Depends(get_session)) -> Response:
+    promotion = promotions.get_promotion(session, promotion_id)
+    check_if_match(request, promotion)
+    promotions.delete_promotion(session, promotion)
+    return Response(status_code=NO_CONTENT)
+
+
+@router.get("/promotions/{promotion_id}/redemptions", response_model=Page[RedemptionOut],
+            summary="The orders that used the promotion, newest first")
+def list_redemptions(promotion_id: str, params: PageParams = Depends(page_params),
+                     _: Principal = Depends(READ),
+                     session: Session = Depends(get_session)) -> Page[RedemptionOut]:
+    promotion = promotions.get_promotion(session, promotion_id)
+    return promotions.list_redemptions(session, promotion, params).to_page(RedemptionOut)

@@ -1,9 +1,266 @@
-"""Admin routes: tax settings and rates, shipping zones and methods."""
+"""Admin routes: tax settings and rates, shipping zones and methods, and previews of what an
+address is charged (the same functions the checkout calls)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from mercato.core.uow import MercatoRoute
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy.orm import Session
 
-router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["tax and shipping"])
+from mercato.checkout import shipping, tax
+from mercato.checkout.models_tax_shipping import TaxSettings
+from mercato.checkout.schemas_tax_shipping import (
+    AppliedRate,
+    MethodKind,
+    QuoteList,
+    QuoteOut,
+    ShippingMethodIn,
+    ShippingMethodOut,
+    ShippingMethodUpdate,
+    ShippingZoneIn,
+    ShippingZoneOut,
+    ShippingZoneUpdate,
+    TaxLookupOut,
+    TaxRateIn,
+    TaxRateOut,
+    TaxRateUpdate,
+    TaxSettingsIn,
+    TaxSettingsOut,
+)
+from mercato.core.auth import Principal, require
+from mercato.core.etag import check_if_match, set_etag
+from mercato.core.money import Money
+from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.uow import MercatoRoute, get_session
+
+# mounted under checkout.api's /api/v1 router (a prefix here would make /api/v1/api/v1/...)
+router = APIRouter(route_class=MercatoRoute, tags=["tax and shipping"])
+READ, WRITE = require("checkout:read"), require("checkout:write")
+IN_USE: dict[int | str, dict[str, Any]] = {409: {"description": (
+    "The name or code is taken (`conflict`), or the zone still has methods")}}
+
+
+@dataclass
+class SettingsTag:
+    """The settings' ETag: one row per organization, version 0 while the defaults apply."""
+
+    id: str
+    version: int
+
+
+def _settings_tag(row: TaxSettings | None) -> SettingsTag:
+    return SettingsTag("tax-settings", row.version if row is not None else 0)
+
+
+def _settings_out(response: Response, row: TaxSettings | None) -> TaxSettingsOut:
+    set_etag(response, _settings_tag(row))
+    if row is None:
+        return TaxSettingsOut(prices_include_tax=tax.DEFAULTS.prices_include_tax,
+                              tax_shipping=tax.DEFAULTS.tax_shipping, updated_at=None)
+    return TaxSettingsOut(prices_include_tax=row.prices_include_tax,
+                          tax_shipping=row.tax_shipping, updated_at=row.updated_at)
+
+
+def _address(country: str | None, region: str | None,
+             postal_code: str | None) -> tax.TaxAddress | None:
+    return tax.TaxAddress(country, region, postal_code) if country else None
+
+
+# -- tax settings -------------------------------------------------------------------------------
+
+@router.get("/tax/settings", response_model=TaxSettingsOut,
+            summary="Whether prices include tax and whether shipping is taxed")
+def get_tax_settings(response: Response, _: Principal = Depends(READ),
+                     session: Session = Depends(get_session)) -> TaxSettingsOut:
+    return _settings_out(response, tax.settings_row(session))
+
+
+@router.put("/tax/settings", response_model=TaxSettingsOut,
+            summary="Replace the tax settings (If-Match supported)")
+def put_tax_settings(body: TaxSettingsIn, request: Request, response: Response,
+                     _: Principal = Depends(WRITE),
+                     session: Session = Depends(get_session)) -> TaxSettingsOut:
+    check_if_match(request, _settings_tag(tax.settings_row(session, lock=True)))
+    return _settings_out(response, tax.put_settings(session, body))
+
+
+@router.get("/tax/lookup", response_model=TaxLookupOut,
+            summary="The rates that apply at an address, as the checkout will charge them")
+def lookup_tax(country: str = Query(min_length=2, max_length=2),
+               region: str | None = Query(None, max_length=100),
+               postal_code: str | None = Query(None, max_length=20),
+               _: Principal = Depends(READ),
+               session: Session = Depends(get_session)) -> TaxLookupOut:
+    address = tax.normalized(tax.TaxAddress(country, region, postal_code))
+    settings = tax.tax_settings(session)
+    return TaxLookupOut(country=address.country, region=address.region,
+                        postal_code=address.postal_code,
+                        prices_include_tax=settings.prices_include_tax,
+                        tax_shipping=settings.tax_shipping,
+                        rates=[AppliedRate(title=t, rate=r)
+                               for t, r in tax.rates_for(session, address)])
+
+
+# -- tax rates ----------------------------------------------------------------------------------
+
+@router.post("/tax/rates", response_model=TaxRateOut, status_code=status.HTTP_201_CREATED,
+             responses=IN_USE, summary="Add a tax rate for a country, region or postal prefix")
+def create_tax_rate(body: TaxRateIn, response: Response, _: Principal = Depends(WRITE),
+                    session: Session = Depends(get_session)) -> TaxRateOut:
+    rate = tax.create_rate(session, body)
+    set_etag(response, rate)
+    return TaxRateOut.model_validate(rate)
+
+
+@router.get("/tax/rates", response_model=Page[TaxRateOut])
+def list_tax_rates(params: PageParams = Depends(page_params),
+                   country: str | None = Query(None, max_length=2),
+                   _: Principal = Depends(READ),
+                   session: Session = Depends(get_session)) -> Page[TaxRateOut]:
+    return tax.list_rates(session, params, country=country).to_page(TaxRateOut)
+
+
+@router.get("/tax/rates/{tax_rate_id}", response_model=TaxRateOut)
+def get_tax_rate(tax_rate_id: str, response: Response, _: Principal = Depends(READ),
+                 session: Session = Depends(get_session)) -> TaxRateOut:
+    rate = tax.get_rate(session, tax_rate_id)
+    set_etag(response, rate)
+    return TaxRateOut.model_validate(rate)
+
+
+@router.patch("/tax/rates/{tax_rate_id}", response_model=TaxRateOut, responses=IN_USE,
+              summary="Change a tax rate (If-Match supported)")
+def update_tax_rate(tax_rate_id: str, body: TaxRateUpdate, request: Request,
+                    response: Response, _: Principal = Depends(WRITE),
+                    session: Session = Depends(get_session)) -> TaxRateOut:
+    rate = tax.get_rate(session, tax_rate_id)
+    check_if_match(request, rate)
+    tax.update_rate(session, rate, body)
+    set_etag(response, rate)
+    return TaxRateOut.model_validate(rate)
+
+
+@router.delete("/tax/rates/{tax_rate_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_tax_rate(tax_rate_id: str, _: Principal = Depends(WRITE),
+                    session: Session = Depends(get_session)) -> Response:
+    tax.delete_rate(session, tax.get_rate(session, tax_rate_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- shipping zones -----------------------------------------------------------------------------
+
+@router.post("/shipping/zones", response_model=ShippingZoneOut,
+             status_code=status.HTTP_201_CREATED, responses=IN_USE,
+             summary="Add a shipping zone: countries, optionally regions and postal prefixes")
+def create_zone(body: ShippingZoneIn, response: Response, _: Principal = Depends(WRITE),
+                session: Session = Depends(get_session)) -> ShippingZoneOut:
+    zone = shipping.create_zone(session, body)
+    set_etag(response, zone)
+    return ShippingZoneOut.model_validate(zone)
+
+
+@router.get("/shipping/zones", response_model=Page[ShippingZoneOut])
+def list_zones(params: PageParams = Depends(page_params), _: Principal = Depends(READ),
+               session: Session = Depends(get_session)) -> Page[ShippingZoneOut]:
+    return shipping.list_zones(session, params).to_page(ShippingZoneOut)
+
+
+@router.get("/shipping/zones/{shipping_zone_id}", response_model=ShippingZoneOut)
+def get_zone(shipping_zone_id: str, response: Response, _: Principal = Depends(READ),
+             session: Session = Depends(get_session)) -> ShippingZoneOut:
+    zone = shipping.get_zone(session, shipping_zone_id)
+    set_etag(response, zone)
+    return ShippingZoneOut.model_validate(zone)
+
+
+@router.patch("/shipping/zones/{shipping_zone_id}", response_model=ShippingZoneOut,
+              responses=IN_USE, summary="Change a shipping zone (If-Match supported)")
+def update_zone(shipping_zone_id: str, body: ShippingZoneUpdate, request: Request,
+                response: Response, _: Principal = Depends(WRITE),
+                session: Session = Depends(get_session)) -> ShippingZoneOut:
+    zone = shipping.get_zone(session, shipping_zone_id)
+    check_if_match(request, zone)
+    shipping.update_zone(session, zone, body)
+    set_etag(response, zone)
+    return ShippingZoneOut.model_validate(zone)
+
+
+@router.delete("/shipping/zones/{shipping_zone_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=IN_USE, summary="Delete a zone that has no methods left")
+def delete_zone(shipping_zone_id: str, _: Principal = Depends(WRITE),
+                session: Session = Depends(get_session)) -> Response:
+    shipping.delete_zone(session, shipping.get_zone(session, shipping_zone_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- shipping methods ---------------------------------------------------------------------------
+
+@router.post("/shipping/methods", response_model=ShippingMethodOut,
+             status_code=status.HTTP_201_CREATED, responses=IN_USE,
+             summary="Add a flat, weight-based, price-based or pickup method")
+def create_method(body: ShippingMethodIn, response: Response, _: Principal = Depends(WRITE),
+                  session: Session = Depends(get_session)) -> ShippingMethodOut:
+    method = shipping.create_method(session, body)
+    set_etag(response, method)
+    return ShippingMethodOut.model_validate(method)
+
+
+@router.get("/shipping/methods", response_model=Page[ShippingMethodOut])
+def list_methods(params: PageParams = Depends(page_params),
+                 zone_id: str | None = Query(None, max_length=26),
+                 kind: MethodKind | None = Query(None),
+                 active: bool | None = Query(None),
+                 _: Principal = Depends(READ),
+                 session: Session = Depends(get_session)) -> Page[ShippingMethodOut]:
+    return shipping.list_methods(session, params, zone_id=zone_id, kind=kind,
+                                 active=active).to_page(ShippingMethodOut)
+
+
+@router.get("/shipping/methods/{shipping_method_id}", response_model=ShippingMethodOut)
+def get_method(shipping_method_id: str, response: Response, _: Principal = Depends(READ),
+               session: Session = Depends(get_session)) -> ShippingMethodOut:
+    method = shipping.get_method(session, shipping_method_id)
+    set_etag(response, method)
+    return ShippingMethodOut.model_validate(method)
+
+
+@router.patch("/shipping/methods/{shipping_method_id}", response_model=ShippingMethodOut,
+              responses=IN_USE, summary="Change a shipping method (If-Match supported)")
+def update_method(shipping_method_id: str, body: ShippingMethodUpdate, request: Request,
+                  response: Response, _: Principal = Depends(WRITE),
+                  session: Session = Depends(get_session)) -> ShippingMethodOut:
+    method = shipping.get_method(session, shipping_method_id)
+    check_if_match(request, method)
+    shipping.update_method(session, method, body)
+    set_etag(response, method)
+    return ShippingMethodOut.model_validate(method)
+
+
+@router.delete("/shipping/methods/{shipping_method_id}",
+               status_code=status.HTTP_204_NO_CONTENT)
+def delete_method(shipping_method_id: str, _: Principal = Depends(WRITE),
+                  session: Session = Depends(get_session)) -> Response:
+    shipping.delete_method(session, shipping.get_method(session, shipping_method_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/shipping/quotes", response_model=QuoteList,
+            summary="The methods a cart could choose, cheapest first, as the checkout offers "
+                    "them")
+def list_quotes(subtotal: Annotated[Money, Query(description="The cart's subtotal.")],
+                currency: str = Query(pattern=r"^[A-Z]{3}$"),
+                weight_grams: int = Query(0, ge=0, le=100_000_000),
+                country: str | None = Query(None, max_length=2, description=(
+                    "Omit for no address: only pickup methods.")),
+                region: str | None = Query(None, max_length=100),
+                postal_code: str | None = Query(None, max_length=20),
+                _: Principal = Depends(READ),
+                session: Session = Depends(get_session)) -> QuoteList:
+    address = _address(country, region, postal_code)
+    zone = shipping.winning_zone(session, address)
+    found = shipping.quotes(session, address=address, currency=currency, subtotal=subtotal,
+                            weight_grams=weight_grams)
+    return QuoteList(zone_id=zone.id if zone else None,
+                     data=[QuoteOut.model_validate(q) for q in found])

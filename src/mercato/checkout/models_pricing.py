@@ -1,3 +1,183 @@
-"""Price lists, pricing rules, promotions and redemptions."""
+"""Price lists, pricing rules, promotions and their redemptions.
+
+Variants are referred to by id without foreign keys (as orders do): the catalog owns them, and a
+price list outlives a deleted variant's row without breaking. A promotion's usage counters are
+changed only by conditional UPDATEs (see ``promotions.redeem``); the CHECK constraints repeat
+the limits in the database.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mercato.core.db import Base, TenantMixin, utcnow
+from mercato.core.ids import new_id
+
+AMOUNT = Numeric(12, 2)
+
+
+class PriceList(TenantMixin, Base):
+    """Prices in one currency, optionally for one customer group and a time window."""
+
+    __tablename__ = "price_lists"
+    __table_args__ = (Index("ix_price_lists_lookup", "organization_id", "currency", "active"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    customer_group: Mapped[str | None] = mapped_column(String(100))
+    starts_at: Mapped[dt.datetime | None]
+    ends_at: Mapped[dt.datetime | None]
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PriceListEntry(TenantMixin, Base):
+    """A variant's price in a list from ``min_quantity`` units up (quantity breaks)."""
+
+    __tablename__ = "price_list_entries"
+    __table_args__ = (
+        UniqueConstraint("price_list_id", "variant_id", "min_quantity"),
+        Index("ix_price_list_entries_variant", "organization_id", "variant_id"),
+        CheckConstraint("min_quantity >= 1", name="min_quantity_positive"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    price_list_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("price_lists.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[str] = mapped_column(String(26))
+    sku: Mapped[str] = mapped_column(String(100))
+    min_quantity: Mapped[int] = mapped_column(Integer, default=1)
+    price: Mapped[Decimal] = mapped_column(AMOUNT)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PricingRule(TenantMixin, Base):
+    """Adjusts the price of the variants in its scope when its conditions hold."""
+
+    __tablename__ = "pricing_rules"
+    __table_args__ = (Index("ix_pricing_rules_active", "organization_id", "active"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    title: Mapped[str] = mapped_column(String(200))
+    adjustment: Mapped[str] = mapped_column(String(20))
+    value: Mapped[Decimal] = mapped_column(AMOUNT)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    scope_kind: Mapped[str] = mapped_column(String(20), default="all")
+    scope_values: Mapped[list[str]]
+    min_quantity: Mapped[int] = mapped_column(Integer, default=1)
+    customer_groups: Mapped[list[str]]
+    channel_kinds: Mapped[list[str]]
+    starts_at: Mapped[dt.datetime | None]
+    ends_at: Mapped[dt.datetime | None]
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Promotion(TenantMixin, Base):
+    """A discount at checkout: automatic (no codes) or unlocked by one of its codes."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (
+        Index("ix_promotions_active", "organization_id", "active"),
+        CheckConstraint("usage_limit IS NULL OR used <= usage_limit", name="used_within_limit"),
+        CheckConstraint("used >= 0", name="used_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[Decimal] = mapped_column(AMOUNT)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    scope_kind: Mapped[str] = mapped_column(String(20), default="all")
+    scope_values: Mapped[list[str]]
+    buy_quantity: Mapped[int | None] = mapped_column(Integer)
+    get_quantity: Mapped[int | None] = mapped_column(Integer)
+    min_subtotal: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    starts_at: Mapped[dt.datetime | None]
+    ends_at: Mapped[dt.datetime | None]
+    usage_limit: Mapped[int | None] = mapped_column(Integer)
+    per_customer_limit: Mapped[int | None] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    stacking: Mapped[str] = mapped_column(String(12), default="combinable")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    codes: Mapped[list[PromotionCode]] = relationship(
+        lazy="selectin", order_by="PromotionCode.code", cascade="all, delete-orphan")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PromotionCode(TenantMixin, Base):
+    """A code that unlocks a promotion; unique per organization, matched case-insensitively."""
+
+    __tablename__ = "promotion_codes"
+    __table_args__ = (UniqueConstraint("organization_id", "code_key"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    promotion_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("promotions.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(50))
+    code_key: Mapped[str] = mapped_column(String(50))
+
+
+class PromotionUsage(TenantMixin, Base):
+    """How many times one customer (id, else lowercased email) has used a promotion."""
+
+    __tablename__ = "promotion_usages"
+    __audited__ = False  # counters; the redemptions record who and when
+    __table_args__ = (
+        UniqueConstraint("promotion_id", "customer_key"),
+        CheckConstraint("used >= 0", name="used_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    promotion_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("promotions.id", ondelete="CASCADE"), index=True)
+    customer_key: Mapped[str] = mapped_column(String(320))
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PromotionRedemption(TenantMixin, Base):
+    """One use of a promotion by an order: the history behind the counters."""
+
+    __tablename__ = "promotion_redemptions"
+    __audited__ = False
+    __table_args__ = (Index("ix_promotion_redemptions_list", "promotion_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    promotion_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("promotions.id", ondelete="CASCADE"))
+    code: Mapped[str | None] = mapped_column(String(50))
+    order_id: Mapped[str] = mapped_column(String(26))
+    customer_key: Mapped[str | None] = mapped_column(String(320))
+    amount: Mapped[Decimal] = mapped_column(AMOUNT)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,3 +1,127 @@
-"""Tax rates, shipping zones and methods."""
+"""Tax settings and rates, shipping zones and shipping methods.
+
+A rate's or zone's scope is stored normalized (see ``checkout.tax``): countries as ISO 3166-1
+alpha-2, regions as full ISO 3166-2 codes (``US-CA``), postal prefixes uppercased without
+spaces. A rate's missing region or prefix is stored as ``""`` so that the unique constraint
+also refuses two rates of the same title at the same place (NULLs never clash in SQL).
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mercato.core.db import Base, TenantMixin, utcnow
+from mercato.core.ids import new_id
+
+AMOUNT = Numeric(12, 2)
+RATE = Numeric(7, 6)
+METHOD_KINDS = ("flat", "weight", "price", "pickup")
+
+
+class TaxSettings(TenantMixin, Base):
+    """How the organization's prices relate to tax; absent means the defaults."""
+
+    __tablename__ = "tax_settings"
+
+    organization_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    prices_include_tax: Mapped[bool] = mapped_column(Boolean, default=False)
+    tax_shipping: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TaxRate(TenantMixin, Base):
+    """One tax charged where an address matches: a country, optionally one region, optionally
+    postal codes starting with a prefix. Every matching rate applies (state + county)."""
+
+    __tablename__ = "tax_rates"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "country", "region", "postal_prefix", "title",
+                         name="uq_tax_rates_scope_title"),
+        CheckConstraint("rate >= 0 AND rate <= 1", name="rate_is_a_fraction"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str] = mapped_column(String(6), default="")
+    postal_prefix: Mapped[str] = mapped_column(String(10), default="")
+    title: Mapped[str] = mapped_column(String(100))
+    rate: Mapped[Decimal] = mapped_column(RATE)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ShippingZone(TenantMixin, Base):
+    """Where shipped methods are offered: some countries, optionally narrowed to regions and
+    to postal prefixes. When an address is in several zones the most specific one wins."""
+
+    __tablename__ = "shipping_zones"
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    countries: Mapped[list[str]]
+    regions: Mapped[list[str]]
+    postal_prefixes: Mapped[list[str]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ShippingMethod(TenantMixin, Base):
+    """A way to get the goods to the customer and its price table.
+
+    ``flat`` uses ``price``; ``weight`` uses ``weight_brackets`` (``[{"up_to_grams", "price"}]``
+    ascending); ``price`` uses ``price_brackets`` (``[{"from_subtotal", "price"}]`` ascending);
+    ``pickup`` has no zone, names an inventory location (by id, no foreign key: the location
+    belongs to inventory) and charges ``price`` (usually 0.00).
+    """
+
+    __tablename__ = "shipping_methods"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "code"),
+        CheckConstraint("kind IN ('flat', 'weight', 'price', 'pickup')", name="known_kind"),
+        CheckConstraint("min_subtotal IS NULL OR max_subtotal IS NULL "
+                        "OR min_subtotal <= max_subtotal", name="subtotal_range"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    zone_id: Mapped[str | None] = mapped_column(
+        String(26), ForeignKey("shipping_zones.id", ondelete="RESTRICT"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(10))
+    currency: Mapped[str] = mapped_column(String(3))
+    price: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    weight_brackets: Mapped[list[dict[str, Any]]]
+    price_brackets: Mapped[list[dict[str, Any]]]
+    min_subtotal: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    max_subtotal: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    pickup_location_id: Mapped[str | None] = mapped_column(String(26))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -107,6 +107,12 @@ class Conflict(MercatoError):
     status, code = 409, "conflict"
 
 
+class PaymentFailed(MercatoError):
+    """The payment was declined or could not be taken; nothing was bought."""
+
+    status, code = 402, "payment_failed"
+
+
 class PreconditionFailed(MercatoError):
     status, code = 412, "precondition_failed"
 
@@ -121,6 +127,12 @@ class RateLimited(MercatoError):
     def __init__(self, detail: str, *, retry_after: int, **kw: Any) -> None:
         kw.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
         super().__init__(detail, **kw)
+
+
+class ServiceUnavailable(MercatoError):
+    """A provider Mercato depends on (a payment gateway, a channel) did not answer; try again."""
+
+    status, code = 503, "service_unavailable"
 
 
 def problem_response(

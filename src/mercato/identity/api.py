@@ -10,6 +10,7 @@ from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams, page_params
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.identity import audit
+from mercato.identity.deps import client_of, identity
 from mercato.identity.models import ApiKey, AuditEntry
 from mercato.identity.schemas import (
     AcceptInvite,
@@ -32,14 +33,6 @@ from mercato.identity.tokens import API_KEY_PREFIX
 from mercato.tenancy.service import get_organization
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute)
-
-
-async def identity(request: Request) -> Identity:
-    return request.app.state.identity  # type: ignore[no-any-return]
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @router.post("/auth/token", response_model=TokenResponse, tags=["identity"],
@@ -241,3 +234,8 @@ def audit_entry(
     session: Session = Depends(get_session),
 ) -> AuditEntryOut:
     return _entry_out(audit.get_entry(session, entry_id))
+
+
+from mercato.identity import api_store  # noqa: E402 - after this module's router
+
+store_router: APIRouter = api_store.store_router

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercato.core.db import Base, BigIntPK, TenantMixin, utcnow
@@ -83,4 +83,40 @@ class LoginFailure(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
-__all__ = ["ApiKey", "AuditEntry", "LoginFailure", "StaffUser"]
+class CustomerAccount(TenantMixin, Base):
+    """A shopper's sign-in to a customer record: the password and whether the email is proven.
+    Orders reach the record by email, so until the email is verified the account sees only
+    the orders it placed itself (someone could sign up with another person's address)."""
+
+    __tablename__ = "customer_accounts"
+    __audit_exclude__ = frozenset({"password_hash"})
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("customers.id", ondelete="CASCADE"), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    verified_at: Mapped[dt.datetime | None]
+    token_epoch: Mapped[int] = mapped_column(Integer, default=0, doc=(
+        "Raised when the password changes: tokens of an earlier epoch are refused."))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CustomerToken(TenantMixin, Base):
+    """A one-time secret mailed to a shopper: password reset or email verification."""
+
+    __tablename__ = "customer_tokens"
+    __audited__ = False
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("customer_accounts.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+__all__ = ["ApiKey", "AuditEntry", "CustomerAccount", "CustomerToken", "LoginFailure",
+           "StaffUser"]

@@ -86,10 +86,13 @@ class Identity:
         self.settings = settings
         self.passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         self.signer = TokenSigner(settings.require_secret_key(), settings.access_token_ttl_seconds)
+        self.customer_signer = TokenSigner(
+            settings.require_secret_key(), settings.customer_token_ttl_seconds,
+            purpose="customer-token", token_type="customer")  # noqa: S106 - a type name
 
     # -- sign-in -----------------------------------------------------------------------------
 
-    def _retry_after(
+    def retry_after(
         self, session: Session, column: InstrumentedAttribute[str], value: str
     ) -> int | None:
         window = dt.timedelta(seconds=self.settings.login_failure_window_seconds)
@@ -120,7 +123,7 @@ class Identity:
         email = email.strip().lower()
         with system_scope(session):
             for column, value in ((LoginFailure.email, email), (LoginFailure.client, client)):
-                retry = self._retry_after(session, column, value)
+                retry = self.retry_after(session, column, value)
                 if retry is not None:
                     raise RateLimited("Too many failed sign-ins; try again later.",
                                       retry_after=retry)

@@ -30,18 +30,26 @@ class AccessClaims:
     organization_id: str
     role: str
     email: str
+    epoch: int = 0
 
 
 class TokenSigner:
-    def __init__(self, secret_key: str, ttl_seconds: int) -> None:
-        self._key = derive_key(secret_key, "access-token")
-        self.ttl_seconds = ttl_seconds
+    """Staff access tokens; with another purpose and type, shoppers' tokens, which a staff
+    route never accepts (different key, different ``typ``)."""
 
-    def issue(self, *, subject: str, organization_id: str, role: str, email: str) -> str:
+    def __init__(self, secret_key: str, ttl_seconds: int, *, purpose: str = "access-token",
+                 token_type: str = "access") -> None:  # noqa: S107 - a type name
+        self._key = derive_key(secret_key, purpose)
+        self.ttl_seconds = ttl_seconds
+        self.token_type = token_type
+
+    def issue(self, *, subject: str, organization_id: str, role: str, email: str,
+              epoch: int = 0) -> str:
+        """``epoch``: the subject's sign-in generation; raising it ends earlier tokens."""
         now = utcnow()
         claims = {
             "iss": ISSUER,
-            "typ": "access",
+            "typ": self.token_type,
             "sub": subject,
             "org": organization_id,
             "role": role,
@@ -49,6 +57,7 @@ class TokenSigner:
             "iat": int(now.timestamp()),
             "exp": int((now + dt.timedelta(seconds=self.ttl_seconds)).timestamp()),
             "jti": new_id(),
+            "ep": epoch,
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
@@ -58,10 +67,11 @@ class TokenSigner:
                                 options={"require": ["exp", "sub", "org", "typ", "role"]})
         except jwt.PyJWTError:
             return None
-        if claims.get("typ") != "access":
+        if claims.get("typ") != self.token_type:
             return None
         return AccessClaims(subject=str(claims["sub"]), organization_id=str(claims["org"]),
-                            role=str(claims["role"]), email=str(claims.get("email", "")))
+                            role=str(claims["role"]), email=str(claims.get("email", "")),
+                            epoch=int(claims.get("ep", 0)))
 
 
 def hash_secret(secret: str) -> str:

@@ -177,9 +177,9 @@ def sellable(session: Session, channel: SalesChannel | None,
         return {}
     if channel is not None:
         locations = {link.location_id for link in channel.locations}
-        buffers = dict(session.execute(
+        buffers = {v: b for v, b in session.execute(  # noqa: C416 - a Result has keys()
             select(buffers_t.c.variant_id, buffers_t.c.buffer)
-            .where(buffers_t.c.channel_id == channel.id, buffers_t.c.variant_id.in_(ids))))
+            .where(buffers_t.c.channel_id == channel.id, buffers_t.c.variant_id.in_(ids)))}
     else:
         locations = set(candidates_online(session))
         buffers = {}

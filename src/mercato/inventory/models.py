@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -29,6 +30,8 @@ from mercato.core.db import Base, BigIntPK, TenantMixin, utcnow
 from mercato.core.ids import new_id
 
 COST = Numeric(12, 2)
+COORDINATE = Numeric(9, 6)
+"""Degrees to six places: about 0.1 m."""
 
 REASONS = ("sale", "restock", "adjustment", "return", "transfer", "count", "damage",
            "reservation", "release")
@@ -50,6 +53,12 @@ class Location(TenantMixin, Base):
     fulfills_online: Mapped[bool] = mapped_column(Boolean, default=True)
     pickup: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the store locator (inventory/api_locator.py): shown to shoppers only when ``public``
+    latitude: Mapped[Decimal | None] = mapped_column(COORDINATE)
+    longitude: Mapped[Decimal | None] = mapped_column(COORDINATE)
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    phone: Mapped[str | None] = mapped_column(String(50))
+    hours: Mapped[dict[str, Any] | None] = mapped_column(doc="Opening hours by weekday.")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)

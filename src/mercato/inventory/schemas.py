@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
 
 LocationKind = Literal["store", "warehouse", "virtual"]
 AdjustReason = Literal["sale", "restock", "adjustment", "return", "count", "damage"]
@@ -26,6 +35,52 @@ class Address(BaseModel):
     country: str = Field(default="", max_length=2, description="ISO 3166-1 alpha-2.")
 
 
+def _six_places(value: Decimal) -> Decimal:
+    """Degrees are kept to six places (about 0.1 m), as the column stores them."""
+    return value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+
+
+Latitude = Annotated[Decimal, Field(ge=-90, le=90, description="Degrees north, -90 to 90."),
+                     AfterValidator(_six_places),
+                     PlainSerializer(float, return_type=float, when_used="json")]
+Longitude = Annotated[Decimal, Field(ge=-180, le=180,
+                                     description="Degrees east, -180 to 180."),
+                      AfterValidator(_six_places),
+                      PlainSerializer(float, return_type=float, when_used="json")]
+CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+
+
+class OpeningInterval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    opens: str = Field(pattern=CLOCK, examples=["10:00"], description="Local time, HH:MM.")
+    closes: str = Field(pattern=CLOCK, examples=["19:30"],
+                        description="Local time, HH:MM, after `opens` (`24:00` for midnight).")
+
+    @model_validator(mode="after")
+    def _closes_after_opening(self) -> OpeningInterval:
+        if self.closes <= self.opens:
+            raise ValueError("closes must be after opens")
+        return self
+
+
+Intervals = list[OpeningInterval]
+
+
+class OpeningHours(BaseModel):
+    """Opening hours by weekday, in the location's local time; a day left out is closed."""
+
+    model_config = ConfigDict(extra="forbid")
+    mon: Intervals = Field(default_factory=list, max_length=4)
+    tue: Intervals = Field(default_factory=list, max_length=4)
+    wed: Intervals = Field(default_factory=list, max_length=4)
+    thu: Intervals = Field(default_factory=list, max_length=4)
+    fri: Intervals = Field(default_factory=list, max_length=4)
+    sat: Intervals = Field(default_factory=list, max_length=4)
+    sun: Intervals = Field(default_factory=list, max_length=4)
+    note: str | None = Field(default=None, max_length=300,
+                             description="Free text: holidays, tournament nights.")
+
+
 class LocationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
@@ -36,6 +91,17 @@ class LocationCreate(BaseModel):
     address: Address = Field(default_factory=Address)
     fulfills_online: bool = Field(default=True, description="Ships online orders.")
     pickup: bool = Field(default=False, description="Customers may pick up orders here.")
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    public: bool = Field(default=False, description="Listed in the store locator.")
+    phone: str | None = Field(default=None, max_length=50)
+    hours: OpeningHours | None = None
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> LocationCreate:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give latitude and longitude together")
+        return self
 
 
 class LocationUpdate(BaseModel):
@@ -46,6 +112,12 @@ class LocationUpdate(BaseModel):
     fulfills_online: bool | None = None
     pickup: bool | None = None
     active: bool | None = None
+    latitude: Latitude | None = Field(default=None, description=(
+        "Set with `longitude`; null both to remove the location from nearest-first search."))
+    longitude: Longitude | None = None
+    public: bool | None = None
+    phone: str | None = Field(default=None, max_length=50)
+    hours: OpeningHours | None = None
 
 
 class LocationOut(BaseModel):
@@ -58,6 +130,11 @@ class LocationOut(BaseModel):
     fulfills_online: bool
     pickup: bool
     active: bool
+    latitude: Latitude | None
+    longitude: Longitude | None
+    public: bool
+    phone: str | None
+    hours: dict[str, Any] | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -31,7 +31,10 @@ ADJUSTMENT_REASONS = ("sale", "restock", "adjustment", "return", "count", "damag
 def create_location(session: Session, data: LocationCreate) -> Location:
     location = Location(name=data.name, code=data.code or slugify(data.name)[:50],
                         kind=data.kind, address=data.address.model_dump(),
-                        fulfills_online=data.fulfills_online, pickup=data.pickup)
+                        fulfills_online=data.fulfills_online, pickup=data.pickup,
+                        latitude=data.latitude, longitude=data.longitude, public=data.public,
+                        phone=data.phone,
+                        hours=data.hours.model_dump() if data.hours is not None else None)
     add_unique(session, location, field="code",
                detail=f"A location with code {location.code!r} exists.")
     return location
@@ -52,10 +55,16 @@ def get_location(session: Session, ref: str) -> Location:
 def update_location(session: Session, location: Location, data: LocationUpdate) -> Location:
     values = data.model_dump(exclude_unset=True)
     for name, value in values.items():
-        if value is None and name in ("name", "code", "kind", "address"):
+        if value is None and name in ("name", "code", "kind", "address", "fulfills_online",
+                                      "pickup", "active", "public"):
             raise ValidationFailed(f"{name} cannot be null.",
                                    errors=[{"field": name, "message": "cannot be null"}])
         setattr(location, name, value)
+    if (location.latitude is None) != (location.longitude is None):
+        field = "longitude" if location.longitude is None else "latitude"
+        raise ValidationFailed("A location has both coordinates or neither.",
+                               errors=[{"field": field,
+                                        "message": "give latitude and longitude together"}])
     return location
 
 

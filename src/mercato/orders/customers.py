@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Text, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mercato.core.db import require_owned
-from mercato.core.errors import Conflict, ValidationFailed
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.orders.models import Customer, CustomerAddress, CustomerEmail, Order
 from mercato.orders.schemas import (
@@ -176,3 +177,50 @@ def merge(session: Session, customer: Customer, duplicate_ids: Sequence[str]) ->
     _claim_emails(session, customer, sorted(emails))
     session.flush()
     return customer
+
+
+# -- the shopper's address book -------------------------------------------------------------------
+
+def _only_default(customer: Customer, kept: CustomerAddress) -> None:
+    """A new default of a kind takes the flag from the customer's other addresses."""
+    for other in customer.addresses:
+        if other is kept:
+            continue
+        if kept.default_shipping:
+            other.default_shipping = False
+        if kept.default_billing:
+            other.default_billing = False
+
+
+def add_address(session: Session, customer: Customer, address: dict[str, Any], *,
+                default_shipping: bool, default_billing: bool) -> CustomerAddress:
+    first = not customer.addresses  # the first address is the default of both kinds
+    row = CustomerAddress(address=address, default_shipping=default_shipping or first,
+                          default_billing=default_billing or first)
+    customer.addresses.append(row)
+    _only_default(customer, row)
+    session.flush()
+    return row
+
+
+def _address(customer: Customer, address_id: str) -> CustomerAddress:
+    for row in customer.addresses:
+        if row.id == address_id:
+            return row
+    raise NotFound(f"No address {address_id!r}.")
+
+
+def update_address(session: Session, customer: Customer, address_id: str,
+                   changes: dict[str, Any]) -> CustomerAddress:
+    row = _address(customer, address_id)
+    for name in ("address", "default_shipping", "default_billing"):
+        if changes.get(name) is not None:
+            setattr(row, name, changes[name])
+    _only_default(customer, row)
+    session.flush()
+    return row
+
+
+def delete_address(session: Session, customer: Customer, address_id: str) -> None:
+    customer.addresses.remove(_address(customer, address_id))
+    session.flush()

@@ -111,6 +111,9 @@ class Order(TenantMixin, Base):
     external_number: Mapped[str | None] = mapped_column(String(100))
     customer_id: Mapped[str | None] = mapped_column(
         String(26), ForeignKey("customers.id", ondelete="SET NULL"))
+    account_id: Mapped[str | None] = mapped_column(String(26), doc=(
+        "The shopper account that placed it at checkout: shown in that account's history "
+        "even before its email is verified."))
     email: Mapped[str | None] = mapped_column(String(320))
     customer_name: Mapped[str | None] = mapped_column(String(200))
     customer_snapshot: Mapped[dict[str, Any]]

@@ -416,3 +416,54 @@ class MergeIn(BaseModel):
     duplicates: list[str] = Field(min_length=1, max_length=50, description=(
         "Customers merged into this one: their emails, phones, tags, addresses and orders "
         "move here, and they are deleted."))
+
+
+class ShopperLineOut(BaseModel):
+    """A line as its buyer sees it: no stock locations, no allocation detail."""
+
+    model_config = ConfigDict(from_attributes=True)
+    sku: str
+    title: str
+    variant_title: str | None
+    quantity: int
+    unit_price: Money
+    discount_total: Money
+    tax_total: Money
+    total: Money
+    fulfilled: int
+    cancelled: int
+    returned: int
+
+
+class ShopperFulfillmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    carrier: str | None
+    tracking_number: str | None
+    pickup: bool
+    created_at: dt.datetime
+
+
+class ShopperOrderOut(BaseModel):
+    """An order in the shopper's history (``/store/v1/{store}/me/orders``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    number: int
+    currency: str
+    status: Status
+    financial_status: FinancialStatus
+    fulfillment_status: FulfillmentStatus
+    taxes_included: bool
+    subtotal: Money
+    discount_total: Money
+    shipping_total: Money
+    tax_total: Money
+    total: Money
+    refunded_total: Money
+    shipping_address: dict[str, Any] | None
+    billing_address: dict[str, Any] | None
+    pickup_location_id: str | None
+    lines: list[ShopperLineOut]
+    shipping_lines: list[ShippingLineOut]
+    fulfillments: list[ShopperFulfillmentOut]
+    placed_at: dt.datetime

@@ -34,8 +34,8 @@ from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
 from mercato.inventory.channels import get_channel
-from mercato.inventory.models import SalesChannel
-from mercato.inventory.reservations import candidates, take_what_is_free
+from mercato.inventory.models import Reservation, SalesChannel
+from mercato.inventory.reservations import candidates, commit, take_what_is_free
 from mercato.inventory.service import resolve
 from mercato.inventory.stock import Move
 from mercato.orders import states
@@ -130,6 +130,30 @@ def list_orders(session: Session, params: PageParams, **filters: Any) -> Slice[O
     """Newest first."""
     stmt = _filtered(select(Order), **filters)
     return paginate(session, stmt, [(Order.created_at, True), (Order.id, True)], params)
+
+
+def _shopper_orders(customer_id: str, account_id: str, verified: bool) -> Select[Order]:
+    """A shopper's orders: the customer record's when the account's email is verified, else
+    only those the account placed itself."""
+    stmt = select(Order).where(Order.customer_id == customer_id)
+    return stmt if verified else stmt.where(Order.account_id == account_id)
+
+
+def shopper_orders(session: Session, params: PageParams, *, customer_id: str, account_id: str,
+                   verified: bool) -> Slice[Order]:
+    """Newest first (see ``_shopper_orders`` for which)."""
+    return paginate(session, _shopper_orders(customer_id, account_id, verified),
+                    [(Order.created_at, True), (Order.id, True)], params)
+
+
+def shopper_order(session: Session, order_id: str, *, customer_id: str, account_id: str,
+                  verified: bool) -> Order:
+    """One of the shopper's orders; anyone else's is a 404."""
+    order = session.scalar(_shopper_orders(customer_id, account_id, verified)
+                           .where(Order.id == order_id))
+    if order is None:
+        raise NotFound(f"No order {order_id!r}.")
+    return order
 
 
 EXPORT_COLUMNS = ("number", "id", "channel", "source", "external_id", "external_number",
@@ -251,9 +275,16 @@ def _existing(session: Session, key: str, external_id: str | None) -> Order | No
                                               Order.external_id == external_id))
 
 
-def ingest(session: Session, organization_id: str, data: OrderIn) -> tuple[Order, bool]:
+def ingest(session: Session, organization_id: str, data: OrderIn, *,
+           reservation: Reservation | None = None, account_id: str | None = None,
+           customer_id: str | None = None) -> tuple[Order, bool]:
     """The order and whether it was made now. The same (channel, external_id) again returns
-    the first order and moves no stock: the unique key decides between concurrent twins."""
+    the first order and moves no stock: the unique key decides between concurrent twins.
+
+    ``reservation``: stock a checkout already holds for this order; it is committed (sold)
+    and its units are the lines' allocations. Should it have expired meanwhile, the order
+    takes what is free like any other, and what is not is short (the sale happened).
+    ``account_id``/``customer_id``: the signed-in shopper who placed it, whatever the email."""
     key, source, channel = _channel(session, data.channel)
     existing = _existing(session, key, data.external_id)
     if existing is not None:
@@ -286,7 +317,9 @@ def ingest(session: Session, organization_id: str, data: OrderIn) -> tuple[Order
     order = Order(
         channel=key, channel_id=channel.id if channel else None, source=source,
         external_id=data.external_id, external_number=data.external_number,
-        customer_id=_customer_for(session, email), email=email, customer_name=name or None,
+        customer_id=customer_id or _customer_for(session, email), account_id=account_id,
+        email=email,
+        customer_name=name or None,
         customer_snapshot=customer.model_dump(exclude_none=True) if customer else {},
         shipping_address=data.shipping_address.model_dump() if data.shipping_address else None,
         billing_address=data.billing_address.model_dump() if data.billing_address else None,
@@ -322,7 +355,8 @@ def ingest(session: Session, organization_id: str, data: OrderIn) -> tuple[Order
         return twin, False
 
     places = [pickup] if pickup else candidates(session, channel)
-    _take_stock(session, order, [(line, line.quantity) for line in order.lines], places)
+    _take_stock(session, order, [(line, line.quantity) for line in order.lines], places,
+                held=_committed(session, reservation))
     for payment, amount in payments:
         order.payments.append(Payment(method=payment.method, status=payment.status,
                                       amount=amount, refunded=ZERO,
@@ -366,14 +400,59 @@ def reference_of(order: Order) -> str:
     return f"order:{order.id}"
 
 
+def _committed(session: Session,
+               reservation: Reservation | None) -> dict[str, list[tuple[str, int]]]:
+    """The units a checkout's reservation held, now sold, by variant: {} when there is none
+    or it can no longer be committed (expired or released)."""
+    if reservation is None:
+        return {}
+    try:
+        with session.begin_nested():
+            commit(session, reservation)
+    except Conflict:
+        return {}
+    held: dict[str, list[tuple[str, int]]] = {}
+    for line in reservation.lines:
+        held.setdefault(line.variant_id, []).append((line.location_id, line.quantity))
+    return held
+
+
+def _from_held(held: dict[str, list[tuple[str, int]]], variant_id: str,
+               quantity: int) -> list[tuple[str, int]]:
+    """Up to ``quantity`` of the variant's already-sold units, consumed from ``held``."""
+    taken: list[tuple[str, int]] = []
+    pool = held.get(variant_id, [])
+    while quantity > 0 and pool:
+        location_id, units = pool[0]
+        use = min(units, quantity)
+        taken.append((location_id, use))
+        quantity -= use
+        if use == units:
+            pool.pop(0)
+        else:
+            pool[0] = (location_id, units - use)
+    return taken
+
+
 def _take_stock(session: Session, order: Order, wanted: Sequence[tuple[OrderLine, int]],
-                places: list[str]) -> None:
+                places: list[str], *, held: dict[str, list[tuple[str, int]]] | None = None,
+                ) -> None:
     """Hold then sell up to ``n`` units for each (line, n), from ``places`` in order; what
     cannot be had is left ``short``. Lines go in variant order so that concurrent orders
-    lock stock rows in one order."""
+    lock stock rows in one order. Units in ``held`` (sold already, by a checkout's
+    reservation) are used first."""
     reference = reference_of(order)
     sales: list[Move] = []
     for line, quantity in sorted(wanted, key=lambda w: (w[0].variant_id, w[0].position)):
+        done = _from_held(held, line.variant_id, quantity) if held else []
+        for location_id, units in done:
+            line.allocated += units
+            line.allocations.append(Allocation(location_id=location_id, quantity=units,
+                                               fulfilled=0, cancelled=0))
+        quantity -= sum(units for _, units in done)
+        line.short = line.quantity - line.allocated - _cancelled_short(line)
+        if quantity <= 0:
+            continue
         taken = take_what_is_free(session, reference, line.variant_id, places, quantity)
         got = sum(units for _, units in taken)
         line.allocated += got

@@ -1,3 +1,156 @@
-"""Gateway settings, gift cards, store credit, provider events."""
+"""Gateway settings, gift cards, store credit, provider events.
+
+Balances are integers of hundredths (``*_cents``), not ``Numeric``: SQLite keeps NUMERIC as a
+binary float, and a conditional ``balance - 0.10`` drifts (0.30 less three dimes leaves
+0.0999...), so the guard ``balance >= :amount`` would refuse money that is there. Integers are
+exact on both databases; the API speaks decimal strings.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mercato.core.db import Base, TenantMixin, utcnow
+from mercato.core.ids import new_id
+
+
+class PaymentSettings(TenantMixin, Base):
+    """One row per organization: which methods checkout offers, and the Stripe account.
+
+    Secrets are Fernet tokens (key derived from ``MERCATO_SECRET_KEY``); only their last four
+    characters are kept in clear, to show which key is set.
+    """
+
+    __tablename__ = "payment_settings"
+    __audit_exclude__ = frozenset({"stripe_secret_key_encrypted",
+                                   "stripe_webhook_secret_encrypted"})
+
+    organization_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    enabled_methods: Mapped[list[str]]
+    stripe_secret_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    stripe_secret_key_last4: Mapped[str | None] = mapped_column(String(4))
+    stripe_publishable_key: Mapped[str | None] = mapped_column(String(255))
+    stripe_webhook_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    stripe_webhook_secret_last4: Mapped[str | None] = mapped_column(String(4))
+    stripe_api_base: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class GiftCard(TenantMixin, Base):
+    """A code with a balance. The code itself is never stored: its SHA-256 finds the card, the
+    last four characters identify it to staff."""
+
+    __tablename__ = "gift_cards"
+    __audit_exclude__ = frozenset({"code_hash"})
+    __table_args__ = (
+        UniqueConstraint("organization_id", "code_hash"),
+        CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
+        Index("ix_gift_cards_customer", "organization_id", "customer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    last4: Mapped[str] = mapped_column(String(4))
+    currency: Mapped[str] = mapped_column(String(3))
+    initial_balance_cents: Mapped[int] = mapped_column(BigInteger)
+    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[dt.datetime | None]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer_id: Mapped[str | None] = mapped_column(String(26))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class GiftCardTransaction(TenantMixin, Base):
+    """Append-only ledger of a card: every change of its balance, with the balance after it."""
+
+    __tablename__ = "gift_card_transactions"
+    __audited__ = False  # the ledger is the record
+    __table_args__ = (
+        UniqueConstraint("organization_id", "idempotency_key"),
+        Index("ix_gift_card_transactions_card", "gift_card_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    gift_card_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("gift_cards.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    delta_cents: Mapped[int] = mapped_column(BigInteger)
+    balance_after_cents: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StoreCreditBalance(TenantMixin, Base):
+    """A customer's store credit in one currency; changed only by conditional UPDATEs."""
+
+    __tablename__ = "store_credit_balances"
+    __audited__ = False  # the entries are the record
+    __table_args__ = (
+        UniqueConstraint("organization_id", "customer_id", "currency"),
+        CheckConstraint("balance_cents >= 0", name="balance_not_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(26))
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StoreCreditEntry(TenantMixin, Base):
+    """Append-only ledger of store credit: grants, deductions, charges and refunds."""
+
+    __tablename__ = "store_credit_entries"
+    __audited__ = False
+    __table_args__ = (
+        UniqueConstraint("organization_id", "idempotency_key"),
+        Index("ix_store_credit_entries_customer", "organization_id", "customer_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    customer_id: Mapped[str] = mapped_column(String(26))
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(20))
+    delta_cents: Mapped[int] = mapped_column(BigInteger)
+    balance_after_cents: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProviderEvent(TenantMixin, Base):
+    """A webhook event received from a provider; the unique key makes each one processed once,
+    even when it is delivered twice at the same moment."""
+
+    __tablename__ = "payment_provider_events"
+    __audited__ = False
+    __table_args__ = (UniqueConstraint("organization_id", "provider", "event_id"),)
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    provider: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(100))
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,264 @@
+"""HTTP shapes of price lists, pricing rules and promotions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from mercato.core.money import Money
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
+Group = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True,
+                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$")]
+ScopeKind = Literal["all", "product_type", "category", "collection", "tag", "sku"]
+Adjustment = Literal["percentage", "fixed_amount", "fixed_price"]
+PromotionKind = Literal["percentage", "fixed_amount", "free_shipping", "buy_x_get_y"]
+Stacking = Literal["exclusive", "combinable"]
+ChannelKind = Literal["web", "pos"]
+MAX_ENTRIES = 1000
+
+
+class Scope(BaseModel):
+    """Which variants: all, or those whose product has one of these types (slugs), categories
+    (slugs, subcategories included), collections (slugs) or tags, or these SKUs."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: ScopeKind = "all"
+    values: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                  max_length=100)]] = Field(
+        default_factory=list, max_length=500)
+
+    @model_validator(mode="after")
+    def _values_match_kind(self) -> Scope:
+        if self.kind == "all" and self.values:
+            raise ValueError("`all` takes no values")
+        if self.kind != "all" and not self.values:
+            raise ValueError(f"`{self.kind}` needs at least one value")
+        return self
+
+
+# -- price lists ----------------------------------------------------------------------------
+
+class EntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str = Field(min_length=1, max_length=100)
+    price: Money
+    min_quantity: int = Field(default=1, ge=1, le=1_000_000, description=(
+        "The price holds from this many units up (quantity breaks)."))
+
+
+class PriceListIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    currency: Currency
+    customer_group: Group | None = Field(default=None, description=(
+        "Only shoppers whose customer tags include this group; everyone when omitted."))
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    priority: int = Field(default=0, ge=-1000, le=1000, description="Higher wins.")
+    active: bool = True
+    entries: list[EntryIn] = Field(default_factory=list, max_length=MAX_ENTRIES)
+
+
+
+class PriceListUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    currency: Currency | None = None
+    customer_group: Group | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    active: bool | None = None
+
+
+class EntriesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entries: list[EntryIn] = Field(max_length=MAX_ENTRIES)
+    replace: bool = Field(default=False, description=(
+        "Remove the list's entries not named here; otherwise they are kept."))
+
+
+class EntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    variant_id: str
+    sku: str
+    min_quantity: int
+    price: Money
+    updated_at: dt.datetime
+
+
+class PriceListOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    currency: str
+    customer_group: str | None
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    priority: int
+    active: bool
+    entries_count: int = 0
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class EntriesOut(BaseModel):
+    set: int = Field(description="Entries created or changed.")
+    removed: int
+
+
+# -- pricing rules --------------------------------------------------------------------------
+
+class PricingRuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)
+    adjustment: Adjustment = Field(description=(
+        "`percentage` off, `fixed_amount` off, or a `fixed_price`."))
+    value: Money = Field(description="Percent (0-100) or an amount in `currency`.")
+    currency: Currency | None = Field(default=None, description=(
+        "Required for amounts; a percentage without one applies in every currency."))
+    scope: Scope = Field(default_factory=Scope)
+    min_quantity: int = Field(default=1, ge=1, le=1_000_000)
+    customer_groups: list[Group] = Field(default_factory=list, max_length=50, description=(
+        "Only shoppers in one of these groups (customer tags); everyone when empty."))
+    channel_kinds: list[ChannelKind] = Field(default_factory=list, max_length=2)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    active: bool = True
+
+
+
+class PricingRuleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    adjustment: Adjustment | None = None
+    value: Money | None = None
+    currency: Currency | None = None
+    scope: Scope | None = None
+    min_quantity: int | None = Field(default=None, ge=1, le=1_000_000)
+    customer_groups: list[Group] | None = Field(default=None, max_length=50)
+    channel_kinds: list[ChannelKind] | None = Field(default=None, max_length=2)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    active: bool | None = None
+
+
+class ScopeOut(BaseModel):
+    kind: ScopeKind
+    values: list[str]
+
+
+class PricingRuleOut(BaseModel):
+    id: str
+    title: str
+    adjustment: Adjustment
+    value: Money
+    currency: str | None
+    scope: ScopeOut
+    min_quantity: int
+    customer_groups: list[str]
+    channel_kinds: list[str]
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    priority: int
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# -- promotions -----------------------------------------------------------------------------
+
+class PromotionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)
+    kind: PromotionKind
+    value: Money | None = Field(default=None, description=(
+        "`percentage` and `buy_x_get_y`: percent off (0-100; buy-x-get-y defaults to 100, "
+        "free). `fixed_amount`: the amount in `currency`. `free_shipping`: none."))
+    currency: Currency | None = Field(default=None, description=(
+        "Required with `fixed_amount` or `min_subtotal`; the promotion then applies to carts "
+        "in this currency only."))
+    codes: list[Code] = Field(default_factory=list, max_length=100, description=(
+        "Codes that unlock it (case-insensitive, unique in the store); none = automatic."))
+    scope: Scope = Field(default_factory=Scope)
+    buy_quantity: int | None = Field(default=None, ge=1, le=1000)
+    get_quantity: int | None = Field(default=None, ge=1, le=1000)
+    min_subtotal: Money | None = Field(default=None, description=(
+        "The cart's subtotal (every line, before discounts) must reach it."))
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    usage_limit: int | None = Field(default=None, ge=1, description="Uses in total.")
+    per_customer_limit: int | None = Field(default=None, ge=1, description=(
+        "Uses per customer (by customer id, else by email)."))
+    stacking: Stacking = "combinable"
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    active: bool = True
+
+
+
+class PromotionUpdate(BaseModel):
+    """Only the fields sent change; the result is checked as a whole, as on creation."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: PromotionKind | None = None
+    value: Money | None = None
+    currency: Currency | None = None
+    codes: list[Code] | None = Field(default=None, max_length=100)
+    scope: Scope | None = None
+    buy_quantity: int | None = Field(default=None, ge=1, le=1000)
+    get_quantity: int | None = Field(default=None, ge=1, le=1000)
+    min_subtotal: Money | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    usage_limit: int | None = Field(default=None, ge=1)
+    per_customer_limit: int | None = Field(default=None, ge=1)
+    stacking: Stacking | None = None
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    active: bool | None = None
+
+
+class PromotionOut(BaseModel):
+    id: str
+    title: str
+    kind: PromotionKind
+    value: Money
+    currency: str | None
+    codes: list[str]
+    automatic: bool
+    scope: ScopeOut
+    buy_quantity: int | None
+    get_quantity: int | None
+    min_subtotal: Money | None
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    usage_limit: int | None
+    per_customer_limit: int | None
+    used: int
+    stacking: Stacking
+    priority: int
+    active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class RedemptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    code: str | None
+    order_id: str
+    customer_key: str | None
+    amount: Money
+    created_at: dt.datetime
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """The fields a client sent (PATCH semantics)."""
+    return model.model_dump(exclude_unset=True)

@@ -1,0 +1,408 @@
+"""Carts for guests and shoppers. A cart stores only what the shopper chose (lines, codes,
+address, shipping method); everything with a price is computed by ``view`` on every read and
+change, from the catalog, stock, pricing, promotions, shipping and tax as they are now.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mercato.catalog.models import Product, Variant
+from mercato.checkout import pricing, promotions, shipping, tax
+from mercato.checkout.models import Cart, CartLine
+from mercato.core.db import table_of, utcnow
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.identity.customer_auth import Shopper
+from mercato.inventory.channels import sellable, web_channel
+from mercato.orders.models import Customer
+from mercato.orders.totals import LineIn, OrderTotals, ShippingIn, order_totals
+
+carts_t = table_of(Cart)
+MAX_LINES = 100
+MAX_UNITS = 1000
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class Item:
+    """What a cart line needs from the catalog."""
+
+    variant_id: str
+    sku: str
+    product_id: str
+    product_title: str
+    variant_title: str
+    price: Decimal
+    currency: str
+    weight_grams: int
+    published: bool
+
+
+def items(session: Session, *, variant_ids: Sequence[str] = (),
+          skus: Sequence[str] = ()) -> dict[str, Item]:
+    """Variants by id and by SKU (both keys), with whether the web store may sell them:
+    the product is active and published on ``web`` (or on every channel)."""
+    stmt = (select(Variant.id, Variant.sku, Variant.product_id, Product.title, Variant.title,
+                   Variant.price, Variant.currency, Variant.weight_grams, Product.status,
+                   Product.channels)
+            .join(Product, Product.id == Variant.product_id))
+    if variant_ids:
+        stmt = stmt.where(Variant.id.in_(sorted(set(variant_ids))))
+    elif skus:
+        stmt = stmt.where(Variant.sku.in_(sorted(set(skus))))
+    else:
+        return {}
+    found: dict[str, Item] = {}
+    for vid, sku, pid, ptitle, vtitle, price, currency, grams, status, channels in \
+            session.execute(stmt):
+        item = Item(vid, sku, pid, ptitle, vtitle or "", Decimal(price), currency, grams or 0,
+                    status == "active" and (channels is None or "web" in channels))
+        found[vid] = found[sku] = item
+    return found
+
+
+# -- finding and guarding carts ------------------------------------------------------------------
+
+def _expiry(ttl_hours: int) -> dt.datetime:
+    return utcnow() + dt.timedelta(hours=ttl_hours)
+
+
+def get_cart(session: Session, cart_id: str, shopper: Shopper | None, *,
+             lock: bool = False) -> Cart:
+    """The cart, if the caller may see it: a shopper's cart only with that shopper's token
+    (anyone else: 404, as if it did not exist); a guest cart with its id."""
+    stmt = select(Cart).where(Cart.id == cart_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    cart = session.scalar(stmt)
+    if cart is None or (cart.customer_id is not None and (
+            shopper is None or shopper.customer_id != cart.customer_id)):
+        raise NotFound(f"No cart {cart_id!r}.")
+    if cart.status == "open" and cart.expires_at <= utcnow():
+        cart.status = "expired"
+    return cart
+
+
+def editable(session: Session, cart_id: str, shopper: Shopper | None, *,
+             ttl_hours: int) -> Cart:
+    """The cart, locked, if it can still change: open and not expired. Touching it keeps it
+    another ``ttl_hours``."""
+    cart = get_cart(session, cart_id, shopper, lock=True)
+    if cart.status != "open":
+        raise Conflict(f"The cart is {cart.status}; it can no longer change.",
+                       extra={"status": cart.status})
+    cart.expires_at = _expiry(ttl_hours)
+    return cart
+
+
+def create_cart(session: Session, shopper: Shopper | None, *, currency: str,
+                email: str | None, ttl_hours: int) -> Cart:
+    cart = Cart(customer_id=shopper.customer_id if shopper else None,
+                account_id=shopper.account_id if shopper else None,
+                email=email or (shopper.email if shopper else None), currency=currency,
+                codes=[], expires_at=_expiry(ttl_hours), lines=[])
+    session.add(cart)
+    session.flush()
+    return cart
+
+
+# -- changing a cart -----------------------------------------------------------------------------
+
+def _check_units(quantity: int, field_name: str) -> None:
+    if not 1 <= quantity <= MAX_UNITS:
+        raise ValidationFailed("Quantity out of range.", errors=[
+            {"field": field_name, "message": f"between 1 and {MAX_UNITS}"}])
+
+
+def add_line(session: Session, cart: Cart, sku: str, quantity: int) -> CartLine:
+    """Add units of a SKU (to its line if the cart has one). An unknown or unpublished SKU,
+    or more than the store can sell now, is a 422 and changes nothing."""
+    found = items(session, skus=[sku]).get(sku)
+    if found is None or not found.published:
+        raise ValidationFailed("This product is not for sale here.", errors=[
+            {"field": "sku", "message": f"no product for sale with SKU {sku!r}"}])
+    line = next((ln for ln in cart.lines if ln.variant_id == found.variant_id), None)
+    total = quantity + (line.quantity if line else 0)
+    _check_units(total, "quantity")
+    _check_available(session, found, total, "quantity")
+    if line is None:
+        if len(cart.lines) >= MAX_LINES:
+            raise ValidationFailed("The cart is full.", errors=[
+                {"field": "sku", "message": f"at most {MAX_LINES} lines"}])
+        line = CartLine(variant_id=found.variant_id, sku=found.sku, quantity=quantity,
+                        position=max((ln.position for ln in cart.lines), default=-1) + 1)
+        cart.lines.append(line)
+    else:
+        line.quantity = total
+    session.flush()
+    return line
+
+
+def _check_available(session: Session, item: Item, quantity: int, field_name: str) -> None:
+    can = sellable(session, web_channel(session), [item.variant_id])[item.variant_id]
+    if quantity > can:
+        raise ValidationFailed("Not that many in stock.", errors=[
+            {"field": field_name, "message": f"only {can} available"}])
+
+
+def _line(cart: Cart, line_id: str) -> CartLine:
+    for line in cart.lines:
+        if line.id == line_id:
+            return line
+    raise NotFound(f"No line {line_id!r} in this cart.")
+
+
+def set_quantity(session: Session, cart: Cart, line_id: str, quantity: int) -> None:
+    line = _line(cart, line_id)
+    _check_units(quantity, "quantity")
+    if quantity > line.quantity:  # fewer is always allowed
+        item = items(session, variant_ids=[line.variant_id]).get(line.variant_id)
+        if item is None or not item.published:
+            raise ValidationFailed("This product is no longer for sale.", errors=[
+                {"field": "quantity", "message": "remove the line"}])
+        _check_available(session, item, quantity, "quantity")
+    line.quantity = quantity
+    session.flush()
+
+
+def remove_line(session: Session, cart: Cart, line_id: str) -> None:
+    cart.lines.remove(_line(cart, line_id))
+    session.flush()
+
+
+def add_code(session: Session, cart: Cart, code: str) -> None:
+    code = code.strip().upper()
+    promotions.check_code(session, code)
+    if code not in cart.codes:
+        cart.codes = [*cart.codes, code]
+
+
+def remove_code(cart: Cart, code: str) -> None:
+    wanted = code.strip().upper()
+    if wanted not in cart.codes:
+        raise NotFound(f"The code {code!r} is not on this cart.")
+    cart.codes = [c for c in cart.codes if c != wanted]
+
+
+def set_address(cart: Cart, address: dict[str, Any], *, billing: bool = False) -> None:
+    if billing:
+        cart.billing_address = address
+    else:
+        cart.shipping_address = address
+
+
+def set_method(session: Session, cart: Cart, method_id: str) -> None:
+    """Choose a shipping method; it must be able to ship this cart now (else 422)."""
+    current = view(session, cart)
+    shipping.quote(session, method_id, address=address_of(cart), currency=cart.currency,
+                   subtotal=current.merchandise, weight_grams=current.weight_grams)
+    cart.shipping_method_id = method_id
+
+
+def set_email(cart: Cart, email: str) -> None:
+    cart.email = email
+
+
+# -- merging at sign-in --------------------------------------------------------------------------
+
+def merge_into_customer(session: Session, guest_id: str, shopper: Shopper, *,
+                        ttl_hours: int) -> Cart:
+    """The shopper's open cart with the guest cart's lines added (the guest cart is then
+    closed as ``merged``); or the guest cart itself, now the shopper's, if they had none."""
+    guest = editable(session, guest_id, None, ttl_hours=ttl_hours)
+    own = session.scalar(select(Cart).where(
+        Cart.customer_id == shopper.customer_id, Cart.status == "open",
+        Cart.expires_at > utcnow(), Cart.id != guest.id)
+        .order_by(Cart.updated_at.desc(), Cart.id.desc()).limit(1).with_for_update())
+    if own is None or own.currency != guest.currency:
+        guest.customer_id, guest.account_id = shopper.customer_id, shopper.account_id
+        guest.email = guest.email or shopper.email
+        session.flush()
+        return guest
+    for line in guest.lines:
+        mine = next((ln for ln in own.lines if ln.variant_id == line.variant_id), None)
+        if mine is None:
+            own.lines.append(CartLine(variant_id=line.variant_id, sku=line.sku,
+                                      quantity=line.quantity,
+                                      position=len(own.lines) + line.position))
+        else:
+            mine.quantity = min(MAX_UNITS, mine.quantity + line.quantity)
+    own.codes = list(dict.fromkeys([*own.codes, *guest.codes]))
+    own.shipping_address = own.shipping_address or guest.shipping_address
+    own.expires_at = _expiry(ttl_hours)
+    guest.status = "merged"
+    session.flush()
+    return own
+
+
+# -- what the cart costs now ---------------------------------------------------------------------
+
+@dataclass
+class LineView:
+    line: CartLine
+    item: Item | None
+    unit_price: Decimal | None
+    compare_at: Decimal | None
+    price_source: str | None
+    available: int
+    problems: list[str]
+    discounts: list[tuple[str, Decimal]] = field(default_factory=list)
+
+    @property
+    def short(self) -> str | None:
+        """The stock problem, if the store has fewer units than the line wants."""
+        return f"only {self.available} available" \
+            if self.line.quantity > self.available else None
+
+
+@dataclass
+class CartView:
+    cart: Cart
+    lines: list[LineView]
+    promo: promotions.PromoResult
+    shipping: shipping.ShippingQuote | None
+    shipping_problem: str | None
+    totals: OrderTotals
+    taxes_included: bool
+    tax_lines: list[Any]
+    shipping_tax_lines: list[Any]
+    merchandise: Decimal
+    weight_grams: int
+
+    @property
+    def problems(self) -> list[dict[str, str]]:
+        """What stops checkout now, by field."""
+        return self.problems_but_stock + [
+            {"field": f"lines.{i}", "message": lv.short}
+            for i, lv in enumerate(self.lines) if lv.short]
+
+    @property
+    def problems_but_stock(self) -> list[dict[str, str]]:
+        """What stops checkout other than stock (which the reservation itself decides)."""
+        found = [{"field": f"lines.{i}", "message": p}
+                 for i, lv in enumerate(self.lines) for p in lv.problems if p != lv.short]
+        if not self.lines:
+            found.append({"field": "lines", "message": "the cart is empty"})
+        if self.shipping_problem:
+            found.append({"field": "shipping_method", "message": self.shipping_problem})
+        return found
+
+
+def address_of(cart: Cart) -> tax.TaxAddress | None:
+    where = cart.shipping_address
+    if not where or not where.get("country"):
+        return None
+    return tax.TaxAddress(country=str(where["country"]), region=where.get("region") or None,
+                          postal_code=where.get("postal_code") or None)
+
+
+def customer_groups(session: Session, cart: Cart) -> list[str]:
+    """The shopper's customer groups: their customer record's tags."""
+    if cart.customer_id is None:
+        return []
+    tags = session.scalar(select(Customer.tags).where(Customer.id == cart.customer_id))
+    return list(tags or [])
+
+
+def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> CartView:
+    """Price the cart as it stands: one read of the catalog, stock, prices and promotions."""
+    at = at or utcnow()
+    variant_ids = [ln.variant_id for ln in cart.lines]
+    found = items(session, variant_ids=variant_ids)
+    can = sellable(session, web_channel(session), variant_ids)
+    groups = customer_groups(session, cart)
+    prices = pricing.resolve_prices(
+        session, currency=cart.currency, customer_groups=groups, channel_kind="web", at=at,
+        items=[pricing.PriceRequest(variant_id=i.variant_id, quantity=ln.quantity,
+                                    catalog_price=i.price, catalog_currency=i.currency)
+               for ln in cart.lines if (i := found.get(ln.variant_id)) is not None])
+    lines: list[LineView] = []
+    for ln in cart.lines:
+        item = found.get(ln.variant_id)
+        price = prices.get(ln.variant_id)
+        problems = []
+        if item is None or not item.published:
+            problems.append("no longer for sale")
+        elif price is None:
+            problems.append(f"no price in {cart.currency}")
+        view_ = LineView(ln, item, price.unit_price if price else None,
+                         price.compare_at if price else None, price.source if price else None,
+                         can.get(ln.variant_id, 0), problems)
+        if view_.short:
+            problems.append(view_.short)
+        lines.append(view_)
+    priced = [lv for lv in lines if lv.unit_price is not None]
+    weight = sum(((lv.item.weight_grams if lv.item else 0) * lv.line.quantity
+                  for lv in lines), 0)
+
+    def promote(shipping_price: Decimal | None) -> promotions.PromoResult:
+        return promotions.evaluate(session, promotions.PromoInput(
+            currency=cart.currency, codes=list(cart.codes), shipping_price=shipping_price,
+            customer_id=cart.customer_id, email=cart.email, customer_groups=groups,
+            channel_kind="web", at=at,
+            lines=[promotions.PromoLine(key=lv.line.id, variant_id=lv.line.variant_id,
+                                        quantity=lv.line.quantity, unit_price=lv.unit_price)
+                   for lv in priced if lv.unit_price is not None]))
+
+    # shipping is priced on the goods after their discounts, and a free-shipping promotion
+    # needs the shipping price: line discounts first, then the method, then shipping's
+    promo = promote(None)
+    merchandise = sum((lv.unit_price * lv.line.quantity for lv in priced
+                       if lv.unit_price is not None), ZERO) - sum(
+        (amount for found_lines in promo.line_discounts.values() for _, amount in found_lines),
+        ZERO)
+    quote, problem = _shipping(session, cart, merchandise, weight)
+    if quote is not None:
+        promo = promote(quote.price)
+    for lv in lines:
+        lv.discounts = list(promo.line_discounts.get(lv.line.id, []))
+    settings = tax.tax_settings(session)
+    where = address_of(cart)
+    rates = tax.tax_lines(session, where)
+    shipping_rates = tax.shipping_tax_lines(session, where)
+    totals = order_totals(
+        [LineIn(lv.line.quantity, lv.unit_price or ZERO, lv.discounts, rates) for lv in lines],
+        [ShippingIn(max(ZERO, quote.price - promo.shipping_discount), shipping_rates)]
+        if quote else [], included=settings.prices_include_tax)
+    return CartView(cart, lines, promo, quote, problem, totals, settings.prices_include_tax,
+                    rates, shipping_rates, merchandise, weight)
+
+
+def _shipping(session: Session, cart: Cart, subtotal: Decimal,
+              weight: int) -> tuple[shipping.ShippingQuote | None, str | None]:
+    """The chosen method's price now, or why it cannot ship the cart as it stands."""
+    if cart.shipping_method_id is None:
+        return None, "choose a shipping method"
+    try:
+        return shipping.quote(session, cart.shipping_method_id, address=address_of(cart),
+                              currency=cart.currency, subtotal=subtotal,
+                              weight_grams=weight), None
+    except (ValidationFailed, NotFound) as exc:
+        return None, exc.detail
+
+
+def shipping_options(session: Session, cart: Cart) -> list[shipping.ShippingQuote]:
+    current = view(session, cart)
+    return shipping.quotes(session, address=address_of(cart), currency=cart.currency,
+                           subtotal=current.merchandise, weight_grams=current.weight_grams)
+
+
+# -- upkeep --------------------------------------------------------------------------------------
+
+def expire_carts(session: Session, *, limit: int = 500) -> int:
+    """Mark open carts past their time as expired (their holds, if any, are released by the
+    checkout sweeper); how many."""
+    ids = list(session.scalars(select(Cart.id).where(
+        Cart.status == "open", Cart.expires_at <= utcnow()).limit(limit)))
+    if not ids:
+        return 0
+    session.execute(update(carts_t).where(carts_t.c.id.in_(ids), carts_t.c.status == "open")
+                    .values(status="expired", updated_at=utcnow()))
+    return len(ids)

@@ -1,0 +1,214 @@
+"""Shopper accounts on the storefront: ``/store/v1/{store}/customers``, ``/auth/...``, ``/me``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.orm import Session
+
+from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.uow import MercatoRoute, get_session, uow_of
+from mercato.identity import customer_auth as auth
+from mercato.identity.customer_auth import Shopper, current_customer
+from mercato.identity.deps import client_of, identity
+from mercato.identity.schemas import TokenResponse
+from mercato.identity.schemas_store import (
+    Accepted,
+    AddressBookIn,
+    AddressBookUpdate,
+    CustomerTokenRequest,
+    CustomerTokenResponse,
+    PasswordChangeIn,
+    ProfileOut,
+    ProfileUpdate,
+    ResetConfirmIn,
+    ResetRequestIn,
+    SignUpIn,
+    TokenConfirmIn,
+)
+from mercato.identity.service import Identity
+from mercato.orders import customers, service
+from mercato.orders.schemas import CustomerAddressOut, ShopperOrderOut
+from mercato.tenancy.store import Store, current_store
+
+store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
+                         tags=["storefront accounts"])
+
+
+def _link(request: Request, store: Store, page: str) -> str:
+    """Where a mailed link points: the storefront's own page (its custom domain or slug)."""
+    return f"{str(request.base_url).rstrip('/')}/store/{store.slug}/account/{page}"
+
+
+def _token(ident: Identity, token: str) -> TokenResponse:
+    return TokenResponse(access_token=token, expires_in=ident.customer_signer.ttl_seconds)
+
+
+def _profile(session: Session, shopper: Shopper) -> ProfileOut:
+    account = auth.get_account(session, shopper)
+    return ProfileOut(**auth.profile(account, customers.get_customer(session,
+                                                                     shopper.customer_id)))
+
+
+@store_router.post("/customers", response_model=ProfileOut, status_code=201,
+                   summary="Sign up: a shopper account (a verification email is sent)")
+def sign_up(body: SignUpIn, request: Request, store: Store = Depends(current_store),
+            session: Session = Depends(get_session),
+            ident: Identity = Depends(identity)) -> ProfileOut:
+    account = auth.sign_up(session, ident, email=body.email, password=body.password,
+                           first_name=body.first_name, last_name=body.last_name)
+    customer = customers.get_customer(session, account.customer_id)
+    auth.request_verification(session, store, account, body.email,
+                              _link(request, store, "verify-email"))
+    return ProfileOut(**auth.profile(account, customer))
+
+
+@store_router.post("/auth/token", response_model=CustomerTokenResponse,
+                   summary="Sign in: a customer token (rate limited); a guest cart merges in")
+def sign_in(body: CustomerTokenRequest, request: Request,
+            store: Store = Depends(current_store), session: Session = Depends(get_session),
+            ident: Identity = Depends(identity)) -> CustomerTokenResponse:
+    from mercato.checkout.service import merge_into_customer
+
+    uow = uow_of(request)
+    token, account = auth.sign_in(
+        session, ident, organization_id=store.organization_id, email=body.email,
+        password=body.password, client=client_of(request),
+        on_failure=lambda key, client: uow.after_close(
+            lambda: ident.record_login_failure(key, client)))
+    cart_id = None
+    if body.cart_id:
+        shopper = Shopper(account_id=account.id, customer_id=account.customer_id,
+                          organization_id=store.organization_id, email=body.email.strip().lower())
+        cart_id = merge_into_customer(
+            session, body.cart_id, shopper,
+            ttl_hours=request.app.state.settings.cart_ttl_hours).id
+    return CustomerTokenResponse(access_token=token,
+                                 expires_in=ident.customer_signer.ttl_seconds, cart_id=cart_id)
+
+
+@store_router.post("/auth/password-reset", response_model=Accepted, status_code=202,
+                   summary="Mail a password-reset link (the same answer whether or not the "
+                           "email has an account)")
+def request_reset(body: ResetRequestIn, request: Request,
+                  store: Store = Depends(current_store),
+                  session: Session = Depends(get_session)) -> Accepted:
+    auth.request_password_reset(session, store, body.email,
+                                _link(request, store, "reset-password"))
+    return Accepted(status="If the email has an account, a reset link is on its way.")
+
+
+@store_router.post("/auth/password-reset/confirm", response_model=TokenResponse,
+                   summary="Set a new password with the mailed token; signs in")
+def confirm_reset(body: ResetConfirmIn, _: Store = Depends(current_store),
+                  session: Session = Depends(get_session),
+                  ident: Identity = Depends(identity)) -> TokenResponse:
+    account = auth.reset_password(session, ident, token=body.token, password=body.password)
+    customer = customers.get_customer(session, account.customer_id)
+    return _token(ident, auth.issue_token(ident, account, customer.email or ""))
+
+
+@store_router.post("/auth/verify-email", response_model=Accepted, status_code=202,
+                   summary="Mail the signed-in shopper a new verification link")
+def request_verify(request: Request, store: Store = Depends(current_store),
+                   shopper: Shopper = Depends(current_customer),
+                   session: Session = Depends(get_session)) -> Accepted:
+    account = auth.get_account(session, shopper)
+    auth.request_verification(session, store, account, shopper.email,
+                              _link(request, store, "verify-email"))
+    return Accepted(status="A verification link is on its way unless already verified.")
+
+
+@store_router.post("/auth/verify-email/confirm", response_model=Accepted,
+                   summary="Prove the email with the mailed token")
+def confirm_verify(body: TokenConfirmIn, _: Store = Depends(current_store),
+                   session: Session = Depends(get_session)) -> Accepted:
+    auth.verify_email(session, body.token)
+    return Accepted(status="verified")
+
+
+@store_router.get("/me", response_model=ProfileOut, summary="The signed-in shopper")
+def get_me(shopper: Shopper = Depends(current_customer),
+           session: Session = Depends(get_session)) -> ProfileOut:
+    return _profile(session, shopper)
+
+
+@store_router.patch("/me", response_model=ProfileOut, summary="Change name or phones")
+def update_me(body: ProfileUpdate, shopper: Shopper = Depends(current_customer),
+              session: Session = Depends(get_session)) -> ProfileOut:
+    customer = customers.get_customer(session, shopper.customer_id)
+    for name, value in body.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(customer, name, list(dict.fromkeys(value)) if name == "phones" else value)
+    session.flush()
+    return _profile(session, shopper)
+
+
+@store_router.post("/me/password", status_code=204, response_class=Response,
+                   summary="Change the password; other sign-ins end")
+def change_password(body: PasswordChangeIn, shopper: Shopper = Depends(current_customer),
+                    session: Session = Depends(get_session),
+                    ident: Identity = Depends(identity)) -> Response:
+    auth.change_password(session, ident, auth.get_account(session, shopper),
+                         current=body.current_password, new=body.new_password)
+    return Response(status_code=204)
+
+
+@store_router.get("/me/addresses", response_model=list[CustomerAddressOut],
+                  summary="The shopper's address book")
+def list_addresses(shopper: Shopper = Depends(current_customer),
+                   session: Session = Depends(get_session)) -> list[CustomerAddressOut]:
+    customer = customers.get_customer(session, shopper.customer_id)
+    return [CustomerAddressOut.model_validate(a) for a in customer.addresses]
+
+
+@store_router.post("/me/addresses", response_model=CustomerAddressOut, status_code=201,
+                   summary="Add an address (the first one is the default of both kinds)")
+def add_address(body: AddressBookIn, shopper: Shopper = Depends(current_customer),
+                session: Session = Depends(get_session)) -> CustomerAddressOut:
+    customer = customers.get_customer(session, shopper.customer_id)
+    return CustomerAddressOut.model_validate(customers.add_address(
+        session, customer, body.address.model_dump(), default_shipping=body.default_shipping,
+        default_billing=body.default_billing))
+
+
+@store_router.patch("/me/addresses/{address_id}", response_model=CustomerAddressOut,
+                    summary="Change an address or make it a default")
+def update_address(address_id: str, body: AddressBookUpdate,
+                   shopper: Shopper = Depends(current_customer),
+                   session: Session = Depends(get_session)) -> CustomerAddressOut:
+    customer = customers.get_customer(session, shopper.customer_id)
+    changes = body.model_dump(exclude_unset=True)
+    if body.address is not None:
+        changes["address"] = body.address.model_dump()
+    return CustomerAddressOut.model_validate(
+        customers.update_address(session, customer, address_id, changes))
+
+
+@store_router.delete("/me/addresses/{address_id}", status_code=204, response_class=Response,
+                     summary="Remove an address")
+def delete_address(address_id: str, shopper: Shopper = Depends(current_customer),
+                   session: Session = Depends(get_session)) -> Response:
+    customers.delete_address(session, customers.get_customer(session, shopper.customer_id),
+                             address_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@store_router.get("/me/orders", response_model=Page[ShopperOrderOut],
+                  summary="The shopper's orders, newest first")
+def my_orders(params: PageParams = Depends(page_params),
+              shopper: Shopper = Depends(current_customer),
+              session: Session = Depends(get_session)) -> Page[ShopperOrderOut]:
+    account = auth.get_account(session, shopper)
+    return service.shopper_orders(
+        session, params, customer_id=shopper.customer_id, account_id=account.id,
+        verified=account.verified_at is not None).to_page(ShopperOrderOut)
+
+
+@store_router.get("/me/orders/{order_id}", response_model=ShopperOrderOut,
+                  summary="One of the shopper's orders")
+def my_order(order_id: str, shopper: Shopper = Depends(current_customer),
+             session: Session = Depends(get_session)) -> ShopperOrderOut:
+    account = auth.get_account(session, shopper)
+    return ShopperOrderOut.model_validate(service.shopper_order(
+        session, order_id, customer_id=shopper.customer_id, account_id=account.id,
+        verified=account.verified_at is not None))

@@ -1,0 +1,267 @@
+"""Shopper accounts: sign-up, sign-in with customer tokens (never valid on staff routes),
+email verification and password reset by mailed one-time token.
+
+An account signs in to a customer record (``orders.customers``). Orders reach a record by
+email, and anyone can type any email at sign-up, so an account whose email is not verified
+sees only the orders it placed itself; verifying (or resetting the password, which proves
+the same) opens the whole history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from mercato.core.db import system_scope, utcnow
+from mercato.core.errors import Conflict, RateLimited, Unauthorized, ValidationFailed
+from mercato.core.uow import uow_of
+from mercato.identity.models import CustomerAccount, CustomerToken, LoginFailure
+from mercato.identity.service import Identity, check_password, normalize_email
+from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
+from mercato.orders.customers import create_customer, get_customer
+from mercato.orders.models import Customer, CustomerEmail
+from mercato.orders.schemas import CustomerIn
+from mercato.tenancy.store import Store, current_store
+
+TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
+RESET_TTL = dt.timedelta(hours=1)
+VERIFY_TTL = dt.timedelta(days=3)
+PURPOSES = ("password_reset", "verify_email")
+
+
+@dataclass(frozen=True)
+class Shopper:
+    """A signed-in shopper inside one store."""
+
+    account_id: str
+    customer_id: str
+    organization_id: str
+    email: str
+
+
+# -- tokens and the request's shopper ------------------------------------------------------------
+
+def _identity(request: Request) -> Identity:
+    identity: Identity = request.app.state.identity
+    return identity
+
+
+async def optional_customer(request: Request,
+                            store: Store = Depends(current_store)) -> Shopper | None:
+    """The shopper whose customer token the request carries, or None without one. A token of
+    another store, a staff token, or one issued before the password changed is a 401."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    claims = _identity(request).customer_signer.verify(token.strip()) \
+        if scheme.lower() == "bearer" else None
+    if claims is None or claims.organization_id != store.organization_id:
+        raise Unauthorized("The customer token is invalid or has expired; sign in again.")
+    shopper = Shopper(account_id=claims.subject, customer_id=claims.role,
+                      organization_id=claims.organization_id, email=claims.email)
+    epoch = claims.epoch
+
+    def confirm(session: Session) -> None:
+        current = session.scalar(select(CustomerAccount.token_epoch)
+                                 .where(CustomerAccount.id == shopper.account_id))
+        if current is None or epoch != current:
+            raise Unauthorized("This sign-in has ended (the password changed); sign in again.")
+
+    uow_of(request).defer(confirm)
+    return shopper
+
+
+async def current_customer(shopper: Shopper | None = Depends(optional_customer)) -> Shopper:
+    if shopper is None:
+        raise Unauthorized("Sign in as a customer first.")
+    return shopper
+
+
+def issue_token(identity: Identity, account: CustomerAccount, email: str) -> str:
+    # the customer id rides in the role claim: a customer token has no staff role to carry
+    return identity.customer_signer.issue(subject=account.id,
+                                          organization_id=account.organization_id,
+                                          role=account.customer_id, email=email,
+                                          epoch=account.token_epoch)
+
+
+# -- sign-up and sign-in ---------------------------------------------------------------------------
+
+def _account_by_email(session: Session, email: str) -> tuple[CustomerAccount, str] | None:
+    row = session.execute(
+        select(CustomerAccount, CustomerEmail.email)
+        .join(CustomerEmail, CustomerEmail.customer_id == CustomerAccount.customer_id)
+        .where(CustomerEmail.email == email)).first()
+    return (row[0], row[1]) if row else None
+
+
+def sign_up(session: Session, identity: Identity, *, email: str, password: str,
+            first_name: str | None, last_name: str | None) -> CustomerAccount:
+    """A new account, on the customer record that already has this email (a past guest) or on
+    a new one. One account per record: a second sign-up with the email is a 409."""
+    email = normalize_email(email)
+    password = check_password(password)
+    customer_id = session.scalar(select(CustomerEmail.customer_id)
+                                 .where(CustomerEmail.email == email))
+    if customer_id is None:
+        customer = create_customer(session, CustomerIn(email=email, first_name=first_name,
+                                                       last_name=last_name))
+    else:
+        customer = get_customer(session, customer_id)
+        if session.scalar(select(CustomerAccount.id)
+                          .where(CustomerAccount.customer_id == customer.id)):
+            raise Conflict("An account with this email exists; sign in or reset the password.",
+                           errors=[{"field": "email", "message": "already has an account"}])
+        customer.first_name = customer.first_name or first_name
+        customer.last_name = customer.last_name or last_name
+    account = CustomerAccount(customer_id=customer.id,
+                              password_hash=identity.passwords.hash(password))
+    session.add(account)
+    session.flush()
+    return account
+
+
+def _failure_key(organization_id: str, email: str) -> str:
+    return f"customer:{organization_id}:{email}"[:254]
+
+
+def sign_in(session: Session, identity: Identity, *, organization_id: str, email: str,
+            password: str, client: str,
+            on_failure: Callable[[str, str], None]) -> tuple[str, CustomerAccount]:
+    """A customer token for the right password. Failures are counted per email and per client
+    address (the staff limits and window): past the limit, 429 with Retry-After."""
+    email = normalize_email(email)
+    key = _failure_key(organization_id, email)
+    with system_scope(session):
+        for column, value in ((LoginFailure.email, key), (LoginFailure.client, client)):
+            retry = identity.retry_after(session, column, value)
+            if retry is not None:
+                raise RateLimited("Too many failed sign-ins; try again later.",
+                                  retry_after=retry)
+    found = _account_by_email(session, email)
+    if not identity.passwords.verify(found[0].password_hash if found else None, password):
+        on_failure(key, client)
+        raise Unauthorized("Email or password is incorrect.")
+    assert found is not None
+    account = found[0]
+    with system_scope(session):
+        session.execute(delete(LoginFailure).where(LoginFailure.email == key))
+    return issue_token(identity, account, email), account
+
+
+def get_account(session: Session, shopper: Shopper) -> CustomerAccount:
+    account = session.get(CustomerAccount, shopper.account_id)
+    if account is None:
+        raise Unauthorized("This account no longer exists.")
+    return account
+
+
+# -- one-time tokens: password reset and email verification --------------------------------------
+
+def _new_token(session: Session, account: CustomerAccount, purpose: str,
+               ttl: dt.timedelta) -> tuple[str, CustomerToken]:
+    row = CustomerToken(account_id=account.id, purpose=purpose, secret_hash="",
+                        expires_at=utcnow() + ttl)
+    session.add(row)
+    session.flush()
+    token, row.secret_hash = make_compound_secret(TOKEN_PREFIX, row.id)
+    return token, row
+
+
+def _use_token(session: Session, token: str, purpose: str) -> CustomerAccount:
+    """The token's account, the token spent; a wrong, used or expired token is a 422. The
+    spend is a conditional update, so two uses at once cannot both succeed."""
+    invalid = ValidationFailed("The link is invalid or has expired; ask for a new one.",
+                               errors=[{"field": "token", "message": "invalid or expired"}])
+    parts = split_compound_secret(TOKEN_PREFIX, token)
+    if parts is None:
+        raise invalid
+    row = session.get(CustomerToken, parts[0])
+    if row is None or row.purpose != purpose or not secret_matches(row.secret_hash, parts[1]):
+        raise invalid
+    spent = session.execute(update(CustomerToken).where(
+        CustomerToken.id == row.id, CustomerToken.used_at.is_(None),
+        CustomerToken.expires_at > utcnow()).values(used_at=utcnow()))
+    if getattr(spent, "rowcount", 0) != 1:
+        raise invalid
+    account = session.get(CustomerAccount, row.account_id)
+    if account is None:
+        raise invalid
+    return account
+
+
+def _mail(session: Session, *, kind: str, store: Store, account: CustomerAccount, email: str,
+          token: str, token_row: CustomerToken, url: str) -> None:
+    from mercato.notifications.service import queue
+
+    customer = session.get(Customer, account.customer_id)
+    name = " ".join(x for x in (customer.first_name, customer.last_name) if x) \
+        if customer else ""
+    queue(session, kind=kind, to=email, customer_id=account.customer_id,
+          reference=f"{kind}:{token_row.id}",
+          context={"store_name": store.name, "customer_name": name or None,
+                   "reset_url" if kind == "password_reset" else "verify_url": url,
+                   "token": token, "expires_at": token_row.expires_at.isoformat()})
+
+
+def request_password_reset(session: Session, store: Store, email: str, link: str) -> None:
+    """Mail a reset link when the email has an account; say nothing either way (no account
+    discovery through this form)."""
+    found = _account_by_email(session, normalize_email(email))
+    if found is None:
+        return
+    account, address = found
+    token, row = _new_token(session, account, "password_reset", RESET_TTL)
+    _mail(session, kind="password_reset", store=store, account=account, email=address,
+          token=token, token_row=row, url=f"{link}?token={token}")
+
+
+def reset_password(session: Session, identity: Identity, *, token: str,
+                   password: str) -> CustomerAccount:
+    """Set the new password; every earlier sign-in ends. Owning the mailbox proves the email."""
+    password = check_password(password)
+    account = _use_token(session, token, "password_reset")
+    account.password_hash = identity.passwords.hash(password)
+    account.token_epoch += 1
+    account.verified_at = account.verified_at or utcnow()
+    session.flush()
+    return account
+
+
+def request_verification(session: Session, store: Store, account: CustomerAccount,
+                         email: str, link: str) -> None:
+    if account.verified_at is not None:
+        return
+    token, row = _new_token(session, account, "verify_email", VERIFY_TTL)
+    _mail(session, kind="verify_email", store=store, account=account, email=email,
+          token=token, token_row=row, url=f"{link}?token={token}")
+
+
+def verify_email(session: Session, token: str) -> CustomerAccount:
+    account = _use_token(session, token, "verify_email")
+    account.verified_at = account.verified_at or utcnow()
+    session.flush()
+    return account
+
+
+def change_password(session: Session, identity: Identity, account: CustomerAccount, *,
+                    current: str, new: str) -> None:
+    if not identity.passwords.verify(account.password_hash, current):
+        raise ValidationFailed("The current password is wrong.",
+                               errors=[{"field": "current_password", "message": "wrong"}])
+    account.password_hash = identity.passwords.hash(check_password(new, "new_password"))
+    account.token_epoch += 1
+    session.flush()
+
+
+def profile(account: CustomerAccount, customer: Customer) -> dict[str, Any]:
+    return {"id": customer.id, "email": customer.email, "first_name": customer.first_name,
+            "last_name": customer.last_name, "phones": customer.phones,
+            "verified": account.verified_at is not None, "created_at": account.created_at}

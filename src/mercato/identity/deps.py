@@ -1,0 +1,16 @@
+"""Request helpers shared by the staff and the storefront routes of identity."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from mercato.identity.service import Identity
+
+
+async def identity(request: Request) -> Identity:
+    return request.app.state.identity  # type: ignore[no-any-return]
+
+
+def client_of(request: Request) -> str:
+    """The caller's address, which sign-in failures are counted against."""
+    return request.client.host if request.client else "unknown"

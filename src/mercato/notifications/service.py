@@ -1,0 +1,342 @@
+"""Customer emails: rendered and recorded in the caller's transaction, sent after commit.
+
+``queue`` renders a kind's templates (Jinja2; the HTML part autoescaped) and writes a
+``pending`` row in the caller's transaction, so an email exists if and only if the change that
+caused it committed. ``send_pending`` (the worker's periodic task; tests call it directly)
+claims due rows under a lease, sends each through SMTP as multipart/alternative, and records
+the outcome: ``sent``, a retry with backoff, or ``failed`` after ``MAX_ATTEMPTS``. Without an
+SMTP host the rows are marked ``skipped``.
+
+Claims work like the outbox dispatcher's: on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets many
+workers take disjoint batches; on SQLite the claim runs under the database's write lock. A
+worker that dies after the SMTP server accepted a message but before recording it leaves the
+row to be sent again when its lease lapses (at least once, with the same Message-ID).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import smtplib
+import socket
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
+
+import structlog
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mercato.core.db import SYSTEM, Database, require_owned, utcnow
+from mercato.core.errors import Conflict, ValidationFailed
+from mercato.core.ids import new_id
+from mercato.core.outbox import backoff_seconds
+from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.notifications.models import KINDS, Notification
+from mercato.settings import Settings
+
+log = structlog.get_logger("mercato.notifications")
+
+MAX_ATTEMPTS = 5
+"""Tries per email before it is marked ``failed`` (a 5xx refusal fails it at once)."""
+BATCH_SIZE = 20
+LEASE_SECONDS = 300
+"""How long a claim lasts: well past a batch of sends at ``SMTP_TIMEOUT_SECONDS`` each."""
+SMTP_TIMEOUT_SECONDS = 10.0
+SECRET_KINDS = frozenset({"password_reset", "verify_email"})
+"""Kinds whose bodies carry a secret (a reset token): the API shows their metadata only."""
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+def _money(amount: Any, currency: str = "") -> str:
+    """``12.50 USD``: Decimal formatting, never through float."""
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    return f"{value:.2f} {currency}".strip()
+
+
+_env = Environment(
+    loader=PackageLoader("mercato.notifications", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,  # a context key the caller forgot fails loudly, not silently
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_env.filters["money"] = _money
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def render(kind: str, context: Mapping[str, Any]) -> Rendered:
+    """The subject, text part and HTML part of ``kind`` for ``context``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    values = dict(context)
+    subject = _env.get_template(f"{kind}.subject.txt").render(values)
+    return Rendered(
+        subject=" ".join(subject.split())[:500],  # one line: no header injection, ever
+        text=_env.get_template(f"{kind}.txt").render(values),
+        html=_env.get_template(f"{kind}.html").render(values),
+    )
+
+
+def _address(to: str) -> str:
+    email = to.strip().lower()
+    _, parsed = parseaddr(email)
+    local, at, domain = email.partition("@")
+    if (parsed != email or not at or not local or "." not in domain or "@" in domain
+            or len(email) > 320 or any(c.isspace() or ord(c) < 32 for c in email)):
+        raise ValidationFailed("The recipient is not an email address.",
+                               errors=[{"field": "to", "message": "not an email address"}])
+    return email
+
+
+# -- queueing -------------------------------------------------------------------------------
+
+def queue(session: Session, *, kind: str, to: str, context: Mapping[str, Any],
+          reference: str, customer_id: str | None = None) -> Notification | None:
+    """Render and record an email as ``pending`` in the caller's transaction.
+
+    None when this (kind, reference) was queued before: an event handled twice, or a button
+    pressed twice, sends one email. The unique constraint decides between concurrent twins.
+    """
+    recipient = _address(to)
+    if session.scalar(select(exists().where(Notification.kind == kind,
+                                            Notification.reference == reference))):
+        return None
+    rendered = render(kind, context)
+    notification = Notification(kind=kind, recipient=recipient, subject=rendered.subject,
+                                body_text=rendered.text, body_html=rendered.html,
+                                status="pending", attempts=0, reference=reference[:200],
+                                customer_id=customer_id, next_attempt_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(notification)
+    except IntegrityError:
+        return None
+    return notification
+
+
+# -- reading and resending ------------------------------------------------------------------
+
+def list_notifications(session: Session, params: PageParams, *, kind: str | None = None,
+                       status: str | None = None, recipient: str | None = None,
+                       reference: str | None = None) -> Slice[Notification]:
+    """Newest first."""
+    stmt = select(Notification)
+    if kind:
+        stmt = stmt.where(Notification.kind == kind)
+    if status:
+        stmt = stmt.where(Notification.status == status)
+    if recipient:
+        stmt = stmt.where(Notification.recipient == recipient.strip().lower())
+    if reference:
+        stmt = stmt.where(Notification.reference == reference)
+    return paginate(session, stmt, [(Notification.created_at, True), (Notification.id, True)],
+                    params)
+
+
+def get_notification(session: Session, notification_id: str) -> Notification:
+    return require_owned(session, Notification, notification_id, "Notification")
+
+
+def resend(session: Session, notification_id: str) -> Notification:
+    """Send a recorded email again (same body, a new Message-ID) on the worker's next pass."""
+    notification = get_notification(session, notification_id)
+    if notification.status == "pending":
+        raise Conflict("This email is waiting to be sent already.",
+                       errors=[{"field": "status", "message": "pending"}])
+    notification.status = "pending"
+    notification.attempts = 0
+    notification.last_error = None
+    notification.message_id = None
+    notification.sent_at = None
+    notification.next_attempt_at = utcnow()
+    notification.lease_owner = None
+    notification.lease_until = None
+    return notification
+
+
+# -- sending --------------------------------------------------------------------------------
+
+def _claim(db: Database, worker: str, now: dt.datetime, batch_size: int,
+           domain: str) -> list[str]:
+    """Lease up to ``batch_size`` due rows to ``worker``; disjoint across workers.
+
+    Each row gets its Message-ID here, before any send: a row sent again after a crash (the
+    server took it, the worker died before recording that) carries the same Message-ID, so
+    mail readers show it once.
+    """
+    with db.transaction(tenant=SYSTEM) as session:
+        stmt = (select(Notification.id)
+                .where(Notification.status == "pending", Notification.next_attempt_at <= now,
+                       or_(Notification.lease_until.is_(None), Notification.lease_until < now))
+                .order_by(Notification.next_attempt_at, Notification.id)
+                .limit(batch_size))
+        if db.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(session.scalars(stmt))
+        if ids:
+            session.execute(
+                update(Notification).where(Notification.id.in_(ids))
+                .values(lease_owner=worker,
+                        lease_until=now + dt.timedelta(seconds=LEASE_SECONDS)),
+                execution_options={"synchronize_session": False})
+            for unnamed in list(session.scalars(select(Notification.id).where(
+                    Notification.id.in_(ids), Notification.message_id.is_(None)))):
+                session.execute(
+                    update(Notification).where(Notification.id == unnamed)
+                    .values(message_id=make_msgid(idstring=unnamed, domain=domain)),
+                    execution_options={"synchronize_session": False})
+    return ids
+
+
+def _finish(db: Database, worker: str, notification_id: str, **values: Any) -> bool:
+    """Record an outcome, unless the lease passed to another worker meanwhile."""
+    with db.transaction(tenant=SYSTEM) as session:
+        result = session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.status == "pending",
+                   Notification.lease_owner == worker)
+            .values(lease_owner=None, lease_until=None, **values),
+            execution_options={"synchronize_session": False})
+        return getattr(result, "rowcount", 0) == 1
+
+
+def build_message(notification: Notification, settings: Settings,
+                  message_id: str) -> EmailMessage:
+    """multipart/alternative: the text part first, the HTML part preferred by mail readers."""
+    message = EmailMessage()
+    message["Subject"] = notification.subject
+    message["From"] = settings.smtp_from
+    message["To"] = notification.recipient
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+    message["X-Mercato-Notification"] = f"{notification.kind} {notification.id}"
+    message.set_content(notification.body_text)
+    message.add_alternative(notification.body_html, subtype="html")
+    return message
+
+
+class _Mailer:
+    """One SMTP connection per batch, opened on first use and reopened after an error."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.smtp: smtplib.SMTP | None = None
+
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        if self.smtp is None:
+            self.smtp = self._connect()
+        try:
+            sender = parseaddr(self.settings.smtp_from)[1] or self.settings.smtp_from
+            self.smtp.send_message(message, from_addr=sender, to_addrs=[recipient])
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self.close()
+            raise
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        assert s.smtp_host is not None
+        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT_SECONDS)
+        try:
+            if s.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_username:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                smtp.login(s.smtp_username, password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self.smtp.close()
+            self.smtp = None
+
+
+def _permanent(exc: Exception) -> bool:
+    """A 5xx answer (unknown mailbox, refused sender): retrying will not help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPAuthenticationError)
+    return False
+
+
+def _domain(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2] or socket.getfqdn()
+
+
+def send_pending(db: Database, settings: Settings, *, now: dt.datetime | None = None,
+                 batch_size: int = BATCH_SIZE, max_attempts: int = MAX_ATTEMPTS,
+                 max_batches: int = 50) -> int:
+    """Send every due pending email; the number the SMTP server accepted.
+
+    ``now`` stands for the current time (tests move it past a retry's backoff). Each row is
+    claimed, sent, and its outcome recorded in a transaction of its own: a slow SMTP server
+    never holds a database transaction open.
+    """
+    worker = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+    sent = 0
+    for _ in range(max_batches):
+        moment = now or utcnow()
+        ids = _claim(db, worker, moment, batch_size, _domain(settings.smtp_from))
+        if not ids:
+            break
+        mailer = _Mailer(settings) if settings.smtp_host else None
+        try:
+            for notification_id in ids:
+                sent += _send_one(db, settings, mailer, worker, notification_id, moment,
+                                  max_attempts)
+        finally:
+            if mailer is not None:
+                mailer.close()
+    return sent
+
+
+def _send_one(db: Database, settings: Settings, mailer: _Mailer | None, worker: str,
+              notification_id: str, now: dt.datetime, max_attempts: int) -> int:
+    with db.session(write=False, tenant=SYSTEM) as session:
+        notification = session.get(Notification, notification_id)
+        if notification is None or notification.lease_owner != worker:
+            return 0
+        session.expunge(notification)
+    if mailer is None:
+        _finish(db, worker, notification_id, status="skipped",
+                last_error="MERCATO_SMTP_HOST is not set")
+        return 0
+    message_id = notification.message_id or make_msgid(domain=_domain(settings.smtp_from))
+    attempts = notification.attempts + 1
+    try:
+        mailer.send(build_message(notification, settings, message_id), notification.recipient)
+    except (smtplib.SMTPException, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        final = attempts >= max_attempts or _permanent(exc)
+        log.warning("notification_failed", notification=notification_id, attempts=attempts,
+                    final=final, error=error)
+        retry_at = now + dt.timedelta(seconds=backoff_seconds(attempts) * 15)
+        _finish(db, worker, notification_id, status="failed" if final else "pending",
+                attempts=attempts, last_error=error, message_id=message_id,
+                next_attempt_at=retry_at)
+        return 0
+    _finish(db, worker, notification_id, status="sent", attempts=attempts, last_error=None,
+            message_id=message_id, sent_at=utcnow())
+    return 1

@@ -1,0 +1,347 @@
+"""The gateway interface checkout calls, the local gateways, and the payment settings.
+
+``gateway_for(session, method)`` reads the organization's settings (decrypting secrets) inside
+the caller's transaction and returns a ready gateway. Local gateways (``manual``,
+``store_credit``, ``gift_card``) work inside the caller's session, all or nothing with its
+transaction; a remote one (``stripe``) is called outside any transaction and never touches the
+session.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy.orm import Session
+
+from mercato.core.errors import ServiceUnavailable, ValidationFailed
+from mercato.core.ids import new_id
+from mercato.identity.tokens import derive_key
+from mercato.payments import ledger
+from mercato.payments.models import GiftCardTransaction, PaymentSettings, StoreCreditEntry
+from mercato.settings import Settings, get_settings
+
+METHODS = ("manual", "store_credit", "gift_card", "stripe")
+"""Every method Mercato knows, in the order checkout offers them."""
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    method: str                     # "manual" | "store_credit" | "gift_card" | "stripe"
+    amount: Decimal
+    currency: str
+    reference: str                  # the checkout's reference, e.g. "cart:<id>"
+    idempotency_key: str            # the same key never charges twice
+    customer_id: str | None = None
+    email: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    method: str
+    status: str  # "paid" | "authorized" | "pending" | "requires_action" | "failed"
+    amount: Decimal
+    reference: str | None           # provider id: pi_..., gift card transaction id, entry id
+    client_secret: str | None = None
+    failure: str | None = None
+
+
+class Gateway(Protocol):
+    name: str
+    remote: bool
+
+    def charge(self, session: Session | None, request: ChargeRequest) -> ChargeResult: ...
+
+    def cancel(self, session: Session | None, result: ChargeResult) -> None: ...
+
+    def refund(self, session: Session | None, *, reference: str, amount: Decimal, currency: str,
+               idempotency_key: str) -> str: ...
+
+
+# -- secrets at rest ----------------------------------------------------------------------------
+
+_keys: dict[str, bytes] = {}
+"""Derived encryption keys by database URL, registered by the app (see ``api.py``), so code
+called with only a session (checkout, the worker) can decrypt."""
+
+
+def _url_of(session: Session) -> str:
+    return session.get_bind().engine.url.render_as_string(hide_password=False)
+
+
+def remember_secret_key(database_url: str, secret_key: str) -> None:
+    """Register the process's secret key for the database at ``database_url``."""
+    from sqlalchemy.engine import make_url
+
+    from mercato.core.db import normalize_url
+
+    url = make_url(normalize_url(database_url)).render_as_string(hide_password=False)
+    _keys[url] = derive_key(secret_key, "payments")
+
+
+class Vault:
+    """Fernet (AES-128-CBC + HMAC-SHA256) under a key derived from ``MERCATO_SECRET_KEY``."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    @classmethod
+    def of(cls, session: Session, settings: Settings | None = None) -> Vault:
+        if settings is not None and settings.secret_key is not None:
+            return cls(derive_key(settings.require_secret_key(), "payments"))
+        key = _keys.get(_url_of(session))
+        if key is None:
+            fallback = get_settings()
+            if fallback.secret_key is None:
+                raise ServiceUnavailable("Payment secrets cannot be decrypted: "
+                                         "MERCATO_SECRET_KEY is not set in this process.")
+            key = derive_key(fallback.require_secret_key(), "payments")
+        return cls(key)
+
+    def seal(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def open(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken:
+            raise ServiceUnavailable("Payment secrets cannot be decrypted: was "
+                                     "MERCATO_SECRET_KEY changed? Enter the keys again.") from None
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StripeConfig:
+    """Decrypted Stripe settings: handle with care, never log or return them."""
+
+    secret_key: str | None
+    publishable_key: str | None
+    webhook_secret: str | None
+    api_base: str | None
+
+
+def load_settings(session: Session, organization_id: str, *,
+                  lock: bool = False) -> PaymentSettings:
+    """The organization's settings row (created with the defaults on first write)."""
+    row = session.get(PaymentSettings, organization_id,
+                      with_for_update=True if lock else None)
+    if row is None:
+        row = PaymentSettings(organization_id=organization_id, enabled_methods=list(METHODS))
+        session.add(row)
+    return row
+
+
+def current_settings(session: Session, organization_id: str) -> PaymentSettings | None:
+    from mercato.core.db import get_owned
+
+    return get_owned(session, PaymentSettings, organization_id)
+
+
+def stripe_config(session: Session, organization_id: str,
+                  settings: Settings | None = None) -> StripeConfig:
+    row = current_settings(session, organization_id)
+    if row is None:
+        return StripeConfig(None, None, None, None)
+    vault = Vault.of(session, settings)
+    return StripeConfig(
+        secret_key=vault.open(row.stripe_secret_key_encrypted)
+        if row.stripe_secret_key_encrypted else None,
+        publishable_key=row.stripe_publishable_key,
+        webhook_secret=vault.open(row.stripe_webhook_secret_encrypted)
+        if row.stripe_webhook_secret_encrypted else None,
+        api_base=row.stripe_api_base)
+
+
+UNSET: Any = object()
+
+
+def update_stripe(session: Session, organization_id: str, settings: Settings, *,
+                  secret_key: str | None = UNSET, publishable_key: str | None = UNSET,
+                  webhook_secret: str | None = UNSET,
+                  api_base: str | None = UNSET) -> PaymentSettings:
+    """Set (a value), clear (None) or keep (not given) each Stripe setting."""
+    row = load_settings(session, organization_id, lock=True)
+    vault = Vault.of(session, settings)
+    if secret_key is not UNSET:
+        row.stripe_secret_key_encrypted = vault.seal(secret_key) if secret_key else None
+        row.stripe_secret_key_last4 = secret_key[-4:] if secret_key else None
+    if webhook_secret is not UNSET:
+        row.stripe_webhook_secret_encrypted = vault.seal(webhook_secret) \
+            if webhook_secret else None
+        row.stripe_webhook_secret_last4 = webhook_secret[-4:] if webhook_secret else None
+    if publishable_key is not UNSET:
+        row.stripe_publishable_key = publishable_key
+    if api_base is not UNSET:
+        row.stripe_api_base = api_base.rstrip("/") if api_base else None
+    session.flush()
+    return row
+
+
+def configured_methods(row: PaymentSettings | None) -> list[str]:
+    """Methods that can take a payment now: enabled, and (Stripe) with a secret key."""
+    enabled = list(METHODS) if row is None else row.enabled_methods
+    return [m for m in METHODS if m in enabled
+            and (m != "stripe" or (row is not None and row.stripe_secret_key_encrypted))]
+
+
+def set_methods(session: Session, organization_id: str, enabled: list[str]) -> PaymentSettings:
+    row = load_settings(session, organization_id, lock=True)
+    row.enabled_methods = [m for m in METHODS if m in enabled]
+    session.flush()
+    return row
+
+
+# -- local gateways -----------------------------------------------------------------------------
+
+def _failed(request: ChargeRequest, why: str) -> ChargeResult:
+    return ChargeResult(method=request.method, status="failed", amount=request.amount,
+                        reference=None, failure=why)
+
+
+def _need(session: Session | None) -> Session:
+    if session is None:
+        raise RuntimeError("this gateway works inside the caller's transaction: pass a session")
+    return session
+
+
+class ManualGateway:
+    """Pay in store or by bank transfer: nothing is taken now; staff mark it paid later."""
+
+    name = "manual"
+    remote = False
+
+    def charge(self, session: Session | None, request: ChargeRequest) -> ChargeResult:
+        return ChargeResult(method=self.name, status="pending", amount=request.amount,
+                            reference=None)
+
+    def cancel(self, session: Session | None, result: ChargeResult) -> None:
+        return None
+
+    def refund(self, session: Session | None, *, reference: str, amount: Decimal, currency: str,
+               idempotency_key: str) -> str:
+        """Money goes back by hand; the id names the instruction for the record."""
+        return f"manual_{new_id()}"
+
+
+class StoreCreditGateway:
+    """Pays from the customer's store credit in the checkout's currency."""
+
+    name = "store_credit"
+    remote = False
+
+    def charge(self, session: Session | None, request: ChargeRequest) -> ChargeResult:
+        session = _need(session)
+        if not request.customer_id:
+            raise ValidationFailed("Store credit needs a signed-in customer.", errors=[
+                {"field": "payment.customer_id", "message": "a customer is required"}])
+        try:
+            entry = ledger.move_store_credit(
+                session, request.customer_id, request.currency,
+                -ledger.to_cents(request.amount), kind="charge", reference=request.reference,
+                idempotency_key=f"charge:{request.idempotency_key}")
+        except ledger.InsufficientBalance:
+            return _failed(request, "insufficient balance")
+        return ChargeResult(method=self.name, status="paid", amount=request.amount,
+                            reference=entry.id)
+
+    def _credit_back(self, session: Session, reference: str, cents: int, *, kind: str,
+                     key: str) -> StoreCreditEntry:
+        from mercato.core.db import require_owned
+
+        charge = require_owned(session, StoreCreditEntry, reference, "Store credit entry")
+        return ledger.move_store_credit(session, charge.customer_id, charge.currency, cents,
+                                        kind=kind, reference=charge.id, idempotency_key=key)
+
+    def cancel(self, session: Session | None, result: ChargeResult) -> None:
+        if result.status == "paid" and result.reference:
+            self._credit_back(_need(session), result.reference, ledger.to_cents(result.amount),
+                              kind="void", key=f"void:{result.reference}")
+
+    def refund(self, session: Session | None, *, reference: str, amount: Decimal, currency: str,
+               idempotency_key: str) -> str:
+        return self._credit_back(_need(session), reference, ledger.to_cents(amount),
+                                 kind="refund", key=f"refund:{idempotency_key}").id
+
+
+class GiftCardGateway:
+    """Pays from a gift card named by its code (``details["code"]``)."""
+
+    name = "gift_card"
+    remote = False
+
+    def charge(self, session: Session | None, request: ChargeRequest) -> ChargeResult:
+        session = _need(session)
+        code = request.details.get("code")
+        if not isinstance(code, str) or not code.strip():
+            raise ValidationFailed("A gift card payment needs the card's code.", errors=[
+                {"field": "payment.code", "message": "the gift card code is required"}])
+        card = ledger.find_gift_card(session, code)
+        if card is None:
+            return _failed(request, "gift card not found")
+        why = ledger.unusable_reason(card, request.currency)
+        if why:
+            return _failed(request, why)
+        try:
+            entry = ledger.move_gift_card(
+                session, card, -ledger.to_cents(request.amount), kind="redeem",
+                reference=request.reference, idempotency_key=f"charge:{request.idempotency_key}",
+                usable_only=True)
+        except ledger.InsufficientBalance:
+            return _failed(request, "insufficient balance")
+        return ChargeResult(method=self.name, status="paid", amount=request.amount,
+                            reference=entry.id)
+
+    def _credit_back(self, session: Session, reference: str, cents: int, *, kind: str,
+                     key: str) -> GiftCardTransaction:
+        from mercato.core.db import require_owned
+
+        redeemed = require_owned(session, GiftCardTransaction, reference, "Gift card transaction")
+        card = ledger.get_gift_card(session, redeemed.gift_card_id)
+        return ledger.move_gift_card(session, card, cents, kind=kind, reference=redeemed.id,
+                                     idempotency_key=key)
+
+    def cancel(self, session: Session | None, result: ChargeResult) -> None:
+        if result.status == "paid" and result.reference:
+            self._credit_back(_need(session), result.reference, ledger.to_cents(result.amount),
+                              kind="void", key=f"void:{result.reference}")
+
+    def refund(self, session: Session | None, *, reference: str, amount: Decimal, currency: str,
+               idempotency_key: str) -> str:
+        return self._credit_back(_need(session), reference, ledger.to_cents(amount),
+                                 kind="refund", key=f"refund:{idempotency_key}").id
+
+
+def gateway_for(session: Session, method: str, *, settings: Settings | None = None) -> Gateway:
+    """Ready to use (settings read and decrypted now, inside the caller's transaction);
+    ValidationFailed(field "payment.method") when unknown or not configured."""
+    from mercato.core.db import tenant_of
+
+    organization_id = tenant_of(session)
+    if organization_id is None or organization_id == "*":
+        raise RuntimeError("gateway_for needs a session scoped to one organization")
+    row = current_settings(session, organization_id)
+    if method not in METHODS:
+        raise ValidationFailed(f"Unknown payment method {method!r}.", errors=[
+            {"field": "payment.method", "message": f"one of {', '.join(METHODS)}"}])
+    available = configured_methods(row)
+    if method not in available:
+        raise ValidationFailed(f"This store does not take {method} payments.", errors=[
+            {"field": "payment.method",
+             "message": f"not enabled here; available: {', '.join(available) or 'none'}"}])
+    if method == "manual":
+        return ManualGateway()
+    if method == "store_credit":
+        return StoreCreditGateway()
+    if method == "gift_card":
+        return GiftCardGateway()
+    from mercato.payments.stripe_gateway import StripeGateway
+
+    config = stripe_config(session, organization_id, settings)
+    assert config.secret_key is not None  # configured_methods checked it
+    return StripeGateway(config.secret_key, api_base=config.api_base)
