@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import smtplib
 import socket
 import ssl
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, parseaddr
 from typing import Any
 
 import structlog
@@ -198,7 +199,7 @@ def _claim(db: Database, worker: str, now: dt.datetime, batch_size: int,
                     Notification.id.in_(ids), Notification.message_id.is_(None)))):
                 session.execute(
                     update(Notification).where(Notification.id == unnamed)
-                    .values(message_id=make_msgid(idstring=unnamed, domain=domain)),
+                    .values(message_id=message_id_for(unnamed, domain)),
                     execution_options={"synchronize_session": False})
     return ids
 
@@ -213,6 +214,12 @@ def _finish(db: Database, worker: str, notification_id: str, **values: Any) -> b
             .values(lease_owner=None, lease_until=None, **values),
             execution_options={"synchronize_session": False})
         return getattr(result, "rowcount", 0) == 1
+
+
+def message_id_for(notification_id: str, domain: str) -> str:
+    """A Message-ID unique to this send of this row, short enough that its header line is
+    never folded (a folded one reaches the reader with a leading space)."""
+    return f"<{secrets.token_hex(6)}.{notification_id.lower()}@{domain}>"
 
 
 def build_message(notification: Notification, settings: Settings,
@@ -323,7 +330,8 @@ def _send_one(db: Database, settings: Settings, mailer: _Mailer | None, worker: 
         _finish(db, worker, notification_id, status="skipped",
                 last_error="MERCATO_SMTP_HOST is not set")
         return 0
-    message_id = notification.message_id or make_msgid(domain=_domain(settings.smtp_from))
+    message_id = notification.message_id or message_id_for(notification.id,
+                                                           _domain(settings.smtp_from))
     attempts = notification.attempts + 1
     try:
         mailer.send(build_message(notification, settings, message_id), notification.recipient)
