@@ -753,7 +753,7 @@ def set_costs(session: Session, costs: dict[str, Decimal]) -> None:
 
 @dataclass(frozen=True)
 class SaleItem:
-    """A variant as an order line snapshots it."""
+    """A variant as an order line snapshots it (and a cart weighs and checks it)."""
 
     id: str
     sku: str
@@ -761,14 +761,32 @@ class SaleItem:
     variant_title: str
     price: Decimal
     currency: str
+    product_id: str = ""
+    weight_grams: int = 0
+    status: str = "active"
+    channels: tuple[str, ...] | None = None
+
+    def sold_on(self, kind: str) -> bool:
+        """The product is active and published on channels of this kind."""
+        return self.status == "active" and (self.channels is None or kind in self.channels)
 
 
-def sale_items(session: Session, skus: Iterable[str]) -> dict[str, SaleItem]:
-    """The organization's variants with these SKUs, by SKU (unknown ones are left out)."""
-    wanted = sorted(set(skus))
-    if not wanted:
+def sale_items(session: Session, skus: Iterable[str] = (), *,
+               ids: Iterable[str] = ()) -> dict[str, SaleItem]:
+    """The organization's variants with these SKUs (by SKU) or these ids (by id); unknown ones
+    are left out."""
+    wanted, by_id = sorted(set(skus)), sorted(set(ids))
+    if not wanted and not by_id:
         return {}
     stmt = (select(Variant.id, Variant.sku, Product.title, Variant.title, Variant.price,
-                   Variant.currency)
-            .join(Product, Product.id == Variant.product_id).where(Variant.sku.in_(wanted)))
-    return {row[1]: SaleItem(*row) for row in session.execute(stmt)}
+                   Variant.currency, Variant.product_id, Variant.weight_grams, Product.status,
+                   Product.channels)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id.in_(by_id) if by_id else Variant.sku.in_(wanted)))
+    found = {}
+    for vid, sku, ptitle, vtitle, price, currency, pid, grams, status, channels in \
+            session.execute(stmt):
+        item = SaleItem(vid, sku, ptitle, vtitle, Decimal(price), currency, pid, grams or 0,
+                        status, tuple(channels) if channels is not None else None)
+        found[vid if by_id else sku] = item
+    return found

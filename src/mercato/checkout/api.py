@@ -69,7 +69,7 @@ def cart_out(session: Session, cart: Cart) -> CartOut:
             price_source=lv.price_source, available=lv.available,
             discounts=[{"title": t, "amount": str(a)} for t, a in lv.discounts],
             subtotal=lt.subtotal, discount_total=lt.discount_total, tax_total=lt.tax_total,
-            total=lt.total, problems=lv.problems))
+            total=lt.total, problems=lv.all_problems))
     payment: dict[str, Any] | None = complete.public_payment(cart.payment) if cart.payment else None
     return CartOut(
         id=cart.id, status=cart.status, currency=cart.currency, email=cart.email,

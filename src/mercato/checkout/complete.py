@@ -19,6 +19,7 @@ a hold nobody completes is released by the sweeper when it expires.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -275,8 +276,6 @@ on_payment_update(on_payment)
 def reopen_abandoned(db: Database, *, hold_minutes: int, limit: int = 200) -> int:
     """Carts whose payment never came back within the hold: the hold is released and the cart
     reopened (a payment completed later still makes its order, see ``on_payment``)."""
-    import datetime as dt
-
     cutoff = utcnow() - dt.timedelta(minutes=hold_minutes)
     with db.transaction(tenant=SYSTEM) as session:
         due = session.execute(select(Cart.organization_id, Cart.id, Cart.attempt).where(

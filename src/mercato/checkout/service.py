@@ -6,7 +6,6 @@ change, from the catalog, stock, pricing, promotions, shipping and tax as they a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mercato.catalog.models import Product, Variant
+from mercato.catalog.service import SaleItem, sale_items
 from mercato.checkout import pricing, promotions, shipping, tax
 from mercato.checkout.models import Cart, CartLine
 from mercato.core.db import table_of, utcnow
@@ -28,44 +27,6 @@ carts_t = table_of(Cart)
 MAX_LINES = 100
 MAX_UNITS = 1000
 ZERO = Decimal("0")
-
-
-@dataclass(frozen=True)
-class Item:
-    """What a cart line needs from the catalog."""
-
-    variant_id: str
-    sku: str
-    product_id: str
-    product_title: str
-    variant_title: str
-    price: Decimal
-    currency: str
-    weight_grams: int
-    published: bool
-
-
-def items(session: Session, *, variant_ids: Sequence[str] = (),
-          skus: Sequence[str] = ()) -> dict[str, Item]:
-    """Variants by id and by SKU (both keys), with whether the web store may sell them:
-    the product is active and published on ``web`` (or on every channel)."""
-    stmt = (select(Variant.id, Variant.sku, Variant.product_id, Product.title, Variant.title,
-                   Variant.price, Variant.currency, Variant.weight_grams, Product.status,
-                   Product.channels)
-            .join(Product, Product.id == Variant.product_id))
-    if variant_ids:
-        stmt = stmt.where(Variant.id.in_(sorted(set(variant_ids))))
-    elif skus:
-        stmt = stmt.where(Variant.sku.in_(sorted(set(skus))))
-    else:
-        return {}
-    found: dict[str, Item] = {}
-    for vid, sku, pid, ptitle, vtitle, price, currency, grams, status, channels in \
-            session.execute(stmt):
-        item = Item(vid, sku, pid, ptitle, vtitle or "", Decimal(price), currency, grams or 0,
-                    status == "active" and (channels is None or "web" in channels))
-        found[vid] = found[sku] = item
-    return found
 
 
 # -- finding and guarding carts ------------------------------------------------------------------
@@ -124,11 +85,11 @@ def _check_units(quantity: int, field_name: str) -> None:
 def add_line(session: Session, cart: Cart, sku: str, quantity: int) -> CartLine:
     """Add units of a SKU (to its line if the cart has one). An unknown or unpublished SKU,
     or more than the store can sell now, is a 422 and changes nothing."""
-    found = items(session, skus=[sku]).get(sku)
-    if found is None or not found.published:
+    found = sale_items(session, [sku]).get(sku)
+    if found is None or not found.sold_on("web"):
         raise ValidationFailed("This product is not for sale here.", errors=[
             {"field": "sku", "message": f"no product for sale with SKU {sku!r}"}])
-    line = next((ln for ln in cart.lines if ln.variant_id == found.variant_id), None)
+    line = next((ln for ln in cart.lines if ln.variant_id == found.id), None)
     total = quantity + (line.quantity if line else 0)
     _check_units(total, "quantity")
     _check_available(session, found, total, "quantity")
@@ -136,7 +97,7 @@ def add_line(session: Session, cart: Cart, sku: str, quantity: int) -> CartLine:
         if len(cart.lines) >= MAX_LINES:
             raise ValidationFailed("The cart is full.", errors=[
                 {"field": "sku", "message": f"at most {MAX_LINES} lines"}])
-        line = CartLine(variant_id=found.variant_id, sku=found.sku, quantity=quantity,
+        line = CartLine(variant_id=found.id, sku=found.sku, quantity=quantity,
                         position=max((ln.position for ln in cart.lines), default=-1) + 1)
         cart.lines.append(line)
     else:
@@ -145,8 +106,8 @@ def add_line(session: Session, cart: Cart, sku: str, quantity: int) -> CartLine:
     return line
 
 
-def _check_available(session: Session, item: Item, quantity: int, field_name: str) -> None:
-    can = sellable(session, web_channel(session), [item.variant_id])[item.variant_id]
+def _check_available(session: Session, item: SaleItem, quantity: int, field_name: str) -> None:
+    can = sellable(session, web_channel(session), [item.id])[item.id]
     if quantity > can:
         raise ValidationFailed("Not that many in stock.", errors=[
             {"field": field_name, "message": f"only {can} available"}])
@@ -163,8 +124,8 @@ def set_quantity(session: Session, cart: Cart, line_id: str, quantity: int) -> N
     line = _line(cart, line_id)
     _check_units(quantity, "quantity")
     if quantity > line.quantity:  # fewer is always allowed
-        item = items(session, variant_ids=[line.variant_id]).get(line.variant_id)
-        if item is None or not item.published:
+        item = sale_items(session, ids=[line.variant_id]).get(line.variant_id)
+        if item is None or not item.sold_on("web"):
             raise ValidationFailed("This product is no longer for sale.", errors=[
                 {"field": "quantity", "message": "remove the line"}])
         _check_available(session, item, quantity, "quantity")
@@ -247,12 +208,12 @@ def merge_into_customer(session: Session, guest_id: str, shopper: Shopper, *,
 @dataclass
 class LineView:
     line: CartLine
-    item: Item | None
+    item: SaleItem | None
     unit_price: Decimal | None
     compare_at: Decimal | None
     price_source: str | None
     available: int
-    problems: list[str]
+    problems: list[str]  # besides stock, which `short` derives
     discounts: list[tuple[str, Decimal]] = field(default_factory=list)
 
     @property
@@ -260,6 +221,11 @@ class LineView:
         """The stock problem, if the store has fewer units than the line wants."""
         return f"only {self.available} available" \
             if self.line.quantity > self.available else None
+
+    @property
+    def all_problems(self) -> list[str]:
+        """Why the line cannot be bought now: ``problems``, then stock."""
+        return [*self.problems, self.short] if self.short else list(self.problems)
 
 
 @dataclass
@@ -287,7 +253,7 @@ class CartView:
     def problems_but_stock(self) -> list[dict[str, str]]:
         """What stops checkout other than stock (which the reservation itself decides)."""
         found = [{"field": f"lines.{i}", "message": p}
-                 for i, lv in enumerate(self.lines) for p in lv.problems if p != lv.short]
+                 for i, lv in enumerate(self.lines) for p in lv.problems]
         if not self.lines:
             found.append({"field": "lines", "message": "the cart is empty"})
         if self.shipping_problem:
@@ -315,12 +281,12 @@ def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> Cart
     """Price the cart as it stands: one read of the catalog, stock, prices and promotions."""
     at = at or utcnow()
     variant_ids = [ln.variant_id for ln in cart.lines]
-    found = items(session, variant_ids=variant_ids)
+    found = sale_items(session, ids=variant_ids)
     can = sellable(session, web_channel(session), variant_ids)
     groups = customer_groups(session, cart)
     prices = pricing.resolve_prices(
         session, currency=cart.currency, customer_groups=groups, channel_kind="web", at=at,
-        items=[pricing.PriceRequest(variant_id=i.variant_id, quantity=ln.quantity,
+        items=[pricing.PriceRequest(variant_id=i.id, quantity=ln.quantity,
                                     catalog_price=i.price, catalog_currency=i.currency)
                for ln in cart.lines if (i := found.get(ln.variant_id)) is not None])
     lines: list[LineView] = []
@@ -328,16 +294,14 @@ def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> Cart
         item = found.get(ln.variant_id)
         price = prices.get(ln.variant_id)
         problems = []
-        if item is None or not item.published:
+        if item is None or not item.sold_on("web"):
             problems.append("no longer for sale")
         elif price is None:
             problems.append(f"no price in {cart.currency}")
-        view_ = LineView(ln, item, price.unit_price if price else None,
-                         price.compare_at if price else None, price.source if price else None,
-                         can.get(ln.variant_id, 0), problems)
-        if view_.short:
-            problems.append(view_.short)
-        lines.append(view_)
+        lines.append(LineView(ln, item, price.unit_price if price else None,
+                              price.compare_at if price else None,
+                              price.source if price else None, can.get(ln.variant_id, 0),
+                              problems))
     priced = [lv for lv in lines if lv.unit_price is not None]
     weight = sum(((lv.item.weight_grams if lv.item else 0) * lv.line.quantity
                   for lv in lines), 0)
@@ -365,8 +329,8 @@ def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> Cart
         lv.discounts = list(promo.line_discounts.get(lv.line.id, []))
     settings = tax.tax_settings(session)
     where = address_of(cart)
-    rates = tax.tax_lines(session, where)
-    shipping_rates = tax.shipping_tax_lines(session, where)
+    rates = tax.tax_lines(session, where)  # read once: shipping takes the same rates, or none
+    shipping_rates = rates if settings.tax_shipping else []
     totals = order_totals(
         [LineIn(lv.line.quantity, lv.unit_price or ZERO, lv.discounts, rates) for lv in lines],
         [ShippingIn(max(ZERO, quote.price - promo.shipping_discount), shipping_rates)]
