@@ -18,6 +18,7 @@ from mercato.core.errors import install_error_handlers, problem_response
 from mercato.core.idempotency import IdempotentReplay, on_replay
 from mercato.core.observability import ObservabilityMiddleware, metrics_payload
 from mercato.core.outbox import Dispatcher
+from mercato.core.secrets import remember_secret_key
 from mercato.settings import Settings, get_settings
 from mercato.tenancy.middleware import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
@@ -25,7 +26,7 @@ from mercato.tenancy.store import StoreResolver
 
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
-           "mercato.notifications")
+           "mercato.notifications", "mercato.channels")
 """Business modules, in mount order. Each may have ``api`` (routers) and ``events`` modules."""
 
 
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.state.settings = settings
     app.state.db = db
+    if settings.secret_key is not None:  # code with only a session can open stored secrets
+        remember_secret_key(db.url, settings.require_secret_key())
     app.state.identity = Identity(settings, db)
     app.state.authenticator = app.state.identity.authenticate
     app.state.domains = DomainResolver(db)

@@ -201,11 +201,11 @@ def _create_org(settings: Settings, *, name: str, slug: str, owner_email: str,
 @import_app.command("products")
 def import_products(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                         help="CSV in Mercato's or TCGplayer's layout.")],
+                                         help="CSV: Mercato, TCGplayer or BinderPOS layout.")],
     org: Annotated[str, typer.Option(help="Organization slug.")],
     dry_run: Annotated[bool, typer.Option(help="Check and count; write nothing.")] = False,
     file_format: Annotated[str, typer.Option(
-        "--format", help="auto, mercato or tcgplayer.")] = "auto",
+        "--format", help="auto, mercato, tcgplayer or binderpos.")] = "auto",
 ) -> None:
     """Import products from a CSV here and now, with a progress bar; print the result as JSON.
 
@@ -218,7 +218,7 @@ def import_products(
     from mercato.tenancy.service import get_by_slug
 
     if file_format not in ("auto", *FORMATS):
-        raise typer.BadParameter("auto, mercato or tcgplayer", param_hint="--format")
+        raise typer.BadParameter(f"one of auto, {', '.join(FORMATS)}", param_hint="--format")
     settings = get_settings()
     _configure(settings)
     _migrate(settings)
@@ -347,6 +347,7 @@ def demo(
         _create_org(settings, name="Demo Card Shop", slug=DEMO_SLUG, owner_email=DEMO_EMAIL,
                     owner_password=DEMO_PASSWORD, domains=[])
     base = f"http://{host}:{port}"
+    shop = _demo_shopify(settings, base, host, port + 1)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  API docs:  {base}/docs\n"
@@ -354,8 +355,27 @@ def demo(
         f"application/json' -d '{{\"email\": \"{DEMO_EMAIL}\", \"password\": "
         f"\"{DEMO_PASSWORD}\"}}'\n"
         f"  data:      {data_dir.resolve()}\n"
+        f"  Shopify:   an emulated store at {shop} is connected (channel 'Shopify (emulated)');"
+        f"\n             sell a card there and watch Mercato's order and stock follow:\n"
+        f"             curl -s -X POST {shop}/_emulator/orders -H 'content-type: "
+        f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-BOLT-LP\", "
+        f"\"quantity\": 1}}]}}'\n"
     )
     _run_server(host, port, 1, run_worker=True)
+
+
+def _demo_shopify(settings: Settings, base: str, host: str, port: int) -> str:
+    from mercato.channels.demo import seed
+    from mercato.core.db import Database
+    from mercato.tenancy.service import get_by_slug
+
+    db = Database(settings.database_url, pool_size=1)
+    with db.session(write=False) as session:
+        org = get_by_slug(session, DEMO_SLUG)
+        assert org is not None
+        org_id = org.id
+    db.dispose()
+    return seed(settings, org_id, DEMO_SLUG, base, host, port)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 # modules whose tables register on import (their names are not re-exported here)
 import mercato.catalog.models_reviews
+import mercato.channels.models
 import mercato.checkout.models
 import mercato.checkout.models_pricing
 import mercato.checkout.models_tax_shipping

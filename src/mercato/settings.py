@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     checkout_hold_minutes: int = Field(
         default=15, ge=1, description="How long checkout holds stock while a payment is "
         "pending; an abandoned payment releases it after this.")
+    channel_push_interval_seconds: float = Field(
+        default=0.25, gt=0, description="How often the worker sends changed stock numbers "
+        "to connected channels.")
     extensions: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra modules to import at start-up (plugins: routers, event handlers).",

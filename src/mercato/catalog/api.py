@@ -334,13 +334,15 @@ def _job_out(session: Session, job_id: str) -> ImportJobOut:
 
 
 @router.post("/imports", response_model=ImportJobOut, status_code=status.HTTP_202_ACCEPTED,
-             summary="Upload a CSV of products (Mercato or TCGplayer layout); applied in the "
-                     "background")
+             summary="Upload a CSV of products (Mercato, TCGplayer or BinderPOS layout); "
+                     "applied in the background")
 def create_import(
     response: Response,
     file: UploadFile = File(description="UTF-8 CSV (a BOM is fine); see docs/catalog-csv.md."),
     kind: Literal["products"] = Form("products"),
-    format: Literal["auto", "mercato", "tcgplayer"] = Form("auto"),
+    format: Literal["auto", "mercato", "tcgplayer", "binderpos"] = Form(
+        "auto", description="`auto`: BinderPOS when the header has a Binder ID column, "
+        "TCGplayer when it has TCGplayer Id, else Mercato."),
     dry_run: bool = Form(False, description="Check every row and count what would change; "
                          "write nothing."),
     principal: Principal = Depends(WRITE),
@@ -383,6 +385,9 @@ def list_import_errors(import_id: str, params: PageParams = Depends(page_params)
             summary="The catalog, or the products the listing filters select, as CSV")
 def export_products(request: Request,
                     filters: service.ProductFilters = Depends(product_filters),
+                    format: Literal["mercato", "binderpos"] = Query(
+                        "mercato", description="`binderpos`: BinderPOS's product layout, "
+                        "for the card products (tcg-single, tcg-sealed) only."),
                     principal: Principal = Depends(READ),
                     session: Session = Depends(get_session)) -> StreamingResponse:
     conditions = service.filter_conditions(session, filters)  # unknown category: 404 here
@@ -390,11 +395,12 @@ def export_products(request: Request,
 
     def rows() -> Iterator[bytes]:
         with db.session(write=False, tenant=principal.organization_id) as export_session:
-            for chunk in imports.export_rows(export_session, conditions):
+            for chunk in imports.export_rows(export_session, conditions, format):
                 yield chunk.encode()
 
+    filename = "products.csv" if format == "mercato" else f"products-{format}.csv"
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": 'attachment; filename="products.csv"'})
+        "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 from mercato.catalog import api_reviews, api_store  # noqa: E402 - after this router

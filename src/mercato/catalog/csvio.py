@@ -1,6 +1,7 @@
-"""The catalog's CSV formats: Mercato's own (one row per variant) and TCGplayer's inventory.
+"""The catalog's CSV formats: Mercato's own (one row per variant), TCGplayer's inventory and
+BinderPOS's product file.
 
-Both are read into ``SourceRow``s: the cells of one variant row in Mercato's column names, with
+All are read into ``SourceRow``s: the cells of one variant row in Mercato's column names, with
 the line it started on. ``docs/catalog-csv.md`` documents the columns.
 """
 
@@ -10,6 +11,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +30,13 @@ TCGPLAYER_COLUMNS = ("TCGplayer Id", "Product Line", "Set Name", "Product Name",
                      "Number", "Rarity", "Condition", "TCG Market Price", "TCG Direct Low",
                      "TCG Low Price With Shipping", "TCG Low Price", "Total Quantity",
                      "Add to Quantity", "TCG Marketplace Price", "Photo URL")
-FORMATS = ("mercato", "tcgplayer")
+BINDERPOS_COLUMNS = ("Game Type", "Binder ID", "Card Name", "Set Name", "Collector Number",
+                     "Rarity", "Variant Title", "Price", "Barcode", "SKU")
+"""The columns a BinderPOS export writes, in order (see docs/catalog-csv.md)."""
+FORMATS = ("mercato", "tcgplayer", "binderpos")
+EXPORT_FORMATS = ("mercato", "binderpos")
+TCG_FORMATS = frozenset({"tcgplayer", "binderpos"})
+"""Formats whose files describe cards: importing one installs the ``tcg`` product types."""
 
 
 class CsvFormatError(ValueError):
@@ -55,10 +63,16 @@ def known_column(name: str) -> bool:
 
 
 def detect_format(header: list[str]) -> str:
+    """A Binder ID column wins over a TCGplayer Id one: BinderPOS files may carry both."""
+    if any(_squash(name) == "binderid" for name in header):
+        return "binderpos"
     return "tcgplayer" if "TCGplayer Id" in header else "mercato"
 
 
 def check_header(header: list[str], fmt: str) -> None:
+    if fmt == "binderpos":
+        binderpos_columns(header)
+        return
     if fmt == "tcgplayer":
         missing = [c for c in ("TCGplayer Id", "Product Name", "Condition") if c not in header]
         if missing:
@@ -104,6 +118,7 @@ def read_rows(content: bytes, fmt: str, *, skip: int = 0) -> Iterator[SourceRow]
     """The data rows after the first ``skip``, in Mercato's column names."""
     reader = csv.reader(_text(content))
     header = [h.strip() for h in next(reader)]
+    rename = binderpos_columns(header) if fmt == "binderpos" else {}
     count, line = 0, reader.line_num
     for values in reader:
         start, line = line + 1, reader.line_num
@@ -115,7 +130,13 @@ def read_rows(content: bytes, fmt: str, *, skip: int = 0) -> Iterator[SourceRow]
         cells = {name: value.strip() for name, value in zip(header, values, strict=False)}
         for name in header[len(values):]:
             cells[name] = ""
-        yield from_tcgplayer(start, cells) if fmt == "tcgplayer" else SourceRow(start, cells)
+        if fmt == "tcgplayer":
+            yield from_tcgplayer(start, cells)
+        elif fmt == "binderpos":
+            yield from_binderpos(start, {rename[name]: value for name, value in cells.items()
+                                         if name in rename})
+        else:
+            yield SourceRow(start, cells)
 
 
 # -- TCGplayer ---------------------------------------------------------------------------------
@@ -128,6 +149,15 @@ CONDITIONS = {"near mint": "NM", "lightly played": "LP", "moderately played": "M
 LANGUAGE_NAMES = {"english": "EN", "japanese": "JA", "german": "DE", "french": "FR",
                   "italian": "IT", "spanish": "ES", "portuguese": "PT", "korean": "KO",
                   "chinese": "ZH-CN", "russian": "RU"}
+FINISH_WORDS = (("reverse", "reverse-holo"), ("etched", "etched"), ("surge", "surge-foil"),
+                ("gilded", "gilded"), ("textured", "textured"), ("holofoil", "holo"),
+                ("holo", "holo"), ("foil", "foil"))
+"""The first word found decides the finish: "Reverse Holofoil" is reverse-holo, not holo."""
+CONDITION_NAMES = {code: name.title() for name, code in CONDITIONS.items()}
+FINISH_NAMES = {"nonfoil": "", "foil": "Foil", "holo": "Holofoil",
+                "reverse-holo": "Reverse Holofoil", "etched": "Etched Foil",
+                "gilded": "Gilded Foil", "textured": "Textured Foil", "surge-foil": "Surge Foil"}
+LANGUAGE_TITLES = {code: name.title() for name, code in LANGUAGE_NAMES.items() if code != "EN"}
 RARITIES = {"common": "common", "uncommon": "uncommon", "rare": "rare", "mythic": "mythic",
             "special": "special", "promo": "promo", "secret": "secret"}
 assert set(LANGUAGE_NAMES.values()) <= set(LANGUAGES)
@@ -152,11 +182,18 @@ def parse_condition(text: str) -> tuple[str, str, str] | None:
     if condition is None:
         return None
     rest = lowered.split()
-    finish = ("reverse-holo" if "reverse" in rest else "etched" if "etched" in rest
-              else "holo" if "holofoil" in rest or "holo" in rest
-              else "foil" if "foil" in rest else "nonfoil")
-    language = next((code for name, code in LANGUAGE_NAMES.items() if name in rest), "EN")
+    finish = next((code for word, code in FINISH_WORDS if word in rest), "nonfoil")
+    language = ("ZH-TW" if "chinese" in rest and "traditional" in rest
+                else next((code for name, code in LANGUAGE_NAMES.items() if name in rest), "EN"))
     return condition, finish, language
+
+
+def condition_title(condition: str, finish: str, language: str) -> str:
+    """The inverse of ``parse_condition``, spelled the way card stores title their variants:
+    (LP, foil, JA) → ``Lightly Played Foil Japanese``; (NM, nonfoil, EN) → ``Near Mint``."""
+    words = [CONDITION_NAMES.get(condition, condition), FINISH_NAMES.get(finish, finish),
+             "Traditional Chinese" if language == "ZH-TW" else LANGUAGE_TITLES.get(language, "")]
+    return " ".join(word for word in words if word)
 
 
 def from_tcgplayer(line: int, row: dict[str, str]) -> SourceRow:
@@ -183,6 +220,153 @@ def from_tcgplayer(line: int, row: dict[str, str]) -> SourceRow:
     if row.get("Photo URL"):
         cells["media"] = json.dumps([{"url": row["Photo URL"], "alt": name, "position": 0}])
     return SourceRow(line, cells, create_only=frozenset({"status"}))
+
+
+# -- BinderPOS --------------------------------------------------------------------------------
+
+BINDERPOS_FIELDS = {
+    "game": ("gametype", "game"), "binder_id": ("binderid",), "variant_title": ("varianttitle",),
+    "name": ("cardname", "productname", "name"), "set": ("setname", "set"),
+    "number": ("collectornumber", "cardnumber", "number"), "rarity": ("rarity",),
+    "price": ("sellprice", "price"), "barcode": ("barcode",), "sku": ("sku",)}
+"""Field → the header names (lower case, letters and digits only) that carry it, the first
+present winning: the layout is not verified, so a file naming a field twice is still read."""
+BINDERPOS_REQUIRED = {"game": "Game Type", "binder_id": "Binder ID", "name": "Card Name",
+                      "variant_title": "Variant Title"}
+BINDER_GAMES = {"mtg": "magic", "magic": "magic", "pokemon": "pokemon", "yugioh": "yugioh",
+                "lorcana": "lorcana", "onepiece": "onepiece", "fab": "fab",
+                "fleshandblood": "fab", "digimon": "digimon"}
+"""BinderPOS game type codes → Mercato's games; ``mtg`` is the one seen in BinderPOS's own
+traffic, the others are guesses, and names ("Pokémon") are also understood."""
+BINDER_GAME_TYPES = {"magic": "mtg"}
+"""Mercato's game → the Game Type an export writes when the SKU does not carry one."""
+SEALED_KINDS = (("case", "case"), ("booster box", "booster-box"), ("display", "booster-box"),
+                ("booster pack", "booster-pack"), ("pack", "booster-pack"),
+                ("elite trainer box", "bundle"), ("bundle", "bundle"), ("deck", "deck"),
+                ("collection", "collection"))
+DEFAULT_VARIANT = "default title"  # Shopify's title for a product without options
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def binderpos_columns(header: list[str]) -> dict[str, str]:
+    """Header name → field, for any column order, case and spacing; raises when a required
+    column is missing or a column is given twice. Columns it does not know are ignored."""
+    squashed = [_squash(name) for name in header]
+    repeated = sorted({name for name, key in zip(header, squashed, strict=True)
+                       if squashed.count(key) > 1 and key
+                       and any(key in names for names in BINDERPOS_FIELDS.values())})
+    if repeated:
+        raise CsvFormatError(f"Repeated column(s): {', '.join(repeated)}.")
+    fields: dict[str, str] = {}
+    for field_name, names in BINDERPOS_FIELDS.items():
+        present = next((name for name in names if name in squashed), None)
+        if present is not None:
+            fields[header[squashed.index(present)]] = field_name
+    missing = [label for key, label in BINDERPOS_REQUIRED.items() if key not in fields.values()]
+    if missing:
+        raise CsvFormatError(f"Not a BinderPOS file: no {', '.join(missing)} column.")
+    return fields
+
+
+def _title_slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
+
+
+def binder_sku(game_type: str, binder_id: str, variant_title: str) -> str:
+    """``BINDER-<game type>-<Binder ID>-<slug of the variant title>``: the three values
+    BinderPOS finds a variant by (a Binder ID is only unique within its game), so importing
+    the same file again updates the same variants."""
+    suffix = _title_slug(variant_title)
+    return f"BINDER-{_squash(game_type)}-{binder_id}" + (f"-{suffix}" if suffix else "")
+
+
+def binder_key(sku: str, variant_title: str) -> tuple[str, str] | None:
+    """(game type, Binder ID) back from a ``binder_sku``, or None for any other SKU."""
+    if not sku.startswith("BINDER-"):
+        return None
+    game, _, rest = sku.removeprefix("BINDER-").partition("-")
+    if not game or not rest:
+        return None
+    suffix = _title_slug(variant_title)
+    if not suffix:
+        return game, rest
+    if rest.endswith(f"-{suffix}") and len(rest) > len(suffix) + 1:
+        return game, rest[:-len(suffix) - 1]
+    return game, rest.split("-", 1)[0]  # the title changed since: Binder IDs are numbers
+
+
+def _binder_game(game_type: str) -> str:
+    return BINDER_GAMES.get(_squash(game_type)) or _game(game_type)
+
+
+def _sealed_kind(name: str) -> str:
+    lowered = " ".join(re.findall(r"[a-z]+", name.lower()))
+    return next((kind for words, kind in SEALED_KINDS
+                 if re.search(rf"\b{words}\b", lowered)), "other")
+
+
+def from_binderpos(line: int, row: dict[str, str]) -> SourceRow:
+    """One BinderPOS row (keys as in ``BINDERPOS_FIELDS``) as a Mercato row: a card
+    is a product, each variant title a variant.
+
+    A title that names a condition makes a ``tcg-single`` variant. One that names none is a
+    sealed product when it is empty or Shopify's "Default Title", or the row has no collector
+    number; otherwise the row is a card whose condition is unreadable, and the text goes to
+    the condition attribute so the import reports it on this row's line.
+    """
+    game_type, binder_id = row.get("game", ""), row.get("binder_id", "")
+    title, name = row.get("variant_title", ""), row.get("name", "")
+    set_name, number = row.get("set", ""), row.get("number", "")
+    game = _binder_game(game_type) if game_type else ""  # blank: reported as a bad attr.game
+    sku = row.get("sku") or (binder_sku(game_type, binder_id, title) if binder_id else "")
+    cells = {"handle": slugify(f"{game} {set_name} {name} {number}"), "title": name,
+             "status": "active", "sku": sku, "variant_title": title, "attr.game": game}
+    if set_name:
+        cells["attr.set_name"] = set_name
+    if "price" in row:
+        cells["price"] = row["price"].removeprefix("$").strip()
+    if "barcode" in row:
+        cells["barcode"] = row["barcode"]
+    create_only = {"status"}
+    parsed = parse_condition(title)
+    if parsed is None and (not number or title.lower() in ("", DEFAULT_VARIANT)):
+        cells.update({"product_type": "tcg-sealed", "attr.kind": _sealed_kind(name)})
+        create_only.add("attr.kind")  # a kind set by hand is not guessed over again
+    else:
+        condition, finish, language = parsed or (title, "nonfoil", "EN")
+        cells.update({"product_type": "tcg-single", "attr.collector_number": number,
+                      "variant.attr.condition": condition, "variant.attr.finish": finish,
+                      "variant.attr.language": language})
+        if row.get("rarity"):
+            cells["attr.rarity"] = _rarity(row["rarity"])
+    return SourceRow(line, cells, create_only=frozenset(create_only))
+
+
+def to_binderpos(*, title: str, attributes: dict[str, Any], sku: str, variant_title: str,
+                 variant_attributes: dict[str, Any], price: str, barcode: str) -> list[str]:
+    """One card variant as a BinderPOS row (``BINDERPOS_COLUMNS``) that ``from_binderpos``
+    reads back to the same product and variant.
+
+    The variant's own title is kept while it still says its condition, finish and language
+    (BinderPOS matches variants by the exact title); otherwise the title is rebuilt from them.
+    """
+    key = binder_key(sku, variant_title)
+    game = str(attributes.get("game", ""))
+    shown = variant_title
+    if "condition" in variant_attributes:
+        wanted = (str(variant_attributes["condition"]),
+                  str(variant_attributes.get("finish", "nonfoil")),
+                  str(variant_attributes.get("language", "EN")))
+        if parse_condition(variant_title) != wanted:
+            shown = condition_title(*wanted)
+    rarity = str(attributes.get("rarity", ""))
+    return [key[0] if key else BINDER_GAME_TYPES.get(game, game), key[1] if key else "", title,
+            str(attributes.get("set_name", "")), str(attributes.get("collector_number", "")),
+            rarity.title(), shown, price, barcode, sku]
 
 
 # -- cells -------------------------------------------------------------------------------------

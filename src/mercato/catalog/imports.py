@@ -148,7 +148,7 @@ def run_job(db: Database, job_id: str,
         if job is None or job.status != "running":
             return
         org, content, fmt, done = job.organization_id, job.content, job.format, job.rows_done
-        importer = Importer(org, dry_run=job.dry_run, install_tcg=fmt == "tcgplayer")
+        importer = Importer(org, dry_run=job.dry_run, install_tcg=fmt in csvio.TCG_FORMATS)
         total = job.rows_total
     batches, analyze_at = 0, 1
     try:
@@ -685,10 +685,16 @@ def _attribute_names(session: Session, column: Any, products: Any) -> list[str]:
     return sorted({str(k) for k in session.scalars(keys.distinct())})
 
 
-def export_rows(session: Session, conditions: list[Any]) -> Iterator[str]:
+def export_rows(session: Session, conditions: list[Any], fmt: str = "mercato"
+                ) -> Iterator[str]:
     """The catalog (or the products ``conditions`` select: ``service.filter_conditions``) as
     CSV text, a chunk at a time, in the layout import reads: export then import changes
-    nothing."""
+    nothing. ``fmt`` is one of ``csvio.EXPORT_FORMATS``."""
+    if fmt == "binderpos":
+        yield from _binderpos_rows(session, conditions)
+        return
+    if fmt != "mercato":
+        raise ValueError(f"no export format {fmt!r}")
     org = session.info["tenant"]
     conditions = [products_t.c.organization_id == org, *conditions]
     selected = select(products_t.c.id).where(*conditions)
@@ -744,3 +750,48 @@ def export_rows(session: Session, conditions: list[Any]) -> Iterator[str]:
     if buffer.getvalue():
         yield buffer.getvalue()
 
+
+
+BINDERPOS_TYPES = ("tcg-single", "tcg-sealed")
+"""What a BinderPOS file can describe: graded cards (one of a kind) and other types are left
+out, since importing them back would turn them into singles or sealed products."""
+
+
+def _binderpos_rows(session: Session, conditions: list[Any]) -> Iterator[str]:
+    """The selected card products in BinderPOS's layout (``csvio.BINDERPOS_COLUMNS``), one row
+    per variant, products in id order and variants in position order."""
+    org = session.info["tenant"]
+    type_ids = list(session.scalars(select(ProductType.id).where(
+        ProductType.slug.in_(BINDERPOS_TYPES))))
+    conditions = [products_t.c.organization_id == org,
+                  products_t.c.product_type_id.in_(type_ids), *conditions]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(csvio.BINDERPOS_COLUMNS)
+    last = ""
+    while True:
+        products = session.execute(
+            select(products_t.c.id, products_t.c.title, products_t.c.attributes)
+            .where(*conditions, products_t.c.id > last)
+            .order_by(products_t.c.id).limit(EXPORT_BATCH)).all()
+        if not products:
+            break
+        last = products[-1].id
+        variants: dict[str, list[Any]] = defaultdict(list)
+        for v in session.execute(
+                select(variants_t.c.product_id, variants_t.c.sku, variants_t.c.title,
+                       variants_t.c.attributes, variants_t.c.price, variants_t.c.barcode)
+                .where(variants_t.c.product_id.in_([p.id for p in products]))
+                .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)):
+            variants[v.product_id].append(v)
+        for p in products:
+            for v in variants[p.id]:
+                writer.writerow(csvio.to_binderpos(
+                    title=p.title, attributes=p.attributes, sku=v.sku, variant_title=v.title,
+                    variant_attributes=v.attributes, price=json_value(v.price),
+                    barcode=v.barcode or ""))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.getvalue():
+        yield buffer.getvalue()

@@ -218,3 +218,9 @@ class MercatoRoute(APIRoute):
             return response
 
         return run_in_unit_of_work
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body exactly as sent: what a provider's webhook signature covers (parsing
+    it first would change it)."""
+    return await request.body()

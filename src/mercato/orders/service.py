@@ -275,6 +275,12 @@ def _existing(session: Session, key: str, external_id: str | None) -> Order | No
                                               Order.external_id == external_id))
 
 
+def find_external(session: Session, channel: str, external_id: str) -> Order | None:
+    """The order a channel knows by ``external_id`` (what ``ingest`` dedupes on)."""
+    key, _, _ = _channel(session, channel)
+    return _existing(session, key, external_id)
+
+
 def ingest(session: Session, organization_id: str, data: OrderIn, *,
            reservation: Reservation | None = None, account_id: str | None = None,
            customer_id: str | None = None) -> tuple[Order, bool]:

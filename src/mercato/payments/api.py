@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from mercato.core.auth import Principal, require
@@ -14,7 +12,7 @@ from mercato.core.db import utcnow
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams, page_params
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import MercatoRoute, get_session, raw_body
 from mercato.orders import customers
 from mercato.payments import gateways, hooks, ledger
 from mercato.payments.models import (
@@ -45,28 +43,8 @@ from mercato.payments.schemas import (
 )
 from mercato.tenancy.store import Store, current_store
 
-
-def _remember(app: FastAPI) -> None:
-    settings = app.state.settings
-    if settings.secret_key is not None:
-        gateways.remember_secret_key(app.state.db.url, settings.require_secret_key())
-
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Let code that has only a session (checkout, the worker) decrypt this app's secrets."""
-    _remember(app)
-    yield
-
-
-async def _remember_key(request: Request) -> None:
-    _remember(request.app)
-
-
-router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["payments"],
-                   lifespan=_lifespan, dependencies=[Depends(_remember_key)])
-store_router = APIRouter(route_class=MercatoRoute, tags=["webhooks"],
-                         dependencies=[Depends(_remember_key)])
+router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["payments"])
+store_router = APIRouter(route_class=MercatoRoute, tags=["webhooks"])
 READ, WRITE = require("payments:read"), require("payments:write")
 INSUFFICIENT: dict[int | str, dict[str, Any]] = {409: {"description": (
     "`insufficient_balance`: the balance does not cover it; nothing changed (the problem "
@@ -296,11 +274,6 @@ def change_store_credit(customer_id: str, body: StoreCreditIn, _: Principal = De
 
 
 # -- webhooks -----------------------------------------------------------------------------------
-
-async def raw_body(request: Request) -> bytes:
-    """The exact bytes Stripe signed (parsing first would change them)."""
-    return await request.body()
-
 
 @store_router.post("/webhooks/stripe/{store}", response_model=WebhookReceived,
                    responses={401: {"description": "Missing, bad or expired Stripe-Signature"}},

@@ -9,21 +9,19 @@ session.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.orm import Session
 
-from mercato.core.errors import ServiceUnavailable, ValidationFailed
+from mercato.core.errors import ValidationFailed
 from mercato.core.ids import new_id
-from mercato.identity.tokens import derive_key
+from mercato.core.secrets import Vault
 from mercato.payments import ledger
 from mercato.payments.models import GiftCardTransaction, PaymentSettings, StoreCreditEntry
-from mercato.settings import Settings, get_settings
+from mercato.settings import Settings
 
 METHODS = ("manual", "store_credit", "gift_card", "stripe")
 """Every method Mercato knows, in the order checkout offers them."""
@@ -63,57 +61,6 @@ class Gateway(Protocol):
                idempotency_key: str) -> str: ...
 
 
-# -- secrets at rest ----------------------------------------------------------------------------
-
-_keys: dict[str, bytes] = {}
-"""Derived encryption keys by database URL, registered by the app (see ``api.py``), so code
-called with only a session (checkout, the worker) can decrypt."""
-
-
-def _url_of(session: Session) -> str:
-    return session.get_bind().engine.url.render_as_string(hide_password=False)
-
-
-def remember_secret_key(database_url: str, secret_key: str) -> None:
-    """Register the process's secret key for the database at ``database_url``."""
-    from sqlalchemy.engine import make_url
-
-    from mercato.core.db import normalize_url
-
-    url = make_url(normalize_url(database_url)).render_as_string(hide_password=False)
-    _keys[url] = derive_key(secret_key, "payments")
-
-
-class Vault:
-    """Fernet (AES-128-CBC + HMAC-SHA256) under a key derived from ``MERCATO_SECRET_KEY``."""
-
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
-
-    @classmethod
-    def of(cls, session: Session, settings: Settings | None = None) -> Vault:
-        if settings is not None and settings.secret_key is not None:
-            return cls(derive_key(settings.require_secret_key(), "payments"))
-        key = _keys.get(_url_of(session))
-        if key is None:
-            fallback = get_settings()
-            if fallback.secret_key is None:
-                raise ServiceUnavailable("Payment secrets cannot be decrypted: "
-                                         "MERCATO_SECRET_KEY is not set in this process.")
-            key = derive_key(fallback.require_secret_key(), "payments")
-        return cls(key)
-
-    def seal(self, value: str) -> str:
-        return self._fernet.encrypt(value.encode()).decode()
-
-    def open(self, token: str) -> str:
-        try:
-            return self._fernet.decrypt(token.encode()).decode()
-        except InvalidToken:
-            raise ServiceUnavailable("Payment secrets cannot be decrypted: was "
-                                     "MERCATO_SECRET_KEY changed? Enter the keys again.") from None
-
-
 # -- settings -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -148,7 +95,7 @@ def stripe_config(session: Session, organization_id: str,
     row = current_settings(session, organization_id)
     if row is None:
         return StripeConfig(None, None, None, None)
-    vault = Vault.of(session, settings)
+    vault = Vault.of(session, "payments", settings)
     return StripeConfig(
         secret_key=vault.open(row.stripe_secret_key_encrypted)
         if row.stripe_secret_key_encrypted else None,
@@ -167,7 +114,7 @@ def update_stripe(session: Session, organization_id: str, settings: Settings, *,
                   api_base: str | None = UNSET) -> PaymentSettings:
     """Set (a value), clear (None) or keep (not given) each Stripe setting."""
     row = load_settings(session, organization_id, lock=True)
-    vault = Vault.of(session, settings)
+    vault = Vault.of(session, "payments", settings)
     if secret_key is not UNSET:
         row.stripe_secret_key_encrypted = vault.seal(secret_key) if secret_key else None
         row.stripe_secret_key_last4 = secret_key[-4:] if secret_key else None

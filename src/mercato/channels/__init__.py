@@ -1,0 +1,1 @@
+"""Channel connectors: connections, sync jobs, the client toolkit, one package per platform."""

@@ -1,0 +1,230 @@
+"""Connections, mappings and sync jobs under ``/api/v1/channels/{id}``; Shopify's webhooks at
+``/webhooks/shopify/{store}``."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mercato.channels import jobs, registry, service
+from mercato.channels.models import Connection, SyncJob, WebhookReceipt
+from mercato.channels.schemas import (
+    ConnectionIn,
+    ConnectionOut,
+    ItemErrorOut,
+    JobIn,
+    JobOut,
+    MappingOut,
+    MappingsIn,
+    WebhookAck,
+)
+from mercato.channels.shopify import inbound
+from mercato.channels.shopify.client import gid, verify_hmac
+from mercato.channels.shopify.mapping import group_jsonl
+from mercato.core.auth import Principal, require
+from mercato.core.errors import MercatoError, Unauthorized, ValidationFailed
+from mercato.core.uow import MercatoRoute, get_session, raw_body
+from mercato.tenancy.store import Store, current_store
+
+router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["channels"])
+store_router = APIRouter(route_class=MercatoRoute, tags=["webhooks"])
+READ, WRITE = require("channels:read"), require("channels:write")
+
+
+def _job_out(session: Session, job: SyncJob, *, errors: bool = False) -> JobOut:
+    out = JobOut.model_validate(job)
+    if errors:
+        out.errors = [ItemErrorOut.model_validate(e) for e in jobs.job_errors(session, job.id)]
+    return out
+
+
+@router.put("/channels/{channel_id}/connection", response_model=ConnectionOut,
+            summary="Connect the channel to its platform account (or change the connection)")
+def put_connection(channel_id: str, body: ConnectionIn, request: Request, response: Response,
+                   _: Principal = Depends(WRITE),
+                   session: Session = Depends(get_session)) -> ConnectionOut:
+    existing = session.scalar(select(Connection).where(Connection.channel_id == channel_id))
+    before = existing.settings.get("webhook_url") if existing is not None else None
+    connection, created = service.connect(session, channel_id, body, request.app.state.settings)
+    if body.settings.webhook_url and body.settings.webhook_url != before:
+        jobs.create_job(session, connection, "subscribe_webhooks", trigger="connect",
+                        exclusive=False)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return service.connection_out(session, connection)
+
+
+@router.get("/channels/{channel_id}/connection", response_model=ConnectionOut,
+            summary="The connection, its settings and health (secrets never shown)")
+def get_connection(channel_id: str, _: Principal = Depends(READ),
+                   session: Session = Depends(get_session)) -> ConnectionOut:
+    return service.connection_out(session, service.get_connection(session, channel_id))
+
+
+@router.delete("/channels/{channel_id}/connection", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Disconnect: credentials, mappings and job history are deleted")
+def delete_connection(channel_id: str, _: Principal = Depends(WRITE),
+                      session: Session = Depends(get_session)) -> Response:
+    service.disconnect(session, channel_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/channels/{channel_id}/mappings", response_model=list[MappingOut],
+            summary="Map SKUs and locations to the platform's ids")
+def put_mappings(channel_id: str, body: MappingsIn, _: Principal = Depends(WRITE),
+                 session: Session = Depends(get_session)) -> list[MappingOut]:
+    connection = service.get_connection(session, channel_id)
+    service.put_mappings(session, connection, body.mappings)
+    out: list[MappingOut] = []
+    for resource in sorted({m.resource for m in body.mappings}):
+        out.extend(service.list_mappings(session, connection, resource=resource))
+    return out
+
+
+@router.get("/channels/{channel_id}/mappings", response_model=list[MappingOut],
+            summary="Mappings, with each variant's push state")
+def get_mappings(channel_id: str,
+                 resource: Literal["variant", "location", "product"] = "variant",
+                 sku: str | None = Query(default=None, max_length=100),
+                 limit: int = Query(default=500, ge=1, le=5000),
+                 _: Principal = Depends(READ),
+                 session: Session = Depends(get_session)) -> list[MappingOut]:
+    connection = service.get_connection(session, channel_id)
+    return service.list_mappings(session, connection, resource=resource, sku=sku, limit=limit)
+
+
+@router.post("/channels/{channel_id}/sync-jobs", response_model=JobOut,
+             status_code=status.HTTP_202_ACCEPTED,
+             responses={409: {"description": "`job_in_progress`: one of that kind is queued "
+                                             "or running"}},
+             summary="Queue a sync job")
+def start_job(channel_id: str, body: JobIn, principal: Principal = Depends(WRITE),
+              session: Session = Depends(get_session)) -> JobOut:
+    connection = service.get_connection(session, channel_id)
+    registry.supports(connection.kind, body.kind)
+    job = jobs.create_job(session, connection, body.kind, params=body.params,
+                          created_by=principal.id, exclusive=body.kind != "fulfillment_push")
+    return _job_out(session, job)
+
+
+@router.get("/channels/{channel_id}/sync-jobs", response_model=list[JobOut],
+            summary="The connection's job history, newest first")
+def list_jobs(channel_id: str, kind: str | None = Query(default=None, max_length=30),
+              status_: str | None = Query(default=None, alias="status", max_length=16),
+              limit: int = Query(default=50, ge=1, le=500), _: Principal = Depends(READ),
+              session: Session = Depends(get_session)) -> list[JobOut]:
+    connection = service.get_connection(session, channel_id)
+    return [_job_out(session, job) for job in jobs.history(session, connection.id, kind=kind,
+                                                           status=status_, limit=limit)]
+
+
+@router.get("/sync-jobs/{job_id}", response_model=JobOut,
+            summary="A job's progress, outcome and the items it could not sync")
+def get_job(job_id: str, _: Principal = Depends(READ),
+            session: Session = Depends(get_session)) -> JobOut:
+    return _job_out(session, jobs.get_job(session, job_id), errors=True)
+
+
+@router.post("/sync-jobs/{job_id}/cancel", response_model=JobOut,
+             summary="Cancel a job (a running one stops after the page in hand)")
+def cancel_job(job_id: str, _: Principal = Depends(WRITE),
+               session: Session = Depends(get_session)) -> JobOut:
+    return _job_out(session, jobs.cancel_job(session, jobs.get_job(session, job_id)))
+
+
+@router.post("/sync-jobs/{job_id}/retry", response_model=JobOut,
+             status_code=status.HTTP_202_ACCEPTED,
+             summary="Run a failed or cancelled job again, as a new job")
+def retry_job(job_id: str, principal: Principal = Depends(WRITE),
+              session: Session = Depends(get_session)) -> JobOut:
+    job = jobs.retry_job(session, jobs.get_job(session, job_id), principal.id)
+    return _job_out(session, job)
+
+
+# -- inbound webhooks ---------------------------------------------------------------------------
+
+TOPICS = {
+    "orders/create": inbound.apply_order, "orders/updated": inbound.apply_order,
+    "orders/paid": inbound.apply_order, "orders/cancelled": inbound.cancel_order,
+    "refunds/create": inbound.apply_refund, "inventory_levels/update": inbound.apply_level,
+}
+
+
+@store_router.post(
+    "/webhooks/shopify/{store}", response_model=WebhookAck,
+    responses={401: {"description": "Unknown shop, or a missing or bad X-Shopify-Hmac-Sha256"}},
+    summary="Shopify webhooks for a store: verified, processed once each")
+def shopify_webhook(request: Request, store: Store = Depends(current_store),
+                    payload: bytes = Depends(raw_body),
+                    session: Session = Depends(get_session)) -> WebhookAck:
+    import json
+
+    headers = request.headers
+    shop = headers.get("x-shopify-shop-domain", "")
+    connection = service.find_by_account(session, ("shopify", "binderpos"), shop) if shop \
+        else None
+    if connection is None:
+        raise Unauthorized("No connection for this shop.")
+    secret = service.config_of(session, connection,
+                               request.app.state.settings).secrets["client_secret"]
+    if not verify_hmac(secret, payload, headers.get("x-shopify-hmac-sha256")):
+        raise Unauthorized("Bad or missing X-Shopify-Hmac-Sha256.")
+    topic = headers.get("x-shopify-topic", "")
+    delivery = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id") or ""
+    if delivery:
+        try:
+            with session.begin_nested():
+                session.add(WebhookReceipt(connection_id=connection.id, delivery_id=delivery[:100],
+                                           topic=topic[:60]))
+                session.flush()
+        except IntegrityError:
+            return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
+    body: dict[str, Any] = json.loads(payload or b"{}")
+    handler: Any = TOPICS.get(topic)
+    if topic == "products/update" or topic == "products/create":
+        if connection.mode != "system_of_record":
+            return WebhookAck(received=True, duplicate=False, topic=topic, processed=False)
+        handler = _apply_product
+    if handler is None:
+        return WebhookAck(received=True, duplicate=False, topic=topic, processed=False)
+    try:
+        with session.begin_nested():
+            outcome = handler(session, connection, body)
+    except MercatoError as exc:
+        # Shopify would retry a 4xx in vain: record it on the connection, answer 200; the
+        # order backfill (order_pull) reports it again as an item error
+        service.record_health(session, connection.id, error=f"{topic}: {exc.detail}",
+                              error_kind="validation")
+        return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
+                          message=exc.detail)
+    service.record_health(session, connection.id)
+    return WebhookAck(received=True, duplicate=False, topic=topic, processed=True,
+                      message=outcome)
+
+
+def _apply_product(session: Session, connection: Connection, body: dict[str, Any]) -> str:
+    """A REST product (webhook) in the bulk shape, imported like one."""
+    product_gid = body.get("admin_graphql_api_id") or gid("Product", body["id"])
+    rows: list[dict[str, Any]] = [{
+        "id": product_gid, "handle": body.get("handle"), "title": body.get("title"),
+        "descriptionHtml": body.get("body_html"), "vendor": body.get("vendor"),
+        "status": str(body.get("status", "active")).upper(), "tags": [
+            t.strip() for t in str(body.get("tags") or "").split(",") if t.strip()]}]
+    for variant in body.get("variants") or []:
+        rows.append({"id": variant.get("admin_graphql_api_id") or gid("ProductVariant",
+                                                                      variant["id"]),
+                     "__parentId": product_gid, "sku": variant.get("sku"),
+                     "barcode": variant.get("barcode"), "title": variant.get("title"),
+                     "price": variant.get("price"),
+                     "compareAtPrice": variant.get("compare_at_price"),
+                     "inventoryItem": {"id": gid("InventoryItem", variant["inventory_item_id"])}
+                     if variant.get("inventory_item_id") else None})
+    result, mapped = inbound.import_products(session, connection, group_jsonl(rows))
+    if result.errors:
+        first = result.errors[0]
+        raise ValidationFailed(f"{first.sku or first.field}: {first.message}")
+    return f"{mapped} variants"

@@ -1,0 +1,344 @@
+"""Sync jobs: queued, claimed under a lease, run page by page, resumable, cancellable.
+
+A runner claims a due job (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), then the connector works
+through it and calls ``JobContext.progress`` after each page: one transaction that saves the
+count, the resume point (``state``) and checks that this runner still holds the lease and that
+nobody asked to cancel. A runner that dies leaves the lease to lapse; the next claim resumes
+from the last saved state. A runner spends at most ``budget`` seconds on a job before putting it
+back in the queue where it stopped, so one long import never starves the other work.
+
+Failures: a retryable platform error (rate limit, network, 5xx, open circuit) puts the job back
+with backoff until ``max_attempts``; anything else fails it. Either way the connection's health
+records it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from mercato.channels.models import Connection, SyncItemError, SyncJob
+from mercato.channels.registry import breaker_for, job_runner
+from mercato.channels.schemas import SCHEDULABLE
+from mercato.channels.service import ConnectionConfig, config_of, record_health
+from mercato.channels.toolkit import ChannelError
+from mercato.core.db import SYSTEM, Database, set_tenant, table_of, utcnow
+from mercato.core.errors import Conflict, NotFound
+from mercato.core.outbox import backoff_seconds
+from mercato.settings import Settings
+
+log = structlog.get_logger("mercato.channels")
+
+jobs_t = table_of(SyncJob)
+errors_t = table_of(SyncItemError)
+ACTIVE = ("queued", "running")
+FINISHED = ("succeeded", "failed", "cancelled")
+LEASE = dt.timedelta(seconds=60)
+
+
+class JobInProgress(Conflict):
+    code = "job_in_progress"
+
+
+class Cancelled(Exception):
+    """Someone asked to cancel the job; it stops after the page in hand."""
+
+
+class Paused(Exception):
+    """The runner's time slice is over; the job goes back in the queue where it stopped."""
+
+
+class Superseded(Exception):
+    """This runner lost its lease (it stalled); another runner owns the job now."""
+
+
+# -- requests -----------------------------------------------------------------------------------
+
+def create_job(session: Session, connection: Connection, kind: str, *,
+               params: dict[str, Any] | None = None, trigger: str = "manual",
+               created_by: str | None = None, exclusive: bool = True) -> SyncJob:
+    """Queue a job. With ``exclusive``, a job of the same kind already waiting or running on
+    the connection is a 409 (two imports at once would only race each other)."""
+    if exclusive:
+        running = session.scalar(select(SyncJob.id).where(
+            SyncJob.connection_id == connection.id, SyncJob.kind == kind,
+            SyncJob.status.in_(ACTIVE)).limit(1))
+        if running is not None:
+            raise JobInProgress(f"A {kind} job is already queued or running ({running}).",
+                                extra={"job_id": running})
+    job = SyncJob(connection_id=connection.id, kind=kind, trigger=trigger,
+                  params=params or {}, state={}, created_by=created_by)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: str) -> SyncJob:
+    job = session.get(SyncJob, job_id)
+    if job is None:
+        raise NotFound(f"No sync job {job_id!r}.")
+    return job
+
+
+def job_errors(session: Session, job_id: str, limit: int = 100) -> list[SyncItemError]:
+    return list(session.scalars(select(SyncItemError).where(SyncItemError.job_id == job_id)
+                                .order_by(SyncItemError.id).limit(limit)))
+
+
+def history(session: Session, connection_id: str, *, kind: str | None = None,
+            status: str | None = None, limit: int = 50) -> list[SyncJob]:
+    stmt = select(SyncJob).where(SyncJob.connection_id == connection_id)
+    if kind is not None:
+        stmt = stmt.where(SyncJob.kind == kind)
+    if status is not None:
+        stmt = stmt.where(SyncJob.status == status)
+    return list(session.scalars(stmt.order_by(SyncJob.created_at.desc(), SyncJob.id.desc())
+                                .limit(limit)))
+
+
+def cancel_job(session: Session, job: SyncJob) -> SyncJob:
+    """A waiting job is cancelled now; a running one stops at its next page."""
+    if job.status in FINISHED:
+        raise Conflict(f"The job is already {job.status}.")
+    if job.status == "queued":
+        session.execute(update(jobs_t).where(jobs_t.c.id == job.id,
+                                             jobs_t.c.status == "queued")
+                        .values(status="cancelled", finished_at=utcnow(),
+                                cancel_requested=True))
+    else:
+        job.cancel_requested = True
+    session.flush()
+    session.refresh(job)
+    return job
+
+
+def retry_job(session: Session, job: SyncJob, created_by: str | None = None) -> SyncJob:
+    """A new run of a failed or cancelled job, from the start."""
+    if job.status not in ("failed", "cancelled"):
+        raise Conflict(f"Only a failed or cancelled job can be retried; this one is "
+                       f"{job.status}.")
+    connection = session.get(Connection, job.connection_id)
+    assert connection is not None  # the job's row cascades with its connection
+    again = create_job(session, connection, job.kind, params=dict(job.params), trigger="retry",
+                       created_by=created_by)
+    again.retry_of = job.id
+    session.flush()
+    return again
+
+
+# -- running ------------------------------------------------------------------------------------
+
+class JobContext:
+    """What a connector sees of the job it runs: its parameters, its resume point, a way to
+    save progress and to report items it could not sync."""
+
+    def __init__(self, db: Database, job: SyncJob, config: ConnectionConfig, worker_id: str,
+                 deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.job_id = job.id
+        self.kind = job.kind
+        self.params = dict(job.params)
+        self.state: dict[str, Any] = dict(job.state)
+        self.done = job.done
+        self.total = job.total
+        self.config = config
+        self.worker_id = worker_id
+        self.deadline = deadline
+        self.clock = clock
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction in the connection's organization."""
+        with self.db.transaction(tenant=self.config.organization_id) as session:
+            yield session
+
+    def progress(self, *, add: int = 0, total: int | None = None,
+                 state: dict[str, Any] | None = None, session: Session | None = None) -> None:
+        """Save progress and the resume point, in ``session``'s transaction when given (so a
+        page's writes and its progress commit together); then stop if asked to."""
+        if state is not None:
+            self.state = state
+        self.done += add
+        if total is not None:
+            self.total = total
+        if session is not None:
+            cancel = self._save(session)
+        else:
+            with self.session() as own:
+                cancel = self._save(own)
+        if cancel:
+            raise Cancelled
+        if self.clock() >= self.deadline:
+            raise Paused
+
+    def _save(self, session: Session) -> bool:
+        row = session.execute(
+            update(jobs_t).where(jobs_t.c.id == self.job_id,
+                                 jobs_t.c.lease_owner == self.worker_id,
+                                 jobs_t.c.status == "running")
+            .values(done=self.done, total=self.total, state=self.state,
+                    lease_until=utcnow() + LEASE)
+            .returning(jobs_t.c.cancel_requested)).first()
+        if row is None:
+            raise Superseded
+        return bool(row[0])
+
+    def item_error(self, item: str, kind: str, message: str,
+                   session: Session | None = None) -> None:
+        """An item that failed; the job goes on. Recorded with the page when ``session``."""
+        def write(target: Session) -> None:
+            target.execute(insert(errors_t).values(
+                organization_id=self.config.organization_id, job_id=self.job_id,
+                item=item[:300], kind=kind[:20], message=message[:2000], created_at=utcnow()))
+            target.execute(update(jobs_t).where(jobs_t.c.id == self.job_id)
+                           .values(failed=jobs_t.c.failed + 1))
+        if session is not None:
+            write(session)
+        else:
+            with self.session() as own:
+                write(own)
+
+
+RunFunc = Callable[[JobContext], Any]
+"""A connector's coroutine function for one job: ``await run(ctx)``."""
+
+
+def claim_job(db: Database, worker_id: str, *,
+              organization_id: str | None = None) -> str | None:
+    """Take the oldest due job (or one whose runner's lease lapsed) for this runner."""
+    with db.transaction(tenant=SYSTEM) as session:
+        now = utcnow()
+        stmt = select(jobs_t.c.id).where(or_(
+            (jobs_t.c.status == "queued") & (jobs_t.c.run_after <= now),
+            (jobs_t.c.status == "running") & (jobs_t.c.lease_until < now)))
+        if organization_id is not None:
+            stmt = stmt.where(jobs_t.c.organization_id == organization_id)
+        stmt = stmt.order_by(jobs_t.c.run_after, jobs_t.c.id).limit(1)
+        if db.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        job_id = session.scalar(stmt)
+        if job_id is None:
+            return None
+        session.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
+            status="running", lease_owner=worker_id, lease_until=now + LEASE,
+            attempts=jobs_t.c.attempts + 1,
+            started_at=func.coalesce(jobs_t.c.started_at, now)))
+        return str(job_id)
+
+
+def _finish(db: Database, job_id: str, worker_id: str, **values: Any) -> bool:
+    with db.transaction(tenant=SYSTEM) as session:
+        done = session.execute(update(jobs_t).where(
+            jobs_t.c.id == job_id, jobs_t.c.lease_owner == worker_id,
+            jobs_t.c.status == "running").values(lease_owner=None, lease_until=None, **values))
+        return getattr(done, "rowcount", 0) == 1
+
+
+def run_job(db: Database, job_id: str, worker_id: str, *, budget: float = 5.0,
+            settings: Settings | None = None) -> str:
+    """Run a claimed job until it ends or its time slice does; its status afterwards."""
+    with db.transaction(tenant=SYSTEM) as session:
+        job = session.get(SyncJob, job_id)
+        if job is None or job.lease_owner != worker_id:
+            return "lost"
+        connection = session.get(Connection, job.connection_id)
+        assert connection is not None
+        set_tenant(session, job.organization_id)
+        config = config_of(session, connection, settings)
+        enabled = connection.enabled
+        session.expunge(job)
+    if not enabled:
+        _finish(db, job_id, worker_id, status="failed", finished_at=utcnow(),
+                error="The connection is disabled.", error_kind="validation")
+        return "failed"
+    ctx = JobContext(db, job, config, worker_id, time.monotonic() + budget)
+    run = job_runner(config.kind, job.kind)
+    try:
+        asyncio.run(run(ctx))
+    except Paused:
+        _finish(db, job_id, worker_id, status="queued", run_after=utcnow(),
+                attempts=jobs_t.c.attempts - 1)  # a slice is not a failed attempt
+        return "queued"
+    except Cancelled:
+        _finish(db, job_id, worker_id, status="cancelled", finished_at=utcnow())
+        return "cancelled"
+    except Superseded:
+        return "lost"
+    except ChannelError as exc:
+        _health(db, config, exc)
+        if exc.retryable and job.attempts < job.max_attempts:
+            delay = max(exc.retry_after or 0.0, backoff_seconds(job.attempts))
+            _finish(db, job_id, worker_id, status="queued", error=exc.message[:2000],
+                    error_kind=str(exc.kind),
+                    run_after=utcnow() + dt.timedelta(seconds=delay))
+            return "queued"
+        _finish(db, job_id, worker_id, status="failed", finished_at=utcnow(),
+                error=exc.message[:2000], error_kind=str(exc.kind))
+        return "failed"
+    except Exception as exc:  # a bug, or data the connector cannot handle: never retried blind
+        log.exception("sync_job_crashed", job=job_id, kind=job.kind)
+        _finish(db, job_id, worker_id, status="failed", finished_at=utcnow(),
+                error=f"{type(exc).__name__}: {exc}"[:2000], error_kind="internal")
+        return "failed"
+    _health(db, config, None)
+    _finish(db, job_id, worker_id, status="succeeded", finished_at=utcnow(), error=None,
+            error_kind=None)
+    return "succeeded"
+
+
+def _health(db: Database, config: ConnectionConfig, error: ChannelError | None) -> None:
+    with db.transaction(tenant=config.organization_id) as session:
+        record_health(session, config.id,
+                      error=None if error is None else error.message,
+                      error_kind=None if error is None else str(error.kind),
+                      circuit=breaker_for(config.id).snapshot())
+
+
+def run_due(db: Database, worker_id: str, *, budget: float = 5.0,
+            settings: Settings | None = None, organization_id: str | None = None) -> int:
+    """Claim and run due jobs for up to ``budget`` seconds; how many were run."""
+    end = time.monotonic() + budget
+    count = 0
+    while time.monotonic() < end:
+        job_id = claim_job(db, worker_id, organization_id=organization_id)
+        if job_id is None:
+            break
+        run_job(db, job_id, worker_id, budget=max(0.5, end - time.monotonic()),
+                settings=settings)
+        count += 1
+    return count
+
+
+def schedule_due(db: Database) -> int:
+    """Queue each connection's scheduled jobs that are due: a kind with ``every`` seconds in
+    the connection's ``schedules`` runs when its last run started that long ago and none is
+    waiting or running."""
+    made = 0
+    with db.transaction(tenant=SYSTEM) as session:
+        rows = list(session.scalars(select(Connection).where(Connection.enabled.is_(True))))
+        now = utcnow()
+        for connection in rows:
+            schedules = (connection.settings or {}).get("schedules") or {}
+            for kind, every in sorted(schedules.items()):
+                if kind not in SCHEDULABLE or not every:
+                    continue
+                last = session.execute(
+                    select(jobs_t.c.status, jobs_t.c.created_at)
+                    .where(jobs_t.c.connection_id == connection.id, jobs_t.c.kind == kind)
+                    .order_by(jobs_t.c.created_at.desc()).limit(1)).first()
+                if last is not None and (last.status in ACTIVE or
+                                         last.created_at > now - dt.timedelta(seconds=every)):
+                    continue
+                set_tenant(session, connection.organization_id)
+                create_job(session, connection, kind, trigger="schedule")
+                set_tenant(session, SYSTEM)
+                made += 1
+    return made

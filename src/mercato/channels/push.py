@@ -1,0 +1,235 @@
+"""Inventory push: the channel's available-to-sell, sent to the platform, latest number only.
+
+``inventory.availability_changed`` (already coalesced by the publisher) only records the number
+wanted on the variant's mapping and bumps its ``want_version``. The pusher, a worker loop, takes
+a connection's due mappings (``pushed_version < want_version``) in batches, sends each batch in
+one call outside any transaction, then records ``pushed_version`` as the version it read. A
+change that lands meanwhile bumps the version again, so it is sent next round; twenty changes
+to one SKU while a call is in flight are one more push, of the last number.
+
+One pusher per connection at a time, across processes: a lease on the connection row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.orm import Session
+
+from mercato.channels.models import Connection, Mapping
+from mercato.channels.registry import breaker_for, pusher
+from mercato.channels.service import (
+    ConnectionConfig,
+    config_of,
+    connections_t,
+    mappings_t,
+    record_health,
+)
+from mercato.channels.toolkit import ChannelError
+from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
+from mercato.core.outbox import Event, subscribe
+from mercato.inventory.channels import get_channel, sellable
+from mercato.settings import Settings
+
+BATCH = 250
+"""Shopify takes up to 250 quantities in one ``inventorySetQuantities``."""
+LEASE = dt.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class PushEntry:
+    mapping_id: int
+    variant_id: str
+    remote_id: str
+    inventory_item_id: str | None
+    quantity: int
+    version: int
+    known_remote: int | None
+    """The platform's quantity as last seen: the compare-and-set value."""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    mapping_id: int
+    remote_quantity: int | None
+    """What the platform holds now (None when unknown)."""
+    error: str | None = None
+
+
+@subscribe("inventory.availability_changed", name="channels.want_quantity")
+def want_quantity(session: Session, event: Event) -> None:
+    """Record the number the channel's platform should show; the pusher sends it."""
+    channel_id = event.data.get("channel_id")
+    if not channel_id:
+        return
+    want(session, channel_id, {event.data["variant_id"]: int(event.data["available_to_sell"])})
+
+
+def want(session: Session, channel_id: str, quantities: dict[str, int]) -> int:
+    """Set the wanted quantity of mapped variants on the channel's connection; how many
+    changed."""
+    connection_id = session.scalar(select(Connection.id).where(
+        Connection.channel_id == channel_id, Connection.enabled.is_(True)))
+    if connection_id is None or not quantities:
+        return 0
+    now = utcnow()
+    changed = 0
+    for variant_id, quantity in sorted(quantities.items()):
+        result = session.execute(
+            update(mappings_t).where(
+                mappings_t.c.connection_id == connection_id,
+                mappings_t.c.resource == "variant", mappings_t.c.local_id == variant_id,
+                or_(mappings_t.c.want_quantity.is_(None),
+                    mappings_t.c.want_quantity != quantity,
+                    mappings_t.c.pushed_version < mappings_t.c.want_version,
+                    mappings_t.c.remote_quantity.is_(None),
+                    mappings_t.c.remote_quantity != quantity))
+            .values(want_quantity=quantity, want_version=mappings_t.c.want_version + 1,
+                    wanted_at=now))
+        changed += getattr(result, "rowcount", 0)
+    return changed
+
+
+def want_all(session: Session, connection: Connection) -> int:
+    """Every mapped variant's current number, wanted again (a full inventory push). What the
+    platform holds is forgotten, so it is read again: a full push corrects drift Mercato did
+    not hear about."""
+    variant_ids = list(session.scalars(select(Mapping.local_id).where(
+        Mapping.connection_id == connection.id, Mapping.resource == "variant")))
+    channel = get_channel(session, connection.channel_id)
+    numbers = sellable(session, channel, variant_ids)
+    now = utcnow()
+    for variant_id in variant_ids:
+        session.execute(update(mappings_t).where(
+            mappings_t.c.connection_id == connection.id, mappings_t.c.resource == "variant",
+            mappings_t.c.local_id == variant_id)
+            .values(want_quantity=numbers.get(variant_id, 0), remote_quantity=None,
+                    want_version=mappings_t.c.want_version + 1, wanted_at=now))
+    return len(variant_ids)
+
+
+def due_connections(db: Database, organization_id: str | None = None) -> list[str]:
+    with db.transaction(tenant=SYSTEM) as session:
+        stmt = select(mappings_t.c.connection_id).where(
+            mappings_t.c.resource == "variant",
+            mappings_t.c.pushed_version < mappings_t.c.want_version)
+        if organization_id is not None:
+            stmt = stmt.where(mappings_t.c.organization_id == organization_id)
+        return list(session.scalars(stmt.distinct()))
+
+
+def _lease(db: Database, connection_id: str, owner: str) -> bool:
+    with db.transaction(tenant=SYSTEM) as session:
+        now = utcnow()
+        result = session.execute(update(connections_t).where(
+            connections_t.c.id == connection_id, connections_t.c.enabled.is_(True),
+            or_(connections_t.c.push_lease_until.is_(None),
+                connections_t.c.push_lease_until < now,
+                connections_t.c.push_lease_owner == owner))
+            .values(push_lease_owner=owner, push_lease_until=now + LEASE))
+        return getattr(result, "rowcount", 0) == 1
+
+
+def _release(db: Database, connection_id: str, owner: str) -> None:
+    with db.transaction(tenant=SYSTEM) as session:
+        session.execute(update(connections_t).where(
+            connections_t.c.id == connection_id, connections_t.c.push_lease_owner == owner)
+            .values(push_lease_owner=None, push_lease_until=None))
+
+
+def _due(session: Session, connection_id: str, limit: int) -> list[PushEntry]:
+    rows = session.execute(
+        select(mappings_t.c.id, mappings_t.c.local_id, mappings_t.c.remote_id,
+               mappings_t.c.remote_extra, mappings_t.c.want_quantity,
+               mappings_t.c.want_version, mappings_t.c.remote_quantity)
+        .where(mappings_t.c.connection_id == connection_id, mappings_t.c.resource == "variant",
+               mappings_t.c.pushed_version < mappings_t.c.want_version)
+        .order_by(mappings_t.c.wanted_at, mappings_t.c.id).limit(limit)).all()
+    return [PushEntry(r.id, r.local_id, r.remote_id, r.remote_extra, r.want_quantity or 0,
+                      r.want_version, r.remote_quantity) for r in rows]
+
+
+def _record(session: Session, entries: list[PushEntry], results: list[PushResult]) -> None:
+    by_id = {e.mapping_id: e for e in entries}
+    now = utcnow()
+    done = [{"m": r.mapping_id, "v": by_id[r.mapping_id].version, "q": r.remote_quantity,
+             "now": now} for r in results if r.error is None]
+    if done:
+        session.execute(update(mappings_t).where(and_(
+            mappings_t.c.id == bindparam("m"))).values(
+            pushed_version=bindparam("v"), remote_quantity=bindparam("q"),
+            pushed_at=bindparam("now"), push_error=None), done)
+    # an item the platform refused is not retried until its number changes again (the error
+    # shows on the mapping and in the connection's health); a whole-batch failure is retried
+    failed = [{"m": r.mapping_id, "v": by_id[r.mapping_id].version, "e": (r.error or "")[:2000]}
+              for r in results if r.error is not None]
+    if failed:
+        session.execute(update(mappings_t).where(mappings_t.c.id == bindparam("m")).values(
+            pushed_version=bindparam("v"), push_error=bindparam("e")), failed)
+
+
+async def drain(db: Database, config: ConnectionConfig, *, until: float,
+                after_batch: Callable[[int], None] | None = None) -> int:
+    """Push a connection's due quantities in batches until none are due or ``until``
+    (monotonic time) passes; how many were pushed. A failing platform ends the round (the
+    entries stay due)."""
+    push = pusher(config.kind)
+    if push is None:
+        return 0
+    pushed = 0
+    while time.monotonic() < until:
+        with db.transaction(tenant=config.organization_id) as session:
+            entries = _due(session, config.id, BATCH)
+        if not entries:
+            break
+        try:
+            results = await push(config, entries)
+        except ChannelError as exc:
+            _note(db, config, exc)
+            if after_batch is None:
+                break
+            raise
+        with db.transaction(tenant=config.organization_id) as session:
+            _record(session, entries, results)
+            record_health(session, config.id, circuit=breaker_for(config.id).snapshot())
+        pushed += len(entries)
+        if after_batch is not None:
+            after_batch(len(entries))
+    return pushed
+
+
+def push_connection(db: Database, connection_id: str, owner: str, *, budget: float = 2.0,
+                    settings: Settings | None = None) -> int:
+    """Push a connection's due quantities for up to ``budget`` seconds, holding its lease."""
+    if not _lease(db, connection_id, owner):
+        return 0
+    try:
+        with db.transaction(tenant=SYSTEM) as session:
+            connection = session.get(Connection, connection_id)
+            if connection is None:
+                return 0
+            set_tenant(session, connection.organization_id)
+            config = config_of(session, connection, settings)
+        return asyncio.run(drain(db, config, until=time.monotonic() + budget))
+    finally:
+        _release(db, connection_id, owner)
+
+
+def _note(db: Database, config: ConnectionConfig, exc: ChannelError) -> None:
+    with db.transaction(tenant=config.organization_id) as session:
+        record_health(session, config.id, error=exc.message, error_kind=str(exc.kind),
+                      circuit=breaker_for(config.id).snapshot())
+
+
+def push_due(db: Database, owner: str, *, budget: float = 2.0,
+             settings: Settings | None = None, organization_id: str | None = None) -> int:
+    """One round over every connection (of one organization) with quantities to push."""
+    total = 0
+    for connection_id in due_connections(db, organization_id):
+        total += push_connection(db, connection_id, owner, budget=budget, settings=settings)
+    return total

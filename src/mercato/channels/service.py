@@ -1,0 +1,269 @@
+"""Connections (credentials sealed at rest, health) and id mappings.
+
+A connection hangs off an inventory sales channel of the same kind; one per channel and one per
+platform account, so two Shopify stores are two channels with a connection each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from mercato.catalog.service import stock_items
+from mercato.channels.models import Connection, Mapping
+from mercato.channels.schemas import (
+    ConnectionIn,
+    ConnectionOut,
+    Health,
+    MappingIn,
+    MappingOut,
+    SecretHint,
+)
+from mercato.core.db import add_unique, table_of, utcnow
+from mercato.core.errors import NotFound, ValidationFailed
+from mercato.core.secrets import Vault
+from mercato.inventory.channels import get_channel
+from mercato.inventory.service import get_location
+from mercato.settings import Settings
+
+mappings_t = table_of(Mapping)
+connections_t = table_of(Connection)
+SECRET_NAMES = ("access_token", "client_secret")
+KIND_OF_CHANNEL = {"shopify": "shopify", "binderpos": "binderpos"}
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """A connection as a connector needs it, detached from any session; holds secrets, so
+    never log or return it."""
+
+    id: str
+    organization_id: str
+    channel_id: str
+    kind: str
+    mode: str
+    account: str
+    api_version: str
+    api_base: str | None
+    secrets: dict[str, str]
+    settings: dict[str, Any]
+
+    @property
+    def base_url(self) -> str:
+        return (self.api_base or f"https://{self.account}").rstrip("/")
+
+
+def get_connection(session: Session, channel_id: str) -> Connection:
+    connection = session.scalar(select(Connection).where(Connection.channel_id == channel_id))
+    if connection is None:
+        get_channel(session, channel_id)  # 404 for the channel first
+        raise NotFound(f"Channel {channel_id!r} has no connection.")
+    return connection
+
+
+def find_by_account(session: Session, kinds: tuple[str, ...], account: str) -> Connection | None:
+    return session.scalar(select(Connection).where(Connection.kind.in_(kinds),
+                                                   func.lower(Connection.account) ==
+                                                   account.lower()))
+
+
+def connect(session: Session, channel_id: str, data: ConnectionIn,
+            settings: Settings | None = None) -> tuple[Connection, bool]:
+    """Create or replace the channel's connection; (connection, created)."""
+    channel = get_channel(session, channel_id)
+    if channel.kind != KIND_OF_CHANNEL[data.kind]:
+        raise ValidationFailed(
+            f"A {data.kind} connection needs a channel of kind {data.kind!r}.",
+            errors=[{"field": "kind", "message": f"the channel's kind is {channel.kind!r}"}])
+    mode = "system_of_record" if data.kind == "binderpos" else data.mode
+    if data.kind == "binderpos" and data.mode != "system_of_record":
+        raise ValidationFailed("BinderPOS is always the system of record.", errors=[
+            {"field": "mode", "message": "must be system_of_record for binderpos"}])
+    vault = Vault.of(session, "channels", settings)
+    connection = session.scalar(select(Connection).where(Connection.channel_id == channel_id)
+                                .with_for_update())
+    created = connection is None
+    if connection is None:
+        if data.credentials is None:
+            raise ValidationFailed("Credentials are required to connect.", errors=[
+                {"field": "credentials", "message": "required"}])
+        connection = Connection(channel_id=channel_id, circuit={}, cursors={})
+    if data.credentials is not None:
+        secrets = data.credentials.model_dump()
+        connection.credentials = vault.seal(json.dumps(secrets))
+        connection.credential_hints = {name: value[-4:] for name, value in secrets.items()}
+    if not created and (connection.account != data.account or connection.kind != data.kind):
+        connection.cursors = {}
+    connection.kind = data.kind
+    connection.mode = mode
+    connection.account = data.account.lower()
+    connection.api_version = data.api_version
+    connection.api_base = data.api_base
+    connection.settings = data.settings.model_dump()
+    connection.enabled = data.enabled
+    if created:
+        add_unique(session, connection, field="account",
+                   detail=f"Another channel is already connected to {data.account}.")
+    session.flush()
+    return connection, created
+
+
+def disconnect(session: Session, channel_id: str) -> None:
+    session.delete(get_connection(session, channel_id))
+    session.flush()
+
+
+def config_of(session: Session, connection: Connection,
+              settings: Settings | None = None) -> ConnectionConfig:
+    secrets = json.loads(Vault.of(session, "channels", settings).open(connection.credentials))
+    return ConnectionConfig(
+        id=connection.id, organization_id=connection.organization_id,
+        channel_id=connection.channel_id, kind=connection.kind, mode=connection.mode,
+        account=connection.account, api_version=connection.api_version,
+        api_base=connection.api_base, secrets=secrets, settings=dict(connection.settings))
+
+
+def record_health(session: Session, connection_id: str, *, error: str | None = None,
+                  error_kind: str | None = None,
+                  circuit: dict[str, Any] | None = None) -> None:
+    """A call to the platform worked (``error`` None) or failed; the breaker's state too.
+
+    A success is written at most every few seconds while the connection is healthy: every
+    webhook succeeds, and one row written by all of them would serialize them."""
+    now = utcnow()
+    stmt = update(connections_t).where(connections_t.c.id == connection_id)
+    if error is None:
+        values: dict[str, Any] = {"last_success_at": now}
+        if circuit is None:
+            stmt = stmt.where(or_(
+                connections_t.c.last_success_at.is_(None),
+                connections_t.c.last_success_at < now - dt.timedelta(seconds=5),
+                connections_t.c.last_error_at > connections_t.c.last_success_at))
+    else:
+        values = {"last_error_at": now, "last_error": error[:2000], "last_error_kind": error_kind}
+    if circuit is not None:
+        values["circuit"] = circuit
+    session.execute(stmt.values(**values))
+
+
+def health_of(connection: Connection) -> Health:
+    if not connection.enabled:
+        status = "disabled"
+    elif connection.last_error_at is None and connection.last_success_at is None:
+        status = "unknown"
+    elif connection.last_error_at is not None and (
+            connection.last_success_at is None
+            or connection.last_error_at > connection.last_success_at
+            or connection.circuit.get("state") == "open"):
+        status = "failing"
+    else:
+        status = "ok"
+    return Health(status=status, last_success_at=connection.last_success_at,
+                  last_error_at=connection.last_error_at, last_error=connection.last_error,
+                  last_error_kind=connection.last_error_kind,
+                  circuit=connection.circuit or {"state": "closed"})
+
+
+def pending_pushes(session: Session, connection_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(mappings_t).where(
+        mappings_t.c.connection_id == connection_id, mappings_t.c.resource == "variant",
+        mappings_t.c.pushed_version < mappings_t.c.want_version)) or 0
+
+
+def connection_out(session: Session, connection: Connection) -> ConnectionOut:
+    hints = connection.credential_hints or {}
+    return ConnectionOut(
+        id=connection.id, channel_id=connection.channel_id, kind=connection.kind,
+        mode=connection.mode, account=connection.account,
+        api_version=connection.api_version, api_base=connection.api_base,
+        credentials={name: SecretHint(set=name in hints, last4=hints.get(name))
+                     for name in SECRET_NAMES},
+        settings=connection.settings, enabled=connection.enabled,
+        health=health_of(connection), pending_pushes=pending_pushes(session, connection.id),
+        created_at=connection.created_at, updated_at=connection.updated_at)
+
+
+# -- mappings -----------------------------------------------------------------------------------
+
+def put_mappings(session: Session, connection: Connection, entries: list[MappingIn]) -> int:
+    """Map SKUs and locations to platform ids (replacing what each was mapped to)."""
+    skus = [e.local for e in entries if e.resource == "variant"]
+    items = {i.sku: i.id for i in stock_items(session, skus=skus)} if skus else {}
+    errors: list[dict[str, Any]] = []
+    resolved: list[tuple[MappingIn, str]] = []
+    for i, entry in enumerate(entries):
+        if entry.resource == "variant":
+            if entry.local not in items:
+                errors.append({"field": f"mappings.{i}.local",
+                               "message": f"no variant with SKU {entry.local!r}"})
+                continue
+            resolved.append((entry, items[entry.local]))
+        else:
+            try:
+                resolved.append((entry, get_location(session, entry.local).id))
+            except NotFound:
+                errors.append({"field": f"mappings.{i}.local",
+                               "message": f"no location {entry.local!r}"})
+    seen: dict[tuple[str, str], int] = {}
+    for i, (entry, _) in enumerate(resolved):
+        if (entry.resource, entry.remote_id) in seen:
+            errors.append({"field": f"mappings.{i}.remote_id",
+                           "message": "mapped twice in this request"})
+        seen[(entry.resource, entry.remote_id)] = i
+    if errors:
+        raise ValidationFailed("Invalid mappings.", errors=errors)
+    for entry, local_id in resolved:
+        map_one(session, connection.id, entry.resource, local_id, entry.remote_id,
+                entry.remote_extra)
+    return len(resolved)
+
+
+def map_one(session: Session, connection_id: str, resource: str, local_id: str,
+            remote_id: str, remote_extra: str | None = None) -> Mapping:
+    """Upsert one mapping; a platform id mapped to another local record moves here."""
+    rows = list(session.scalars(select(Mapping).where(
+        Mapping.connection_id == connection_id, Mapping.resource == resource,
+        (Mapping.local_id == local_id) | (Mapping.remote_id == remote_id))))
+    mine = next((m for m in rows if m.local_id == local_id), None)
+    for other in rows:
+        if other is not mine:
+            session.delete(other)
+    session.flush()
+    if mine is None:
+        mine = Mapping(connection_id=connection_id, resource=resource, local_id=local_id,
+                       remote_id=remote_id, remote_extra=remote_extra)
+        session.add(mine)
+    else:
+        if mine.remote_id != remote_id or mine.remote_extra != remote_extra:
+            mine.remote_quantity = None  # a different platform item: its quantity is unknown
+        mine.remote_id, mine.remote_extra = remote_id, remote_extra
+    session.flush()
+    return mine
+
+
+def list_mappings(session: Session, connection: Connection, *, resource: str,
+                  limit: int = 500, sku: str | None = None) -> list[MappingOut]:
+    stmt = select(Mapping).where(Mapping.connection_id == connection.id,
+                                 Mapping.resource == resource).order_by(Mapping.id).limit(limit)
+    if sku is not None:
+        items = stock_items(session, skus=[sku])
+        stmt = stmt.where(Mapping.local_id.in_([i.id for i in items]))
+    rows = list(session.scalars(stmt))
+    skus = ({i.id: i.sku for i in stock_items(session, ids=[m.local_id for m in rows])}
+            if resource == "variant" else {})
+    return [MappingOut(resource=m.resource, local_id=m.local_id, sku=skus.get(m.local_id),
+                       remote_id=m.remote_id, remote_extra=m.remote_extra,
+                       want_quantity=m.want_quantity, remote_quantity=m.remote_quantity,
+                       in_sync=m.pushed_version >= m.want_version, pushed_at=m.pushed_at,
+                       push_error=m.push_error) for m in rows]
+
+
+def mapped(session: Session, connection_id: str, resource: str) -> dict[str, Mapping]:
+    """A connection's mappings of one resource by local id."""
+    return {m.local_id: m for m in session.scalars(select(Mapping).where(
+        Mapping.connection_id == connection_id, Mapping.resource == resource))}

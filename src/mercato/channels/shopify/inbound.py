@@ -1,0 +1,226 @@
+"""What Shopify tells Mercato (webhooks, the order backfill), applied in the caller's
+transaction through the orders, inventory and catalog services."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mercato.catalog import imports
+from mercato.catalog.models import ProductType
+from mercato.catalog.schemas import ProductTypeCreate
+from mercato.catalog.service import create_product_type, stock_items
+from mercato.channels.models import Connection, Mapping
+from mercato.channels.service import map_one, mappings_t
+from mercato.channels.shopify.client import gid
+from mercato.channels.shopify.mapping import PRODUCT_TYPE, import_rows, order_in
+from mercato.core.db import utcnow
+from mercato.core.errors import MercatoError
+from mercato.inventory import service as inventory
+from mercato.inventory.schemas import LevelSet
+from mercato.orders import service as orders
+from mercato.orders.schemas import CancelIn, RefundIn
+
+SYNC_REFERENCE = "shopify"
+
+
+def _sku_of(session: Session, connection: Connection,
+            payload: dict[str, Any]) -> dict[str, str]:
+    """Mercato SKU by Shopify variant id (numeric and gid forms) for the order's lines."""
+    wanted = {gid("ProductVariant", item["variant_id"]) for item in payload.get("line_items", [])
+              if item.get("variant_id") is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(Mapping.remote_id, Mapping.local_id).where(
+        Mapping.connection_id == connection.id, Mapping.resource == "variant",
+        Mapping.remote_id.in_(sorted(wanted)))).all()
+    skus = {i.id: i.sku for i in stock_items(session, ids=[local for _, local in rows])}
+    found: dict[str, str] = {}
+    for remote, local in rows:
+        if local in skus:
+            found[remote] = found[remote.rsplit("/", 1)[-1]] = skus[local]
+    return found
+
+
+def apply_order(session: Session, connection: Connection, payload: dict[str, Any]) -> str:
+    """Ingest (deduped on channel + Shopify order id) and follow a cancellation; what
+    happened: ``created``, ``exists``, ``cancelled`` or ``skipped`` (no line Mercato knows)."""
+    existing = orders.find_external(session, connection.channel_id, str(payload["id"]))
+    if existing is None:
+        data, _ = order_in(payload, connection.channel_id, _sku_of(session, connection, payload))
+        if data is None:
+            return "skipped"
+        existing, made = orders.ingest(session, connection.organization_id, data)
+        outcome = "created" if made else "exists"
+        if made:
+            _account_for_sale(session, connection, existing, payload)
+    else:
+        outcome = "exists"
+    if payload.get("cancelled_at") and existing.status != "cancelled":
+        orders.cancel(session, existing.id, CancelIn(reason="cancelled on Shopify"))
+        outcome = "cancelled"
+    return outcome
+
+
+def _account_for_sale(session: Session, connection: Connection, order: Any,
+                      payload: dict[str, Any]) -> None:
+    """Shopify took the sold units off its own stock. Where its last reported level predates
+    the sale, expect it that much lower (so the next push is not a stale compare-and-set, and
+    a system of record is not pushed the sale a second time); where the level already
+    includes the sale, Mercato's copy of it is put back to that level (the order took the
+    units again)."""
+    placed = orders_placed_at(payload)
+    by_variant: dict[str, int] = {}
+    for line in order.lines:
+        by_variant[line.variant_id] = by_variant.get(line.variant_id, 0) + line.quantity
+    rows = session.scalars(select(Mapping).where(
+        Mapping.connection_id == connection.id, Mapping.resource == "variant",
+        Mapping.local_id.in_(sorted(by_variant))))
+    for mapping in rows:
+        if mapping.remote_quantity is None:
+            continue
+        if placed is not None and mapping.remote_seen_at is not None \
+                and mapping.remote_seen_at >= placed:
+            if connection.mode == "system_of_record":
+                _restore(session, connection, order, mapping)
+            continue
+        mapping.remote_quantity -= by_variant[mapping.local_id]
+
+
+def orders_placed_at(payload: dict[str, Any]) -> Any:
+    import datetime as dt
+
+    raw = payload.get("created_at")
+    if not raw:
+        return None
+    value = dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _restore(session: Session, connection: Connection, order: Any, mapping: Mapping) -> None:
+    locations = {m.local_id for m in session.scalars(select(Mapping).where(
+        Mapping.connection_id == connection.id, Mapping.resource == "location"))}
+    items = stock_items(session, ids=[mapping.local_id])
+    taken = {a.location_id for line in order.lines if line.variant_id == mapping.local_id
+             for a in line.allocations}
+    for location in sorted(taken & locations):
+        if items and mapping.remote_quantity is not None:
+            set_available(session, items[0].sku, location, mapping.remote_quantity)
+
+
+def cancel_order(session: Session, connection: Connection, payload: dict[str, Any]) -> str:
+    order = orders.find_external(session, connection.channel_id, str(payload["id"]))
+    if order is None:  # the cancellation came first: record the order, then cancel it
+        return apply_order(session, connection, {**payload,
+                                                 "cancelled_at": payload.get("cancelled_at")
+                                                 or utcnow().isoformat()})
+    if order.status == "cancelled":
+        return "exists"
+    orders.cancel(session, order.id, CancelIn(reason="cancelled on Shopify"))
+    return "cancelled"
+
+
+def apply_refund(session: Session, connection: Connection, payload: dict[str, Any]) -> str:
+    """A refund made on Shopify, recorded once (its id is in the refund's reason)."""
+    order = orders.find_external(session, connection.channel_id, str(payload["order_id"]))
+    if order is None:
+        return "skipped"
+    reason = f"Shopify refund {payload['id']}"
+    if any(r.reason == reason for r in order.refunds):
+        return "exists"
+    amount = sum((Decimal(str(t.get("amount") or "0"))
+                  for t in payload.get("transactions") or []
+                  if t.get("kind", "refund") == "refund" and t.get("status", "success")
+                  == "success"), Decimal("0"))
+    if amount <= 0:
+        return "skipped"
+    orders.refund(session, order.id, RefundIn(amount=min(amount, order.paid_total), reason=reason))
+    return "refunded"
+
+
+def apply_level(session: Session, connection: Connection, payload: dict[str, Any]) -> str:
+    """``inventory_levels/update``. System of record: Mercato's stock at the mapped location
+    follows Shopify's ``available``. Channel mode: Shopify was changed behind Mercato's back
+    (a merchant edit), so Mercato's number is pushed again."""
+    item = gid("InventoryItem", payload["inventory_item_id"])
+    available = int(payload.get("available") or 0)
+    mapping = session.scalar(select(Mapping).where(
+        Mapping.connection_id == connection.id, Mapping.resource == "variant",
+        Mapping.remote_extra == item))
+    if mapping is None:
+        return "skipped"
+    mapping.remote_seen_at = orders_placed_at({"created_at": payload.get("updated_at")}) \
+        or utcnow()
+    if connection.mode == "channel":
+        if mapping.want_quantity is not None and available != mapping.want_quantity:
+            session.execute(update(mappings_t).where(mappings_t.c.id == mapping.id).values(
+                remote_quantity=available, want_version=mappings_t.c.want_version + 1,
+                wanted_at=utcnow()))
+            return "repush"
+        mapping.remote_quantity = available
+        return "exists"
+    location = session.scalar(select(Mapping.local_id).where(
+        Mapping.connection_id == connection.id, Mapping.resource == "location",
+        Mapping.remote_id == gid("Location", payload["location_id"])))
+    if location is None:
+        return "skipped"
+    items = stock_items(session, ids=[mapping.local_id])
+    if not items:
+        return "skipped"
+    set_available(session, items[0].sku, location, available)
+    mapping.remote_quantity = available
+    return "updated"
+
+
+def set_available(session: Session, sku: str, location_id: str, available: int) -> None:
+    """Make Mercato's available at a location what the system of record says (on hand is
+    what is available plus what Mercato holds reserved there)."""
+    level = next(iter(inventory.list_levels(session, sku=sku, location=location_id)), None)
+    reserved = level[0].reserved if level is not None else 0
+    inventory.set_level(session, LevelSet(sku=sku, location=location_id,
+                                          on_hand=max(0, available) + reserved,
+                                          reason="count", reference=SYNC_REFERENCE,
+                                          note="from Shopify"))
+
+
+def ensure_product_type(session: Session) -> None:
+    if session.scalar(select(ProductType.id).where(ProductType.slug == PRODUCT_TYPE)) is None:
+        create_product_type(session, ProductTypeCreate(name="Shopify product",
+                                                       slug=PRODUCT_TYPE))
+
+
+def import_products(session: Session, connection: Connection, products: list[dict[str, Any]],
+                    *, start_line: int = 0) -> tuple[imports.BatchResult, int]:
+    """Upsert products (bulk JSONL or webhook, grouped) into the catalog by SKU, map their
+    variants, and (system of record) take their stock; (result, variants mapped)."""
+    ensure_product_type(session)
+    rows = import_rows(products, start_line)
+    result = imports.Importer(connection.organization_id).apply(session, rows)
+    failed = {e.sku for e in result.errors}
+    by_sku = {i.sku: i.id for i in stock_items(session, skus=[r.cells["sku"] for r in rows])}
+    locations = {m.remote_id: m.local_id for m in session.scalars(select(Mapping).where(
+        Mapping.connection_id == connection.id, Mapping.resource == "location"))}
+    mapped = 0
+    for product in products:
+        for variant in product["variants"]:
+            sku = (variant.get("sku") or "").strip()
+            if not sku or sku in failed or sku not in by_sku:
+                continue
+            item = (variant.get("inventoryItem") or {}).get("id")
+            mapping = map_one(session, connection.id, "variant", by_sku[sku], variant["id"],
+                              item)
+            mapped += 1
+            for level in variant.get("levels", []):
+                location = locations.get(str((level.get("location") or {}).get("id")))
+                quantities = {q["name"]: q["quantity"] for q in level.get("quantities", [])}
+                if location is None or "available" not in quantities:
+                    continue
+                try:
+                    set_available(session, sku, location, int(quantities["available"]))
+                except MercatoError:
+                    continue  # a serialized item above one unit, say: the row's error stands
+                mapping.remote_quantity = int(quantities["available"])
+    return result, mapped

@@ -1,0 +1,160 @@
+"""Connections: credentials sealed at rest and never shown, one per channel and per shop,
+mappings, and the sync job lifecycle through the API (queue, 409 on a twin, cancel, retry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from mercato.channels import jobs
+from mercato.channels.models import Connection
+from mercato.core.db import Database
+from mercato.core.ids import new_id
+from tests.channels.helpers import ACCESS_TOKEN, CLIENT_SECRET, VERSION
+from tests.conftest import Org
+from tests.inventory.helpers import make_location, make_variants
+
+BODY = {"kind": "shopify", "account": "card-store.myshopify.com", "api_version": VERSION,
+        "credentials": {"access_token": ACCESS_TOKEN, "client_secret": CLIENT_SECRET}}
+
+
+def channel(client: TestClient, org: Org, kind: str = "shopify") -> dict[str, Any]:
+    response = client.post("/api/v1/channels", headers=org.headers, json={
+        "name": f"C {new_id()}", "kind": kind,
+        "locations": [make_location(client, org)["id"]]})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    return {**BODY, "account": f"s-{new_id()[-8:].lower()}.myshopify.com", **changes}
+
+
+def test_connecting_seals_credentials_and_shows_only_their_last_four(
+        client: TestClient, org: Org, db: Database) -> None:
+    made = channel(client, org)
+    response = client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                          json=body())
+    assert response.status_code == 201, response.text
+    out = response.json()
+    assert out["credentials"]["access_token"] == {"set": True, "last4": ACCESS_TOKEN[-4:]}
+    assert ACCESS_TOKEN not in response.text
+    assert CLIENT_SECRET not in response.text
+    assert out["health"]["status"] == "unknown"
+    with db.session(tenant=org.id) as session:
+        row = session.scalar(select(Connection).where(Connection.id == out["id"]))
+        assert row is not None
+        assert ACCESS_TOKEN not in row.credentials
+        assert CLIENT_SECRET not in row.credentials
+    again = client.get(f"/api/v1/channels/{made['id']}/connection", headers=org.headers)
+    assert again.status_code == 200
+    assert again.json()["account"] == out["account"]
+
+
+def test_updating_without_credentials_keeps_the_stored_ones(client: TestClient,
+                                                            org: Org) -> None:
+    made = channel(client, org)
+    first = body()
+    assert client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                      json=first).status_code == 201
+    changed = {k: v for k, v in first.items() if k != "credentials"}
+    changed["settings"] = {"schedules": {"order_pull": 600}}
+    response = client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                          json=changed)
+    assert response.status_code == 200, response.text
+    assert response.json()["credentials"]["client_secret"]["set"] is True
+    assert response.json()["settings"]["schedules"] == {"order_pull": 600}
+
+
+def test_connection_rules_are_422_or_409_and_change_nothing(client: TestClient,
+                                                             org: Org) -> None:
+    web = channel(client, org, kind="web")
+    wrong = client.put(f"/api/v1/channels/{web['id']}/connection", headers=org.headers,
+                       json=body())
+    assert wrong.status_code == 422
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    assert wrong.json()["errors"][0]["field"] == "kind"
+    shop = channel(client, org)
+    missing = client.put(f"/api/v1/channels/{shop['id']}/connection", headers=org.headers,
+                         json={k: v for k, v in body().items() if k != "credentials"})
+    assert missing.status_code == 422
+    taken = body()
+    assert client.put(f"/api/v1/channels/{shop['id']}/connection", headers=org.headers,
+                      json=taken).status_code == 201
+    other = channel(client, org)
+    twice = client.put(f"/api/v1/channels/{other['id']}/connection", headers=org.headers,
+                       json=taken)
+    assert twice.status_code == 409
+    assert client.get(f"/api/v1/channels/{other['id']}/connection",
+                      headers=org.headers).status_code == 404
+    binder = channel(client, org, kind="binderpos")
+    as_channel = client.put(f"/api/v1/channels/{binder['id']}/connection",
+                            headers=org.headers, json=body(kind="binderpos", mode="channel"))
+    assert as_channel.status_code == 422
+    assert as_channel.json()["errors"][0]["field"] == "mode"
+
+
+def test_mappings_resolve_skus_and_locations_and_name_unknown_ones(client: TestClient,
+                                                                   org: Org) -> None:
+    made = channel(client, org)
+    assert client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                      json=body()).status_code == 201
+    sku = make_variants(client, org)[0]
+    location = make_location(client, org)
+    response = client.put(f"/api/v1/channels/{made['id']}/mappings", headers=org.headers,
+                          json={"mappings": [
+                              {"resource": "variant", "local": sku,
+                               "remote_id": "gid://shopify/ProductVariant/1",
+                               "remote_extra": "gid://shopify/InventoryItem/1"},
+                              {"resource": "location", "local": location["code"],
+                               "remote_id": "gid://shopify/Location/1"}]})
+    assert response.status_code == 200, response.text
+    variants = client.get(f"/api/v1/channels/{made['id']}/mappings", headers=org.headers)
+    assert [(m["sku"], m["remote_extra"]) for m in variants.json()] == [
+        (sku, "gid://shopify/InventoryItem/1")]
+    bad = client.put(f"/api/v1/channels/{made['id']}/mappings", headers=org.headers,
+                     json={"mappings": [{"resource": "variant", "local": "NOPE",
+                                         "remote_id": "gid://shopify/ProductVariant/2"}]})
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == [{"field": "mappings.0.local",
+                                     "message": "no variant with SKU 'NOPE'"}]
+
+
+def test_a_job_is_queued_once_cancelled_while_waiting_and_retried_as_a_new_job(
+        client: TestClient, org: Org) -> None:
+    made = channel(client, org)
+    assert client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                      json=body()).status_code == 201
+    path = f"/api/v1/channels/{made['id']}/sync-jobs"
+    first = client.post(path, headers=org.headers, json={"kind": "order_pull"})
+    assert first.status_code == 202, first.text
+    assert first.json()["status"] == "queued"
+    twin = client.post(path, headers=org.headers, json={"kind": "order_pull"})
+    assert twin.status_code == 409
+    assert twin.json()["code"] == "job_in_progress"
+    cancelled = client.post(f"/api/v1/sync-jobs/{first.json()['id']}/cancel",
+                            headers=org.headers)
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert client.post(f"/api/v1/sync-jobs/{first.json()['id']}/cancel",
+                       headers=org.headers).status_code == 409
+    again = client.post(f"/api/v1/sync-jobs/{first.json()['id']}/retry", headers=org.headers)
+    assert again.status_code == 202
+    assert again.json()["retry_of"] == first.json()["id"]
+    history = client.get(path, headers=org.headers, params={"kind": "order_pull"})
+    assert [j["id"] for j in history.json()] == [again.json()["id"], first.json()["id"]]
+    unknown = client.post(path, headers=org.headers, json={"kind": "teleport"})
+    assert unknown.status_code == 422
+
+
+def test_schedules_queue_a_job_when_due_and_never_a_second_one_while_it_waits(
+        client: TestClient, org: Org, db: Database) -> None:
+    made = channel(client, org)
+    assert client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                      json=body(settings={"schedules": {"order_pull": 3600}})).status_code == 201
+    jobs.schedule_due(db)
+    jobs.schedule_due(db)
+    history = client.get(f"/api/v1/channels/{made['id']}/sync-jobs", headers=org.headers)
+    assert [(j["kind"], j["trigger"]) for j in history.json()] == [("order_pull", "schedule")]
