@@ -40,6 +40,7 @@ from mercato.core.outbox import (
     NewEvent,
     OutboxDelivery,
     OutboxEvent,
+    background,
     backoff_seconds,
     handlers,
     record_event,
@@ -833,3 +834,37 @@ def test_mercato_serve_with_worker_delivers_events_and_shuts_down_cleanly(
     assert "worker_stopped" in log
     assert_each_handled_once_in_order(env, {"r1": [r.json()["id"] for r in ok]})
 
+
+def test_the_worker_runs_background_loops_on_their_own_threads_and_stops_them(env: Env) -> None:
+    """A loop that waits on the network (channel pushes) runs beside event delivery, so a
+    loop that is busy never delays it, and it ends when the worker does."""
+    from mercato.core import outbox
+
+    env.create_tables()
+    started, busy, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_loop(db: Any, stop: threading.Event) -> None:
+        started.set()
+        busy.wait(10)  # blocked, as on a throttled platform
+        stop.wait()
+        ended.set()
+
+    background(name="test.slow")(slow_loop)
+    stop = threading.Event()
+    worker = threading.Thread(target=Dispatcher(env.db, poll_interval=0.02).run_forever,
+                              args=(stop,))
+    try:
+        worker.start()
+        assert started.wait(10)
+        committed = record(env, h.PING, "bg", 1)
+        wait_for(lambda: seen(h.ALPHA) == [committed], what="delivery beside the loop",
+                 timeout=10)
+        assert not ended.is_set()
+        busy.set()
+    finally:
+        stop.set()
+        busy.set()
+        worker.join(timeout=15)
+        outbox._background.pop("test.slow", None)
+    assert ended.is_set()
+    assert not worker.is_alive()

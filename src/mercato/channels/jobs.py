@@ -153,28 +153,46 @@ class JobContext:
         self.worker_id = worker_id
         self.deadline = deadline
         self.clock = clock
+        self._inside = 0
+        self._saved = 0
+        self._cancel = False
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction in the connection's organization."""
+        """A transaction in the connection's organization. A stop that progress saved inside
+        it (cancel, end of the time slice) is raised once it has committed, so the page in
+        hand is never thrown away."""
+        saved = self._saved
         with self.db.transaction(tenant=self.config.organization_id) as session:
-            yield session
+            self._inside += 1
+            try:
+                yield session
+            finally:
+                self._inside -= 1
+        if self._saved != saved:  # progress was saved in it: a page ended here
+            self._stop_if_asked()
 
     def progress(self, *, add: int = 0, total: int | None = None,
                  state: dict[str, Any] | None = None, session: Session | None = None) -> None:
         """Save progress and the resume point, in ``session``'s transaction when given (so a
-        page's writes and its progress commit together); then stop if asked to."""
+        page's writes and its progress commit together); then stop if asked to (after that
+        transaction commits)."""
         if state is not None:
             self.state = state
         self.done += add
         if total is not None:
             self.total = total
+        self._saved += 1
         if session is not None:
-            cancel = self._save(session)
+            self._cancel = self._save(session) or self._cancel
         else:
-            with self.session() as own:
-                cancel = self._save(own)
-        if cancel:
+            with self.db.transaction(tenant=self.config.organization_id) as own:
+                self._cancel = self._save(own) or self._cancel
+        if not self._inside:
+            self._stop_if_asked()
+
+    def _stop_if_asked(self) -> None:
+        if self._cancel:
             raise Cancelled
         if self.clock() >= self.deadline:
             raise Paused

@@ -258,6 +258,21 @@ def periodic(every_seconds: float, name: str | None = None) -> Callable[[Periodi
     return decorator
 
 
+BackgroundFunc = Callable[[Database, threading.Event], None]
+_background: dict[str, BackgroundFunc] = {}
+
+
+def background(name: str | None = None) -> Callable[[BackgroundFunc], BackgroundFunc]:
+    """Register a loop the worker runs on its own thread until told to stop: for work that
+    waits on the network (channel pushes and syncs), which must not hold up event delivery."""
+
+    def decorator(func: BackgroundFunc) -> BackgroundFunc:
+        _background[name or f"{func.__module__}.{func.__qualname__}"] = func
+        return func
+
+    return decorator
+
+
 class Dispatcher:
     """Claims due deliveries and runs their handlers; one per worker process or thread."""
 
@@ -400,6 +415,10 @@ class Dispatcher:
         import time
 
         log.info("worker_started", worker=self.worker_id, handlers=sorted(_handlers))
+        loops = [threading.Thread(target=func, args=(self.db, stop), name=f"mercato-{name}",
+                                  daemon=True) for name, func in sorted(_background.items())]
+        for thread in loops:
+            thread.start()
         while not stop.is_set():
             self.run_periodic(time.monotonic())
             try:
@@ -409,6 +428,8 @@ class Dispatcher:
                 done = 0
             if done == 0:
                 stop.wait(self.poll_interval)
+        for thread in loops:
+            thread.join(timeout=10)
         log.info("worker_stopped", worker=self.worker_id)
 
     def drain(self, *, max_rounds: int = 10_000) -> int:

@@ -47,7 +47,7 @@ def test_product_export_creates_published_products_on_shopify_and_pushes_their_s
 
 def test_price_push_sends_mercatos_prices_to_linked_variants(
         client: TestClient, org: Org, db: Database, shopify: ShopifyServer) -> None:
-    made, sku, remote = linked(client, org, db, shopify, 1)
+    made, sku, _ = linked(client, org, db, shopify, 1)
     found = product(client, org, sku)
     variant = found["variants"][0]
     response = client.patch(f"/api/v1/variants/{variant['id']}", headers=org.headers,

@@ -162,7 +162,7 @@ class ShopifyClient:
                 "inventoryLevel(locationId: $loc) { quantities(names: [\"available\"]) "
                 "{ name quantity } } } } }",
                 {"ids": item_ids[start:start + 100], "loc": location_id},
-                cost=2 + 2 * len(item_ids[start:start + 100]))
+                cost=1 + 3 * len(item_ids[start:start + 100]))
             for node in data["nodes"]:
                 if not node:
                     continue

@@ -158,9 +158,10 @@ def _index(field: Any) -> int | None:
 # -- jobs ---------------------------------------------------------------------------------------
 
 async def inventory_push(ctx: JobContext) -> None:
-    with ctx.session() as session:
-        total = want_all(session, _connection(session, ctx))
-    ctx.progress(total=total)
+    if not ctx.state.get("wanted"):  # once: a later slice only goes on pushing
+        with ctx.session() as session:
+            total = want_all(session, _connection(session, ctx))
+            ctx.progress(total=total, state={"wanted": True}, session=session)
     await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
                 after_batch=lambda n: ctx.progress(add=n))
 
