@@ -2,9 +2,9 @@
 
 The system under test is Mercato as deployed: the server (``bench.stack``) and a separate
 ``mercato worker`` process (same ``MERCATO_*`` environment) whose loops carry a change to the
-platform: the publisher (about once a second) turns changed levels into
-``inventory.availability_changed``, the dispatcher records the wanted number on the mapping,
-and the pusher (every 0.25 s) sends due numbers, up to 250 per ``inventorySetQuantities``. The
+platform: the publisher (about once a second) recomputes changed levels' channel numbers and
+records each one wanted on its mapping in the same transaction, and the pusher (its own
+thread, every 0.25 s) sends due numbers, up to 250 per ``inventorySetQuantities``. The
 platform is the Shopify emulator (``mercato.channels.shopify.emulator``), served by uvicorn on a
 thread of this process with Shopify's standard-plan limits (cost bucket of 2,000 points,
 restored at 100 points/s, ``THROTTLED`` answered with HTTP 200), so the benchmark can read what

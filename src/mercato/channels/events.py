@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mercato.channels import push  # noqa: F401  (registers the availability subscriber)
+from mercato.channels import push  # noqa: F401  (registers the publisher's listener)
 from mercato.channels.jobs import create_job
 from mercato.channels.models import Connection
 from mercato.core.outbox import Event, subscribe

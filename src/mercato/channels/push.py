@@ -1,11 +1,12 @@
 """Inventory push: the channel's available-to-sell, sent to the platform, latest number only.
 
-``inventory.availability_changed`` (already coalesced by the publisher) only records the number
-wanted on the variant's mapping and bumps its ``want_version``. The pusher, a worker loop, takes
-a connection's due mappings (``pushed_version < want_version``) in batches, sends each batch in
-one call outside any transaction, then records ``pushed_version`` as the version it read. A
-change that lands meanwhile bumps the version again, so it is sent next round; twenty changes
-to one SKU while a call is in flight are one more push, of the last number.
+Each publishing round's changed numbers (already coalesced by the publisher) are recorded as
+wanted on the variants' mappings in the round's own transaction (``want_published``), bumping
+``want_version``: one statement per connection, however many changed. The pusher, a worker
+loop, takes a connection's due mappings (``pushed_version < want_version``) in batches, sends
+each batch in one call outside any transaction, then records ``pushed_version`` as the version
+it read. A change that lands meanwhile bumps the version again, so it is sent next round;
+twenty changes to one SKU while a call is in flight are one more push, of the last number.
 
 One pusher per connection at a time, across processes: a lease on the connection row.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,8 +34,12 @@ from mercato.channels.service import (
 )
 from mercato.channels.toolkit import ChannelError
 from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
-from mercato.core.outbox import Event, subscribe
-from mercato.inventory.channels import get_channel, sellable
+from mercato.inventory.channels import (
+    PublishedNumber,
+    get_channel,
+    on_published,
+    sellable,
+)
 from mercato.settings import Settings
 
 BATCH = 250
@@ -61,38 +67,46 @@ class PushResult:
     error: str | None = None
 
 
-@subscribe("inventory.availability_changed", name="channels.want_quantity")
-def want_quantity(session: Session, event: Event) -> None:
-    """Record the number the channel's platform should show; the pusher sends it."""
-    channel_id = event.data.get("channel_id")
-    if not channel_id:
-        return
-    want(session, channel_id, {event.data["variant_id"]: int(event.data["available_to_sell"])})
+@on_published
+def want_published(session: Session, numbers: list[PublishedNumber]) -> None:
+    """The publisher's changed numbers, recorded as wanted for connected channels in its own
+    transaction: the pusher sends them next."""
+    by_channel: dict[str, dict[str, int]] = defaultdict(dict)
+    for channel_id, variant_id, quantity in numbers:
+        by_channel[channel_id][variant_id] = quantity
+    connected = session.execute(select(Connection.channel_id, Connection.id).where(
+        Connection.channel_id.in_(sorted(by_channel)), Connection.enabled.is_(True))).all()
+    for channel_id, connection_id in sorted(connected):
+        _want(session, connection_id, by_channel[channel_id])
 
 
-def want(session: Session, channel_id: str, quantities: dict[str, int]) -> int:
-    """Set the wanted quantity of mapped variants on the channel's connection; how many
-    changed."""
+def want(session: Session, channel_id: str, quantities: dict[str, int]) -> None:
+    """Set the wanted quantity of mapped variants on the channel's connection."""
     connection_id = session.scalar(select(Connection.id).where(
         Connection.channel_id == channel_id, Connection.enabled.is_(True)))
-    if connection_id is None or not quantities:
-        return 0
+    if connection_id is not None:
+        _want(session, connection_id, quantities)
+
+
+def _want(session: Session, connection_id: str, quantities: dict[str, int]) -> None:
+    """One statement for all: rows already wanting that number (and holding it, pushed) are
+    left alone, so an unchanged number is never pushed again."""
+    if not quantities:
+        return
     now = utcnow()
-    changed = 0
-    for variant_id, quantity in sorted(quantities.items()):
-        result = session.execute(
-            update(mappings_t).where(
-                mappings_t.c.connection_id == connection_id,
-                mappings_t.c.resource == "variant", mappings_t.c.local_id == variant_id,
-                or_(mappings_t.c.want_quantity.is_(None),
-                    mappings_t.c.want_quantity != quantity,
-                    mappings_t.c.pushed_version < mappings_t.c.want_version,
-                    mappings_t.c.remote_quantity.is_(None),
-                    mappings_t.c.remote_quantity != quantity))
-            .values(want_quantity=quantity, want_version=mappings_t.c.want_version + 1,
-                    wanted_at=now))
-        changed += getattr(result, "rowcount", 0)
-    return changed
+    session.execute(
+        update(mappings_t).where(
+            mappings_t.c.connection_id == bindparam("c"),
+            mappings_t.c.resource == "variant", mappings_t.c.local_id == bindparam("v"),
+            or_(mappings_t.c.want_quantity.is_(None),
+                mappings_t.c.want_quantity != bindparam("q"),
+                mappings_t.c.pushed_version < mappings_t.c.want_version,
+                mappings_t.c.remote_quantity.is_(None),
+                mappings_t.c.remote_quantity != bindparam("q")))
+        .values(want_quantity=bindparam("q"), want_version=mappings_t.c.want_version + 1,
+                wanted_at=now),
+        [{"c": connection_id, "v": variant_id, "q": quantity}
+         for variant_id, quantity in sorted(quantities.items())])
 
 
 def want_all(session: Session, connection: Connection) -> int:

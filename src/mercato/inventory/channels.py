@@ -18,6 +18,7 @@ numbers are published in order.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, update
@@ -44,6 +45,21 @@ channel_locations_t = table_of(ChannelLocation)
 buffers_t = table_of(ChannelBuffer)
 channels_t = table_of(SalesChannel)
 PUBLISH_LOCK = 7295200
+
+PublishedNumber = tuple[str, str, int]
+"""(channel id, variant id, available-to-sell) of one published change."""
+AvailabilityListener = Callable[[Session, list[PublishedNumber]], None]
+_listeners: list[AvailabilityListener] = []
+
+
+def on_published(listener: AvailabilityListener) -> AvailabilityListener:
+    """Call ``listener(session, numbers)`` with every round's changed numbers, in the round's
+    transaction (scoped to their organization): one call per round and organization, for work
+    that must keep up with thousands of changes (channel pushes). Slower, per-number work
+    subscribes to ``inventory.availability_changed`` instead."""
+    _listeners.append(listener)
+    return listener
+
 
 
 def get_channel(session: Session, channel_id: str, *, field: str | None = None) -> SalesChannel:
@@ -294,6 +310,10 @@ def _publish(session: Session, org: str, variant_ids: list[str]) -> int:
                                        "reorder_quantity": level.reorder_quantity}))
         flags.append({"v": r.variant_id, "l": r.location_id, "seen": r.changes, "is_low": low})
     record_events(session, org, events)
+    if upserts:
+        numbers = [(u["channel_id"], u["variant_id"], u["quantity"]) for u in upserts]
+        for listener in _listeners:
+            listener(session, numbers)
     set_available(session, {v: sum(max(0, lv.available) for lv in levels[v])
                             for v in variant_ids if v in items})
     session.execute(update(stock.levels_t).where(and_(
