@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.channels import jobs, registry, service
-from mercato.channels.models import Connection, SyncJob, WebhookReceipt
+from mercato.channels.models import Connection, SyncJob
 from mercato.channels.schemas import (
     ConnectionIn,
     ConnectionOut,
@@ -23,10 +22,7 @@ from mercato.channels.schemas import (
     WebhookAck,
 )
 from mercato.channels.shopify import inbound
-from mercato.channels.shopify.client import gid, verify_hmac
-from mercato.channels.shopify.mapping import group_jsonl
 from mercato.core.auth import Principal, require
-from mercato.core.errors import MercatoError, Unauthorized, ValidationFailed
 from mercato.core.uow import MercatoRoute, get_session, raw_body
 from mercato.tenancy.store import Store, current_store
 
@@ -147,13 +143,6 @@ def retry_job(job_id: str, principal: Principal = Depends(WRITE),
 
 # -- inbound webhooks ---------------------------------------------------------------------------
 
-TOPICS = {
-    "orders/create": inbound.apply_order, "orders/updated": inbound.apply_order,
-    "orders/paid": inbound.apply_order, "orders/cancelled": inbound.cancel_order,
-    "refunds/create": inbound.apply_refund, "inventory_levels/update": inbound.apply_level,
-}
-
-
 @store_router.post(
     "/webhooks/shopify/{store}", response_model=WebhookAck,
     responses={401: {"description": "Unknown shop, or a missing or bad X-Shopify-Hmac-Sha256"}},
@@ -161,70 +150,4 @@ TOPICS = {
 def shopify_webhook(request: Request, store: Store = Depends(current_store),
                     payload: bytes = Depends(raw_body),
                     session: Session = Depends(get_session)) -> WebhookAck:
-    import json
-
-    headers = request.headers
-    shop = headers.get("x-shopify-shop-domain", "")
-    connection = service.find_by_account(session, ("shopify", "binderpos"), shop) if shop \
-        else None
-    if connection is None:
-        raise Unauthorized("No connection for this shop.")
-    secret = service.config_of(session, connection,
-                               request.app.state.settings).secrets["client_secret"]
-    if not verify_hmac(secret, payload, headers.get("x-shopify-hmac-sha256")):
-        raise Unauthorized("Bad or missing X-Shopify-Hmac-Sha256.")
-    topic = headers.get("x-shopify-topic", "")
-    delivery = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id") or ""
-    if delivery:
-        try:
-            with session.begin_nested():
-                session.add(WebhookReceipt(connection_id=connection.id, delivery_id=delivery[:100],
-                                           topic=topic[:60]))
-                session.flush()
-        except IntegrityError:
-            return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
-    body: dict[str, Any] = json.loads(payload or b"{}")
-    handler: Any = TOPICS.get(topic)
-    if topic == "products/update" or topic == "products/create":
-        if connection.mode != "system_of_record":
-            return WebhookAck(received=True, duplicate=False, topic=topic, processed=False)
-        handler = _apply_product
-    if handler is None:
-        return WebhookAck(received=True, duplicate=False, topic=topic, processed=False)
-    try:
-        with session.begin_nested():
-            outcome = handler(session, connection, body)
-    except MercatoError as exc:
-        # Shopify would retry a 4xx in vain: record it on the connection, answer 200; the
-        # order backfill (order_pull) reports it again as an item error
-        service.record_health(session, connection.id, error=f"{topic}: {exc.detail}",
-                              error_kind="validation")
-        return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
-                          message=exc.detail)
-    service.record_health(session, connection.id)
-    return WebhookAck(received=True, duplicate=False, topic=topic, processed=True,
-                      message=outcome)
-
-
-def _apply_product(session: Session, connection: Connection, body: dict[str, Any]) -> str:
-    """A REST product (webhook) in the bulk shape, imported like one."""
-    product_gid = body.get("admin_graphql_api_id") or gid("Product", body["id"])
-    rows: list[dict[str, Any]] = [{
-        "id": product_gid, "handle": body.get("handle"), "title": body.get("title"),
-        "descriptionHtml": body.get("body_html"), "vendor": body.get("vendor"),
-        "status": str(body.get("status", "active")).upper(), "tags": [
-            t.strip() for t in str(body.get("tags") or "").split(",") if t.strip()]}]
-    for variant in body.get("variants") or []:
-        rows.append({"id": variant.get("admin_graphql_api_id") or gid("ProductVariant",
-                                                                      variant["id"]),
-                     "__parentId": product_gid, "sku": variant.get("sku"),
-                     "barcode": variant.get("barcode"), "title": variant.get("title"),
-                     "price": variant.get("price"),
-                     "compareAtPrice": variant.get("compare_at_price"),
-                     "inventoryItem": {"id": gid("InventoryItem", variant["inventory_item_id"])}
-                     if variant.get("inventory_item_id") else None})
-    result, mapped = inbound.import_products(session, connection, group_jsonl(rows))
-    if result.errors:
-        first = result.errors[0]
-        raise ValidationFailed(f"{first.sku or first.field}: {first.message}")
-    return f"{mapped} variants"
+    return inbound.receive(session, request.headers, payload, request.app.state.settings)

@@ -180,3 +180,21 @@ def test_a_job_whose_runner_dies_resumes_after_the_last_saved_page_and_applies_n
                 OutboxEvent.type == "product.created",
                 OutboxEvent.data["title"].as_string().like(f"Card {tag} %")))
         assert created == 35
+
+
+def test_a_signed_but_malformed_webhook_changes_nothing_and_shows_in_health(
+        client: TestClient, org: Org, db: Database, shopify: ShopifyServer,
+        live_server: LiveServer) -> None:
+    made, _, _ = linked(client, org, db, shopify, 1)
+    url = f"{live_server.url}/webhooks/shopify/{org.slug}"
+    for body in (b"{not json", b"[1, 2]", json.dumps({"line_items": "nope"}).encode()):
+        response = httpx.post(url, content=body, headers={
+            "X-Shopify-Topic": "orders/create", "X-Shopify-Shop-Domain": shopify.domain,
+            "X-Shopify-Webhook-Id": new_id(), "X-Shopify-Hmac-Sha256": signed(body)})
+        assert response.status_code == 200, response.text
+        assert response.json()["processed"] is False
+    assert orders_of(client, org, made["channel"]["id"]) == []
+    health = client.get(f"/api/v1/channels/{made['channel']['id']}/connection",
+                        headers=org.headers).json()["health"]
+    assert health["status"] == "failing"
+    assert health["last_error"].startswith("orders/create: malformed payload")

@@ -3,26 +3,40 @@ transaction through the orders, inventory and catalog services."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from collections.abc import Callable
+from collections.abc import Mapping as MappingType
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.catalog import imports
 from mercato.catalog.models import ProductType
 from mercato.catalog.schemas import ProductTypeCreate
 from mercato.catalog.service import create_product_type, stock_items
-from mercato.channels.models import Connection, Mapping
-from mercato.channels.service import map_one, mappings_t
-from mercato.channels.shopify.client import gid
-from mercato.channels.shopify.mapping import PRODUCT_TYPE, import_rows, order_in
+from mercato.channels.models import Connection, Mapping, WebhookReceipt
+from mercato.channels.schemas import WebhookAck
+from mercato.channels.service import (
+    config_of,
+    find_by_account,
+    map_one,
+    mappings_t,
+    record_health,
+)
+from mercato.channels.shopify.client import gid, verify_hmac
+from mercato.channels.shopify.mapping import PRODUCT_TYPE, group_jsonl, import_rows, order_in
 from mercato.core.db import utcnow
-from mercato.core.errors import MercatoError
+from mercato.core.errors import MercatoError, Unauthorized, ValidationFailed
 from mercato.inventory import service as inventory
 from mercato.inventory.schemas import LevelSet
 from mercato.orders import service as orders
+from mercato.orders.models import Order
 from mercato.orders.schemas import CancelIn, RefundIn
+from mercato.settings import Settings
 
 SYNC_REFERENCE = "shopify"
 
@@ -65,14 +79,14 @@ def apply_order(session: Session, connection: Connection, payload: dict[str, Any
     return outcome
 
 
-def _account_for_sale(session: Session, connection: Connection, order: Any,
+def _account_for_sale(session: Session, connection: Connection, order: Order,
                       payload: dict[str, Any]) -> None:
     """Shopify took the sold units off its own stock. Where its last reported level predates
     the sale, expect it that much lower (so the next push is not a stale compare-and-set, and
     a system of record is not pushed the sale a second time); where the level already
     includes the sale, Mercato's copy of it is put back to that level (the order took the
     units again)."""
-    placed = orders_placed_at(payload)
+    placed = timestamp(payload.get("created_at"))
     by_variant: dict[str, int] = {}
     for line in order.lines:
         by_variant[line.variant_id] = by_variant.get(line.variant_id, 0) + line.quantity
@@ -90,17 +104,15 @@ def _account_for_sale(session: Session, connection: Connection, order: Any,
         mapping.remote_quantity -= by_variant[mapping.local_id]
 
 
-def orders_placed_at(payload: dict[str, Any]) -> Any:
-    import datetime as dt
-
-    raw = payload.get("created_at")
+def timestamp(raw: Any) -> dt.datetime | None:
+    """A Shopify time (ISO 8601, ``Z`` or an offset) as an aware datetime."""
     if not raw:
         return None
     value = dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _restore(session: Session, connection: Connection, order: Any, mapping: Mapping) -> None:
+def _restore(session: Session, connection: Connection, order: Order, mapping: Mapping) -> None:
     locations = {m.local_id for m in session.scalars(select(Mapping).where(
         Mapping.connection_id == connection.id, Mapping.resource == "location"))}
     items = stock_items(session, ids=[mapping.local_id])
@@ -152,8 +164,7 @@ def apply_level(session: Session, connection: Connection, payload: dict[str, Any
         Mapping.remote_extra == item))
     if mapping is None:
         return "skipped"
-    mapping.remote_seen_at = orders_placed_at({"created_at": payload.get("updated_at")}) \
-        or utcnow()
+    mapping.remote_seen_at = timestamp(payload.get("updated_at")) or utcnow()
     if connection.mode == "channel":
         if mapping.want_quantity is not None and available != mapping.want_quantity:
             session.execute(update(mappings_t).where(mappings_t.c.id == mapping.id).values(
@@ -224,3 +235,86 @@ def import_products(session: Session, connection: Connection, products: list[dic
                     continue  # a serialized item above one unit, say: the row's error stands
                 mapping.remote_quantity = int(quantities["available"])
     return result, mapped
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+def apply_product(session: Session, connection: Connection, body: dict[str, Any]) -> str:
+    """``products/create``/``products/update`` (system of record only): the REST product put
+    in the bulk shape and imported like one."""
+    if connection.mode != "system_of_record":
+        return "ignored"
+    product_gid = body.get("admin_graphql_api_id") or gid("Product", body["id"])
+    rows: list[dict[str, Any]] = [{
+        "id": product_gid, "handle": body.get("handle"), "title": body.get("title"),
+        "descriptionHtml": body.get("body_html"), "vendor": body.get("vendor"),
+        "status": str(body.get("status", "active")).upper(), "tags": [
+            t.strip() for t in str(body.get("tags") or "").split(",") if t.strip()]}]
+    for variant in body.get("variants") or []:
+        rows.append({"id": variant.get("admin_graphql_api_id") or gid("ProductVariant",
+                                                                      variant["id"]),
+                     "__parentId": product_gid, "sku": variant.get("sku"),
+                     "barcode": variant.get("barcode"), "title": variant.get("title"),
+                     "price": variant.get("price"),
+                     "compareAtPrice": variant.get("compare_at_price"),
+                     "inventoryItem": {"id": gid("InventoryItem", variant["inventory_item_id"])}
+                     if variant.get("inventory_item_id") else None})
+    result, mapped = import_products(session, connection, group_jsonl(rows))
+    if result.errors:
+        first = result.errors[0]
+        raise ValidationFailed(f"{first.sku or first.field}: {first.message}")
+    return f"{mapped} variants"
+
+
+TOPICS: dict[str, Callable[[Session, Connection, dict[str, Any]], str]] = {
+    "orders/create": apply_order, "orders/updated": apply_order, "orders/paid": apply_order,
+    "orders/cancelled": cancel_order, "refunds/create": apply_refund,
+    "inventory_levels/update": apply_level, "products/create": apply_product,
+    "products/update": apply_product,
+}
+
+
+def receive(session: Session, headers: MappingType[str, str], payload: bytes,
+            settings: Settings | None = None) -> WebhookAck:
+    """One webhook delivery: the shop's connection found (in the session's store), the HMAC
+    checked, the delivery id recorded with the effect (a redelivery is a no-op), the topic
+    applied. What cannot be applied answers 200 with the reason, recorded in the connection's
+    health: Shopify would retry a 4xx for hours in vain, and ``order_pull`` reports it again."""
+    shop = headers.get("x-shopify-shop-domain", "")
+    connection = find_by_account(session, ("shopify", "binderpos"), shop) if shop else None
+    if connection is None:
+        raise Unauthorized("No connection for this shop.")
+    secret = config_of(session, connection, settings).secrets["client_secret"]
+    if not verify_hmac(secret, payload, headers.get("x-shopify-hmac-sha256")):
+        raise Unauthorized("Bad or missing X-Shopify-Hmac-Sha256.")
+    topic = headers.get("x-shopify-topic", "")
+    delivery = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id") or ""
+    if delivery:
+        try:
+            with session.begin_nested():
+                session.add(WebhookReceipt(connection_id=connection.id,
+                                           delivery_id=delivery[:100], topic=topic[:60]))
+                session.flush()
+        except IntegrityError:
+            return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
+    handler = TOPICS.get(topic)
+    if handler is None:
+        return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
+                          message="topic not handled")
+    try:
+        body = json.loads(payload)
+        if not isinstance(body, dict):
+            raise ValueError("not a JSON object")
+        with session.begin_nested():
+            outcome = handler(session, connection, body)
+    except MercatoError as exc:
+        problem = exc.detail
+    except (ValueError, KeyError, TypeError) as exc:  # a payload not shaped as documented
+        problem = f"malformed payload: {type(exc).__name__}: {exc}"
+    else:
+        record_health(session, connection.id)
+        return WebhookAck(received=True, duplicate=False, topic=topic, processed=True,
+                          message=outcome)
+    record_health(session, connection.id, error=f"{topic}: {problem}", error_kind="validation")
+    return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
+                      message=problem)
