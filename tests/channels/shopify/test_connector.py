@@ -220,3 +220,18 @@ def test_the_client_paces_itself_by_the_cost_bucket_and_recovers_from_throttling
         assert server.state.throttled == 0  # it waited for points instead of being refused
         assert asyncio.run(burst(config(5000))) == 30  # thinks the bucket is huge: learns
         assert server.state.throttled >= 1
+
+
+def test_an_order_with_a_line_mercato_does_not_know_keeps_the_rest_and_names_it(
+        client: TestClient, org: Org, db: Database, shopify: ShopifyServer) -> None:
+    made, sku, _ = linked(client, org, db, shopify, 3)
+    stray = shopify.product(f"SHOPIFY-ONLY-{new_id()}", 5)
+    shopify.state.place_order([{"sku": sku, "quantity": 1},
+                               {"sku": stray["sku"], "quantity": 2}])
+    start_job(client, org, made["channel"]["id"], "order_pull", since="2000-01-01T00:00:00Z")
+    settle(db, org)
+    order = orders_of(client, org, made["channel"]["id"])[0]
+    detail = client.get(f"/api/v1/orders/{order['id']}", headers=org.headers).json()
+    assert [(line["sku"], line["quantity"]) for line in detail["lines"]] == [(sku, 1)]
+    assert "unmatched-lines" in detail["tags"]
+    assert f"2 x Card {stray['sku']} (SKU {stray['sku']})" in detail["note"]

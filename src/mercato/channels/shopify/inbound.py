@@ -64,7 +64,11 @@ def apply_order(session: Session, connection: Connection, payload: dict[str, Any
     happened: ``created``, ``exists``, ``cancelled`` or ``skipped`` (no line Mercato knows)."""
     existing = orders.find_external(session, connection.channel_id, str(payload["id"]))
     if existing is None:
-        data, _ = order_in(payload, connection.channel_id, _sku_of(session, connection, payload))
+        sku_of = _sku_of(session, connection, payload)
+        wanted = {sku_of.get(str(item.get("variant_id"))) or item.get("sku")
+                  for item in payload.get("line_items") or []}
+        known = {i.sku for i in stock_items(session, skus=[s for s in wanted if s])}
+        data, _ = order_in(payload, connection.channel_id, sku_of, known)
         if data is None:
             return "skipped"
         existing, made = orders.ingest(session, connection.organization_id, data)

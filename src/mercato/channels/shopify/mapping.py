@@ -40,21 +40,24 @@ def _address(raw: MappingType[str, Any] | None) -> Address | None:
         return None  # an address Mercato cannot hold does not lose the order
 
 
-def order_in(payload: MappingType[str, Any], channel_id: str,
-             sku_of: MappingType[str, str]) -> tuple[OrderIn | None, list[str]]:
+def order_in(payload: MappingType[str, Any], channel_id: str, sku_of: MappingType[str, str],
+             known: set[str]) -> tuple[OrderIn | None, list[str]]:
     """A Shopify order (REST shape) as an order to ingest, and the lines left out (a line
-    with no SKU Mercato knows: a custom item or a product sold only on Shopify).
+    with no SKU Mercato knows: a custom item, a product sold only on Shopify). A left-out line
+    is named in the order's note and the order tagged ``unmatched-lines``, so staff see it; an
+    order with no line left is not made.
 
     ``sku_of``: Mercato SKU by Shopify variant id (numeric or gid), from the mappings; a line's
-    own SKU is used when its variant is not mapped."""
+    own SKU is used when its variant is not mapped. ``known``: the SKUs Mercato has."""
     lines: list[OrderLineIn] = []
     skipped: list[str] = []
     for item in payload.get("line_items") or []:
         variant = item.get("variant_id")
         sku = (sku_of.get(str(variant)) if variant is not None else None) or item.get("sku")
         quantity = int(item.get("quantity") or 0)
-        if not sku or quantity < 1:
-            skipped.append(str(item.get("title") or item.get("id")))
+        if not sku or sku not in known or quantity < 1:
+            skipped.append(f"{quantity} x {item.get('title') or item.get('id')}"
+                           + (f" (SKU {item['sku']})" if item.get("sku") else ""))
             continue
         lines.append(OrderLineIn(sku=sku, quantity=quantity, unit_price=_money(item.get("price")),
                                  title=(item.get("title") or None)))
@@ -64,7 +67,8 @@ def order_in(payload: MappingType[str, Any], channel_id: str,
     email = payload.get("email") or customer.get("email") or None
     financial = (payload.get("financial_status") or "").lower()
     total = _money(payload.get("total_price"))
-    payments = [PaymentIn(method="shopify", amount=total, status="paid",
+    # with lines left out, what Shopify charged covers more than this order: it is paid in full
+    payments = [PaymentIn(method="shopify", amount=None if skipped else total, status="paid",
                           reference=str(payload.get("id")))] if financial in PAID else []
     placed = payload.get("created_at")
     order = OrderIn.model_validate({
@@ -76,7 +80,10 @@ def order_in(payload: MappingType[str, Any], channel_id: str,
         "shipping_address": _address(payload.get("shipping_address")),
         "billing_address": _address(payload.get("billing_address")),
         "payments": payments if total is not None and total > 0 else [],
-        "tags": ["shopify"],
+        "tags": ["shopify", "unmatched-lines"] if skipped else ["shopify"],
+        "note": ("Lines Mercato could not match to a variant (not in this order): "
+                 + "; ".join(skipped) + f". Shopify's total: {total}.")[:5000]
+        if skipped else None,
         "placed_at": dt.datetime.fromisoformat(placed) if placed else None})
     return order, skipped
 
