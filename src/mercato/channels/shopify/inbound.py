@@ -28,7 +28,13 @@ from mercato.channels.service import (
     record_health,
 )
 from mercato.channels.shopify.client import gid, verify_hmac
-from mercato.channels.shopify.mapping import PRODUCT_TYPE, group_jsonl, import_rows, order_in
+from mercato.channels.shopify.mapping import (
+    PRODUCT_TYPE,
+    group_jsonl,
+    import_rows,
+    line_sku,
+    order_in,
+)
 from mercato.core.db import utcnow
 from mercato.core.errors import MercatoError, Unauthorized, ValidationFailed
 from mercato.inventory import service as inventory
@@ -65,8 +71,7 @@ def apply_order(session: Session, connection: Connection, payload: dict[str, Any
     existing = orders.find_external(session, connection.channel_id, str(payload["id"]))
     if existing is None:
         sku_of = _sku_of(session, connection, payload)
-        wanted = {sku_of.get(str(item.get("variant_id"))) or item.get("sku")
-                  for item in payload.get("line_items") or []}
+        wanted = {line_sku(item, sku_of) for item in payload.get("line_items") or []}
         known = {i.sku for i in stock_items(session, skus=[s for s in wanted if s])}
         data, _ = order_in(payload, connection.channel_id, sku_of, known)
         if data is None:

@@ -40,6 +40,12 @@ def _address(raw: MappingType[str, Any] | None) -> Address | None:
         return None  # an address Mercato cannot hold does not lose the order
 
 
+def line_sku(item: MappingType[str, Any], sku_of: MappingType[str, str]) -> str | None:
+    """An order line's Mercato SKU: its mapped variant's, else the SKU Shopify sent."""
+    variant = item.get("variant_id")
+    return (sku_of.get(str(variant)) if variant is not None else None) or item.get("sku")
+
+
 def order_in(payload: MappingType[str, Any], channel_id: str, sku_of: MappingType[str, str],
              known: set[str]) -> tuple[OrderIn | None, list[str]]:
     """A Shopify order (REST shape) as an order to ingest, and the lines left out (a line
@@ -52,8 +58,7 @@ def order_in(payload: MappingType[str, Any], channel_id: str, sku_of: MappingTyp
     lines: list[OrderLineIn] = []
     skipped: list[str] = []
     for item in payload.get("line_items") or []:
-        variant = item.get("variant_id")
-        sku = (sku_of.get(str(variant)) if variant is not None else None) or item.get("sku")
+        sku = line_sku(item, sku_of)
         quantity = int(item.get("quantity") or 0)
         if not sku or sku not in known or quantity < 1:
             skipped.append(f"{quantity} x {item.get('title') or item.get('id')}"

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from mercato.catalog.models import Product, Variant
-from mercato.catalog.service import published_on
+from mercato.catalog.service import published_on, stock_items
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Connection
 from mercato.channels.push import PushEntry, PushResult, drain, want, want_all
@@ -236,9 +236,7 @@ async def _link_by_sku(ctx: JobContext) -> None:
                                 after=ctx.state.get("after"), cost=250 * 3 + 2)
         async for nodes, cursor, _ in pages:
             with ctx.session() as session:
-                from mercato.catalog.service import stock_items
-
-                items = {i.sku: i.id for i in stock_items(
+                items = {i.sku: i for i in stock_items(
                     session, skus=[n["sku"] for n in nodes if n.get("sku")])}
                 connection = _connection(session, ctx)
                 for node in nodes:
@@ -247,9 +245,9 @@ async def _link_by_sku(ctx: JobContext) -> None:
                         ctx.item_error(f"sku {sku or node['id']}", "validation",
                                        "no Mercato variant with this SKU", session=session)
                         continue
-                    map_one(session, connection.id, "variant", items[sku], node["id"],
+                    map_one(session, connection.id, "variant", items[sku].id, node["id"],
                             (node.get("inventoryItem") or {}).get("id"))
-                    map_one(session, connection.id, "product", _product_of(session, items[sku]),
+                    map_one(session, connection.id, "product", items[sku].product_id,
                             node["product"]["id"])
                     linked += 1
                 ctx.progress(add=len(nodes), state={**ctx.state, "after": cursor},
@@ -258,17 +256,14 @@ async def _link_by_sku(ctx: JobContext) -> None:
         want_all(session, _connection(session, ctx))
 
 
-def _product_of(session: Session, variant_id: str) -> str:
-    return str(session.scalar(select(Variant.product_id).where(Variant.id == variant_id)))
-
-
 async def product_export(ctx: JobContext) -> None:
     skus = set(ctx.params.get("skus") or [])
+    with ctx.session() as session:
+        kind = get_channel(session, ctx.config.channel_id).kind
     async with ShopifyClient(ctx.config) as client:
         after = str(ctx.state.get("after", ""))
         while True:
             with ctx.session() as session:
-                kind = get_channel(session, ctx.config.channel_id).kind
                 stmt = (select(Product).options(selectinload(Product.variants))
                         .where(Product.status != "archived", published_on(session, kind),
                                Product.id > after).order_by(Product.id).limit(25))
