@@ -85,6 +85,8 @@ path, slug = sys.argv[1], sys.argv[2]
 with db.session(write=False, tenant=SYSTEM) as session:
     org = get_by_slug(session, slug).id
 content = open(path, "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF)
+cpu_before = before.ru_utime + before.ru_stime
 started = time.perf_counter()
 with db.transaction(tenant=org) as session:
     job = imports.create_job(session, content=content, filename=path, fmt=None,
@@ -98,7 +100,9 @@ with db.session(write=False, tenant=org) as session:
               "failed": job.failed, "message": job.message}
 result["seconds"] = seconds
 result["rows_per_second"] = result["rows"] / seconds
-result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+usage = resource.getrusage(resource.RUSAGE_SELF)
+result["peak_rss_mb"] = usage.ru_maxrss / 1024
+result["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu_before
 result["file_mb"] = len(content) / 2**20
 print(json.dumps(result))
 """

@@ -12,9 +12,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from mercato.catalog.imports import claim_job, create_job, run_job
+from mercato.catalog.imports import Importer, claim_job, create_job, run_job
 from mercato.catalog.models import ImportJob, Product, Variant
 from mercato.catalog.tasks import run_imports
+from mercato.catalog.validation import validator_for
 from mercato.core.db import SYSTEM, Database, utcnow
 from mercato.core.ids import new_id
 from mercato.core.outbox import OutboxEvent
@@ -375,3 +376,16 @@ def test_two_runners_on_one_job_apply_each_row_once(
             OutboxEvent.type == "product.created",
             OutboxEvent.data["title"].as_string().like("Parallel %")))
         assert created == 60
+
+
+def test_remembered_attribute_checks_tell_true_from_one() -> None:
+    """An import validates each distinct set of attributes once. ``1 == True`` in Python, but
+    they are different JSON values, so the answer remembered for one is never given for the
+    other; values that cannot be a key (lists) are checked too."""
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    spec = {"id": "t", "attributes": schema, "validators": {"attributes": validator_for(schema)}}
+    importer = Importer("org")
+    assert importer._attribute_problems(spec, "attributes", {"n": 1}) == []
+    assert importer._attribute_problems(spec, "attributes", {"n": True}) != []
+    assert importer._attribute_problems(spec, "attributes", {"n": [1]}) != []
+    assert importer._attribute_problems(spec, "attributes", {"n": 1}) == []

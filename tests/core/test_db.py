@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select, table, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, select, table, text
 
-from mercato.core.db import SYSTEM, Database
+from mercato.core.db import SYSTEM, Database, among, insert_plain, json_dumps
 from mercato.core.ids import new_id
 from mercato.settings import Settings
 from tests.conftest import create_org
@@ -123,3 +125,47 @@ def test_sessions_are_set_up_for_many_short_queries_at_once(db: Database) -> Non
             assert session.execute(text(plan_cache)).scalar() == "force_custom_plan"
         with db.transaction(tenant=SYSTEM) as session:
             assert session.execute(text(plan_cache)).scalar() == "auto"
+
+
+def _scratch_table(db: Database, name: str) -> Table:
+    table = Table(name, MetaData(), Column("id", Integer, primary_key=True),
+                  Column("label", String(40)), Column("note", Text, nullable=True))
+    table.drop(db.engine, checkfirst=True)
+    table.create(db.engine)
+    return table
+
+
+def test_plain_inserts_and_long_id_lists_read_back_what_sqlalchemy_would(db: Database) -> None:
+    """``insert_plain`` hands rows to the driver as they are and ``among`` is ``IN`` (``=
+    ANY(array)`` on PostgreSQL): same rows, quotes and NULLs included, and an empty list
+    matches nothing."""
+    table = _scratch_table(db, "scratch_plain")
+    try:
+        rows = [{"id": i, "label": f"o'{i}\"", "note": None if i % 3 else f"n{i}"}
+                for i in range(1, 2501)]
+        with db.transaction() as session:
+            insert_plain(session, table, rows)
+        wanted = list(range(1, 2501, 2))
+        with db.session(write=False) as session:
+            found = session.execute(select(table).where(among(session, table.c.id, wanted))
+                                    .order_by(table.c.id)).all()
+            assert [dict(r._mapping) for r in found] == [rows[i - 1] for i in wanted]
+            assert session.execute(select(table).where(among(session, table.c.id, []))).all() \
+                == []
+            assert session.execute(select(func.count()).select_from(table).where(
+                among(session, table.c.label, ["o'7\"", "nope"]))).scalar() == 1
+        with pytest.raises(KeyError), db.transaction() as session:
+            insert_plain(session, table, [{"id": 1, "missing": "x"}])
+    finally:
+        table.drop(db.engine)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text()
+                    | st.floats(allow_nan=False, allow_infinity=False),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=12))
+def test_json_columns_are_written_as_the_standard_library_reads_them(value: Any) -> None:
+    """orjson writes JSON columns; integers beyond 64 bits, which it refuses, still go through
+    the standard library. Whatever is written reads back equal."""
+    assert json.loads(json_dumps(value)) == value
+    assert json.loads(json_dumps({"big": 2**70, "v": value})) == {"big": 2**70, "v": value}

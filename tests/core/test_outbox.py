@@ -443,9 +443,9 @@ def test_dispatcher_delivers_each_resources_events_in_recorded_order(env: Env) -
 
 
 def test_events_recorded_in_bulk_reach_every_handler_in_recorded_order(env: Env) -> None:
-    """``record_events`` (bulk imports) numbers its rows itself on PostgreSQL and matches
-    returned numbers on SQLite: either way each delivery points at its own event, and
-    positions follow the order the events were given in."""
+    """``record_events`` (bulk imports) numbers its rows itself (from the sequence on
+    PostgreSQL, after the largest position on SQLite): each delivery points at its own event,
+    and positions follow the order the events were given in."""
     env.create_tables()
     plan = [f"res-{i:02d}" for i in range(5) for _ in range(12)]
     random.Random(3).shuffle(plan)
@@ -473,6 +473,58 @@ def test_events_recorded_in_bulk_reach_every_handler_in_recorded_order(env: Env)
         for resource_id, count in seqs.items():
             assert [e.data["seq"] for e in h.SEEN[handler] if e.resource_id == resource_id] \
                 == list(range(1, count + 1))
+
+
+RECORDER = """
+import sys
+import mercato.tenancy.models  # what outbox rows refer to
+from mercato.core.db import Database
+from mercato.core.outbox import NewEvent, record_event, record_events
+from tests.core import outbox_handlers as h
+
+url, org, tag = sys.argv[1:4]
+db = Database(url)
+for n in range(12):
+    with db.transaction(tenant=org) as session:
+        if n % 3 == 2:
+            record_event(session, h.PING, resource_type=h.RESOURCE_TYPE,
+                         resource_id=f"{tag}-{n}", data={"n": n})
+        else:
+            record_events(session, org, [NewEvent(h.PING, h.RESOURCE_TYPE, f"{tag}-{n}",
+                                                  {"n": n, "i": i}) for i in range(15)])
+db.dispose()
+"""
+
+
+def test_processes_recording_events_at_once_never_share_a_position(env: Env) -> None:
+    """Bulk recording numbers its events itself (SQLite: after the largest position, under the
+    write lock; PostgreSQL: from the sequence). Four processes of two organizations recording
+    at once, in bulk and one by one, lose no event, and every delivery points at its own
+    event."""
+    env.create_tables()
+    other = create_org(env.db, env.settings)  # positions are shared by every tenant
+    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", RECORDER, env.url,
+                               (env.org.id, other.id)[k % 2], f"p{k}"],
+                              cwd=ROOT, env=environ, stderr=subprocess.PIPE)
+             for k in range(4)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    per_process = 8 * 15 + 4
+    with env.system() as session:
+        events = session.execute(select(OutboxEvent.position, OutboxEvent.resource_id,
+                                        OutboxEvent.data)).all()
+        assert len(events) == len({e.position for e in events}) == 4 * per_process
+        for k in range(4):
+            for n in range(12):
+                mine = sorted((e.position, e.data.get("i", 0)) for e in events
+                              if e.resource_id == f"p{k}-{n}")
+                assert [i for _, i in mine] == ([0] if n % 3 == 2 else list(range(15)))
+        pointed = session.execute(select(OutboxDelivery.resource_key, OutboxEvent.resource_id)
+                                  .join(OutboxEvent)).all()
+        assert len(pointed) == 2 * 4 * per_process
+        assert all(key == f"{h.RESOURCE_TYPE}:{rid}" for key, rid in pointed)
 
 
 def test_retried_event_holds_back_later_events_of_its_resource_so_order_survives_failure(

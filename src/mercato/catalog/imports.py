@@ -38,8 +38,8 @@ from mercato.catalog.models import (
 )
 from mercato.catalog.schemas import Media, ProductUpdate, VariantIn
 from mercato.catalog.service import install_type_set, json_value, slugify
-from mercato.catalog.validation import attribute_errors
-from mercato.core.db import SYSTEM, Database, table_of, utcnow
+from mercato.catalog.validation import attribute_errors, validator_for
+from mercato.core.db import SYSTEM, Database, among, table_of, utcnow
 from mercato.core.errors import NotFound
 from mercato.core.ids import new_id
 from mercato.core.outbox import NewEvent, record_events
@@ -312,14 +312,19 @@ class Importer:
         self._types: dict[str, dict[str, Any]] | None = None
         self._categories: dict[str, str] | None = None
         self._collections: dict[str, str] | None = None
-        self._checked: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+        self._checked: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
 
     def _attribute_problems(self, product_type: dict[str, Any], kind: str,
                             attributes: dict[str, Any]) -> list[tuple[str, str]]:
         """(column, message) per schema violation, remembered per distinct attributes: a card
         store's variants repeat a few condition x finish x language combinations thousands of
         times, and JSON Schema validation was a third of an import's time."""
-        key = (product_type["id"], kind, json.dumps(attributes, sort_keys=True, default=str))
+        try:  # the type is part of the key: 1, 1.0 and True are equal, and valid differently
+            key: tuple[Any, ...] = (product_type["id"], kind,
+                                    *((k, type(v), v) for k, v in sorted(attributes.items())))
+            hash(key)
+        except TypeError:  # lists or objects among the values
+            key = (product_type["id"], kind, json.dumps(attributes, sort_keys=True, default=str))
         found = self._checked.get(key)
         if found is None:
             if len(self._checked) >= 4096:
@@ -327,7 +332,8 @@ class Importer:
             prefix = csvio.PRODUCT_ATTR if kind == "attributes" else csvio.VARIANT_ATTR
             found = self._checked[key] = [
                 (prefix + error["field"].removeprefix("attributes."), error["message"])
-                for error in attribute_errors(product_type[kind], attributes, "attributes")]
+                for error in attribute_errors(product_type["validators"][kind], attributes,
+                                              "attributes")]
         return found
 
     # lookups, loaded once per job
@@ -339,7 +345,10 @@ class Importer:
             for t in session.scalars(select(ProductType)):
                 spec = {"id": t.id, "slug": t.slug, "serialized": t.serialized,
                         "attributes": t.attributes_schema,
-                        "variant_attributes": t.variant_attributes_schema}
+                        "variant_attributes": t.variant_attributes_schema,
+                        "validators": {
+                            "attributes": validator_for(t.attributes_schema),
+                            "variant_attributes": validator_for(t.variant_attributes_schema)}}
                 self._types[t.id] = self._types[t.slug] = spec
             self._categories = {}
             for c_id, slug in session.execute(select(Category.id, Category.slug)):
@@ -393,22 +402,25 @@ class Importer:
         barcodes = sorted({r.cells.get("barcode", "") for r in rows} - {""})
         by_sku = {v.sku: v for v in session.execute(
             select(variants_t).where(variants_t.c.organization_id == org,
-                                     variants_t.c.sku.in_(skus)))}
+                                     among(session, variants_t.c.sku, skus)))}
         product_ids = {v.product_id for v in by_sku.values()}
         products = list(session.execute(select(products_t).where(
             products_t.c.organization_id == org,
-            or_(products_t.c.id.in_(product_ids), products_t.c.slug.in_(handles)))))
+            or_(among(session, products_t.c.id, product_ids),
+                among(session, products_t.c.slug, handles)))))
         ids = [p.id for p in products]
         variants_of: dict[str, list[Any]] = defaultdict(list)
-        for v in session.execute(select(variants_t).where(variants_t.c.product_id.in_(ids))
+        for v in session.execute(select(variants_t).where(among(session, variants_t.c.product_id,
+                                                                ids))
                                  .order_by(variants_t.c.position)):
             variants_of[v.product_id].append(v)
         links: dict[str, set[str]] = defaultdict(set)
         for pid, cid in session.execute(select(links_t.c.product_id, links_t.c.collection_id)
-                                        .where(links_t.c.product_id.in_(ids))):
+                                        .where(among(session, links_t.c.product_id, ids))):
             links[pid].add(cid)
         owners = dict(session.execute(select(variants_t.c.barcode, variants_t.c.sku).where(
-            variants_t.c.organization_id == org, variants_t.c.barcode.in_(barcodes))).all())
+            variants_t.c.organization_id == org,
+            among(session, variants_t.c.barcode, barcodes))).all())
         return Existing(by_sku, {p.id: p for p in products}, {p.slug: p for p in products},
                              variants_of, owners, links)
 

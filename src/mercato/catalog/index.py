@@ -24,7 +24,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, event, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, event, select, update
 from sqlalchemy.orm import Session
 
 from mercato.catalog.models import (
@@ -39,7 +39,7 @@ from mercato.catalog.models import (
     Variant,
 )
 from mercato.catalog.schemas import ProductOut
-from mercato.core.db import SYSTEM, table_of, tenant_of
+from mercato.core.db import SYSTEM, among, insert_plain, table_of, tenant_of
 
 MAX_VALUE = 200
 MAX_NAME = 90
@@ -108,9 +108,9 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
     ids = sorted(set(product_ids))
     if not ids:
         return
-    products = conn.execute(select(products_t).where(products_t.c.id.in_(ids))).all()
+    products = conn.execute(select(products_t).where(among(conn, products_t.c.id, ids))).all()
     variants: dict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(select(variants_t).where(variants_t.c.product_id.in_(ids))
+    for row in conn.execute(select(variants_t).where(among(conn, variants_t.c.product_id, ids))
                             .order_by(variants_t.c.product_id, variants_t.c.position,
                                       variants_t.c.id)):
         variants[row.product_id].append(row)
@@ -118,10 +118,10 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
     for product_id, slug in conn.execute(
             select(links_t.c.product_id, collections_t.c.slug)
             .join(collections_t, collections_t.c.id == links_t.c.collection_id)
-            .where(links_t.c.product_id.in_(ids)).order_by(collections_t.c.slug)):
+            .where(among(conn, links_t.c.product_id, ids)).order_by(collections_t.c.slug)):
         collections[product_id].append(slug)
     for table in (facets_t, search_t, listings_t):
-        conn.execute(delete(table).where(table.c.product_id.in_(ids)))
+        conn.execute(delete(table).where(among(conn, table.c.product_id, ids)))
     facet_rows: list[dict[str, Any]] = []
     search_rows: list[dict[str, Any]] = []
     listing_rows: list[dict[str, Any]] = []
@@ -152,8 +152,7 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
             prices.append({"pid": product.id, "low": low, "high": high})
     for table, rows in ((facets_t, facet_rows), (search_t, search_rows),
                         (listings_t, listing_rows)):
-        if rows:
-            conn.execute(insert(table), rows)
+        insert_plain(conn, table, rows)
     if prices:
         conn.execute(update(products_t).where(products_t.c.id == bindparam("pid"))
                      .values(min_price=bindparam("low"), max_price=bindparam("high"),

@@ -37,11 +37,14 @@ def check_schema(schema: dict[str, Any], field: str) -> dict[str, Any]:
     return schema
 
 
-def attribute_errors(schema: dict[str, Any], value: dict[str, Any], field: str
-                     ) -> list[dict[str, str]]:
-    """Every violation, each naming the attribute (``attributes.rarity``) it concerns."""
+def attribute_errors(schema: dict[str, Any] | Draft202012Validator, value: dict[str, Any],
+                     field: str) -> list[dict[str, str]]:
+    """Every violation, each naming the attribute (``attributes.rarity``) it concerns. A bulk
+    writer passes the validator itself: finding it again by the schema's text costs more
+    than validating a card's attributes."""
+    validator = schema if isinstance(schema, Draft202012Validator) else validator_for(schema)
     errors = []
-    for error in sorted(validator_for(schema).iter_errors(value), key=lambda e: list(e.path)):
+    for error in sorted(validator.iter_errors(value), key=lambda e: list(e.path)):
         path = [str(p) for p in error.absolute_path]
         if error.validator == "required" and isinstance(error.instance, dict):
             missing = [name for name in error.validator_value if name not in error.instance]
