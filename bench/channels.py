@@ -65,7 +65,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -81,7 +80,7 @@ from urllib.parse import quote
 
 from bench.loadgen import LoadResult, _cpu_seconds, _machine_cpu_seconds, percentile
 from bench.registry import Context, Row, register
-from bench.stack import ROOT, Server, free_port, server_env, stack
+from bench.stack import ROOT, Server, free_port, mercato_command, server_env, stack, stop
 
 PREFIX = "CH"
 START_UNITS = 1_000
@@ -218,13 +217,10 @@ def emulator() -> Iterator[Emulator]:
 def running_worker(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
     """``mercato worker`` in its own process with the server's environment; stopped (SIGTERM)
     when the block ends. Its log is printed if the block fails."""
-    cli = Path(sys.executable).with_name("mercato")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-c",
-                                                "from mercato.cli import main; main()"]
     with tempfile.NamedTemporaryFile(prefix="mercato-bench-worker-", suffix=".log",
                                      delete=False) as log:
         log_path = Path(log.name)
-        process = subprocess.Popen([*command, "worker"], env=server_env(database_url),
+        process = subprocess.Popen([*mercato_command(), "worker"], env=server_env(database_url),
                                    cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         time.sleep(0.5)
@@ -236,13 +232,7 @@ def running_worker(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
         sys.stderr.write("--- worker log (last lines) ---\n" + "\n".join(tail) + "\n")
         raise
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
         log_path.unlink(missing_ok=True)
 
 

@@ -113,13 +113,28 @@ def server_env(database_url: str, extensions: Sequence[str] = ()) -> dict[str, s
     return env
 
 
+def mercato_command() -> list[str]:
+    """The ``mercato`` CLI of this interpreter's environment."""
+    cli = Path(sys.executable).with_name("mercato")
+    return [str(cli)] if cli.exists() else [sys.executable, "-c",
+                                            "from mercato.cli import main; main()"]
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def create_org(database_url: str) -> dict[str, Any]:
     """The benchmark organization and its owner, through the ``mercato org create`` CLI."""
-    cli = Path(sys.executable).with_name("mercato")
-    command = [str(cli)] if cli.exists() else [sys.executable, "-c",
-                                                "from mercato.cli import main; main()"]
     done = subprocess.run(
-        [*command, "org", "create", "--name", "Bench", "--slug", "bench",
+        [*mercato_command(), "org", "create", "--name", "Bench", "--slug", "bench",
          "--owner-email", OWNER_EMAIL, "--owner-password", OWNER_PASSWORD],
         env=server_env(database_url), cwd=ROOT, capture_output=True, text=True, timeout=120,
         check=False,
@@ -212,13 +227,7 @@ def running_server(database_url: str, extensions: Sequence[str] = (),
         sys.stderr.write(f"--- server log (last lines) ---\n{server.log_tail()}\n")
         raise
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
         log_path.unlink(missing_ok=True)
 
 

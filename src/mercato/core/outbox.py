@@ -193,34 +193,30 @@ def record_events(session: Session, organization_id: str, events: list[NewEvent]
     if not events:
         return
     now = utcnow()
-    table = table_of(OutboxEvent)
-    ids = [new_id() for _ in events]
-    rows = [{"id": event_id, "organization_id": organization_id, "type": e.type,
-             "resource_type": e.resource_type, "resource_id": e.resource_id, "data": e.data,
-             "created_at": now} for event_id, e in zip(ids, events, strict=True)]
     # Positions are taken first, so the rows go as one plain executemany: an INSERT ...
     # RETURNING of thousands of rows is built row by row in Python (SQLite) or is one huge
     # statement that psycopg parses anew each time (a fifth of a bulk import's time).
     if session.get_bind().dialect.name == "postgresql":
         positions = sorted(session.execute(
             text("SELECT nextval(pg_get_serial_sequence('outbox_events', 'position')) "
-                 "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars())
+                 "FROM generate_series(1, :n)"), {"n": len(events)}).scalars())
     else:
         # what SQLite would choose itself (the rowid after the largest, of every tenant: not
         # an ORM query, which would be scoped to one); the transaction holds the write lock,
         # or, if it read first, cannot commit after another writer
         last = session.connection().exec_driver_sql(
             "SELECT max(position) FROM outbox_events").scalar() or 0
-        positions = list(range(last + 1, last + 1 + len(rows)))
-    for row, position in zip(rows, positions, strict=True):
-        row["position"] = position
-    session.execute(insert(table), rows)
-    position_of = {row["id"]: row["position"] for row in rows}
+        positions = list(range(last + 1, last + 1 + len(events)))
+    session.execute(insert(table_of(OutboxEvent)), [
+        {"position": position, "id": new_id(), "organization_id": organization_id,
+         "type": e.type, "resource_type": e.resource_type, "resource_id": e.resource_id,
+         "data": e.data, "created_at": now}
+        for position, e in zip(positions, events, strict=True)])
     deliveries = [
-        {"organization_id": organization_id, "event_position": position_of[event_id],
+        {"organization_id": organization_id, "event_position": position,
          "handler": h.name, "resource_key": f"{e.resource_type}:{e.resource_id}",
          "status": PENDING, "attempts": 0, "available_at": now}
-        for e, event_id in zip(events, ids, strict=True)
+        for position, e in zip(positions, events, strict=True)
         for h in _handlers.values() if h.wants(e.type)
     ]
     if deliveries:
