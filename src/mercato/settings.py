@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_busy_timeout_ms: int = Field(default=30000, ge=0)
+    read_threads: int = Field(
+        default=2, ge=1, le=200,
+        description="Threads per process that run GET requests' database work. A process runs "
+        "Python on one core at a time: more threads only take turns with the GIL, which slows "
+        "every request. Raise it when the database is far away (requests mostly wait on it).",
+    )
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_client: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)

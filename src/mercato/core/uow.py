@@ -8,14 +8,18 @@ response is written in the same transaction as the work it describes.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
+import weakref
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 import structlog
+from anyio import CapacityLimiter
 from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("mercato.uow")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+READ_METHODS = frozenset({"GET", "HEAD"})
+DEFAULT_READ_THREADS = 2
 
 _current: ContextVar[UnitOfWork] = ContextVar("mercato_uow")
 
@@ -42,9 +48,12 @@ class UnitOfWork:
     kind of machine each trip costs about half a millisecond.
     """
 
-    def __init__(self, db: Database, *, write: bool) -> None:
+    def __init__(self, db: Database, *, write: bool,
+                 limiter: CapacityLimiter | None = None) -> None:
         self.db = db
         self.write = write
+        self.limiter = limiter
+        """The thread pool a read endpoint runs on (None: the default pool)."""
         self._session: Session | None = None
         self.idempotency: IdempotencyKey | None = None
         self._deferred: list[Callable[[Session], None]] = []
@@ -124,6 +133,23 @@ def uow_of(request: Request) -> UnitOfWork:
     return uow  # type: ignore[no-any-return]
 
 
+def read_pool(request: Request) -> CapacityLimiter:
+    """The app's pool for read endpoints on the running event loop (a limiter is bound to the
+    loop it first waits on; a test client runs each client on a loop of its own)."""
+    state = request.app.state
+    pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] | None = (
+        getattr(state, "read_pools", None))
+    if pools is None:
+        pools = state.read_pools = weakref.WeakKeyDictionary()
+    loop = asyncio.get_running_loop()
+    limiter = pools.get(loop)
+    if limiter is None:
+        settings = getattr(state, "settings", None)
+        limiter = pools[loop] = CapacityLimiter(
+            settings.read_threads if settings is not None else DEFAULT_READ_THREADS)
+    return limiter
+
+
 async def get_session(request: Request) -> Session:
     """The request's session (FastAPI dependency; async because it does no I/O: no thread hop)."""
     return uow_of(request).session
@@ -136,6 +162,13 @@ class MercatoRoute(APIRoute):
     checks, the endpoint, the serialization of its answer and the commit: one thread-pool trip
     per request. Its answer is rendered here (with ``response_model``), so FastAPI does not
     take a second trip to validate it.
+
+    GET endpoints run on a small pool of their own (``MERCATO_READ_THREADS``, ``read_pool``).
+    Their work is Python and a local database, and a process runs Python on one core: with 16
+    reads in flight on 16 threads, each waited for the GIL after every query and a 50-product
+    page took 114 ms at p95 (245/s); on 2 threads, 53 ms (337/s). Writes keep the default pool:
+    a write may wait on a row lock or another service (a payment gateway) and must not hold
+    the reads up.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -151,8 +184,11 @@ class MercatoRoute(APIRoute):
 
         kwargs["responses"] = {**PROBLEM_RESPONSES, **(kwargs.get("responses") or {})}
         self._adapter: TypeAdapter[Any] | None = None
+        self._reads = bool(methods) and methods <= READ_METHODS
         if not inspect.iscoroutinefunction(endpoint):
             endpoint = self._in_unit_of_work(endpoint)
+            if self._reads:
+                endpoint = self._on_read_pool(endpoint)
         super().__init__(path, endpoint, **kwargs)
         if self.response_model is not None:
             self._adapter = TypeAdapter(self.response_model)
@@ -172,6 +208,16 @@ class MercatoRoute(APIRoute):
             return response
 
         return in_unit_of_work
+
+    @staticmethod
+    def _on_read_pool(endpoint: Callable[..., Response]) -> Callable[..., Any]:
+        """The endpoint as a coroutine that takes its thread from the request's read pool."""
+        @functools.wraps(endpoint)
+        async def on_read_pool(*args: Any, **kwargs: Any) -> Response:
+            run = functools.partial(endpoint, *args, **kwargs)
+            return await anyio.to_thread.run_sync(run, limiter=_current.get().limiter)
+
+        return on_read_pool
 
     def _render(self, result: Any, kwargs: dict[str, Any]) -> Response:
         if isinstance(result, Response):
@@ -197,7 +243,8 @@ class MercatoRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def run_in_unit_of_work(request: Request) -> Response:
-            uow = UnitOfWork(request.app.state.db, write=request.method not in SAFE_METHODS)
+            uow = UnitOfWork(request.app.state.db, write=request.method not in SAFE_METHODS,
+                             limiter=read_pool(request) if self._reads else None)
             request.state.uow = uow
             token = _current.set(uow)
             if request.method == "POST" and "idempotency-key" in request.headers:
