@@ -14,7 +14,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, select, table, text
 
-from mercato.core.db import SYSTEM, Database, among, insert_plain, json_dumps
+from mercato.core.db import (
+    SYSTEM,
+    Database,
+    among,
+    insert_plain,
+    json_bytes,
+    json_dumps,
+    json_loads,
+)
 from mercato.core.ids import new_id
 from mercato.settings import Settings
 from tests.conftest import create_org
@@ -169,3 +177,35 @@ def test_json_columns_are_written_as_the_standard_library_reads_them(value: Any)
     the standard library. Whatever is written reads back equal."""
     assert json.loads(json_dumps(value)) == value
     assert json.loads(json_dumps({"big": 2**70, "v": value})) == {"big": 2**70, "v": value}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=2**62, max_value=2**70)
+    | st.integers(min_value=-(2**70), max_value=-(2**62)) | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=12)
+
+
+@given(JSON_VALUES, st.booleans())
+def test_json_is_read_as_the_standard_library_reads_it(value: Any, compact: bool) -> None:
+    """orjson reads JSON (columns, stored listings), except where it would answer otherwise
+    than ``json.loads``: integers past 64 bits (floats to orjson), NaN, lone surrogates."""
+    for text in (json.dumps(value), json_dumps(value), json_bytes(value),
+                 json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+                     "utf-8", "surrogatepass") if compact else json.dumps([value, 1e400])):
+        expected = json.loads(text)
+        found = json_loads(text)
+        assert found == expected or (found != found and expected != expected)
+        assert json.dumps(found) == json.dumps(expected)  # same types: 1 is not 1.0 nor True
+
+
+def test_json_read_takes_what_orjson_alone_would_get_wrong() -> None:
+    for text, expected in [("[18446744073709551616]", [2**64]),
+                           ("[-9223372036854775809]", [-(2**63) - 1]),
+                           ('{"n": 123456789012345678901234567890}',
+                            {"n": 123456789012345678901234567890}),
+                           ('["\\ud800"]', ["\ud800"])]:
+        assert json_loads(text) == expected
+        assert json_loads(text.encode()) == expected
+    assert json.dumps(json_loads("[NaN, Infinity]")) == "[NaN, Infinity]"

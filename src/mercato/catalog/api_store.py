@@ -4,7 +4,6 @@ they can be bought now."""
 from __future__ import annotations
 
 import hashlib
-import json
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mercato.catalog import service, store
 from mercato.catalog.schemas_store import StorePage, StoreProduct
+from mercato.core.db import json_bytes
 from mercato.core.pagination import PageParams, page_params
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.tenancy.store import Store, current_store
@@ -55,7 +55,7 @@ def cached_json(request: Request, content: dict[str, Any]) -> Response:
     """JSON with a weak ETag of its bytes and a short public max-age; a matching
     ``If-None-Match`` is a 304 without a body. The body holds the availability, so a sale or
     a restock that changes what a shopper sees changes the ETag too."""
-    body = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    body = json_bytes(content)
     etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     sent = request.headers.get("if-none-match")

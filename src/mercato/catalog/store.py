@@ -10,7 +10,6 @@ size. Each page's availability is one read through ``inventory.channels.sellable
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from mercato.catalog import service
 from mercato.catalog.models import Category, Product, ProductListing, ProductType
+from mercato.core.db import json_loads
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.pagination import PageParams
 from mercato.inventory.channels import sellable, web_channel
@@ -61,7 +61,7 @@ def list_published(session: Session, filters: service.ProductFilters, params: Pa
     published = replace(filters, status="active", channel=WEB)
     page = service.list_products(session, published, params)
     result: dict[str, Any] = {
-        "data": shoppable(session, json.loads(f"[{','.join(page.items)}]")),
+        "data": shoppable(session, json_loads(f"[{','.join(page.items)}]")),
         "next_cursor": page.next_cursor}
     if facets:
         result["facets"] = service.FACETS.counts(session, published, list(facets),
@@ -77,7 +77,7 @@ def get_published(session: Session, slug: str) -> dict[str, Any]:
                *service.filter_conditions(session, published_filters())))
     if body is None:
         raise NotFound(f"No product {slug!r}.")
-    return shoppable(session, [json.loads(body)])[0]
+    return shoppable(session, [json_loads(body)])[0]
 
 
 def shoppable(session: Session, listings: list[dict[str, Any]]) -> list[dict[str, Any]]:
