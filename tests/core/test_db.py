@@ -191,21 +191,21 @@ JSON_VALUES = st.recursive(
 def test_json_is_read_as_the_standard_library_reads_it(value: Any, compact: bool) -> None:
     """orjson reads JSON (columns, stored listings), except where it would answer otherwise
     than ``json.loads``: integers past 64 bits (floats to orjson), NaN, lone surrogates."""
-    for text in (json.dumps(value), json_dumps(value), json_bytes(value),
+    for document in (json.dumps(value), json_dumps(value), json_bytes(value),
                  json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
                      "utf-8", "surrogatepass") if compact else json.dumps([value, 1e400])):
-        expected = json.loads(text)
-        found = json_loads(text)
+        expected = json.loads(document)
+        found = json_loads(document)
         assert found == expected or (found != found and expected != expected)
         assert json.dumps(found) == json.dumps(expected)  # same types: 1 is not 1.0 nor True
 
 
 def test_json_read_takes_what_orjson_alone_would_get_wrong() -> None:
-    for text, expected in [("[18446744073709551616]", [2**64]),
+    for document, expected in [("[18446744073709551616]", [2**64]),
                            ("[-9223372036854775809]", [-(2**63) - 1]),
                            ('{"n": 123456789012345678901234567890}',
                             {"n": 123456789012345678901234567890}),
                            ('["\\ud800"]', ["\ud800"])]:
-        assert json_loads(text) == expected
-        assert json_loads(text.encode()) == expected
+        assert json_loads(document) == expected
+        assert json_loads(document.encode()) == expected
     assert json.dumps(json_loads("[NaN, Infinity]")) == "[NaN, Infinity]"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 
 import jwt
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mercato.core.ids import new_id
-from mercato.identity.tokens import derive_key
+from mercato.identity import tokens
+from mercato.identity.tokens import TokenSigner, derive_key
 from tests.conftest import PASSWORD, SECRET, Org, create_org, staff_token
 
 
@@ -164,3 +166,37 @@ def test_a_role_change_takes_effect_at_once_and_asks_for_a_new_sign_in(
     fresh = client.post("/api/v1/auth/token", json={"email": me["email"], "password": PASSWORD})
     again = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
     assert client.get("/api/v1/staff", headers=again).status_code == 403
+
+
+def test_a_token_is_checked_once_then_trusted_only_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer = TokenSigner(SECRET, 900)
+    token = signer.issue(subject="s1", organization_id="o1", role="owner", email="a@b.test")
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(raw: str, *args: object, **kwargs: object) -> object:
+        decoded.append(raw)
+        return real_decode(raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tokens.jwt, "decode", counting_decode)
+    first = signer.verify(token)
+    assert first is not None
+    assert (first.subject, first.organization_id, first.role) == ("s1", "o1", "owner")
+    assert signer.verify(token) == first
+    assert signer.verify(token) == first
+    assert decoded == [token]  # the signature was checked once
+    # another string is checked on its own: a token with a byte changed is refused
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert signer.verify(tampered) is None
+    assert signer.verify(tampered) is None
+    assert decoded == [token, tampered, tampered]  # refusals are not remembered
+    # past its expiry a remembered token is refused as jwt.decode would refuse it
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    monkeypatch.setattr(tokens, "_now", lambda: expires - 0.001)
+    assert signer.verify(token) == first
+    monkeypatch.setattr(tokens, "_now", lambda: float(expires))
+    assert signer.verify(token) is None
+    assert signer.verify(token) is not None  # forgotten, so checked again: jwt's own clock
+    assert decoded[-1] == token

@@ -10,6 +10,7 @@ On PostgreSQL every transaction also sets ``mercato.organization_id`` so row-lev
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -48,6 +49,7 @@ from sqlalchemy.orm import (
     sessionmaker,
     with_loader_criteria,
 )
+from sqlalchemy.orm.util import LoaderCriteriaOption
 
 SYSTEM = "*"
 """Tenant value for work that legitimately spans organizations."""
@@ -192,12 +194,16 @@ def _scope_statement(state: ORMExecuteState) -> None:
         if any(issubclass(m.class_, TenantMixin) for m in state.all_mappers):
             raise TenantScopeError("query on a tenant-owned table from an unscoped session")
         return
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantMixin,
-            lambda cls: cls.organization_id == tenant,
-            include_aliases=True,
-        )
+    state.statement = state.statement.options(_tenant_criteria(tenant))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_criteria(tenant: str) -> LoaderCriteriaOption:
+    """One option per tenant, built once: building it took a third of a small query's time."""
+    return with_loader_criteria(
+        TenantMixin,
+        lambda cls: cls.organization_id == tenant,
+        include_aliases=True,
     )
 
 

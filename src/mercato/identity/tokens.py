@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 import jwt
@@ -17,6 +18,9 @@ ISSUER = "mercato"
 ALGORITHM = "HS256"
 API_KEY_PREFIX = "mk_"
 INVITE_PREFIX = "inv_"
+VERIFIED_TOKENS = 10_000
+"""Verified tokens a signer remembers (then it starts over)."""
+_now = time.time
 
 
 def derive_key(secret_key: str, purpose: str) -> bytes:
@@ -42,6 +46,9 @@ class TokenSigner:
         self._key = derive_key(secret_key, purpose)
         self.ttl_seconds = ttl_seconds
         self.token_type = token_type
+        self._verified: dict[str, tuple[AccessClaims, int]] = {}
+        """Tokens whose signature and claims held, with their expiry: a client sends the same
+        token with every request, and checking it again cost 4-6% of a small request."""
 
     def issue(self, *, subject: str, organization_id: str, role: str, email: str,
               epoch: int = 0) -> str:
@@ -62,6 +69,22 @@ class TokenSigner:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> AccessClaims | None:
+        known = self._verified.get(token)
+        if known is not None:
+            claims, expires = known
+            if _now() < expires:
+                return claims
+            self._verified.pop(token, None)
+            return None
+        found = self._decode(token)
+        if found is None:
+            return None  # not remembered: a token from a server whose clock runs ahead
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = found
+        return found[0]
+
+    def _decode(self, token: str) -> tuple[AccessClaims, int] | None:
         try:
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], issuer=ISSUER,
                                 options={"require": ["exp", "sub", "org", "typ", "role"]})
@@ -71,7 +94,7 @@ class TokenSigner:
             return None
         return AccessClaims(subject=str(claims["sub"]), organization_id=str(claims["org"]),
                             role=str(claims["role"]), email=str(claims.get("email", "")),
-                            epoch=int(claims.get("ep", 0)))
+                            epoch=int(claims.get("ep", 0))), int(claims["exp"])
 
 
 def hash_secret(secret: str) -> str:
