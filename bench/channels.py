@@ -692,7 +692,7 @@ def channels(ctx: Context) -> list[Row]:
     skus = [f"{PREFIX}-{n}" for n in range(count)]
     with stack(ctx.database) as s, emulator() as shop_api, \
             running_worker(s.database_url) as worker:
-        shop = set_up(s.server, shop_api, skus, (s.server.pid, worker.pid))
+        shop = set_up(s.server, shop_api, skus, (*s.server.pids, worker.pid))
         first = first_push(ctx, shop)
         shop.settle()
         spread, rate = propagation(ctx, shop)

@@ -61,7 +61,7 @@ class Context:
         connections = concurrency or self.concurrency
         result = run_in_process(LoadSpec(
             server.host, server.port, template, concurrency=connections,
-            duration=self.duration, warmup=self.warmup, cpu_pids=(server.pid,),
+            duration=self.duration, warmup=self.warmup, cpu_pids=server.pids,
         ))
         row = Row(self.benchmark, self.database, case, result, connections, ceiling=ceiling)
         if result.non_2xx or result.errors:

@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import stack
 from bench.loadgen import LoadResult
 from bench.registry import REGISTRY, Context, Row
 from bench.stack import BACKENDS, PG_ROLE, ROOT, postgres_version
@@ -163,10 +164,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="unmeasured seconds before each case (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="connections per case (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=stack.SERVER_WORKERS,
+                        help="server processes, ceilings included (default: %(default)s, or "
+                             "MERCATO_BENCH_WORKERS)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--reuse-ceilings", action="store_true",
                         help="take ceilings from the newest saved run instead of measuring them")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     args.databases = [d.strip() for d in args.db.split(",") if d.strip()]
     for database in args.databases:
         if database not in BACKENDS:
@@ -180,6 +186,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     load_benchmarks()
     args = parse_args(argv)
+    stack.SERVER_WORKERS = args.workers
     names: list[str] = list(args.names or REGISTRY)
     if (not args.reuse_ceilings and CEILINGS not in names
             and any(REGISTRY[n].uses_ceilings for n in names)):
@@ -208,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
 
     load_end = os.getloadavg()[0]
     print(format_table(rows))
-    print(f"cpu = cores busy during the window: server process / load generator / whole "
+    print(f"cpu = cores busy during the window: server ({args.workers} worker process(es)) / "
+          f"load generator / whole "
           f"machine. Load average (1 min) {load_start:.2f} at start, {load_end:.2f} at end, "
           f"on {os.cpu_count()} CPUs.")
     for failure in failures:
@@ -219,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                     "loadavg_end": load_end},
         "config": {"names": names, "databases": args.databases, "duration": args.duration,
                    "warmup": args.warmup, "concurrency": args.concurrency,
-                   "reuse_ceilings": args.reuse_ceilings},
+                   "workers": args.workers, "reuse_ceilings": args.reuse_ceilings},
         "rows": [r.to_json() for r in rows],
         "failures": failures,
     }

@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ SECRET_KEY = "bench-secret-key-not-for-production"  # a throwaway database's key
 OWNER_EMAIL = "owner@bench.test"
 OWNER_PASSWORD = "benchpass123"
 BACKENDS = ("sqlite", "postgresql")
+SERVER_WORKERS = int(os.environ.get("MERCATO_BENCH_WORKERS", "1"))
+"""Server processes (uvicorn ``--workers``); ``python -m bench --workers`` sets it."""
 
 
 def free_port() -> int:
@@ -162,6 +165,15 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The server and, with several workers, the worker processes it started."""
+        children: list[int] = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            with suppress(OSError, ValueError):
+                children += [int(c) for c in (task / "children").read_text().split()]
+        return (self.pid, *sorted(set(children)))
+
     def request(self, method: str, path: str, body: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         """One request with the standard library, for setup and checks (not for load)."""
@@ -196,17 +208,25 @@ class Server:
 @contextmanager
 def running_server(database_url: str, extensions: Sequence[str] = (),
                    settings: Mapping[str, str] | None = None,
-                   startup_timeout: float = 60.0) -> Iterator[Server]:
-    """uvicorn with one worker in its own process; yields once GET /health answers 200."""
+                   startup_timeout: float = 60.0, workers: int | None = None
+                   ) -> Iterator[Server]:
+    """uvicorn in its own process (``SERVER_WORKERS`` workers unless told); yields once
+    GET /health answers 200 and every worker process has been started (a benchmark's
+    warm-up gives the last ones time to import the app)."""
     port = free_port()
+    workers = workers or SERVER_WORKERS
     command = [sys.executable, "-m", "uvicorn", "mercato.asgi:app", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1", "--no-access-log",
+               "--port", str(port), "--workers", str(workers), "--no-access-log",
                "--log-level", "warning"]
+    env = {**server_env(database_url, extensions), **(settings or {})}
+    metrics_dir = None
+    if workers > 1:  # what `mercato serve --workers` does: the workers share metrics files
+        metrics_dir = tempfile.mkdtemp(prefix="mercato-bench-metrics-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     with tempfile.NamedTemporaryFile(prefix="mercato-bench-server-", suffix=".log",
                                      delete=False) as log:
         log_path = Path(log.name)
-        process = subprocess.Popen(command, env={**server_env(database_url, extensions),
-                                                 **(settings or {})}, cwd=ROOT,
+        process = subprocess.Popen(command, env=env, cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT)
     server = Server("127.0.0.1", port, process, log_path)
     try:
@@ -215,7 +235,8 @@ def running_server(database_url: str, extensions: Sequence[str] = (),
             if process.poll() is not None:
                 raise RuntimeError(f"server exited with {process.returncode}")
             try:
-                if server.request("GET", "/health")[0] == 200:
+                if (server.request("GET", "/health")[0] == 200
+                        and (workers == 1 or len(server.pids) > workers)):
                     break
             except OSError:
                 pass
@@ -229,6 +250,8 @@ def running_server(database_url: str, extensions: Sequence[str] = (),
     finally:
         stop(process)
         log_path.unlink(missing_ok=True)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @dataclass
