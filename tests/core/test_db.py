@@ -6,19 +6,36 @@ import datetime as dt
 import json
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, select, table, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    table,
+    text,
+)
 
 from mercato.core.db import (
     SYSTEM,
     Database,
+    JSONType,
+    UTCDateTime,
     among,
-    insert_plain,
+    insert_many,
     json_bytes,
     json_dumps,
     json_loads,
@@ -144,7 +161,7 @@ def _scratch_table(db: Database, name: str) -> Table:
 
 
 def test_plain_inserts_and_long_id_lists_read_back_what_sqlalchemy_would(db: Database) -> None:
-    """``insert_plain`` hands rows to the driver as they are and ``among`` is ``IN`` (``=
+    """``insert_many`` hands rows to the driver as they are and ``among`` is ``IN`` (``=
     ANY(array)`` on PostgreSQL): same rows, quotes and NULLs included, and an empty list
     matches nothing."""
     table = _scratch_table(db, "scratch_plain")
@@ -152,7 +169,7 @@ def test_plain_inserts_and_long_id_lists_read_back_what_sqlalchemy_would(db: Dat
         rows = [{"id": i, "label": f"o'{i}\"", "note": None if i % 3 else f"n{i}"}
                 for i in range(1, 2501)]
         with db.transaction() as session:
-            insert_plain(session, table, rows)
+            insert_many(session, table, rows)
         wanted = list(range(1, 2501, 2))
         with db.session(write=False) as session:
             found = session.execute(select(table).where(among(session, table.c.id, wanted))
@@ -163,9 +180,42 @@ def test_plain_inserts_and_long_id_lists_read_back_what_sqlalchemy_would(db: Dat
             assert session.execute(select(func.count()).select_from(table).where(
                 among(session, table.c.label, ["o'7\"", "nope"]))).scalar() == 1
         with pytest.raises(KeyError), db.transaction() as session:
-            insert_plain(session, table, [{"id": 1, "missing": "x"}])
+            insert_many(session, table, [{"id": 1, "missing": "x"}])
     finally:
         table.drop(db.engine)
+
+
+def test_typed_rows_inserted_in_bulk_are_stored_as_sqlalchemy_stores_them(db: Database) -> None:
+    """``insert_many`` applies each column type's conversions (timestamps, JSON, decimals,
+    booleans, JSON null versus SQL NULL): the stored values, as the driver reads them back
+    raw, are the same as an ``insert()`` through SQLAlchemy would store."""
+    metadata = MetaData()
+    tables = [Table(f"scratch_typed_{n}", metadata, Column("id", Integer, primary_key=True),
+                    Column("at", UTCDateTime), Column("data", JSONType, nullable=True),
+                    Column("amount", Numeric(12, 2), nullable=True), Column("flag", Boolean),
+                    Column("label", String(40))) for n in (1, 2)]
+    with_default = Table("scratch_typed_default", metadata, Column("id", Integer, primary_key=True),
+                         Column("label", String(40), default="x"))
+    metadata.drop_all(db.engine)
+    metadata.create_all(db.engine)
+    try:
+        at = dt.datetime(2026, 11, 22, 5, 6, 7, 891011, tzinfo=dt.UTC)
+        rows = [{"id": i, "at": at + dt.timedelta(seconds=i * 3607),
+                 "data": [None, {"n": i, "s": "é'\""}, 2**70][i % 3] if i % 4 else None,
+                 "amount": Decimal(f"{i}.{i % 100:02d}") if i % 5 else None,
+                 "flag": bool(i % 2), "label": f"l{i}"} for i in range(1, 61)]
+        with db.transaction() as session:
+            insert_many(session, tables[0], rows)
+            session.execute(insert(tables[1]), rows)
+        with db.engine.connect() as conn:
+            stored = [conn.exec_driver_sql(f"SELECT * FROM {t.name} ORDER BY id").all()
+                      for t in tables]
+        assert stored[0] == stored[1]
+        assert len(stored[0]) == 60
+        with pytest.raises(ValueError, match="label"), db.transaction() as session:
+            insert_many(session, with_default, [{"id": 1}])
+    finally:
+        metadata.drop_all(db.engine)
 
 
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text()

@@ -39,7 +39,7 @@ from mercato.catalog.models import (
 from mercato.catalog.schemas import Media, ProductUpdate, VariantIn
 from mercato.catalog.service import install_type_set, json_value, slugify
 from mercato.catalog.validation import attribute_errors, validator_for
-from mercato.core.db import SYSTEM, Database, among, table_of, utcnow
+from mercato.core.db import SYSTEM, Database, among, insert_many, table_of, utcnow
 from mercato.core.errors import NotFound
 from mercato.core.ids import new_id
 from mercato.core.outbox import NewEvent, record_events
@@ -646,11 +646,11 @@ class Importer:
         now = utcnow()
         product_inserts = [p.product_insert for p in plans if p.product_insert]
         if product_inserts:
-            session.execute(insert(products_t), product_inserts)
+            insert_many(session, products_t, product_inserts)
         variant_inserts = [{**v, "created_at": now, "updated_at": now, "version": 1}
                            for p in plans for v in p.variant_inserts]
         if variant_inserts:
-            session.execute(insert(variants_t), variant_inserts)
+            insert_many(session, variants_t, variant_inserts)
         product_updates = [p.product_update for p in plans if p.product_update]
         if product_updates:
             done = session.execute(
@@ -674,7 +674,7 @@ class Importer:
             links = [{"organization_id": self.org, "product_id": p.product_id,
                       "collection_id": c} for p in relinked for c in p.collections or []]
             if links:
-                session.execute(insert(links_t), links)
+                insert_many(session, links_t, links)
         if not self.dry_run:
             record_events(session, self.org, [e for p in plans for e in p.events])
             touch(session, [p.product_id for p in plans])

@@ -39,7 +39,7 @@ from mercato.catalog.models import (
     Variant,
 )
 from mercato.catalog.schemas import ProductOut
-from mercato.core.db import SYSTEM, among, insert_plain, table_of, tenant_of
+from mercato.core.db import SYSTEM, among, insert_many, table_of, tenant_of
 
 MAX_VALUE = 200
 MAX_NAME = 90
@@ -152,7 +152,7 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
             prices.append({"pid": product.id, "low": low, "high": high})
     for table, rows in ((facets_t, facet_rows), (search_t, search_rows),
                         (listings_t, listing_rows)):
-        insert_plain(conn, table, rows)
+        insert_many(conn, table, rows)
     if prices:
         conn.execute(update(products_t).where(products_t.c.id == bindparam("pid"))
                      .values(min_price=bindparam("low"), max_price=bindparam("high"),

@@ -239,22 +239,37 @@ def among(conn: Connection | Session, column: ColumnElement[Any],
     return column.in_(values)
 
 
-def insert_plain(conn: Connection | Session, table: Table,
-                 rows: Sequence[dict[str, Any]]) -> None:
-    """``INSERT`` of many rows handed to the driver as they are, for derived tables whose
-    columns are plain text and integers: SQLAlchemy's per-row parameter processing was a tenth
-    of a bulk import's time. Tenancy still holds: the rows carry their organization, and on
-    PostgreSQL the table's policy checks it."""
+def insert_many(conn: Connection | Session, table: Table,
+                rows: Sequence[dict[str, Any]]) -> None:
+    """``INSERT`` of many rows as one driver ``executemany``, each value passed through its
+    column type's bind processor (the same conversions SQLAlchemy applies), without
+    SQLAlchemy's per-row parameter building, which was a tenth of a bulk import's time.
+
+    No defaults are applied: a row must name every column that has a Python-side default.
+    Tenancy still holds: the rows carry their organization, and on PostgreSQL the table's
+    policy checks it."""
     if not rows:
         return
     columns = list(rows[0])
     connection = conn if isinstance(conn, Connection) else conn.connection()
-    quote = connection.dialect.identifier_preparer.quote
-    names = ", ".join(quote(table.c[name].name) for name in columns)  # KeyError if not ours
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    dialect = connection.dialect
+    types = [table.c[name].type for name in columns]  # KeyError if not ours
+    unset = [c.name for c in table.c if c.name not in rows[0] and c.default is not None]
+    if unset:
+        raise ValueError(f"insert_many into {table.name} without {', '.join(unset)}: "
+                         "their defaults are not applied")
+    processors = [t.dialect_impl(dialect).bind_processor(dialect) for t in types]
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(table.c[name].name) for name in columns)
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
     statement = (f"INSERT INTO {quote(table.name)} ({names}) "  # noqa: S608 (names from the table)
                  f"VALUES ({', '.join([mark] * len(columns))})")
-    connection.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
+    if not any(processors):
+        values = [tuple(row[c] for c in columns) for row in rows]
+    else:
+        pairs = list(zip(columns, processors, strict=True))
+        values = [tuple(row[c] if p is None else p(row[c]) for c, p in pairs) for row in rows]
+    connection.exec_driver_sql(statement, values)
 
 
 def json_bytes(value: Any) -> bytes:

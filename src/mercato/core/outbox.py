@@ -33,7 +33,6 @@ from sqlalchemy import (
     String,
     Text,
     exists,
-    insert,
     or_,
     select,
     text,
@@ -47,6 +46,7 @@ from mercato.core.db import (
     BigIntPK,
     Database,
     TenantMixin,
+    insert_many,
     set_tenant,
     table_of,
     utcnow,
@@ -207,7 +207,7 @@ def record_events(session: Session, organization_id: str, events: list[NewEvent]
         last = session.connection().exec_driver_sql(
             "SELECT max(position) FROM outbox_events").scalar() or 0
         positions = list(range(last + 1, last + 1 + len(events)))
-    session.execute(insert(table_of(OutboxEvent)), [
+    insert_many(session, table_of(OutboxEvent), [
         {"position": position, "id": new_id(), "organization_id": organization_id,
          "type": e.type, "resource_type": e.resource_type, "resource_id": e.resource_id,
          "data": e.data, "created_at": now}
@@ -220,7 +220,7 @@ def record_events(session: Session, organization_id: str, events: list[NewEvent]
         for h in _handlers.values() if h.wants(e.type)
     ]
     if deliveries:
-        session.execute(insert(table_of(OutboxDelivery)), deliveries)
+        insert_many(session, table_of(OutboxDelivery), deliveries)
 
 
 def backoff_seconds(attempts: int) -> float:
