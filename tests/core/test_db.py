@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import threading
@@ -40,7 +41,7 @@ from mercato.core.db import (
     json_dumps,
     json_loads,
 )
-from mercato.core.ids import new_id
+from mercato.core.ids import encode, new_id
 from mercato.settings import Settings
 from tests.conftest import create_org
 
@@ -110,6 +111,18 @@ def test_ids_are_unique_and_sort_in_creation_order(count: int) -> None:
     assert len(set(ids)) == count
     assert ids == sorted(ids)
     assert all(len(i) == 26 for i in ids)
+
+
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+def test_an_id_is_its_128_bits_in_crockford_base32(value: int) -> None:
+    """The ULID text of a value: Crockford's alphabet (no I, L, O, U), most significant digit
+    first, as RFC 4648 base32 of the bits would spell it in that alphabet."""
+    rfc = base64.b32encode((value << 30).to_bytes(20, "big"))[:26].decode()
+    expected = rfc.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+                                           "0123456789ABCDEFGHJKMNPQRSTVWXYZ"))
+    assert encode(value) == expected
+    assert int(encode(value).translate(str.maketrans(
+        "ABCDEFGHJKMNPQRSTVWXYZ", "ABCDEFGHIJKLMNOPQRSTUV")), 32) == value
 
 
 def test_analyze_gives_the_planner_the_row_counts_tables_hold(
@@ -200,7 +213,9 @@ def test_typed_rows_inserted_in_bulk_are_stored_as_sqlalchemy_stores_them(db: Da
     metadata.create_all(db.engine)
     try:
         at = dt.datetime(2026, 11, 22, 5, 6, 7, 891011, tzinfo=dt.UTC)
-        rows = [{"id": i, "at": at + dt.timedelta(seconds=i * 3607),
+        plus_two = dt.timezone(dt.timedelta(hours=2))
+        rows = [{"id": i, "at": (at + dt.timedelta(seconds=i % 7 * 3607)).astimezone(
+                     plus_two if i % 2 else dt.UTC),  # repeated instants, two zones
                  "data": [None, {"n": i, "s": "é'\""}, 2**70][i % 3] if i % 4 else None,
                  "amount": Decimal(f"{i}.{i % 100:02d}") if i % 5 else None,
                  "flag": bool(i % 2), "label": f"l{i}"} for i in range(1, 61)]

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import json
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -258,7 +258,9 @@ def insert_many(conn: Connection | Session, table: Table,
     if unset:
         raise ValueError(f"insert_many into {table.name} without {', '.join(unset)}: "
                          "their defaults are not applied")
-    processors = [t.dialect_impl(dialect).bind_processor(dialect) for t in types]
+    processors = [_remembering(p) if p is not None and isinstance(t, UTCDateTime) else p
+                  for t, p in ((t, t.dialect_impl(dialect).bind_processor(dialect))
+                               for t in types)]
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(table.c[name].name) for name in columns)
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -270,6 +272,20 @@ def insert_many(conn: Connection | Session, table: Table,
         pairs = list(zip(columns, processors, strict=True))
         values = [tuple(row[c] if p is None else p(row[c]) for c, p in pairs) for row in rows]
     connection.exec_driver_sql(statement, values)
+
+
+def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` run once per distinct value: the rows of a bulk insert share their
+    timestamps, and formatting one was a twentieth of an import. Only for timestamps: other
+    values may be equal and still be stored differently (``1 == True``)."""
+    done: dict[Any, Any] = {}
+
+    def run(value: Any) -> Any:
+        if value not in done:
+            done[value] = process(value)
+        return done[value]
+
+    return run
 
 
 def json_bytes(value: Any) -> bytes:

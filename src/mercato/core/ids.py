@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET)
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+"""Two base32 digits for each 10-bit number."""
+_SHIFTS = tuple(range(120, -1, -10))
 _lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
@@ -25,7 +26,10 @@ def new_id() -> str:
         else:
             rand = int.from_bytes(os.urandom(10), "big")
         _last_ms, _last_rand = now, rand
-    value = (now << 80) | rand
-    # 130 bits as 26 base32 digits: shifted to the top of 20 bytes, RFC 4648 base32 in C,
-    # then Crockford's alphabet
-    return base64.b32encode((value << 30).to_bytes(20, "big"))[:26].decode().translate(_CROCKFORD)
+    return encode((now << 80) | rand)
+
+
+def encode(value: int) -> str:
+    """130 bits as 26 Crockford base32 digits, ten bits at a time: a tenth of a bulk import
+    went to ids when they went through ``base64.b32encode`` (Python code in 3.11)."""
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
