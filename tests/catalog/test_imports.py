@@ -7,12 +7,14 @@ import csv
 import datetime as dt
 import io
 import multiprocessing
+from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from mercato.catalog.imports import Importer, claim_job, create_job, run_job
+from mercato.catalog.index import reindex_products
 from mercato.catalog.models import ImportJob, Product, Variant
 from mercato.catalog.tasks import run_imports
 from mercato.catalog.validation import validator_for
@@ -120,6 +122,46 @@ def test_import_creates_products_with_a_variant_per_row_and_upserts_by_sku(
             OutboxEvent.data["sku"].as_string() == f"B-NM-{t}")).all()
         assert [e.data["changes"] for e in updated] == [
             {"price": {"from": "1.00", "to": "1.25"}}]
+
+
+def test_new_products_are_written_with_their_price_range_and_not_updated_for_it(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    """An imported product is inserted with the lowest and highest price of its variants, as
+    the reindex before commit derives them, so that commit has no UPDATE of it to make."""
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        job = import_csv(client, org, db, _csv(
+            _card_row(f"ring-{t}", f"R-NM-{t}", price="12.50"),
+            _card_row(f"ring-{t}", f"R-LP-{t}", condition="LP", price="9.05"),
+            _card_row(f"ring-{t}", f"R-MP-{t}", condition="MP", price="10"),
+            _card_row(f"orb-{t}", f"O-NM-{t}", price="0.25")))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert job["status"] == "succeeded", job
+    assert [s for s in statements if s.startswith("UPDATE PRODUCTS")] == []
+    with db.transaction(tenant=org.id) as session:
+        products = {p.slug: p for p in session.scalars(select(Product).where(
+            Product.slug.in_([f"ring-{t}", f"orb-{t}"])))}
+        assert {slug: (p.min_price, p.max_price) for slug, p in products.items()} == {
+            f"ring-{t}": (Decimal("9.05"), Decimal("12.50")),
+            f"orb-{t}": (Decimal("0.25"), Decimal("0.25"))}
+        for product in products.values():  # what a reindex from the database derives
+            product.min_price = product.max_price = None
+        session.flush()
+        reindex_products(session, [p.id for p in products.values()])
+        session.expire_all()
+        assert {p.slug: (p.min_price, p.max_price) for p in session.scalars(
+            select(Product).where(Product.slug.in_([f"ring-{t}", f"orb-{t}"])))} == {
+            f"ring-{t}": (Decimal("9.05"), Decimal("12.50")),
+            f"orb-{t}": (Decimal("0.25"), Decimal("0.25"))}
 
 
 def test_bad_rows_fail_alone_with_line_numbers_and_never_half_write_a_product(
