@@ -219,14 +219,17 @@ def test_typed_rows_inserted_in_bulk_are_stored_as_sqlalchemy_stores_them(db: Da
                  "data": [None, {"n": i, "s": "é'\""}, 2**70][i % 3] if i % 4 else None,
                  "amount": Decimal(f"{i}.{i % 100:02d}") if i % 5 else None,
                  "flag": bool(i % 2), "label": f"l{i}"} for i in range(1, 61)]
+        empty = [{"id": i, "at": at, "data": None, "amount": None, "flag": False,
+                  "label": ""} for i in (61, 62)]  # columns of nothing but NULLs
         with db.transaction() as session:
-            insert_many(session, tables[0], rows)
-            session.execute(insert(tables[1]), rows)
+            for batch in (rows, empty):
+                insert_many(session, tables[0], batch)
+                session.execute(insert(tables[1]), batch)
         with db.engine.connect() as conn:
             stored = [conn.exec_driver_sql(f"SELECT * FROM {t.name} ORDER BY id").all()
                       for t in tables]
         assert stored[0] == stored[1]
-        assert len(stored[0]) == 60
+        assert len(stored[0]) == 62
         with pytest.raises(ValueError, match="label"), db.transaction() as session:
             insert_many(session, with_default, [{"id": 1}])
     finally:
