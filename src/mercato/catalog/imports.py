@@ -40,6 +40,7 @@ from mercato.catalog.models import (
 from mercato.catalog.schemas import Media, ProductUpdate, VariantIn
 from mercato.catalog.service import install_type_set, json_value, slugify
 from mercato.catalog.validation import attribute_errors, validator_for
+from mercato.core.collector import bulk_allocations
 from mercato.core.db import SYSTEM, Database, among, insert_many, table_of, utcnow
 from mercato.core.errors import NotFound
 from mercato.core.ids import new_id
@@ -143,6 +144,11 @@ def _batches(rows: Iterable[csvio.SourceRow], size: int) -> Iterator[list[csvio.
 def run_job(db: Database, job_id: str,
             progress: Callable[[int, int], None] | None = None) -> None:
     """Apply a claimed job to the end, batch by batch; safe to run again after a crash."""
+    with bulk_allocations():
+        _run_job(db, job_id, progress)
+
+
+def _run_job(db: Database, job_id: str, progress: Callable[[int, int], None] | None) -> None:
     with db.session(write=False, tenant=SYSTEM) as session:
         job = session.scalar(select(ImportJob).options(undefer(ImportJob.content))
                              .where(ImportJob.id == job_id))
