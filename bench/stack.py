@@ -205,6 +205,21 @@ class Server:
         return self.token
 
 
+def _settle(pids: Sequence[int], deadline: float) -> None:
+    """Until the worker processes are idle: a worker still importing the app does not accept,
+    and the load generator's connections, opened at the start and kept, would all go to the
+    workers that were ready (one worker measured as if it were the server)."""
+    from bench.loadgen import _cpu_seconds
+
+    last = _cpu_seconds(tuple(pids))
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _cpu_seconds(tuple(pids))
+        if last is None or now is None or now - last < 0.05 * len(pids):
+            return
+        last = now
+
+
 @contextmanager
 def running_server(database_url: str, extensions: Sequence[str] = (),
                    settings: Mapping[str, str] | None = None,
@@ -243,6 +258,8 @@ def running_server(database_url: str, extensions: Sequence[str] = (),
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not healthy after {startup_timeout}s")
             time.sleep(0.1)
+        if workers > 1:
+            _settle(server.pids[1:], deadline)
         yield server
     except BaseException:
         sys.stderr.write(f"--- server log (last lines) ---\n{server.log_tail()}\n")
