@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.loadgen import _cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("MERCATO_BENCH_POSTGRES_URL",
                               "postgresql://postgres@127.0.0.1:5432/test")
@@ -209,8 +211,6 @@ def _settle(pids: Sequence[int], deadline: float) -> None:
     """Until the worker processes are idle: a worker still importing the app does not accept,
     and the load generator's connections, opened at the start and kept, would all go to the
     workers that were ready (one worker measured as if it were the server)."""
-    from bench.loadgen import _cpu_seconds
-
     last = _cpu_seconds(tuple(pids))
     while time.monotonic() < deadline:
         time.sleep(0.5)

@@ -318,7 +318,7 @@ def json_loads(text: str | bytes) -> Any:
     if _LONG_NUMBER in raw.translate(_DIGIT_RUNS):
         return json.loads(text)
     try:
-        return orjson.loads(text)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return json.loads(text)
 

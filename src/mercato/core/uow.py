@@ -27,6 +27,8 @@ from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from mercato.settings import Settings
+
 if TYPE_CHECKING:
     from mercato.core.db import Database
     from mercato.core.idempotency import IdempotencyKey
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("mercato.uow")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_METHODS = frozenset({"GET", "HEAD"})
-DEFAULT_READ_THREADS = 2
 
 _current: ContextVar[UnitOfWork] = ContextVar("mercato_uow")
 
@@ -146,7 +147,8 @@ def read_pool(request: Request) -> CapacityLimiter:
     if limiter is None:
         settings = getattr(state, "settings", None)
         limiter = pools[loop] = CapacityLimiter(
-            settings.read_threads if settings is not None else DEFAULT_READ_THREADS)
+            settings.read_threads if settings is not None
+            else Settings.model_fields["read_threads"].default)
     return limiter
 
 
