@@ -80,7 +80,7 @@ from mercato.tenancy.service import get_by_slug
 
 settings = get_settings()
 load_modules(settings)
-db = Database(settings.database_url)
+db = Database.from_settings(settings, pool_size=2)
 path, slug = sys.argv[1], sys.argv[2]
 with db.session(write=False, tenant=SYSTEM) as session:
     org = get_by_slug(session, slug).id

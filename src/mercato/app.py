@@ -46,8 +46,7 @@ def load_modules(settings: Settings) -> list[Any]:
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    db = db or Database(settings.database_url, pool_size=settings.db_pool_size,
-                        busy_timeout_ms=settings.db_busy_timeout_ms)
+    db = db or Database.from_settings(settings)
     modules = load_modules(settings)
 
     @asynccontextmanager

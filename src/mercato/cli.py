@@ -129,7 +129,7 @@ def worker(
     _require_secret_key(settings)
     _configure(settings)
     load_modules(settings)
-    db = Database(settings.database_url, pool_size=2, busy_timeout_ms=settings.db_busy_timeout_ms)
+    db = Database.from_settings(settings, pool_size=2)
     dispatcher = Dispatcher(db, batch_size=settings.worker_batch_size,
                             lease_seconds=settings.worker_lease_seconds,
                             max_attempts=settings.worker_max_attempts,
@@ -179,7 +179,7 @@ def _create_org(settings: Settings, *, name: str, slug: str, owner_email: str,
     from mercato.tenancy import service as tenancy
 
     _migrate(settings)
-    db = Database(settings.database_url, pool_size=1)
+    db = Database.from_settings(settings, pool_size=1)
     identity = Identity(settings, db)
     try:
         with db.transaction() as session:
@@ -222,7 +222,7 @@ def import_products(
     settings = get_settings()
     _configure(settings)
     _migrate(settings)
-    db = Database(settings.database_url, pool_size=2, busy_timeout_ms=settings.db_busy_timeout_ms)
+    db = Database.from_settings(settings, pool_size=2)
     try:
         with db.session(write=False, tenant=SYSTEM) as session:
             organization = get_by_slug(session, org)
@@ -280,7 +280,7 @@ def inventory_verify(
 
     settings = get_settings()
     _configure(settings)
-    db = Database(settings.database_url, pool_size=2, busy_timeout_ms=settings.db_busy_timeout_ms)
+    db = Database.from_settings(settings, pool_size=2)
     try:
         with db.session(write=False, tenant=SYSTEM) as session:
             query = select(Organization.id, Organization.slug)
@@ -339,7 +339,7 @@ def demo(
     from mercato.tenancy.service import get_by_slug
 
     _migrate(settings)
-    db = Database(settings.database_url, pool_size=1)
+    db = Database.from_settings(settings, pool_size=1)
     with db.session(write=False) as session:
         exists = get_by_slug(session, DEMO_SLUG) is not None
     db.dispose()
@@ -369,7 +369,7 @@ def _demo_shopify(settings: Settings, base: str, host: str, port: int) -> str:
     from mercato.core.db import Database
     from mercato.tenancy.service import get_by_slug
 
-    db = Database(settings.database_url, pool_size=1)
+    db = Database.from_settings(settings, pool_size=1)
     with db.session(write=False) as session:
         org = get_by_slug(session, DEMO_SLUG)
         assert org is not None

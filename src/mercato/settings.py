@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_busy_timeout_ms: int = Field(default=30000, ge=0)
+    sqlite_mmap_mb: int = Field(
+        default=1024, ge=0,
+        description="SQLite: how much of the database file reads map into memory instead of "
+        "copying into each connection's page cache (0: none).",
+    )
     read_threads: int = Field(
         default=2, ge=1, le=200,
         description="Threads per process that run GET requests' database work. A process runs "

@@ -46,12 +46,25 @@ from mercato.settings import Settings
 from tests.conftest import create_org
 
 
-def test_sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'p.db'}", busy_timeout_ms=1234)
+def test_sqlite_runs_in_wal_with_foreign_keys_a_busy_timeout_and_mapped_reads(
+        tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}", busy_timeout_ms=1234, sqlite_mmap_mb=64)
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 1234
+        assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == 64 * 2**20
+    db.dispose()
+
+
+def test_database_from_settings_takes_the_pool_and_sqlite_settings(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 's.db'}", db_busy_timeout_ms=4321,
+                        sqlite_mmap_mb=0, secret_key="k" * 40)
+    db = Database.from_settings(settings, pool_size=1)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 4321
+        assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == 0
+    assert db.engine.pool.size() == 3  # type: ignore[attr-defined]
     db.dispose()
 
 

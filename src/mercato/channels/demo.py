@@ -75,7 +75,7 @@ def seed(settings: Settings, organization_id: str, store_slug: str, mercato_url:
     hook = f"{mercato_url}/webhooks/shopify/{store_slug}"
     for topic in TOPICS:
         emulator.subscribe(topic, hook)
-    db = Database(settings.database_url, pool_size=1)
+    db = Database.from_settings(settings, pool_size=1)
     try:
         with db.transaction(tenant=organization_id) as session:
             session.info["actor_label"] = "demo"
