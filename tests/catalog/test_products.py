@@ -7,6 +7,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from mercato.catalog import service
+from mercato.catalog.service import SORTS
 from mercato.core.db import Database
 from mercato.core.ids import new_id
 from mercato.core.outbox import OutboxEvent
@@ -217,13 +219,38 @@ def test_listing_pages_through_every_product_once_in_sort_order(
     _install(client, org)
     for i in range(7):
         client.post("/api/v1/products", headers=org.headers, json=_card(f"Card {i % 3}"))
-    for sort in ("title", "-created", "updated"):
+    for sort in SORTS:  # every sort's cursor: text, timestamps and decimal prices
         everything = client.get("/api/v1/products", headers=org.headers,
                                 params={"sort": sort, "limit": 250}).json()["data"]
         walked = [p["id"] for p in walk_pages(client, "/api/v1/products", org.headers,
                                               limit=2, sort=sort)]
         assert walked == [p["id"] for p in everything]
         assert len(walked) == 7
+
+
+def test_listings_of_one_shape_share_one_statement_whatever_their_values(
+    client: TestClient, org: Org
+) -> None:
+    """A page's statement is built once per set of filters and sort, not per request."""
+    _install(client, org)
+    for i in range(3):
+        client.post("/api/v1/products", headers=org.headers,
+                    json=_card(f"Shape {i}", status="active" if i else "draft",
+                               attributes={"rarity": ("rare", "common", "rare")[i]}))
+    service._listing.cache_clear()
+
+    def titles(**params: str) -> list[str]:
+        response = client.get("/api/v1/products", headers=org.headers,
+                              params={"sort": "title", **params})
+        assert response.status_code == 200, response.text
+        return [p["title"] for p in response.json()["data"]]
+
+    assert titles(status="active", **{"attr.rarity": "rare"}) == ["Shape 2"]
+    assert titles(status="draft", **{"attr.rarity": "rare"}) == ["Shape 0"]
+    assert titles(status="active", **{"attr.rarity": "common"}) == ["Shape 1"]
+    assert service._listing.cache_info().misses == 1
+    assert titles(status="active") == ["Shape 1", "Shape 2"]  # another shape: its own
+    assert service._listing.cache_info().misses == 2
 
 
 def test_catalog_permissions(client: TestClient, org: Org) -> None:

@@ -439,8 +439,12 @@ def test_listing_facets_and_export_never_show_another_organizations_products(
         _install(client, who)
         _create(client, who, _card(f"Mine {tag}", tags=[tag]))
     for who in (org, other_org):
-        listed = client.get("/api/v1/products", headers=who.headers, params={"tag": tag})
-        assert len(listed.json()["data"]) == 1
+        # each filter reads its own tables (facets, variants, the text index, listings)
+        for params in ({"tag": tag}, {"q": f"mine {tag}"}, {"tag": tag, "attr.game": "magic"},
+                       {"tag": tag, "price_min": "0", "sort": "price"},
+                       {"tag": tag, "in_stock": "false", "status": "draft"}):
+            listed = client.get("/api/v1/products", headers=who.headers, params=params)
+            assert len(listed.json()["data"]) == 1, params
         everything = client.get("/api/v1/products", headers=who.headers,
                                 params={"limit": 250}).json()["data"]
         assert len(everything) == 1

@@ -32,14 +32,17 @@ from sqlalchemy import (
 
 from mercato.core.db import (
     SYSTEM,
+    TENANT,
     Database,
     JSONType,
+    TenantScopeError,
     UTCDateTime,
     among,
     insert_many,
     json_bytes,
     json_dumps,
     json_loads,
+    tenant_execute,
 )
 from mercato.core.ids import encode, new_id
 from mercato.settings import Settings
@@ -290,3 +293,18 @@ def test_json_read_takes_what_orjson_alone_would_get_wrong() -> None:
         assert json_loads(document) == expected
         assert json_loads(document.encode()) == expected
     assert json.dumps(json_loads("[NaN, Infinity]")) == "[NaN, Infinity]"
+
+
+def test_a_prebuilt_tenant_statement_reads_only_the_sessions_organization(
+        db: Database, settings: Settings) -> None:
+    from mercato.identity.models import StaffUser
+
+    first, second = create_org(db, settings), create_org(db, settings)
+    staff = StaffUser.__table__
+    emails = select(staff.c.email).where(staff.c.organization_id == TENANT)
+    for org in (first, second):
+        with db.session(write=False, tenant=org.id) as session:
+            assert tenant_execute(session, emails).scalars().all() == [org.owner_email]
+    for tenant in (None, SYSTEM):  # no organization to bind: refused, not every row
+        with db.session(write=False, tenant=tenant) as session, pytest.raises(TenantScopeError):
+            tenant_execute(session, emails)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -15,6 +16,8 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
+    and_,
     bindparam,
     exists,
     false,
@@ -56,11 +59,27 @@ from mercato.catalog.schemas import (
 )
 from mercato.catalog.tcg import TYPE_SETS
 from mercato.catalog.validation import attribute_errors, check_schema, validate_attributes
-from mercato.core.db import add_unique, get_owned, require_owned, tenant_of, utcnow
+from mercato.core.db import (
+    TENANT,
+    add_unique,
+    get_owned,
+    require_owned,
+    tenant_execute,
+    tenant_of,
+    utcnow,
+)
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import record_event
-from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.core.pagination import (
+    PageParams,
+    Slice,
+    decode_cursor,
+    encode_cursor,
+    keyset_after,
+    ordering,
+    paginate,
+)
 
 M = TypeVar("M")
 MAX_REPORTED = 50
@@ -475,99 +494,232 @@ class ProductFilters:
     sort: str = "-created"
 
 
-def _has_facet(name: str, values: list[str], *, correlated: bool) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class _Shape:
+    """Which filters a listing has, not their values: one set of conditions (and one listing
+    statement) is built per shape and reused, the values bound when it runs. Building and
+    keying the statement anew took more of a page's time than the query."""
+
+    dialect: str
+    product_type: bool = False
+    category: bool = False
+    collection: bool = False
+    status: bool = False
+    vendor: bool = False
+    channel: bool = False
+    tag: bool = False
+    attributes: int = 0
+    price_min: bool = False
+    price_max: bool = False
+    in_stock: bool | None = None
+    text: bool | None = None  # None: no search; False: a search without words (none match)
+    correlated: bool = True
+    scoped: bool = False  # names its organization (TENANT) itself, for ``tenant_execute``
+
+
+def _channel_value(dialect: str, kind: str) -> Any:
+    """A channel kind as ``_published`` binds it: a JSON array to contain on PostgreSQL."""
+    return [kind] if dialect == "postgresql" else kind
+
+
+def _bound_filters(session: Session, filters: ProductFilters, *, correlated: bool,
+                   scoped: bool) -> tuple[_Shape, dict[str, Any]]:
+    """The filters' shape and the values to bind. What they name by slug or id is looked up
+    here (404 for an unknown type, category or collection)."""
+    dialect = session.get_bind().dialect.name
+    values: dict[str, Any] = {}
+    if filters.product_type:
+        values["f_type"] = get_product_type(session, filters.product_type).id
+    if filters.category:
+        values["f_categories"] = descendants(session, get_category(session, filters.category))
+    if filters.collection:
+        values["f_collection"] = get_collection(session, filters.collection).id
+    if filters.status:
+        values["f_status"] = filters.status
+    if filters.vendor:
+        values["f_vendor"] = filters.vendor
+    if filters.channel:
+        values["f_channel"] = _channel_value(dialect, filters.channel)
+    if filters.tag:
+        values.update(f_tag_field="tag", f_tag=[filters.tag])
+    for i, (name, wanted) in enumerate(filters.attributes.items()):
+        values.update({f"f_attr{i}_field": f"attr.{name}", f"f_attr{i}": wanted})
+    if filters.price_min is not None:
+        values["f_price_min"] = filters.price_min
+    if filters.price_max is not None:
+        values["f_price_max"] = filters.price_max
+    text = None
+    if filters.q:
+        terms = search_words(filters.q)[:16]
+        text = bool(terms)
+        if terms:
+            values["f_text"] = (" & ".join(f"{t}:*" for t in terms) if dialect == "postgresql"
+                                else " ".join(f'"{t}"*' for t in terms))
+    shape = _Shape(
+        dialect, product_type=bool(filters.product_type), category=bool(filters.category),
+        collection=bool(filters.collection), status=bool(filters.status),
+        vendor=bool(filters.vendor), channel=bool(filters.channel), tag=bool(filters.tag),
+        attributes=len(filters.attributes), price_min=filters.price_min is not None,
+        price_max=filters.price_max is not None, in_stock=filters.in_stock, text=text,
+        correlated=correlated, scoped=scoped)
+    return shape, values
+
+
+def _own(model: Any, scoped: bool) -> list[ColumnElement[bool]]:
+    """``model``'s organization condition when the statement names its scope itself (Core
+    execution); the ORM adds the same one to every table when it runs the statement."""
+    return [model.organization_id == TENANT] if scoped else []
+
+
+Param = Callable[..., Any]
+"""How a condition gets a value by name: ``bindparam`` (bound when the statement runs) or
+``_literal(values)`` (the value itself)."""
+
+
+def _literal(values: dict[str, Any]) -> Param:
+    return lambda name, **_: values[name]
+
+
+def _has_facet(field: str, values: str, shape: _Shape, param: Param) -> ColumnElement[bool]:
     """Listing pages use a correlated EXISTS, probed through the facet primary key (product,
     field, value): a card store's filters (game, condition) match much of the catalog, and
     walking the sort index while probing stops after a page, where ``IN (subquery)`` made
     SQLite collect every match first. Facet counts visit every match anyway, and there the
-    ``IN`` form measured far faster (bench/catalog.py)."""
-    if correlated:
-        return exists().where(ProductFacet.product_id == Product.id,
-                              ProductFacet.field == name, ProductFacet.value.in_(values))
-    return Product.id.in_(select(ProductFacet.product_id).where(
-        ProductFacet.field == name, ProductFacet.value.in_(values)))
+    ``IN`` form measured far faster (bench/catalog.py). ``field`` and ``values`` name the
+    values."""
+    matching = [ProductFacet.field == param(field),
+                ProductFacet.value.in_(param(values, expanding=True)),
+                *_own(ProductFacet, shape.scoped)]
+    if shape.correlated:
+        return exists().where(ProductFacet.product_id == Product.id, *matching)
+    return Product.id.in_(select(ProductFacet.product_id).where(*matching))
 
 
-def published_on(session: Session, kind: str) -> ColumnElement[bool]:
-    """Products published on channels of this kind: ``channels`` is NULL (everywhere) or lists
-    it. A condition on the row, not an index probe: listings walk a sort index (led by status
-    on the storefront) and nearly every product they meet passes."""
-    if session.get_bind().dialect.name == "postgresql":
-        listed = type_coerce(Product.channels, JSONB).contains([kind])
+def _published(dialect: str, param: Param) -> ColumnElement[bool]:
+    """Products published on channels of the kind named ``f_channel`` (``_channel_value``):
+    ``channels`` is NULL (everywhere) or lists it. A condition on the row, not an index probe:
+    listings walk a sort index (led by status on the storefront) and nearly every product they
+    meet passes."""
+    if dialect == "postgresql":
+        listed = type_coerce(Product.channels, JSONB).contains(
+            param("f_channel", type_=JSONB))
     else:
         items = func.json_each(Product.channels).table_valued("value")
-        listed = exists().select_from(items).where(items.c.value == kind)
+        listed = exists().select_from(items).where(items.c.value == param("f_channel"))
     return or_(Product.channels.is_(None), listed)
 
 
-def _text_match(session: Session, q: str) -> ColumnElement[bool]:
-    """Every word of ``q`` as a prefix (``light bolt`` finds Lightning Bolt) of the product's
-    title, vendor, SKUs, barcodes or text attributes; PostgreSQL full text or SQLite FTS5."""
-    terms = search_words(q)[:16]
-    if not terms:
+def published_on(session: Session, kind: str) -> ColumnElement[bool]:
+    """Products published on channels of this kind."""
+    dialect = session.get_bind().dialect.name
+    return _published(dialect, _literal({"f_channel": _channel_value(dialect, kind)}))
+
+
+def _text_match(shape: _Shape, param: Param) -> ColumnElement[bool]:
+    """Every word of the search (``f_text``, made by ``_bound_filters``) as a prefix
+    (``light bolt`` finds Lightning Bolt) of the product's title, vendor, SKUs, barcodes or
+    text attributes; PostgreSQL full text or SQLite FTS5."""
+    if not shape.text:
         return false()
-    if session.get_bind().dialect.name == "postgresql":
-        query = func.to_tsquery("simple", " & ".join(f"{t}:*" for t in terms))
+    if shape.dialect == "postgresql":
+        query = func.to_tsquery("simple", param("f_text", type_=String))
         matching = select(ProductSearch.product_id).where(
-            literal_column("product_search.tsv").op("@@")(query))
+            literal_column("product_search.tsv").op("@@")(query),
+            *_own(ProductSearch, shape.scoped))
     else:
         fts = table("product_search_fts")
         rowids: Select[Any] = select(literal_column("rowid")).select_from(fts).where(
-            literal_column("product_search_fts").op("MATCH")(
-                " ".join(f'"{t}"*' for t in terms)))
-        matching = select(ProductSearch.product_id).where(ProductSearch.id.in_(rowids))
+            literal_column("product_search_fts").op("MATCH")(param("f_text", type_=String)))
+        matching = select(ProductSearch.product_id).where(ProductSearch.id.in_(rowids),
+                                                          *_own(ProductSearch, shape.scoped))
     return Product.id.in_(matching)
+
+
+def _conditions(shape: _Shape, param: Param) -> list[ColumnElement[bool]]:
+    """The conditions of a shape, with the values ``param`` gives for the names
+    ``_bound_filters`` uses."""
+    where: list[ColumnElement[bool]] = []
+    if shape.product_type:
+        where.append(Product.product_type_id == param("f_type"))
+    if shape.category:
+        where.append(Product.category_id.in_(param("f_categories", expanding=True)))
+    if shape.collection:
+        where.append(Product.id.in_(select(ProductCollection.product_id).where(
+            ProductCollection.collection_id == param("f_collection"),
+            *_own(ProductCollection, shape.scoped))))
+    if shape.status:
+        where.append(Product.status == param("f_status"))
+    if shape.vendor:
+        where.append(Product.vendor == param("f_vendor"))
+    if shape.channel:
+        where.append(_published(shape.dialect, param))
+    if shape.tag:
+        where.append(_has_facet("f_tag_field", "f_tag", shape, param))
+    for i in range(shape.attributes):
+        where.append(_has_facet(f"f_attr{i}_field", f"f_attr{i}", shape, param))
+    if shape.price_min or shape.price_max:
+        priced = [Variant.product_id == Product.id, *_own(Variant, shape.scoped)]
+        if shape.price_min:
+            priced.append(Variant.price >= param("f_price_min"))
+        if shape.price_max:
+            priced.append(Variant.price <= param("f_price_max"))
+        where.append(exists().where(*priced))
+    if shape.in_stock is not None:
+        stocked = exists().where(Variant.product_id == Product.id, Variant.available > 0,
+                                 *_own(Variant, shape.scoped))
+        where.append(stocked if shape.in_stock else not_(stocked))
+    if shape.text is not None:
+        where.append(_text_match(shape, param))
+    return where
+
+
+@functools.lru_cache(maxsize=512)
+def _bound_conditions(shape: _Shape) -> tuple[ColumnElement[bool], ...]:
+    """A shape's conditions, built once, their values bound when the statement runs."""
+    return tuple(_conditions(shape, bindparam))
 
 
 def filter_conditions(session: Session, filters: ProductFilters, *,
                       correlated: bool = True) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = []
-    if filters.product_type:
-        where.append(Product.product_type_id
-                     == get_product_type(session, filters.product_type).id)
-    if filters.category:
-        where.append(Product.category_id.in_(
-            descendants(session, get_category(session, filters.category))))
-    if filters.collection:
-        collection = get_collection(session, filters.collection)
-        where.append(Product.id.in_(select(ProductCollection.product_id).where(
-            ProductCollection.collection_id == collection.id)))
-    if filters.status:
-        where.append(Product.status == filters.status)
-    if filters.vendor:
-        where.append(Product.vendor == filters.vendor)
-    if filters.channel:
-        where.append(published_on(session, filters.channel))
-    if filters.tag:
-        where.append(_has_facet("tag", [filters.tag], correlated=correlated))
-    for name, values in filters.attributes.items():
-        where.append(_has_facet(f"attr.{name}", values, correlated=correlated))
-    if filters.price_min is not None or filters.price_max is not None:
-        priced = [Variant.product_id == Product.id]
-        if filters.price_min is not None:
-            priced.append(Variant.price >= filters.price_min)
-        if filters.price_max is not None:
-            priced.append(Variant.price <= filters.price_max)
-        where.append(exists().where(*priced))
-    if filters.in_stock is not None:
-        stocked = exists().where(Variant.product_id == Product.id, Variant.available > 0)
-        where.append(stocked if filters.in_stock else not_(stocked))
-    if filters.q:
-        where.append(_text_match(session, filters.q))
-    return where
+    """The filters as conditions on ``Product`` with their values, for statements the ORM runs
+    (and scopes)."""
+    shape, values = _bound_filters(session, filters, correlated=correlated, scoped=False)
+    return _conditions(shape, _literal(values))
+
+
+@functools.lru_cache(maxsize=512)
+def _listing(shape: _Shape, sort: str, after: bool) -> Select[Any]:
+    """A listing page's statement: stored listing, id and sort value of each product, from
+    ``after_0``/``after_1`` (a cursor's sort value and id) on when ``after``, ``limit`` rows."""
+    column, descending = SORTS[sort]
+    order = [(column, descending), (Product.id, descending)]
+    columns: list[Any] = [ProductListing.body, Product.id, column]
+    stmt: Select[Any] = (
+        select(*columns)
+        .join(ProductListing, and_(ProductListing.product_id == Product.id,
+                                   ProductListing.organization_id == TENANT))
+        .where(*_bound_conditions(shape), Product.organization_id == TENANT))
+    if after:
+        stmt = stmt.where(keyset_after(order, [bindparam("after_0"), bindparam("after_1")]))
+    return stmt.order_by(*ordering(order)).limit(bindparam("limit"))
 
 
 def list_products(session: Session, filters: ProductFilters,
                   params: PageParams) -> Slice[str]:
     """A page of products as their stored listing JSON (``catalog/index.py`` renders it when a
-    product changes): the page is one indexed read, and its items need no work here."""
-    column, descending = SORTS[filters.sort]
-    columns: list[Any] = [ProductListing.body, Product.id, column]  # id and sort: the cursor
-    stmt: Select[Any] = (select(*columns)
-                         .join(ProductListing, ProductListing.product_id == Product.id)
-                         .where(*filter_conditions(session, filters)))
-    page = paginate(session, stmt, [(column, descending), (Product.id, descending)], params)
-    return Slice(items=[row.body for row in page.items], next_cursor=page.next_cursor)
+    product changes): the page is one indexed read, and its items need no work here. The
+    busiest read of the catalog, so its statement is built once per shape (``_listing``)."""
+    shape, values = _bound_filters(session, filters, correlated=True, scoped=True)
+    values["limit"] = params.limit + 1
+    if params.cursor:
+        values["after_0"], values["after_1"] = decode_cursor(params.cursor, 2)
+    stmt = _listing(shape, filters.sort, bool(params.cursor))
+    rows: list[Any] = list(tenant_execute(session, stmt, values))
+    next_cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        next_cursor = encode_cursor([rows[-1][2], rows[-1][1]])
+    return Slice(items=[row[0] for row in rows], next_cursor=next_cursor)
 
 
 def default_facets(session: Session, product_type: str | None) -> list[str]:

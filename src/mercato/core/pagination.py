@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import Query, Response
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mercato.core.errors import BadRequest
@@ -104,6 +104,21 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
                          errors=[{"field": "cursor", "message": "malformed cursor"}]) from exc
 
 
+def keyset_after(order: Sequence[tuple[Any, bool]], values: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows after ``values`` in ``order`` ((column, descending) pairs): (a, b, c) after
+    (x, y, z) in mixed directions, expanded into OR-of-ANDs. ``values`` may be bound
+    parameters, for a statement built once."""
+    clauses = []
+    for i, (col, desc) in enumerate(order):
+        equal = [order[j][0] == values[j] for j in range(i)]
+        clauses.append(and_(*equal, col < values[i] if desc else col > values[i]))
+    return or_(*clauses)
+
+
+def ordering(order: Sequence[tuple[Any, bool]]) -> list[ColumnElement[Any]]:
+    return [col.desc() if desc else col.asc() for col, desc in order]
+
+
 def paginate(
     session: Session,
     stmt: Select[M],
@@ -113,17 +128,10 @@ def paginate(
     """Run ``stmt`` one page at a time; ``order`` is (column, descending) pairs ending unique."""
     columns = [col for col, _ in order]
     if params.cursor:
-        values = decode_cursor(params.cursor, len(order))
-        # (a, b, c) after (x, y, z) in mixed directions, expanded into OR-of-ANDs
-        clauses = []
-        for i, (col, desc) in enumerate(order):
-            equal = [columns[j] == values[j] for j in range(i)]
-            clauses.append(and_(*equal, col < values[i] if desc else col > values[i]))
-        stmt = stmt.where(or_(*clauses))
-    stmt = stmt.order_by(*[col.desc() if desc else col.asc() for col, desc in order])
+        stmt = stmt.where(keyset_after(order, decode_cursor(params.cursor, len(order))))
+    stmt = stmt.order_by(*ordering(order))
     limited = stmt.limit(params.limit + 1)
-    # ORM entities come back as objects; a Core select of columns as rows, which a hot
-    # listing builds its response from without hydrating objects
+    # ORM entities come back as objects, a select of columns as rows
     single_entity = (len(stmt.column_descriptions) == 1
                      and stmt.column_descriptions[0].get("type") is stmt.column_descriptions[0]
                      .get("entity"))

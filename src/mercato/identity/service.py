@@ -7,18 +7,20 @@ import re
 from collections.abc import Callable, Iterable
 
 from fastapi import Request
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.concurrency import run_in_threadpool
 
 from mercato.core.auth import Principal
 from mercato.core.db import (
     SYSTEM,
+    TENANT,
     Database,
     add_unique,
     require_owned,
     set_tenant,
     system_scope,
+    tenant_execute,
     utcnow,
 )
 from mercato.core.errors import (
@@ -76,6 +78,13 @@ def _may_grant(actor: Principal, permissions: Iterable[str], what: str) -> None:
 
 
 STORE_PREFIX = "/store/"
+
+
+_staff = StaffUser.__table__
+_STAFF_ROLE = select(_staff.c.role).where(
+    _staff.c.id == bindparam("id"), _staff.c.is_active.is_(True),
+    _staff.c.organization_id == TENANT)
+"""A member's role while they are active: ``Identity._confirm_staff``."""
 
 
 class Identity:
@@ -190,11 +199,9 @@ class Identity:
 
     @staticmethod
     def _confirm_staff(session: Session, principal: Principal) -> None:
-        """Deactivation or a role change takes effect at once: the token's claims must hold."""
-        role = session.scalar(
-            select(StaffUser.role)
-            .where(StaffUser.id == principal.id, StaffUser.is_active.is_(True))
-        )
+        """Deactivation or a role change takes effect at once: the token's claims must hold.
+        Every staff request runs this, so it is one prebuilt statement (``tenant_execute``)."""
+        role = tenant_execute(session, _STAFF_ROLE, {"id": principal.id}).scalar()
         if role is None:
             raise Unauthorized("This account no longer has access.")
         if role != principal.role:
