@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -208,9 +207,8 @@ class Server:
 
 
 def _settle(pids: Sequence[int], deadline: float) -> None:
-    """Until the worker processes are idle: a worker still importing the app does not accept,
-    and the load generator's connections, opened at the start and kept, would all go to the
-    workers that were ready (one worker measured as if it were the server)."""
+    """Until the worker processes are idle: done importing the app, which would otherwise be
+    measured with the first case (connections to a worker still starting wait for it)."""
     last = _cpu_seconds(tuple(pids))
     while time.monotonic() < deadline:
         time.sleep(0.5)
@@ -225,19 +223,14 @@ def running_server(database_url: str, extensions: Sequence[str] = (),
                    settings: Mapping[str, str] | None = None,
                    startup_timeout: float = 60.0, workers: int | None = None
                    ) -> Iterator[Server]:
-    """uvicorn in its own process (``SERVER_WORKERS`` workers unless told); yields once
-    GET /health answers 200 and every worker process has been started (a benchmark's
-    warm-up gives the last ones time to import the app)."""
+    """``mercato serve`` in its own process (``SERVER_WORKERS`` server processes unless
+    told), as deployed; yields once GET /health answers 200 and every server process is
+    idle."""
     port = free_port()
     workers = workers or SERVER_WORKERS
-    command = [sys.executable, "-m", "uvicorn", "mercato.asgi:app", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--no-access-log",
-               "--log-level", "warning"]
+    command = [*mercato_command(), "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-migrate"]
     env = {**server_env(database_url, extensions), **(settings or {})}
-    metrics_dir = None
-    if workers > 1:  # what `mercato serve --workers` does: the workers share metrics files
-        metrics_dir = tempfile.mkdtemp(prefix="mercato-bench-metrics-")
-        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     with tempfile.NamedTemporaryFile(prefix="mercato-bench-server-", suffix=".log",
                                      delete=False) as log:
         log_path = Path(log.name)
@@ -267,8 +260,6 @@ def running_server(database_url: str, extensions: Sequence[str] = (),
     finally:
         stop(process)
         log_path.unlink(missing_ok=True)
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @dataclass

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -532,6 +533,85 @@ def test_serve_with_two_workers_answers_from_two_processes_and_aggregates_metric
         assert get_until(process, f"{base}/ready", 200).status_code == 200
     assert process.proc.returncode is not None
     assert not metrics_dir.exists()  # stopped with SIGTERM: the metrics files are gone
+
+
+@pytest.mark.slow
+def test_serve_keeps_connections_for_a_busy_process_instead_of_piling_them_on_one(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """Each process accepts on a socket of its own, so connections opened while one process is
+    busy (here: stopped) wait for it; kept connections stay spread over both. On one shared
+    socket, the idle process accepted all 16 and served them alone from then on."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = cli_env(empty_database_url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+
+    def served(scratch: str) -> dict[str, float]:
+        return {pid: n for pid, n in
+                health_counts_by_process(metrics_dir, tmp_path / scratch).items() if n >= 1}
+
+    with server(["serve", "--workers", "2"], env, tmp_path) as (process, base):
+        port = int(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 60
+        while len(served("s0")) < 2:  # both processes up: each has answered
+            if time.monotonic() > deadline:
+                process.fail("the second process never answered")
+            httpx.get(f"{base}/health", timeout=5)
+        before = served("s1")
+        busy = int(min(before))
+        os.kill(busy, signal.SIGSTOP)
+        try:
+            connections = [socket.create_connection(("127.0.0.1", port), timeout=30)
+                           for _ in range(16)]
+            time.sleep(0.5)  # the running process accepts what it can meanwhile
+        finally:
+            os.kill(busy, signal.SIGCONT)
+        try:
+            for conn in connections:
+                conn.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+                assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        finally:
+            for conn in connections:
+                conn.close()
+        time.sleep(0.5)  # each process counts just after answering
+        after = served("s2")
+        answered = {pid: after[pid] - before.get(pid, 0) for pid in after}
+        assert sum(answered.values()) == 16
+        assert answered.get(str(busy), 0) >= 1, answered
+
+
+@pytest.mark.slow
+def test_serve_replaces_a_process_that_dies_on_the_same_port(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = cli_env(empty_database_url, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    with server(["serve", "--workers", "2"], env, tmp_path) as (process, base):
+        deadline = time.monotonic() + 60
+        while not (first := health_counts_by_process(metrics_dir, tmp_path / "s0")):
+            assert time.monotonic() < deadline
+            httpx.get(f"{base}/health", timeout=5)
+        killed = next(iter(first))
+        os.kill(int(killed), signal.SIGKILL)
+        # a new process answers on the port: its pid shows among the metrics files
+        deadline = time.monotonic() + 60
+        while not set(health_counts_by_process(metrics_dir, tmp_path / "s1")) - {
+                killed, *first}:
+            if time.monotonic() > deadline:
+                process.fail("no process replaced the one killed")
+            process.check_running()
+            assert httpx.get(f"{base}/health", timeout=10).status_code == 200
+
+
+def test_serve_stops_when_its_processes_cannot_load_the_app(tmp_path: Path) -> None:
+    """Not a loop of processes starting and dying: the command fails."""
+    result = run_cli(["serve", "--workers", "2", "--no-migrate", "--port", str(free_port())],
+                     cli_env(f"sqlite:///{tmp_path / 'x.db'}",
+                             MERCATO_EXTENSIONS="no_such_extension_module"))
+    assert result.returncode == 3
+    assert "a server process failed to start" in result.stderr
+    assert result.stderr.count("No module named 'no_such_extension_module'") <= 2
 
 
 def test_serve_without_a_secret_key_exits_with_a_message_naming_it(tmp_path: Path) -> None:

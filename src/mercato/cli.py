@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
 from dataclasses import asdict
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,11 +112,89 @@ def _run_server(host: str, port: int, workers: int, *, run_worker: bool) -> None
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     get_settings.cache_clear()
     try:
-        uvicorn.run("mercato.asgi:app", host=host, port=port, workers=workers,
-                    log_config=None, access_log=False, lifespan="on")
+        if workers == 1:
+            uvicorn.run(APP, host=host, port=port, log_config=None, access_log=False,
+                        lifespan="on")
+        else:
+            _run_workers(_listening_sockets(host, port, workers))
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+APP = "mercato.asgi:app"
+
+
+def _listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per server process, all on one port (SO_REUSEPORT): the kernel
+    spreads new connections over them. On a single shared socket (uvicorn's own workers) an
+    idle process accepted every connection waiting, so 16 kept connections opened together
+    were often all served by one process while the other idled."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    for _ in range(count):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        port = sock.getsockname()[1]  # port 0: every socket takes the one the first was given
+        sock.listen(2048)
+        sockets.append(sock)
+    return sockets
+
+
+def _serve_on(sock: socket.socket, started: EventType) -> None:
+    """A server process: the app on its own socket (``_listening_sockets``); sets ``started``
+    once it serves."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                started.set()
+
+    config = uvicorn.Config(APP, log_config=None, access_log=False, lifespan="on")
+    Server(config).run(sockets=[sock])
+
+
+def _run_workers(sockets: list[socket.socket]) -> None:
+    """A process per socket until SIGINT or SIGTERM, which each process gets too (they finish
+    their requests). A process that dies is replaced on the same socket, so the connections
+    waiting on it are kept; one that dies before it served (the app cannot load) stops all,
+    instead of being started again and again."""
+    spawn = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def start(sock: socket.socket) -> tuple[multiprocessing.process.BaseProcess, EventType]:
+        started = spawn.Event()
+        process = spawn.Process(target=_serve_on, args=(sock, started))
+        process.start()
+        return process, started
+
+    processes = [start(sock) for sock in sockets]
+    failed = False
+    while not stop.wait(0.5):
+        for i, (process, started) in enumerate(processes):
+            if process.is_alive():
+                continue
+            if not started.is_set():
+                failed = True
+                stop.set()
+                break
+            typer.echo(f"server process {process.pid} exited ({process.exitcode}); "
+                       "starting another", err=True)
+            processes[i] = start(sockets[i])
+    for process, _ in processes:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+    for process, _ in processes:
+        process.join()
+    if failed:
+        typer.echo("a server process failed to start", err=True)
+        raise typer.Exit(3)
 
 
 @app.command()
