@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
+    exists,
     func,
     insert,
     select,
@@ -308,3 +310,21 @@ def test_a_prebuilt_tenant_statement_reads_only_the_sessions_organization(
     for tenant in (None, SYSTEM):  # no organization to bind: refused, not every row
         with db.session(write=False, tenant=tenant) as session, pytest.raises(TenantScopeError):
             tenant_execute(session, emails)
+
+
+def test_a_prebuilt_statement_that_leaves_a_tenant_table_unscoped_is_refused(
+        db: Database, settings: Settings) -> None:
+    from mercato.catalog.models import Product, ProductFacet
+
+    org = create_org(db, settings)
+    scoped = exists().where(ProductFacet.product_id == Product.id,
+                            ProductFacet.organization_id == TENANT)
+    unscoped = exists().where(ProductFacet.product_id == Product.id)
+    with db.session(write=False, tenant=org.id) as session:
+        tenant_execute(session, select(Product.id).where(Product.organization_id == TENANT,
+                                                         scoped)).all()
+        for stmt in (select(Product.id),  # the outer table
+                     select(Product.id).where(Product.organization_id == TENANT, unscoped),
+                     select(Product.id).where(Product.organization_id == bindparam("other"))):
+            with pytest.raises(TenantScopeError, match="without organization_id"):
+                tenant_execute(session, stmt, {"other": org.id})

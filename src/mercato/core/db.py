@@ -3,6 +3,8 @@
 Scoping: a session carries a tenant in ``session.info["tenant"]``: an organization id, ``SYSTEM``
 for cross-tenant work (login lookups, the event dispatcher), or nothing. ORM statements touching
 tenant-owned models get ``organization_id = :tenant`` added here; with no tenant set they raise.
+Statements built once for hot reads name that condition themselves (``TENANT``) and run through
+``tenant_execute``, which binds it and refuses one that leaves a tenant table out.
 On PostgreSQL every transaction also sets ``mercato.organization_id`` so row-level security policies
 (see ``migrations/helpers.py``) hide other tenants' rows even from hand-written SQL.
 """
@@ -15,7 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import (
@@ -51,6 +53,9 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.orm.util import LoaderCriteriaOption
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ClauseElement, ColumnClause
+from sqlalchemy.sql.selectable import TableClause
 
 if TYPE_CHECKING:
     from mercato.settings import Settings
@@ -171,7 +176,31 @@ def tenant_execute(session: Session, stmt: Executable,
     tenant = tenant_of(session)
     if tenant is None or tenant == SYSTEM:
         raise TenantScopeError("a tenant statement needs a session scoped to one organization")
+    _check_scoped(stmt)
     return session.connection().execute(stmt, {**(params or {}), "tenant": tenant})
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_scoped(stmt: Executable) -> None:
+    """Refuses (once per statement) one that reads a tenant-owned table without its
+    ``organization_id == TENANT``: scoping stays checked in one place, here."""
+    tenant_tables = {cast(TableClause, mapper.local_table).name
+                     for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantMixin)}
+    read: set[str] = set()
+    scoped: set[str] = set()
+    for element in visitors.iterate(cast(ClauseElement, stmt)):
+        table = element.table if isinstance(element, ColumnClause) else element
+        if isinstance(table, TableClause) and table.name in tenant_tables:
+            read.add(table.name)  # named in FROM, or a column of it (a subquery's own FROM)
+        if (isinstance(element, BinaryExpression) and element.operator is operators.eq
+                and isinstance(element.right, BindParameter) and element.right.key == TENANT.key
+                and isinstance(element.left, ColumnClause)
+                and element.left.name == "organization_id"
+                and isinstance(element.left.table, TableClause)):
+            scoped.add(element.left.table.name)
+    if read - scoped:
+        raise TenantScopeError(f"statement reads {sorted(read - scoped)} without "
+                               "organization_id == TENANT")
 
 
 @contextmanager
