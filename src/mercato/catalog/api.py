@@ -8,6 +8,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from mercato.catalog import imports, service
@@ -38,7 +39,15 @@ from mercato.catalog.schemas import (
 from mercato.core.auth import Principal, require
 from mercato.core.errors import MercatoError, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import Page, PageParams, page_params, paginate, rendered_page
+from mercato.core.pagination import (
+    Page,
+    PageParams,
+    PageQuery,
+    page_params,
+    paginate,
+    rendered_page,
+)
+from mercato.core.query import parse_query, prefixed, query_parameters
 from mercato.core.uow import MercatoRoute, get_session
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])
@@ -166,33 +175,48 @@ def delete_collection(collection_id: str, _: Principal = Depends(WRITE),
 
 # -- products ---------------------------------------------------------------------------------
 
-async def product_filters(
-    request: Request,
-    product_type: str | None = Query(None, description="Type slug or id."),
-    category: str | None = Query(None, description="Category slug or id (with subcategories)."),
-    collection: str | None = Query(None, description="Collection slug or id."),
-    status_: Status | None = Query(None, alias="status"),
-    tag: str | None = Query(None, max_length=100),
-    vendor: str | None = Query(None, max_length=200),
-    q: str | None = Query(None, max_length=200, description="Words (prefixes) of the title, "
-                          "vendor, SKU, barcode or text attributes."),
-    price_min: Decimal | None = Query(None, ge=0, description="Some variant costs at least."),
-    price_max: Decimal | None = Query(None, ge=0, description="Some variant costs at most."),
-    in_stock: bool | None = Query(None, description="Some variant is available to sell."),
-    channel: ChannelKind | None = Query(None, description="Published on this channel kind "
-                                        "(`channels` lists it or is null)."),
-    sort: Sort = Query("-created"),
-) -> service.ProductFilters:
-    """The listing filters; ``attr.<name>=<value>`` (repeat for any of several values) filters
-    on a product or variant attribute."""
-    attributes: dict[str, list[str]] = {}
-    for key, value in request.query_params.multi_items():
-        if key.startswith("attr.") and len(key) > 5:
-            attributes.setdefault(key[5:], []).append(value)
+class ProductQuery(BaseModel):
+    """The listing filters (``attr.<name>=`` comes beside them: ``product_filters``)."""
+
+    product_type: str | None = Field(None, description="Type slug or id.")
+    category: str | None = Field(None, description="Category slug or id (with subcategories).")
+    collection: str | None = Field(None, description="Collection slug or id.")
+    status: Status | None = None
+    tag: str | None = Field(None, max_length=100)
+    vendor: str | None = Field(None, max_length=200)
+    q: str | None = Field(None, max_length=200, description="Words (prefixes) of the title, "
+                          "vendor, SKU, barcode or text attributes.")
+    price_min: Decimal | None = Field(None, ge=0, description="Some variant costs at least.")
+    price_max: Decimal | None = Field(None, ge=0, description="Some variant costs at most.")
+    in_stock: bool | None = Field(None, description="Some variant is available to sell.")
+    channel: ChannelKind | None = Field(None, description="Published on this channel kind "
+                                        "(`channels` lists it or is null).")
+    sort: Sort = "-created"
+
+
+class ProductPageQuery(ProductQuery, PageQuery):
+    """The listing's filters and page, validated together: a 422 names every bad one."""
+
+
+def _filters(query: ProductQuery, request: Request) -> service.ProductFilters:
     return service.ProductFilters(
-        product_type=product_type, category=category, collection=collection, status=status_,
-        tag=tag, vendor=vendor, q=q, attributes=attributes, price_min=price_min,
-        price_max=price_max, in_stock=in_stock, channel=channel, sort=sort)
+        product_type=query.product_type, category=query.category, collection=query.collection,
+        status=query.status, tag=query.tag, vendor=query.vendor, q=query.q,
+        attributes=prefixed(request, "attr."), price_min=query.price_min,
+        price_max=query.price_max, in_stock=query.in_stock, channel=query.channel,
+        sort=query.sort)
+
+
+async def product_filters(request: Request) -> service.ProductFilters:
+    """The listing filters (``ProductQuery``); ``attr.<name>=<value>`` (repeat for any of
+    several values) filters on a product or variant attribute."""
+    return _filters(parse_query(ProductQuery, request), request)
+
+
+async def product_page(request: Request) -> tuple[service.ProductFilters, PageParams]:
+    """``product_filters`` and the page, for the listing (``ProductPageQuery``)."""
+    query = parse_query(ProductPageQuery, request)
+    return _filters(query, request), query.page
 
 
 @router.post("/products", response_model=ProductOut, status_code=status.HTTP_201_CREATED,
@@ -207,18 +231,20 @@ def create_product(body: ProductCreate, response: Response, _: Principal = Depen
 
 @router.get("/products", response_model=Page[ProductOut],
             summary="List and search products; filter by type, category, collection, status, "
-                    "tag, vendor, price, stock and attr.<name>")
-def list_products(filters: service.ProductFilters = Depends(product_filters),
-                  params: PageParams = Depends(page_params), _: Principal = Depends(READ),
+                    "tag, vendor, price, stock and attr.<name>",
+            openapi_extra=query_parameters(ProductPageQuery))
+def list_products(listing: tuple[service.ProductFilters, PageParams] = Depends(product_page),
+                  _: Principal = Depends(READ),
                   session: Session = Depends(get_session)) -> Response:
-    return rendered_page(service.list_products(session, filters, params))
+    return rendered_page(service.list_products(session, *listing))
 
 
 @router.get("/products/facets", response_model=Facets,
             summary="Facet counts: per field, its values and how many products have each",
             description="Counts are reused for repeat requests: writes through the same "
                         "server process show at once, writes through other processes within "
-                        "`MERCATO_FACET_CACHE_SECONDS`.")
+                        "`MERCATO_FACET_CACHE_SECONDS`.",
+            openapi_extra=query_parameters(ProductQuery))
 def product_facets(
     request: Request,
     filters: service.ProductFilters = Depends(product_filters),
@@ -382,7 +408,8 @@ def list_import_errors(import_id: str, params: PageParams = Depends(page_params)
 
 @router.get("/exports/products.csv", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}},
-            summary="The catalog, or the products the listing filters select, as CSV")
+            summary="The catalog, or the products the listing filters select, as CSV",
+            openapi_extra=query_parameters(ProductQuery))
 def export_products(request: Request,
                     filters: service.ProductFilters = Depends(product_filters),
                     format: Literal["mercato", "binderpos"] = Query(

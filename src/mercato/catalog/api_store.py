@@ -8,12 +8,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from mercato.catalog import service, store
 from mercato.catalog.schemas_store import StorePage, StoreProduct
 from mercato.core.db import json_bytes
-from mercato.core.pagination import PageParams, page_params
+from mercato.core.pagination import PageParams, PageQuery
+from mercato.core.query import parse_query, prefixed, query_parameters
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.tenancy.store import Store, current_store
 
@@ -25,30 +27,35 @@ CACHE_CONTROL = f"public, max-age={CACHE_SECONDS}"
 StoreSort = Literal["created", "-created", "title", "-title", "price", "-price"]
 
 
-async def store_filters(
-    request: Request,
-    q: str | None = Query(None, max_length=200, description="Words (prefixes) of the title, "
-                          "vendor, SKU, barcode or text attributes."),
-    product_type: str | None = Query(None, description="Type slug or id."),
-    category: str | None = Query(None, description="Category slug or id (with subcategories)."),
-    collection: str | None = Query(None, description="Collection slug or id."),
-    tag: str | None = Query(None, max_length=100),
-    vendor: str | None = Query(None, max_length=200),
-    price_min: Decimal | None = Query(None, ge=0, description="Some variant costs at least."),
-    price_max: Decimal | None = Query(None, ge=0, description="Some variant costs at most."),
-    in_stock: bool | None = Query(None, description="Some variant has units in stock."),
-    sort: StoreSort = Query("-created", description="`price` is the lowest variant price."),
-) -> service.ProductFilters:
-    """The storefront's filters; ``attr.<name>=<value>`` (repeat for any of several values)
-    filters on a product or variant attribute."""
-    attributes: dict[str, list[str]] = {}
-    for key, value in request.query_params.multi_items():
-        if key.startswith("attr.") and len(key) > 5:
-            attributes.setdefault(key[5:], []).append(value)
+class StoreQuery(BaseModel):
+    """The storefront's filters (``attr.<name>=`` comes beside them: ``store_filters``)."""
+
+    q: str | None = Field(None, max_length=200, description="Words (prefixes) of the title, "
+                          "vendor, SKU, barcode or text attributes.")
+    product_type: str | None = Field(None, description="Type slug or id.")
+    category: str | None = Field(None, description="Category slug or id (with subcategories).")
+    collection: str | None = Field(None, description="Collection slug or id.")
+    tag: str | None = Field(None, max_length=100)
+    vendor: str | None = Field(None, max_length=200)
+    price_min: Decimal | None = Field(None, ge=0, description="Some variant costs at least.")
+    price_max: Decimal | None = Field(None, ge=0, description="Some variant costs at most.")
+    in_stock: bool | None = Field(None, description="Some variant has units in stock.")
+    sort: StoreSort = Field("-created", description="`price` is the lowest variant price.")
+
+
+class StorePageQuery(StoreQuery, PageQuery):
+    """The storefront's filters and page, validated together: a 422 names every bad one."""
+
+
+async def store_page(request: Request) -> tuple[service.ProductFilters, PageParams]:
+    """The storefront's filters (``StoreQuery``) and page; ``attr.<name>=<value>`` (repeat
+    for any of several values) filters on a product or variant attribute."""
+    query = parse_query(StorePageQuery, request)
     return store.published_filters(
-        q=q, product_type=product_type, category=category, collection=collection, tag=tag,
-        vendor=vendor, attributes=attributes, price_min=price_min, price_max=price_max,
-        in_stock=in_stock, sort=sort)
+        q=query.q, product_type=query.product_type, category=query.category,
+        collection=query.collection, tag=query.tag, vendor=query.vendor,
+        attributes=prefixed(request, "attr."), price_min=query.price_min,
+        price_max=query.price_max, in_stock=query.in_stock, sort=query.sort), query.page
 
 
 def cached_json(request: Request, content: dict[str, Any]) -> Response:
@@ -74,11 +81,11 @@ def cached_json(request: Request, content: dict[str, Any]) -> Response:
     "`attr.<name>=`, `price_min`, `price_max`, `in_stock`), `sort`, `limit`, `cursor`; "
     "`facets=` adds counts. Answers carry a weak `ETag` (`If-None-Match` gives 304) and "
     f"`Cache-Control: {CACHE_CONTROL}`.",
-    responses={304: {"description": "Not modified (`If-None-Match` matched)."}})
+    responses={304: {"description": "Not modified (`If-None-Match` matched)."}},
+    openapi_extra=query_parameters(StorePageQuery))
 def list_products(
     request: Request,
-    filters: service.ProductFilters = Depends(store_filters),
-    params: PageParams = Depends(page_params),
+    listing: tuple[service.ProductFilters, PageParams] = Depends(store_page),
     facets: list[str] | None = Query(
         None, description="Fields to count among the matching products (`attr.<name>`, `tag`, "
         "`product_type`, `category`, `vendor`); repeat or separate by commas."),
@@ -86,7 +93,7 @@ def list_products(
     session: Session = Depends(get_session),
 ) -> Response:
     fields = store.facet_fields(facets or [])
-    page = store.list_published(session, filters, params, facets=fields,
+    page = store.list_published(session, *listing, facets=fields,
                                 facet_ttl_seconds=request.app.state.settings.facet_cache_seconds)
     return cached_json(request, page)
 

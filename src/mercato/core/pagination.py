@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from fastapi import Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -69,6 +69,17 @@ async def page_params(
     cursor: str | None = Query(None, description="`next_cursor` from the previous page."),
 ) -> PageParams:
     return PageParams(limit=limit, cursor=cursor)
+
+
+class PageQuery(BaseModel):
+    """``limit`` and ``cursor`` in a query model (``core.query``), for the busiest lists."""
+
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page.")
+    cursor: str | None = Field(None, description="`next_cursor` from the previous page.")
+
+    @property
+    def page(self) -> PageParams:
+        return PageParams(limit=self.limit, cursor=self.cursor)
 
 
 def _encode_value(value: Any) -> Any:
