@@ -112,9 +112,9 @@ def _run_server(host: str, port: int, workers: int, *, run_worker: bool) -> None
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     get_settings.cache_clear()
     try:
-        if workers == 1:
-            uvicorn.run(APP, host=host, port=port, log_config=None, access_log=False,
-                        lifespan="on")
+        if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):  # Windows: uvicorn's workers
+            uvicorn.run(APP, host=host, port=port, workers=workers, log_config=None,
+                        access_log=False, lifespan="on")
         else:
             _run_workers(_listening_sockets(host, port, workers))
     finally:
