@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, pool
+from sqlalchemy import Connection, create_engine, inspect, pool, text
 
 import mercato.models  # noqa: F401 - registers every table
 from mercato.core.db import Base
@@ -43,5 +44,46 @@ def test_migrations_downgrade_to_nothing_and_upgrade_again(backend: str, tmp_pat
         upgrade(url)
         assert _diff(url) == []
     finally:
+        if backend == "postgresql":
+            drop_pg_database(url)
+
+
+def test_import_files_move_to_their_own_table_and_back(backend: str, tmp_path: Path) -> None:
+    """0015 keeps each job's uploaded file, whichever way it runs."""
+    url = new_database_url(backend, tmp_path)
+    engine = create_engine(url, poolclass=pool.NullPool)
+
+    def system(conn: Connection) -> None:
+        if backend == "postgresql":
+            conn.execute(text("SELECT set_config('mercato.organization_id', '*', true)"))
+
+    try:
+        downgrade(url, "0014")
+        now = dt.datetime(2026, 11, 22, tzinfo=dt.UTC).isoformat()
+        with engine.begin() as conn:
+            system(conn)
+            conn.execute(text("INSERT INTO organizations (id, slug, name, created_at, "
+                              "updated_at, version) VALUES ('o1', 'o1', 'O', :t, :t, 1)"),
+                         {"t": now})
+            conn.execute(text(
+                "INSERT INTO import_jobs (id, kind, format, filename, dry_run, status, content, "
+                "rows_total, rows_done, created, updated, unchanged, failed, products_created, "
+                "message, created_at, organization_id) VALUES ('j1', 'products', 'mercato', "
+                "'f.csv', false, 'queued', :c, 1, 0, 0, 0, 0, 0, 0, '', :t, 'o1')"),
+                {"c": b"sku,title\nA,B\n", "t": now})
+        upgrade(url)
+        with engine.begin() as conn:
+            system(conn)
+            assert conn.execute(text("SELECT job_id, organization_id, content FROM "
+                                     "import_contents")).all() == [
+                ("j1", "o1", b"sku,title\nA,B\n")]
+        assert "content" not in {c["name"] for c in inspect(engine).get_columns("import_jobs")}
+        downgrade(url, "0014")
+        with engine.begin() as conn:
+            system(conn)
+            assert conn.execute(text("SELECT content FROM import_jobs")).scalar() == (
+                b"sku,title\nA,B\n")
+    finally:
+        engine.dispose()
         if backend == "postgresql":
             drop_pg_database(url)

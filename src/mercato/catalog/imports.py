@@ -25,13 +25,14 @@ import structlog
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from mercato.catalog import csvio
 from mercato.catalog.index import products_t, touch, variants_t
 from mercato.catalog.models import (
     Category,
     Collection,
+    ImportContent,
     ImportJob,
     ImportRowError,
     ProductCollection,
@@ -77,12 +78,14 @@ def create_job(session: Session, *, content: bytes, filename: str, fmt: str | No
                dry_run: bool, created_by: str | None, claim: bool = False) -> ImportJob:
     """Check the header and count the rows now, so a broken file is refused at once (422)."""
     fmt, total = csvio.read_header(content, fmt)
-    job = ImportJob(format=fmt, filename=filename[:300], dry_run=dry_run, content=content,
+    job = ImportJob(id=new_id(), format=fmt, filename=filename[:300], dry_run=dry_run,
                     rows_total=total, created_by=created_by,
                     status="running" if claim else "queued",
                     lease_until=utcnow() + LEASE if claim else None,
                     started_at=utcnow() if claim else None)
     session.add(job)
+    session.flush()
+    session.add(ImportContent(job_id=job.id, content=content))
     session.flush()
     return job
 
@@ -150,11 +153,12 @@ def run_job(db: Database, job_id: str,
 
 def _run_job(db: Database, job_id: str, progress: Callable[[int, int], None] | None) -> None:
     with db.session(write=False, tenant=SYSTEM) as session:
-        job = session.scalar(select(ImportJob).options(undefer(ImportJob.content))
-                             .where(ImportJob.id == job_id))
+        job = session.get(ImportJob, job_id)
         if job is None or job.status != "running":
             return
-        org, content, fmt, done = job.organization_id, job.content, job.format, job.rows_done
+        content = session.scalar(select(ImportContent.content)
+                                 .where(ImportContent.job_id == job_id)) or b""
+        org, fmt, done = job.organization_id, job.format, job.rows_done
         importer = Importer(org, dry_run=job.dry_run, install_tcg=fmt in csvio.TCG_FORMATS)
         total = job.rows_total
     batches, analyze_at = 0, 1
