@@ -38,7 +38,7 @@ OWNER_EMAIL = "owner@bench.test"
 OWNER_PASSWORD = "benchpass123"
 BACKENDS = ("sqlite", "postgresql")
 SERVER_WORKERS = int(os.environ.get("MERCATO_BENCH_WORKERS", "1"))
-"""Server processes (uvicorn ``--workers``); ``python -m bench --workers`` sets it."""
+"""Server processes (``mercato serve --workers``); ``python -m bench --workers`` sets it."""
 
 
 def free_port() -> int:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from mercato.catalog import imports, service
@@ -25,6 +24,7 @@ from mercato.catalog.schemas import (
     ImportJobOut,
     ImportRowErrorOut,
     InstallTypeSet,
+    ListingQuery,
     ProductCreate,
     ProductOut,
     ProductTypeCreate,
@@ -175,20 +175,10 @@ def delete_collection(collection_id: str, _: Principal = Depends(WRITE),
 
 # -- products ---------------------------------------------------------------------------------
 
-class ProductQuery(BaseModel):
-    """The listing filters (``attr.<name>=`` comes beside them: ``product_filters``)."""
+class ProductQuery(ListingQuery):
+    """The admin listing's filters: the shared ones, status, channel and every sort."""
 
-    product_type: str | None = Field(None, description="Type slug or id.")
-    category: str | None = Field(None, description="Category slug or id (with subcategories).")
-    collection: str | None = Field(None, description="Collection slug or id.")
     status: Status | None = None
-    tag: str | None = Field(None, max_length=100)
-    vendor: str | None = Field(None, max_length=200)
-    q: str | None = Field(None, max_length=200, description="Words (prefixes) of the title, "
-                          "vendor, SKU, barcode or text attributes.")
-    price_min: Decimal | None = Field(None, ge=0, description="Some variant costs at least.")
-    price_max: Decimal | None = Field(None, ge=0, description="Some variant costs at most.")
-    in_stock: bool | None = Field(None, description="Some variant is available to sell.")
     channel: ChannelKind | None = Field(None, description="Published on this channel kind "
                                         "(`channels` lists it or is null).")
     sort: Sort = "-created"
@@ -199,12 +189,7 @@ class ProductPageQuery(ProductQuery, PageQuery):
 
 
 def _filters(query: ProductQuery, request: Request) -> service.ProductFilters:
-    return service.ProductFilters(
-        product_type=query.product_type, category=query.category, collection=query.collection,
-        status=query.status, tag=query.tag, vendor=query.vendor, q=query.q,
-        attributes=prefixed(request, "attr."), price_min=query.price_min,
-        price_max=query.price_max, in_stock=query.in_stock, channel=query.channel,
-        sort=query.sort)
+    return service.ProductFilters(**query.filter_values(), attributes=prefixed(request, "attr."))
 
 
 async def product_filters(request: Request) -> service.ProductFilters:

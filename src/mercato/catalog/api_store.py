@@ -4,14 +4,14 @@ they can be bought now."""
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from mercato.catalog import service, store
+from mercato.catalog.schemas import ListingQuery
 from mercato.catalog.schemas_store import StorePage, StoreProduct
 from mercato.core.db import json_bytes
 from mercato.core.pagination import PageParams, PageQuery
@@ -27,18 +27,10 @@ CACHE_CONTROL = f"public, max-age={CACHE_SECONDS}"
 StoreSort = Literal["created", "-created", "title", "-title", "price", "-price"]
 
 
-class StoreQuery(BaseModel):
-    """The storefront's filters (``attr.<name>=`` comes beside them: ``store_filters``)."""
+class StoreQuery(ListingQuery):
+    """The storefront's filters: the shared ones and the shopper's sorts (status and channel
+    are fixed: ``store.published_filters``)."""
 
-    q: str | None = Field(None, max_length=200, description="Words (prefixes) of the title, "
-                          "vendor, SKU, barcode or text attributes.")
-    product_type: str | None = Field(None, description="Type slug or id.")
-    category: str | None = Field(None, description="Category slug or id (with subcategories).")
-    collection: str | None = Field(None, description="Collection slug or id.")
-    tag: str | None = Field(None, max_length=100)
-    vendor: str | None = Field(None, max_length=200)
-    price_min: Decimal | None = Field(None, ge=0, description="Some variant costs at least.")
-    price_max: Decimal | None = Field(None, ge=0, description="Some variant costs at most.")
     in_stock: bool | None = Field(None, description="Some variant has units in stock.")
     sort: StoreSort = Field("-created", description="`price` is the lowest variant price.")
 
@@ -51,11 +43,8 @@ async def store_page(request: Request) -> tuple[service.ProductFilters, PagePara
     """The storefront's filters (``StoreQuery``) and page; ``attr.<name>=<value>`` (repeat
     for any of several values) filters on a product or variant attribute."""
     query = parse_query(StorePageQuery, request)
-    return store.published_filters(
-        q=query.q, product_type=query.product_type, category=query.category,
-        collection=query.collection, tag=query.tag, vendor=query.vendor,
-        attributes=prefixed(request, "attr."), price_min=query.price_min,
-        price_max=query.price_max, in_stock=query.in_stock, sort=query.sort), query.page
+    return store.published_filters(**query.filter_values(),
+                                   attributes=prefixed(request, "attr.")), query.page
 
 
 def cached_json(request: Request, content: dict[str, Any]) -> Response:

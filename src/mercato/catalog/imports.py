@@ -78,13 +78,13 @@ def create_job(session: Session, *, content: bytes, filename: str, fmt: str | No
                dry_run: bool, created_by: str | None, claim: bool = False) -> ImportJob:
     """Check the header and count the rows now, so a broken file is refused at once (422)."""
     fmt, total = csvio.read_header(content, fmt)
-    job = ImportJob(id=new_id(), format=fmt, filename=filename[:300], dry_run=dry_run,
+    job = ImportJob(format=fmt, filename=filename[:300], dry_run=dry_run,
                     rows_total=total, created_by=created_by,
                     status="running" if claim else "queued",
                     lease_until=utcnow() + LEASE if claim else None,
                     started_at=utcnow() if claim else None)
     session.add(job)
-    session.flush()
+    session.flush()  # the job row first: its file's row refers to it
     session.add(ImportContent(job_id=job.id, content=content))
     session.flush()
     return job

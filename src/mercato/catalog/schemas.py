@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mercato.core.money import Money
+from mercato.core.pagination import PageQuery
 
 Status = Literal["draft", "active", "archived"]
 ChannelKind = Literal["web", "pos", "shopify", "tcgplayer", "ebay", "amazon", "shopee", "tiktok"]
@@ -13,6 +15,28 @@ ChannelKind = Literal["web", "pos", "shopify", "tcgplayer", "ebay", "amazon", "s
 CHANNELS_DESCRIPTION = ("Channel kinds the product is published on (`web` is the storefront); "
                         "`null` (the default): every channel; `[]`: none.")
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$"
+
+
+class ListingQuery(BaseModel):
+    """The filters the admin listing and the storefront share, as query parameters
+    (``core.query``); ``attr.<name>=`` comes beside them. Field names are
+    ``ProductFilters``'s (``filter_values``)."""
+
+    q: str | None = Field(None, max_length=200, description="Words (prefixes) of the title, "
+                          "vendor, SKU, barcode or text attributes.")
+    product_type: str | None = Field(None, description="Type slug or id.")
+    category: str | None = Field(None, description="Category slug or id (with subcategories).")
+    collection: str | None = Field(None, description="Collection slug or id.")
+    tag: str | None = Field(None, max_length=100)
+    vendor: str | None = Field(None, max_length=200)
+    price_min: Decimal | None = Field(None, ge=0, description="Some variant costs at least.")
+    price_max: Decimal | None = Field(None, ge=0, description="Some variant costs at most.")
+    in_stock: bool | None = Field(None, description="Some variant is available to sell.")
+
+    def filter_values(self) -> dict[str, Any]:
+        """The filters by name (without a page query's ``limit`` and ``cursor``)."""
+        return {name: getattr(self, name) for name in type(self).model_fields
+                if name not in PageQuery.model_fields}
 
 
 class ProductTypeCreate(BaseModel):

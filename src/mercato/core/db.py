@@ -180,12 +180,17 @@ def tenant_execute(session: Session, stmt: Executable,
     return session.connection().execute(stmt, {**(params or {}), "tenant": tenant})
 
 
+@functools.cache
+def _tenant_tables() -> frozenset[str]:
+    return frozenset(cast(TableClause, mapper.local_table).name
+                     for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantMixin))
+
+
 @functools.lru_cache(maxsize=1024)
 def _check_scoped(stmt: Executable) -> None:
     """Refuses (once per statement) one that reads a tenant-owned table without its
     ``organization_id == TENANT``: scoping stays checked in one place, here."""
-    tenant_tables = {cast(TableClause, mapper.local_table).name
-                     for mapper in Base.registry.mappers if issubclass(mapper.class_, TenantMixin)}
+    tenant_tables = _tenant_tables()
     read: set[str] = set()
     scoped: set[str] = set()
     for element in visitors.iterate(cast(ClauseElement, stmt)):
