@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from mercato.core.db import (
+    COPY_ROWS,
     SYSTEM,
     TENANT,
     Database,
@@ -219,7 +220,9 @@ def test_plain_inserts_and_long_id_lists_read_back_what_sqlalchemy_would(db: Dat
 def test_typed_rows_inserted_in_bulk_are_stored_as_sqlalchemy_stores_them(db: Database) -> None:
     """``insert_many`` applies each column type's conversions (timestamps, JSON, decimals,
     booleans, JSON null versus SQL NULL): the stored values, as the driver reads them back
-    raw, are the same as an ``insert()`` through SQLAlchemy would store."""
+    raw, are the same as an ``insert()`` through SQLAlchemy would store, whether the rows go
+    as an ``executemany`` or (on PostgreSQL, from ``COPY_ROWS`` on) through ``COPY``, and
+    twice in one transaction."""
     metadata = MetaData()
     tables = [Table(f"scratch_typed_{n}", metadata, Column("id", Integer, primary_key=True),
                     Column("at", UTCDateTime), Column("data", JSONType, nullable=True),
@@ -236,18 +239,19 @@ def test_typed_rows_inserted_in_bulk_are_stored_as_sqlalchemy_stores_them(db: Da
                      plus_two if i % 2 else dt.UTC),  # repeated instants, two zones
                  "data": [None, {"n": i, "s": "é'\""}, 2**70][i % 3] if i % 4 else None,
                  "amount": Decimal(f"{i}.{i % 100:02d}") if i % 5 else None,
-                 "flag": bool(i % 2), "label": f"l{i}"} for i in range(1, 61)]
+                 "flag": bool(i % 2), "label": f"l\t{i}\\N\n"} for i in range(1, 151)]
         empty = [{"id": i, "at": at, "data": None, "amount": None, "flag": False,
-                  "label": ""} for i in (61, 62)]  # columns of nothing but NULLs
+                  "label": ""} for i in range(151, 151 + COPY_ROWS)]  # nothing but NULLs
+        small = rows[:COPY_ROWS - 1]
         with db.transaction() as session:
-            for batch in (rows, empty):
+            for batch in (rows[COPY_ROWS - 1:], empty, small):
                 insert_many(session, tables[0], batch)
                 session.execute(insert(tables[1]), batch)
         with db.engine.connect() as conn:
             stored = [conn.exec_driver_sql(f"SELECT * FROM {t.name} ORDER BY id").all()
                       for t in tables]
         assert stored[0] == stored[1]
-        assert len(stored[0]) == 62
+        assert len(stored[0]) == 150 + COPY_ROWS
         with pytest.raises(ValueError, match="label"), db.transaction() as session:
             insert_many(session, with_default, [{"id": 1}])
     finally:

@@ -9,7 +9,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select, text
 
-from mercato.core.db import SYSTEM, Base, Database, TenantMixin, TenantScopeError, set_tenant
+from mercato.core.db import (
+    COPY_ROWS,
+    SYSTEM,
+    Base,
+    Database,
+    TenantMixin,
+    TenantScopeError,
+    insert_many,
+    set_tenant,
+    table_of,
+    utcnow,
+)
+from mercato.core.ids import new_id
+from mercato.core.outbox import OutboxEvent
 from mercato.identity.models import StaffUser
 from mercato.models import *  # noqa: F403 - every table registered
 from mercato.settings import Settings
@@ -97,6 +110,42 @@ def test_on_postgresql_rls_refuses_writing_into_another_tenant(
                                        "WHERE organization_id = :org"), {"org": theirs.id})
         assert updated.rowcount == 0  # type: ignore[attr-defined]
         session.rollback()
+
+
+def test_on_postgresql_bulk_inserts_through_copy_still_pass_the_policy(
+    pg: tuple[Database, Settings],
+) -> None:
+    """``insert_many`` of many rows goes through ``COPY`` into a temporary table, which has no
+    policy; the rows still reach the tenant table through its policy, so another tenant's
+    rows are refused, and one's own arrive exactly once."""
+    db, settings = pg
+    mine, theirs = create_org(db, settings), create_org(db, settings)
+
+    def events(org: str, count: int) -> list[dict[str, object]]:
+        return [{"position": 10**9 + i, "id": new_id(), "organization_id": org,
+                 "type": "bulk.tested", "resource_type": "test", "resource_id": str(i),
+                 "data": {"i": i}, "created_at": utcnow()} for i in range(count)]
+
+    with db.session(tenant=mine.id) as session, pytest.raises(sa.exc.ProgrammingError):
+        insert_many(session, table_of(OutboxEvent), events(theirs.id, COPY_ROWS))
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with db.transaction(tenant=mine.id) as session:
+            insert_many(session, table_of(OutboxEvent), events(mine.id, COPY_ROWS + 5))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert any(s.startswith("WITH moved AS (DELETE FROM pg_temp.bulk_outbox_events")
+               for s in statements)  # the COPY route was taken
+    with db.session(tenant=SYSTEM) as session:
+        stored = session.execute(text(
+            "SELECT organization_id, count(*) FROM outbox_events WHERE type = 'bulk.tested' "
+            "GROUP BY organization_id")).all()
+        assert stored == [(mine.id, COPY_ROWS + 5)]
 
 
 def test_on_postgresql_every_tenant_table_is_under_forced_rls(

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, CursorResult, Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -329,7 +330,47 @@ def insert_many(conn: Connection | Session, table: Table,
     else:
         pairs = list(zip(columns, processors, strict=True))
         values = [tuple(row[c] if p is None else p(row[c]) for c, p in pairs) for row in rows]
-    connection.exec_driver_sql(statement, values)
+    if dialect.name == "postgresql" and len(values) >= COPY_ROWS:
+        _copy_into(connection, table, names, values)
+    else:
+        connection.exec_driver_sql(statement, values)
+
+
+COPY_ROWS = 64
+"""From this many rows on, ``insert_many`` on PostgreSQL goes through ``COPY``; below it, the
+two more round trips cost more than an ``executemany`` of the rows."""
+
+
+def _copy_into(connection: Connection, table: Table, names: str,
+               values: Sequence[tuple[Any, ...]]) -> None:
+    """The rows into ``table`` by ``COPY`` into a temporary table of the same columns, then one
+    ``INSERT ... SELECT``. psycopg's ``executemany`` spends more client time on a row than
+    everything else a bulk import does with it (and the server a third more than the
+    ``INSERT ... SELECT``), while ``COPY`` formats rows in C. ``COPY`` into the table itself is
+    refused under row-level security; the temporary table has none, and every row still
+    passes the table's policy on its way in.
+
+    The temporary table is this connection's own and lives as long as it does; it is emptied
+    by the statement that moves its rows, and its space is given back at commit."""
+    quote = connection.dialect.identifier_preparer.quote
+    scratch = "pg_temp." + quote(f"bulk_{table.name}")
+    connection.exec_driver_sql(  # names from the table, as below
+        f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DELETE ROWS "  # noqa: S608
+        f"AS SELECT * FROM {quote(table.name)} WITH NO DATA")
+    statement = f"COPY {scratch} ({names}) FROM STDIN"
+    cursor = connection.connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+    except connection.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises the others
+        raise DBAPIError.instance(statement, None, exc, connection.dialect.loaded_dbapi.Error,
+                                  dialect=connection.dialect) from exc
+    finally:
+        cursor.close()
+    connection.exec_driver_sql(
+        f"WITH moved AS (DELETE FROM {scratch} RETURNING {names}) "  # noqa: S608
+        f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM moved")
 
 
 def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
