@@ -431,3 +431,94 @@ def test_remembered_attribute_checks_tell_true_from_one() -> None:
     assert importer._attribute_problems(spec, "attributes", {"n": True}) != []
     assert importer._attribute_problems(spec, "attributes", {"n": [1]}) != []
     assert importer._attribute_problems(spec, "attributes", {"n": 1}) == []
+
+
+def _variants_by_product(client: TestClient, org: Org, t: str) -> dict[str, list[str]]:
+    return {p["slug"]: [v["sku"] for v in p["variants"]] for p in _products(client, org, q=t)}
+
+
+def test_a_products_rows_spread_over_batches_reach_it_in_file_order(
+    client: TestClient, org: Org, db: Database, monkeypatch: Any
+) -> None:
+    """Rows of one product that are not next to each other land in different batches; each
+    finds what the batches before it wrote, whether or not those have committed yet when it
+    starts (PostgreSQL has two under way): a later batch that shares a handle, SKU or product
+    with the one before it plans again once that one has committed."""
+    import mercato.catalog.imports as imports
+
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    import_csv(client, org, db, _csv(_card_row(f"p-{t}", f"X-{t}", title="Before"),
+                                     _card_row(f"p-{t}", f"Y-{t}", title="Before")))
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    job = import_csv(client, org, db, _csv(
+        _card_row(f"a-{t}", f"A1-{t}", title="Alpha"),
+        _card_row(f"b-{t}", f"B1-{t}", title="Beta"),
+        _card_row(f"a-{t}", f"A2-{t}", title="Alpha", condition="LP"),
+        _card_row(f"p-{t}", f"X-{t}", title="Renamed"),
+        _card_row(f"a-{t}", f"A3-{t}", title="Alpha", condition="MP"),
+        _card_row("", f"Y-{t}", title="Renamed", price="7.00"),  # product p, found by SKU
+        _card_row(f"d-{t}", f"A1-{t}", title="Delta"),
+        _card_row(f"c-{t}", f"C1-{t}", title="Gamma"),
+    ))
+    assert job["status"] == "succeeded", job
+    assert (job["created"], job["updated"], job["unchanged"], job["failed"]) == (5, 1, 1, 1)
+    assert [(e["line"], e["field"]) for e in job["errors"]] == [(8, "sku")]
+    assert "repeated; first at line 2" in job["errors"][0]["message"]
+    assert _variants_by_product(client, org, t) == {
+        f"a-{t}": [f"A1-{t}", f"A2-{t}", f"A3-{t}"], f"b-{t}": [f"B1-{t}"],
+        f"c-{t}": [f"C1-{t}"], f"p-{t}": [f"X-{t}", f"Y-{t}"]}
+    renamed = _products(client, org, q=f"X-{t}")[0]
+    assert renamed["title"] == "Renamed"
+    assert [v["price"] for v in renamed["variants"]] == ["1.00", "7.00"]
+
+
+def test_a_batch_rolled_back_for_the_one_before_it_is_applied_again_once(
+    client: TestClient, org: Org, db: Database, monkeypatch: Any
+) -> None:
+    """When the oldest batch does not end in time, the batch behind it (which might hold
+    what the oldest waits for) is rolled back and applied again on its own: every row, event
+    and product exactly once. With no time at all, that happens to every batch."""
+    import mercato.catalog.imports as imports
+
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    monkeypatch.setattr(imports, "WAIT_SECONDS", 0.0)
+    job = import_csv(client, org, db, _csv(*(
+        _card_row(f"w{i // 2}-{t}", f"W{i}-{t}", title=f"Waited {i // 2}",
+                  condition=("NM", "LP")[i % 2]) for i in range(20))))
+    assert (job["status"], job["rows_done"], job["created"], job["failed"]) == (
+        "succeeded", 20, 20, 0)
+    assert job["products_created"] == 10
+    assert len(_products(client, org, q=t)) == 10
+    with db.session(write=False, tenant=org.id) as session:
+        created = session.scalars(select(OutboxEvent.resource_id).where(
+            OutboxEvent.type == "variant.created",
+            OutboxEvent.data["sku"].as_string().like(f"W%-{t}"))).all()
+        assert len(created) == len(set(created)) == 20
+
+
+def test_a_failing_batch_stops_the_job_and_the_batch_behind_it_commits_nothing(
+    client: TestClient, org: Org, db: Database, monkeypatch: Any
+) -> None:
+    import mercato.catalog.imports as imports
+
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    write = Importer.write
+
+    def failing(self: Importer, session: Any, planned: Any) -> Any:
+        if any(row.cells["sku"].startswith("BOOM") for row in planned.rows):
+            raise RuntimeError("the database went away")
+        return write(self, session, planned)
+
+    monkeypatch.setattr(Importer, "write", failing)
+    job = import_csv(client, org, db, _csv(
+        *(_card_row(f"s{i}-{t}", f"S{i}-{t}", title=f"Stop {i}") for i in range(2)),
+        *(_card_row(f"s{i}-{t}", f"BOOM{i}-{t}", title=f"Stop {i}") for i in range(2, 4)),
+        *(_card_row(f"s{i}-{t}", f"S{i}-{t}", title=f"Stop {i}") for i in range(4, 8))))
+    assert (job["status"], job["rows_done"], job["created"]) == ("failed", 2, 2)
+    assert job["message"] == "stopped at row 3: the database went away"
+    assert sorted(p["title"] for p in _products(client, org, q=t)) == ["Stop 0", "Stop 1"]

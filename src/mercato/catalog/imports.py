@@ -11,12 +11,16 @@ job follow from them (``index.touch``, ``record_events``, ``audit.record``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.catalog import csvio
-from mercato.catalog.index import products_t, touch, variants_t
+from mercato.catalog.index import products_t, reindex_pending, touch, variants_t
 from mercato.catalog.models import (
     Category,
     Collection,
@@ -161,35 +165,19 @@ def _run_job(db: Database, job_id: str, progress: Callable[[int, int], None] | N
         org, fmt, done = job.organization_id, job.format, job.rows_done
         importer = Importer(org, dry_run=job.dry_run, install_tcg=fmt in csvio.TCG_FORMATS)
         total = job.rows_total
+    run = _BatchRun(db, job_id, importer)
     batches, analyze_at = 0, 1
     try:
-        for batch in _batches(csvio.read_rows(content, fmt, skip=done), BATCH_ROWS):
-            with db.transaction(tenant=org) as session:
-                advanced = session.execute(
-                    update(jobs_t).where(jobs_t.c.id == job_id, jobs_t.c.rows_done == done,
-                                         jobs_t.c.status == "running")
-                    .values(rows_done=done + len(batch), lease_until=utcnow() + LEASE))
-                if getattr(advanced, "rowcount", 0) != 1:
-                    raise Superseded
-                result = importer.apply(session, batch)
-                session.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
-                    created=jobs_t.c.created + result.created,
-                    updated=jobs_t.c.updated + result.updated,
-                    unchanged=jobs_t.c.unchanged + result.unchanged,
-                    failed=jobs_t.c.failed + result.failed,
-                    products_created=jobs_t.c.products_created + result.products_created))
-                if result.errors:
-                    session.execute(insert(errors_t), [
-                        {"organization_id": org, "job_id": job_id, "line": e.line,
-                         "sku": e.sku, "field": e.field, "message": e.message[:2000]}
-                        for e in result.errors])
-            done += len(batch)
-            batches += 1
-            if batches == analyze_at and not importer.dry_run:
-                refresh_statistics(db)
-                analyze_at *= 4
-            if progress is not None:
-                progress(done, total)
+        with contextlib.closing(run.apply(
+                _batches(csvio.read_rows(content, fmt, skip=done), BATCH_ROWS), done)) as sizes:
+            for size in sizes:
+                done += size
+                batches += 1
+                if batches == analyze_at and not importer.dry_run:
+                    refresh_statistics(db)
+                    analyze_at *= 4
+                if progress is not None:
+                    progress(done, total)
     except Superseded:
         log.warning("import_superseded", job=job_id)
         return
@@ -201,6 +189,158 @@ def _run_job(db: Database, job_id: str, progress: Callable[[int, int], None] | N
         refresh_statistics(db)
     _finish(db, job_id, org, "succeeded", "dry run: nothing was written"
             if importer.dry_run else "")
+
+
+IN_FLIGHT = 2
+"""Batches a PostgreSQL job has under way at once. A batch is Python (reading, checking and
+planning rows, rendering listings) and then waits while the database writes it; with one
+batch at a time, the two took turns, each idle half the time."""
+WAIT_SECONDS = 60.0
+"""How long the job waits for its oldest batch before it rolls back the one behind it, in
+case that one holds something the oldest needs (``_BatchRun``)."""
+
+
+class _Abandoned(Exception):
+    """An earlier batch failed, or the job stopped: this one was rolled back."""
+
+
+@dataclass
+class _Turn:
+    """One batch under way, as the batch after it and the job's thread see it."""
+
+    start: int
+    rows: list[csvio.SourceRow]
+    keys: frozenset[str] = frozenset()
+    planned: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+    committed: bool = False
+    go: threading.Event = field(default_factory=threading.Event)
+    abandon: bool = False
+
+
+class _BatchRun:
+    """Applies a job's batches in file order, each in a transaction of its own that also
+    advances the job's ``rows_done`` (compare-and-set).
+
+    On PostgreSQL ``IN_FLIGHT`` batches are under way at once, on connections of their own:
+    a batch plans once the one before it has planned (so planning, and which line first had a
+    SKU, go in file order), writes, rebuilds its products' derived rows, and commits only when
+    the job's thread says so, after the batch before it committed. A batch plans from what is
+    committed, so if it has a key (SKU, barcode, slug, product: ``Planned.keys``) in common
+    with the uncommitted batch before it, it waits for that one and plans again; with no key
+    in common, neither reads what the other writes nor waits on a row the other holds. Should
+    the oldest batch still not end within ``WAIT_SECONDS``, the batch behind it is rolled back
+    and applied again on its own. SQLite has one writer at a time, and a dry run writes in a
+    savepoint it rolls back: one batch at a time.
+    """
+
+    def __init__(self, db: Database, job_id: str, importer: Importer) -> None:
+        self.db = db
+        self.job_id = job_id
+        self.importer = importer
+        self.in_flight = IN_FLIGHT if db.dialect == "postgresql" and not importer.dry_run else 1
+
+    def apply(self, batches: Iterable[list[csvio.SourceRow]], done: int
+              ) -> Generator[int, None, None]:
+        """Apply the batches from row ``done`` on; yields each batch's size once it has
+        committed, in order, and lets the next one commit only when asked for the size after
+        it. Closing the generator early rolls back the batches still under way."""
+        under_way: deque[tuple[Future[None], _Turn]] = deque()
+        with ThreadPoolExecutor(self.in_flight, thread_name_prefix="mercato-import") as pool:
+            try:
+                for rows in batches:
+                    if len(under_way) == self.in_flight:
+                        yield self._finish_oldest(under_way, pool)
+                        if under_way:
+                            under_way[0][1].go.set()
+                    turn = _Turn(done, rows)
+                    if not under_way:
+                        turn.go.set()  # nothing before it is uncommitted
+                    before = under_way[-1][1] if under_way else None
+                    under_way.append((pool.submit(self._batch, turn, before), turn))
+                    done += len(rows)
+                while under_way:
+                    yield self._finish_oldest(under_way, pool)
+                    if under_way:
+                        under_way[0][1].go.set()
+            finally:
+                for _, turn in under_way:  # stopped early: roll them back
+                    turn.abandon = True
+                    turn.go.set()
+
+    def _finish_oldest(self, under_way: deque[tuple[Future[None], _Turn]],
+                       pool: ThreadPoolExecutor) -> int:
+        """Wait for the oldest batch to commit (raising what it raised) and take it off."""
+        future, turn = under_way[0]
+        try:
+            future.result(WAIT_SECONDS)
+        except FutureTimeout:
+            if len(under_way) > 1:  # whatever the oldest waits for, the next lets go of
+                under_way[1][1].abandon = True
+                under_way[1][1].go.set()
+            future.result()
+        under_way.popleft()
+        if under_way and under_way[0][1].abandon:  # rolled back for the oldest: again, now
+            rolled_back, behind = under_way[0]
+            with contextlib.suppress(Exception):
+                rolled_back.result()
+            again = _Turn(behind.start, behind.rows)
+            under_way[0] = (pool.submit(self._batch, again, None), again)
+        return len(turn.rows)
+
+    def _batch(self, turn: _Turn, before: _Turn | None) -> None:
+        importer = self.importer
+        try:
+            with self.db.transaction(tenant=importer.org) as session:
+                if importer.dry_run:
+                    result = importer.apply(session, turn.rows)
+                else:
+                    result = importer.write(session, self._plan(session, turn, before))
+                    reindex_pending(session)  # now, not at commit: commits go in turn
+                turn.go.wait()
+                if turn.abandon:
+                    raise _Abandoned
+                self._advance(session, turn, result)
+            turn.committed = True
+        finally:
+            turn.planned.set()
+            turn.ended.set()
+
+    def _plan(self, session: Session, turn: _Turn, before: _Turn | None) -> Planned:
+        try:
+            if before is not None:
+                before.planned.wait()
+            settled = before is None or before.ended.is_set()
+            planned = self.importer.plan(session, turn.rows)
+            if not settled and before is not None and planned.keys() & before.keys:
+                before.ended.wait()  # it may write what this batch read: read again after it
+                if not before.committed:
+                    raise _Abandoned
+                planned = self.importer.plan(session, turn.rows)
+            turn.keys = planned.keys()
+            return planned
+        finally:
+            turn.planned.set()
+
+    def _advance(self, session: Session, turn: _Turn, result: BatchResult) -> None:
+        """The job's row: ``rows_done`` moves past this batch only from where it started (a
+        runner whose lease lapsed finds it moved and stops), with the batch's counts."""
+        advanced = session.execute(
+            update(jobs_t).where(jobs_t.c.id == self.job_id,
+                                 jobs_t.c.rows_done == turn.start, jobs_t.c.status == "running")
+            .values(rows_done=turn.start + len(turn.rows), lease_until=utcnow() + LEASE,
+                    created=jobs_t.c.created + result.created,
+                    updated=jobs_t.c.updated + result.updated,
+                    unchanged=jobs_t.c.unchanged + result.unchanged,
+                    failed=jobs_t.c.failed + result.failed,
+                    products_created=jobs_t.c.products_created + result.products_created))
+        if getattr(advanced, "rowcount", 0) != 1:
+            raise Superseded
+        if result.errors:
+            session.execute(insert(errors_t), [
+                {"organization_id": self.importer.org, "job_id": self.job_id, "line": e.line,
+                 "sku": e.sku, "field": e.field, "message": e.message[:2000]}
+                for e in result.errors])
 
 
 CATALOG_TABLES = ("products", "variants", "product_facets", "product_search",
@@ -268,6 +408,28 @@ class Plan:
     variant_updates: list[dict[str, Any]] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Planned:
+    """A batch's plans, and the rows that failed before anything was written."""
+
+    rows: list[csvio.SourceRow]
+    plans: list[Plan]
+    result: BatchResult
+
+    def keys(self) -> frozenset[str]:
+        """What the batch finds rows by and writes rows under: SKUs, barcodes, slugs (handles
+        and the slugs new products get) and products. A batch with none in common with another
+        neither reads what that one writes nor writes a row that one writes or locks."""
+        keys = {f"{name}:{row.cells[column]}" for row in self.rows
+                for column, name in (("sku", "sku"), ("barcode", "barcode"), ("handle", "slug"))
+                if row.cells.get(column)}
+        for plan in self.plans:
+            keys.add(f"product:{plan.product_id}")
+            if plan.product_insert is not None:
+                keys.add(f"slug:{plan.product_insert['slug']}")
+        return frozenset(keys)
 
 
 class GroupFailed(Exception):
@@ -369,9 +531,20 @@ class Importer:
                 self._collections[c_id] = self._collections[slug] = c_id
 
     def apply(self, session: Session, rows: list[csvio.SourceRow]) -> BatchResult:
+        """Plan and write a batch in ``session`` (in a savepoint rolled back on a dry run)."""
         savepoint = session.begin_nested() if self.dry_run else None
         if savepoint is not None:
             self._types = None  # what the last dry batch installed was rolled back
+        result = self.write(session, self.plan(session, rows))
+        if savepoint is not None:
+            savepoint.rollback()
+        return result
+
+    def plan(self, session: Session, rows: list[csvio.SourceRow]) -> Planned:
+        """Read what the rows refer to and plan each product; nothing is written. Planning
+        the same rows again (after an earlier batch committed) gives the plan they would have
+        had then: a SKU counts as repeated only at a line other than the one that first had
+        it."""
         self._load(session)
         result = BatchResult()
         groups: dict[str, list[csvio.SourceRow]] = defaultdict(list)
@@ -384,10 +557,11 @@ class Importer:
                 plans.append(self._plan(group, existing))
             except GroupFailed as failed:
                 self._fail(result, group, failed.errors)
-        written = self._write_all(session, plans, result)
-        if savepoint is not None:
-            savepoint.rollback()
-        for plan in written:
+        return Planned(rows, plans, result)
+
+    def write(self, session: Session, planned: Planned) -> BatchResult:
+        result = planned.result
+        for plan in self._write_all(session, planned.plans, result):
             for outcome in plan.outcomes:
                 setattr(result, outcome, getattr(result, outcome) + 1)
             result.products_created += plan.product_insert is not None
@@ -536,10 +710,10 @@ class Importer:
             if not sku:
                 fail(row, "sku", "required")
                 continue
-            if sku in self.seen_skus:
-                fail(row, "sku", f"SKU repeated; first at line {self.seen_skus[sku]}")
+            first_seen = self.seen_skus.setdefault(sku, row.line)  # planning again: own line
+            if first_seen != row.line:
+                fail(row, "sku", f"SKU repeated; first at line {first_seen}")
                 continue
-            self.seen_skus[sku] = row.line
             current = have.variants_by_sku.get(sku)
             merged: dict[str, Any] = {name: getattr(current, name) for name in VARIANT_FIELDS} \
                 if current is not None else {"sku": sku}

@@ -204,12 +204,18 @@ def _collect(session: Session, flush_context: Any) -> None:
         session.info.setdefault(_CHANGED, set()).update(changed)
 
 
-@event.listens_for(Session, "before_commit")
-def _reindex_before_commit(session: Session) -> None:
-    session.flush()  # commit flushes after this hook: what that flush writes needs reindexing
+def reindex_pending(session: Session) -> None:
+    """Rebuild the derived rows of the products this transaction touched so far (what commit
+    would do), for a transaction that wants that work done before it commits."""
+    session.flush()
     ids = sorted(session.info.pop(_PENDING, set()))
     for start in range(0, len(ids), 1000):
         reindex_products(session, ids[start:start + 1000])
+
+
+@event.listens_for(Session, "before_commit")
+def _reindex_before_commit(session: Session) -> None:
+    reindex_pending(session)  # which flushes first: commit's own flush comes after this hook
 
 
 @event.listens_for(Session, "after_commit")
