@@ -315,12 +315,14 @@ class _BatchRun:
                 before.planned.wait()
             settled = before is None or before.ended.is_set()
             planned = self.importer.plan(session, turn.rows)
-            if not settled and before is not None and planned.keys() & before.keys:
+            keys = planned.keys()
+            if not settled and before is not None and keys & before.keys:
                 before.ended.wait()  # it may write what this batch read: read again after it
                 if not before.committed:
                     raise _Abandoned
                 planned = self.importer.plan(session, turn.rows)
-            turn.keys = planned.keys()
+                keys = planned.keys()
+            turn.keys = keys
             return planned
         finally:
             turn.planned.set()
