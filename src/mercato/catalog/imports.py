@@ -253,9 +253,7 @@ class _BatchRun:
             try:
                 for rows in batches:
                     if len(under_way) == self.in_flight:
-                        yield self._finish_oldest(under_way, pool)
-                        if under_way:
-                            under_way[0][1].go.set()
+                        yield from self._commit_oldest(under_way, pool)
                     turn = _Turn(done, rows)
                     if not under_way:
                         turn.go.set()  # nothing before it is uncommitted
@@ -263,13 +261,19 @@ class _BatchRun:
                     under_way.append((pool.submit(self._batch, turn, before), turn))
                     done += len(rows)
                 while under_way:
-                    yield self._finish_oldest(under_way, pool)
-                    if under_way:
-                        under_way[0][1].go.set()
+                    yield from self._commit_oldest(under_way, pool)
             finally:
                 for _, turn in under_way:  # stopped early: roll them back
                     turn.abandon = True
                     turn.go.set()
+
+    def _commit_oldest(self, under_way: deque[tuple[Future[None], _Turn]],
+                       pool: ThreadPoolExecutor) -> Generator[int, None, None]:
+        """Yields the oldest batch's size once it has committed; when resumed (the caller is
+        done with it), lets the next batch commit."""
+        yield self._finish_oldest(under_way, pool)
+        if under_way:
+            under_way[0][1].go.set()
 
     def _finish_oldest(self, under_way: deque[tuple[Future[None], _Turn]],
                        pool: ThreadPoolExecutor) -> int:
