@@ -116,3 +116,41 @@ def test_an_unhandled_error_is_a_500_problem_and_the_connection_stays_open(
         # the same keep-alive connection serves the next request
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
         assert _read_response(sock)[0] == 200
+
+
+def test_extension_members_can_never_shadow_the_problem_s_own() -> None:
+    """``status`` is the HTTP status in every problem: an error that tried to add a member
+    named like RFC 9457's (or ``code``, ``errors``) is a bug, refused where it is raised; and
+    the renderer keeps the document's own members whatever it is handed."""
+    import pytest
+
+    from mercato.core.errors import RESERVED_MEMBERS, Conflict, problem_response
+
+    for name in RESERVED_MEMBERS:
+        with pytest.raises(ValueError, match="extension members"):
+            Conflict("The reservation is released.", extra={name: "released"})
+    rendered = json.loads(problem_response(
+        409, "conflict", "x", extra={"status": "released", "code": "nope",
+                                     "reservation_status": "released"}).body)
+    assert (rendered["status"], rendered["code"], rendered["reservation_status"]) == (
+        409, "conflict", "released")
+
+
+def test_every_extension_member_raised_in_the_code_has_a_name_of_its_own() -> None:
+    """Each ``extra={...}`` the services pass names no reserved member (read from the source,
+    so an error raised only on a rare path is checked too)."""
+    import ast
+    from pathlib import Path
+
+    from mercato.core.errors import RESERVED_MEMBERS
+
+    source = Path(__file__).resolve().parents[2] / "src" / "mercato"
+    found = 0
+    for path in source.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.keyword) and node.arg == "extra" \
+                    and isinstance(node.value, ast.Dict):
+                names = {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+                assert not names & RESERVED_MEMBERS, (path, node.lineno, names)
+                found += 1
+    assert found >= 10

@@ -148,6 +148,7 @@ def test_commit_turns_held_units_into_a_sale(client: TestClient, org: Org,
     assert level(client, org, sku, place["code"])["on_hand"] == 3
     late = client.post(f"{RESERVE}/{made.json()['id']}/release", headers=org.headers)
     assert late.status_code == 409, late.text
+    assert (late.json()["status"], late.json()["reservation_status"]) == (409, "committed")
     assert level(client, org, sku, place["code"])["on_hand"] == 3
     assert_consistent(db, org)
 
@@ -168,6 +169,9 @@ def test_release_gives_the_units_back_and_blocks_a_later_commit(
         ("release", 0, -4)
     commit = client.post(f"{RESERVE}/{made.json()['id']}/commit", headers=org.headers)
     assert commit.status_code == 409, commit.text
+    problem = commit.json()  # the problem's own status is the HTTP one; the state has its own
+    assert (problem["status"], problem["code"], problem["reservation_status"]) == (
+        409, "conflict", "released")
     assert level(client, org, sku, place["code"])["on_hand"] == 5
     again = client.post(f"{RESERVE}/{made.json()['id']}/release", headers=org.headers)
     assert again.status_code == 200
@@ -224,6 +228,7 @@ def test_expired_reservation_stops_counting_and_is_released_with_status_expired(
     assert level(client, org, sku, place["code"])["reserved"] == 0
     commit = client.post(f"{RESERVE}/{made.json()['id']}/commit", headers=org.headers)
     assert commit.status_code == 409
+    assert (commit.json()["status"], commit.json()["reservation_status"]) == (409, "expired")
     assert_consistent(db, org)
 
 

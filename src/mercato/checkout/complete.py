@@ -131,10 +131,11 @@ def start(session: Session, organization_id: str, cart_id: str, shopper: Shopper
         return Outcome(cart, get_order(session, cart.order_id), False, cart.payment or {})
     if cart.status == "checking_out":
         raise Conflict("This cart's checkout is waiting for its payment.",
-                       extra={"status": cart.status, "payment": public_payment(cart.payment)})
+                       extra={"cart_status": cart.status,
+                              "payment": public_payment(cart.payment)})
     if cart.status != "open":
         raise Conflict(f"The cart is {cart.status}; it cannot be checked out.",
-                       extra={"status": cart.status})
+                       extra={"cart_status": cart.status})
     current = view(session, cart)
     _problems(current)
     gateway = gateway_for(session, method, settings=settings)

@@ -58,7 +58,7 @@ def editable(session: Session, cart_id: str, shopper: Shopper | None, *,
     cart = get_cart(session, cart_id, shopper, lock=True)
     if cart.status != "open":
         raise Conflict(f"The cart is {cart.status}; it can no longer change.",
-                       extra={"status": cart.status})
+                       extra={"cart_status": cart.status})
     cart.expires_at = _expiry(ttl_hours)
     return cart
 

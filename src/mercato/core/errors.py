@@ -58,8 +58,14 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code", "errors",
+                              "request_id"})
+"""RFC 9457's members and ours: an error's extension members may never take their names."""
+
+
 class MercatoError(Exception):
-    """A failure the caller can act on; ``status`` and ``code`` pick its problem document."""
+    """A failure the caller can act on; ``status`` and ``code`` pick its problem document.
+    ``extra`` adds extension members (``cart_status``, never ``status``)."""
 
     status: int = 400
     code: str = "bad_request"
@@ -77,6 +83,10 @@ class MercatoError(Exception):
         self.errors = [dict(e) for e in errors or []]
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+        shadowed = RESERVED_MEMBERS.intersection(self.extra)
+        if shadowed:
+            raise ValueError(f"extension members may not be named {sorted(shadowed)}: they "
+                             "are the problem document's own")
 
 
 class BadRequest(MercatoError):
@@ -147,6 +157,7 @@ def problem_response(
 ) -> JSONResponse:
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     body: dict[str, Any] = {
+        **{k: v for k, v in (extra or {}).items() if k not in RESERVED_MEMBERS},
         "type": f"https://mercato.dev/problems/{code}",
         "title": title,
         "status": status,
@@ -154,8 +165,6 @@ def problem_response(
         "code": code,
         "errors": [dict(e) for e in errors],
     }
-    if extra:
-        body.update(extra)
     if request is not None:
         body["instance"] = request.url.path
         request_id = getattr(request.state, "request_id", None)

@@ -92,7 +92,7 @@ def _claim(session: Session, count: StockCount, action: str) -> list[StockCountL
     session.expire(count)
     if getattr(done, "rowcount", 0) != 1:
         raise Conflict(f"The count is {count.status}; it cannot be {action}.",
-                       extra={"status": count.status})
+                       extra={"count_status": count.status})
     return list(session.scalars(
         select(StockCountLine).where(StockCountLine.count_id == count.id)
         .order_by(StockCountLine.id).execution_options(populate_existing=True)))

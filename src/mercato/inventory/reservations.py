@@ -258,7 +258,7 @@ def commit(session: Session, reservation: Reservation) -> Reservation:
         if state == "committed":
             return reservation
         raise Conflict(f"The reservation is {state}; only an active one can be committed.",
-                       extra={"status": state})
+                       extra={"reservation_status": state})
     stock.apply(session, [Move(line.variant_id, line.location_id, on_hand=-line.quantity,
                                reserved=-line.quantity, reason="sale",
                                reference=reservation.reference) for line in reservation.lines])
@@ -275,7 +275,7 @@ def release(session: Session, reservation: Reservation, *, status: str = "releas
         if reservation.status in ("released", "expired"):
             return reservation
         raise Conflict(f"The reservation is {reservation.status}; it cannot be released.",
-                       extra={"status": reservation.status})
+                       extra={"reservation_status": reservation.status})
     stock.apply(session, [Move(line.variant_id, line.location_id, reserved=-line.quantity,
                                reason="release", reference=reservation.reference, note=note)
                           for line in reservation.lines])

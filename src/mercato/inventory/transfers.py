@@ -99,7 +99,7 @@ def _claim(session: Session, transfer: Transfer, statuses: Sequence[str],
     session.expire(transfer)
     if getattr(done, "rowcount", 0) != 1:
         raise Conflict(f"The transfer is {transfer.status}; it cannot be {action}.",
-                       extra={"status": transfer.status})
+                       extra={"transfer_status": transfer.status})
     return list(session.scalars(
         select(TransferLine).where(TransferLine.transfer_id == transfer.id)
         .order_by(TransferLine.id).execution_options(populate_existing=True)))
