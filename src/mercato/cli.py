@@ -15,7 +15,7 @@ import threading
 from dataclasses import asdict
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -50,6 +50,72 @@ def main_callback(
     """Settings come from MERCATO_* environment variables; see the README."""
 
 
+DEMO_DIR = Path("./mercato-demo")
+DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir", file_okay=False,
+    help="A demo's directory (its mercato.db and secret.key). Default: MERCATO_DATABASE_URL, "
+         "else ./mercato-demo when it exists, else ./mercato.db.")]
+
+
+def _use_data_dir(data_dir: Path) -> None:
+    """Point this process (and the processes it starts) at a demo directory's database and,
+    unless MERCATO_SECRET_KEY is set, its key."""
+    os.environ["MERCATO_DATABASE_URL"] = f"sqlite:///{(data_dir / 'mercato.db').resolve()}"
+    key_file = data_dir / "secret.key"
+    if "MERCATO_SECRET_KEY" not in os.environ and key_file.is_file():
+        os.environ["MERCATO_SECRET_KEY"] = key_file.read_text().strip()
+
+
+def _settings(data_dir: Path | None = None, *, creates: bool = False,
+              needs_key: bool = False) -> Settings:
+    """The settings of a command that uses the database, found in the order the README gives:
+    ``--data-dir``, MERCATO_DATABASE_URL, then ./mercato-demo when it exists. A command that
+    may not create a database (``creates`` False) stops with a message when there is none,
+    instead of leaving an empty file behind. ``needs_key``: refuse first without
+    MERCATO_SECRET_KEY."""
+    if data_dir is not None:
+        if not creates and not (data_dir / "mercato.db").is_file():
+            _fail(f"no Mercato database in {data_dir} (expected {data_dir / 'mercato.db'})")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        _use_data_dir(data_dir)
+    elif "MERCATO_DATABASE_URL" not in os.environ and (DEMO_DIR / "mercato.db").is_file():
+        _use_data_dir(DEMO_DIR)
+    get_settings.cache_clear()
+    settings = get_settings()
+    if needs_key:
+        _require_secret_key(settings)
+    if not creates:
+        path = _sqlite_file(settings.database_url)
+        if path is not None and not path.is_file():
+            _fail(f"no database at {path.resolve()}: run `mercato migrate` (or `mercato "
+                  "demo`) first, or name one with --data-dir or MERCATO_DATABASE_URL")
+    return settings
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL (None for other databases and in-memory ones)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _where(url: str) -> str:
+    """The database a command used, as a person would name it (no password)."""
+    from sqlalchemy.engine import make_url
+
+    path = _sqlite_file(url)
+    return str(path.resolve()) if path is not None else make_url(url).render_as_string(
+        hide_password=True)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
 def _configure(settings: Settings) -> None:
     from mercato.core.observability import configure_logging
 
@@ -61,8 +127,7 @@ def _require_secret_key(settings: Settings) -> None:
     try:
         settings.require_secret_key()
     except RuntimeError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        _fail(str(exc))
 
 
 def _migrate(settings: Settings) -> None:
@@ -72,9 +137,9 @@ def _migrate(settings: Settings) -> None:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date (MERCATO_DATABASE_URL)."""
-    settings = get_settings()
+    settings = _settings(data_dir, creates=True)
     _configure(settings)
     _migrate(settings)
     typer.echo("database is up to date")
@@ -90,10 +155,10 @@ def serve(
     with_worker: Annotated[bool, typer.Option(
         "--with-worker", help="Also dispatch events inside the server (single-process setups)."
     )] = False,
+    data_dir: DataDir = None,
 ) -> None:
     """Serve the HTTP API."""
-    settings = get_settings()
-    _require_secret_key(settings)
+    settings = _settings(data_dir, creates=True, needs_key=True)
     _configure(settings)
     if migrate and settings.migrate_on_start:
         _migrate(settings)
@@ -200,14 +265,14 @@ def _run_workers(sockets: list[socket.socket]) -> None:
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option(help="Deliver everything due, then exit.")] = False,
+    data_dir: DataDir = None,
 ) -> None:
     """Dispatch outbox events to their handlers until stopped (SIGINT/SIGTERM)."""
     from mercato.app import load_modules
     from mercato.core.db import Database
     from mercato.core.outbox import Dispatcher
 
-    settings = get_settings()
-    _require_secret_key(settings)
+    settings = _settings(data_dir, needs_key=True)
     _configure(settings)
     load_modules(settings)
     db = Database.from_settings(settings, pool_size=2)
@@ -233,12 +298,12 @@ def org_create(
     owner_password: Annotated[str | None, typer.Option(
         help="The owner's password (8+ characters); asked for when omitted.")] = None,
     domain: Annotated[list[str] | None, typer.Option(help="Custom domain (repeatable).")] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Create an organization with its owner and print it as JSON."""
     from mercato.core.errors import MercatoError
 
-    settings = get_settings()
-    _require_secret_key(settings)
+    settings = _settings(data_dir, creates=True, needs_key=True)
     if owner_password is None:
         # asked on stderr, so that stdout stays pure JSON (`mercato org create ... > org.json`)
         owner_password = typer.prompt("Owner password", hide_input=True, err=True)
@@ -287,11 +352,14 @@ def import_products(
     dry_run: Annotated[bool, typer.Option(help="Check and count; write nothing.")] = False,
     file_format: Annotated[str, typer.Option(
         "--format", help="auto, mercato, tcgplayer or binderpos.")] = "auto",
+    data_dir: DataDir = None,
 ) -> None:
     """Import products from a CSV here and now, with a progress bar; print the result as JSON.
 
     The job is recorded like an upload through the API (``GET /api/v1/imports/{id}``) and is
     held under a lease while this command runs; if the command dies, a worker finishes it.
+    Exits 0 when every row was applied, 3 when rows were skipped (``completed_with_errors``:
+    the JSON says which and why), 1 when the import could not run or stopped.
     """
     from mercato.catalog import imports
     from mercato.catalog.csvio import FORMATS, CsvFormatError
@@ -300,7 +368,7 @@ def import_products(
 
     if file_format not in ("auto", *FORMATS):
         raise typer.BadParameter(f"one of auto, {', '.join(FORMATS)}", param_hint="--format")
-    settings = get_settings()
+    settings = _settings(data_dir)
     _configure(settings)
     _migrate(settings)
     db = Database.from_settings(settings, pool_size=2)
@@ -308,8 +376,7 @@ def import_products(
         with db.session(write=False, tenant=SYSTEM) as session:
             organization = get_by_slug(session, org)
         if organization is None:
-            typer.echo(f"error: no organization {org!r}", err=True)
-            raise typer.Exit(1)
+            _fail(f"no organization {org!r} in {_where(settings.database_url)}")
         try:
             with db.transaction(tenant=organization.id) as session:
                 job = imports.create_job(
@@ -339,6 +406,8 @@ def import_products(
             result["errors"] = [{"line": e.line, "sku": e.sku, "field": e.field,
                                  "message": e.message} for e in errors]
         typer.echo(json.dumps(result, indent=2))
+        if result["status"] == "completed_with_errors":
+            raise typer.Exit(3)
         if result["status"] != "succeeded":
             raise typer.Exit(1)
     finally:
@@ -350,6 +419,7 @@ def inventory_verify(
     org: Annotated[str | None, typer.Option(help="Organization slug (default: all).")] = None,
     rebuild: Annotated[bool, typer.Option(
         help="Set each level to what its ledger sums to, then check again.")] = False,
+    data_dir: DataDir = None,
 ) -> None:
     """Prove stock levels equal the replayed ledger, and reserved units equal what active
     reservations hold; print what differs as JSON and exit 1 if anything does."""
@@ -359,7 +429,7 @@ def inventory_verify(
     from mercato.inventory import stock
     from mercato.tenancy.models import Organization
 
-    settings = get_settings()
+    settings = _settings(data_dir)
     _configure(settings)
     db = Database.from_settings(settings, pool_size=2)
     try:
@@ -369,8 +439,7 @@ def inventory_verify(
                 query = query.where(Organization.slug == org)
             organizations = session.execute(query.order_by(Organization.slug)).all()
         if org is not None and not organizations:
-            typer.echo(f"error: no organization {org!r}", err=True)
-            raise typer.Exit(1)
+            _fail(f"no organization {org!r} in {_where(settings.database_url)}")
         report: dict[str, Any] = {}
         for org_id, slug in organizations:
             if rebuild:
@@ -398,7 +467,7 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its database and key.")]
-    = Path("./mercato-demo"),
+    = DEMO_DIR,
 ) -> None:
     """Create a demo store on SQLite (once) and serve it, with events dispatched in-process."""
     data_dir.mkdir(parents=True, exist_ok=True)

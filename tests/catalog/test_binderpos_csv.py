@@ -104,7 +104,7 @@ def test_bad_rows_are_reported_with_their_line_and_the_good_rows_still_land(
         ",5,No Game,Alpha,5,Rare,Near Mint,1.00",
         "mtg,6,Also Good,Alpha,6,Rare,Lightly Played,0.50",
     ))
-    assert job["status"] == "succeeded"
+    assert job["status"] == "completed_with_errors"
     assert (job["created"], job["failed"]) == (2, 4), job["errors"]
     errors = {(e["line"], e["field"]): e["message"] for e in job["errors"]}
     assert "Mint-ish" in errors[(3, "variant.attr.condition")]

@@ -163,8 +163,14 @@ def _run_job(db: Database, job_id: str, progress: Callable[[int, int], None] | N
         content = session.scalar(select(ImportContent.content)
                                  .where(ImportContent.job_id == job_id)) or b""
         org, fmt, done = job.organization_id, job.format, job.rows_done
-        importer = Importer(org, dry_run=job.dry_run, install_tcg=fmt in csvio.TCG_FORMATS)
-        total = job.rows_total
+        dry_run, total = job.dry_run, job.rows_total
+    needs_types = fmt in csvio.TCG_FORMATS
+    if needs_types and not dry_run:
+        # committed before any batch plans: a batch under way on another connection cannot
+        # see what an uncommitted batch installed (its products' type would not exist yet)
+        with db.transaction(tenant=org) as session:
+            install_type_set(session, "tcg")
+    importer = Importer(org, dry_run=dry_run, install_tcg=needs_types and dry_run)
     run = _BatchRun(db, job_id, importer)
     batches, analyze_at = 0, 1
     try:
@@ -201,7 +207,13 @@ case that one holds something the oldest needs (``_BatchRun``)."""
 
 
 class _Abandoned(Exception):
-    """An earlier batch failed, or the job stopped: this one was rolled back."""
+    """This batch was rolled back: the job stopped, or the batch before it had not committed
+    when this one planned and then rolled back or conflicted with it. The job applies it
+    again, alone, once everything before it has committed (or not at all if it stopped)."""
+
+
+class _Speculative(Exception):
+    """A write of a batch planned before the batch ahead of it committed met a conflict."""
 
 
 @dataclass
@@ -231,6 +243,13 @@ class _BatchRun:
     in common, neither reads what the other writes nor waits on a row the other holds. Should
     the oldest batch still not end within ``WAIT_SECONDS``, the batch behind it is rolled back
     and applied again on its own.
+
+    That reasoning is backed by a rule that makes the result exactly what one batch at a
+    time gives: a batch planned while the one before it was uncommitted (speculative) never
+    fails a row because of a conflict; it rolls back and is applied again, alone, once all
+    before it have committed. Only a batch planned from committed state blames a row, with
+    the constraint that refused it (``conflict_cause``). What every batch needs from outside
+    its rows (the TCGplayer card types) is committed before the first batch plans.
 
     SQLite writes in this process, one writer at a time: a second batch planning while the
     first writes only took turns with it for the interpreter (measured: no faster). A dry run
@@ -277,23 +296,26 @@ class _BatchRun:
 
     def _finish_oldest(self, under_way: deque[tuple[Future[None], _Turn]],
                        pool: ThreadPoolExecutor) -> int:
-        """Wait for the oldest batch to commit (raising what it raised) and take it off."""
-        future, turn = under_way[0]
-        try:
-            future.result(WAIT_SECONDS)
-        except FutureTimeout:
-            if len(under_way) > 1:  # whatever the oldest waits for, the next lets go of
-                under_way[1][1].abandon = True
-                under_way[1][1].go.set()
-            future.result()
-        under_way.popleft()
-        if under_way and under_way[0][1].abandon:  # rolled back for the oldest: again, now
-            rolled_back, behind = under_way[0]
-            with contextlib.suppress(Exception):
-                rolled_back.result()
-            again = _Turn(behind.start, behind.rows)
-            under_way[0] = (pool.submit(self._batch, again, None), again)
-        return len(turn.rows)
+        """Wait for the oldest batch to commit (raising what it raised) and take it off. A
+        batch that gave up because of the uncommitted batch before it (``_Abandoned``) is
+        applied again, alone: everything before it has committed by now."""
+        while True:
+            future, turn = under_way[0]
+            try:
+                try:
+                    future.result(WAIT_SECONDS)
+                except FutureTimeout:
+                    if len(under_way) > 1:  # whatever the oldest waits for, the next lets go of
+                        under_way[1][1].abandon = True
+                        under_way[1][1].go.set()
+                    future.result()
+            except _Abandoned:
+                again = _Turn(turn.start, turn.rows)
+                again.go.set()
+                under_way[0] = (pool.submit(self._batch, again, None), again)
+                continue
+            under_way.popleft()
+            return len(turn.rows)
 
     def _batch(self, turn: _Turn, before: _Turn | None) -> None:
         importer = self.importer
@@ -302,7 +324,11 @@ class _BatchRun:
                 if importer.dry_run:
                     result = importer.apply(session, turn.rows)
                 else:
-                    result = importer.write(session, self._plan(session, turn, before))
+                    planned, speculative = self._plan(session, turn, before)
+                    try:
+                        result = importer.write(session, planned, speculative=speculative)
+                    except _Speculative:
+                        raise _Abandoned from None  # again once the batch before committed
                     reindex_pending(session)  # now, not at commit: commits go in turn
                 turn.go.wait()
                 if turn.abandon:
@@ -313,11 +339,15 @@ class _BatchRun:
             turn.planned.set()
             turn.ended.set()
 
-    def _plan(self, session: Session, turn: _Turn, before: _Turn | None) -> Planned:
+    def _plan(self, session: Session, turn: _Turn, before: _Turn | None
+              ) -> tuple[Planned, bool]:
+        """The batch's plan, and whether it was made while the batch before it had not
+        committed (speculative: a conflict it meets may be that batch's doing, not the
+        file's, so it is applied again rather than failing rows)."""
         try:
             if before is not None:
                 before.planned.wait()
-            settled = before is None or before.ended.is_set()
+            settled = before is None or (before.ended.is_set() and before.committed)
             planned = self.importer.plan(session, turn.rows)
             keys = planned.keys()
             if not settled and before is not None and keys & before.keys:
@@ -326,8 +356,9 @@ class _BatchRun:
                     raise _Abandoned
                 planned = self.importer.plan(session, turn.rows)
                 keys = planned.keys()
+                settled = True
             turn.keys = keys
-            return planned
+            return planned, not settled
         finally:
             turn.planned.set()
 
@@ -371,11 +402,19 @@ def refresh_statistics(db: Database) -> None:
 
 
 def _finish(db: Database, job_id: str, org: str, status: str, message: str) -> None:
+    """End the job. One that applied every row ``succeeded``; one that reached the end with
+    rows it could not apply ``completed_with_errors``, saying how many."""
     with db.transaction(tenant=org) as session:
+        job = session.get_one(ImportJob, job_id)
+        if status == "succeeded" and job.failed:
+            status = "completed_with_errors"
+            skipped = (f"{job.failed} of {job.rows_done} rows "
+                       f"{'would not be' if job.dry_run else 'were not'} imported; "
+                       f"their errors say why (GET /api/v1/imports/{job_id}/errors)")
+            message = f"{message}; {skipped}" if message else skipped
         session.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
             status=status, message=message[:2000], finished_at=utcnow(), lease_until=None))
-        job = session.get(ImportJob, job_id)
-        if job is not None and not job.dry_run:
+        if not job.dry_run:
             audit.record(session, action="catalog.import", resource_type="import_job",
                          resource_id=job_id, organization_id=org, after={
                              "status": status, "filename": job.filename, "rows": job.rows_done,
@@ -417,6 +456,8 @@ class Plan:
     variant_updates: list[dict[str, Any]] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    """Values the plan frees or read besides its rows' own cells (``Planned.keys``)."""
 
 
 @dataclass
@@ -428,14 +469,16 @@ class Planned:
     result: BatchResult
 
     def keys(self) -> frozenset[str]:
-        """What the batch finds rows by and writes rows under: SKUs, barcodes, slugs (handles
-        and the slugs new products get) and products. A batch with none in common with another
+        """What the batch finds rows by and writes rows under: SKUs, barcodes, slugs (handles,
+        the slugs new products get, and the slugs and barcodes that rows change away from) and
+        products. A batch with none in common with another
         neither reads what that one writes nor writes a row that one writes or locks."""
         keys = {f"{name}:{row.cells[column]}" for row in self.rows
                 for column, name in (("sku", "sku"), ("barcode", "barcode"), ("handle", "slug"))
                 if row.cells.get(column)}
         for plan in self.plans:
             keys.add(f"product:{plan.product_id}")
+            keys.update(plan.keys)
             if plan.product_insert is not None:
                 keys.add(f"slug:{plan.product_insert['slug']}")
         return frozenset(keys)
@@ -480,6 +523,35 @@ def _merge_attribute_cells(attributes: dict[str, Any], cells: dict[str, str],
             else:
                 attributes.pop(key, None)
     return attributes
+
+
+CONFLICT_CAUSES = (
+    ("barcode", "barcode", "the barcode was taken by another variant while this import ran"),
+    ("sku", "sku", "the SKU was taken by another product while this import ran"),
+    ("slug", "handle", "the handle was taken by another product while this import ran"),
+    ("product_type", "product_type", "the product type was deleted while this import ran"),
+    ("categor", "category", "the category was deleted while this import ran"),
+    ("collection", "collections", "a collection was deleted while this import ran"),
+    ("product_id", "handle", "the product was deleted while this import ran"),
+)
+
+
+def conflict_cause(exc: Exception) -> tuple[str, str]:
+    """(column, message) for a write the database refused after the rows were checked: what
+    another writer changed meanwhile, named from the refused constraint."""
+    if isinstance(exc, _Stale):
+        return "", ("the product or one of its variants was edited while this import ran; "
+                    "import the file again to apply these rows")
+    text = str(getattr(exc, "orig", exc))
+    first = text.splitlines()[0] if text else ""
+    lowered = first.lower()
+    for needle, column, message in CONFLICT_CAUSES:
+        if needle in lowered:
+            return column, message
+    if "foreign key" in lowered:
+        return "", ("a product type, category or collection it names was deleted while this "
+                    f"import ran ({first})")
+    return "", f"the database refused the write: {first}"
 
 
 class Importer:
@@ -568,9 +640,12 @@ class Importer:
                 self._fail(result, group, failed.errors)
         return Planned(rows, plans, result)
 
-    def write(self, session: Session, planned: Planned) -> BatchResult:
+    def write(self, session: Session, planned: Planned, *,
+              speculative: bool = False) -> BatchResult:
+        """Write a planned batch. ``speculative``: it was planned while an earlier batch had
+        not committed, so a conflict raises ``_Speculative`` instead of failing rows."""
         result = planned.result
-        for plan in self._write_all(session, planned.plans, result):
+        for plan in self._write_all(session, planned.plans, result, speculative):
             for outcome in plan.outcomes:
                 setattr(result, outcome, getattr(result, outcome) + 1)
             result.products_created += plan.product_insert is not None
@@ -704,6 +779,8 @@ class Importer:
                 values[name] = value
         product_id = product.id if product else new_id()
         plan = Plan(rows=rows, product_id=product_id)
+        if product is not None:
+            plan.keys.add(f"slug:{product.slug}")
         if checked.collections is not None and "collections" in checked.model_fields_set:
             wanted = sorted({(self._collections or {})[c] for c in checked.collections
                              if c in (self._collections or {})})
@@ -724,6 +801,8 @@ class Importer:
                 fail(row, "sku", f"SKU repeated; first at line {first_seen}")
                 continue
             current = have.variants_by_sku.get(sku)
+            if current is not None and current.barcode:
+                plan.keys.add(f"barcode:{current.barcode}")
             merged: dict[str, Any] = {name: getattr(current, name) for name in VARIANT_FIELDS} \
                 if current is not None else {"sku": sku}
             for column in csvio.VARIANT_COLUMNS:
@@ -821,19 +900,22 @@ class Importer:
         return plan
 
     # writing
-    def _write_all(self, session: Session, plans: list[Plan], result: BatchResult) -> list[Plan]:
+    def _write_all(self, session: Session, plans: list[Plan], result: BatchResult,
+                   speculative: bool = False) -> list[Plan]:
         """All plans in one go; if the database refuses (a barcode taken meanwhile, a row
         edited meanwhile), each product again on its own, so one failure stays one failure."""
         try:
             with session.begin_nested():
                 self._write(session, plans)
             return plans
-        except (IntegrityError, _Stale):
+        except (IntegrityError, _Stale) as exc:
+            if speculative:
+                raise _Speculative from None
             if len(plans) == 1:
+                column, cause = conflict_cause(exc)
                 self._fail(result, plans[0].rows, [RowError(
-                    plans[0].rows[0].line, plans[0].rows[0].cells.get("sku") or None, "sku",
-                    "conflicts with a product written meanwhile or a taken SKU, barcode or "
-                    "handle; nothing of this product was imported")])
+                    plans[0].rows[0].line, plans[0].rows[0].cells.get("sku") or None, column,
+                    f"{cause}; nothing of this product was imported")])
                 return []
         written = []
         for plan in plans:

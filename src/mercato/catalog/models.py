@@ -243,7 +243,7 @@ class ImportJob(TenantMixin, Base):
     format: Mapped[str] = mapped_column(String(32))
     filename: Mapped[str] = mapped_column(String(300), default="")
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(32), default="queued", index=True)
     rows_total: Mapped[int] = mapped_column(Integer, default=0)
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[int] = mapped_column(Integer, default=0)

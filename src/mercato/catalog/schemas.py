@@ -248,7 +248,9 @@ class ImportJobOut(BaseModel):
     format: str
     filename: str
     dry_run: bool
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "completed_with_errors", "failed"] = Field(
+        description="`succeeded`: every row applied; `completed_with_errors`: the file was read "
+        "to the end and the rows in `errors` were skipped; `failed`: the job stopped.")
     rows_total: int
     rows_done: int
     created: int = Field(description="Variant rows that created a variant.")

@@ -40,7 +40,7 @@ log = structlog.get_logger("mercato.channels")
 jobs_t = table_of(SyncJob)
 errors_t = table_of(SyncItemError)
 ACTIVE = ("queued", "running")
-FINISHED = ("succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "completed_with_errors", "failed", "cancelled")
 LEASE = dt.timedelta(seconds=60)
 
 
@@ -121,10 +121,10 @@ def cancel_job(session: Session, job: SyncJob) -> SyncJob:
 
 
 def retry_job(session: Session, job: SyncJob, created_by: str | None = None) -> SyncJob:
-    """A new run of a failed or cancelled job, from the start."""
-    if job.status not in ("failed", "cancelled"):
-        raise Conflict(f"Only a failed or cancelled job can be retried; this one is "
-                       f"{job.status}.")
+    """A new run of a job that failed, was cancelled or skipped items, from the start."""
+    if job.status not in ("failed", "cancelled", "completed_with_errors"):
+        raise Conflict(f"Only a failed, cancelled or completed_with_errors job can be "
+                       f"retried; this one is {job.status}.")
     connection = session.get(Connection, job.connection_id)
     assert connection is not None  # the job's row cascades with its connection
     again = create_job(session, connection, job.kind, params=dict(job.params), trigger="retry",
@@ -307,9 +307,12 @@ def run_job(db: Database, job_id: str, worker_id: str, *, budget: float = 5.0,
                 error=f"{type(exc).__name__}: {exc}"[:2000], error_kind="internal")
         return "failed"
     _health(db, config, None)
-    _finish(db, job_id, worker_id, status="succeeded", finished_at=utcnow(), error=None,
+    with db.session(write=False, tenant=SYSTEM) as session:  # items it had to skip, if any
+        failed = session.scalar(select(jobs_t.c.failed).where(jobs_t.c.id == job_id)) or 0
+    status = "completed_with_errors" if failed else "succeeded"
+    _finish(db, job_id, worker_id, status=status, finished_at=utcnow(), error=None,
             error_kind=None)
-    return "succeeded"
+    return status
 
 
 def _health(db: Database, config: ConnectionConfig, error: ChannelError | None) -> None:

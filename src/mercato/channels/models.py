@@ -119,7 +119,7 @@ class SyncJob(TenantMixin, Base):
         String(26), ForeignKey("channel_connections.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(30))
     trigger: Mapped[str] = mapped_column(String(20), default="manual")
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(32), default="queued")
     params: Mapped[dict[str, Any]]
     state: Mapped[dict[str, Any]]
     total: Mapped[int | None] = mapped_column(Integer)

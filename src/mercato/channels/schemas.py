@@ -140,7 +140,9 @@ class JobOut(BaseModel):
     connection_id: str
     kind: str
     trigger: str
-    status: str
+    status: str = Field(description="`queued`, `running`, `succeeded` (every item applied), "
+                        "`completed_with_errors` (ran to the end; the items in `errors` were "
+                        "skipped), `failed` or `cancelled`.")
     params: dict[str, Any]
     total: int | None
     done: int
