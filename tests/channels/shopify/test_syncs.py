@@ -134,3 +134,22 @@ def test_a_binderpos_store_is_imported_as_the_system_of_record_and_follows_its_e
         edited = product(client, org, f"SR-{tag}-NM")
         assert edited["title"] == f"Sol Ring (C21) {tag}"
         assert edited["variants"][0]["price"] == "1.25"
+
+
+def test_a_sync_job_that_skips_items_ends_completed_with_errors_and_can_be_retried(
+        client: TestClient, org: Org, db: Database, shopify: ShopifyServer) -> None:
+    """A job that ran to the end but could not apply some items says so in its status (not
+    ``succeeded``), with the items and why; it can be run again once they are fixed."""
+    sku = make_variants(client, org)[0]
+    shopify.product(sku, 1)
+    stranger = f"UNKNOWN-{new_id()}"
+    shopify.product(stranger, 1)  # a Shopify SKU Mercato has no variant for
+    made = connect(client, org, shopify)
+    started = start_job(client, org, made["channel"]["id"], "product_import")
+    settle(db, org)
+    report = job(client, org, started["id"])
+    assert (report["status"], report["failed"]) == ("completed_with_errors", 1), report
+    assert [e["item"] for e in report["errors"]] == [f"sku {stranger}"]
+    again = client.post(f"/api/v1/sync-jobs/{started['id']}/retry", headers=org.headers)
+    assert again.status_code in (200, 201, 202), again.text
+    assert again.json()["retry_of"] == started["id"]
