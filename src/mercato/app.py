@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import importlib
 import threading
 from collections.abc import AsyncIterator
@@ -92,13 +93,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             router = getattr(module, attr, None)
             if router is not None:
                 app.include_router(router)
-    _operations(app, db)
+    _operations(app, db, settings)
     app.add_middleware(CustomDomainMiddleware, resolver=app.state.domains)
     app.add_middleware(ObservabilityMiddleware)
     return app
 
 
-def _operations(app: FastAPI, db: Database) -> None:
+def _operations(app: FastAPI, db: Database, settings: Settings) -> None:
+    metrics_token = (settings.metrics_token.get_secret_value().encode()
+                     if settings.metrics_token else None)
+
     @app.get("/health", tags=["operations"], summary="The process is up")
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
@@ -122,7 +126,16 @@ def _operations(app: FastAPI, db: Database) -> None:
         return JSONResponse({"status": "ready", "database": db.dialect, "schema": current})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             response_class=Response)
-    def metrics() -> Response:
+             response_class=Response, description="Open unless `MERCATO_METRICS_TOKEN` is set; "
+             "then only with `Authorization: Bearer <that token>` (Prometheus' "
+             "`authorization` setting).")
+    def metrics(request: Request) -> Response:
+        if metrics_token is not None:
+            given = request.headers.get("authorization", "").encode("latin-1")
+            if not hmac.compare_digest(given, b"Bearer " + metrics_token):
+                return problem_response(401, "unauthorized", "/metrics needs the metrics "
+                                        "token (MERCATO_METRICS_TOKEN) as a bearer token.",
+                                        headers={"WWW-Authenticate": "Bearer"},
+                                        request=request)
         payload, content_type = metrics_payload()
         return Response(payload, media_type=content_type)

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         "Python on one core at a time: more threads only take turns with the GIL, which slows "
         "every request. Raise it when the database is far away (requests mostly wait on it).",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, /metrics answers only requests that carry "
+        "`Authorization: Bearer <this token>`; unset, it is open (bind or firewall it).")
     login_max_failures_per_email: int = Field(default=5, ge=1)
     login_max_failures_per_client: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)

@@ -265,8 +265,9 @@ def test_export_then_import_changes_nothing_and_reproduces_the_catalog(
                       {"sku": f"SOL-LP-{t}", "price": "2.00", "title": "Lightly played",
                        "attributes": {"condition": "LP", "finish": "etched",
                                       "language": "JA"}}]},
-        {"title": "Ebook", "product_type": "digital", "slug": f"ebook-{t}",
-         "attributes": {"pages": 120, "drm": True, "note": "true"},
+        {"title": "=HYPERLINK(\"http://evil.test\",\"Ebook\")", "product_type": "digital",
+         "slug": f"ebook-{t}", "vendor": "@vendor", "tags": ["+1", "'-x"],
+         "attributes": {"pages": 120, "drm": True, "note": "true", "offset": -3},
          "variants": [{"sku": f"EB-{t}", "price": "5.00", "currency": "EUR",
                        "attributes": {"format": "epub", "size": "1.5"}}]},
     ]
@@ -283,6 +284,9 @@ def test_export_then_import_changes_nothing_and_reproduces_the_catalog(
     assert rows[0]["attr.year"] == "1993"
     assert rows[0]["attr.code"] == "007"
     assert rows[2]["attr.note"] == '"true"'  # text that reads as JSON is quoted
+    assert (rows[2]["title"], rows[2]["vendor"], rows[2]["attr.offset"]) == (
+        "'=HYPERLINK(\"http://evil.test\",\"Ebook\")", "'@vendor", "'-3")  # not formulas
+    assert rows[2]["tags"].startswith("'")
 
     before = {p["id"]: p for p in _products(client, org, q=t)}
     same = import_csv(client, org, db, exported.content)
@@ -512,10 +516,10 @@ def test_a_failing_batch_stops_the_job_and_the_batch_behind_it_commits_nothing(
     monkeypatch.setattr(imports, "BATCH_ROWS", 2)
     write = Importer.write
 
-    def failing(self: Importer, session: Any, planned: Any) -> Any:
+    def failing(self: Importer, session: Any, planned: Any, **kw: Any) -> Any:
         if any(row.cells["sku"].startswith("BOOM") for row in planned.rows):
             raise RuntimeError("the database went away")
-        return write(self, session, planned)
+        return write(self, session, planned, **kw)
 
     monkeypatch.setattr(Importer, "write", failing)
     job = import_csv(client, org, db, _csv(

@@ -14,6 +14,7 @@ from mercato.core.db import Database
 from mercato.core.ids import new_id
 from mercato.core.observability import configure_logging
 from mercato.migrations import downgrade, head_revision, upgrade
+from mercato.settings import Settings
 from tests.conftest import Org, make_settings
 
 
@@ -113,3 +114,20 @@ def test_openapi_documents_problem_json_errors_on_every_api_operation(
             for status in ("401", "404", "422"):
                 content = operation["responses"][status]["content"]
                 assert "application/problem+json" in content, (method, path, status)
+
+
+def test_metrics_can_be_restricted_to_a_bearer_token(settings: Settings, db: Database) -> None:
+    """With MERCATO_METRICS_TOKEN set, /metrics answers only the scraper that presents it;
+    /health and /ready stay open."""
+    guarded = make_settings(settings.database_url, metrics_token="scrape-me-please")
+    with TestClient(create_app(guarded, db)) as client:
+        refused = client.get("/metrics")
+        assert refused.status_code == 401
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "mercato_http_requests_total" not in refused.text
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}
+                          ).status_code == 401
+        allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"})
+        assert allowed.status_code == 200
+        assert "mercato_http_requests_total" in allowed.text
+        assert client.get("/health").status_code == 200

@@ -271,6 +271,20 @@ def test_the_csv_export_has_one_row_per_line_with_the_filters_applied(
     assert rows[0]["total"] == "30.00"
 
 
+def test_the_csv_export_writes_customer_text_that_a_spreadsheet_will_not_run(
+        client: TestClient, org: Org) -> None:
+    """A buyer's name is the buyer's text: ``=HYPERLINK(...)`` in an order export would run in
+    the clerk's spreadsheet. Such cells are written with a leading quote."""
+    skus, _ = stocked(client, org, [1])
+    place_order(client, org, [(skus[0], 1)], external_id=f"x-{unique()}",
+                customer={"email": "buyer@shop.test", "first_name": "=HYPERLINK(\"http://e",
+                          "last_name": "@SUM(A1)"})
+    response = client.get("/api/v1/exports/orders.csv", headers=org.headers)
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert rows[0]["customer_name"] == "'=HYPERLINK(\"http://e @SUM(A1)"
+    assert all(cell[:1] not in "=+-@\t\r" for row in rows for cell in row.values() if cell)
+
+
 def test_order_numbers_are_per_organization(client: TestClient, org: Org,
                                             other_org: Org) -> None:
     mine, _ = stocked(client, org, [1])

@@ -18,6 +18,7 @@ from typing import Any
 
 from mercato.catalog.service import slugify
 from mercato.catalog.tcg import LANGUAGES
+from mercato.core import csvcells
 
 PRODUCT_COLUMNS = ("handle", "title", "product_type", "status", "vendor", "category",
                    "collections", "tags", "description", "media")
@@ -127,7 +128,8 @@ def read_rows(content: bytes, fmt: str, *, skip: int = 0) -> Iterator[SourceRow]
         count += 1
         if count <= skip:
             continue
-        cells = {name: value.strip() for name, value in zip(header, values, strict=False)}
+        cells = {name: csvcells.unescape(value).strip()
+                 for name, value in zip(header, values, strict=False)}
         for name in header[len(values):]:
             cells[name] = ""
         if fmt == "tcgplayer":

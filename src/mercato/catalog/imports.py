@@ -12,7 +12,6 @@ job follow from them (``index.touch``, ``record_events``, ``audit.record``).
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import io
 import json
@@ -45,6 +44,7 @@ from mercato.catalog.models import (
 from mercato.catalog.schemas import Media, ProductUpdate, VariantIn
 from mercato.catalog.service import install_type_set, json_value, slugify
 from mercato.catalog.validation import attribute_errors, validator_for
+from mercato.core import csvcells
 from mercato.core.collector import bulk_allocations
 from mercato.core.db import SYSTEM, Database, among, insert_many, table_of, utcnow
 from mercato.core.errors import NotFound
@@ -999,7 +999,7 @@ def export_rows(session: Session, conditions: list[Any], fmt: str = "mercato"
     categories = dict(session.execute(select(Category.id, Category.slug)).all())
     collections = dict(session.execute(select(Collection.id, Collection.slug)).all())
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csvcells.Writer(buffer, lineterminator="\n")
     writer.writerow(header)
     last = ""
     while True:
@@ -1058,7 +1058,7 @@ def _binderpos_rows(session: Session, conditions: list[Any]) -> Iterator[str]:
     conditions = [products_t.c.organization_id == org,
                   products_t.c.product_type_id.in_(type_ids), *conditions]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csvcells.Writer(buffer, lineterminator="\n")
     writer.writerow(csvio.BINDERPOS_COLUMNS)
     last = ""
     while True:

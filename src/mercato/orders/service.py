@@ -14,7 +14,6 @@ happened: units Mercato no longer has are recorded as ``short`` and the order is
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -28,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.catalog.service import SaleItem, sale_items
+from mercato.core import csvcells
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.outbox import record_event
@@ -168,7 +168,7 @@ EXPORT_COLUMNS = ("number", "id", "channel", "source", "external_id", "external_
 def export_csv(session: Session, filters: dict[str, Any], *, batch: int = 500) -> Iterator[str]:
     """CSV, one row per order line, newest order first, read in batches."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csvcells.Writer(out)
     writer.writerow(EXPORT_COLUMNS)
     yield out.getvalue()
     cursor: str | None = None

@@ -1,0 +1,49 @@
+"""The package declares what it imports, and CI's checkers cannot change under it."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {Requirement(r).name.lower().replace("_", "-") for r in requirements}
+
+
+def test_every_third_party_module_the_package_imports_is_a_declared_dependency() -> None:
+    """Imported but undeclared (anyio was) works only while another package happens to bring
+    it along, in a version nobody chose."""
+    declared = _names(PROJECT["dependencies"])
+    owners = packages_distributions()
+    missing: dict[str, set[str]] = {}
+    for path in (ROOT / "src" / "mercato").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top == "mercato" or top in sys.stdlib_module_names:
+                    continue
+                dists = {d.lower().replace("_", "-") for d in owners.get(top, [top])}
+                if not dists & declared:
+                    missing.setdefault(top, set()).add(path.relative_to(ROOT).as_posix())
+    assert not missing, f"imported but not in [project].dependencies: {missing}"
+
+
+def test_the_lint_and_type_checkers_ci_runs_are_pinned() -> None:
+    dev = {Requirement(r).name: Requirement(r) for r in PROJECT["optional-dependencies"]["dev"]}
+    for tool in ("ruff", "mypy"):
+        specifiers = list(dev[tool].specifier)
+        assert [s.operator for s in specifiers] == ["=="], f"{tool} is not pinned: {specifiers}"
