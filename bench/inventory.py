@@ -6,7 +6,9 @@
    UPDATE. Afterwards the level's ``reserved`` must equal the 2xx responses exactly.
 2. ``reserve_spread``: the same request over 10,000 SKUs (stock received through
    ``POST /api/v1/inventory/adjustments``, 250 lines per request): little contention.
-3. ``flash_sale``: 200 buyers at once (one thread each, released together) for 5 units: how
+3. ``adjust_250``: receiving that stock, ``POST /api/v1/inventory/adjustments`` of 250 lines
+   each, one client: seconds per call and lines/s (req/s is calls/s).
+4. ``flash_sale``: 200 buyers at once (one thread each, released together) for 5 units: how
    many succeeded, and ``oversold`` = units reserved in the database - 5 (must be 0, and
    exactly 5 buyers must succeed).
 
@@ -54,18 +56,35 @@ def _ok(server: Server, method: str, path: str, body: Any = None) -> Any:
     return json.loads(payload) if payload else None
 
 
-def seed(server: Server, prefix: str, count: int, units: int, location: str) -> None:
+def seed(server: Server, prefix: str, count: int, units: int, location: str) -> list[float]:
     """``count`` SKUs named ``{prefix}-{i}`` with ``units`` each at ``location``, through the
-    catalog and inventory APIs."""
+    catalog and inventory APIs; the seconds each adjustment call took."""
     for first in range(0, count, VARIANTS_PER_PRODUCT):
         numbers = range(first, min(count, first + VARIANTS_PER_PRODUCT))
         _ok(server, "POST", "/api/v1/products", {
             "title": f"Bench {prefix} {first}", "product_type": "accessory",
             "variants": [{"sku": f"{prefix}-{i}", "price": "1.00"} for i in numbers]})
+    seconds = []
     for first in range(0, count, ADJUST_LINES):
+        started = time.perf_counter()
         _ok(server, "POST", "/api/v1/inventory/adjustments", {"lines": [
             {"sku": f"{prefix}-{i}", "location": location, "delta": units, "reason": "restock"}
             for i in range(first, min(count, first + ADJUST_LINES))]})
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def timed_row(ctx: Context, case: str, seconds: list[float]) -> Row:
+    """A row of calls made one after another (not a load): their latencies and calls/s."""
+    ordered = sorted(seconds)
+    total = sum(seconds)
+    result = LoadResult(
+        requests=len(ordered), duration=total, rps=len(ordered) / total if total else 0.0,
+        p50_ms=percentile(ordered, 0.50) * 1000, p95_ms=percentile(ordered, 0.95) * 1000,
+        p99_ms=percentile(ordered, 0.99) * 1000, max_ms=(ordered[-1] if ordered else 0) * 1000,
+        non_2xx=0, errors=0, status_counts={201: len(ordered)}, ok_total=len(ordered),
+        errors_total=0, event_loop="sequential")
+    return Row(ctx.benchmark, ctx.database, case, result, 1)
 
 
 def held(database_url: str, org_id: str, prefix: str) -> tuple[int, int]:
@@ -152,9 +171,15 @@ def inventory(ctx: Context) -> list[Row]:
         location = _ok(server, "POST", "/api/v1/locations",
                        {"name": "Warehouse", "code": "WH", "kind": "warehouse"})["id"]
         seed(server, "HOT", 1, HOT_UNITS, location)
-        seed(server, "SPREAD", skus, SPREAD_UNITS, location)
+        adjusting = seed(server, "SPREAD", skus, SPREAD_UNITS, location)
         seed(server, "FLASH", 1, FLASH_UNITS, location)
         rows = []
+        adjust = timed_row(ctx, "adjust_250", adjusting)
+        adjust.extra["note"] = (
+            f"{len(adjusting)} calls of {ADJUST_LINES} lines (new levels) one after another: "
+            f"{sum(adjusting) / len(adjusting):.3f} s per call, "
+            f"{ADJUST_LINES * len(adjusting) / sum(adjusting):,.0f} lines/s")
+        rows.append(adjust)
         for case, prefix, count in (("reserve_hot", "HOT", 1),
                                     ("reserve_spread", "SPREAD", skus)):
             template = RequestTemplate(

@@ -421,3 +421,38 @@ def test_postgres_mixed_reserve_commit_release_and_adjust_never_deadlock_or_drif
         assert ledger_sums(client, org, sku) == {
             loc: (lv["on_hand"], lv["reserved"]) for loc, lv in levels.items()}
     assert_consistent(pg_stack, org)
+
+
+def test_many_clients_taking_every_sku_of_a_batch_at_once_take_exactly_what_there_is(
+        client: TestClient, org: Org, db: Database, live_server: LiveServer) -> None:
+    """30 clients at once, each taking 1 unit of each of 20 SKUs in one adjustment (lines in
+    an order of its own) where every SKU has 10: exactly 10 adjustments apply, whole; the
+    rest are refused whole with ``insufficient_stock``; no level goes below zero, none
+    deadlocks, and every level is its ledger. (On PostgreSQL a batch moves its rows in one
+    guarded statement after locking them in key order.)"""
+    skus = make_variants(client, org, 20)
+    place = make_location(client, org)
+    for sku in skus:
+        receive(client, org, sku, place["code"], 10)
+    barrier = threading.Barrier(30)
+
+    def take(n: int) -> int:
+        lines = [{"sku": sku, "location": place["code"], "delta": -1, "reason": "damage"}
+                 for sku in random.Random(n).sample(skus, len(skus))]
+        with httpx.Client(base_url=live_server.url, headers=org.headers, timeout=60) as http:
+            barrier.wait()
+            answer = http.post("/api/v1/inventory/adjustments", json={"lines": lines})
+        assert answer.status_code in (201, 409), answer.text
+        if answer.status_code == 409:
+            assert answer.json()["code"] == "insufficient_stock", answer.text
+        return answer.status_code
+
+    with ThreadPoolExecutor(30) as pool:
+        statuses = Counter(pool.map(take, range(30)))
+    assert statuses == {201: 10, 409: 20}, statuses
+    for sku in skus:
+        found = client.get("/api/v1/inventory/levels", headers=org.headers,
+                           params={"sku": sku}).json()["data"]
+        assert [(lv["on_hand"], lv["available"]) for lv in found] == [(0, 0)]
+    with db.session(write=False, tenant=org.id) as session:
+        assert stock.verify(session) == []

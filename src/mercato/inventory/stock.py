@@ -20,13 +20,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mercato.catalog.service import StockItem
 from mercato.core.auth import Principal
-from mercato.core.db import table_of, tenant_of, utcnow
+from mercato.core.db import insert_many, json_dumps, table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict
 from mercato.inventory.models import Reservation, ReservationLine, StockLevel, StockMovement
 
@@ -129,29 +129,19 @@ def apply(session: Session, moves: Sequence[Move],
     org = _organization(session)
     now = utcnow()
     serialized = _guard_serialized(session, moves, items or {})
-    for move in sorted(moves, key=lambda m: m.key):
-        after_on_hand = levels_t.c.on_hand + move.on_hand
-        after_reserved = levels_t.c.reserved + move.reserved
-        floor = levels_t.c.safety_stock + move.keep if move.keep_safety_stock else move.keep
-        conditions = [levels_t.c.variant_id == move.variant_id,
-                      levels_t.c.location_id == move.location_id,
-                      levels_t.c.organization_id == org]
-        if move.on_hand < 0 or move.reserved > 0:  # only a loss of available can be short
-            conditions.append(after_on_hand - after_reserved >= floor)
-        if move.on_hand < 0:
-            conditions.append(after_on_hand >= 0)
-        if move.reserved < 0:
-            conditions.append(after_reserved >= 0)
-        done = session.execute(update(levels_t).where(*conditions).values(
-            on_hand=after_on_hand, reserved=after_reserved,
-            changes=levels_t.c.changes + 1, updated_at=now))
-        if getattr(done, "rowcount", 0) != 1:
-            raise Short(move)
-    session.execute(insert(moves_t), [
+    ordered = sorted(moves, key=lambda m: m.key)
+    if (len(ordered) > 1 and session.get_bind().dialect.name == "postgresql"
+            and len({m.key for m in ordered}) == len(ordered)):
+        _apply_together(session, org, ordered, now)
+    else:
+        for move in ordered:
+            _apply_one(session, org, move, now)
+    actor = actor_of(session)
+    insert_many(session, moves_t, [
         {"organization_id": org, "variant_id": m.variant_id, "location_id": m.location_id,
          "delta_on_hand": m.on_hand, "delta_reserved": m.reserved, "reason": m.reason,
-         "reference": m.reference, "note": m.note, "actor": actor_of(session),
-         "created_at": now} for m in moves])
+         "reference": m.reference, "note": m.note, "actor": actor, "created_at": now}
+        for m in moves])
     if serialized:
         totals = dict(session.execute(
             select(levels_t.c.variant_id, func.sum(levels_t.c.on_hand))
@@ -162,6 +152,68 @@ def apply(session: Session, moves: Sequence[Move],
             sku = (items or {})[over[0]].sku
             raise Conflict(f"{sku} is one of a kind: it can never have more than one unit.",
                            errors=[{"field": "sku", "message": "one-of-a-kind: at most 1 unit"}])
+
+
+def _apply_one(session: Session, org: str, move: Move, now: dt.datetime) -> None:
+    after_on_hand = levels_t.c.on_hand + move.on_hand
+    after_reserved = levels_t.c.reserved + move.reserved
+    floor = levels_t.c.safety_stock + move.keep if move.keep_safety_stock else move.keep
+    conditions = [levels_t.c.variant_id == move.variant_id,
+                  levels_t.c.location_id == move.location_id,
+                  levels_t.c.organization_id == org]
+    if move.on_hand < 0 or move.reserved > 0:  # only a loss of available can be short
+        conditions.append(after_on_hand - after_reserved >= floor)
+    if move.on_hand < 0:
+        conditions.append(after_on_hand >= 0)
+    if move.reserved < 0:
+        conditions.append(after_reserved >= 0)
+    done = session.execute(update(levels_t).where(*conditions).values(
+        on_hand=after_on_hand, reserved=after_reserved,
+        changes=levels_t.c.changes + 1, updated_at=now))
+    if getattr(done, "rowcount", 0) != 1:
+        raise Short(move)
+
+
+_MOVES = """jsonb_to_recordset(CAST(:moves AS jsonb)) AS m(variant_id text, location_id text,
+    on_hand integer, reserved integer, keep integer, keep_safety_stock boolean)"""
+_LOCK_LEVELS = text(f"""
+    SELECT s.variant_id FROM stock_levels AS s JOIN {_MOVES}
+      ON s.variant_id = m.variant_id AND s.location_id = m.location_id
+    WHERE s.organization_id = :org
+    ORDER BY s.variant_id, s.location_id
+    FOR UPDATE OF s""")  # noqa: S608 (no values in the text)
+_MOVE_LEVELS = text(f"""
+    UPDATE stock_levels AS s
+    SET on_hand = s.on_hand + m.on_hand, reserved = s.reserved + m.reserved,
+        changes = s.changes + 1, updated_at = :now
+    FROM {_MOVES}
+    WHERE s.variant_id = m.variant_id AND s.location_id = m.location_id
+      AND s.organization_id = :org
+      AND (NOT (m.on_hand < 0 OR m.reserved > 0)
+           OR (s.on_hand + m.on_hand) - (s.reserved + m.reserved)
+              >= CASE WHEN m.keep_safety_stock THEN s.safety_stock + m.keep ELSE m.keep END)
+      AND (m.on_hand >= 0 OR s.on_hand + m.on_hand >= 0)
+      AND (m.reserved >= 0 OR s.reserved + m.reserved >= 0)
+    RETURNING s.variant_id, s.location_id""").bindparams(  # noqa: S608 (no values in the text)
+    bindparam("now", type_=levels_t.c.updated_at.type))
+
+
+def _apply_together(session: Session, org: str, ordered: list[Move], now: dt.datetime) -> None:
+    """PostgreSQL: the same guarded UPDATE as ``_apply_one`` for every movement at once, in
+    two round trips instead of one per row (250 lines took 0.3-0.9 s). The rows are locked
+    first, in (variant, location) order, by one ``SELECT ... ORDER BY ... FOR UPDATE``, so two
+    transactions over the same rows still take their locks in one order; the UPDATE then
+    meets only rows this transaction holds. The keys are distinct (a repeated key goes row
+    by row, each movement guarded on its own)."""
+    moves = json_dumps([{"variant_id": m.variant_id, "location_id": m.location_id,
+                         "on_hand": m.on_hand, "reserved": m.reserved, "keep": m.keep,
+                         "keep_safety_stock": m.keep_safety_stock} for m in ordered])
+    session.execute(_LOCK_LEVELS, {"moves": moves, "org": org})
+    done = {(v, loc) for v, loc in session.execute(
+        _MOVE_LEVELS, {"moves": moves, "org": org, "now": now})}
+    for move in ordered:
+        if move.key not in done:
+            raise Short(move)
 
 
 def mark_changed(session: Session, *, variant_ids: Iterable[str] = (),
