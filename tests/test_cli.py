@@ -43,6 +43,7 @@ from tests.conftest import (
     PASSWORD,
     ROOT,
     SECRET,
+    Org,
     create_org,
     create_pg_database,
     drop_pg_database,
@@ -281,7 +282,8 @@ HELP_CASES = {
                           "--with-worker"]),
     "migrate": (["migrate"], ["MERCATO_DATABASE_URL"]),
     "worker": (["worker"], ["--once"]),
-    "org": (["org"], ["create"]),
+    "org": (["org"], ["create", "domain"]),
+    "org domain verify": (["org", "domain", "verify"], ["HOST", "--org", "--move"]),
     "org create": (["org", "create"], ["--name", "--slug", "--owner-email", "--owner-password",
                                        "--domain"]),
     "demo": (["demo"], ["--host", "--port", "--data-dir"]),
@@ -379,6 +381,47 @@ def test_org_create_with_a_taken_slug_fails_clearly_and_creates_nothing(
     assert count(database_url, Organization, Organization.slug == slug) == 1
     assert count(database_url, Organization, Organization.name == "Impostor") == 0
     assert count(database_url, StaffUser, StaffUser.email == second_email) == 0
+
+
+def test_the_operator_s_domains_route_at_once_and_org_domain_verify_vouches_for_a_claim(
+    database_url: str, client: TestClient, org: Org
+) -> None:
+    """`org create --domain` and `org domain verify` are the operator's: trusted, no proof."""
+    slug = unique_slug()
+    vouched = f"{slug}.example.com"
+    result = org_create(database_url, slug=slug, email=f"owner@{slug}.test",
+                        extra=["--domain", vouched])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert client.get("/store/v1", headers={"Host": vouched}).json()["slug"] == slug
+
+    claimed = f"claimed-{slug}.example.com"
+    pending = client.post("/api/v1/organization/domains", headers=org.headers,
+                          json={"domain": claimed})
+    assert pending.json()["verified"] is False
+    env = cli_env(database_url)
+    verified = run_cli(["org", "domain", "verify", "--org", org.slug, claimed], env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout) == {"id": pending.json()["id"], "domain": claimed,
+                                           "organization": org.slug, "verified": True,
+                                           "verified_by": "operator"}
+    assert client.get("/store/v1", headers={"Host": claimed}).json()["slug"] == org.slug
+
+    taken = run_cli(["org", "domain", "verify", "--org", slug, claimed], env)
+    assert taken.returncode == 1
+    assert json.loads(taken.stderr)["error"] == "conflict"
+    moved = run_cli(["org", "domain", "verify", "--org", slug, "--move", claimed], env)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    client.app.state.domains.forget()  # a server sees another process's change within 30 s
+    assert client.get("/store/v1", headers={"Host": claimed}).json()["slug"] == slug
+
+    platform_env = cli_env(database_url, MERCATO_PUBLIC_URL="https://shops.example.com")
+    for host in ("shops.example.com", "127.0.0.1", "localhost"):
+        refused = run_cli(["org", "domain", "verify", "--org", slug, host], platform_env)
+        assert refused.returncode == 1, host
+        assert json.loads(refused.stderr)["error"] == "validation_error"
+    unknown = run_cli(["org", "domain", "verify", "--org", "no-such-org", claimed], env)
+    assert unknown.returncode == 1
+    assert "no organization 'no-such-org'" in unknown.stderr
 
 
 @pytest.mark.parametrize("slug", ["Not_A_Slug", "admin", "ends-with-dash-"])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, inspect, pool, text
+from sqlalchemy.exc import IntegrityError
 
 import mercato.models  # noqa: F401 - registers every table
 from mercato.core.db import Base
@@ -83,6 +85,60 @@ def test_import_files_move_to_their_own_table_and_back(backend: str, tmp_path: P
             system(conn)
             assert conn.execute(text("SELECT content FROM import_jobs")).scalar() == (
                 b"sku,title\nA,B\n")
+    finally:
+        engine.dispose()
+        if backend == "postgresql":
+            drop_pg_database(url)
+
+
+def test_domains_mapped_before_0016_become_pending_claims_and_pending_ones_go_on_downgrade(
+    backend: str, tmp_path: Path
+) -> None:
+    """0016: a domain mapped before verification existed was never proved, so it routes no
+    more until verified; going back, pending claims are dropped, since every row routes under
+    the old schema."""
+    url = new_database_url(backend, tmp_path)
+    engine = create_engine(url, poolclass=pool.NullPool)
+
+    def system(conn: Connection) -> None:
+        if backend == "postgresql":
+            conn.execute(text("SELECT set_config('mercato.organization_id', '*', true)"))
+
+    try:
+        downgrade(url, "0015")
+        now = dt.datetime(2026, 11, 23, tzinfo=dt.UTC).isoformat()
+        with engine.begin() as conn:
+            system(conn)
+            for org in ("o1", "o2"):
+                conn.execute(text("INSERT INTO organizations (id, slug, name, created_at, "
+                                  "updated_at, version) VALUES (:o, :o, 'O', :t, :t, 1)"),
+                             {"o": org, "t": now})
+            conn.execute(text("INSERT INTO organization_domains (id, domain, created_at, "
+                              "organization_id) VALUES ('d1', 'a.example.com', :t, 'o1'), "
+                              "('d2', 'b.example.com', :t, 'o1')"), {"t": now})
+        upgrade(url)
+        with engine.begin() as conn:
+            system(conn)
+            rows = conn.execute(text("SELECT id, token, verified_at FROM organization_domains "
+                                     "ORDER BY id")).all()
+            assert [(r[0], r[2]) for r in rows] == [("d1", None), ("d2", None)]
+            assert len({rows[0][1], rows[1][1]} - {None, ""}) == 2  # a fresh token each
+            # two organizations may now claim one name; only one may hold it verified
+            conn.execute(text("INSERT INTO organization_domains (id, domain, token, created_at, "
+                              "organization_id) VALUES ('d3', 'a.example.com', 't', :t, 'o2')"),
+                         {"t": now})
+            conn.execute(text("UPDATE organization_domains SET verified_at = :t "
+                              "WHERE id IN ('d2', 'd3')"), {"t": now})
+        with engine.begin() as conn:
+            system(conn)
+            with pytest.raises(IntegrityError):
+                conn.execute(text("UPDATE organization_domains SET verified_at = :t "
+                                  "WHERE id = 'd1'"), {"t": now})
+        downgrade(url, "0015")
+        with engine.begin() as conn:
+            system(conn)
+            assert conn.execute(text("SELECT id FROM organization_domains ORDER BY id")
+                                ).scalars().all() == ["d2", "d3"]
     finally:
         engine.dispose()
         if backend == "postgresql":

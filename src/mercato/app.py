@@ -24,6 +24,7 @@ from mercato.settings import Settings, get_settings
 from mercato.tenancy.middleware import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
 from mercato.tenancy.store import StoreResolver
+from mercato.tenancy.verification import load_verifier
 
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
@@ -83,7 +84,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         remember_secret_key(db.url, settings.require_secret_key())
     app.state.identity = Identity(settings, db)
     app.state.authenticator = app.state.identity.authenticate
-    app.state.domains = DomainResolver(db)
+    app.state.domains = DomainResolver(db, platform_hosts=settings.platform_hosts)
+    app.state.domain_verifier = load_verifier(settings.domain_verifier)
     app.state.stores = StoreResolver(db)
 
     install_error_handlers(app)

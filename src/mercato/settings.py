@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -82,13 +83,47 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Extra modules to import at start-up (plugins: routers, event handlers).",
     )
+    public_url: str | None = Field(
+        default=None, description="The platform's own base URL (https://shops.example.com).")
+    public_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="The platform's own host names (comma-separated), besides the host of "
+        "public_url: never claimable as a store's custom domain.",
+    )
+    domain_verifier: str = Field(
+        default="mercato.tenancy.verification:dns_or_http",
+        description="module:function that checks a custom domain's proof (DNS TXT or HTTP).",
+    )
 
-    @field_validator("extensions", mode="before")
+    @field_validator("extensions", "public_hosts", mode="before")
     @classmethod
-    def _split_extensions(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("an http(s) URL with a host, e.g. https://shops.example.com")
+        return value.strip().rstrip("/")
+
+    @field_validator("public_hosts")
+    @classmethod
+    def _check_public_hosts(cls, value: list[str]) -> list[str]:
+        return [_bare_host(host) for host in value]
+
+    @property
+    def platform_hosts(self) -> frozenset[str]:
+        """Host names that are the platform's own: never a store's custom domain."""
+        hosts = set(self.public_hosts)
+        if self.public_url:
+            hosts.add((urlsplit(self.public_url).hostname or "").rstrip("."))
+        return frozenset(hosts)
 
     @property
     def is_sqlite(self) -> bool:
@@ -101,6 +136,14 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return self.secret_key.get_secret_value()
+
+
+def _bare_host(host: str) -> str:
+    """``Shops.Example.com.:443`` -> ``shops.example.com``."""
+    host = host.strip().lower()
+    if not host.startswith("["):
+        host = host.rsplit(":", 1)[0]
+    return host.rstrip(".")
 
 
 @lru_cache(maxsize=1)

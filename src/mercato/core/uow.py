@@ -81,6 +81,17 @@ class UnitOfWork:
         for check in checks:
             check(self.session)
 
+    def release(self) -> None:
+        """End the transaction that authentication may have begun (an API key's lookup), so
+        that an endpoint can wait on the network holding no database lock (SQLite's write lock
+        above all); the session begins again at its next statement. Nothing may be written yet.
+        """
+        session = self._session
+        if session is not None and session.in_transaction():
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError("release() after a write would lose it")
+            session.rollback()
+
     def after_close(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the request's transaction has ended, whatever its outcome.
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercato.core.db import Base, TenantMixin, utcnow
@@ -25,10 +25,27 @@ class Organization(Base):
 
 
 class OrganizationDomain(TenantMixin, Base):
-    """A custom host name (``cards.example.com``) that reaches the organization's store."""
+    """An organization's claim on a host name (``cards.example.com``); once verified, requests
+    on that host reach its store without the slug.
+
+    Anyone may claim any name, so a claim alone routes nothing and blocks no one: several
+    organizations may hold pending claims on one name, each with its own token, and only one
+    claim per name can be verified (the partial unique index decides races).
+    """
 
     __tablename__ = "organization_domains"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "domain"),
+        Index("uq_organization_domains_verified_domain", "domain", unique=True,
+              sqlite_where=text("verified_at IS NOT NULL"),
+              postgresql_where=text("verified_at IS NOT NULL")),
+    )
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    domain: Mapped[str] = mapped_column(String(253))
+    token: Mapped[str] = mapped_column(String(64))
+    """What the owner publishes to prove control (DNS TXT value, HTTP body); not a secret."""
+    verified_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    verified_by: Mapped[str | None] = mapped_column(String(20), default=None)
+    """How: ``dns``, ``http`` or ``operator`` (the CLI)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

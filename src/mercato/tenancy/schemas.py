@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,10 +11,33 @@ class DomainIn(BaseModel):
     domain: str = Field(max_length=253, examples=["cards.example.com"])
 
 
+class DnsProof(BaseModel):
+    type: Literal["TXT"] = "TXT"
+    name: str = Field(examples=["_mercato-challenge.cards.example.com"])
+    value: str = Field(description="The claim's token.")
+
+
+class HttpProof(BaseModel):
+    path: str = Field(examples=["/.well-known/mercato-challenge/3q2-7wHk..."],
+                      description="Path on the domain (https or http) that must answer 200 "
+                      "with exactly ``body``.")
+    body: str = Field(description="The claim's token.")
+
+
+class DomainVerification(BaseModel):
+    """Either proves control of the domain; publish one, then call .../verify."""
+
+    dns: DnsProof
+    http: HttpProof
+
+
 class DomainOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
     id: str
     domain: str
+    verified: bool = Field(description="Only a verified domain reaches the store.")
+    verified_at: dt.datetime | None
+    verified_by: str | None = Field(description="dns, http or operator")
+    verification: DomainVerification
     created_at: dt.datetime
 
 

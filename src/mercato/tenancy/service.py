@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import secrets
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mercato.core.db import Database, add_unique, require_owned, set_tenant, system_scope
-from mercato.core.errors import NotFound, ValidationFailed
+from mercato.core.db import (
+    Database,
+    add_unique,
+    require_owned,
+    set_tenant,
+    system_scope,
+    utcnow,
+)
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.tenancy.models import Organization, OrganizationDomain
+from mercato.tenancy.verification import DomainProof, dns_name, http_path
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 RESERVED_SLUGS = frozenset({"api", "admin", "store", "static", "webhooks", "health", "ready",
                             "metrics", "www"})
@@ -31,9 +45,49 @@ def validate_slug(slug: str) -> str:
 
 def normalize_domain(domain: str) -> str:
     value = domain.strip().lower().rstrip(".")
+    if _is_ip_literal(value):
+        raise ValidationFailed("Invalid domain.", errors=[{
+            "field": "domain", "message": "an IP address can never be a custom domain"}])
     if not DOMAIN.match(value):
         raise ValidationFailed("Invalid domain.",
                                errors=[{"field": "domain", "message": "not a host name"}])
+    return value
+
+
+def _is_ip_literal(host: str) -> bool:
+    """An IP address in any spelling a browser accepts: ``127.0.0.1``, ``[::1]``, and names
+    whose last label is a number (``127.1``, ``0x7f.1``), which URL parsers read as IPv4."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    last = host.rsplit(".", 1)[-1]
+    return bool(last) and (last.isdigit() or bool(re.fullmatch(r"0x[0-9a-f]*", last)))
+
+
+def never_claimable(host: str, platform_hosts: Collection[str]) -> str | None:
+    """Why ``host`` (lowercase, without port) can never be a store's custom domain, or None."""
+    if _is_ip_literal(host):
+        return "an IP address can never be a custom domain"
+    if host == "localhost" or host.endswith(".localhost"):
+        return "localhost can never be a custom domain"
+    if "." not in host:
+        return "a single-label name can never be a custom domain"
+    if host in platform_hosts:
+        return "this is one of the platform's own hosts"
+    return None
+
+
+def claimable_domain(domain: str, platform_hosts: Collection[str]) -> str:
+    """The normalized name, or a 422 saying why it is no host name or can never be claimed."""
+    value = domain.strip().lower().rstrip(".")
+    if not _is_ip_literal(value) and not LABEL.fullmatch(value):
+        value = normalize_domain(value)
+    reason = never_claimable(value, platform_hosts)
+    if reason is not None:
+        raise ValidationFailed(f"{value!r} cannot be claimed as a custom domain.",
+                               errors=[{"field": "domain", "message": reason}])
     return value
 
 
@@ -60,9 +114,15 @@ def get_organization(session: Session, organization_id: str) -> Organization:
     return org
 
 
-def add_domain(session: Session, organization_id: str, domain: str) -> OrganizationDomain:
-    row = OrganizationDomain(domain=normalize_domain(domain), organization_id=organization_id)
-    add_unique(session, row, field="domain", detail=f"The domain {row.domain!r} is already mapped.")
+def add_domain(session: Session, organization_id: str, domain: str, *,
+               platform_hosts: Collection[str]) -> OrganizationDomain:
+    """A pending claim with a token of its own. It routes nothing until verified, so it blocks
+    no one: other organizations may claim the same name."""
+    name = claimable_domain(domain, platform_hosts)
+    row = OrganizationDomain(domain=name, organization_id=organization_id,
+                             token=secrets.token_urlsafe(24))
+    add_unique(session, row, field="domain",
+               detail=f"This organization already claims {name!r}.")
     return row
 
 
@@ -70,43 +130,155 @@ def list_domains(session: Session) -> list[OrganizationDomain]:
     return list(session.scalars(select(OrganizationDomain).order_by(OrganizationDomain.domain)))
 
 
+def get_domain(session: Session, domain_id: str) -> OrganizationDomain:
+    return require_owned(session, OrganizationDomain, domain_id, "Domain")
+
+
 def remove_domain(session: Session, domain_id: str) -> OrganizationDomain:
-    row = require_owned(session, OrganizationDomain, domain_id, "Domain")
+    row = get_domain(session, domain_id)
     session.delete(row)
     return row
 
 
-class DomainResolver:
-    """Host name → organization slug, cached briefly so storefront requests skip the lookup."""
+@dataclass(frozen=True)
+class Claim:
+    """A claim as it stood when read: what a verifier is asked to check."""
 
-    def __init__(self, db: Database, ttl_seconds: float = 30.0) -> None:
+    id: str
+    domain: str
+    token: str
+    verified: bool
+    held_elsewhere: bool
+
+
+def _holders(session: Session, row: OrganizationDomain) -> list[OrganizationDomain]:
+    """Other organizations' verified claims on the row's name (at most one)."""
+    with system_scope(session):
+        return list(session.scalars(
+            select(OrganizationDomain).where(OrganizationDomain.domain == row.domain,
+                                             OrganizationDomain.verified_at.is_not(None),
+                                             OrganizationDomain.id != row.id)))
+
+
+def read_claim(db: Database, organization_id: str, domain_id: str) -> Claim:
+    """The claim, read in a short transaction of its own: checking it waits on the network,
+    and no transaction may stay open meanwhile."""
+    with db.session(write=False, tenant=organization_id) as session:
+        row = get_domain(session, domain_id)
+        return Claim(id=row.id, domain=row.domain, token=row.token,
+                     verified=row.verified_at is not None,
+                     held_elsewhere=bool(row.verified_at is None and _holders(session, row)))
+
+
+def _taken(name: str) -> Conflict:
+    return Conflict(f"{name!r} is verified by another organization; it routes there until "
+                    "that organization removes it.", errors=[{
+                        "field": "domain", "message": "verified by another organization"}])
+
+
+def mark_verified(session: Session, row: OrganizationDomain, *, by: str) -> None:
+    """Verify the claim. Other organizations' pending claims on the name stay, but cannot be
+    verified while this one holds it; the partial unique index settles two at once."""
+    if row.verified_at is not None:
+        return
+    if _holders(session, row):
+        raise _taken(row.domain)
+    try:
+        with session.begin_nested():
+            row.verified_at = utcnow()
+            row.verified_by = by
+            session.flush()
+    except IntegrityError:
+        session.refresh(row)
+        raise _taken(row.domain) from None
+
+
+def record_proof(session: Session, domain_id: str, claim: Claim,
+                 proof: DomainProof) -> OrganizationDomain:
+    """Verify the claim if ``proof`` proves it; otherwise a 409 naming what was checked."""
+    row = get_domain(session, domain_id)
+    if row.verified_at is not None:
+        return row
+    if claim.held_elsewhere:
+        raise _taken(row.domain)
+    if not proof.verified or row.token != claim.token:
+        checked = "; ".join(proof.checks) or "nothing was checked"
+        raise Conflict(
+            f"{row.domain!r} is not verified: publish the TXT record "
+            f"{dns_name(row.domain)} = {row.token!r}, or serve the token as the body of "
+            f"http(s)://{row.domain}{http_path(row.token)}, then try again. "
+            f"Checked: {checked}.",
+            extra={"checks": list(proof.checks)})
+    mark_verified(session, row, by=proof.method or "verifier")
+    return row
+
+
+def verify_by_operator(session: Session, organization_id: str, domain: str, *,
+                       platform_hosts: Collection[str], move: bool = False) -> OrganizationDomain:
+    """The operator vouches for the domain (``mercato org domain verify``): claimed if it was
+    not, verified without a check. ``move`` takes it from another organization that holds it."""
+    name = claimable_domain(domain, platform_hosts)
+    row = session.scalar(select(OrganizationDomain).where(OrganizationDomain.domain == name))
+    if row is None:
+        row = add_domain(session, organization_id, name, platform_hosts=platform_hosts)
+    if move:
+        holders = _holders(session, row)
+        with system_scope(session):  # their rows: written outside this organization's scope
+            for holder in holders:
+                holder.verified_at = None
+                holder.verified_by = None
+            session.flush()
+    mark_verified(session, row, by="operator")
+    return row
+
+
+class DomainResolver:
+    """Host name -> the slug of the store whose verified domain it is, cached briefly so
+    storefront requests skip the lookup. The platform's own hosts, IP addresses, localhost and
+    single-label names resolve to no store, whatever the table holds."""
+
+    def __init__(self, db: Database, ttl_seconds: float = 30.0,
+                 platform_hosts: Collection[str] = ()) -> None:
         self.db = db
         self.ttl = ttl_seconds
+        self.platform_hosts = frozenset(platform_hosts)
         self._cache: dict[str, tuple[float, str | None]] = {}
 
     @staticmethod
-    def _host(host: str) -> str:
-        return host.rsplit(":", 1)[0].lower().rstrip(".") if not host.startswith("[") else host
+    def bare(host: str) -> str:
+        """A Host header's name: no port, lowercase, no final dot."""
+        host = host.lower()
+        if host.startswith("["):  # an IPv6 literal, perhaps with a port
+            return host.split("]", 1)[0] + "]"
+        return host.rsplit(":", 1)[0].rstrip(".")
 
     def cached(self, host: str) -> tuple[bool, str | None]:
         """(known, slug) from the cache only: lets the middleware skip a thread hop."""
-        hit = self._cache.get(self._host(host))
+        hit = self._cache.get(self.bare(host))
         if hit is not None and time.monotonic() - hit[0] < self.ttl:
             return True, hit[1]
         return False, None
+
+    def routable(self, host: str) -> bool:
+        """Whether ``host`` could be a store's custom domain at all."""
+        return never_claimable(self.bare(host), self.platform_hosts) is None
 
     def slug_for_host(self, host: str) -> str | None:
         known, slug = self.cached(host)
         if known:
             return slug
-        host = self._host(host)
+        host = self.bare(host)
         now = time.monotonic()
-        with self.db.session(write=False) as session, system_scope(session):
-            slug = session.scalar(
-                select(Organization.slug)
-                .join(OrganizationDomain, OrganizationDomain.organization_id == Organization.id)
-                .where(OrganizationDomain.domain == host)
-            )
+        slug = None
+        if never_claimable(host, self.platform_hosts) is None:
+            with self.db.session(write=False) as session, system_scope(session):
+                slug = session.scalar(
+                    select(Organization.slug)
+                    .join(OrganizationDomain,
+                          OrganizationDomain.organization_id == Organization.id)
+                    .where(OrganizationDomain.domain == host,
+                           OrganizationDomain.verified_at.is_not(None))
+                )
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[host] = (now, slug)

@@ -1,0 +1,53 @@
+"""An offline DNS for domain verification: the network edge, and nothing more, is faked.
+
+``offline`` is the real ``check_dns`` reading TXT (and A) records from ``ZONE``, which tests
+fill with ``publish``; name it with ``MERCATO_DOMAIN_VERIFIER=tests.tenancy.verifiers:offline``
+or plug it into an app's ``state.domain_verifier``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import SimpleNamespace
+from typing import Any
+
+import dns.exception
+import dns.resolver
+
+from mercato.tenancy.verification import DomainProof, check_dns, dns_name
+
+
+class FakeResolver:
+    """Answers from a dict ``(name, type) -> values``; NXDOMAIN otherwise, or a timeout for
+    names in ``slow``."""
+
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], list[str]] = {}
+        self.slow: set[str] = set()
+        self.asked: list[tuple[str, str]] = []
+
+    def add(self, name: str, rdtype: str, value: str) -> None:
+        self.records.setdefault((name, rdtype), []).append(value)
+
+    def resolve(self, qname: str, rdtype: str, *, lifetime: float) -> Iterable[Any]:
+        self.asked.append((qname, rdtype))
+        if qname in self.slow:
+            raise dns.exception.Timeout(timeout=lifetime)
+        values = self.records.get((qname, rdtype))
+        if values is None:
+            raise dns.resolver.NXDOMAIN()
+        if rdtype == "TXT":
+            return [SimpleNamespace(strings=(v.encode(),)) for v in values]
+        return [SimpleNamespace(address=v) for v in values]
+
+
+ZONE = FakeResolver()
+
+
+def publish(domain: str, token: str) -> None:
+    """What the domain's owner does: the TXT record the claim asked for."""
+    ZONE.add(dns_name(domain), "TXT", token)
+
+
+def offline(domain: str, token: str) -> DomainProof:
+    return check_dns(domain, token, resolver=ZONE)
