@@ -16,6 +16,7 @@ from tests.catalog.test_products import _install
 from tests.conftest import Org, walk_pages
 from tests.inventory.helpers import make_location, receive
 from tests.inventory.test_channels import make_channel, publish
+from tests.tenancy.verifiers import verified_domain
 
 KINDS = ["web", "pos", "shopify", "tcgplayer", "ebay", "amazon", "shopee", "tiktok"]
 
@@ -177,13 +178,11 @@ def test_each_store_shows_only_its_own_products_even_under_the_same_slug(
     assert client.get(f"/store/v1/no-such-store-x/products/{slug}").status_code == 404
 
 
-def test_a_custom_domain_reaches_the_same_catalog(client: TestClient, org: Org) -> None:
+def test_a_verified_custom_domain_reaches_the_same_catalog(client: TestClient, org: Org) -> None:
     tag = new_id()[-10:].lower()
     product = _product(client, org, f"Domain {tag}", tag=tag)
     domain = f"cards-{tag}.example.com"
-    added = client.post("/api/v1/organization/domains", headers=org.headers,
-                        json={"domain": domain})
-    assert added.status_code == 201, added.text
+    verified_domain(client, org, domain)
     by_slug = client.get(f"/store/v1/{org.slug}/products", params={"tag": tag})
     by_host = client.get("/store/v1/products", params={"tag": tag}, headers={"Host": domain})
     assert by_host.status_code == 200, by_host.text

@@ -13,6 +13,7 @@ from mercato.notifications.models import Notification
 from tests.conftest import Org, create_org
 from tests.orders.helpers import place_order, stocked
 from tests.storefront_helpers import SHOPPER_PASSWORD, sign_in, sign_up, store_url
+from tests.tenancy.verifiers import verified_domain
 
 
 def mailed_token(db: Database, org: Org, kind: str, to: str) -> str:
@@ -171,11 +172,9 @@ def test_the_address_book_keeps_one_default_of_each_kind(client: TestClient, org
     assert len(client.get(url, headers=shopper["headers"]).json()) == 1
 
 
-def test_a_custom_domain_reaches_the_same_store(client: TestClient, org: Org) -> None:
+def test_a_verified_custom_domain_reaches_the_same_store(client: TestClient, org: Org) -> None:
     domain = f"{org.slug}.cards.test"
-    added = client.post("/api/v1/organization/domains", headers=org.headers,
-                        json={"domain": domain})
-    assert added.status_code == 201, added.text
+    verified_domain(client, org, domain)
     shopper = sign_up(client, org.slug)
     me = client.get("/store/v1/me", headers={**shopper["headers"], "Host": domain})
     assert me.status_code == 200, me.text

@@ -1,8 +1,8 @@
 """An offline DNS for domain verification: the network edge, and nothing more, is faked.
 
 ``offline`` is the real ``check_dns`` reading TXT (and A) records from ``ZONE``, which tests
-fill with ``publish``; name it with ``MERCATO_DOMAIN_VERIFIER=tests.tenancy.verifiers:offline``
-or plug it into an app's ``state.domain_verifier``.
+fill with ``publish``. Every test app uses it (``MERCATO_DOMAIN_VERIFIER`` in
+``tests.conftest.make_settings``), so no test asks the real DNS.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import dns.exception
 import dns.resolver
+from fastapi.testclient import TestClient
 
 from mercato.tenancy.verification import DomainProof, check_dns, dns_name
 
@@ -51,3 +52,16 @@ def publish(domain: str, token: str) -> None:
 
 def offline(domain: str, token: str) -> DomainProof:
     return check_dns(domain, token, resolver=ZONE)
+
+
+def verified_domain(client: TestClient, org: Any, domain: str) -> dict[str, Any]:
+    """Claim ``domain`` for ``org``, publish its proof and verify it, as an owner would."""
+    claimed = client.post("/api/v1/organization/domains", headers=org.headers,
+                          json={"domain": domain})
+    assert claimed.status_code == 201, claimed.text
+    publish(domain, claimed.json()["verification"]["dns"]["value"])
+    verified = client.post(f"/api/v1/organization/domains/{claimed.json()['id']}/verify",
+                           headers=org.headers)
+    assert verified.status_code == 200, verified.text
+    body: dict[str, Any] = verified.json()
+    return body
