@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from mercato import __version__
+from mercato.core.browser import ListedOriginsCORS, SecurityHeadersMiddleware
 from mercato.core.db import Database
+from mercato.core.docs import install_docs
 from mercato.core.errors import install_error_handlers, problem_response
 from mercato.core.idempotency import IdempotentReplay, on_replay
 from mercato.core.observability import ObservabilityMiddleware, metrics_payload
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=__version__,
         description="One system of record for a retailer's catalog, stock and orders.",
         lifespan=lifespan,
+        docs_url=None,  # served by core.docs, with assets of its own rather than a CDN's
+        redoc_url=None,
     )
     from mercato.identity.service import Identity
 
@@ -96,8 +100,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             if router is not None:
                 app.include_router(router)
     _operations(app, db, settings)
+    install_docs(app)
+    # the last added runs first: security headers reach every answer, CORS headers errors too
     app.add_middleware(CustomDomainMiddleware, resolver=app.state.domains)
     app.add_middleware(ObservabilityMiddleware)
+    app.add_middleware(ListedOriginsCORS, origins=settings.cors_origins)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

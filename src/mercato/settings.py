@@ -94,8 +94,13 @@ class Settings(BaseSettings):
         default="mercato.tenancy.verification:dns_or_http",
         description="module:function that checks a custom domain's proof (DNS TXT or HTTP).",
     )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins (comma-separated, scheme://host[:port]) allowed to call "
+        "the API; any other origin gets no Access-Control-Allow-Origin.",
+    )
 
-    @field_validator("extensions", "public_hosts", mode="before")
+    @field_validator("extensions", "public_hosts", "cors_origins", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -116,6 +121,22 @@ class Settings(BaseSettings):
     @classmethod
     def _check_public_hosts(cls, value: list[str]) -> list[str]:
         return [_bare_host(host) for host in value]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            parts = urlsplit(origin.strip().rstrip("/"))
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path \
+                    or parts.query or parts.fragment or parts.username:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port]); list "
+                                 "each origin, no wildcard")
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            default = {"http": 80, "https": 443}[parts.scheme]
+            port = f":{parts.port}" if parts.port not in (None, default) else ""
+            origins.append(f"{parts.scheme}://{host}{port}")  # as a browser sends it
+        return origins
 
     @property
     def platform_hosts(self) -> frozenset[str]:

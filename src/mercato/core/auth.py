@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 
 from mercato.core.db import set_tenant
 from mercato.core.errors import Forbidden, Unauthorized
@@ -42,6 +43,27 @@ class Authenticator(Protocol):
     async def __call__(self, request: Request) -> Principal | None: ...
 
 
+OPTIONAL_SCHEME = ".optional"
+"""Suffix of a scheme name that marks a credential the operation also works without;
+``core.docs`` rewrites such requirements to ``[{}, {scheme: []}]`` for the OpenAPI document."""
+
+
+def bearer_scheme(name: str, *, description: str, bearer_format: str | None = None,
+                  optional: bool = False) -> HTTPBearer:
+    """A bearer credential as the OpenAPI document names it (``components.securitySchemes``).
+
+    A dependency on it puts the scheme in its operations' ``security``; at run time it reads
+    the Authorization header and never refuses (authentication does that, once, elsewhere).
+    """
+    return HTTPBearer(scheme_name=name + (OPTIONAL_SCHEME if optional else ""),
+                      bearerFormat=bearer_format, description=description, auto_error=False)
+
+
+STAFF_TOKEN = bearer_scheme("StaffToken", bearer_format="JWT", description=(
+    "A staff access token from `POST /api/v1/auth/token`; `/api/v1` only."))
+API_KEY = bearer_scheme("ApiKey", bearer_format="mk_<id>_<secret>", description=(
+    "An API key from `POST /api/v1/api-keys`, sent as a bearer token; `/api/v1` only."))
+
 _UNRESOLVED = object()
 
 
@@ -62,6 +84,8 @@ async def get_optional_principal(request: Request) -> Principal | None:
 
 async def get_principal(
     principal: Principal | None = Depends(get_optional_principal),
+    _staff_token: Any = Security(STAFF_TOKEN),
+    _api_key: Any = Security(API_KEY),
 ) -> Principal:
     if principal is None:
         raise Unauthorized()

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from mercato.core.auth import bearer_scheme
 from mercato.core.db import system_scope, utcnow
 from mercato.core.errors import Conflict, RateLimited, Unauthorized, ValidationFailed
 from mercato.core.uow import uow_of
@@ -52,8 +53,17 @@ def _identity(request: Request) -> Identity:
     return identity
 
 
+SHOPPER_SCHEME = (
+    "A customer (shopper) token from `POST /store/v1/{store}/auth/token`; that store's "
+    "`/store/v1` routes only.")
+CUSTOMER_TOKEN = bearer_scheme("CustomerToken", description=SHOPPER_SCHEME)
+OPTIONAL_CUSTOMER_TOKEN = bearer_scheme("CustomerToken", optional=True,
+                                        description=SHOPPER_SCHEME)
+
+
 async def optional_customer(request: Request,
-                            store: Store = Depends(current_store)) -> Shopper | None:
+                            store: Store = Depends(current_store),
+                            _token: Any = Security(OPTIONAL_CUSTOMER_TOKEN)) -> Shopper | None:
     """The shopper whose customer token the request carries, or None without one. A token of
     another store, a staff token, or one issued before the password changed is a 401."""
     header = request.headers.get("authorization")
@@ -78,7 +88,8 @@ async def optional_customer(request: Request,
     return shopper
 
 
-async def current_customer(shopper: Shopper | None = Depends(optional_customer)) -> Shopper:
+async def current_customer(shopper: Shopper | None = Depends(optional_customer),
+                           _token: Any = Security(CUSTOMER_TOKEN)) -> Shopper:
     if shopper is None:
         raise Unauthorized("Sign in as a customer first.")
     return shopper
