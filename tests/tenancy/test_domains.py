@@ -8,6 +8,7 @@ localhost and single-label names cannot be claimed at all, and a pending claim b
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -315,3 +316,28 @@ def test_the_check_runs_with_no_transaction_open_even_for_an_api_key(
     assert verified.status_code == 200, verified.text
     assert wrote == [True]
     assert store_on(client, domain).json()["slug"] == org.slug
+
+
+def test_a_verifier_that_never_answers_is_given_up_on(
+    client: TestClient, org: Org, use_verifier: Callable[[Verifier], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mercato.tenancy import api
+
+    release = threading.Event()
+
+    def hangs(domain: str, token: str) -> DomainProof:
+        release.wait(10)
+        return DomainProof(True, "dns")
+
+    use_verifier(hangs)
+    monkeypatch.setattr(api, "VERIFY_TIMEOUT_SECONDS", 0.3)
+    added = claim(client, org, fresh_domain())
+    try:
+        gave_up = verify(client, org, added["id"])
+    finally:
+        release.set()
+    assert gave_up.status_code == 409
+    assert gave_up.json()["checks"] == ["the check did not finish within 0.3 s"]
+    assert client.get(f"/api/v1/organization/domains/{added['id']}",
+                      headers=org.headers).json()["verified"] is False

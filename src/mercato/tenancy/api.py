@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +31,9 @@ from mercato.tenancy.verification import (
     http_path,
     run_verifier,
 )
+
+VERIFY_TIMEOUT_SECONDS = 30.0
+"""The most a verification request waits; the default verifier's own timeouts end sooner."""
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["organization"])
 store_router = APIRouter(prefix="/store/v1", route_class=MercatoRoute, tags=["storefront"])
@@ -143,7 +148,11 @@ async def verify_domain(
     proof = DomainProof(False)
     if not claim.verified and not claim.held_elsewhere:
         verifier: Verifier = request.app.state.domain_verifier
-        proof = await run_in_threadpool(run_verifier, verifier, claim.domain, claim.token)
+        proof = DomainProof(False, checks=(
+            f"the check did not finish within {VERIFY_TIMEOUT_SECONDS:g} s",))
+        with anyio.move_on_after(VERIFY_TIMEOUT_SECONDS):  # a verifier that never answers
+            proof = await anyio.to_thread.run_sync(run_verifier, verifier, claim.domain,
+                                                   claim.token, abandon_on_cancel=True)
 
     def record() -> DomainOut:
         uow.run_deferred()
