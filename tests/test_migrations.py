@@ -91,10 +91,10 @@ def test_import_files_move_to_their_own_table_and_back(backend: str, tmp_path: P
             drop_pg_database(url)
 
 
-def test_domains_mapped_before_0016_become_pending_claims_and_pending_ones_go_on_downgrade(
+def test_domains_mapped_before_0017_become_pending_claims_and_pending_ones_go_on_downgrade(
     backend: str, tmp_path: Path
 ) -> None:
-    """0016: a domain mapped before verification existed was never proved, so it routes no
+    """0017: a domain mapped before verification existed was never proved, so it routes no
     more until verified; going back, pending claims are dropped, since every row routes under
     the old schema."""
     url = new_database_url(backend, tmp_path)
@@ -105,7 +105,7 @@ def test_domains_mapped_before_0016_become_pending_claims_and_pending_ones_go_on
             conn.execute(text("SELECT set_config('mercato.organization_id', '*', true)"))
 
     try:
-        downgrade(url, "0015")
+        downgrade(url, "0016")
         now = dt.datetime(2026, 11, 23, tzinfo=dt.UTC).isoformat()
         with engine.begin() as conn:
             system(conn)
@@ -134,7 +134,7 @@ def test_domains_mapped_before_0016_become_pending_claims_and_pending_ones_go_on
             with pytest.raises(IntegrityError):
                 conn.execute(text("UPDATE organization_domains SET verified_at = :t "
                                   "WHERE id = 'd1'"), {"t": now})
-        downgrade(url, "0015")
+        downgrade(url, "0016")
         with engine.begin() as conn:
             system(conn)
             assert conn.execute(text("SELECT id FROM organization_domains ORDER BY id")

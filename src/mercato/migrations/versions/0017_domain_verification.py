@@ -7,8 +7,8 @@ become pending claims with a fresh token (verify them with ``POST
 /api/v1/organization/domains/{id}/verify`` or ``mercato org domain verify``). Downgrading deletes
 pending claims, since every row routes again under the old schema.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-23 10:00:00
 """
 
@@ -22,8 +22,8 @@ from alembic import op
 
 from mercato.core.db import UTCDateTime
 
-revision: str = '0016'
-down_revision: str | None = '0015'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
