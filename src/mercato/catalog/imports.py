@@ -416,7 +416,7 @@ def _finish(db: Database, job_id: str, org: str, status: str, message: str) -> N
             status=status, message=message[:2000], finished_at=utcnow(), lease_until=None))
         if not job.dry_run:
             audit.record(session, action="catalog.import", resource_type="import_job",
-                         resource_id=job_id, organization_id=org, after={
+                         resource_id=job_id, organization_id=org, actor_id=job.created_by, after={
                              "status": status, "filename": job.filename, "rows": job.rows_done,
                              "created": job.created, "updated": job.updated,
                              "failed": job.failed})

@@ -229,8 +229,10 @@ class ShippingLine(TenantMixin, Base):
 
 
 class Fulfillment(TenantMixin, Base):
+    """Units shipped from one location; audited (``fulfillment.created``) beside the order's
+    ``order.fulfilled``, like refunds and returns."""
+
     __tablename__ = "fulfillments"
-    __audited__ = False
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     order_id: Mapped[str] = mapped_column(
@@ -267,7 +269,6 @@ class Payment(TenantMixin, Base):
 
 class Refund(TenantMixin, Base):
     __tablename__ = "refunds"
-    __audited__ = False
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     order_id: Mapped[str] = mapped_column(
@@ -283,7 +284,6 @@ class Return(TenantMixin, Base):
     """A return (RMA): requested, then received, when restocked lines go back on hand."""
 
     __tablename__ = "returns"
-    __audited__ = False
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     order_id: Mapped[str] = mapped_column(

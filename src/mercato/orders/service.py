@@ -32,6 +32,7 @@ from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.identity import audit
 from mercato.inventory import stock
 from mercato.inventory.channels import get_channel
 from mercato.inventory.models import Reservation, SalesChannel
@@ -216,13 +217,26 @@ def short_lines(order: Order) -> list[dict[str, Any]]:
              "short": line.short} for line in order.lines if line.short > 0]
 
 
-def _settled(session: Session, order: Order, *, action: str, changes: dict[str, Any]) -> None:
+AUDITED_AS = {
+    "allocate": "order.allocated", "close": "order.closed", "reopen": "order.reopened",
+    "fulfil": "order.fulfilled", "cancel": "order.cancelled", "refund": "order.refunded",
+    "take a payment": "order.payment_added", "capture a payment": "order.payment_captured",
+    "void a payment": "order.payment_voided", "request a return": "order.returned",
+    "receive a return": "order.return_received",
+}
+"""The audit log's name for the order's change by each action (else ``order.updated``)."""
+
+
+def _settled(session: Session, order: Order, *, action: str, changes: dict[str, Any],
+             audited_as: str | None = None) -> None:
     """Bring derived states up to date (checking each edge), then record what happened:
-    ``order.updated`` always, plus ``order.paid`` / ``order.fulfilled`` on reaching them."""
+    ``order.updated`` always, plus ``order.paid`` / ``order.fulfilled`` on reaching them.
+    The order's audit entry names the action (``AUDITED_AS``, or ``audited_as``)."""
     changed = states.settle(order, action=action)
     order.oversold = any(line.short > 0 for line in order.lines)
     order.updated_at = utcnow()
-    session.flush()
+    with audit.named(session, order, audited_as or AUDITED_AS.get(action, "order.updated")):
+        session.flush()
     emit(session, order, "order.updated", action=action, changes=changes)
     if "financial_status" in changed and order.financial_status == "paid":
         emit(session, order, "order.paid")
@@ -809,7 +823,7 @@ def create_return(session: Session, organization_id: str, order_id: str,
     if data.exchange:
         made.exchange_order_id = _exchange(session, organization_id, order, data).id
     if data.received:
-        _receive(session, order, made, location)
+        _receive(session, order, made, location, audited_as="order.returned")
     else:
         _settled(session, order, action="request a return",
                  changes={"return": {"id": made.id, "lines": entries}})
@@ -839,7 +853,8 @@ def receive_return(session: Session, order_id: str, return_id: str,
     return order
 
 
-def _receive(session: Session, order: Order, made: Return, location: str | None) -> None:
+def _receive(session: Session, order: Order, made: Return, location: str | None, *,
+             audited_as: str | None = None) -> None:
     """The goods are back: count them returned, and put restocked units back on hand where
     they shipped from (or at ``location``)."""
     by_id = {line.id: line for line in order.lines}
@@ -859,5 +874,5 @@ def _receive(session: Session, order: Order, made: Return, location: str | None)
         stock.apply(session, moves)
     made.status = "received"
     made.received_at = utcnow()
-    _settled(session, order, action="receive a return",
+    _settled(session, order, action="receive a return", audited_as=audited_as,
              changes={"return": {"id": made.id, "lines": made.lines, "status": "received"}})
