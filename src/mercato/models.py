@@ -28,6 +28,8 @@ from mercato.identity.models import (
     CustomerAccount,
     CustomerToken,
     LoginFailure,
+    RefreshToken,
+    StaffSignIn,
     StaffUser,
 )
 from mercato.inventory.models import (
@@ -98,12 +100,14 @@ __all__ = [
     "ProductType",
     "PurchaseOrder",
     "PurchaseOrderLine",
+    "RefreshToken",
     "Refund",
     "Reservation",
     "ReservationLine",
     "Return",
     "SalesChannel",
     "ShippingLine",
+    "StaffSignIn",
     "StaffUser",
     "StockCount",
     "StockCountLine",

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -24,6 +24,15 @@ class Settings(BaseSettings):
         description="Keys access tokens and encryption at rest; required by `serve` and `worker`.",
     )
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    refresh_token_ttl_seconds: int = Field(
+        default=43200, ge=300, le=30 * 86400,
+        description="How long a staff sign-in lasts at most, however often it is refreshed "
+        "(12 h: a working day and its overtime).")
+    refresh_token_idle_seconds: int = Field(
+        default=14400, ge=300, le=30 * 86400,
+        description="A refresh token unused this long expires, and with it the sign-in "
+        "(4 h: a lunch break keeps it, a night does not). Keep it above the access token's "
+        "lifetime.")
     migrate_on_start: bool = True
     run_worker: bool = Field(
         default=False, description="Run the event dispatcher inside the server process (demo)."
@@ -145,6 +154,15 @@ class Settings(BaseSettings):
         if self.public_url:
             hosts.add((urlsplit(self.public_url).hostname or "").rstrip("."))
         return frozenset(hosts)
+
+    @model_validator(mode="after")
+    def _refresh_outlives_access(self) -> Settings:
+        """A client refreshes when its access token expires: by then its refresh token must
+        still be good."""
+        if self.refresh_token_idle_seconds < self.access_token_ttl_seconds:
+            raise ValueError("MERCATO_REFRESH_TOKEN_IDLE_SECONDS must be at least "
+                             "MERCATO_ACCESS_TOKEN_TTL_SECONDS")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

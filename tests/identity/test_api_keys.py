@@ -7,7 +7,9 @@ import hashlib
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from mercato.core.db import Database, system_scope
+from mercato.core.db import SYSTEM, Database, system_scope
+from mercato.core.idempotency import IdempotencyKey
+from mercato.core.ids import new_id
 from mercato.identity.models import ApiKey
 from tests.conftest import Org, staff_token
 
@@ -88,3 +90,24 @@ def test_unknown_scopes_are_422_and_scopes_you_lack_are_403(
                           json={"name": "x", "scopes": ["organization:write"]})
     assert lacking.status_code == 403
     assert lacking.json()["missing_permissions"] == ["organization:write"]
+
+
+def test_a_new_key_or_invite_kept_for_replay_is_stored_sealed(
+    client: TestClient, db: Database, org: Org
+) -> None:
+    requests = [("/api/v1/api-keys", {"name": "replayed", "scopes": ["catalog:read"]}, "key"),
+                ("/api/v1/staff", {"email": f"i-{new_id().lower()}@x.test", "role": "cashier",
+                                   "invite": True}, "invite_token")]
+    for path, body, field in requests:
+        key = f"sealed-{new_id()}"
+        first = client.post(path, headers={**org.headers, "Idempotency-Key": key}, json=body)
+        again = client.post(path, headers={**org.headers, "Idempotency-Key": key}, json=body)
+        assert first.status_code == again.status_code == 201, again.text
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert again.json() == first.json()
+        secret = first.json()[field]
+        with db.transaction(tenant=SYSTEM) as session:
+            row = session.scalars(select(IdempotencyKey).where(IdempotencyKey.key == key)).one()
+        assert row.sealed
+        assert secret.encode() not in (row.response_body or b"")
+        assert f'"{field}"'.encode() not in (row.response_body or b"")

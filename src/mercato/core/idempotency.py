@@ -4,6 +4,7 @@ The guard inserts the key before the endpoint runs. A concurrent duplicate block
 index (PostgreSQL) or on the write lock (SQLite) until the first request commits, then replays
 its stored response. A first request that fails rolls its key back with its work, so a retry
 runs again. The same key with another method, path or body is a 422 ``idempotency_mismatch``.
+An answer that carries a secret (a token, a new API key) is stored sealed (``seal_answer``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 import hashlib
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy import Boolean, Integer, LargeBinary, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -20,11 +21,13 @@ from mercato.core.auth import Principal, get_optional_principal
 from mercato.core.db import Base, utcnow
 from mercato.core.errors import BadRequest, IdempotencyMismatch
 from mercato.core.ids import new_id
+from mercato.core.secrets import Vault
 from mercato.core.uow import uow_of
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
+SEALING_PURPOSE = "idempotent-answers"
 
 
 class IdempotencyKey(Base):
@@ -41,15 +44,18 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(100))
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False, doc=(
+        "The body is encrypted (core.secrets, purpose idempotent-answers): it carries a "
+        "secret."))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class IdempotentReplay(Exception):
     """Raised by the guard to answer with the stored response instead of running the endpoint."""
 
-    def __init__(self, row: IdempotencyKey) -> None:
+    def __init__(self, row: IdempotencyKey, body: bytes) -> None:
         self.status_code = row.status_code or 200
-        self.body = row.response_body or b""
+        self.body = body
         self.content_type = row.content_type or "application/json"
 
 
@@ -68,10 +74,13 @@ def _lookup(session: Session, scope: str, key: str) -> IdempotencyKey | None:
     )
 
 
-def _answer(row: IdempotencyKey, fp: str) -> Exception:
+def _answer(session: Session, row: IdempotencyKey, fp: str) -> Exception:
     if row.fingerprint != fp:
         return _mismatch()
-    return IdempotentReplay(row)
+    body = row.response_body or b""
+    if row.sealed and body:
+        body = Vault.of(session, SEALING_PURPOSE).open(body.decode()).encode()
+    return IdempotentReplay(row, body)
 
 
 def _mismatch() -> IdempotencyMismatch:
@@ -103,7 +112,7 @@ def _claim(request: Request, session: Session, principal: Principal | None, key:
         f"store:{store.organization_id}" if store is not None else "anonymous")
     existing = _lookup(session, scope, key)
     if existing is not None:
-        raise _answer(existing, fp)
+        raise _answer(session, existing, fp)
     row = IdempotencyKey(scope=scope, key=key, fingerprint=fp)
     try:
         with session.begin_nested():
@@ -113,18 +122,27 @@ def _claim(request: Request, session: Session, principal: Principal | None, key:
         existing = _lookup(session, scope, key)
         if existing is None:  # pragma: no cover - the winner's row must be visible now
             raise
-        raise _answer(existing, fp) from None
+        raise _answer(session, existing, fp) from None
     uow_of(request).idempotency = row
 
 
-def store_response(session: Session, row: IdempotencyKey, response: Response) -> None:
+def seal_answer(request: Request) -> None:
+    """The answer carries a secret: if it is kept for replay, keep it encrypted, as the
+    secret itself is kept (a hash, or sealed) and never in plain text."""
+    uow_of(request).seal_answer = True
+
+
+def store_response(session: Session, row: IdempotencyKey, response: Response, *,
+                   sealed: bool = False) -> None:
     body = getattr(response, "body", None)
     if not isinstance(body, bytes | bytearray | memoryview):
         session.delete(row)  # a streamed answer cannot be replayed; let the key be reused
         return
     row.status_code = response.status_code
     row.content_type = response.headers.get("content-type")
-    row.response_body = bytes(body)
+    row.sealed = sealed
+    row.response_body = (Vault.of(session, SEALING_PURPOSE).seal(bytes(body).decode()).encode()
+                         if sealed else bytes(body))
 
 
 async def on_replay(request: Request, exc: Exception) -> Response:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from mercato.core.auth import Principal, get_principal, require
 from mercato.core.etag import check_if_match, set_etag
+from mercato.core.idempotency import seal_answer
 from mercato.core.pagination import Page, PageParams, page_params
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.identity import audit
@@ -21,36 +22,76 @@ from mercato.identity.schemas import (
     AuditEntryOut,
     Me,
     OrganizationRef,
+    RefreshRequest,
+    SignedIn,
     StaffCreate,
     StaffCreated,
     StaffOut,
     StaffUpdate,
     TokenRequest,
-    TokenResponse,
 )
-from mercato.identity.service import Identity
+from mercato.identity.service import Identity, TokenPair
 from mercato.identity.tokens import API_KEY_PREFIX
 from mercato.tenancy.service import get_organization
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute)
 
 
-@router.post("/auth/token", response_model=TokenResponse, tags=["identity"],
-             summary="Exchange email and password for a short-lived access token")
+def _signed_in(pair: TokenPair) -> SignedIn:
+    return SignedIn(access_token=pair.access_token, expires_in=pair.expires_in,
+                    refresh_token=pair.refresh_token,
+                    refresh_token_expires_in=pair.refresh_token_expires_in)
+
+
+@router.post("/auth/token", response_model=SignedIn, tags=["identity"],
+             summary="Sign in: email and password for a short-lived access token and a "
+                     "refresh token")
 def issue_token(
     body: TokenRequest,
     request: Request,
     session: Session = Depends(get_session),
     ident: Identity = Depends(identity),
-) -> TokenResponse:
+) -> SignedIn:
     uow = uow_of(request)
-    token, _ = ident.issue_token(
+    pair = ident.issue_token(
         session, email=body.email, password=body.password, organization=body.organization,
         client=client_of(request),
         on_failure=lambda email, client: uow.after_close(
             lambda: ident.record_login_failure(email, client)),
     )
-    return TokenResponse(access_token=token, expires_in=ident.signer.ttl_seconds)
+    seal_answer(request)
+    return _signed_in(pair)
+
+
+@router.post("/auth/refresh", response_model=SignedIn, tags=["identity"],
+             summary="Trade a refresh token for a new pair (the old one stops working; "
+                     "using it again ends the sign-in)")
+def refresh_token(
+    body: RefreshRequest,
+    request: Request,
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> SignedIn:
+    uow = uow_of(request)
+    pair = ident.refresh(
+        session, token=body.refresh_token,
+        on_reuse=lambda org, sign_in: uow.after_close(
+            lambda: ident.end_sign_in(org, sign_in, "reuse")),
+    )
+    seal_answer(request)
+    return _signed_in(pair)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["identity"],
+             response_class=Response,
+             summary="Sign out: end the sign-in of a refresh token, with all its tokens")
+def logout(
+    body: RefreshRequest,
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> Response:
+    ident.sign_out(session, token=body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/auth/accept-invite", response_model=StaffOut, tags=["identity"],
@@ -96,6 +137,7 @@ def list_staff(
              tags=["staff"], summary="Add a staff member, with a password or by invitation")
 def create_staff(
     body: StaffCreate,
+    request: Request,
     response: Response,
     principal: Principal = Depends(require("staff:write")),
     session: Session = Depends(get_session),
@@ -104,6 +146,8 @@ def create_staff(
     user, invite_token = ident.create_staff(session, principal, email=body.email,
                                             role=body.role, password=body.password,
                                             invite=body.invite)
+    if invite_token is not None:
+        seal_answer(request)
     session.flush()
     set_etag(response, user)
     return StaffCreated.model_validate(
@@ -156,11 +200,13 @@ def _key_out(key: ApiKey) -> ApiKeyOut:
              tags=["api-keys"], summary="Create an API key; the secret is in this response only")
 def create_api_key(
     body: ApiKeyCreate,
+    request: Request,
     principal: Principal = Depends(require("api_keys:write")),
     session: Session = Depends(get_session),
     ident: Identity = Depends(identity),
 ) -> ApiKeyCreated:
     key, secret = ident.create_api_key(session, principal, name=body.name, scopes=body.scopes)
+    seal_answer(request)
     session.flush()
     return ApiKeyCreated(**_key_out(key).model_dump(), key=secret)
 

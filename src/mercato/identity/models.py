@@ -49,6 +49,44 @@ class ApiKey(TenantMixin, Base):
     revoked_at: Mapped[dt.datetime | None]
 
 
+class StaffSignIn(TenantMixin, Base):
+    """One password sign-in of a staff member: the family of refresh tokens rotated from it,
+    and of the access tokens issued with them (their ``sid``). Ending it ends them all."""
+
+    __tablename__ = "staff_sign_ins"
+    __audited__ = False  # bookkeeping of credentials, not a change to the organization's data
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    staff_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(doc=(
+        "The absolute end (MERCATO_REFRESH_TOKEN_TTL_SECONDS after signing in)."))
+    last_used_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(20), doc=(
+        "sign_out, reuse (a used refresh token came back) or deactivated."))
+
+
+class RefreshToken(TenantMixin, Base):
+    """One refresh token of a sign-in, kept as the hash of its secret. Used once: refreshing
+    marks it used (compare-and-set) and issues the next."""
+
+    __tablename__ = "refresh_tokens"
+    __audited__ = False
+    __audit_exclude__ = frozenset({"secret_hash"})
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    sign_in_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("staff_sign_ins.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(doc=(
+        "Unused this long (MERCATO_REFRESH_TOKEN_IDLE_SECONDS), it expires; never after its "
+        "sign-in does."))
+    used_at: Mapped[dt.datetime | None]
+
+
 class AuditEntry(TenantMixin, Base):
     """One change: who, what, to which resource, the row before and after, when."""
 
@@ -119,4 +157,4 @@ class CustomerToken(TenantMixin, Base):
 
 
 __all__ = ["ApiKey", "AuditEntry", "CustomerAccount", "CustomerToken", "LoginFailure",
-           "StaffUser"]
+           "RefreshToken", "StaffSignIn", "StaffUser"]

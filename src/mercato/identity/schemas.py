@@ -22,6 +22,22 @@ class TokenResponse(BaseModel):
     expires_in: int
 
 
+class SignedIn(TokenResponse):
+    """A staff sign-in or refresh: an access token and the refresh token that renews it."""
+
+    refresh_token: str = Field(description="Shown once. Trade it for a new pair with POST "
+                               "/api/v1/auth/refresh; it works once (a second use ends the "
+                               "sign-in). End the sign-in with POST /api/v1/auth/logout.")
+    refresh_token_expires_in: int = Field(description="Seconds until the refresh token "
+                                          "expires unused; a sign-in lasts at most "
+                                          "MERCATO_REFRESH_TOKEN_TTL_SECONDS in all.")
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(max_length=200)
+
+
 class AcceptInvite(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: str = Field(max_length=200)

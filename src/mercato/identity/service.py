@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from starlette.concurrency import run_in_threadpool
 
@@ -33,12 +34,13 @@ from mercato.core.errors import (
 from mercato.core.ids import new_id
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.core.uow import UnitOfWork, uow_of
-from mercato.identity.models import ApiKey, LoginFailure, StaffUser
+from mercato.identity.models import ApiKey, LoginFailure, RefreshToken, StaffSignIn, StaffUser
 from mercato.identity.passwords import MAX_LENGTH, MIN_LENGTH, Passwords
 from mercato.identity.permissions import ALL, Role, permissions_for
 from mercato.identity.tokens import (
     API_KEY_PREFIX,
     INVITE_PREFIX,
+    REFRESH_PREFIX,
     TokenSigner,
     make_compound_secret,
     secret_matches,
@@ -78,13 +80,35 @@ def _may_grant(actor: Principal, permissions: Iterable[str], what: str) -> None:
 
 
 STORE_PREFIX = "/store/"
+AUTH_PREFIX = "/api/v1/auth/"
+"""Sign-in, refresh, sign-out, invites: their credential is in the body. A client that sends
+its (expired) access token along with a refresh must not be refused for it."""
 
 
 _staff = StaffUser.__table__
+_sign_ins = StaffSignIn.__table__
 _STAFF_ROLE = select(_staff.c.role).where(
     _staff.c.id == bindparam("id"), _staff.c.is_active.is_(True),
     _staff.c.organization_id == TENANT)
 """A member's role while they are active: ``Identity._confirm_staff``."""
+_STAFF_ROLE_SIGNED_IN = (
+    select(_staff.c.role)
+    .select_from(_staff.join(_sign_ins, _sign_ins.c.staff_id == _staff.c.id))
+    .where(_staff.c.id == bindparam("id"), _staff.c.is_active.is_(True),
+           _staff.c.organization_id == TENANT, _sign_ins.c.id == bindparam("sid"),
+           _sign_ins.c.ended_at.is_(None), _sign_ins.c.organization_id == TENANT))
+"""The same, while the token's sign-in has not ended: still one statement, two primary keys."""
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What a sign-in or a refresh hands out."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_token_expires_in: int
+    principal: Principal
 
 
 class Identity:
@@ -127,8 +151,9 @@ class Identity:
         organization: str | None,
         client: str,
         on_failure: Callable[[str, str], None],
-    ) -> tuple[str, Principal]:
-        """Check the password (rate limited per email and per client) and sign a token."""
+    ) -> TokenPair:
+        """Check the password (rate limited per email and per client) and start a sign-in:
+        an access token and the first refresh token of its family."""
         email = email.strip().lower()
         with system_scope(session):
             for column, value in ((LoginFailure.email, email), (LoginFailure.client, client)):
@@ -159,9 +184,95 @@ class Identity:
         user, org = matches[0]
         with system_scope(session):
             session.execute(delete(LoginFailure).where(LoginFailure.email == email))
-        token = self.signer.issue(subject=user.id, organization_id=org.id, role=user.role,
-                                  email=user.email)
-        return token, self._staff_principal(user)
+        set_tenant(session, org.id)
+        now = utcnow()
+        sign_in = StaffSignIn(
+            id=new_id(), staff_id=user.id, organization_id=org.id, last_used_at=now,
+            expires_at=now + dt.timedelta(seconds=self.settings.refresh_token_ttl_seconds))
+        session.add(sign_in)
+        session.flush()  # before its first refresh token, which refers to it
+        return self._hand_out(session, user, sign_in, now)
+
+    def _hand_out(self, session: Session, user: StaffUser, sign_in: StaffSignIn,
+                  now: dt.datetime) -> TokenPair:
+        """A new access token with the member's current role, and the sign-in's next refresh
+        token (only its hash is kept)."""
+        refresh = RefreshToken(
+            id=new_id(), sign_in_id=sign_in.id, organization_id=sign_in.organization_id,
+            created_at=now, expires_at=min(
+                now + dt.timedelta(seconds=self.settings.refresh_token_idle_seconds),
+                sign_in.expires_at))
+        secret, refresh.secret_hash = make_compound_secret(REFRESH_PREFIX, refresh.id)
+        session.add(refresh)
+        access = self.signer.issue(subject=user.id, organization_id=user.organization_id,
+                                   role=user.role, email=user.email, sign_in=sign_in.id,
+                                   not_after=sign_in.expires_at)
+        return TokenPair(
+            access_token=access,
+            expires_in=min(self.signer.ttl_seconds, _seconds_until(sign_in.expires_at, now)),
+            refresh_token=secret,
+            refresh_token_expires_in=_seconds_until(refresh.expires_at, now),
+            principal=self._staff_principal(user))
+
+    def _presented(self, session: Session, token: str) -> tuple[RefreshToken, StaffSignIn]:
+        """The refresh token and its sign-in, when the secret matches (401 otherwise). The
+        session is then scoped to their organization."""
+        parts = split_compound_secret(REFRESH_PREFIX, token.strip())
+        found = None
+        if parts is not None:
+            with system_scope(session):
+                found = session.execute(
+                    select(RefreshToken, StaffSignIn)
+                    .join(StaffSignIn, StaffSignIn.id == RefreshToken.sign_in_id)
+                    .where(RefreshToken.id == parts[0])).first()
+        if found is None or parts is None or not secret_matches(found[0].secret_hash,
+                                                                 parts[1]):
+            raise Unauthorized("The refresh token is invalid.")
+        set_tenant(session, found[0].organization_id)
+        return found[0], found[1]
+
+    def refresh(
+        self, session: Session, *, token: str, on_reuse: Callable[[str, str], None]
+    ) -> TokenPair:
+        """Rotate: mark the presented refresh token used (compare-and-set, so of two requests
+        with one token exactly one wins) and hand out the next pair. A token that was used
+        already means it was copied: ``on_reuse(organization, sign-in)`` is to end the
+        sign-in outside this request's transaction, which a 401 rolls back."""
+        presented, sign_in = self._presented(session, token)
+        now = utcnow()
+        if sign_in.ended_at is not None or sign_in.expires_at <= now:
+            raise Unauthorized("This sign-in has ended; sign in again.")
+        reused = Unauthorized("This refresh token was used already: every token of its "
+                              "sign-in is revoked. Sign in again.")
+        if presented.used_at is not None:
+            on_reuse(sign_in.organization_id, sign_in.id)
+            raise reused
+        if presented.expires_at <= now:
+            raise Unauthorized("The refresh token has expired; sign in again.")
+        claimed = session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == presented.id, RefreshToken.used_at.is_(None))
+            .values(used_at=now), execution_options={"synchronize_session": False})
+        if getattr(claimed, "rowcount", 0) != 1:  # another request used it first
+            on_reuse(sign_in.organization_id, sign_in.id)
+            raise reused
+        user = session.scalar(select(StaffUser).where(StaffUser.id == sign_in.staff_id,
+                                                      StaffUser.is_active.is_(True)))
+        if user is None:
+            raise Unauthorized("This account no longer has access.")
+        sign_in.last_used_at = now
+        return self._hand_out(session, user, sign_in, now)
+
+    def sign_out(self, session: Session, *, token: str) -> None:
+        """End the sign-in of a refresh token (any of its tokens, used or not: the holder
+        of one may end it). Ending an ended sign-in changes nothing."""
+        _, sign_in = self._presented(session, token)
+        _end_sign_ins(session, StaffSignIn.id == sign_in.id, reason="sign_out")
+
+    def end_sign_in(self, organization_id: str, sign_in_id: str, reason: str) -> None:
+        """End a sign-in in a transaction of its own (after the request's has rolled back)."""
+        with self.db.transaction(tenant=organization_id) as session:
+            _end_sign_ins(session, StaffSignIn.id == sign_in_id, reason=reason)
 
     def record_login_failure(self, email: str, client: str) -> None:
         with self.db.transaction() as session:
@@ -179,7 +290,8 @@ class Identity:
         """Staff tokens are checked here without I/O; the database confirms the member is still
         active in that role on the endpoint's thread (deferred). API keys need a lookup."""
         header = request.headers.get("authorization")
-        if not header or request.url.path.startswith(STORE_PREFIX):
+        path = request.url.path
+        if not header or path.startswith(STORE_PREFIX) or path.startswith(AUTH_PREFIX):
             return None  # shoppers sign in with customer tokens (identity.customer_auth)
         scheme, _, token = header.partition(" ")
         token = token.strip()
@@ -194,18 +306,25 @@ class Identity:
         principal = Principal(kind="staff", id=claims.subject,
                               organization_id=claims.organization_id, label=claims.email,
                               permissions=permissions_for(claims.role), role=claims.role)
-        uow.defer(lambda session: self._confirm_staff(session, principal))
+        sign_in = claims.sign_in
+        uow.defer(lambda session: self._confirm_staff(session, principal, sign_in))
         return principal
 
     @staticmethod
-    def _confirm_staff(session: Session, principal: Principal) -> None:
-        """Deactivation or a role change takes effect at once: the token's claims must hold.
-        Every staff request runs this, so it is one prebuilt statement (``tenant_execute``)."""
-        role = tenant_execute(session, _STAFF_ROLE, {"id": principal.id}).scalar()
+    def _confirm_staff(session: Session, principal: Principal, sign_in: str | None) -> None:
+        """Deactivation, a role change or the end of the token's sign-in take effect at once:
+        the token's claims must hold. Every staff request runs this, so it is one prebuilt
+        statement (``tenant_execute``), by primary keys. Tokens without a sign-in (``sid``)
+        are made by code, never by ``/auth/token``."""
+        if sign_in is None:
+            role = tenant_execute(session, _STAFF_ROLE, {"id": principal.id}).scalar()
+        else:
+            role = tenant_execute(session, _STAFF_ROLE_SIGNED_IN,
+                                  {"id": principal.id, "sid": sign_in}).scalar()
         if role is None:
-            raise Unauthorized("This account no longer has access.")
+            raise Unauthorized("This sign-in has ended or the account no longer has access.")
         if role != principal.role:
-            raise Unauthorized("Your role changed; sign in again.")
+            raise Unauthorized("Your role changed; refresh the token or sign in again.")
 
     def _authenticate_key(self, uow: UnitOfWork, token: str) -> Principal:
         session = uow.session
@@ -313,6 +432,8 @@ class Identity:
             raise Conflict("An organization must keep at least one active owner.")
         if role is not None:
             user.role = role.value
+        if is_active is False and user.is_active:
+            self._revoke_everything_of(session, user)
         if is_active is not None:
             user.is_active = is_active
         if password is not None:
@@ -320,6 +441,16 @@ class Identity:
             user.invite_token_hash = None
             user.invite_expires_at = None
         return user
+
+    @staticmethod
+    def _revoke_everything_of(session: Session, user: StaffUser) -> None:
+        """A deactivated member keeps no way in: every sign-in ends (with its refresh and
+        access tokens) and the API keys they created are revoked (audited, one entry each)."""
+        _end_sign_ins(session, StaffSignIn.staff_id == user.id, reason="deactivated")
+        now = utcnow()
+        for key in session.scalars(select(ApiKey).where(ApiKey.created_by_id == user.id,
+                                                        ApiKey.revoked_at.is_(None))):
+            key.revoked_at = now
 
     def accept_invite(self, session: Session, *, token: str, password: str) -> StaffUser:
         check_password(password)
@@ -371,6 +502,34 @@ class Identity:
         if key.revoked_at is None:
             key.revoked_at = utcnow()
         return key
+
+
+def _seconds_until(when: dt.datetime, now: dt.datetime) -> int:
+    return max(0, int((when - now).total_seconds()))
+
+
+def _end_sign_ins(session: Session, condition: ColumnElement[bool], *, reason: str) -> None:
+    """Bookkeeping of credentials, not audited: a plain UPDATE of the sign-ins still going."""
+    session.execute(update(StaffSignIn).where(condition, StaffSignIn.ended_at.is_(None))
+                    .values(ended_at=utcnow(), end_reason=reason),
+                    execution_options={"synchronize_session": False})
+
+
+SIGN_IN_RETENTION = dt.timedelta(days=1)
+"""How long an ended or expired sign-in (and its used refresh tokens) is kept."""
+
+
+def purge_sign_ins(db: Database) -> int:
+    """Forget sign-ins that ended or expired a while ago; their tokens go with them."""
+    cutoff = utcnow() - SIGN_IN_RETENTION
+    with db.transaction(tenant=SYSTEM) as session:
+        ended = session.scalars(select(StaffSignIn.id).where(
+            or_(StaffSignIn.expires_at < cutoff, StaffSignIn.ended_at < cutoff))).all()
+        for start in range(0, len(ended), 500):
+            batch = ended[start:start + 500]
+            session.execute(delete(RefreshToken).where(RefreshToken.sign_in_id.in_(batch)))
+            session.execute(delete(StaffSignIn).where(StaffSignIn.id.in_(batch)))
+        return len(ended)
 
 
 def purge_login_failures(db: Database, settings: Settings) -> None:

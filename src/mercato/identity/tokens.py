@@ -1,4 +1,5 @@
-"""Short-lived signed access tokens (JWT, HS256) and API key secrets."""
+"""Short-lived signed access tokens (JWT, HS256), and the secrets of API keys, invitations and
+refresh tokens."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ ISSUER = "mercato"
 ALGORITHM = "HS256"
 API_KEY_PREFIX = "mk_"
 INVITE_PREFIX = "inv_"
+REFRESH_PREFIX = "rt_"
 VERIFIED_TOKENS = 10_000
 """Verified tokens a signer remembers (then it starts over)."""
 _now = time.time
@@ -35,6 +37,8 @@ class AccessClaims:
     role: str
     email: str
     epoch: int = 0
+    sign_in: str | None = None
+    """The sign-in (``sid``) a staff token was issued for; ending it ends the token."""
 
 
 class TokenSigner:
@@ -51,10 +55,16 @@ class TokenSigner:
         token with every request, and checking it again cost 4-6% of a small request."""
 
     def issue(self, *, subject: str, organization_id: str, role: str, email: str,
-              epoch: int = 0) -> str:
-        """``epoch``: the subject's sign-in generation; raising it ends earlier tokens."""
+              epoch: int = 0, sign_in: str | None = None,
+              not_after: dt.datetime | None = None) -> str:
+        """``epoch``: the subject's sign-in generation; raising it ends earlier tokens.
+        ``sign_in``: the sign-in the token belongs to (``sid``); ``not_after`` caps its expiry
+        (a token never outlives its sign-in)."""
         now = utcnow()
-        claims = {
+        expires = now + dt.timedelta(seconds=self.ttl_seconds)
+        if not_after is not None:
+            expires = min(expires, not_after)
+        claims: dict[str, object] = {
             "iss": ISSUER,
             "typ": self.token_type,
             "sub": subject,
@@ -62,10 +72,12 @@ class TokenSigner:
             "role": role,
             "email": email,
             "iat": int(now.timestamp()),
-            "exp": int((now + dt.timedelta(seconds=self.ttl_seconds)).timestamp()),
+            "exp": int(expires.timestamp()),
             "jti": new_id(),
             "ep": epoch,
         }
+        if sign_in is not None:
+            claims["sid"] = sign_in
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> AccessClaims | None:
@@ -94,11 +106,13 @@ class TokenSigner:
             return None
         return AccessClaims(subject=str(claims["sub"]), organization_id=str(claims["org"]),
                             role=str(claims["role"]), email=str(claims.get("email", "")),
-                            epoch=int(claims.get("ep", 0))), int(claims["exp"])
+                            epoch=int(claims.get("ep", 0)),
+                            sign_in=str(claims["sid"]) if claims.get("sid") else None
+                            ), int(claims["exp"])
 
 
 def hash_secret(secret: str) -> str:
-    """API keys and invite tokens carry 256 random bits, so a plain SHA-256 is enough."""
+    """API keys, invite and refresh tokens carry 256 random bits, so a plain SHA-256 is enough."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
