@@ -6,7 +6,7 @@ each token as the hash of its secret. ``idempotency_keys.sealed`` marks a stored
 encrypted because it carries a token or key.
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 Create Date: 2026-12-05 10:00:00
 """
 
@@ -21,7 +21,7 @@ import mercato.core.db
 from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0018'
-down_revision: str | None = '0015'
+down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
