@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from mercato.channels.shopify.emulator import ShopifyEmulator, create_app
+from mercato.channels.shopify.emulator_model import Order
 from tests.conftest import LiveServer
 
 TOKEN = "shpat_test_token"
@@ -723,13 +724,102 @@ def test_cancel_and_refund_restock_and_notify(shop: ShopServer) -> None:
         {"line_item_id": refunded["line_items"][0]["id"], "quantity": 1}])
     assert shop.state.available(item) == 4
     assert refund["refund_line_items"][0]["restock_type"] == "cancel"
-    assert refund["transactions"] == [{"id": refund["id"], "order_id": refunded["id"],
-                                       "kind": "refund", "status": "success", "amount": "2.00",
-                                       "currency": "USD", "gateway": "manual"}]
+    [money] = refund["transactions"]  # against the order's sale
+    sale = shop.state.transactions(shop.state.must(Order, refunded["id"]))[0]
+    assert {k: money[k] for k in ("order_id", "kind", "status", "amount", "currency",
+                                  "gateway", "parent_id")} == {
+        "order_id": refunded["id"], "kind": "refund", "status": "success", "amount": "2.00",
+        "currency": "USD", "gateway": sale.gateway, "parent_id": sale.num}
     topics = [topic for topic, _ in shop.state.events]
     assert topics.count("orders/cancelled") == 1
     assert topics.count("refunds/create") == 1
     assert shop.state.orders[1]["financial_status"] == "partially_refunded"
+
+
+MONEY_QUERY = """query($id: ID!) { order(id: $id) { cancelledAt displayFinancialStatus
+    refunds { id note totalRefundedSet { shopMoney { amount } } }
+    transactions { id kind status gateway amountSet { shopMoney { amount } }
+    parentTransaction { id } } } }"""
+CANCEL = """mutation($id: ID!, $restock: Boolean!, $method: OrderCancelRefundMethodInput) {
+    orderCancel(orderId: $id, reason: CUSTOMER, restock: $restock, refundMethod: $method,
+                notifyCustomer: true, staffNote: "asked by phone") {
+    job { id done } orderCancelUserErrors { field message code } userErrors { field message } } }"""
+REFUND = """mutation($input: RefundInput!) { refundCreate(input: $input) {
+    refund { id note totalRefundedSet { shopMoney { amount } } } userErrors { field message } } }"""
+
+
+def test_order_cancel_runs_as_a_job_and_refuses_an_order_cancelled_already(
+        shop: ShopServer) -> None:
+    shop.state.add_product("Card", variants=[{"sku": "A", "price": "3", "available": 5}])
+    placed = shop.state.place_order([{"sku": "A", "quantity": 2}])
+    order = f"gid://shopify/Order/{placed['id']}"
+    done = shop.data(CANCEL, {"id": order, "restock": True,
+                              "method": {"originalPaymentMethodsRefund": False}})["orderCancel"]
+    assert done["orderCancelUserErrors"] == []
+    assert shop.data("query($id: ID!) { job(id: $id) { id done } }",
+                     {"id": done["job"]["id"]})["job"]["done"] is True
+    after = shop.data(MONEY_QUERY, {"id": order})["order"]
+    assert after["cancelledAt"] is not None
+    assert after["displayFinancialStatus"] == "PAID"  # no refund asked for
+    assert shop.state.available(sku_item(shop, "A")) == 5
+    again = shop.data(CANCEL, {"id": order, "restock": True,
+                               "method": {"originalPaymentMethodsRefund": True}})["orderCancel"]
+    assert again["job"] is None
+    assert [e["code"] for e in again["orderCancelUserErrors"]] == ["INVALID"]
+    missing = shop.data(CANCEL, {"id": "gid://shopify/Order/999999", "restock": False})
+    assert [e["code"] for e in missing["orderCancel"]["orderCancelUserErrors"]] == ["NOT_FOUND"]
+
+
+def test_refund_create_gives_back_what_the_transactions_say_and_never_more_than_was_taken(
+        shop: ShopServer) -> None:
+    shop.state.add_product("Card", variants=[{"sku": "A", "price": "10", "available": 5}])
+    placed = shop.state.place_order([{"sku": "A", "quantity": 2}])
+    order = f"gid://shopify/Order/{placed['id']}"
+    [sale] = shop.data(MONEY_QUERY, {"id": order})["order"]["transactions"]
+    assert (sale["kind"], sale["status"], sale["amountSet"]["shopMoney"]["amount"]) == (
+        "SALE", "SUCCESS", "20.00")
+
+    def money(amount: str, **changes: Any) -> dict[str, Any]:
+        return {"orderId": order, "parentId": sale["id"], "gateway": sale["gateway"],
+                "kind": "REFUND", "amount": amount, **changes}
+
+    made = shop.data(REFUND, {"input": {"orderId": order, "note": "dented",
+                                        "transactions": [money("7.50")]}})["refundCreate"]
+    assert made["userErrors"] == []
+    assert made["refund"]["totalRefundedSet"]["shopMoney"]["amount"] == "7.50"
+    refused = {
+        "over": money("12.51"), "gateway": money("1.00", gateway="other"),
+        "parent": money("1.00", parentId=made["refund"]["id"]),
+        "kind": money("1.00", kind="SALE")}
+    for name, spec in refused.items():
+        answer = shop.data(REFUND, {"input": {"orderId": order, "transactions": [spec]}})
+        assert answer["refundCreate"]["refund"] is None, name
+        assert answer["refundCreate"]["userErrors"], name
+    after = shop.data(MONEY_QUERY, {"id": order})["order"]
+    assert [r["note"] for r in after["refunds"]] == ["dented"]
+    assert after["displayFinancialStatus"] == "PARTIALLY_REFUNDED"
+    refunds = [t for t in after["transactions"] if t["kind"] == "REFUND"]
+    assert [(t["amountSet"]["shopMoney"]["amount"], t["parentTransaction"]["id"])
+            for t in refunds] == [("7.50", sale["id"])]
+    rest = shop.data(REFUND, {"input": {"orderId": order, "transactions": [money("12.50")]}})
+    assert rest["refundCreate"]["userErrors"] == []
+    assert shop.data(MONEY_QUERY, {"id": order})["order"]["displayFinancialStatus"] == \
+        "REFUNDED"
+
+
+def test_a_pending_order_marked_paid_gets_a_sale_and_sends_orders_paid(
+        shop: ShopServer) -> None:
+    shop.state.add_product("Card", variants=[{"sku": "A", "price": "4", "available": 5}])
+    placed = shop.state.place_order([{"sku": "A", "quantity": 1}], financial_status="pending")
+    order = f"gid://shopify/Order/{placed['id']}"
+    assert shop.data(MONEY_QUERY, {"id": order})["order"]["transactions"] == []
+    paid = shop.state.mark_paid(placed["id"])
+    assert paid["financial_status"] == "paid"
+    [sale] = shop.data(MONEY_QUERY, {"id": order})["order"]["transactions"]
+    assert (sale["kind"], sale["amountSet"]["shopMoney"]["amount"]) == ("SALE", "4.00")
+    assert [topic for topic, _ in shop.state.events][-2:] == ["orders/paid", "orders/updated"]
+    with pytest.raises(ValueError, match="paid"):
+        shop.state.mark_paid(placed["id"])
 
 
 # -- products ------------------------------------------------------------------------------------

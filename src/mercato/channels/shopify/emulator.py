@@ -17,14 +17,20 @@ Emulated, as Shopify documents it:
   cursors, ``edges``/``nodes``/``pageInfo``; search syntax (``sku:``, ``updated_at:>='…'``,
   ``OR``, negation) and sort keys.
 - Products, variants, inventory items and levels (named quantities; on_hand is derived),
-  locations, orders with line items, fulfillment orders, fulfillments and refunds.
+  locations, orders with line items, fulfillment orders, fulfillments, refunds and payment
+  transactions (a sale or authorization at checkout, a sale or capture when a pending order is
+  paid, a refund against its parent sale).
 - Mutations ``inventorySetQuantities`` and ``inventoryAdjustQuantities`` with compare-and-set
   by version (``compareQuantity``/``ignoreCompareQuantity`` before 2026-01,
   ``changeFromQuantity`` from 2026-01, required from 2026-04; a stale value fails the whole
   mutation), the ``@idempotent(key:)`` directive (from 2026-01; required on those two from
   2026-04; a replay returns the first result, another use of a key with other arguments is
   ``IDEMPOTENCY_KEY_PARAMETER_MISMATCH``), ``productSet``, ``productVariantsBulkUpdate``,
-  ``fulfillmentCreate``, ``webhookSubscriptionCreate``/``Delete`` and ``bulkOperationRunQuery``
+  ``fulfillmentCreate``, ``orderCancel`` (``refund`` or ``refundMethod``, ``restock``,
+  ``notifyCustomer``, ``staffNote``; answers a ``job``, done by the time ``job(id:)`` asks),
+  ``refundCreate`` (money exactly as its ``transactions`` say, each against a sale or capture
+  of the order and never more than it has left; line items restocked unless ``NO_RESTOCK``),
+  ``webhookSubscriptionCreate``/``Delete`` and ``bulkOperationRunQuery``
   (background thread, JSONL with ``__parentId`` at ``GET /_bulk/{n}.jsonl``).
 - Webhooks in the REST resource shape, signed (``X-Shopify-Hmac-Sha256``) with the client secret,
   delivered on background threads with retries that keep ``X-Shopify-Webhook-Id``.
@@ -45,8 +51,9 @@ Modules: ``emulator_schema`` (SDL per version, cost, search syntax), ``emulator_
 (execution, connections, bulk JSONL), ``emulator_resolvers``, ``emulator_mutations``,
 ``emulator_model`` (records), ``emulator_rest`` (webhook payloads), ``emulator_webhooks``.
 
-Merchant and shopper actions (orders, stock edits, price changes) are Python methods on
-``ShopifyEmulator`` and a few ``/_emulator/`` routes, so the demo can be driven with curl.
+Merchant and shopper actions (orders, their payment, cancellations and refunds, stock edits,
+price changes) are Python methods on ``ShopifyEmulator`` and a few ``/_emulator/`` routes, so
+the demo can be driven with curl.
 """
 
 from __future__ import annotations
@@ -91,6 +98,7 @@ from mercato.channels.shopify.emulator_model import (
     Refund,
     RefundLineItem,
     Shop,
+    Transaction,
     Variant,
     WebhookSubscription,
     handleize,
@@ -475,6 +483,9 @@ class ShopifyEmulator:
                                    line_item_num=line_item.num, total_quantity=quantity,
                                    remaining_quantity=quantity)
                 fulfillment_order.line_nums.append(fo_line.num)
+            if order.financial_status in ("PAID", "AUTHORIZED"):
+                self.add_transaction(order, "SALE" if order.financial_status == "PAID"
+                                     else "AUTHORIZATION", self.order_total(order))
             self.emit("ORDERS_CREATE", rest.order_payload(self, order))
             for variant, quantity, _ in resolved:
                 item = self.item_of(variant)
@@ -482,6 +493,49 @@ class ShopifyEmulator:
                     level = self.stock(item, location)
                     self.change_level(level, "committed", quantity, notify=False)
                     self.change_level(level, "available", -quantity)
+            return rest.order_payload(self, order)
+
+    def add_transaction(self, order: Order, kind: str, amount: Decimal, *,
+                        parent: Transaction | None = None) -> Transaction:
+        made = self.new(Transaction, order_num=order.num, kind=kind, amount=amount,
+                        gateway=parent.gateway if parent is not None else "bogus",
+                        parent_num=parent.num if parent is not None else None)
+        order.transaction_nums.append(made.num)
+        return made
+
+    def transactions(self, order: Order) -> list[Transaction]:
+        return [self.table(Transaction)[n] for n in order.transaction_nums]
+
+    def refundable_amount(self, parent: Transaction) -> Decimal:
+        """What a successful sale or capture can still give back."""
+        if parent.kind not in ("SALE", "CAPTURE") or parent.status != "SUCCESS":
+            return Decimal("0")
+        order = self.table(Order)[parent.order_num]
+        back = sum((t.amount for t in self.transactions(order)
+                    if t.kind == "REFUND" and t.status == "SUCCESS"
+                    and t.parent_num == parent.num), Decimal("0"))
+        return parent.amount - back
+
+    def mark_paid(self, order_id: object) -> dict[str, Any]:
+        """The order's payment arrives (a pending order paid, an authorization captured), as
+        ``orderMarkAsPaid`` or a payment gateway would. Sends orders/paid and orders/updated."""
+        with self.lock:
+            order = self.must(Order, order_id)
+            if order.financial_status not in ("PENDING", "AUTHORIZED", "PARTIALLY_PAID"):
+                raise ValueError(f"order {order.name} is {order.financial_status.lower()}")
+            taken = sum((t.amount for t in self.transactions(order)
+                         if t.kind in ("SALE", "CAPTURE") and t.status == "SUCCESS"),
+                        Decimal("0"))
+            authorization = next((t for t in self.transactions(order)
+                                  if t.kind == "AUTHORIZATION"), None)
+            owed = self.order_total(order) - taken
+            if owed > 0:
+                self.add_transaction(order, "CAPTURE" if authorization else "SALE", owed,
+                                     parent=authorization)
+            order.financial_status = "PAID"
+            order.updated_at = self.now()
+            self.emit("ORDERS_PAID", rest.order_payload(self, order))
+            self.emit("ORDERS_UPDATED", rest.order_payload(self, order))
             return rest.order_payload(self, order)
 
     def cancel_order(self, order_id: object, *, reason: str = "customer", restock: bool = True,
@@ -524,15 +578,21 @@ class ShopifyEmulator:
             self.change_level(level, "available", quantity)
 
     def refund_order(self, order_id: object, lines: Sequence[Mapping[str, Any]], *,
-                     restock: bool = True, note: str | None = None) -> dict[str, Any]:
-        """The merchant refunds line items (``{"line_item_id", "quantity"}``): unfulfilled
-        units are cancelled first, fulfilled ones returned; restocked units become available.
-        Sends refunds/create and orders/updated; returns the refund (REST shape)."""
+                     restock: bool = True, note: str | None = None,
+                     transactions: Sequence[tuple[Transaction, Decimal]] | None = None
+                     ) -> dict[str, Any]:
+        """The merchant refunds line items (``{"line_item_id", "quantity", "restock"?}``):
+        unfulfilled units are cancelled first, fulfilled ones returned; restocked units
+        become available. The money given back is the lines' subtotal, against the order's
+        first sale, or with ``transactions`` ((parent sale or capture, amount) pairs) exactly
+        that. Sends refunds/create and orders/updated; returns the refund (REST shape)."""
         with self.lock:
             order = self.must(Order, order_id)
             moment = self.now()
             refund = self.new(Refund, order_num=order.num, note=note, amount=Decimal("0"))
+            order.refund_nums.append(refund.num)
             for spec in lines:
+                back = bool(spec.get("restock", restock))
                 line = self.must(LineItem, spec["line_item_id"])
                 if line.order_num != order.num:
                     raise KeyError(f"line item {spec['line_item_id']!r} is not on {order.name}")
@@ -545,18 +605,28 @@ class ShopifyEmulator:
                 if cancelled and unfulfilled is not None:
                     unfulfilled.remaining_quantity -= cancelled
                     line.removed += cancelled
-                    self.release(order, unfulfilled, cancelled, restock=restock)
+                    self.release(order, unfulfilled, cancelled, restock=back)
                     self.add_refund_line(refund, line, cancelled,
-                                         "CANCEL" if restock else "NO_RESTOCK", order)
+                                         "CANCEL" if back else "NO_RESTOCK", order)
                 returned = quantity - cancelled
                 if returned:
-                    if restock and line.variant_num in self.table(Variant):
+                    if back and line.variant_num in self.table(Variant):
                         item = self.item_of(self.table(Variant)[line.variant_num])
                         if item.tracked:
                             level = self.stock(item, self.table(Location)[order.location_num])
                             self.change_level(level, "available", returned)
                     self.add_refund_line(refund, line, returned,
-                                         "RETURN" if restock else "NO_RESTOCK", order)
+                                         "RETURN" if back else "NO_RESTOCK", order)
+            if transactions is not None:
+                refund.amount = sum((amount for _, amount in transactions), Decimal("0"))
+            else:
+                sale = next((t for t in self.transactions(order)
+                             if self.refundable_amount(t) > 0), None)
+                transactions = [(sale, refund.amount)] if sale is not None and refund.amount \
+                    else []
+            for parent, amount in transactions:
+                refund.transaction_nums.append(
+                    self.add_transaction(order, "REFUND", amount, parent=parent).num)
             refunded = sum((r.amount for r in self.refunds(order)), Decimal("0"))
             order.financial_status = ("REFUNDED" if refunded >= self.order_total(order)
                                       else "PARTIALLY_REFUNDED")

@@ -241,6 +241,27 @@ class Refund(Record):
     note: str | None
     amount: Decimal
     lines: list[RefundLineItem] = field(default_factory=list)
+    transaction_nums: list[int] = field(default_factory=list)
+
+
+@dataclass(eq=False, kw_only=True)
+class Transaction(Record):
+    """Money moving on an order: a ``SALE`` or ``CAPTURE`` takes it, a ``REFUND`` (whose
+    parent is one of those) gives some back."""
+    KIND = "OrderTransaction"
+    order_num: int
+    kind: str  # AUTHORIZATION, CAPTURE, REFUND, SALE, VOID
+    amount: Decimal
+    gateway: str = "bogus"
+    status: str = "SUCCESS"
+    parent_num: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class Job(Record):
+    """An asynchronous mutation's job (``orderCancel``): done by the time it is asked about."""
+    KIND = "Job"
+    done: bool = False
 
 
 @dataclass(eq=False, kw_only=True)
@@ -263,6 +284,7 @@ class Order(Record):
     fo_nums: list[int] = field(default_factory=list)
     fulfillment_nums: list[int] = field(default_factory=list)
     refund_nums: list[int] = field(default_factory=list)
+    transaction_nums: list[int] = field(default_factory=list)
 
 
 @dataclass(eq=False, kw_only=True)

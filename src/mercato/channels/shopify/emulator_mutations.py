@@ -1,6 +1,7 @@
 """The Shopify emulator's mutations: inventory with compare-and-set and ``@idempotent``,
-products, fulfillments, webhook subscriptions and bulk queries. Each one validates everything
-first and changes nothing when it answers user errors."""
+products, fulfillments, order cancellation and refunds, webhook subscriptions and bulk
+queries. Each one validates everything first and changes nothing when it answers user
+errors."""
 
 from __future__ import annotations
 
@@ -34,13 +35,17 @@ from mercato.channels.shopify.emulator_model import (
     FulfillmentOrderLineItem,
     InventoryChange,
     InventoryItem,
+    Job,
     Level,
     LineItem,
     Location,
     Order,
     Product,
+    Refund,
+    Transaction,
     Variant,
     WebhookSubscription,
+    money,
     to_decimal,
 )
 from mercato.channels.shopify.emulator_schema import schema_for
@@ -529,6 +534,99 @@ def _fulfillment_create(_: Any, info: Info, fulfillment: dict[str, Any],
     if em.fulfillment_status(order) == "FULFILLED":
         em.emit("ORDERS_FULFILLED", rest.order_payload(em, order))
     return {"fulfillment": record, "userErrors": []}
+
+
+@mutation("orderCancel")
+def _order_cancel(_: Any, info: Info, orderId: str, reason: str,  # noqa: N803
+                  restock: bool, refund: bool | None = None,
+                  refundMethod: dict[str, Any] | None = None,  # noqa: N803
+                  notifyCustomer: bool = False, staffNote: str | None = None  # noqa: N803
+                  ) -> Any:
+    """Cancels in a job, as Shopify does (``job { id done }``); the emulator's job has run by
+    the time anyone asks. ``refund`` is the older form of ``refundMethod``."""
+    em = emulator_of(info)
+
+    def refused(field: str, message: str, code: str) -> dict[str, Any]:
+        return {"job": None,
+                "orderCancelUserErrors": [user_error([field], message, code)],
+                "userErrors": [user_error([field], message)]}
+
+    order = input_find(info, Order, orderId)
+    if order is None:
+        return refused("orderId", "Order does not exist.", "NOT_FOUND")
+    if refund is None and refundMethod is None:
+        return refused("refundMethod", "A refund method is required.", "INVALID")
+    if order.cancelled_at is not None:
+        return refused("orderId", "Cannot cancel an order that has already been cancelled.",
+                       "INVALID")
+    back = bool(refund) if refundMethod is None else bool(
+        refundMethod.get("originalPaymentMethodsRefund"))
+    em.cancel_order(order.num, reason=reason.lower(), restock=restock, refund=back)
+    if staffNote:
+        order.note = "\n".join(filter(None, [order.note, staffNote]))
+    return {"job": em.new(Job), "orderCancelUserErrors": [], "userErrors": []}
+
+
+@mutation("refundCreate")
+def _refund_create(_: Any, info: Info, input: dict[str, Any]) -> Any:
+    """Money back exactly as the transactions say (each against a sale or capture of the
+    order, never more than it has left unless ``allowOverRefunding``), line items refunded
+    (restocked unless ``NO_RESTOCK``)."""
+    em = emulator_of(info)
+    order = input_find(info, Order, input["orderId"])
+    if order is None:
+        return {"order": None, "refund": None,
+                "userErrors": [user_error(["orderId"], "Order does not exist.")]}
+    errors: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    for i, spec in enumerate(input.get("refundLineItems") or []):
+        path: list[str | int] = ["refundLineItems", i]
+        line = input_find(info, LineItem, spec["lineItemId"])
+        if line is None or line.order_num != order.num:
+            errors.append(user_error([*path, "lineItemId"], "Line item does not exist."))
+        elif not 0 < spec["quantity"] <= em.refundable(line):
+            errors.append(user_error([*path, "quantity"], "Quantity cannot refund more items "
+                                     "than were purchased."))
+        else:
+            lines.append({"line_item_id": line.num, "quantity": spec["quantity"],
+                          "restock": (spec.get("restockType") or "NO_RESTOCK") != "NO_RESTOCK"})
+    paid: list[tuple[Transaction, Decimal]] = []
+    claimed: dict[int, Decimal] = {}
+    for i, spec in enumerate(input.get("transactions") or []):
+        path = ["transactions", i]
+        parent = input_find(info, Transaction, spec.get("parentId"))
+        try:
+            amount = to_decimal(spec["amount"])
+        except ValueError:
+            errors.append(user_error([*path, "amount"], "Amount is invalid."))
+            continue
+        if spec["kind"] != "REFUND":
+            errors.append(user_error([*path, "kind"], "Kind must be refund."))
+        elif input_find(info, Order, spec["orderId"]) is not order:
+            errors.append(user_error([*path, "orderId"], "Order does not match the refund."))
+        elif amount <= 0:
+            errors.append(user_error([*path, "amount"], "Amount must be greater than 0."))
+        elif parent is None or parent.order_num != order.num \
+                or parent.kind not in ("SALE", "CAPTURE"):
+            errors.append(user_error([*path, "parentId"], "Parent transaction must be a sale "
+                                     "or capture of this order."))
+        elif parent.gateway != spec["gateway"]:
+            errors.append(user_error([*path, "gateway"], "Gateway does not match the parent "
+                                     "transaction."))
+        else:
+            claimed[parent.num] = claimed.get(parent.num, Decimal("0")) + amount
+            left = em.refundable_amount(parent)
+            if claimed[parent.num] > left and not input.get("allowOverRefunding"):
+                errors.append(user_error([*path, "amount"], "Amount cannot be greater than "
+                                         f"the refundable amount of {money(left)}."))
+            else:
+                paid.append((parent, amount))
+    if not errors and not lines and not paid:
+        errors.append(user_error(None, "A refund needs line items or transactions."))
+    if errors:
+        return {"order": None, "refund": None, "userErrors": errors}
+    made = em.refund_order(order.num, lines, note=input.get("note"), transactions=paid)
+    return {"order": order, "refund": em.table(Refund)[made["id"]], "userErrors": []}
 
 
 @mutation("webhookSubscriptionCreate")

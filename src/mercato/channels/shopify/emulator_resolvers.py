@@ -33,6 +33,7 @@ from mercato.channels.shopify.emulator_model import (
     FulfillmentOrderLineItem,
     InventoryChange,
     InventoryItem,
+    Job,
     Level,
     LineItem,
     Location,
@@ -41,6 +42,7 @@ from mercato.channels.shopify.emulator_model import (
     Record,
     Refund,
     RefundLineItem,
+    Transaction,
     Variant,
     WebhookSubscription,
     gid,
@@ -106,6 +108,15 @@ def _by_id(_: Any, info: Info, id: str) -> Any:
         "order": Order, "fulfillmentOrder": FulfillmentOrder, "bulkOperation": BulkOperation,
         "webhookSubscription": WebhookSubscription}
     return find(info, kinds[info.field_name], id)
+
+
+@resolves("Query", "job")
+def _job(_: Any, info: Info, id: str) -> Any:
+    """An ``orderCancel`` job: its work is done by the time anyone asks."""
+    job = find(info, Job, id)
+    if job is not None:
+        job.done = True
+    return job
 
 
 @resolves("Query", "inventoryLevel")
@@ -495,6 +506,29 @@ def _fulfillments(order: Order, info: Info, first: int | None = None) -> Any:
 def _refunds(order: Order, info: Info, first: int | None = None) -> Any:
     found = emulator_of(info).refunds(order)
     return found if first is None else found[:first]
+
+
+@resolves("Order", "transactions")
+def _transactions(order: Order, info: Info, first: int | None = None,
+                  capturable: bool | None = None,
+                  manuallyResolvable: bool | None = None) -> Any:  # noqa: N803
+    found = emulator_of(info).transactions(order)
+    if capturable is not None:
+        found = [t for t in found if (t.kind == "AUTHORIZATION") == capturable]
+    return found if first is None else found[:first]
+
+
+@resolves("OrderTransaction", "amountSet", "parentTransaction", "order", "test",
+          "processedAt")
+def _transaction_fields(transaction: Transaction, info: Info) -> Any:
+    em = emulator_of(info)
+    order = em.table(Order)[transaction.order_num]
+    if info.field_name == "amountSet":
+        return bag(transaction.amount, order.currency)
+    if info.field_name == "parentTransaction":
+        return em.table(Transaction).get(transaction.parent_num or 0)
+    return {"order": order, "test": False,
+            "processedAt": transaction.created_at}[info.field_name]
 
 
 @resolves("LineItem", "name")

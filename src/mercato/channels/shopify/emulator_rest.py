@@ -14,6 +14,7 @@ from mercato.channels.shopify.emulator_model import (
     Order,
     Product,
     Refund,
+    Transaction,
     iso,
     money,
 )
@@ -120,9 +121,15 @@ def refund_payload(em: ShopifyEmulator, refund: Refund) -> dict[str, Any]:
                           "price": money(line.price)}}
             for rl in refund.lines
             for line in (em.table(LineItem)[rl.line_item_num],)],
-        "transactions": [{"id": refund.num, "order_id": order.num, "kind": "refund",
-                          "status": "success", "amount": money(refund.amount),
-                          "currency": order.currency, "gateway": "manual"}],
+        "transactions": [{"id": t.num, "order_id": order.num, "kind": t.kind.lower(),
+                          "status": t.status.lower(), "amount": money(t.amount),
+                          "currency": order.currency, "gateway": t.gateway,
+                          "parent_id": t.parent_num,
+                          "admin_graphql_api_id": t.gid}
+                         for t in (em.table(Transaction)[n] for n in refund.transaction_nums)]
+        or [{"id": refund.num, "order_id": order.num, "kind": "refund",
+             "status": "success", "amount": money(refund.amount),
+             "currency": order.currency, "gateway": "manual"}],
     }
 
 

@@ -277,6 +277,8 @@ type Order implements Node {
     FulfillmentOrderConnection!
   fulfillments(first: Int): [Fulfillment!]!
   refunds(first: Int): [Refund!]!
+  transactions(first: Int, capturable: Boolean, manuallyResolvable: Boolean):
+    [OrderTransaction!]!
 }
 type OrderEdge { cursor: String! node: Order! }
 type OrderConnection { edges: [OrderEdge!]! nodes: [Order!]! pageInfo: PageInfo! }
@@ -388,6 +390,56 @@ type Refund implements Node {
   refundLineItems(first: Int, after: String, last: Int, before: String,
                   reverse: Boolean = false): RefundLineItemConnection!
 }
+
+enum OrderTransactionKind { AUTHORIZATION CAPTURE CHANGE EMV_AUTHORIZATION REFUND SALE
+  SUGGESTED_REFUND VOID }
+enum OrderTransactionStatus { AWAITING_RESPONSE ERROR FAILURE PENDING SUCCESS UNKNOWN }
+type OrderTransaction implements Node {
+  id: ID!
+  kind: OrderTransactionKind!
+  status: OrderTransactionStatus!
+  gateway: String
+  test: Boolean!
+  createdAt: DateTime!
+  processedAt: DateTime
+  amountSet: MoneyBag!
+  parentTransaction: OrderTransaction
+  order: Order
+}
+
+type Job { id: ID! done: Boolean! }
+enum OrderCancelUserErrorCode { INVALID NOT_FOUND NO_REFUND_PERMISSION }
+type OrderCancelUserError { code: OrderCancelUserErrorCode field: [String!] message: String! }
+type OrderCancelPayload {
+  job: Job
+  orderCancelUserErrors: [OrderCancelUserError!]!
+  userErrors: [UserError!]!
+}
+input OrderCancelRefundMethodInput { originalPaymentMethodsRefund: Boolean }
+
+input OrderTransactionInput {
+  amount: Money!
+  gateway: String!
+  kind: OrderTransactionKind!
+  orderId: ID!
+  parentId: ID
+}
+input RefundLineItemInput {
+  lineItemId: ID!
+  quantity: Int!
+  restockType: RefundLineItemRestockType
+  locationId: ID
+}
+input RefundInput {
+  currency: CurrencyCode
+  orderId: ID!
+  note: String
+  notify: Boolean
+  refundLineItems: [RefundLineItemInput!]
+  transactions: [OrderTransactionInput!]
+  allowOverRefunding: Boolean
+}
+type RefundCreatePayload { order: Order refund: Refund userErrors: [UserError!]! }
 
 enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
 enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
@@ -613,6 +665,7 @@ type Query {
          query: String, sortKey: OrderSortKeys = ID): OrderConnection!
   ordersCount(query: String): Count
   fulfillmentOrder(id: ID!): FulfillmentOrder
+  job(id: ID!): Job
   bulkOperation(id: ID!): BulkOperation
   currentBulkOperation(type: BulkOperationType = QUERY): BulkOperation
   webhookSubscription(id: ID!): WebhookSubscription
@@ -633,6 +686,10 @@ type Mutation {
                             allowPartialUpdates: Boolean = false):
     ProductVariantsBulkUpdatePayload
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
+  orderCancel(orderId: ID!, reason: OrderCancelReason!, refund: Boolean,
+              refundMethod: OrderCancelRefundMethodInput, restock: Boolean!,
+              notifyCustomer: Boolean = false, staffNote: String): OrderCancelPayload
+  refundCreate(input: RefundInput!): RefundCreatePayload
   webhookSubscriptionCreate(topic: WebhookSubscriptionTopic!,
                             webhookSubscription: WebhookSubscriptionInput!):
     WebhookSubscriptionCreatePayload
