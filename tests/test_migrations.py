@@ -143,3 +143,70 @@ def test_domains_mapped_before_0017_become_pending_claims_and_pending_ones_go_on
         engine.dispose()
         if backend == "postgresql":
             drop_pg_database(url)
+
+
+def test_connections_to_one_shop_keep_the_working_one_and_park_the_others(
+        backend: str, tmp_path: Path) -> None:
+    """0019: a Shopify and a BinderPOS connection to one shop (allowed before) become one
+    connection holding the shop, the working one; the other is kept, disabled and told why.
+    Sales channels get the email setting of their kind."""
+    url = new_database_url(backend, tmp_path)
+    engine = create_engine(url, poolclass=pool.NullPool)
+
+    def system(conn: Connection) -> None:
+        if backend == "postgresql":
+            conn.execute(text("SELECT set_config('mercato.organization_id', '*', true)"))
+
+    try:
+        downgrade(url, "0018")
+        t0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+        with engine.begin() as conn:
+            system(conn)
+            conn.execute(text("INSERT INTO organizations (id, slug, name, created_at, "
+                              "updated_at, version) VALUES ('o1', 'o1', 'O', :t, :t, 1)"),
+                         {"t": t0.isoformat()})
+            for channel, kind in (("c1", "shopify"), ("c2", "binderpos"), ("c3", "web"),
+                                  ("c4", "shopify")):
+                conn.execute(text(
+                    "INSERT INTO sales_channels (id, name, kind, default_buffer, created_at, "
+                    "updated_at, version, organization_id) VALUES (:id, :id, :kind, 0, :t, "
+                    ":t, 1, 'o1')"), {"id": channel, "kind": kind, "t": t0.isoformat()})
+            rows = [  # the BinderPOS one is older, but never worked
+                ("k1", "c1", "shopify", "shop.myshopify.com", t0 + dt.timedelta(days=1),
+                 t0 + dt.timedelta(days=2)),
+                ("k2", "c2", "binderpos", "shop.myshopify.com", t0, None),
+                ("k4", "c4", "shopify", "other.myshopify.com", t0, None)]
+            for ident, channel, kind, account, created, success in rows:
+                conn.execute(text(
+                    "INSERT INTO channel_connections (id, channel_id, kind, mode, account, "
+                    "api_version, credentials, credential_hints, settings, enabled, circuit, "
+                    "cursors, last_success_at, created_at, updated_at, organization_id) VALUES "
+                    "(:id, :channel, :kind, 'channel', :account, '2026-10', 'x', '{}', '{}', "
+                    "true, '{}', '{}', :success, :t, :t, 'o1')"),
+                    {"id": ident, "channel": channel, "kind": kind, "account": account,
+                     "success": success.isoformat() if success else None,
+                     "t": created.isoformat()})
+        upgrade(url)
+        assert _diff(url) == []
+        with engine.begin() as conn:
+            system(conn)
+            found = {r.id: r for r in conn.execute(text(
+                "SELECT id, platform, account, enabled, last_error FROM channel_connections"))}
+            emails = dict(conn.execute(text("SELECT id, email_buyers FROM sales_channels")).all())
+        assert (found["k1"].platform, found["k1"].account, bool(found["k1"].enabled)) == (
+            "shopify", "shop.myshopify.com", True)
+        assert (found["k2"].platform, found["k2"].account, bool(found["k2"].enabled)) == (
+            "shopify", "shop.myshopify.com#duplicate-k2", False)
+        assert "connected to channel c1" in found["k2"].last_error
+        assert (found["k4"].account, bool(found["k4"].enabled)) == ("other.myshopify.com", True)
+        assert {k: bool(v) for k, v in emails.items()} == {
+            "c1": False, "c2": False, "c3": True, "c4": False}
+        downgrade(url, "0018")
+        with engine.begin() as conn:
+            system(conn)
+            assert conn.execute(text("SELECT account FROM channel_connections WHERE id = 'k2'")
+                                ).scalar() == "shop.myshopify.com"
+    finally:
+        engine.dispose()
+        if backend == "postgresql":
+            drop_pg_database(url)

@@ -1,12 +1,16 @@
-"""Connections: credentials sealed at rest and never shown, one per channel and per shop,
-mappings, and the sync job lifecycle through the API (queue, 409 on a twin, cancel, retry)."""
+"""Connections: credentials sealed at rest and never shown, one per channel and one per
+platform account (Shopify and BinderPOS being one platform, the account compared normalised,
+held by the database too), mappings, and the sync job lifecycle through the API (queue, 409 on
+a twin, cancel, retry)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from mercato.channels import jobs
 from mercato.channels.models import Connection
@@ -94,6 +98,83 @@ def test_connection_rules_are_422_or_409_and_change_nothing(client: TestClient,
                             headers=org.headers, json=body(kind="binderpos", mode="channel"))
     assert as_channel.status_code == 422
     assert as_channel.json()["errors"][0]["field"] == "mode"
+
+
+def test_a_shop_has_one_connection_whatever_the_kind_and_however_its_domain_is_written(
+        client: TestClient, org: Org) -> None:
+    shop = f"s-{new_id()[-8:].lower()}.myshopify.com"
+    first = channel(client, org)
+    made = client.put(f"/api/v1/channels/{first['id']}/connection", headers=org.headers,
+                      json=body(account=shop))
+    assert made.status_code == 201, made.text
+    binder = channel(client, org, kind="binderpos")
+    for account in (shop, f"https://{shop.capitalize()}/", f"  {shop.upper()} "):
+        taken = client.put(f"/api/v1/channels/{binder['id']}/connection", headers=org.headers,
+                           json=body(kind="binderpos", mode="system_of_record",
+                                     account=account,
+                                     credentials={"access_token": "shpat_wrong_token_0",
+                                                  "client_secret": "wrong_secret_0"}))
+        assert taken.status_code == 409, taken.text
+        assert taken.headers["content-type"].startswith("application/problem+json")
+        assert taken.json()["errors"][0]["field"] == "account"
+        assert taken.json()["channel_id"] == first["id"]
+    assert client.get(f"/api/v1/channels/{binder['id']}/connection",
+                      headers=org.headers).status_code == 404
+    second = channel(client, org)
+    assert client.put(f"/api/v1/channels/{second['id']}/connection", headers=org.headers,
+                      json=body(account=shop.upper())).status_code == 409
+    # a URL is taken as its lowercase host
+    third = channel(client, org)
+    written = f"s-{new_id()[-8:].lower()}.myshopify.com"
+    as_url = client.put(f"/api/v1/channels/{third['id']}/connection", headers=org.headers,
+                        json=body(account=f"https://{written.upper()}/admin"))
+    assert as_url.status_code == 201, as_url.text
+    assert as_url.json()["account"] == written
+    # an existing connection cannot be moved onto the shop either
+    other = f"s-{new_id()[-8:].lower()}.myshopify.com"
+    assert client.put(f"/api/v1/channels/{second['id']}/connection", headers=org.headers,
+                      json=body(account=other)).status_code == 201
+    moved = client.put(f"/api/v1/channels/{second['id']}/connection", headers=org.headers,
+                       json={k: v for k, v in body(account=f"http://{shop}").items()
+                             if k != "credentials"})
+    assert moved.status_code == 409, moved.text
+    kept = client.get(f"/api/v1/channels/{second['id']}/connection", headers=org.headers)
+    assert kept.json()["account"] == other
+    # the shop is free again once its connection is gone
+    assert client.delete(f"/api/v1/channels/{first['id']}/connection",
+                         headers=org.headers).status_code == 204
+    assert client.put(f"/api/v1/channels/{binder['id']}/connection", headers=org.headers,
+                      json=body(kind="binderpos", mode="system_of_record",
+                                account=shop)).status_code == 201
+
+
+def test_another_organization_may_connect_the_same_shop(client: TestClient, org: Org,
+                                                         other_org: Org) -> None:
+    shop = f"s-{new_id()[-8:].lower()}.myshopify.com"
+    mine, theirs = channel(client, org), channel(client, other_org)
+    assert client.put(f"/api/v1/channels/{mine['id']}/connection", headers=org.headers,
+                      json=body(account=shop)).status_code == 201
+    assert client.put(f"/api/v1/channels/{theirs['id']}/connection", headers=other_org.headers,
+                      json=body(account=shop)).status_code == 201
+
+
+def test_the_database_refuses_a_second_connection_to_a_platform_account(
+        client: TestClient, org: Org, db: Database) -> None:
+    """Enforced by the schema, not only by the service: a write that skips the service (a
+    script, a race) still cannot give one shop two connections."""
+    shop = f"s-{new_id()[-8:].lower()}.myshopify.com"
+    first, binder = channel(client, org), channel(client, org, kind="binderpos")
+    assert client.put(f"/api/v1/channels/{first['id']}/connection", headers=org.headers,
+                      json=body(account=shop)).status_code == 201
+    twin = Connection(channel_id=binder["id"], kind="binderpos", platform="shopify",
+                      mode="system_of_record", account=shop, api_version=VERSION,
+                      credentials="sealed", credential_hints={}, settings={}, circuit={},
+                      cursors={})
+    with db.transaction(tenant=org.id) as session:
+        session.add(twin)
+        with pytest.raises(IntegrityError):
+            session.flush()
+        session.rollback()
 
 
 def test_mappings_resolve_skus_and_locations_and_name_unknown_ones(client: TestClient,

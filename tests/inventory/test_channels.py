@@ -83,6 +83,37 @@ def test_channel_keeps_its_locations_by_id_or_code_in_priority_order(
     assert [c["id"] for c in listed.json()["data"]] == [made["id"]]
 
 
+def test_a_channel_emails_its_buyers_by_default_only_when_no_platform_does(
+        client: TestClient, org: Org) -> None:
+    defaults = {kind: make_channel(client, org, [], kind=kind)["email_buyers"]
+                for kind in ("web", "pos", "manual", "other", "shopify", "tcgplayer", "ebay",
+                             "amazon", "shopee", "tiktok", "binderpos")}
+    assert defaults == {"web": True, "pos": True, "manual": True, "other": True,
+                        "shopify": False, "tcgplayer": False, "ebay": False, "amazon": False,
+                        "shopee": False, "tiktok": False, "binderpos": False}
+    chosen = make_channel(client, org, [], kind="shopify", email_buyers=True)
+    assert chosen["email_buyers"] is True
+    shop = make_channel(client, org, [], kind="shopify")
+    got = client.get(f"/api/v1/channels/{shop['id']}", headers=org.headers)
+    turned = client.patch(f"/api/v1/channels/{shop['id']}",
+                          headers={**org.headers, "If-Match": got.headers["ETag"]},
+                          json={"email_buyers": True})
+    assert turned.status_code == 200, turned.text
+    assert turned.json()["email_buyers"] is True
+    assert client.get(f"/api/v1/channels/{shop['id']}",
+                      headers=org.headers).json()["email_buyers"] is True
+    null = client.patch(f"/api/v1/channels/{shop['id']}", headers=org.headers,
+                        json={"email_buyers": None})
+    assert null.status_code == 422
+    # a new kind takes that kind's default, unless the same request says otherwise
+    rekinded = client.patch(f"/api/v1/channels/{shop['id']}", headers=org.headers,
+                            json={"kind": "ebay"})
+    assert rekinded.json()["email_buyers"] is False
+    both = client.patch(f"/api/v1/channels/{shop['id']}", headers=org.headers,
+                        json={"kind": "web", "email_buyers": False})
+    assert (both.json()["kind"], both.json()["email_buyers"]) == ("web", False)
+
+
 def test_channel_with_an_unknown_location_is_422_naming_it(client: TestClient,
                                                           org: Org) -> None:
     place = make_location(client, org)

@@ -24,6 +24,7 @@ from mercato.notifications.models import Notification
 from mercato.notifications.service import MAX_ATTEMPTS, queue, render, send_pending
 from mercato.orders.service import summary
 from mercato.settings import Settings
+from tests.checkout.helpers import ADDRESS, checkout, new_cart, shop
 from tests.conftest import Org, free_port, make_settings, staff_token, walk_pages
 from tests.notifications.smtp import Inbox, smtp_server
 from tests.orders.helpers import place_order, stocked
@@ -206,6 +207,72 @@ def test_orders_without_an_email_get_no_notification(
     order = place(client, org, None, payments=[{"method": "cash"}])
     deliver_events(db)
     assert records(client, org, reference=f"order:{order['id']}") == []
+
+
+def channel_of(client: TestClient, org: Org, kind: str, location: dict[str, Any],
+               **body: Any) -> dict[str, Any]:
+    made = client.post("/api/v1/channels", headers=org.headers, json={
+        "name": f"{kind} {new_id()[-6:]}", "kind": kind, "locations": [location["id"]],
+        **body})
+    assert made.status_code == 201, made.text
+    return dict(made.json())
+
+
+def test_buyers_are_emailed_only_where_the_orders_channel_says_so(
+        client: TestClient, org: Org, db: Database) -> None:
+    """A platform's order (Shopify emails its own buyers) gets no email from Mercato; web,
+    POS and manual orders do; the channel's ``email_buyers`` overrides its kind's default."""
+    skus, place = stocked(client, org, [20])
+    shopify = channel_of(client, org, "shopify", place)
+    pos = channel_of(client, org, "pos", place)
+    quiet_pos = channel_of(client, org, "pos", place, email_buyers=False)
+
+    def order(channel: str, email: str, external_id: str | None = None) -> dict[str, Any]:
+        return place_order(client, org, [(skus[0], 1)], channel=channel,
+                           external_id=external_id or new_id(),
+                           customer={"email": email, "first_name": "Alice"},
+                           payments=[{"method": "card"}])
+
+    platform, counter, quiet, named = address(), address(), address(), address()
+    from_shopify = order(shopify["id"], platform)
+    from_pos = order(pos["id"], counter)
+    from_quiet = order(quiet_pos["id"], quiet)
+    by_hand = order("manual", named)
+    shipped = client.post(f"/api/v1/orders/{from_shopify['id']}/fulfillments",
+                          headers=org.headers, json={})
+    assert shipped.status_code in (200, 201), shipped.text
+    deliver_events(db)
+    assert records(client, org, recipient=platform) == []
+    assert records(client, org, recipient=quiet) == []
+    assert {r["kind"] for r in records(client, org, recipient=counter)} == {
+        "order_placed", "order_paid"}
+    assert {r["reference"] for r in records(client, org, recipient=named)} == {
+        f"order:{by_hand['id']}"}
+    assert from_pos["channel_id"] == pos["id"]
+    assert from_quiet["channel_id"] == quiet_pos["id"]
+    # the merchant turns Shopify's emails off and Mercato's on for that channel
+    turned = client.patch(f"/api/v1/channels/{shopify['id']}", headers=org.headers,
+                          json={"email_buyers": True})
+    assert turned.status_code == 200, turned.text
+    later = order(shopify["id"], platform)
+    deliver_events(db)
+    assert {r["reference"] for r in records(client, org, recipient=platform)} == {
+        f"order:{later['id']}"}
+
+
+def test_a_storefront_order_is_emailed_through_the_web_channel(
+        client: TestClient, org: Org, db: Database) -> None:
+    skus, place, method = shop(client, org, [3])
+    web = channel_of(client, org, "web", place)
+    cart = new_cart(client, org, [(skus[0], 1)], email=(buyer := address()),
+                    method_id=method, address=ADDRESS)
+    done = checkout(client, org, cart["id"], {"method": "manual"})
+    assert done.status_code == 201, done.text
+    staff = client.get(f"/api/v1/orders/{done.json()['id']}", headers=org.headers).json()
+    assert (staff["source"], staff["channel_id"]) == ("web", web["id"])
+    deliver_events(db)
+    assert [(r["kind"], r["reference"]) for r in records(client, org, recipient=buyer)] == [
+        ("order_placed", f"order:{done.json()['id']}")]
 
 
 # -- failures and retries -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from mercato.channels import jobs, registry, service
 from mercato.channels.models import Connection, SyncJob
 from mercato.channels.schemas import (
+    PER_ITEM,
     ConnectionIn,
     ConnectionOut,
     ItemErrorOut,
@@ -23,7 +24,7 @@ from mercato.channels.schemas import (
 )
 from mercato.channels.shopify import inbound
 from mercato.core.auth import Principal, require
-from mercato.core.uow import MercatoRoute, get_session, raw_body
+from mercato.core.uow import MercatoRoute, get_session, raw_body, uow_of
 from mercato.tenancy.store import Store, current_store
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["channels"])
@@ -103,7 +104,7 @@ def start_job(channel_id: str, body: JobIn, principal: Principal = Depends(WRITE
     connection = service.get_connection(session, channel_id)
     registry.supports(connection.kind, body.kind)
     job = jobs.create_job(session, connection, body.kind, params=body.params,
-                          created_by=principal.id, exclusive=body.kind != "fulfillment_push")
+                          created_by=principal.id, exclusive=body.kind not in PER_ITEM)
     return _job_out(session, job)
 
 
@@ -145,9 +146,18 @@ def retry_job(job_id: str, principal: Principal = Depends(WRITE),
 
 @store_router.post(
     "/webhooks/shopify/{store}", response_model=WebhookAck,
-    responses={401: {"description": "Unknown shop, or a missing or bad X-Shopify-Hmac-Sha256"}},
+    responses={401: {"description": "Unknown shop, or a missing or bad X-Shopify-Hmac-Sha256 "
+                                    "(counted in the connection's health)"}},
     summary="Shopify webhooks for a store: verified, processed once each")
 def shopify_webhook(request: Request, store: Store = Depends(current_store),
                     payload: bytes = Depends(raw_body),
                     session: Session = Depends(get_session)) -> WebhookAck:
-    return inbound.receive(session, request.headers, payload, request.app.state.settings)
+    uow, db = uow_of(request), request.app.state.db
+
+    def refused(connection: Connection) -> None:
+        connection_id, organization_id = connection.id, connection.organization_id
+        uow.after_close(lambda: service.record_signature_failure(db, organization_id,
+                                                                 connection_id))
+
+    return inbound.receive(session, request.headers, payload, request.app.state.settings,
+                           on_bad_signature=refused)

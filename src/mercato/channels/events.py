@@ -1,4 +1,6 @@
-"""What the channels module does when other modules' events arrive."""
+"""What the channels module does when other modules' events arrive: what Mercato does to a
+channel's order (a fulfillment, a cancellation, a refund) goes back to the platform it came
+from, as a sync job (retried, recorded in the connection's health, idempotent)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,21 @@ from sqlalchemy.orm import Session
 from mercato.channels import push  # noqa: F401  (registers the publisher's listener)
 from mercato.channels.jobs import create_job
 from mercato.channels.models import Connection
+from mercato.channels.shopify.inbound import CANCELLED_ON_SHOPIFY, SHOPIFY_REFUND
 from mercato.core.outbox import Event, subscribe
+
+
+def _connection_for(session: Session, event: Event, setting: str) -> Connection | None:
+    """The enabled connection of the event's order's channel, when the order came from the
+    platform (it has an external id) and the connection's ``setting`` is on."""
+    order = event.data.get("order") or {}
+    if not order.get("external_id"):
+        return None
+    connection = session.scalar(select(Connection).where(
+        Connection.channel_id == order.get("channel"), Connection.enabled.is_(True)))
+    if connection is None or not (connection.settings or {}).get(setting, True):
+        return None
+    return connection
 
 
 @subscribe("order.updated", name="channels.fulfillment_push")
@@ -16,13 +32,35 @@ def send_fulfillments(session: Session, event: Event) -> None:
     """A fulfillment made in Mercato for a channel's order goes back to that platform."""
     if event.data.get("action") != "fulfil":
         return
-    channel = (event.data.get("order") or {}).get("channel")
-    connection = session.scalar(select(Connection).where(Connection.channel_id == channel,
-                                                         Connection.enabled.is_(True)))
-    if connection is None or not (connection.settings or {}).get("push_fulfillments", True):
-        return
-    if not (event.data.get("order") or {}).get("external_id"):
+    connection = _connection_for(session, event, "push_fulfillments")
+    if connection is None:
         return
     for made in (event.data.get("changes") or {}).get("fulfillments", []):
         create_job(session, connection, "fulfillment_push", trigger="event", exclusive=False,
                    params={"order_id": event.data["order"]["id"], "fulfillment_id": made["id"]})
+
+
+@subscribe("order.cancelled", name="channels.cancellation_push")
+def send_cancellation(session: Session, event: Event) -> None:
+    """A channel's order cancelled in Mercato is cancelled on the platform; one the platform
+    cancelled (and Mercato followed) is not sent back."""
+    if event.data.get("reason") == CANCELLED_ON_SHOPIFY:
+        return
+    connection = _connection_for(session, event, "push_cancellations")
+    if connection is not None:
+        create_job(session, connection, "cancellation_push", trigger="event", exclusive=False,
+                   params={"order_id": event.data["order"]["id"],
+                           "restock": bool(event.data.get("restock", True))})
+
+
+@subscribe("order.refunded", name="channels.refund_push")
+def send_refund(session: Session, event: Event) -> None:
+    """A refund made in Mercato for a channel's order is made on the platform; one that came
+    from the platform is not sent back."""
+    refund = event.data.get("refund") or {}
+    if str(refund.get("reason") or "").startswith(SHOPIFY_REFUND) or not refund.get("id"):
+        return
+    connection = _connection_for(session, event, "push_refunds")
+    if connection is not None:
+        create_job(session, connection, "refund_push", trigger="event", exclusive=False,
+                   params={"order_id": event.data["order"]["id"], "refund_id": refund["id"]})

@@ -34,15 +34,18 @@ class Connection(TenantMixin, Base):
     __tablename__ = "channel_connections"
     __audit_exclude__ = frozenset({"credentials"})
     __table_args__ = (UniqueConstraint("organization_id", "channel_id"),
-                      UniqueConstraint("organization_id", "kind", "account"))
+                      UniqueConstraint("organization_id", "platform", "account"))
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     channel_id: Mapped[str] = mapped_column(
         String(26), ForeignKey("sales_channels.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
+    platform: Mapped[str] = mapped_column(String(20))
+    """The platform behind ``kind`` (``binderpos`` runs on ``shopify``): one connection per
+    platform account and organization, whatever the kind."""
     mode: Mapped[str] = mapped_column(String(20), default="channel")
     account: Mapped[str] = mapped_column(String(255))
-    """The platform account: a Shopify shop domain (``example.myshopify.com``)."""
+    """The platform account, normalised: a Shopify shop domain (``example.myshopify.com``)."""
     api_base: Mapped[str | None] = mapped_column(String(500))
     api_version: Mapped[str] = mapped_column(String(20))
     credentials: Mapped[str] = mapped_column(Text)
@@ -55,6 +58,11 @@ class Connection(TenantMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_kind: Mapped[str | None] = mapped_column(String(20))
     circuit: Mapped[dict[str, Any]]
+    # inbound webhooks: refused signatures, counted since the credentials were last set
+    signature_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_signature_failure_at: Mapped[dt.datetime | None]
+    last_webhook_at: Mapped[dt.datetime | None]
+    """When a webhook last passed its signature check (written at most every few seconds)."""
     # one inventory pusher per connection at a time, across processes
     push_lease_owner: Mapped[str | None] = mapped_column(String(100))
     push_lease_until: Mapped[dt.datetime | None]

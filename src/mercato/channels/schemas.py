@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ConnectionKind = Literal["shopify", "binderpos"]
 Mode = Literal["channel", "system_of_record"]
 JobKind = Literal["product_import", "product_export", "inventory_push", "order_pull",
-                  "price_push", "fulfillment_push", "subscribe_webhooks"]
+                  "price_push", "fulfillment_push", "cancellation_push", "refund_push",
+                  "subscribe_webhooks"]
+PER_ITEM = ("fulfillment_push", "cancellation_push", "refund_push")
+"""Kinds that send one thing each (several may wait at once)."""
+SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9.-]{0,250}")
 SCHEDULABLE = ("product_import", "product_export", "inventory_push", "order_pull", "price_push")
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -36,6 +41,12 @@ class ConnectionSettings(BaseModel):
         "Seconds between scheduled runs by job kind, e.g. `{\"order_pull\": 600}`."))
     push_fulfillments: bool = Field(default=True, description=(
         "Send fulfillments made in Mercato for this channel's orders back to the platform."))
+    push_cancellations: bool = Field(default=True, description=(
+        "Send cancellations of whole orders made in Mercato for this channel's orders back "
+        "to the platform (the platform notifies the buyer)."))
+    push_refunds: bool = Field(default=True, description=(
+        "Send refunds made in Mercato for this channel's orders back to the platform (the "
+        "amount, against the order's payments; the platform notifies the buyer)."))
     webhook_url: str | None = Field(default=None, max_length=500, description=(
         "Public URL of `/webhooks/shopify/{store}`: when set, connecting subscribes the "
         "platform's webhooks to it."))
@@ -47,8 +58,11 @@ class ConnectionIn(BaseModel):
     mode: Mode = Field(default="channel", description=(
         "`channel`: Mercato is the source of truth and pushes stock. `system_of_record`: the "
         "catalog and stock come from the platform. BinderPOS is always the latter."))
-    account: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,250}$", description=(
-        "The shop's domain, e.g. `card-store.myshopify.com`."))
+    account: str = Field(min_length=1, max_length=500, description=(
+        "The shop's domain, e.g. `card-store.myshopify.com`; a URL such as "
+        "`https://Card-Store.myshopify.com/` is taken as its host, and the account is stored "
+        "and compared lowercase. One connection per shop and organization: Shopify and "
+        "BinderPOS count as one platform (409)."))
     api_version: str = Field(default="2026-10", pattern=r"^20\d\d-(01|04|07|10)$")
     api_base: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=500,
                                  description=(
@@ -58,6 +72,23 @@ class ConnectionIn(BaseModel):
     settings: ConnectionSettings = Field(default_factory=ConnectionSettings)
     enabled: bool = True
 
+    @field_validator("account")
+    @classmethod
+    def _normalise_account(cls, value: str) -> str:
+        account = normalise_account(value)
+        if not SHOP_DOMAIN.fullmatch(account):
+            raise ValueError("must be a shop domain such as card-store.myshopify.com")
+        return account
+
+
+def normalise_account(account: str) -> str:
+    """A shop domain as Mercato stores and compares it: no scheme, no path, lowercase."""
+    host = account.strip()
+    for scheme in ("https://", "http://"):
+        if host.lower().startswith(scheme):
+            host = host[len(scheme):]
+    return host.split("/", 1)[0].rstrip(".").lower()
+
 
 class SecretHint(BaseModel):
     set: bool
@@ -65,12 +96,20 @@ class SecretHint(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "failing", "unknown", "disabled"]
+    status: Literal["ok", "failing", "unknown", "disabled"] = Field(description=(
+        "`failing` when the last call failed, the circuit is open, or the last webhook was "
+        "refused for its signature (none has verified since)."))
     last_success_at: dt.datetime | None
     last_error_at: dt.datetime | None
     last_error: str | None
     last_error_kind: str | None
     circuit: dict[str, Any]
+    signature_failures: int = Field(description=(
+        "Webhooks refused (401) for a missing or bad signature since the credentials were "
+        "last set."))
+    last_signature_failure_at: dt.datetime | None
+    last_webhook_at: dt.datetime | None = Field(description=(
+        "When a webhook last passed its signature check (to within a few seconds)."))
 
 
 class ConnectionOut(BaseModel):
@@ -123,7 +162,10 @@ class JobIn(BaseModel):
     kind: JobKind
     params: dict[str, Any] = Field(default_factory=dict, description=(
         "`order_pull`: `{\"since\": ISO time}`; `product_export`/`price_push`: "
-        "`{\"skus\": [...]}` to limit it."))
+        "`{\"skus\": [...]}` to limit it; `fulfillment_push`: `{\"order_id\", "
+        "\"fulfillment_id\"}`; `cancellation_push`: `{\"order_id\", \"restock\"?}`; "
+        "`refund_push`: `{\"order_id\", \"refund_id\"}` (these three are queued by "
+        "themselves)."))
 
 
 class ItemErrorOut(BaseModel):

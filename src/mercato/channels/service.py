@@ -1,7 +1,10 @@
 """Connections (credentials sealed at rest, health) and id mappings.
 
 A connection hangs off an inventory sales channel of the same kind; one per channel and one per
-platform account, so two Shopify stores are two channels with a connection each.
+platform account and organization, so two Shopify stores are two channels with a connection
+each. BinderPOS runs on a Shopify store: its connections count as Shopify's (``PLATFORM_OF``),
+so a shop can never have two connections whose webhooks one lookup would have to choose between.
+The database holds the rule (unique organization, platform, account).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.catalog.service import stock_items
@@ -23,9 +27,10 @@ from mercato.channels.schemas import (
     MappingIn,
     MappingOut,
     SecretHint,
+    normalise_account,
 )
-from mercato.core.db import add_unique, table_of, utcnow
-from mercato.core.errors import NotFound, ValidationFailed
+from mercato.core.db import Database, table_of, utcnow
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.secrets import Vault
 from mercato.inventory.channels import get_channel
 from mercato.inventory.service import get_location
@@ -35,6 +40,9 @@ mappings_t = table_of(Mapping)
 connections_t = table_of(Connection)
 SECRET_NAMES = ("access_token", "client_secret")
 KIND_OF_CHANNEL = {"shopify": "shopify", "binderpos": "binderpos"}
+PLATFORM_OF = {"shopify": "shopify", "binderpos": "shopify"}
+"""The platform each connection kind talks to; an account is unique per platform."""
+WEBHOOK_SEEN_EVERY = dt.timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -66,10 +74,40 @@ def get_connection(session: Session, channel_id: str) -> Connection:
     return connection
 
 
-def find_by_account(session: Session, kinds: tuple[str, ...], account: str) -> Connection | None:
-    return session.scalar(select(Connection).where(Connection.kind.in_(kinds),
-                                                   func.lower(Connection.account) ==
-                                                   account.lower()))
+def find_by_account(session: Session, platform: str, account: str) -> Connection | None:
+    """The organization's one connection to this platform account (compared normalised)."""
+    return session.scalar(select(Connection).where(
+        Connection.platform == platform, Connection.account == normalise_account(account)))
+
+
+def _account_taken(session: Session, connection: Connection) -> None:
+    """Write the connection; 409 when another connection of the organization holds its
+    platform account (naming that one's channel). The unique key decides between concurrent
+    requests."""
+    stmt = select(Connection).where(Connection.platform == connection.platform,
+                                    Connection.account == connection.account)
+    if connection.id is not None:
+        stmt = stmt.where(Connection.id != connection.id)
+    with session.no_autoflush:
+        other = session.scalar(stmt.limit(1))
+
+    def taken(holder: Connection | None) -> Conflict:
+        where = (f"channel {holder.channel_id} ({holder.kind})" if holder is not None
+                 else "another channel")
+        return Conflict(
+            f"{connection.account} is already connected to {where}: a platform account has "
+            "one connection per organization, Shopify and BinderPOS counting as one platform.",
+            errors=[{"field": "account", "message": "already connected to another channel"}],
+            extra={"channel_id": holder.channel_id} if holder is not None else None)
+
+    if other is not None:
+        raise taken(other)
+    try:
+        with session.begin_nested():
+            session.add(connection)
+            session.flush()
+    except IntegrityError:
+        raise taken(None) from None
 
 
 def connect(session: Session, channel_id: str, data: ConnectionIn,
@@ -97,19 +135,19 @@ def connect(session: Session, channel_id: str, data: ConnectionIn,
         secrets = data.credentials.model_dump()
         connection.credentials = vault.seal(json.dumps(secrets))
         connection.credential_hints = {name: value[-4:] for name, value in secrets.items()}
-    if not created and (connection.account != data.account or connection.kind != data.kind):
+        connection.signature_failures = 0  # counted against the secret now in use
+    account = normalise_account(data.account)
+    if not created and (connection.account != account or connection.kind != data.kind):
         connection.cursors = {}
     connection.kind = data.kind
+    connection.platform = PLATFORM_OF[data.kind]
     connection.mode = mode
-    connection.account = data.account.lower()
+    connection.account = account
     connection.api_version = data.api_version
     connection.api_base = data.api_base
     connection.settings = data.settings.model_dump()
     connection.enabled = data.enabled
-    if created:
-        add_unique(session, connection, field="account",
-                   detail=f"Another channel is already connected to {data.account}.")
-    session.flush()
+    _account_taken(session, connection)
     return connection, created
 
 
@@ -151,22 +189,53 @@ def record_health(session: Session, connection_id: str, *, error: str | None = N
     session.execute(stmt.values(**values))
 
 
+def record_signature_failure(db: Database, organization_id: str, connection_id: str) -> None:
+    """A webhook refused for its signature, counted in a transaction of its own: the
+    request's own transaction rolls back with its 401."""
+    now = utcnow()
+    with db.transaction(tenant=organization_id) as session:
+        session.execute(update(connections_t).where(connections_t.c.id == connection_id).values(
+            signature_failures=connections_t.c.signature_failures + 1,
+            last_signature_failure_at=now, last_error_at=now, last_error_kind="auth",
+            last_error="A webhook was refused: its X-Shopify-Hmac-Sha256 does not verify "
+                       "with this connection's client secret."))
+
+
+def record_webhook_verified(session: Session, connection_id: str) -> None:
+    """A webhook passed its signature check: written at most every few seconds (every
+    webhook passes, and one row written by all of them would serialize them), and at once
+    after a refused one."""
+    now = utcnow()
+    session.execute(update(connections_t).where(
+        connections_t.c.id == connection_id,
+        or_(connections_t.c.last_webhook_at.is_(None),
+            connections_t.c.last_webhook_at < now - WEBHOOK_SEEN_EVERY,
+            connections_t.c.last_signature_failure_at >= connections_t.c.last_webhook_at))
+        .values(last_webhook_at=now))
+
+
 def health_of(connection: Connection) -> Health:
+    failed_at, verified_at = connection.last_signature_failure_at, connection.last_webhook_at
+    refused = bool(connection.signature_failures) and failed_at is not None and (
+        verified_at is None or failed_at > verified_at)
     if not connection.enabled:
         status = "disabled"
     elif connection.last_error_at is None and connection.last_success_at is None:
         status = "unknown"
-    elif connection.last_error_at is not None and (
+    elif refused or (connection.last_error_at is not None and (
             connection.last_success_at is None
             or connection.last_error_at > connection.last_success_at
-            or connection.circuit.get("state") == "open"):
+            or connection.circuit.get("state") == "open")):
         status = "failing"
     else:
         status = "ok"
     return Health(status=status, last_success_at=connection.last_success_at,
                   last_error_at=connection.last_error_at, last_error=connection.last_error,
                   last_error_kind=connection.last_error_kind,
-                  circuit=connection.circuit or {"state": "closed"})
+                  circuit=connection.circuit or {"state": "closed"},
+                  signature_failures=connection.signature_failures or 0,
+                  last_signature_failure_at=connection.last_signature_failure_at,
+                  last_webhook_at=connection.last_webhook_at)
 
 
 def pending_pushes(session: Session, connection_id: str) -> int:

@@ -201,7 +201,8 @@ def release_reservation(reservation_id: str, _: Principal = Depends(WRITE),
 def channel_out(channel: SalesChannel) -> ChannelOut:
     return ChannelOut(id=channel.id, name=channel.name, kind=channel.kind,
                       locations=[link.location_id for link in channel.locations],
-                      default_buffer=channel.default_buffer, created_at=channel.created_at,
+                      default_buffer=channel.default_buffer,
+                      email_buyers=channel.email_buyers, created_at=channel.created_at,
                       updated_at=channel.updated_at)
 
 

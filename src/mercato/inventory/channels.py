@@ -39,7 +39,12 @@ from mercato.inventory.models import (
     Location,
     SalesChannel,
 )
-from mercato.inventory.schemas import BufferIn, ChannelCreate, ChannelUpdate
+from mercato.inventory.schemas import (
+    BufferIn,
+    ChannelCreate,
+    ChannelUpdate,
+    email_buyers_by_default,
+)
 
 channel_stock_t = table_of(ChannelStock)
 channel_locations_t = table_of(ChannelLocation)
@@ -92,7 +97,10 @@ def _location_ids(session: Session, refs: list[str]) -> list[str]:
 
 def create_channel(session: Session, data: ChannelCreate) -> SalesChannel:
     ids = _location_ids(session, data.locations)
+    email_buyers = (data.email_buyers if data.email_buyers is not None
+                    else email_buyers_by_default(data.kind))
     channel = SalesChannel(name=data.name, kind=data.kind, default_buffer=data.default_buffer,
+                           email_buyers=email_buyers,
                            locations=[ChannelLocation(location_id=loc, priority=i)
                                       for i, loc in enumerate(ids)])
     session.add(channel)
@@ -104,11 +112,14 @@ def create_channel(session: Session, data: ChannelCreate) -> SalesChannel:
 def update_channel(session: Session, channel: SalesChannel, data: ChannelUpdate) -> SalesChannel:
     values = data.model_dump(exclude_unset=True)
     before = [link.location_id for link in channel.locations]
-    for name in ("name", "kind", "default_buffer"):
+    for name in ("name", "kind", "default_buffer", "email_buyers"):
         if name in values:
             if values[name] is None:
                 raise ValidationFailed(f"{name} cannot be null.",
                                        errors=[{"field": name, "message": "cannot be null"}])
+            if name == "kind" and "email_buyers" not in values \
+                    and values["kind"] != channel.kind:
+                channel.email_buyers = email_buyers_by_default(values["kind"])
             setattr(channel, name, values[name])
     after = before
     if values.get("locations") is not None:
@@ -180,6 +191,18 @@ def available_to_sell(session: Session, channel: SalesChannel, sku: str) -> dict
             "locations": [{"location_id": lv.location_id, "on_hand": lv.on_hand,
                            "reserved": lv.reserved, "safety_stock": lv.safety_stock}
                           for lv in levels]}
+
+
+def emails_buyers(session: Session, channel_id: str | None, source: str) -> bool:
+    """Whether Mercato emails the buyer of an order of this channel: the channel's setting,
+    or for an order with no sales channel (``channel`` given as a source name such as
+    ``web``), the default of that name as a kind."""
+    if channel_id is not None:
+        setting = session.scalar(select(SalesChannel.email_buyers)
+                                 .where(SalesChannel.id == channel_id))
+        if setting is not None:
+            return bool(setting)
+    return email_buyers_by_default(source)
 
 
 def web_channel(session: Session) -> SalesChannel | None:

@@ -164,6 +164,9 @@ class SalesChannel(TenantMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(30))
     default_buffer: Mapped[int] = mapped_column(Integer, default=0)
+    email_buyers: Mapped[bool] = mapped_column(Boolean)
+    """Whether Mercato emails the buyers of the channel's orders (placed, paid, shipped): on
+    for Mercato's own channels, off for platforms that email their buyers themselves."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)

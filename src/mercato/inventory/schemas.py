@@ -21,6 +21,13 @@ AdjustReason = Literal["sale", "restock", "adjustment", "return", "count", "dama
 SetReason = Literal["adjustment", "count", "restock", "damage"]
 ChannelKind = Literal["web", "pos", "shopify", "tcgplayer", "ebay", "amazon", "shopee",
                       "tiktok", "binderpos", "manual", "other"]
+PLATFORM_KINDS = frozenset({"shopify", "tcgplayer", "ebay", "amazon", "shopee", "tiktok",
+                            "binderpos"})
+"""Channel kinds that are another platform's marketplace or store: it emails its buyers."""
+EMAIL_BUYERS = ("Email the buyers of this channel's orders (order placed, paid, shipped). "
+                "Defaults by kind: on for `web`, `pos`, `manual` and `other`; off for platform "
+                "kinds (`shopify`, `tcgplayer`, `ebay`, `amazon`, `shopee`, `tiktok`, "
+                "`binderpos`), which email their buyers themselves.")
 MAX_UNITS = 1_000_000
 MAX_LINES = 250
 
@@ -257,14 +264,22 @@ class ChannelCreate(BaseModel):
     locations: list[str] = Field(default_factory=list, max_length=100, description=(
         "Location ids or codes, in priority order."))
     default_buffer: int = Field(default=0, ge=0, le=MAX_UNITS)
+    email_buyers: bool | None = Field(default=None, description=EMAIL_BUYERS)
 
 
 class ChannelUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    kind: ChannelKind | None = None
+    kind: ChannelKind | None = Field(default=None, description=(
+        "A new kind also resets `email_buyers` to that kind's default unless the same "
+        "request sets it."))
     locations: list[str] | None = Field(default=None, max_length=100)
     default_buffer: int | None = Field(default=None, ge=0, le=MAX_UNITS)
+    email_buyers: bool | None = Field(default=None, description=EMAIL_BUYERS)
+
+
+def email_buyers_by_default(kind: str) -> bool:
+    return kind not in PLATFORM_KINDS
 
 
 class ChannelOut(BaseModel):
@@ -273,6 +288,7 @@ class ChannelOut(BaseModel):
     kind: str
     locations: list[str] = Field(description="Location ids in priority order.")
     default_buffer: int
+    email_buyers: bool = Field(description=EMAIL_BUYERS)
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -2,7 +2,8 @@
 
 Each handler reads the order as it is now (through the orders service) and queues one email
 with reference ``order:<id>``; the unique (kind, reference) makes a redelivered event a no-op.
-Orders without an email address get no email.
+Orders without an email address get no email, and neither do orders of a sales channel whose
+``email_buyers`` is off (a platform such as Shopify emails its own buyers).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import Event, subscribe
+from mercato.inventory.channels import emails_buyers
 from mercato.notifications.service import queue
 from mercato.orders.models import Order
 from mercato.orders.service import get_order
@@ -67,7 +69,7 @@ def _queue_for_order(session: Session, event: Event, kind: str) -> None:
         order = get_order(session, event.resource_id)
     except NotFound:
         return  # deleted since: nothing to tell anyone
-    if not order.email:
+    if not order.email or not emails_buyers(session, order.channel_id, order.source):
         return
     store_name = get_organization(session, event.organization_id).name
     try:

@@ -670,7 +670,8 @@ def cancel(session: Session, order_id: str, data: CancelIn) -> Order:
     _settled(session, order, action="cancel", changes={
         "cancelled": cancelled, "restock": data.restock, "reason": data.reason})
     if whole:
-        emit(session, order, "order.cancelled", reason=data.reason, cancelled=cancelled)
+        emit(session, order, "order.cancelled", reason=data.reason, cancelled=cancelled,
+             restock=data.restock)
     return order
 
 

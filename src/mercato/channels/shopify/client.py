@@ -300,6 +300,45 @@ class ShopifyClient:
             {"f": fulfillment, **({"key": key} if keyed else {})}, cost=10)
         return dict(data["fulfillmentCreate"])
 
+    async def order_money(self, order_gid: str) -> dict[str, Any] | None:
+        """The order's cancellation, refunds (id and note) and payment transactions; None
+        when there is no such order."""
+        data = await self.graphql(
+            "query($id: ID!) { order(id: $id) { id cancelledAt displayFinancialStatus "
+            "refunds(first: 50) { id note } transactions(first: 50) { id kind status gateway "
+            "amountSet { shopMoney { amount currencyCode } } parentTransaction { id } } } }",
+            {"id": order_gid}, cost=110)
+        order = data.get("order")
+        return order if isinstance(order, dict) else None
+
+    async def cancel_order(self, order_gid: str, *, restock: bool, notify: bool,
+                           staff_note: str | None) -> dict[str, Any]:
+        """``orderCancel`` without a refund (Mercato refunds are sent on their own): the
+        payload, ``job`` and ``orderCancelUserErrors``."""
+        data = await self.graphql(
+            "mutation($orderId: ID!, $restock: Boolean!, $notify: Boolean, $note: String, "
+            "$refundMethod: OrderCancelRefundMethodInput) { orderCancel(orderId: $orderId, "
+            "reason: OTHER, refundMethod: $refundMethod, restock: $restock, "
+            "notifyCustomer: $notify, staffNote: $note) { job { id done } "
+            "orderCancelUserErrors { field message code } } }",
+            {"orderId": order_gid, "restock": restock, "notify": notify, "note": staff_note,
+             "refundMethod": {"originalPaymentMethodsRefund": False}}, cost=10)
+        return dict(data["orderCancel"])
+
+    async def job_done(self, job_id: str) -> bool:
+        data = await self.graphql("query($id: ID!) { job(id: $id) { id done } }",
+                                  {"id": job_id}, cost=1)
+        job = data.get("job")
+        return bool(job and job.get("done"))
+
+    async def create_refund(self, refund: dict[str, Any]) -> dict[str, Any]:
+        """``refundCreate``: the payload, ``refund { id }`` and ``userErrors``."""
+        data = await self.graphql(
+            "mutation($input: RefundInput!) { refundCreate(input: $input) { refund { id note "
+            "totalRefundedSet { shopMoney { amount currencyCode } } } "
+            "userErrors { field message } } }", {"input": refund}, cost=10)
+        return dict(data["refundCreate"])
+
     async def subscribe(self, topic: str, url: str) -> list[dict[str, Any]]:
         data = await self.graphql(
             "mutation($topic: WebhookSubscriptionTopic!, $sub: WebhookSubscriptionInput!) { "

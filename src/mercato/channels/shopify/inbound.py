@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from collections.abc import Mapping as MappingType
 from decimal import Decimal
@@ -26,9 +27,11 @@ from mercato.channels.service import (
     map_one,
     mappings_t,
     record_health,
+    record_webhook_verified,
 )
 from mercato.channels.shopify.client import gid, verify_hmac
 from mercato.channels.shopify.mapping import (
+    PAID,
     PRODUCT_TYPE,
     group_jsonl,
     import_rows,
@@ -41,10 +44,21 @@ from mercato.inventory import service as inventory
 from mercato.inventory.schemas import LevelSet
 from mercato.orders import service as orders
 from mercato.orders.models import Order
-from mercato.orders.schemas import CancelIn, RefundIn
+from mercato.orders.schemas import CancelIn, PaymentIn, RefundIn
 from mercato.settings import Settings
 
 SYNC_REFERENCE = "shopify"
+CANCELLED_ON_SHOPIFY = "cancelled on Shopify"
+"""The reason of a cancellation that came from Shopify (so it is not sent back)."""
+SHOPIFY_REFUND = "Shopify refund "
+"""How the reason of a refund that came from Shopify begins (its Shopify id follows)."""
+MERCATO_REFUND = re.compile(r"\bMercato refund ([0-9A-Za-z]+)")
+
+
+def mercato_refund_note(refund_id: str, reason: str | None) -> str:
+    """The note of a refund Mercato makes on Shopify: it names the Mercato refund, so the
+    ``refunds/create`` echo of it is known, and a second run of the push finds it sent."""
+    return f"Mercato refund {refund_id}" + (f": {reason}" if reason else "")
 
 
 def _sku_of(session: Session, connection: Connection,
@@ -81,11 +95,34 @@ def apply_order(session: Session, connection: Connection, payload: dict[str, Any
         if made:
             _account_for_sale(session, connection, existing, payload)
     else:
-        outcome = "exists"
+        outcome = "paid" if _follow_payment(session, existing, payload) else "exists"
     if payload.get("cancelled_at") and existing.status != "cancelled":
-        orders.cancel(session, existing.id, CancelIn(reason="cancelled on Shopify"))
+        orders.cancel(session, existing.id, CancelIn(reason=CANCELLED_ON_SHOPIFY))
         outcome = "cancelled"
     return outcome
+
+
+def _follow_payment(session: Session, order: Order, payload: dict[str, Any]) -> bool:
+    """Shopify took the money of an order Mercato still has as unpaid (``pending`` →
+    ``paid``, by ``orders/paid`` or ``orders/updated``): the payment is recorded as at
+    ingestion, what Shopify charged (everything owed when lines were left out)."""
+    financial = str(payload.get("financial_status") or "").lower()
+    if financial not in PAID or order.status == "cancelled" \
+            or order.financial_status != "pending":
+        return False
+    owed = order.total - sum((p.amount for p in order.payments if p.status != "voided"),
+                             Decimal("0"))
+    try:
+        charged = Decimal(str(payload.get("total_price") or "0"))
+    except ArithmeticError:
+        raise ValueError(f"total_price {payload.get('total_price')!r}") from None
+    amount = owed if "unmatched-lines" in order.tags else min(owed, charged)
+    if amount <= 0:
+        return False
+    orders.add_payment(session, order.id, PaymentIn(method="shopify", amount=amount,
+                                                    status="paid",
+                                                    reference=str(payload["id"])))
+    return True
 
 
 def _account_for_sale(session: Session, connection: Connection, order: Order,
@@ -139,17 +176,21 @@ def cancel_order(session: Session, connection: Connection, payload: dict[str, An
                                                  "cancelled_at": payload.get("cancelled_at")
                                                  or utcnow().isoformat()})
     if order.status == "cancelled":
-        return "exists"
-    orders.cancel(session, order.id, CancelIn(reason="cancelled on Shopify"))
+        return "exists"  # a cancellation Mercato sent, echoed back, or a redelivery
+    orders.cancel(session, order.id, CancelIn(reason=CANCELLED_ON_SHOPIFY))
     return "cancelled"
 
 
 def apply_refund(session: Session, connection: Connection, payload: dict[str, Any]) -> str:
-    """A refund made on Shopify, recorded once (its id is in the refund's reason)."""
+    """A refund made on Shopify, recorded once (its id is in the refund's reason). One that
+    Mercato made (its note names a refund of the order) is already there."""
     order = orders.find_external(session, connection.channel_id, str(payload["order_id"]))
     if order is None:
         return "skipped"
-    reason = f"Shopify refund {payload['id']}"
+    ours = MERCATO_REFUND.search(str(payload.get("note") or ""))
+    if ours is not None and any(r.id == ours.group(1) for r in order.refunds):
+        return "exists"
+    reason = f"{SHOPIFY_REFUND}{payload['id']}"
     if any(r.reason == reason for r in order.refunds):
         return "exists"
     amount = sum((Decimal(str(t.get("amount") or "0"))
@@ -284,18 +325,26 @@ TOPICS: dict[str, Callable[[Session, Connection, dict[str, Any]], str]] = {
 
 
 def receive(session: Session, headers: MappingType[str, str], payload: bytes,
-            settings: Settings | None = None) -> WebhookAck:
-    """One webhook delivery: the shop's connection found (in the session's store), the HMAC
-    checked, the delivery id recorded with the effect (a redelivery is a no-op), the topic
-    applied. What cannot be applied answers 200 with the reason, recorded in the connection's
-    health: Shopify would retry a 4xx for hours in vain, and ``order_pull`` reports it again."""
+            settings: Settings | None = None, *,
+            on_bad_signature: Callable[[Connection], None] | None = None) -> WebhookAck:
+    """One webhook delivery: the shop's connection found (in the session's store; one per
+    shop, whether Shopify or BinderPOS), the HMAC checked, the delivery id recorded with the
+    effect (a redelivery is a no-op), the topic applied. What cannot be applied answers 200
+    with the reason, recorded in the connection's health: Shopify would retry a 4xx for hours
+    in vain, and ``order_pull`` reports it again.
+
+    A bad signature is a 401 whose request changes nothing, so ``on_bad_signature`` is told
+    (the caller records it in the connection's health in a transaction of its own)."""
     shop = headers.get("x-shopify-shop-domain", "")
-    connection = find_by_account(session, ("shopify", "binderpos"), shop) if shop else None
+    connection = find_by_account(session, "shopify", shop) if shop else None
     if connection is None:
         raise Unauthorized("No connection for this shop.")
     secret = config_of(session, connection, settings).secrets["client_secret"]
     if not verify_hmac(secret, payload, headers.get("x-shopify-hmac-sha256")):
+        if on_bad_signature is not None:
+            on_bad_signature(connection)
         raise Unauthorized("Bad or missing X-Shopify-Hmac-Sha256.")
+    record_webhook_verified(session, connection.id)
     topic = headers.get("x-shopify-topic", "")
     delivery = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id") or ""
     if delivery:

@@ -10,6 +10,13 @@
 - ``order_pull``: orders updated since the last pull, ingested (the webhook's backfill).
 - ``price_push``: mapped variants' prices with ``productVariantsBulkUpdate``.
 - ``fulfillment_push``: one Mercato fulfillment sent back as ``fulfillmentCreate``.
+- ``cancellation_push``: a Mercato cancellation sent back as ``orderCancel`` (no refund).
+- ``refund_push``: a Mercato refund sent back as ``refundCreate`` (its amount, against the
+  order's payment transactions).
+
+The pushes back are idempotent: each first reads what Shopify already has (the order
+cancelled, a refund whose note names the Mercato refund), so a job run again after a crash or
+a retry sends nothing twice.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import datetime as dt
 import time
 import uuid
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +40,7 @@ from mercato.channels.push import PushEntry, PushResult, drain, want, want_all
 from mercato.channels.registry import JobFunc, register
 from mercato.channels.service import ConnectionConfig, map_one, mapped
 from mercato.channels.shopify import inbound
-from mercato.channels.shopify.client import ShopifyClient, legacy_id, new_key
+from mercato.channels.shopify.client import ShopifyClient, gid, legacy_id, new_key
 from mercato.channels.shopify.mapping import group_jsonl, product_input, rest_order
 from mercato.channels.toolkit import ChannelError, ErrorKind
 from mercato.core.db import utcnow
@@ -42,6 +50,7 @@ from mercato.inventory.models import Location
 from mercato.inventory.schemas import ChannelUpdate, LocationCreate
 from mercato.inventory.service import create_location
 from mercato.orders import service as orders
+from mercato.orders.models import Order
 
 BULK_PRODUCTS = (
     "{ products { edges { node { id handle title descriptionHtml vendor productType status "
@@ -418,8 +427,118 @@ async def fulfillment_push(ctx: JobContext) -> None:
                          for i in g["fulfillmentOrderLineItems"]))
 
 
-TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "REFUNDS_CREATE",
-          "INVENTORY_LEVELS_UPDATE", "PRODUCTS_UPDATE")
+def _order_of(session: Session, ctx: JobContext) -> Order:
+    """The Mercato order a push names in its ``order_id`` parameter."""
+    try:
+        return orders.get_order(session, str(ctx.params.get("order_id") or ""))
+    except MercatoError as exc:
+        raise ChannelError(ErrorKind.VALIDATION, exc.detail) from None
+
+
+CANCEL_POLLS = 20
+"""How many times (every half second) a cancellation's job is asked whether it is done."""
+
+
+async def cancellation_push(ctx: JobContext) -> None:
+    """The whole order, cancelled in Mercato, cancelled on Shopify: no refund (a refund made
+    in Mercato goes as a ``refund_push`` of its own), stock restocked as Mercato did, the
+    buyer notified by Shopify."""
+    with ctx.session() as session:
+        order = _order_of(session, ctx)
+        if order.status != "cancelled" or not order.external_id:
+            raise ChannelError(ErrorKind.VALIDATION,
+                               "Not a cancelled order that came from this channel.")
+        external, reason = order.external_id, order.cancel_reason
+    ctx.progress(total=1)
+    order_gid = gid("Order", external)
+    async with ShopifyClient(ctx.config) as client:
+        remote = await client.order_money(order_gid)
+        if remote is None:
+            raise ChannelError(ErrorKind.VALIDATION, f"Shopify has no order {external}.")
+        if remote.get("cancelledAt") is None:
+            answer = await client.cancel_order(
+                order_gid, restock=bool(ctx.params.get("restock", True)), notify=True,
+                staff_note="Cancelled in Mercato" + (f": {reason}" if reason else ""))
+            errors = answer.get("orderCancelUserErrors") or []
+            if errors:
+                raise ChannelError(ErrorKind.VALIDATION, "; ".join(
+                    str(e.get("message")) for e in errors), details=errors)
+            job = answer.get("job") or {}
+            if job.get("id") and not job.get("done"):
+                for _ in range(CANCEL_POLLS):
+                    if await client.job_done(str(job["id"])):
+                        break
+                    await asyncio.sleep(0.5)
+                else:
+                    raise ChannelError(ErrorKind.PLATFORM, "Shopify has not finished "
+                                       "cancelling the order yet; it is checked again.")
+    ctx.progress(add=1)
+
+
+def refund_transactions(order_gid: str, remote: dict[str, Any],
+                        amount: Decimal) -> list[dict[str, Any]] | None:
+    """``amount`` as refund transactions against the order's successful sales and captures
+    (what each has left), oldest first; None when they have less than that left."""
+    transactions = remote.get("transactions") or []
+    back: dict[str, Decimal] = defaultdict(Decimal)
+    for t in transactions:
+        parent = (t.get("parentTransaction") or {}).get("id")
+        if t.get("kind") == "REFUND" and t.get("status") == "SUCCESS" and parent:
+            back[parent] += Decimal(str(t["amountSet"]["shopMoney"]["amount"]))
+    out: list[dict[str, Any]] = []
+    left = amount
+    for t in transactions:
+        if left <= 0:
+            break
+        if t.get("kind") not in ("SALE", "CAPTURE") or t.get("status") != "SUCCESS":
+            continue
+        free = Decimal(str(t["amountSet"]["shopMoney"]["amount"])) - back[t["id"]]
+        part = min(free, left)
+        if part > 0:
+            out.append({"orderId": order_gid, "parentId": t["id"], "gateway": t.get("gateway"),
+                        "kind": "REFUND", "amount": f"{part:.2f}"})
+            left -= part
+    return out if left <= 0 else None
+
+
+async def refund_push(ctx: JobContext) -> None:
+    """A refund made in Mercato, made on Shopify: its amount, against the payments Shopify
+    took, the Mercato refund named in the note. Line quantities are not sent: Mercato's
+    cancellations and returns move the units."""
+    refund_id = str(ctx.params.get("refund_id") or "")
+    with ctx.session() as session:
+        order = _order_of(session, ctx)
+        refund = next((r for r in order.refunds if r.id == refund_id), None)
+        if refund is None or not order.external_id:
+            raise ChannelError(ErrorKind.VALIDATION,
+                               "Not a refund of an order that came from this channel.")
+        external, amount, reason = order.external_id, refund.amount, refund.reason
+    ctx.progress(total=1)
+    order_gid = gid("Order", external)
+    note = inbound.mercato_refund_note(refund_id, reason)
+    async with ShopifyClient(ctx.config) as client:
+        remote = await client.order_money(order_gid)
+        if remote is None:
+            raise ChannelError(ErrorKind.VALIDATION, f"Shopify has no order {external}.")
+        sent = inbound.MERCATO_REFUND.search
+        if not any((m := sent(str(r.get("note") or ""))) and m.group(1) == refund_id
+                   for r in remote.get("refunds") or []):
+            transactions = refund_transactions(order_gid, remote, amount)
+            if transactions is None:
+                raise ChannelError(ErrorKind.VALIDATION, f"Shopify has less than {amount} "
+                                   f"of order {external}'s payments left to refund.")
+            answer = await client.create_refund({
+                "orderId": order_gid, "note": note[:500], "notify": True,
+                "transactions": transactions})
+            if answer.get("userErrors"):
+                raise ChannelError(ErrorKind.VALIDATION, "; ".join(
+                    str(e.get("message")) for e in answer["userErrors"]),
+                    details=answer["userErrors"])
+    ctx.progress(add=1)
+
+
+TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_PAID", "ORDERS_CANCELLED",
+          "REFUNDS_CREATE", "INVENTORY_LEVELS_UPDATE", "PRODUCTS_UPDATE")
 
 
 async def subscribe_webhooks(ctx: JobContext) -> None:
@@ -440,5 +559,6 @@ async def subscribe_webhooks(ctx: JobContext) -> None:
 
 JOBS: dict[str, JobFunc] = {"product_import": product_import, "product_export": product_export,
         "inventory_push": inventory_push, "order_pull": order_pull, "price_push": price_push,
-        "fulfillment_push": fulfillment_push, "subscribe_webhooks": subscribe_webhooks}
+        "fulfillment_push": fulfillment_push, "cancellation_push": cancellation_push,
+        "refund_push": refund_push, "subscribe_webhooks": subscribe_webhooks}
 register("shopify", jobs=JOBS, push=push)
