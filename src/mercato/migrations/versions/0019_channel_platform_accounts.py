@@ -22,8 +22,8 @@ kind, account) allows it; the rows stay disabled.
 (placed, paid, shipped). Existing channels get the default of their kind: on for ``web``,
 ``pos``, ``manual`` and ``other``, off for platforms that email their buyers themselves.
 
-Revision ID: 0017
-Revises: 0015
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-11-23 10:00:00
 """
 
@@ -38,8 +38,8 @@ from alembic import op
 
 import mercato.core.db
 
-revision: str = '0017'
-down_revision: str | None = '0015'
+revision: str = '0019'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
