@@ -65,7 +65,7 @@ def test_linking_by_sku_then_pushing_makes_shopify_show_mercatos_number(
     again = start_job(client, org, made["channel"]["id"], "product_import")
     settle(db, org)
     report = job(client, org, again["id"])
-    assert report["status"] == "succeeded"
+    assert report["status"] == "completed_with_errors"  # it ran to the end, one item skipped
     assert [e["item"] for e in report["errors"]] == [f"sku {stray['sku']}"]
     health = client.get(f"/api/v1/channels/{made['channel']['id']}/connection",
                         headers=org.headers).json()["health"]
