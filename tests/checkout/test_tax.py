@@ -176,6 +176,33 @@ def test_bad_rates_are_422_naming_the_field_and_store_nothing(
     assert client.get(f"{RATES}/{rate['id']}", headers=org.headers).json() == rate
 
 
+def test_a_rate_that_is_not_a_number_is_422_not_a_server_error(
+        client: TestClient, org: Org) -> None:
+    good = {"country": "US", "title": "Sales tax", "rate": "0.05"}
+    for bad in ({}, [], "abc", "", "0.05%", True, None):
+        response = client.post(RATES, headers=org.headers, json={**good, "rate": bad})
+        assert field_errors(response) == {"rate"}, bad
+        assert response.headers["content-type"] == "application/problem+json"
+    assert client.get(RATES, headers=org.headers).json()["data"] == []
+    rate = add_rate(client, org, **good)
+    for bad in ({}, "abc"):
+        changed = client.patch(f"{RATES}/{rate['id']}", headers=org.headers, json={"rate": bad})
+        assert field_errors(changed) == {"rate"}, bad
+    assert client.get(f"{RATES}/{rate['id']}", headers=org.headers).json() == rate
+    # integers and strings in any decimal spelling are fractions too
+    assert add_rate(client, org, country="US", title="None", rate=0)["rate"] == "0"
+    assert add_rate(client, org, country="US", title="Tiny", rate="5E-3")["rate"] == "0.005"
+
+
+def test_the_openapi_document_says_a_rate_is_a_decimal_string(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("TaxRateIn", "TaxLineIn"):
+        rate = schemas[name]["properties"]["rate"]
+        spelled = rate.get("anyOf", [rate])[0]
+        assert (spelled["type"], spelled["pattern"]) == (
+            "string", r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$"), name
+
+
 def test_the_same_title_twice_at_one_place_is_a_conflict(client: TestClient, org: Org) -> None:
     add_rate(client, org, country="US", region="US-CA", title="State", rate="0.0725")
     again = client.post(RATES, headers=org.headers, json={

@@ -256,6 +256,21 @@ def test_an_exchange_is_a_return_plus_a_new_order(client: TestClient, org: Org) 
     assert on_hand(client, org, skus[1], place) == 4
 
 
+def test_an_exchange_line_whose_tax_rate_is_not_a_number_is_422_and_changes_nothing(
+        client: TestClient, org: Org) -> None:
+    skus, place = stocked(client, org, [5, 5])
+    order = place_order(client, org, [(skus[0], 1)])
+    act(client, org, order, "fulfillments", {}, expect=201)
+    before = get(client, org, order)
+    problem = act(client, org, order, "returns", {
+        "lines": [{"line_id": order["lines"][0]["id"], "quantity": 1}],
+        "exchange": [{"sku": skus[1], "quantity": 1, "unit_price": "10.00",
+                      "tax_lines": [{"title": "State", "rate": {}}]}]}, expect=422)
+    assert [e["field"] for e in problem["errors"]] == ["exchange.0.tax_lines.0.rate"]
+    assert get(client, org, order) == before
+    assert on_hand(client, org, skus[1], place) == 5
+
+
 def test_editing_an_order_honours_if_match(client: TestClient, org: Org) -> None:
     skus, _ = stocked(client, org, [1])
     order = place_order(client, org, [(skus[0], 1)])

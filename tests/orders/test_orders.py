@@ -223,6 +223,41 @@ def test_an_order_links_to_the_customer_whose_email_matches_else_keeps_a_snapsho
     assert (got["orders_count"], got["lifetime_value"]) == (2, {"USD": "10.00"})
 
 
+def test_a_tax_rate_that_is_not_a_number_is_422_and_changes_nothing(
+        client: TestClient, org: Org) -> None:
+    skus, place = stocked(client, org, [5])
+    before = client.get(ORDERS, headers=org.headers).json()["data"]
+    taxed = [{"title": "State", "amount": "0.10", "rate": {}}]
+    for change, field in [
+        ({"lines": [{"sku": skus[0], "quantity": 1, "unit_price": "2.00", "tax_lines": taxed}]},
+         "lines.0.tax_lines.0.rate"),
+        ({"lines": [{"sku": skus[0], "quantity": 1}],
+          "shipping_lines": [{"title": "Ground", "price": "1.00", "tax_lines": taxed}]},
+         "shipping_lines.0.tax_lines.0.rate"),
+    ]:
+        response = client.post(ORDERS, headers=org.headers,
+                               json={"channel": "manual", "currency": "USD", **change})
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert client.get(ORDERS, headers=org.headers).json()["data"] == before
+    assert on_hand(client, org, skus[0], place) == 5
+
+
+def test_searching_for_digits_that_are_not_ascii_is_an_ordinary_search(
+        client: TestClient, org: Org) -> None:
+    """``"²".isdigit()`` is true but ``int("²")`` fails: the order-number match once crashed."""
+    skus, _ = stocked(client, org, [1])
+    place_order(client, org, [(skus[0], 1)])
+    for q in ("²", "#¹²", "٣"):
+        listed = client.get(ORDERS, headers=org.headers, params={"q": q})
+        assert (listed.status_code, listed.json()["data"]) == (200, []), q
+        exported = client.get("/api/v1/exports/orders.csv", headers=org.headers,
+                              params={"q": q})
+        assert exported.status_code == 200, q
+        assert list(csv.DictReader(io.StringIO(exported.text))) == [], q
+
+
 def test_orders_are_searchable_by_each_filter_and_paged(client: TestClient, org: Org) -> None:
     skus, _ = stocked(client, org, [20, 20])
     email = f"{unique().lower()}@example.com"

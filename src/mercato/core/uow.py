@@ -27,6 +27,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from mercato.core.inputs import is_json, nul_errors
 from mercato.settings import Settings
 
 if TYPE_CHECKING:
@@ -259,6 +260,7 @@ class MercatoRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def run_in_unit_of_work(request: Request) -> Response:
+            await refuse_nul(request)
             uow = UnitOfWork(request.app.state.db, write=request.method not in SAFE_METHODS,
                              limiter=read_pool(request) if self._reads else None)
             request.state.uow = uow
@@ -281,6 +283,17 @@ class MercatoRoute(APIRoute):
             return response
 
         return run_in_unit_of_work
+
+
+async def refuse_nul(request: Request) -> None:
+    """422 for a NUL character in a path or query parameter or a JSON body: no column stores
+    one (PostgreSQL refuses it in any text), so it is bad input, not a server error."""
+    from mercato.core.errors import ValidationFailed
+
+    body = await request.body() if is_json(request.headers.get("content-type", "")) else None
+    errors = nul_errors(request.path_params, request.query_params.multi_items(), body)
+    if errors:
+        raise ValidationFailed("The request is not valid.", errors=errors)
 
 
 async def raw_body(request: Request) -> bytes:

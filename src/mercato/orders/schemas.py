@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -28,9 +29,15 @@ CHANNEL_PATTERN = r"^([0-9A-Z]{26}|[a-z][a-z0-9_-]{0,29})$"
 
 
 def _rate(value: Any) -> Decimal:
-    if isinstance(value, bool | float):
+    """Strings and integers only, as for amounts: a float has already lost digits."""
+    rate = None
+    if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
+        try:
+            rate = Decimal(value.strip() if isinstance(value, str) else value)
+        except InvalidOperation:
+            rate = None
+    if rate is None:
         raise ValueError("rates are decimal strings such as \"0.0825\"")
-    rate = Decimal(str(value))
     if not rate.is_finite() or rate < 0 or rate > 1 or rate != rate.quantize(Decimal("1e-6")):
         raise ValueError("a rate between 0 and 1 with at most 6 decimal places")
     return rate
@@ -51,7 +58,9 @@ def _email(value: Any) -> str:
 Email = Annotated[str, BeforeValidator(_email)]
 
 Rate = Annotated[Decimal, BeforeValidator(_rate),
-                 PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
+                 PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+                 WithJsonSchema({"type": "string", "pattern": r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$",
+                                 "examples": ["0.0825"]})]
 
 
 class Address(PlaceAddress):

@@ -116,7 +116,7 @@ def _filtered(stmt: Select[Any], *, status: str | None = None,
         conditions = [func.lower(Order.email).like(like),
                       func.lower(Order.customer_name).like(like),
                       Order.external_number == q.strip()]
-        if number.isdigit() and len(number) < 10:
+        if number.isascii() and number.isdigit() and len(number) < 10:
             conditions.append(Order.number == int(number))
         stmt = stmt.where(or_(*conditions))
     return stmt
