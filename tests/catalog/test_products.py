@@ -125,6 +125,29 @@ def test_variants_are_found_by_sku_and_edited_with_if_match(
     assert bad.json()["errors"][0]["field"] == "attributes.condition"
 
 
+def test_editing_a_variant_onto_a_taken_sku_or_barcode_is_a_409_that_changes_nothing(
+    client: TestClient, org: Org
+) -> None:
+    """The edit used to be flushed before its savepoint began, so the clash ended the whole
+    transaction and naming the taken SKU then failed: a 500 the fuzz pass found."""
+    _install(client, org)
+    taken = _card(sku=f"TAKEN-{new_id()}")
+    taken["variants"][0]["barcode"] = barcode = f"0{new_id()[-11:]}"
+    assert client.post("/api/v1/products", headers=org.headers, json=taken).status_code == 201
+    mine = client.post("/api/v1/products", headers=org.headers, json=_card()).json()
+    url = f"/api/v1/variants/{mine['variants'][0]['id']}"
+    before = client.get(url, headers=org.headers).json()
+    sku = taken["variants"][0]["sku"]
+    clash = client.patch(url, headers=org.headers, json={"sku": sku, "price": "7.00"})
+    assert clash.status_code == 409, clash.text
+    assert clash.json()["errors"] == [{"field": "sku", "message": f"SKU {sku!r} is taken"}]
+    clash = client.patch(url, headers=org.headers, json={"barcode": barcode})
+    assert (clash.status_code, clash.json()["errors"][0]["field"]) == (409, "barcode")
+    assert client.get(url, headers=org.headers).json() == before
+    fresh = f"FRESH-{new_id()}"
+    assert client.patch(url, headers=org.headers, json={"sku": fresh}).json()["sku"] == fresh
+
+
 def test_changes_are_published_as_events_with_what_changed(
     client: TestClient, db: Database, org: Org
 ) -> None:

@@ -445,14 +445,16 @@ def update_variant(session: Session, variant: Variant, data: VariantUpdate) -> V
         product_type = get_product_type(session, variant.product.product_type_id)
         validate_attributes(product_type.variant_attributes_schema, values["attributes"],
                             "attributes")
-    changed = _changes(variant, values)
+    probe = VariantIn(sku=values.get("sku", variant.sku),
+                      barcode=values.get("barcode", variant.barcode), price=variant.price)
+    try:
+        # Changed inside the savepoint: begin_nested() flushes what is pending before it
+        # starts, and a clash flushed there would end the whole transaction, not the savepoint.
+        with session.begin_nested():
+            changed = _changes(variant, values)
+    except IntegrityError:
+        raise _uniqueness_conflict(session, [("", probe)], frozenset({variant.id})) from None
     if changed:
-        try:
-            with session.begin_nested():
-                session.flush()
-        except IntegrityError:
-            probe = VariantIn(sku=variant.sku, barcode=variant.barcode, price=variant.price)
-            raise _uniqueness_conflict(session, [("", probe)], frozenset({variant.id})) from None
         record_event(session, "variant.updated", resource_type="variant",
                      resource_id=variant.id, data={"variant_id": variant.id,
                                                    "sku": variant.sku, "changes": changed})
