@@ -104,6 +104,34 @@ def test_prices_are_decimal_strings_never_floats(client: TestClient, org: Org) -
             assert response.json()["errors"][0]["field"] == "variants.0.price"
 
 
+def test_a_weight_past_a_32_bit_integer_is_422_not_a_server_error(
+    client: TestClient, org: Org
+) -> None:
+    """``weight_grams`` is a 32-bit integer column: a larger weight made the database refuse
+    the row, a 500 (PostgreSQL: integer out of range; SQLite past 2**63: OverflowError)."""
+    _install(client, org)
+    for too_heavy in (2**31, 2**63):
+        card = _card()
+        card["variants"][0]["weight_grams"] = too_heavy
+        response = client.post("/api/v1/products", headers=org.headers, json=card)
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["variants.0.weight_grams"]
+    card = _card()
+    card["variants"][0]["weight_grams"] = 2**31 - 1
+    made = client.post("/api/v1/products", headers=org.headers, json=card)
+    assert made.status_code == 201, made.text
+    variant = made.json()["variants"][0]
+    assert variant["weight_grams"] == 2**31 - 1
+    url = f"/api/v1/variants/{variant['id']}"
+    heavier = client.patch(url, headers=org.headers, json={"weight_grams": 2**31})
+    assert (heavier.status_code, heavier.json()["errors"][0]["field"]) == (422, "weight_grams")
+    added = client.post(f"/api/v1/products/{made.json()['id']}/variants", headers=org.headers,
+                        json={**card["variants"][0], "sku": f"SKU-{new_id()}",
+                              "weight_grams": 2**40})
+    assert (added.status_code, added.json()["errors"][0]["field"]) == (422, "weight_grams")
+    assert client.get(url, headers=org.headers).json()["weight_grams"] == 2**31 - 1
+
+
 def test_variants_are_found_by_sku_and_edited_with_if_match(
     client: TestClient, org: Org
 ) -> None:

@@ -146,6 +146,22 @@ def test_bad_promotions_are_a_422_naming_the_field(client: TestClient, org: Org)
         == {"buy_quantity", "get_quantity"}
 
 
+def test_use_limits_past_a_32_bit_integer_are_422_not_a_server_error(
+        client: TestClient, org: Org) -> None:
+    """The limits are 32-bit integer columns: a larger one made the database refuse the
+    insert, a 500 (PostgreSQL: integer out of range; SQLite past 2**63: OverflowError)."""
+    for field in ("usage_limit", "per_customer_limit"):
+        for too_many in (2**31, 2**63):
+            response = client.post(PROMOS, headers=org.headers, json={
+                "title": "x", "kind": "percentage", "value": "5", field: too_many})
+            assert errors_of(response) == {field}, (field, too_many)
+    assert client.get(PROMOS, headers=org.headers).json()["data"] == []
+    made = promo(client, org, value="5", usage_limit=2**31 - 1, per_customer_limit=2**31 - 1)
+    assert (made["usage_limit"], made["per_customer_limit"]) == (2**31 - 1, 2**31 - 1)
+    assert errors_of(client.patch(f"{PROMOS}/{made['id']}", headers=org.headers,
+                                  json={"usage_limit": 2**31})) == {"usage_limit"}
+
+
 def test_a_redeemed_promotion_cannot_be_deleted_and_lists_its_redemptions(
         client: TestClient, org: Org, db: Database, variant: str) -> None:
     entered = code()

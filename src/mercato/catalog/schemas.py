@@ -15,6 +15,8 @@ ChannelKind = Literal["web", "pos", "shopify", "tcgplayer", "ebay", "amazon", "s
 CHANNELS_DESCRIPTION = ("Channel kinds the product is published on (`web` is the storefront); "
                         "`null` (the default): every channel; `[]`: none.")
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$"
+MAX_WEIGHT_GRAMS = 2**31 - 1
+"""``weight_grams`` is a 32-bit integer column."""
 
 
 class ListingQuery(BaseModel):
@@ -131,7 +133,7 @@ class VariantIn(BaseModel):
     compare_at_price: Money | None = None
     cost: Money | None = None
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    weight_grams: int | None = Field(default=None, ge=0)
+    weight_grams: int | None = Field(default=None, ge=0, le=MAX_WEIGHT_GRAMS)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -144,7 +146,7 @@ class VariantUpdate(BaseModel):
     compare_at_price: Money | None = None
     cost: Money | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    weight_grams: int | None = Field(default=None, ge=0)
+    weight_grams: int | None = Field(default=None, ge=0, le=MAX_WEIGHT_GRAMS)
     attributes: dict[str, Any] | None = None
 
 

@@ -19,6 +19,8 @@ PromotionKind = Literal["percentage", "fixed_amount", "free_shipping", "buy_x_ge
 Stacking = Literal["exclusive", "combinable"]
 ChannelKind = Literal["web", "pos"]
 MAX_ENTRIES = 1000
+MAX_USES = 2**31 - 1
+"""Use limits are 32-bit integer columns."""
 
 
 class Scope(BaseModel):
@@ -194,8 +196,8 @@ class PromotionIn(BaseModel):
         "The cart's subtotal (every line, before discounts) must reach it."))
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
-    usage_limit: int | None = Field(default=None, ge=1, description="Uses in total.")
-    per_customer_limit: int | None = Field(default=None, ge=1, description=(
+    usage_limit: int | None = Field(default=None, ge=1, le=MAX_USES, description="Uses in total.")
+    per_customer_limit: int | None = Field(default=None, ge=1, le=MAX_USES, description=(
         "Uses per customer (by customer id, else by email)."))
     stacking: Stacking = "combinable"
     priority: int = Field(default=0, ge=-1000, le=1000)
@@ -218,8 +220,8 @@ class PromotionUpdate(BaseModel):
     min_subtotal: Money | None = None
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
-    usage_limit: int | None = Field(default=None, ge=1)
-    per_customer_limit: int | None = Field(default=None, ge=1)
+    usage_limit: int | None = Field(default=None, ge=1, le=MAX_USES)
+    per_customer_limit: int | None = Field(default=None, ge=1, le=MAX_USES)
     stacking: Stacking | None = None
     priority: int | None = Field(default=None, ge=-1000, le=1000)
     active: bool | None = None
