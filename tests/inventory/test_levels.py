@@ -318,6 +318,24 @@ def test_safety_stock_and_reorder_settings_are_kept_on_the_level(
     assert_consistent(db, org)
 
 
+def test_a_null_safety_stock_is_422_and_a_null_reorder_point_clears_it(
+        client: TestClient, org: Org) -> None:
+    """A level always has a safety stock: null reached the NOT NULL column and came back as
+    a 409 "conflicts with existing data" (found by the fuzz pass)."""
+    sku, = make_variants(client, org)
+    place = make_location(client, org)
+    assert put_level(client, org, sku=sku, location=place["code"], safety_stock=2,
+                     reorder_point=3).status_code == 200
+    bad = put_level(client, org, sku=sku, location=place["code"], safety_stock=None, on_hand=5)
+    assert bad.status_code == 422, bad.text
+    assert fields(bad) == ["safety_stock"]
+    got = level(client, org, sku, place["code"])
+    assert (got["on_hand"], got["safety_stock"], got["reorder_point"]) == (0, 2, 3)
+    cleared = put_level(client, org, sku=sku, location=place["code"], reorder_point=None)
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["safety_stock"], cleared.json()["reorder_point"]) == (2, None)
+
+
 # -- one of a kind -----------------------------------------------------------------------------
 
 def test_one_of_a_kind_item_never_exceeds_one_unit_over_all_locations(

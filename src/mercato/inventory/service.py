@@ -192,7 +192,11 @@ def move_stock(session: Session, moves: list[Move], items: dict[str, StockItem],
 
 def set_level(session: Session, data: LevelSet) -> tuple[Level, StockItem]:
     """Set on hand (optionally compare-and-set on ``expected_on_hand``) and/or the level's
-    safety stock and reorder settings."""
+    safety stock and reorder settings (null clears a reorder setting; a level always has a
+    safety stock, 0 for none)."""
+    if "safety_stock" in data.model_fields_set and data.safety_stock is None:
+        raise ValidationFailed("safety_stock cannot be null.", errors=[
+            {"field": "safety_stock", "message": "cannot be null; 0 for none"}])
     found = resolve(session, [("sku", data.sku)], [("location", data.location)])
     item, location = found.item(data.sku), found.locations[data.location]
     key = (item.id, location.id)
