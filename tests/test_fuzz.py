@@ -1,6 +1,7 @@
-"""A bounded schemathesis pass over ``/openapi.json`` as an organization's owner, on SQLite and
-on PostgreSQL: no request answers a 5xx, and every error is a problem document whose
-``status`` is the HTTP status (tests/fuzz_hooks.py).
+"""A bounded schemathesis pass over ``/openapi.json``, on SQLite and on PostgreSQL, as an
+organization's owner (every operation) and as one of its shoppers (the ``/store/v1``
+operations): no request answers a 5xx, and every error is a problem document whose ``status``
+is the HTTP status (tests/fuzz_hooks.py).
 
 It runs the schemathesis CLI, as an outside check would, against a live server on a fresh
 database of its own: every phase (the schema's examples, coverage of each keyword's edges,
@@ -40,14 +41,15 @@ from tests.conftest import (
     make_settings,
     new_database_url,
 )
-from tests.probe import FIXTURES
+from tests.probe import FIXTURES, STORE_FIXTURES
+from tests.storefront_helpers import sign_up
 from tests.test_tenant_probe import _load_fixture_modules
 
 pytestmark = pytest.mark.fuzz
 
 EXAMPLES = int(os.environ.get("MERCATO_FUZZ_EXAMPLES", "10"))
 SEED = int(os.environ.get("MERCATO_FUZZ_SEED", "20261205"))
-WORKERS = int(os.environ.get("MERCATO_FUZZ_WORKERS", "2"))
+WORKERS = int(os.environ.get("MERCATO_FUZZ_WORKERS", "1"))
 TIME_LIMIT = float(os.environ.get("MERCATO_FUZZ_TIME_LIMIT", "600"))
 """Seconds before the pass is stopped and failed (it takes a few minutes at the defaults)."""
 
@@ -55,8 +57,11 @@ TIME_LIMIT = float(os.environ.get("MERCATO_FUZZ_TIME_LIMIT", "600"))
 @dataclass
 class Target:
     url: str
-    token: str
-    ids: Path
+    owner_token: str
+    shopper_token: str
+    staff_ids: Path
+    store_ids: Path
+    workdir: Path
 
 
 def _loopback_only(getaddrinfo: Any) -> Any:
@@ -76,11 +81,13 @@ def _loopback_only(getaddrinfo: Any) -> Any:
     return guarded
 
 
-@pytest.fixture
-def target(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
-    """A live server on a fresh database, an owner's token, and an id for every path
-    parameter of ``/api/v1`` made in that owner's organization."""
-    url = new_database_url(backend, tmp_path)
+@pytest.fixture(scope="module")
+def target(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """A live server on a fresh database; an owner's and a shopper's token; and for every path
+    parameter of ``/api/v1`` and of ``/store/v1`` an id made in that organization (by the
+    tenant probe's factories, the store's own as its shopper)."""
+    workdir = tmp_path_factory.mktemp(f"fuzz-{backend}")
+    url = new_database_url(backend, workdir)
     settings = make_settings(url, access_token_ttl_seconds=86400)
     db = Database(url, pool_size=20)
     try:
@@ -88,40 +95,57 @@ def target(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         org = create_org(db, settings)
         _load_fixture_modules()
         with TestClient(app, raise_server_exceptions=False) as client:
-            ids = {param: factory(client, org) for param, factory in sorted(FIXTURES.items())}
-        ids["store"] = org.slug
-        ids_file = tmp_path / "fuzz-ids.json"
-        ids_file.write_text(json.dumps(ids))
-        monkeypatch.setattr(socket, "getaddrinfo", _loopback_only(socket.getaddrinfo))
-        with LiveServer(app) as server:
-            yield Target(server.url, org.token, ids_file)
+            # The store's first (a staff id may add a channel that sells nothing), and the
+            # order first of them: it ships, and each later factory adds a shipping zone.
+            shopper = sign_up(client, org.slug)
+            store_ids = {param: make(client, org, shopper) for param, make in sorted(
+                STORE_FIXTURES.items(), key=lambda item: (item[0] != "order_id", item[0]))}
+            staff_ids = {param: make(client, org) for param, make in sorted(FIXTURES.items())}
+        staff_ids["store"] = store_ids["store"] = org.slug
+        (workdir / "staff-ids.json").write_text(json.dumps(staff_ids))
+        (workdir / "store-ids.json").write_text(json.dumps(store_ids))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(socket, "getaddrinfo", _loopback_only(socket.getaddrinfo))
+            with LiveServer(app) as server:
+                yield Target(server.url, org.token, shopper["token"],
+                             workdir / "staff-ids.json", workdir / "store-ids.json", workdir)
     finally:
         db.dispose()
         if backend == "postgresql":
             drop_pg_database(url)
 
 
-def schemathesis_run(target: Target, cwd: Path) -> subprocess.CompletedProcess[str]:
+def schemathesis_run(target: Target, token: str, ids: Path,
+                     *options: str) -> subprocess.CompletedProcess[str]:
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{target.url}/openapi.json",
-        "--header", f"Authorization: Bearer {target.token}",
+        "--header", f"Authorization: Bearer {token}",
         "--checks", "not_a_server_error,problem_document",
         "--max-examples", str(EXAMPLES), "--seed", str(SEED), "--workers", str(WORKERS),
-        "--generation-database", "none", "--request-timeout", "30",
-        "--no-color",
+        "--generation-database", "none", "--request-timeout", "30", "--no-color", *options,
     ]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks",
-           "MERCATO_FUZZ_IDS": str(target.ids),
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz_hooks", "MERCATO_FUZZ_IDS": str(ids),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
                                                        os.environ.get("PYTHONPATH")]))}
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+    return subprocess.run(command, cwd=target.workdir, env=env, capture_output=True, text=True,
                           timeout=TIME_LIMIT, check=False)
 
 
-def test_no_operation_answers_a_server_error_or_an_error_that_is_not_a_problem(
-        target: Target, tmp_path: Path) -> None:
-    result = schemathesis_run(target, tmp_path)
+def assert_clean(result: subprocess.CompletedProcess[str]) -> None:
     output = result.stdout + result.stderr
-    summary = output[output.find("=== FAILURES"):] if "=== FAILURES" in output else output
-    assert result.returncode == 0, summary[-20000:]
+    print(output[output.find("=== SUMMARY"):])  # shown with -rP: operations, phases, counts
+    failures = output[output.find("=== FAILURES"):] if "=== FAILURES" in output else output
+    assert result.returncode == 0, failures[:20000]
     assert "Tested: " in output, output[-5000:]  # the run reached the operations
+
+
+def test_as_the_owner_no_operation_answers_a_5xx_or_an_error_that_is_not_a_problem(
+        target: Target) -> None:
+    assert_clean(schemathesis_run(target, target.owner_token, target.staff_ids))
+
+
+def test_as_a_shopper_no_store_operation_answers_a_5xx_or_an_error_that_is_not_a_problem(
+        target: Target) -> None:
+    """Carts, checkout and the shopper's account answer a customer's token only."""
+    assert_clean(schemathesis_run(target, target.shopper_token, target.store_ids,
+                                  "--include-path-regex", "^/store/v1/"))
