@@ -64,12 +64,13 @@ def facet_text(value: Any) -> str | None:
     """How an attribute value is stored, filtered and counted: the text ``attr.<name>=`` takes.
 
     Strings as they are, numbers as JSON writes them, booleans as ``true``/``false``; objects
-    and long text are not facets (long text is still found by full-text search).
+    and long text are not facets (long text is still found by full-text search), and neither
+    is a number whose digits would not fit the column (PostgreSQL refused the row).
     """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return json.dumps(value)
+        value = json.dumps(value)
     if isinstance(value, str) and 0 < len(value) <= MAX_VALUE:
         return value
     return None
