@@ -159,6 +159,33 @@ def test_adjustments_move_the_balance_and_never_below_zero(client: TestClient, o
     assert all_of_it.json()["gift_card"]["status"] == "empty"
 
 
+def test_a_balance_never_passes_the_largest_amount_and_a_refused_grant_changes_nothing(
+        client: TestClient, org: Org) -> None:
+    """Two grants of 60,000,000.00 made a balance the answer could not state (amounts are at
+    most 99,999,999.99): the second grant was a 500 (found by the fuzz pass)."""
+    customer = new_customer(client, org)
+    url = f"/api/v1/customers/{customer}/store-credit"
+    grant_credit(client, org, customer, "60000000.00")
+    over = client.post(url, headers=org.headers, json={
+        "action": "grant", "amount": "40000000.00", "currency": "USD", "reason": "x"})
+    assert over.status_code == 409, over.text
+    assert (over.json()["errors"][0]["field"], over.json()["balance"]) == \
+        ("amount", "60000000.00")
+    top = grant_credit(client, org, customer, "39999999.99")
+    assert top["balance"] == {"currency": "USD", "balance": "99999999.99"}
+    view = client.get(url, headers=org.headers).json()
+    assert [e["amount"] for e in view["entries"]] == ["39999999.99", "60000000.00"]
+    card = issue_card(client, org, "99999999.00")
+    adjust = f"/api/v1/gift-cards/{card['id']}/adjustments"
+    refused = client.post(adjust, headers=org.headers,
+                          json={"amount": "1.00", "kind": "reload", "reason": "x"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["balance"] == "99999999.00"
+    assert client.post(adjust, headers=org.headers, json={
+        "amount": "0.99", "kind": "reload", "reason": "x"}).json()["gift_card"]["balance"] \
+        == "99999999.99"
+
+
 def test_store_credit_is_granted_and_deducted_per_currency_never_below_zero(
         client: TestClient, org: Org) -> None:
     customer = new_customer(client, org)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from mercato.core.db import require_owned, table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict
 from mercato.core.ids import new_id
-from mercato.core.money import CENTS
+from mercato.core.money import CENTS, MAX_AMOUNT
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.payments.models import (
@@ -46,6 +46,15 @@ class InsufficientBalance(Conflict):
     code = "insufficient_balance"
 
 
+def _too_much(balance_cents: int, delta_cents: int, what: str) -> Conflict:
+    """A balance is an amount like any other: it stays within ``MAX_AMOUNT``."""
+    return Conflict(
+        f"{what} is {from_cents(balance_cents)}; adding {from_cents(delta_cents)} would take it "
+        f"past the largest amount, {MAX_AMOUNT}.",
+        errors=[{"field": "amount", "message": f"the balance would exceed {MAX_AMOUNT}"}],
+        extra={"balance": f"{from_cents(balance_cents):.2f}"})
+
+
 def to_cents(amount: Decimal) -> int:
     """Exact hundredths; amounts reach here validated (``Money``), so more places is a bug."""
     cents = amount * 100
@@ -56,6 +65,9 @@ def to_cents(amount: Decimal) -> int:
 
 def from_cents(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(CENTS)
+
+
+MAX_BALANCE_CENTS = to_cents(MAX_AMOUNT)
 
 
 def _organization(session: Session) -> str:
@@ -175,6 +187,8 @@ def move_gift_card(session: Session, card: GiftCard, delta_cents: int, *, kind: 
     conditions = [table.c.id == card.id, table.c.organization_id == _organization(session)]
     if delta_cents < 0:
         conditions.append(table.c.balance_cents + delta_cents >= 0)
+    else:
+        conditions.append(table.c.balance_cents + delta_cents <= MAX_BALANCE_CENTS)
     if usable_only:
         conditions += [table.c.disabled.is_(False),
                        or_(table.c.expires_at.is_(None), table.c.expires_at > utcnow())]
@@ -186,6 +200,8 @@ def move_gift_card(session: Session, card: GiftCard, delta_cents: int, *, kind: 
                 .returning(table.c.balance_cents)).scalar()
             if after is None:
                 session.refresh(card)
+                if delta_cents > 0 and card.balance_cents + delta_cents > MAX_BALANCE_CENTS:
+                    raise _too_much(card.balance_cents, delta_cents, "The gift card's balance")
                 why = unusable_reason(card) if usable_only else None
                 raise InsufficientBalance(
                     f"The gift card cannot give {from_cents(-delta_cents)}: "
@@ -244,6 +260,8 @@ def move_store_credit(session: Session, customer_id: str, currency: str, delta_c
                   table.c.customer_id == customer_id, table.c.currency == currency]
     if delta_cents < 0:
         conditions.append(table.c.balance_cents + delta_cents >= 0)
+    else:
+        conditions.append(table.c.balance_cents + delta_cents <= MAX_BALANCE_CENTS)
     try:
         with session.begin_nested():
             if delta_cents > 0:
@@ -254,6 +272,8 @@ def move_store_credit(session: Session, customer_id: str, currency: str, delta_c
                 .returning(table.c.balance_cents)).scalar()
             if after is None:
                 have = store_credit_balance(session, customer_id, currency)
+                if delta_cents > 0:
+                    raise _too_much(have, delta_cents, f"The customer's {currency} store credit")
                 raise InsufficientBalance(
                     f"The customer's store credit is {from_cents(have)} {currency}; "
                     f"{from_cents(-delta_cents)} cannot be taken.",
