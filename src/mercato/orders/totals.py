@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from mercato.core.money import MAX_AMOUNT
+
 CENTS = Decimal("0.01")
 ZERO = Decimal("0.00")
 
@@ -99,16 +101,26 @@ def line_totals(line: LineIn, *, included: bool) -> LineTotals:
 
 def order_totals(lines: Sequence[LineIn], shipping: Sequence[ShippingIn], *,
                  included: bool) -> OrderTotals:
-    """Totals of an order; ``errors`` names each line whose discounts exceed its price."""
+    """Totals of an order; ``errors`` names each line whose discounts exceed its price, and
+    each line, and the order, that would come to more than the largest amount (every amount
+    is one, and an order's answer states them all)."""
     priced = [line_totals(line, included=included) for line in lines]
     errors = [{"field": f"lines.{i}.discounts",
                "message": f"discounts {t.discount_total} exceed the line's {t.subtotal}"}
               for i, t in enumerate(priced) if t.discount_total > t.subtotal]
+    errors += [{"field": f"lines.{i}.quantity",
+                "message": f"the line comes to {max(t.subtotal, t.total)}, more than the "
+                           f"largest amount {MAX_AMOUNT}"}
+               for i, t in enumerate(priced) if max(t.subtotal, t.total, t.tax_total)
+               > MAX_AMOUNT]
     ship = [tax(s.price, s.taxes, included=included) for s in shipping]
     subtotal = sum((t.subtotal for t in priced), ZERO)
     discount = sum((t.discount_total for t in priced), ZERO)
     shipping_total = sum((s.base for s in ship), ZERO)
     tax_total = sum((t.tax_total for t in priced), ZERO) + sum((s.tax_total for s in ship), ZERO)
     total = subtotal - discount + shipping_total + (ZERO if included else tax_total)
+    if not errors and max(subtotal, shipping_total, tax_total, total) > MAX_AMOUNT:
+        errors.append({"field": "lines", "message": f"the order comes to "
+                       f"{max(subtotal, total)}, more than the largest amount {MAX_AMOUNT}"})
     return OrderTotals(priced, ship, subtotal, discount, shipping_total, tax_total, total,
                        errors)
