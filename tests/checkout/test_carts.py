@@ -40,6 +40,27 @@ def test_a_guest_cart_prices_its_lines_and_refuses_more_than_the_store_has(
     assert [ln["sku"] for ln in removed.json()["lines"]] == [skus[0]]
 
 
+def test_units_that_would_take_a_cart_past_the_largest_amount_are_422(
+        client: TestClient, org: Org) -> None:
+    """Two units at 99999999.99 made a cart its answer could not state: a 500 on creating it
+    and on every change after (every amount is at most 99999999.99)."""
+    skus, _, _ = shop(client, org, [5, 5], price="99999999.99")
+    carts = store_url(org.slug, "/carts")
+    made = client.post(carts, json={"lines": [{"sku": skus[0], "quantity": 2}]})
+    assert made.status_code == 422, made.text
+    assert made.json()["errors"] == [{"field": "lines.0.quantity", "message": (
+        "the cart would come to more than the largest amount 99999999.99")}]
+    cart = new_cart(client, org, [(skus[0], 1)])
+    assert cart["total"] == "99999999.99"
+    url = store_url(org.slug, f"/carts/{cart['id']}/lines")
+    more = client.patch(f"{url}/{cart['lines'][0]['id']}", json={"quantity": 2})
+    assert (more.status_code, more.json()["errors"][0]["field"]) == (422, "quantity")
+    other = client.post(url, json={"sku": skus[1], "quantity": 1})
+    assert (other.status_code, other.json()["errors"][0]["field"]) == (422, "quantity")
+    again = client.get(store_url(org.slug, f"/carts/{cart['id']}")).json()
+    assert ([ln["quantity"] for ln in again["lines"]], again["total"]) == ([1], "99999999.99")
+
+
 def test_prices_are_recomputed_when_the_catalog_changes(client: TestClient, org: Org) -> None:
     skus, _, _ = shop(client, org, [5], price="10.00")
     cart = new_cart(client, org, [(skus[0], 2)])

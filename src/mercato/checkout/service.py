@@ -18,6 +18,7 @@ from mercato.checkout import pricing, promotions, shipping, tax
 from mercato.checkout.models import Cart, CartLine
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.money import MAX_AMOUNT
 from mercato.identity.customer_auth import Shopper
 from mercato.inventory.channels import sellable, web_channel
 from mercato.orders.models import Customer
@@ -103,7 +104,18 @@ def add_line(session: Session, cart: Cart, sku: str, quantity: int) -> CartLine:
     else:
         line.quantity = total
     session.flush()
+    _check_total(session, cart)
     return line
+
+
+def _check_total(session: Session, cart: Cart) -> None:
+    """A cart whose total would pass the largest amount could not be stated (every amount is
+    at most ``MAX_AMOUNT``); more units are refused, as more than the stock is."""
+    totals = view(session, cart).totals
+    if max(totals.subtotal, totals.tax_total, totals.total) > MAX_AMOUNT:
+        raise ValidationFailed("The cart would come to too much.", errors=[
+            {"field": "quantity", "message": f"the cart would come to more than the largest "
+                                             f"amount {MAX_AMOUNT}"}])
 
 
 def _check_available(session: Session, item: SaleItem, quantity: int, field_name: str) -> None:
@@ -129,8 +141,11 @@ def set_quantity(session: Session, cart: Cart, line_id: str, quantity: int) -> N
             raise ValidationFailed("This product is no longer for sale.", errors=[
                 {"field": "quantity", "message": "remove the line"}])
         _check_available(session, item, quantity, "quantity")
+    more = quantity > line.quantity
     line.quantity = quantity
     session.flush()
+    if more:
+        _check_total(session, cart)
 
 
 def remove_line(session: Session, cart: Cart, line_id: str) -> None:
