@@ -88,9 +88,9 @@ def target(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
     tenant probe's factories, the store's own as its shopper)."""
     workdir = tmp_path_factory.mktemp(f"fuzz-{backend}")
     url = new_database_url(backend, workdir)
-    settings = make_settings(url, access_token_ttl_seconds=3600)  # an hour's pass at most
     db = Database(url, pool_size=20)
     try:
+        settings = make_settings(url, access_token_ttl_seconds=3600)  # an hour's pass at most
         app = create_app(settings, db)
         org = create_org(db, settings)
         _load_fixture_modules()
