@@ -31,8 +31,8 @@ class Settings(BaseSettings):
     refresh_token_idle_seconds: int = Field(
         default=14400, ge=300, le=30 * 86400,
         description="A refresh token unused this long expires, and with it the sign-in "
-        "(4 h: a lunch break keeps it, a night does not). Keep it above the access token's "
-        "lifetime.")
+        "(4 h: a lunch break keeps it, a night does not). At least the access token's "
+        "lifetime: left unset, it grows to that.")
     migrate_on_start: bool = True
     run_worker: bool = Field(
         default=False, description="Run the event dispatcher inside the server process (demo)."
@@ -160,8 +160,11 @@ class Settings(BaseSettings):
         """A client refreshes when its access token expires: by then its refresh token must
         still be good."""
         if self.refresh_token_idle_seconds < self.access_token_ttl_seconds:
-            raise ValueError("MERCATO_REFRESH_TOKEN_IDLE_SECONDS must be at least "
-                             "MERCATO_ACCESS_TOKEN_TTL_SECONDS")
+            if "refresh_token_idle_seconds" in self.model_fields_set:
+                raise ValueError("MERCATO_REFRESH_TOKEN_IDLE_SECONDS must be at least "
+                                 "MERCATO_ACCESS_TOKEN_TTL_SECONDS")
+            # left at its default: long-lived access tokens stretch it, rather than refuse
+            self.refresh_token_idle_seconds = self.access_token_ttl_seconds
         return self
 
     @property

@@ -286,9 +286,13 @@ def test_a_sign_in_lasts_its_absolute_lifetime_and_a_token_its_idle_lifetime(
 
 
 def test_the_idle_lifetime_cannot_be_shorter_than_an_access_token() -> None:
+    """Set shorter, it is refused; left at its default, it stretches to the access token's
+    lifetime (a day-long access token must not stop the server from starting)."""
     with pytest.raises(ValidationError, match="REFRESH_TOKEN_IDLE_SECONDS"):
         Settings(secret_key=SECRET, access_token_ttl_seconds=3600,
                  refresh_token_idle_seconds=1800)
+    assert Settings(secret_key=SECRET, access_token_ttl_seconds=86400
+                    ).refresh_token_idle_seconds == 86400
 
 
 def test_checking_an_access_tokens_sign_in_adds_no_query(
