@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, inspect, pool, text
+from sqlalchemy import Connection, create_engine, inspect, pool, select, text
 from sqlalchemy.exc import IntegrityError
 
 import mercato.models  # noqa: F401 - registers every table
-from mercato.core.db import Base
+from mercato.catalog.models import ProductFacetSet, ProductListing
+from mercato.catalog.schemas import ProductCreate, ProductTypeCreate, VariantIn
+from mercato.catalog.service import create_product, create_product_type
+from mercato.core.db import SYSTEM, Base, Database, json_loads
 from mercato.migrations import downgrade, include_object, upgrade
-from tests.conftest import drop_pg_database, new_database_url
+from tests.conftest import create_org, drop_pg_database, make_settings, new_database_url
 
 
 def _diff(url: str) -> list[object]:
@@ -208,5 +211,41 @@ def test_connections_to_one_shop_keep_the_working_one_and_park_the_others(
                                 ).scalar() == "shop.myshopify.com"
     finally:
         engine.dispose()
+        if backend == "postgresql":
+            drop_pg_database(url)
+
+
+def test_products_written_before_facet_sets_gain_theirs(backend: str, tmp_path: Path) -> None:
+    """0020 rebuilds every product's derived rows: a catalog from before it is counted from
+    facet sets at once (and its listings carry ``channels``, which 0013 left to the newest
+    rebuild)."""
+    url = new_database_url(backend, tmp_path)
+    db = Database(url)
+    try:
+        org = create_org(db, make_settings(url))
+        with db.transaction(tenant=org.id) as session:
+            create_product_type(session, ProductTypeCreate(name="Free", slug="free"))
+            product_id = create_product(session, ProductCreate(
+                title="Bolt", product_type="free", tags=["red"], channels=["web"],
+                attributes={"game": "magic", "rarity": "common"},
+                variants=[VariantIn(sku=f"B-{c}", price="1", attributes={"condition": c})
+                          for c in ("NM", "LP")])).id
+        db.dispose()
+        downgrade(url, "0019")
+        with db.engine.begin() as conn:  # as 0019 left listings: no channels yet
+            if backend == "postgresql":
+                conn.execute(text("SELECT set_config('mercato.organization_id', '*', true)"))
+            conn.execute(text("UPDATE product_listings SET body = '{}'"))
+        upgrade(url)
+        with db.session(tenant=SYSTEM) as session:
+            sets = session.execute(select(ProductFacetSet.product_id, ProductFacetSet.facets))
+            listing = session.scalar(select(ProductListing.body))
+        assert dict(sets.all()) == {product_id: {
+            "tag": ["red"], "attr.game": ["magic"], "attr.rarity": ["common"],
+            "attr.condition": ["LP", "NM"]}}
+        assert listing is not None
+        assert json_loads(listing)["channels"] == ["web"]
+    finally:
+        db.dispose()
         if backend == "postgresql":
             drop_pg_database(url)

@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, select, update
 
 from mercato.catalog import service as catalog_service
-from mercato.catalog.index import touch
-from mercato.catalog.models import ProductFacet, ProductSearch, Variant
+from mercato.catalog.index import products_t, reindex_products, touch
+from mercato.catalog.models import Product, ProductFacet, ProductSearch, Variant
 from mercato.catalog.service import FacetCache, ProductFilters, facet_counts, list_products
 from mercato.core.db import Database
 from mercato.core.ids import new_id
@@ -28,6 +28,16 @@ def _create(client: TestClient, org: Org, body: dict[str, Any]) -> dict[str, Any
     response = client.post("/api/v1/products", headers=org.headers, json=body)
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+def _rarity_changed_elsewhere(db: Database, org: Org, product_id: str, rarity: str) -> None:
+    """A change as another process (server worker, import) commits it: the product and its
+    derived rows are rewritten, and no commit of this process's catalog is recorded."""
+    with db.transaction(tenant=org.id) as session:
+        attributes = session.scalar(select(Product.attributes).where(Product.id == product_id))
+        session.execute(update(products_t).where(products_t.c.id == product_id)
+                        .values(attributes={**attributes, "rarity": rarity}))
+        reindex_products(session, [product_id])
 
 
 def _titles(client: TestClient, org: Org, **params: Any) -> list[str]:
@@ -311,9 +321,7 @@ def test_facet_counts_are_reused_until_a_catalog_commit_or_their_seconds_pass(
             return cache.counts(session, filters, fields, 10)["attr.rarity"]
 
     assert counted() == [{"value": "common", "count": 1}, {"value": "rare", "count": 1}]
-    with db.transaction(tenant=org.id) as session:  # raw SQL: no ORM write, no touch
-        session.execute(text("UPDATE product_facets SET value = 'mythic' WHERE "
-                             "product_id = :id AND field = 'attr.rarity'"), {"id": first["id"]})
+    _rarity_changed_elsewhere(db, org, first["id"], "mythic")
     now[0] = 9.0
     assert counted() == [{"value": "common", "count": 1}, {"value": "rare", "count": 1}]
     now[0] = 10.5
@@ -359,9 +367,7 @@ def test_an_aged_facet_entry_is_recounted_once_while_other_requests_are_answered
             return cache.counts(session, filters, [field], 10)[field]
 
     assert ask() == [{"value": "rare", "count": 1}]
-    with db.transaction(tenant=org.id) as session:  # as another process would: no generation
-        session.execute(text("UPDATE product_facets SET value = 'mythic' WHERE "
-                             "product_id = :id AND field = 'attr.rarity'"), {"id": card["id"]})
+    _rarity_changed_elsewhere(db, org, card["id"], "mythic")
     now[0] = 11.0  # the entry has aged
     counting, release, counted = threading.Event(), threading.Event(), []
 

@@ -383,8 +383,8 @@ class _BatchRun:
                 for e in result.errors])
 
 
-CATALOG_TABLES = ("products", "variants", "product_facets", "product_search",
-                  "product_listings")
+CATALOG_TABLES = ("products", "variants", "product_facets", "product_facet_sets",
+                  "product_search", "product_listings")
 
 
 def refresh_statistics(db: Database) -> None:

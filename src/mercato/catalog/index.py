@@ -1,5 +1,5 @@
-"""Derived data for products: facet rows, the full-text document, min/max price, and the
-rendered listing JSON.
+"""Derived data for products: facet rows and the same facets as one row per product, the
+full-text document, min/max price, and the rendered listing JSON.
 
 Every write path (API, CSV import, later the channel connectors) changes products and variants
 through the ORM or in bulk, and each marks the products it touched with ``touch``; just before
@@ -33,6 +33,7 @@ from mercato.catalog.models import (
     Product,
     ProductCollection,
     ProductFacet,
+    ProductFacetSet,
     ProductListing,
     ProductSearch,
     ProductType,
@@ -54,6 +55,7 @@ _generations: dict[str, int] = {}
 products_t = table_of(Product)
 variants_t = table_of(Variant)
 facets_t = table_of(ProductFacet)
+facet_sets_t = table_of(ProductFacetSet)
 search_t = table_of(ProductSearch)
 listings_t = table_of(ProductListing)
 links_t = table_of(ProductCollection)
@@ -105,7 +107,8 @@ def _strings(attributes: dict[str, Any]) -> Iterator[str]:
 
 
 def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> None:
-    """Rebuild facet rows, search documents, price range and listing JSON for these products."""
+    """Rebuild facet rows and sets, search documents, price range and listing JSON for these
+    products."""
     ids = sorted(set(product_ids))
     if not ids:
         return
@@ -121,9 +124,10 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
             .join(collections_t, collections_t.c.id == links_t.c.collection_id)
             .where(among(conn, links_t.c.product_id, ids)).order_by(collections_t.c.slug)):
         collections[product_id].append(slug)
-    for table in (facets_t, search_t, listings_t):
+    for table in (facets_t, facet_sets_t, search_t, listings_t):
         conn.execute(delete(table).where(among(conn, table.c.product_id, ids)))
     facet_rows: list[dict[str, Any]] = []
+    set_rows: list[dict[str, Any]] = []
     search_rows: list[dict[str, Any]] = []
     listing_rows: list[dict[str, Any]] = []
     prices: list[dict[str, Any]] = []
@@ -138,6 +142,11 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
             words += [variant.sku, variant.barcode or "", *_strings(variant.attributes)]
         facet_rows += [{"organization_id": org, "product_id": product.id, "field": name,
                         "value": value} for name, value in facets]
+        by_field: dict[str, list[str]] = defaultdict(list)
+        for name, value in sorted(facets):
+            by_field[name].append(value)
+        set_rows.append({"organization_id": org, "product_id": product.id,
+                         "facets": dict(by_field)})
         document = " ".join(dict.fromkeys(w for text in words for w in search_words(text)))
         search_rows.append({"organization_id": org, "product_id": product.id,
                             "document": document})
@@ -151,8 +160,8 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
         high = max(variant_prices) if variant_prices else None
         if (low, high) != (product.min_price, product.max_price):
             prices.append({"pid": product.id, "low": low, "high": high})
-    for table, rows in ((facets_t, facet_rows), (search_t, search_rows),
-                        (listings_t, listing_rows)):
+    for table, rows in ((facets_t, facet_rows), (facet_sets_t, set_rows),
+                        (search_t, search_rows), (listings_t, listing_rows)):
         insert_many(conn, table, rows)
     if prices:
         conn.execute(update(products_t).where(products_t.c.id == bindparam("pid"))

@@ -9,7 +9,7 @@ import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -27,6 +27,8 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    true,
+    tuple_,
     type_coerce,
     update,
 )
@@ -41,6 +43,7 @@ from mercato.catalog.models import (
     Product,
     ProductCollection,
     ProductFacet,
+    ProductFacetSet,
     ProductListing,
     ProductSearch,
     ProductType,
@@ -582,7 +585,8 @@ def _literal(values: dict[str, Any]) -> Param:
     return lambda name, **_: values[name]
 
 
-def _has_facet(field: str, values: str, shape: _Shape, param: Param) -> ColumnElement[bool]:
+def _has_facet(field: str, values: str, shape: _Shape, param: Param,
+               product_id: InstrumentedAttribute[str]) -> ColumnElement[bool]:
     """Listing pages use a correlated EXISTS, probed through the facet primary key (product,
     field, value): a card store's filters (game, condition) match much of the catalog, and
     walking the sort index while probing stops after a page, where ``IN (subquery)`` made
@@ -593,8 +597,20 @@ def _has_facet(field: str, values: str, shape: _Shape, param: Param) -> ColumnEl
                 ProductFacet.value.in_(param(values, expanding=True)),
                 *_own(ProductFacet, shape.scoped)]
     if shape.correlated:
-        return exists().where(ProductFacet.product_id == Product.id, *matching)
-    return Product.id.in_(select(ProductFacet.product_id).where(*matching))
+        return exists().where(ProductFacet.product_id == product_id, *matching)
+    return product_id.in_(select(ProductFacet.product_id).where(*matching))
+
+
+def _facet_conditions(shape: _Shape, param: Param,
+                      product_id: InstrumentedAttribute[str]) -> list[ColumnElement[bool]]:
+    """The shape's tag and attribute filters, on the products ``product_id`` names: every
+    attribute filter must match (any of its values), and the tag."""
+    where = []
+    if shape.tag:
+        where.append(_has_facet("f_tag_field", "f_tag", shape, param, product_id))
+    for i in range(shape.attributes):
+        where.append(_has_facet(f"f_attr{i}_field", f"f_attr{i}", shape, param, product_id))
+    return where
 
 
 def _published(dialect: str, param: Param) -> ColumnElement[bool]:
@@ -655,10 +671,7 @@ def _conditions(shape: _Shape, param: Param) -> list[ColumnElement[bool]]:
         where.append(Product.vendor == param("f_vendor"))
     if shape.channel:
         where.append(_published(shape.dialect, param))
-    if shape.tag:
-        where.append(_has_facet("f_tag_field", "f_tag", shape, param))
-    for i in range(shape.attributes):
-        where.append(_has_facet(f"f_attr{i}_field", f"f_attr{i}", shape, param))
+    where += _facet_conditions(shape, param, Product.id)
     if shape.price_min or shape.price_max:
         priced = [Variant.product_id == Product.id, *_own(Variant, shape.scoped)]
         if shape.price_min:
@@ -742,24 +755,34 @@ def facet_counts(session: Session, filters: ProductFilters,
     """Per field, the commonest values among the products the filters select, with how many
     products have each (a product counts once per value however many variants share it).
 
-    Attribute and tag fields are counted together in one pass over the facet rows of the
-    matching products (with no filters, over the facet index itself); product columns by one
-    grouped read of the products each.
+    Attribute and tag fields are counted together from the products' facet sets
+    (``_count_facet_sets``); product columns by one grouped read of the products each.
     """
-    where = filter_conditions(session, filters, correlated=False)
+    shape, values = _bound_filters(session, filters, correlated=False, scoped=False)
+    where = _conditions(shape, _literal(values))
     counts: dict[str, list[tuple[Any, int]]] = {name: [] for name in fields}
     for name in (n for n in fields if n in COLUMN_FACETS):
         column = COLUMN_FACETS[name]
         counts[name] = [(value, count) for value, count in session.execute(
             select(column, func.count()).where(*where, column.is_not(None)).group_by(column))]
-    facet_fields = [n for n in fields if n not in COLUMN_FACETS]
-    if facet_fields:
+    facet_fields = list(dict.fromkeys(n for n in fields if n not in COLUMN_FACETS))
+    if facet_fields and not where and shape.dialect != "postgresql":
+        # SQLite counts a whole catalog faster from the facet index than by parsing every
+        # product's facet set (100 against 250 ms at 500k variants)
         stmt = (select(ProductFacet.field, ProductFacet.value, func.count())
                 .where(ProductFacet.field.in_(facet_fields))
                 .group_by(ProductFacet.field, ProductFacet.value))
-        if where:
-            stmt = stmt.where(ProductFacet.product_id.in_(select(Product.id).where(*where)))
         for name, value, count in session.execute(stmt):
+            counts[name].append((value, count))
+    elif facet_fields:
+        if replace(shape, tag=False, attributes=0) == _Shape(shape.dialect, correlated=False):
+            # only tag and attribute filters: the facet index gives the products, and the
+            # products table is not read (10-15 % of the count)
+            chosen = _facet_conditions(shape, _literal(values), ProductFacetSet.product_id)
+        else:
+            chosen = [ProductFacetSet.product_id.in_(select(Product.id).where(*where))]
+        for name, value, count in _count_facet_sets(session, shape.dialect, chosen,
+                                                    facet_fields):
             counts[name].append((value, count))
     by_id = {"product_type": (ProductType.id, ProductType.slug),
              "category": (Category.id, Category.slug)}
@@ -775,9 +798,59 @@ def facet_counts(session: Session, filters: ProductFilters,
     return result
 
 
+GROUPING_MAX = 31
+"""PostgreSQL's ``GROUPING()`` takes at most this many arguments."""
+
+
+def _count_facet_sets(session: Session, dialect: str, chosen: list[ColumnElement[bool]],
+                      fields: list[str]) -> Iterable[tuple[str, str, int]]:
+    """(field, value, products) for these facet fields among the products whose facet sets
+    ``chosen`` selects, in one pass over those sets.
+
+    Products are first counted per field and set of values (a card store's 25,000 Pokémon
+    cards have 5 rarities, 1 set of conditions and 2 finishes: 8 groups), and each group's
+    values are expanded after: the work per product is a lookup per field and a hash, not a
+    row per value. A product's set holds each of its values once, so it counts once per value.
+    PostgreSQL groups by every field in one pass (``GROUPING SETS``; ``GROUPING()`` tells which
+    field a group is of); SQLite has no grouping sets, and walks each set's fields with
+    ``json_each`` instead, keeping the asked ones.
+    """
+    if dialect != "postgresql":
+        entries = func.json_each(ProductFacetSet.facets).table_valued("key", "value")
+        grouped = (select(entries.c.key.label("field"), entries.c.value.label("values"),
+                          func.count().label("products"))
+                   .select_from(ProductFacetSet).join(entries, true())
+                   .where(entries.c.key.in_(fields), *chosen)
+                   .group_by(entries.c.key, entries.c.value).subquery())
+        items = func.json_each(grouped.c["values"]).table_valued("value")
+        stmt = (select(grouped.c.field, items.c.value, func.sum(grouped.c.products))
+                .select_from(grouped).join(items, true())
+                .group_by(grouped.c.field, items.c.value))
+        for name, value, count in session.execute(stmt):
+            yield name, value, int(count)
+        return
+    for start in range(0, len(fields), GROUPING_MAX):
+        chunk = fields[start:start + GROUPING_MAX]
+        sets = select(*(ProductFacetSet.facets[name].label(f"f{i}")
+                        for i, name in enumerate(chunk))).where(*chosen).subquery()
+        columns = [sets.c[f"f{i}"] for i in range(len(chunk))]
+        grouped = (select(func.grouping(*columns).label("absent"),
+                          func.coalesce(*columns).label("values"),
+                          func.count().label("products"))
+                   .group_by(func.grouping_sets(*(tuple_(c) for c in columns))).subquery())
+        items = func.jsonb_array_elements_text(grouped.c["values"]).table_valued("value")
+        stmt = (select(grouped.c.absent, items.c.value, func.sum(grouped.c.products))
+                .select_from(grouped).join(items, true())
+                .group_by(grouped.c.absent, items.c.value))
+        everyone = (1 << len(chunk)) - 1
+        for absent, value, count in session.execute(stmt):
+            # GROUPING() sets the bit of each column its group is not of, the first highest
+            yield chunk[len(chunk) - (everyone ^ absent).bit_length()], value, int(count)
+
+
 class FacetCache:
-    """Facet counts kept for repeat requests: counting a card store's catalog reads every facet
-    row of the matching products (a game is a quarter of the catalog), while shoppers ask for
+    """Facet counts kept for repeat requests: counting a card store's catalog reads the facets
+    of every matching product (a game is a quarter of the catalog), while shoppers ask for
     the same category pages over and over.
 
     An entry is served until a commit in this process changes its organization's catalog
