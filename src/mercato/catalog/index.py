@@ -142,11 +142,13 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
             words += [variant.sku, variant.barcode or "", *_strings(variant.attributes)]
         facet_rows += [{"organization_id": org, "product_id": product.id, "field": name,
                         "value": value} for name, value in facets]
-        by_field: dict[str, list[str]] = defaultdict(list)
-        for name, value in sorted(facets):
-            by_field[name].append(value)
+        by_field: dict[str, list[str]] = {}
+        for name, value in facets:
+            by_field.setdefault(name, []).append(value)
+        for values in by_field.values():
+            values.sort()  # the same values, the same group when counted
         set_rows.append({"organization_id": org, "product_id": product.id,
-                         "facets": dict(by_field)})
+                         "facets": by_field})
         document = " ".join(dict.fromkeys(w for text in words for w in search_words(text)))
         search_rows.append({"organization_id": org, "product_id": product.id,
                             "document": document})
