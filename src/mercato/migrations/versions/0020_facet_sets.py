@@ -6,7 +6,7 @@ that adds derived data rebuilds them, as the rebuild reads and writes the tables
 have them).
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0019
 Create Date: 2026-12-05 11:00:00
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0020'
-down_revision: str | None = '0015'
+down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
