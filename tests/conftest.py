@@ -27,6 +27,7 @@ from mercato.app import create_app
 from mercato.core.db import Database
 from mercato.core.ids import new_id
 from mercato.core.observability import configure_logging
+from mercato.core.proxies import SERVER_OPTIONS
 from mercato.identity.service import Identity
 from mercato.migrations import upgrade
 from mercato.settings import Settings
@@ -41,6 +42,8 @@ PG_ROLE = "mercato_test"
 REQUIRE_PG = os.environ.get("MERCATO_TEST_REQUIRE_POSTGRES", "") not in ("", "0", "false")
 SECRET = "test-secret-key-not-for-production"
 PASSWORD = "correct horse battery"
+PUBLIC_URL = "https://shops.mercato.test"
+"""The test apps' MERCATO_PUBLIC_URL: links in emails are built on it."""
 
 
 def _pg_admin() -> Any:
@@ -116,6 +119,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "log_level": "warning",
         "migrate_on_start": False,
         "domain_verifier": "tests.tenancy.verifiers:offline",  # no test asks the real DNS
+        "public_url": PUBLIC_URL,
     }
     values.update(overrides)
     return Settings(**values)
@@ -226,7 +230,7 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
-                                access_log=False, lifespan="off")
+                                access_log=False, lifespan="off", **SERVER_OPTIONS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

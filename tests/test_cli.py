@@ -502,6 +502,35 @@ def test_serve_no_migrate_serves_but_is_not_ready_until_migrated(
         assert ready.json()["schema"] == head_revision()
 
 
+@pytest.mark.slow
+def test_serve_believes_forwarded_headers_only_from_trusted_proxies(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """uvicorn on its own believes X-Forwarded-* from loopback: serve must not, unless told
+    (MERCATO_TRUSTED_PROXIES), in one process or several."""
+    limits = {**FAST_HASHING, "MERCATO_LOGIN_MAX_FAILURES_PER_CLIENT": "2"}
+
+    def attempts(base: str) -> list[int]:
+        return [httpx.post(f"{base}/api/v1/auth/token", timeout=10,
+                           headers={"X-Forwarded-For": f"198.51.100.{i}"},
+                           json={"email": f"guess-{i}@nowhere.test", "password": "wrong-pass"}
+                           ).status_code for i in range(3)]
+
+    def hsts(base: str) -> str | None:
+        return httpx.get(f"{base}/health", headers={"X-Forwarded-Proto": "https"},
+                         timeout=10).headers.get("strict-transport-security")
+
+    env = cli_env(fresh_database_url, **limits)
+    with server(["serve", "--no-migrate"], env, tmp_path) as (_, base):
+        assert hsts(base) is None
+        assert attempts(base) == [401, 401, 429]  # all from 127.0.0.1, whatever they say
+    trusted = cli_env(fresh_database_url, MERCATO_TRUSTED_PROXIES="127.0.0.1", **limits)
+    with server(["serve", "--no-migrate", "--workers", "2"], trusted,
+                tmp_path) as (_, base):
+        assert hsts(base) == "max-age=31536000"
+        assert attempts(base) == [401, 401, 401]  # three clients behind the proxy
+
+
 def _health_count(metrics_text: str) -> float:
     match = re.search(
         r'^mercato_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$',

@@ -21,6 +21,7 @@ from mercato.core.errors import install_error_handlers, problem_response
 from mercato.core.idempotency import IdempotentReplay, on_replay
 from mercato.core.observability import ObservabilityMiddleware, metrics_payload
 from mercato.core.outbox import Dispatcher
+from mercato.core.proxies import TrustedProxies, TrustedProxyMiddleware
 from mercato.core.secrets import remember_secret_key
 from mercato.settings import Settings, get_settings
 from mercato.tenancy.middleware import CustomDomainMiddleware
@@ -106,6 +107,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(ListedOriginsCORS, origins=settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)
+    proxies = TrustedProxies(settings.trusted_proxies)
+    if proxies:  # outermost: every part of the app sees the client a trusted proxy reports
+        app.add_middleware(TrustedProxyMiddleware, proxies=proxies)
     return app
 
 

@@ -162,6 +162,13 @@ def serve(
     """Serve the HTTP API."""
     settings = _settings(data_dir, creates=True, needs_key=True)
     _configure(settings)
+    if settings.public_url is None:
+        import structlog
+
+        structlog.get_logger("mercato.cli").warning(
+            "public_url_unset", hint="Set MERCATO_PUBLIC_URL (https://shops.example.com): "
+            "without it, emails that carry a link (password reset, email verification) are "
+            "sent only for stores with a verified custom domain.")
     if migrate and settings.migrate_on_start:
         _migrate(settings)
     _run_server(host, port, workers, run_worker=with_worker or settings.run_worker)
@@ -169,6 +176,8 @@ def serve(
 
 def _run_server(host: str, port: int, workers: int, *, run_worker: bool) -> None:
     import uvicorn
+
+    from mercato.core.proxies import SERVER_OPTIONS
 
     if run_worker:
         os.environ["MERCATO_RUN_WORKER"] = "true"
@@ -181,7 +190,7 @@ def _run_server(host: str, port: int, workers: int, *, run_worker: bool) -> None
     try:
         if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):  # Windows: uvicorn's workers
             uvicorn.run(APP, host=host, port=port, workers=workers, log_config=None,
-                        access_log=False, lifespan="on")
+                        access_log=False, lifespan="on", **SERVER_OPTIONS)
         else:
             _run_workers(_listening_sockets(host, port, workers))
     finally:
@@ -215,13 +224,16 @@ def _serve_on(sock: socket.socket, started: EventType) -> None:
     once it serves."""
     import uvicorn
 
+    from mercato.core.proxies import SERVER_OPTIONS
+
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
                 started.set()
 
-    config = uvicorn.Config(APP, log_config=None, access_log=False, lifespan="on")
+    config = uvicorn.Config(APP, log_config=None, access_log=False, lifespan="on",
+                            **SERVER_OPTIONS)
     Server(config).run(sockets=[sock])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -55,8 +56,12 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="When set, /metrics answers only requests that carry "
         "`Authorization: Bearer <this token>`; unset, it is open (bind or firewall it).")
-    login_max_failures_per_email: int = Field(default=5, ge=1)
-    login_max_failures_per_client: int = Field(default=20, ge=1)
+    login_max_failures_per_email: int = Field(
+        default=5, ge=1, description="Failed sign-ins per email (staff; a shopper's per store) "
+        "in the window; then 429, even for the right password.")
+    login_max_failures_per_client: int = Field(
+        default=20, ge=1, description="Failed sign-ins per client address in the window "
+        "(the peer, or what a trusted proxy reports: trusted_proxies).")
     login_failure_window_seconds: int = Field(default=900, ge=1)
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     argon2_time_cost: int = Field(default=3, ge=1)
@@ -99,6 +104,12 @@ class Settings(BaseSettings):
         description="The platform's own host names (comma-separated), besides the host of "
         "public_url: never claimable as a store's custom domain.",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses and networks (comma-separated, 10.0.0.5 or 10.0.0.0/8) of the "
+        "proxies whose X-Forwarded-For and X-Forwarded-Proto are believed; anyone else's are "
+        "ignored. Default: none, not even loopback.",
+    )
     domain_verifier: str = Field(
         default="mercato.tenancy.verification:dns_or_http",
         description="module:function that checks a custom domain's proof (DNS TXT or HTTP).",
@@ -109,7 +120,8 @@ class Settings(BaseSettings):
         "the API; any other origin gets no Access-Control-Allow-Origin.",
     )
 
-    @field_validator("extensions", "public_hosts", "cors_origins", mode="before")
+    @field_validator("extensions", "public_hosts", "cors_origins", "trusted_proxies",
+                     mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -130,6 +142,18 @@ class Settings(BaseSettings):
     @classmethod
     def _check_public_hosts(cls, value: list[str]) -> list[str]:
         return [_bare_host(host) for host in value]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"MERCATO_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                    "(10.0.0.5, 10.0.0.0/8, ::1; 0.0.0.0/0 and ::/0 trust everyone)") from None
+        return value
 
     @field_validator("cors_origins")
     @classmethod

@@ -28,15 +28,20 @@ from mercato.identity.schemas_store import (
 from mercato.identity.service import Identity
 from mercato.orders import customers, service
 from mercato.orders.schemas import CustomerAddressOut, ShopperOrderOut
+from mercato.tenancy.service import storefront_url
 from mercato.tenancy.store import Store, current_store
 
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
                          tags=["storefront accounts"])
 
 
-def _link(request: Request, store: Store, page: str) -> str:
-    """Where a mailed link points: the storefront's own page (its custom domain or slug)."""
-    return f"{str(request.base_url).rstrip('/')}/store/{store.slug}/account/{page}"
+def _link(request: Request, session: Session, store: Store, page: str) -> str | None:
+    """Where a mailed link points: the storefront's account page, on the store's verified
+    domain or MERCATO_PUBLIC_URL, never on the request's own host (``storefront_url``)."""
+    base = storefront_url(session, slug=store.slug,
+                          public_url=request.app.state.settings.public_url,
+                          via_host=request.headers.get("host"))
+    return f"{base}/account/{page}" if base else None
 
 
 def _token(ident: Identity, token: str) -> TokenResponse:
@@ -58,7 +63,7 @@ def sign_up(body: SignUpIn, request: Request, store: Store = Depends(current_sto
                            first_name=body.first_name, last_name=body.last_name)
     customer = customers.get_customer(session, account.customer_id)
     auth.request_verification(session, store, account, body.email,
-                              _link(request, store, "verify-email"))
+                              _link(request, session, store, "verify-email"))
     return ProfileOut(**auth.profile(account, customer))
 
 
@@ -93,7 +98,7 @@ def request_reset(body: ResetRequestIn, request: Request,
                   store: Store = Depends(current_store),
                   session: Session = Depends(get_session)) -> Accepted:
     auth.request_password_reset(session, store, body.email,
-                                _link(request, store, "reset-password"))
+                                _link(request, session, store, "reset-password"))
     return Accepted(status="If the email has an account, a reset link is on its way.")
 
 
@@ -114,7 +119,7 @@ def request_verify(request: Request, store: Store = Depends(current_store),
                    session: Session = Depends(get_session)) -> Accepted:
     account = auth.get_account(session, shopper)
     auth.request_verification(session, store, account, shopper.email,
-                              _link(request, store, "verify-email"))
+                              _link(request, session, store, "verify-email"))
     return Accepted(status="A verification link is on its way unless already verified.")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from fastapi import Depends, Request, Security
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
 RESET_TTL = dt.timedelta(hours=1)
 VERIFY_TTL = dt.timedelta(days=3)
 PURPOSES = ("password_reset", "verify_email")
+log = structlog.get_logger("mercato.identity")
 
 
 @dataclass(frozen=True)
@@ -222,11 +224,24 @@ def _mail(session: Session, *, kind: str, store: Store, account: CustomerAccount
                    "token": token, "expires_at": token_row.expires_at.isoformat()})
 
 
-def request_password_reset(session: Session, store: Store, email: str, link: str) -> None:
-    """Mail a reset link when the email has an account; say nothing either way (no account
-    discovery through this form)."""
+def _no_link(kind: str, store: Store) -> None:
+    """A link would have to be made up from the request, which an attacker controls (its
+    ``Host``): rather than that, the email is not sent, and the operator is told why."""
+    log.error("email_link_unavailable", kind=kind, store=store.slug,
+              hint="Set MERCATO_PUBLIC_URL (or verify the store's custom domain): links in "
+                   "emails are built only from them, so this email was not sent.")
+
+
+def request_password_reset(session: Session, store: Store, email: str,
+                           link: str | None) -> None:
+    """Mail a reset link (``link``: the storefront's reset page, None when there is no
+    configured address for it) when the email has an account; say nothing either way (no
+    account discovery through this form)."""
     found = _account_by_email(session, normalize_email(email))
     if found is None:
+        return
+    if link is None:
+        _no_link("password_reset", store)
         return
     account, address = found
     token, row = _new_token(session, account, "password_reset", RESET_TTL)
@@ -247,8 +262,11 @@ def reset_password(session: Session, identity: Identity, *, token: str,
 
 
 def request_verification(session: Session, store: Store, account: CustomerAccount,
-                         email: str, link: str) -> None:
+                         email: str, link: str | None) -> None:
     if account.verified_at is not None:
+        return
+    if link is None:
+        _no_link("verify_email", store)
         return
     token, row = _new_token(session, account, "verify_email", VERIFY_TTL)
     _mail(session, kind="verify_email", store=store, account=account, email=email,

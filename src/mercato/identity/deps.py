@@ -12,5 +12,6 @@ async def identity(request: Request) -> Identity:
 
 
 def client_of(request: Request) -> str:
-    """The caller's address, which sign-in failures are counted against."""
+    """The caller's address, which sign-in failures are counted against: the connection's, or
+    the one a trusted proxy reports (``core.proxies``), never a header from anyone else."""
     return request.client.host if request.client else "unknown"

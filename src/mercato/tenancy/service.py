@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -230,6 +231,31 @@ def verify_by_operator(session: Session, organization_id: str, domain: str, *,
             session.flush()
     mark_verified(session, row, by="operator")
     return row
+
+
+def storefront_url(session: Session, *, slug: str, public_url: str | None,
+                   via_host: str | None = None) -> str | None:
+    """Where a store's storefront is, for the links Mercato mails (its pages follow:
+    ``/account/reset-password``): ``https://<domain>`` on a verified custom domain (the
+    storefront at its root), else ``MERCATO_PUBLIC_URL/s/<slug>``; None with neither.
+
+    Built from configuration only, never from the request: ``via_host`` (its Host header)
+    merely picks among these, so a shopper on one of the store's domains stays there; any
+    other host gets the store's first verified domain, then the public URL. The session must
+    be scoped to the store's organization."""
+    domains = session.scalars(
+        select(OrganizationDomain.domain)
+        .where(OrganizationDomain.verified_at.is_not(None))
+        .order_by(OrganizationDomain.verified_at, OrganizationDomain.id)).all()
+    bases = [f"https://{domain}" for domain in domains]
+    if public_url:
+        bases.append(f"{public_url}/s/{slug}")
+    if via_host:
+        host = DomainResolver.bare(via_host).strip("[]")
+        for base in bases:
+            if (urlsplit(base).hostname or "").rstrip(".") == host:
+                return base
+    return bases[0] if bases else None
 
 
 class DomainResolver:
