@@ -531,6 +531,31 @@ def test_serve_believes_forwarded_headers_only_from_trusted_proxies(
         assert attempts(base) == [401, 401, 401]  # three clients behind the proxy
 
 
+@pytest.mark.slow
+def test_serve_with_two_processes_checks_no_more_passwords_than_the_limit_at_once(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """40 sign-ins at once for one email, spread over two server processes: five passwords
+    are checked (401), every other attempt is refused before its check (429)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    env = cli_env(fresh_database_url, **FAST_HASHING)
+    start = Barrier(40)
+
+    def attempt(base: str, i: int) -> int:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            http.get("/health")
+            start.wait()
+            return http.post("/api/v1/auth/token", json={
+                "email": "owner@target.test", "password": f"guess {i:03}!"}).status_code
+
+    with server(["serve", "--no-migrate", "--workers", "2"], env, tmp_path) as (_, base), \
+            ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = list(pool.map(lambda i: attempt(base, i), range(40)))
+    assert sorted(statuses) == [401] * 5 + [429] * 35, statuses
+
+
 def _health_count(metrics_text: str) -> float:
     match = re.search(
         r'^mercato_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$',

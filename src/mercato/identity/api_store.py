@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from mercato.core.pagination import Page, PageParams, page_params
 from mercato.core.uow import MercatoRoute, get_session, uow_of
@@ -69,26 +70,35 @@ def sign_up(body: SignUpIn, request: Request, store: Store = Depends(current_sto
 
 @store_router.post("/auth/token", response_model=CustomerTokenResponse,
                    summary="Sign in: a customer token (rate limited); a guest cart merges in")
-def sign_in(body: CustomerTokenRequest, request: Request,
-            store: Store = Depends(current_store), session: Session = Depends(get_session),
-            ident: Identity = Depends(identity)) -> CustomerTokenResponse:
-    from mercato.checkout.service import merge_into_customer
-
+async def sign_in(body: CustomerTokenRequest, request: Request,
+                  store: Store = Depends(current_store),
+                  ident: Identity = Depends(identity)) -> CustomerTokenResponse:
     uow = uow_of(request)
-    token, account = auth.sign_in(
-        session, ident, organization_id=store.organization_id, email=body.email,
-        password=body.password, client=client_of(request),
-        on_failure=lambda key, client: uow.after_close(
-            lambda: ident.record_login_failure(key, client)))
-    cart_id = None
-    if body.cart_id:
-        shopper = Shopper(account_id=account.id, customer_id=account.customer_id,
-                          organization_id=store.organization_id, email=body.email.strip().lower())
-        cart_id = merge_into_customer(
-            session, body.cart_id, shopper,
-            ttl_hours=request.app.state.settings.cart_ttl_hours).id
-    return CustomerTokenResponse(access_token=token,
-                                 expires_in=ident.customer_signer.ttl_seconds, cart_id=cart_id)
+    client = client_of(request)
+
+    def signed_in() -> CustomerTokenResponse:
+        from mercato.checkout.service import merge_into_customer
+
+        # the password first, before the request's transaction (as staff sign-in, api.py)
+        account_id = auth.verify_password(ident, organization_id=store.organization_id,
+                                         email=body.email, password=body.password,
+                                         client=client)
+        uow.run_deferred()
+        session = uow.session
+        token, account = auth.sign_in(session, ident, account_id, body.email)
+        cart_id = None
+        if body.cart_id:
+            shopper = Shopper(account_id=account.id, customer_id=account.customer_id,
+                              organization_id=store.organization_id,
+                              email=body.email.strip().lower())
+            cart_id = merge_into_customer(
+                session, body.cart_id, shopper,
+                ttl_hours=request.app.state.settings.cart_ttl_hours).id
+        return CustomerTokenResponse(access_token=token,
+                                     expires_in=ident.customer_signer.ttl_seconds,
+                                     cart_id=cart_id)
+
+    return await run_in_threadpool(signed_in)
 
 
 @store_router.post("/auth/password-reset", response_model=Accepted, status_code=202,

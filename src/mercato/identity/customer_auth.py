@@ -10,20 +10,19 @@ the same) opens the whole history.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from fastapi import Depends, Request, Security
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mercato.core.auth import bearer_scheme
-from mercato.core.db import system_scope, utcnow
-from mercato.core.errors import Conflict, RateLimited, Unauthorized, ValidationFailed
+from mercato.core.db import get_owned, utcnow
+from mercato.core.errors import Conflict, Unauthorized, ValidationFailed
 from mercato.core.uow import uow_of
-from mercato.identity.models import CustomerAccount, CustomerToken, LoginFailure
+from mercato.identity.models import CustomerAccount, CustomerToken
 from mercato.identity.service import Identity, check_password, normalize_email
 from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
 from mercato.orders.customers import create_customer, get_customer
@@ -145,28 +144,30 @@ def _failure_key(organization_id: str, email: str) -> str:
     return f"customer:{organization_id}:{email}"[:254]
 
 
-def sign_in(session: Session, identity: Identity, *, organization_id: str, email: str,
-            password: str, client: str,
-            on_failure: Callable[[str, str], None]) -> tuple[str, CustomerAccount]:
-    """A customer token for the right password. Failures are counted per email and per client
-    address (the staff limits and window): past the limit, 429 with Retry-After."""
+def verify_password(identity: Identity, *, organization_id: str, email: str, password: str,
+                    client: str) -> str:
+    """The id of the store's account with this email and password, counted against the
+    sign-in limits per email (in this store) and per client address, as staff sign-ins are
+    (``Identity.password_attempt``): 401 for a wrong password, 429 past a limit. Reads with a
+    session of its own: call it before the request's transaction begins."""
     email = normalize_email(email)
-    key = _failure_key(organization_id, email)
-    with system_scope(session):
-        for column, value in ((LoginFailure.email, key), (LoginFailure.client, client)):
-            retry = identity.retry_after(session, column, value)
-            if retry is not None:
-                raise RateLimited("Too many failed sign-ins; try again later.",
-                                  retry_after=retry)
-    found = _account_by_email(session, email)
-    if not identity.passwords.verify(found[0].password_hash if found else None, password):
-        on_failure(key, client)
+
+    def check() -> str | None:
+        with identity.db.session(write=False, tenant=organization_id) as session:
+            found = _account_by_email(session, email)
+            account_id, hashed = (found[0].id, found[0].password_hash) if found else (None, None)
+        return account_id if identity.passwords.verify(hashed, password) else None
+
+    return identity.password_attempt(_failure_key(organization_id, email), client, check)
+
+
+def sign_in(session: Session, identity: Identity, account_id: str,
+            email: str) -> tuple[str, CustomerAccount]:
+    """A customer token for an account whose password was checked (``verify_password``)."""
+    account = get_owned(session, CustomerAccount, account_id)
+    if account is None:  # removed since the password was checked
         raise Unauthorized("Email or password is incorrect.")
-    assert found is not None
-    account = found[0]
-    with system_scope(session):
-        session.execute(delete(LoginFailure).where(LoginFailure.email == key))
-    return issue_token(identity, account, email), account
+    return issue_token(identity, account, normalize_email(email)), account
 
 
 def get_account(session: Session, shopper: Shopper) -> CustomerAccount:

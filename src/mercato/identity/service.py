@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
+import structlog
 from fastapi import Request
 from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -50,6 +53,10 @@ from mercato.settings import Settings
 from mercato.tenancy.models import Organization
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,251}\.[^@\s]+$")
+LOGIN_LIMIT_LOCK = 7295300
+"""PostgreSQL advisory locks of the sign-in limits: (this, a hash of the email or client)."""
+T = TypeVar("T")
+log = structlog.get_logger("mercato.identity")
 INVITE_TTL = dt.timedelta(days=7)
 LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
 
@@ -142,52 +149,98 @@ class Identity:
             oldest = oldest.replace(tzinfo=dt.UTC)
         return int((oldest + window - utcnow()).total_seconds()) + 1
 
-    def issue_token(
-        self,
-        session: Session,
-        *,
-        email: str,
-        password: str,
-        organization: str | None,
-        client: str,
-        on_failure: Callable[[str, str], None],
-    ) -> TokenPair:
-        """Check the password (rate limited per email and per client) and start a sign-in:
-        an access token and the first refresh token of its family."""
-        email = email.strip().lower()
-        with system_scope(session):
-            for column, value in ((LoginFailure.email, email), (LoginFailure.client, client)):
+    def password_attempt(self, key: str, client: str, check: Callable[[], T | None]) -> T:
+        """Run ``check`` (it verifies a password: what it found, or None when wrong) as one
+        sign-in attempt against the limits of ``key`` (an email) and ``client`` (an address).
+
+        The attempt is counted before the password is checked: in a short transaction of its
+        own, the failures of both keys are counted and, under the limits, a row is written that
+        stands for this attempt (429 otherwise). Counting and writing are one step (an advisory
+        lock per key on PostgreSQL, the write lock on SQLite), so attempts made at once cannot
+        all see room under the limit: no more than the limit's worth of passwords are ever
+        checked, however many arrive together. No lock is held while the hash is computed. A
+        wrong password leaves the row as its failure; the right one clears the email's
+        failures; anything else (an error) takes the row back. Call with no transaction open
+        in the caller's session: on SQLite it would hold the lock this waits for."""
+        attempt = self._reserve_attempt(key[:254], client[:64])
+        try:
+            found = check()
+        except BaseException:
+            self._forget_attempt(attempt)
+            raise
+        if found is None:
+            raise Unauthorized("Email or password is incorrect.")
+        self.clear_login_failures(key)
+        return found
+
+    def _reserve_attempt(self, key: str, client: str) -> int:
+        with self.db.transaction() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                for lock in sorted({_limit_lock(key), _limit_lock(f"client {client}")}):
+                    session.execute(select(func.pg_advisory_xact_lock(LOGIN_LIMIT_LOCK, lock)))
+            for column, value in ((LoginFailure.email, key), (LoginFailure.client, client)):
                 retry = self.retry_after(session, column, value)
                 if retry is not None:
                     raise RateLimited("Too many failed sign-ins; try again later.",
                                       retry_after=retry)
-            stmt = (select(StaffUser, Organization)
+            attempt = LoginFailure(email=key, client=client)
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def _forget_attempt(self, attempt: int) -> None:
+        try:
+            with self.db.transaction() as session:
+                session.execute(delete(LoginFailure).where(LoginFailure.id == attempt))
+        except Exception:  # the error being raised matters more; the row expires anyway
+            log.exception("login_attempt_not_forgotten", attempt=attempt)
+
+    def clear_login_failures(self, key: str) -> None:
+        """The right password: the email's failures are forgotten (its client's stay)."""
+        with self.db.transaction() as session:
+            session.execute(delete(LoginFailure).where(LoginFailure.email == key[:254]))
+
+    def check_staff_password(self, *, email: str, password: str, organization: str | None,
+                             client: str) -> tuple[str, str]:
+        """(member id, organization id) of the active member with this email and password,
+        counted against the sign-in limits (``password_attempt``); 401 for a wrong password,
+        422 when it fits members of several organizations and none is named. Reads with a
+        session of its own: call it before the request's transaction begins."""
+        email = email.strip().lower()
+
+        def check() -> list[tuple[str, str]] | None:
+            stmt = (select(StaffUser.id, StaffUser.organization_id, StaffUser.password_hash)
                     .join(Organization, Organization.id == StaffUser.organization_id)
                     .where(StaffUser.email == email, StaffUser.is_active.is_(True)))
             if organization:
                 stmt = stmt.where(Organization.slug == organization)
-            candidates = [(row[0], row[1]) for row in session.execute(stmt)]
-        if not candidates:
-            self.passwords.verify(None, password)
-            matches = []
-        else:
-            matches = [(u, o) for u, o in candidates
-                       if self.passwords.verify(u.password_hash, password)]
-        if not matches:
-            on_failure(email, client)
-            raise Unauthorized("Email or password is incorrect.")
+            with self.db.session(write=False, tenant=SYSTEM) as session:
+                candidates = session.execute(stmt).all()
+            if not candidates:
+                self.passwords.verify(None, password)  # as long as a wrong password takes
+            matches = [(staff_id, org_id) for staff_id, org_id, hashed in candidates
+                       if self.passwords.verify(hashed, password)]
+            return matches or None
+
+        matches = self.password_attempt(email, client, check)
         if len(matches) > 1:
             raise ValidationFailed(
                 "This account belongs to several organizations: say which one.",
                 errors=[{"field": "organization", "message": "required for this account"}],
             )
-        user, org = matches[0]
-        with system_scope(session):
-            session.execute(delete(LoginFailure).where(LoginFailure.email == email))
-        set_tenant(session, org.id)
+        return matches[0]
+
+    def start_sign_in(self, session: Session, staff_id: str, organization_id: str) -> TokenPair:
+        """Start a sign-in for a member whose password was checked (``check_staff_password``):
+        an access token and the first refresh token of its family."""
+        set_tenant(session, organization_id)
+        user = session.scalar(select(StaffUser).where(StaffUser.id == staff_id,
+                                                      StaffUser.is_active.is_(True)))
+        if user is None:  # deactivated since the password was checked
+            raise Unauthorized("Email or password is incorrect.")
         now = utcnow()
         sign_in = StaffSignIn(
-            id=new_id(), staff_id=user.id, organization_id=org.id, last_used_at=now,
+            id=new_id(), staff_id=user.id, organization_id=organization_id, last_used_at=now,
             expires_at=now + dt.timedelta(seconds=self.settings.refresh_token_ttl_seconds))
         session.add(sign_in)
         session.flush()  # before its first refresh token, which refers to it
@@ -273,10 +326,6 @@ class Identity:
         """End a sign-in in a transaction of its own (after the request's has rolled back)."""
         with self.db.transaction(tenant=organization_id) as session:
             _end_sign_ins(session, StaffSignIn.id == sign_in_id, reason=reason)
-
-    def record_login_failure(self, email: str, client: str) -> None:
-        with self.db.transaction() as session:
-            session.add(LoginFailure(email=email[:254], client=client[:64]))
 
     # -- authentication ----------------------------------------------------------------------
 
@@ -502,6 +551,10 @@ class Identity:
         if key.revoked_at is None:
             key.revoked_at = utcnow()
         return key
+
+
+def _limit_lock(key: str) -> int:
+    return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
 
 def _seconds_until(when: dt.datetime, now: dt.datetime) -> int:
