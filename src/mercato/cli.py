@@ -420,7 +420,7 @@ def import_products(
     the JSON says which and why), 1 when the import could not run or stopped.
     """
     from mercato.catalog import imports
-    from mercato.catalog.csvio import FORMATS, CsvFormatError
+    from mercato.catalog.csvio import FORMATS, CsvFormatError, CsvLimits
     from mercato.core.db import SYSTEM, Database
     from mercato.tenancy.service import get_by_slug
 
@@ -436,11 +436,13 @@ def import_products(
         if organization is None:
             _fail(f"no organization {org!r} in {_where(settings.database_url)}")
         try:
+            checked = imports.check_file(  # before the transaction: no lock while reading it
+                file.read_bytes(), None if file_format == "auto" else file_format,
+                CsvLimits(max_columns=settings.csv_max_columns,
+                          max_row_chars=settings.csv_max_row_chars))
             with db.transaction(tenant=organization.id) as session:
-                job = imports.create_job(
-                    session, content=file.read_bytes(), filename=file.name,
-                    fmt=None if file_format == "auto" else file_format, dry_run=dry_run,
-                    created_by=None, claim=True)
+                job = imports.create_job(session, checked=checked, filename=file.name,
+                                         dry_run=dry_run, created_by=None, claim=True)
                 job_id, total = job.id, job.rows_total
         except CsvFormatError as exc:
             typer.echo(f"error: {exc}", err=True)

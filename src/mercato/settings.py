@@ -71,6 +71,43 @@ class Settings(BaseSettings):
         description="How long facet counts are reused at most: the delay before another "
         "process's catalog writes show in them (this process's show at once). 0: never reuse.",
     )
+    max_json_bytes: int = Field(
+        default=1024 * 1024, ge=1024,
+        description="Largest JSON (or other non-upload) request body, in bytes; larger is "
+        "413 payload_too_large, refused before it is read whole.")
+    max_webhook_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024,
+        description="Largest body a provider's webhook (/webhooks/...) may send, in bytes: a "
+        "Shopify order with hundreds of lines runs to megabytes.")
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024,
+        description="Largest file upload (a multipart request: CSV imports), in bytes.")
+    max_json_depth: int = Field(
+        default=32, ge=2, le=512,
+        description="How deeply arrays and objects of a JSON body may nest; deeper is 422.")
+    max_json_string_chars: int = Field(
+        default=100_000, ge=1000,
+        description="Longest string (or key) in a JSON body, in characters; longer is 422.")
+    max_query_string_bytes: int = Field(
+        default=8192, ge=256,
+        description="Longest query string (after `?`), in bytes; longer is 422.")
+    max_filters: int = Field(
+        default=20, ge=1, le=1000,
+        description="Most `attr.<name>=` filters one product listing may name; more is 422.")
+    max_filter_values: int = Field(
+        default=50, ge=1, le=10000,
+        description="Most values one `attr.<name>=` filter may repeat; more is 422.")
+    statement_timeout_ms: int = Field(
+        default=15000, ge=0,
+        description="PostgreSQL: a statement an HTTP request runs is cancelled after this "
+        "long and the request answered 503 statement_timeout (0: never). The worker, "
+        "imports and migrations are not limited.")
+    csv_max_columns: int = Field(
+        default=200, ge=10, le=100_000,
+        description="Most columns (and cells in a row) an imported CSV may have.")
+    csv_max_row_chars: int = Field(
+        default=1_000_000, ge=1000,
+        description="Longest row of an imported CSV, in characters (its cells together).")
     worker_batch_size: int = Field(default=100, ge=1, le=1000)
     worker_poll_interval_seconds: float = Field(default=0.2, gt=0)
     worker_lease_seconds: int = Field(default=60, ge=1)

@@ -7,12 +7,15 @@ import csv
 import datetime as dt
 import io
 import multiprocessing
+import sqlite3
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 
+from mercato.app import create_app
 from mercato.catalog.imports import Importer, claim_job, create_job, run_job
 from mercato.catalog.index import reindex_products
 from mercato.catalog.models import ImportJob, Product, Variant
@@ -681,3 +684,141 @@ def test_a_conflict_is_named_by_the_constraint_that_refused_it(
     assert causes["handle"][0] == "handle"
     assert "deleted while this import ran" in causes["type"][1]
     assert all("meanwhile" not in message for _, message in causes.values())
+
+
+# -- bounds on what an upload may hold, and reading it without holding the database ----------
+
+class _Compared(str):
+    """A column name that counts how often it is compared for equality."""
+
+    comparisons = 0
+
+    def __eq__(self, other: object) -> bool:
+        _Compared.comparisons += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+def _job_count(db: Database, org: Org) -> int:
+    with db.session(write=False, tenant=org.id) as session:
+        return int(session.scalar(select(func.count()).select_from(ImportJob)) or 0)
+
+
+def test_a_40000_column_header_is_refused_with_422_and_nothing_is_written(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    header = ",".join(["sku", *(f"attr.a{i}" for i in range(40_000))])
+    response = client.post("/api/v1/imports", headers=org.headers,
+                           files={"file": ("wide.csv", f"{header}\nX-1\n".encode(),
+                                           "text/csv")})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == "file"
+    assert "40001 columns; at most 200" in response.json()["detail"]
+    assert _job_count(db, org) == 0
+
+
+def test_rows_with_more_cells_than_allowed_or_longer_than_allowed_are_refused(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    for row, words in ((",".join(["A-1", *("x" * 300)]), "301 cells; at most 200"),
+                       ("B-1," + ",".join(["y" * 100_000] * 11), "longer than 1000000 characters")):
+        response = client.post("/api/v1/imports", headers=org.headers,
+                               files={"file": ("bad.csv", f"sku,title\n{row}\n".encode(),
+                                               "text/csv")})
+        assert response.status_code == 422, response.text
+        assert words in response.json()["detail"]
+    assert _job_count(db, org) == 0
+
+
+def test_the_repeated_column_check_compares_each_name_a_bounded_number_of_times(
+    monkeypatch: Any,
+) -> None:
+    """Linear, not quadratic: ``header.count(name)`` for each of n names compares n² times
+    (4,000,000 here); a count in one pass compares each name a few times at most."""
+    from mercato.catalog import csvio
+
+    names = 2000
+    header = [_Compared("sku"), *(_Compared(f"attr.a{i}") for i in range(names - 2)),
+              _Compared("attr.a0")]
+    _Compared.comparisons = 0
+    with pytest.raises(csvio.CsvFormatError, match=r"Repeated column\(s\): attr\.a0\."):
+        csvio.check_header(header, "mercato", csvio.CsvLimits(max_columns=names))
+    assert _Compared.comparisons < 40 * names
+
+    squash = csvio._squash  # BinderPOS headers are compared squashed
+    monkeypatch.setattr(csvio, "_squash", lambda name: _Compared(squash(name)))
+    binder = ["Game Type", "Binder ID", "Card Name", "Variant Title",
+              *(f"Extra {i}" for i in range(names - 5)), "binder id"]
+    _Compared.comparisons = 0
+    with pytest.raises(csvio.CsvFormatError,
+                       match=r"Repeated column\(s\): Binder ID, binder id\."):
+        csvio.binderpos_columns(binder)
+    assert _Compared.comparisons < 40 * names
+
+
+def _writers_elsewhere(db: Database) -> bool:
+    """Whether a transaction other than the caller's holds the database: on SQLite the write
+    lock (a new connection cannot take it), on PostgreSQL any open transaction."""
+    if db.dialect == "sqlite":
+        conn = sqlite3.connect(db.engine.url.database or "", timeout=0)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError:
+            return True
+        finally:
+            conn.close()
+    with db.engine.connect() as conn:
+        return bool(conn.exec_driver_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND xact_start IS NOT NULL").scalar())
+
+
+@pytest.mark.parametrize("credential", ["staff token", "API key"])
+def test_an_upload_is_read_and_checked_while_no_transaction_holds_the_database(
+    client: TestClient, org: Org, db: Database, monkeypatch: Any, credential: str
+) -> None:
+    """On SQLite a write transaction holds the one write lock; reading a file inside it made
+    every other write wait. Each check of the file looks whether anyone holds the database."""
+    from mercato.catalog import csvio
+
+    headers = org.headers
+    if credential == "API key":
+        made = client.post("/api/v1/api-keys", headers=org.headers,
+                           json={"name": "importer", "scopes": ["catalog:write"]})
+        assert made.status_code == 201, made.text
+        headers = {"Authorization": f"Bearer {made.json()['key']}"}
+    held: list[bool] = []
+    read_header = csvio.read_header
+
+    def watched(*args: Any, **kwargs: Any) -> tuple[str, int]:
+        held.append(_writers_elsewhere(db))
+        return read_header(*args, **kwargs)
+
+    monkeypatch.setattr(csvio, "read_header", watched)
+    _install(client, org)
+    t = new_id()[-8:].lower()
+    good = client.post("/api/v1/imports", headers=headers,
+                       files={"file": ("ok.csv", _csv(_card_row(f"l-{t}", f"L-{t}")),
+                                       "text/csv")})
+    assert good.status_code == 202, good.text
+    bad = client.post("/api/v1/imports", headers=headers,
+                      files={"file": ("bad.csv", b"sku,sku\nA,B\n", "text/csv")})
+    assert bad.status_code == 422, bad.text
+    assert held == [False, False]
+
+
+def test_an_upload_larger_than_the_setting_is_refused_with_413(
+    org: Org, db: Database, settings: Settings
+) -> None:
+    small = create_app(settings.model_copy(update={"max_upload_bytes": 4096}), db)
+    with TestClient(small, raise_server_exceptions=False) as client:
+        body = _csv(*(_card_row(f"h{i}", f"S{i}") for i in range(100)))
+        response = client.post("/api/v1/imports", headers=org.headers,
+                               files={"file": ("big.csv", body, "text/csv")})
+        assert response.status_code == 413, response.text
+        assert response.json()["code"] == "payload_too_large"
+    assert _job_count(db, org) == 0

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from mercato.catalog import imports, service
-from mercato.catalog.csvio import CsvFormatError
+from mercato.catalog.csvio import CsvFormatError, CsvLimits
 from mercato.catalog.models import ImportRowError
 from mercato.catalog.schemas import (
     CategoryCreate,
@@ -48,14 +49,13 @@ from mercato.core.pagination import (
     rendered_page,
 )
 from mercato.core.query import parse_query, prefixed, query_parameters
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import MercatoRoute, get_session, uow_of
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])
 READ, WRITE = require("catalog:read"), require("catalog:write")
 Sort = Literal["created", "-created", "updated", "-updated", "title", "-title", "price",
                "-price"]
 MAX_FACETS = 20
-MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 
 
 class PayloadTooLarge(MercatoError):
@@ -344,32 +344,52 @@ def _job_out(session: Session, job_id: str) -> ImportJobOut:
     return out
 
 
+async def import_file(
+    request: Request,
+    file: UploadFile = File(description="UTF-8 CSV (a BOM is fine); see docs/catalog-csv.md."),
+    format: Literal["auto", "mercato", "tcgplayer", "binderpos"] = Form(
+        "auto", description="`auto`: BinderPOS when the header has a Binder ID column, "
+        "TCGplayer when it has TCGplayer Id, else Mercato."),
+    _: Principal = Depends(WRITE),
+) -> tuple[imports.CheckedFile, str]:
+    """The uploaded file and its name, read and checked (422 naming ``file``) before the request's
+    transaction begins: the write transaction of a SQLite database holds its one write lock,
+    and no other write should wait on a file being read. An API key's lookup may have begun
+    one already: it is ended first (it has written nothing)."""
+    settings = request.app.state.settings
+    uow = uow_of(request)
+    limits = CsvLimits(max_columns=settings.csv_max_columns,
+                       max_row_chars=settings.csv_max_row_chars)
+
+    def check() -> imports.CheckedFile:
+        uow.release()
+        content = file.file.read(settings.max_upload_bytes + 1)
+        if len(content) > settings.max_upload_bytes:
+            raise PayloadTooLarge(f"The file is larger than {settings.max_upload_bytes} bytes "
+                                  "(MERCATO_MAX_UPLOAD_BYTES); split it.")
+        try:
+            return imports.check_file(content, None if format == "auto" else format, limits)
+        except CsvFormatError as exc:
+            raise ValidationFailed(str(exc), errors=[{"field": "file", "message": str(exc)}]
+                                   ) from None
+
+    return await run_in_threadpool(check), file.filename or ""
+
+
 @router.post("/imports", response_model=ImportJobOut, status_code=status.HTTP_202_ACCEPTED,
              summary="Upload a CSV of products (Mercato, TCGplayer or BinderPOS layout); "
                      "applied in the background")
 def create_import(
     response: Response,
-    file: UploadFile = File(description="UTF-8 CSV (a BOM is fine); see docs/catalog-csv.md."),
+    upload: tuple[imports.CheckedFile, str] = Depends(import_file),
     kind: Literal["products"] = Form("products"),
-    format: Literal["auto", "mercato", "tcgplayer", "binderpos"] = Form(
-        "auto", description="`auto`: BinderPOS when the header has a Binder ID column, "
-        "TCGplayer when it has TCGplayer Id, else Mercato."),
     dry_run: bool = Form(False, description="Check every row and count what would change; "
                          "write nothing."),
     principal: Principal = Depends(WRITE),
     session: Session = Depends(get_session),
 ) -> ImportJobOut:
-    content = file.file.read(MAX_UPLOAD_BYTES + 1)
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MiB; "
-                              "split it.")
-    try:
-        job = imports.create_job(session, content=content, filename=file.filename or "",
-                                 fmt=None if format == "auto" else format, dry_run=dry_run,
-                                 created_by=principal.id)
-    except CsvFormatError as exc:
-        raise ValidationFailed(str(exc), errors=[{"field": "file", "message": str(exc)}]
-                               ) from None
+    job = imports.create_job(session, checked=upload[0], filename=upload[1],
+                             dry_run=dry_run, created_by=principal.id)
     response.headers["Location"] = f"/api/v1/imports/{job.id}"
     return _job_out(session, job.id)
 

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,22 @@ class CsvFormatError(ValueError):
     """The file as a whole cannot be read (its header, its encoding): nothing is imported."""
 
 
+@dataclass(frozen=True)
+class CsvLimits:
+    """How large a file's rows may be (``MERCATO_CSV_MAX_COLUMNS``,
+    ``MERCATO_CSV_MAX_ROW_CHARS``): a header of a million columns, checked at all, is work
+    for nothing."""
+
+    max_columns: int = 200
+    max_row_chars: int = 1_000_000
+
+
+def repeated_names(names: list[str]) -> list[str]:
+    """The names given more than once, sorted: one pass (``list.count`` for every name took
+    15 s for a 40,000-column header)."""
+    return sorted(name for name, seen in Counter(names).items() if seen > 1)
+
+
 @dataclass
 class SourceRow:
     line: int
@@ -70,7 +87,10 @@ def detect_format(header: list[str]) -> str:
     return "tcgplayer" if "TCGplayer Id" in header else "mercato"
 
 
-def check_header(header: list[str], fmt: str) -> None:
+def check_header(header: list[str], fmt: str, limits: CsvLimits = CsvLimits()) -> None:
+    if len(header) > limits.max_columns:
+        raise CsvFormatError(f"The header has {len(header)} columns; at most "
+                             f"{limits.max_columns} (MERCATO_CSV_MAX_COLUMNS).")
     if fmt == "binderpos":
         binderpos_columns(header)
         return
@@ -85,7 +105,7 @@ def check_header(header: list[str], fmt: str) -> None:
     unknown = [c for c in header if not known_column(c)]
     if unknown:
         raise CsvFormatError(f"Unknown column(s): {', '.join(unknown)}. See docs/catalog-csv.md.")
-    repeated = sorted({c for c in header if header.count(c) > 1})
+    repeated = repeated_names(header)
     if repeated:
         raise CsvFormatError(f"Repeated column(s): {', '.join(repeated)}.")
 
@@ -97,8 +117,10 @@ def _text(content: bytes) -> io.StringIO:
         raise CsvFormatError(f"The file is not UTF-8 (byte {exc.start}).") from None
 
 
-def read_header(content: bytes, fmt: str | None) -> tuple[str, int]:
-    """The file's format and how many data rows it has; raises if it cannot be imported."""
+def read_header(content: bytes, fmt: str | None,
+                limits: CsvLimits = CsvLimits()) -> tuple[str, int]:
+    """The file's format and how many data rows it has; raises if it cannot be imported
+    (a header or a row past ``limits`` included). Linear in the file's size."""
     reader = csv.reader(_text(content))
     try:
         header = [h.strip() for h in next(reader)]
@@ -106,10 +128,23 @@ def read_header(content: bytes, fmt: str | None) -> tuple[str, int]:
         raise CsvFormatError("The file is empty.") from None
     except csv.Error as exc:
         raise CsvFormatError(f"Not readable as CSV: {exc}.") from None
+    if len(header) > limits.max_columns:  # before anything looks at the names
+        raise CsvFormatError(f"The header has {len(header)} columns; at most "
+                             f"{limits.max_columns} (MERCATO_CSV_MAX_COLUMNS).")
     fmt = fmt or detect_format(header)
-    check_header(header, fmt)
+    check_header(header, fmt, limits)
+    rows = 0
     try:
-        rows = sum(1 for row in reader if any(cell.strip() for cell in row))
+        for row in reader:
+            if len(row) > limits.max_columns:
+                raise CsvFormatError(f"Line {reader.line_num} has {len(row)} cells; at most "
+                                     f"{limits.max_columns} (MERCATO_CSV_MAX_COLUMNS).")
+            if sum(map(len, row)) > limits.max_row_chars:
+                raise CsvFormatError(f"Line {reader.line_num} is longer than "
+                                     f"{limits.max_row_chars} characters "
+                                     "(MERCATO_CSV_MAX_ROW_CHARS).")
+            if any(cell.strip() for cell in row):
+                rows += 1
     except csv.Error as exc:
         raise CsvFormatError(f"Not readable as CSV at line {reader.line_num}: {exc}.") from None
     return fmt, rows
@@ -257,9 +292,10 @@ def binderpos_columns(header: list[str]) -> dict[str, str]:
     """Header name → field, for any column order, case and spacing; raises when a required
     column is missing or a column is given twice. Columns it does not know are ignored."""
     squashed = [_squash(name) for name in header]
+    seen = Counter(squashed)
+    known = {key for names in BINDERPOS_FIELDS.values() for key in names}
     repeated = sorted({name for name, key in zip(header, squashed, strict=True)
-                       if squashed.count(key) > 1 and key
-                       and any(key in names for names in BINDERPOS_FIELDS.values())})
+                       if key and seen[key] > 1 and key in known})
     if repeated:
         raise CsvFormatError(f"Repeated column(s): {', '.join(repeated)}.")
     fields: dict[str, str] = {}

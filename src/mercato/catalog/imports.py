@@ -78,18 +78,43 @@ class _Stale(Exception):
 
 # -- jobs --------------------------------------------------------------------------------------
 
-def create_job(session: Session, *, content: bytes, filename: str, fmt: str | None,
+@dataclass(frozen=True)
+class CheckedFile:
+    """An uploaded file whose header and rows ``check_file`` has read: importable."""
+
+    content: bytes
+    format: str
+    rows: int
+
+
+def check_file(content: bytes, fmt: str | None,
+               limits: csvio.CsvLimits | None = None) -> CheckedFile:
+    """Read the header and count the rows, so a broken file is refused at once (422).
+
+    It reads the whole file: call it before the transaction that stores the job begins (on
+    SQLite a write transaction holds the database's one write lock, and every other write
+    waited while a 40,000-column header was checked)."""
+    fmt, total = csvio.read_header(content, fmt, limits or csvio.CsvLimits())
+    return CheckedFile(content=content, format=fmt, rows=total)
+
+
+def create_job(session: Session, *, content: bytes | None = None,
+               checked: CheckedFile | None = None, filename: str, fmt: str | None = None,
                dry_run: bool, created_by: str | None, claim: bool = False) -> ImportJob:
-    """Check the header and count the rows now, so a broken file is refused at once (422)."""
-    fmt, total = csvio.read_header(content, fmt)
-    job = ImportJob(format=fmt, filename=filename[:300], dry_run=dry_run,
-                    rows_total=total, created_by=created_by,
+    """Store a job for a file ``check_file`` accepted (given ``content`` instead, it is
+    checked here, inside the caller's transaction)."""
+    if checked is None:
+        if content is None:
+            raise TypeError("create_job needs the file: checked or content")
+        checked = check_file(content, fmt)
+    job = ImportJob(format=checked.format, filename=filename[:300], dry_run=dry_run,
+                    rows_total=checked.rows, created_by=created_by,
                     status="running" if claim else "queued",
                     lease_until=utcnow() + LEASE if claim else None,
                     started_at=utcnow() if claim else None)
     session.add(job)
     session.flush()  # the job row first: its file's row refers to it
-    session.add(ImportContent(job_id=job.id, content=content))
+    session.add(ImportContent(job_id=job.id, content=checked.content))
     session.flush()
     return job
 
