@@ -332,3 +332,47 @@ def test_a_prebuilt_statement_that_leaves_a_tenant_table_unscoped_is_refused(
                      select(Product.id).where(Product.organization_id == bindparam("other"))):
             with pytest.raises(TenantScopeError, match="without organization_id"):
                 tenant_execute(session, stmt, {"other": org.id})
+
+
+def test_a_request_statement_past_the_statement_timeout_is_a_503_and_other_work_is_unlimited(
+    database_url: str, settings: Settings
+) -> None:
+    """``MERCATO_STATEMENT_TIMEOUT_MS`` cancels a request's statement on PostgreSQL (a slow
+    one is injected before the storefront listing's own query, which runs as it always does);
+    the answer is ``503 statement_timeout`` with Retry-After, and the connection serves the
+    next request. Sessions outside requests (the worker, imports) are not limited."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("statement_timeout is PostgreSQL's")
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from mercato.app import create_app
+
+    db = Database(database_url, pool_size=2)
+    org = create_org(db, settings)
+    slow = threading.Event()
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _sleep_first(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if slow.is_set() and "product_listings" in statement:
+            cursor.execute("SELECT pg_sleep(2)")
+
+    app = create_app(settings.model_copy(update={"statement_timeout_ms": 50}), db)
+    path = f"/store/v1/{org.slug}/products"
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            assert client.get(path).status_code == 200
+            slow.set()
+            cancelled = client.get(path)
+            slow.clear()
+            assert cancelled.status_code == 503, cancelled.text
+            assert cancelled.headers["content-type"] == "application/problem+json"
+            assert cancelled.json()["code"] == "statement_timeout"
+            assert cancelled.json()["status"] == 503
+            assert int(cancelled.headers["Retry-After"]) > 0
+            assert client.get(path).status_code == 200
+        with db.session(tenant=SYSTEM) as session:  # as the worker's: no timeout
+            assert session.execute(text("SHOW statement_timeout")).scalar() == "0"
+            session.execute(text("SELECT pg_sleep(0.2)"))
+    finally:
+        db.dispose()

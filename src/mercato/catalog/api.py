@@ -48,7 +48,7 @@ from mercato.core.pagination import (
     paginate,
     rendered_page,
 )
-from mercato.core.query import parse_query, prefixed, query_parameters
+from mercato.core.query import filter_parameters, parse_query, query_parameters
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])
@@ -189,7 +189,8 @@ class ProductPageQuery(ProductQuery, PageQuery):
 
 
 def _filters(query: ProductQuery, request: Request) -> service.ProductFilters:
-    return service.ProductFilters(**query.filter_values(), attributes=prefixed(request, "attr."))
+    return service.ProductFilters(**query.filter_values(),
+                                  attributes=filter_parameters(request, "attr."))
 
 
 async def product_filters(request: Request) -> service.ProductFilters:

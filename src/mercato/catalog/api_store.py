@@ -15,7 +15,7 @@ from mercato.catalog.schemas import ListingQuery
 from mercato.catalog.schemas_store import StorePage, StoreProduct
 from mercato.core.db import json_bytes
 from mercato.core.pagination import PageParams, PageQuery
-from mercato.core.query import parse_query, prefixed, query_parameters
+from mercato.core.query import filter_parameters, parse_query, query_parameters
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.tenancy.store import Store, current_store
 
@@ -44,7 +44,7 @@ async def store_page(request: Request) -> tuple[service.ProductFilters, PagePara
     for any of several values) filters on a product or variant attribute."""
     query = parse_query(StorePageQuery, request)
     return store.published_filters(**query.filter_values(),
-                                   attributes=prefixed(request, "attr.")), query.page
+                                   attributes=filter_parameters(request, "attr.")), query.page
 
 
 def cached_json(request: Request, content: dict[str, Any]) -> Response:

@@ -157,7 +157,7 @@ def set_tenant(session: Session, tenant: str | None) -> None:
     if session.in_transaction():
         conn = session.connection()
         if conn.dialect.name == "postgresql":
-            _apply_rls(conn, tenant)
+            _apply_rls(conn, tenant, session.info.get(STATEMENT_TIMEOUT))
 
 
 TENANT = bindparam("tenant", type_=String)
@@ -220,24 +220,37 @@ def system_scope(session: Session) -> Iterator[Session]:
         set_tenant(session, previous)
 
 
-def _apply_rls(conn: Connection, tenant: str | None) -> None:
+STATEMENT_TIMEOUT = "statement_timeout_ms"
+"""``session.info`` key: the longest a statement of the session's transactions may run on
+PostgreSQL, in milliseconds (``Database.session(statement_timeout_ms=...)``)."""
+
+
+def _apply_rls(conn: Connection, tenant: str | None, timeout_ms: int | None = None) -> None:
     """The transaction's tenant for RLS; a read also plans each statement for its bound values.
 
     psycopg prepares a statement run often, and PostgreSQL's generic plan for it cannot see
     the values: a 50-item catalog page (LIMIT, organization, filters) went from 6 ms to over
     100 ms as a sort of every match. Writes keep the plan cache: an import runs one INSERT
     thousands of times.
+
+    ``timeout_ms`` (a request's sessions: ``MERCATO_STATEMENT_TIMEOUT_MS``) cancels a statement
+    that runs longer, for this transaction only (like ``SET LOCAL``): the pooled connection
+    goes back to the worker and imports without it.
     """
     sql = "SELECT set_config('mercato.organization_id', %s, true)"
+    params: tuple[str, ...] = (tenant or "",)
     if not conn.get_execution_options().get("mercato_write", False):
         sql += ", set_config('plan_cache_mode', 'force_custom_plan', true)"
-    conn.exec_driver_sql(sql, (tenant or "",))
+    if timeout_ms:
+        sql += ", set_config('statement_timeout', %s, true)"
+        params += (str(int(timeout_ms)),)
+    conn.exec_driver_sql(sql, params)
 
 
 @event.listens_for(Session, "after_begin")
 def _after_begin(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
-        _apply_rls(conn, tenant_of(session))
+        _apply_rls(conn, tenant_of(session), session.info.get(STATEMENT_TIMEOUT))
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -529,9 +542,14 @@ class Database:
                    busy_timeout_ms=settings.db_busy_timeout_ms,
                    sqlite_mmap_mb=settings.sqlite_mmap_mb)
 
-    def session(self, *, write: bool = True, tenant: str | None = None) -> Session:
+    def session(self, *, write: bool = True, tenant: str | None = None,
+                statement_timeout_ms: int = 0) -> Session:
+        """A session; ``statement_timeout_ms`` (PostgreSQL; 0: none) cancels any statement of
+        it that runs longer (an HTTP request's work: the worker's may take long)."""
         session = (self._write if write else self._read)()
         session.info["tenant"] = tenant
+        if statement_timeout_ms:
+            session.info[STATEMENT_TIMEOUT] = statement_timeout_ms
         return session
 
     @contextmanager

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -54,6 +54,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (412, "If-Match names an older version"),
         (422, "Invalid input, or Idempotency-Key reused with another request"),
         (429, "Rate limited"),
+        (503, "A statement ran past MERCATO_STATEMENT_TIMEOUT_MS (statement_timeout), "
+              "or a provider did not answer; Retry-After says when to try again"),
     )
 }
 
@@ -230,6 +232,26 @@ async def _on_stale(request: Request, exc: Exception) -> Response:
                             "retry.", request=request)
 
 
+STATEMENT_TIMEOUT_RETRY_SECONDS = 5
+QUERY_CANCELED = "57014"
+"""PostgreSQL's SQLSTATE for a statement cancelled (by ``statement_timeout``)."""
+
+
+async def _on_operational(request: Request, exc: Exception) -> Response:
+    """A statement PostgreSQL cancelled because it ran past ``MERCATO_STATEMENT_TIMEOUT_MS``
+    is a 503 with its own code: the request asked for more work than the server gives one
+    request, not a bug. Any other operational error stays a server error."""
+    assert isinstance(exc, OperationalError)
+    if getattr(exc.orig, "sqlstate", None) != QUERY_CANCELED:
+        raise exc
+    log.warning("statement_timeout", path=request.url.path)
+    return problem_response(503, "statement_timeout",
+                            "The request took longer than the server allows a query to run "
+                            "(MERCATO_STATEMENT_TIMEOUT_MS); narrow it, or try again later.",
+                            headers={"Retry-After": str(STATEMENT_TIMEOUT_RETRY_SECONDS)},
+                            request=request)
+
+
 async def _on_integrity(request: Request, exc: Exception) -> Response:
     log.warning("integrity_error", error=str(getattr(exc, "orig", exc))[:500])
     return problem_response(409, "conflict", "The change conflicts with existing data.",
@@ -243,3 +265,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(StaleDataError, _on_stale)
     app.add_exception_handler(IntegrityError, _on_integrity)
+    app.add_exception_handler(OperationalError, _on_operational)

@@ -29,14 +29,40 @@ def parse_query(model: type[Q], request: Request) -> Q:
              for error in exc.errors(include_url=False)]) from None
 
 
-def prefixed(request: Request, prefix: str) -> dict[str, list[str]]:
+def prefixed(request: Request, prefix: str, *, max_names: int | None = None,
+             max_values: int | None = None) -> dict[str, list[str]]:
     """Parameters named ``<prefix><name>``, by name, each with its values in order (a name may
-    repeat): the catalog's ``attr.<name>=`` filters."""
+    repeat): the catalog's ``attr.<name>=`` filters. More than ``max_names`` names, or more
+    than ``max_values`` values of one, is a 422 naming the parameter: each is a condition of
+    the listing's query, and a thousand of them made SQLite refuse the statement ("Expression
+    tree is too large") and PostgreSQL plan it for minutes."""
+    from mercato.core.errors import ValidationFailed
+
     found: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         if key.startswith(prefix) and len(key) > len(prefix):
             found.setdefault(key[len(prefix):], []).append(value)
+    if max_names is not None and len(found) > max_names:
+        raise ValidationFailed("Too many filters.", errors=[{
+            "field": f"{prefix}<name>",
+            "message": f"at most {max_names} {prefix}<name> filters (MERCATO_MAX_FILTERS)"}])
+    if max_values is not None:
+        errors = [{"field": f"{prefix}{name}",
+                   "message": f"at most {max_values} values (MERCATO_MAX_FILTER_VALUES)"}
+                  for name, values in found.items() if len(values) > max_values]
+        if errors:
+            raise ValidationFailed("Too many values for a filter.", errors=errors)
     return found
+
+
+def filter_parameters(request: Request, prefix: str) -> dict[str, list[str]]:
+    """``prefixed`` within the app's bounds: ``MERCATO_MAX_FILTERS`` names,
+    ``MERCATO_MAX_FILTER_VALUES`` values each."""
+    from mercato.settings import Settings
+
+    settings = getattr(request.app.state, "settings", None) or Settings()
+    return prefixed(request, prefix, max_names=settings.max_filters,
+                    max_values=settings.max_filter_values)
 
 
 def query_parameters(*models: type[BaseModel]) -> dict[str, Any]:

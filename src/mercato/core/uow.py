@@ -51,9 +51,11 @@ class UnitOfWork:
     """
 
     def __init__(self, db: Database, *, write: bool,
-                 limiter: CapacityLimiter | None = None) -> None:
+                 limiter: CapacityLimiter | None = None, statement_timeout_ms: int = 0) -> None:
         self.db = db
         self.write = write
+        self.statement_timeout_ms = statement_timeout_ms
+        """PostgreSQL cancels a statement of the request that runs longer (0: never)."""
         self.limiter = limiter
         """The thread pool a read endpoint runs on (None: the default pool)."""
         self._session: Session | None = None
@@ -67,7 +69,8 @@ class UnitOfWork:
     @property
     def session(self) -> Session:
         if self._session is None:
-            self._session = self.db.session(write=self.write)
+            self._session = self.db.session(write=self.write,
+                                            statement_timeout_ms=self.statement_timeout_ms)
         return self._session
 
     @property
@@ -261,8 +264,11 @@ class MercatoRoute(APIRoute):
 
         async def run_in_unit_of_work(request: Request) -> Response:
             await refuse_nul(request)
+            settings = getattr(request.app.state, "settings", None)
             uow = UnitOfWork(request.app.state.db, write=request.method not in SAFE_METHODS,
-                             limiter=read_pool(request) if self._reads else None)
+                             limiter=read_pool(request) if self._reads else None,
+                             statement_timeout_ms=settings.statement_timeout_ms
+                             if settings is not None else 0)
             request.state.uow = uow
             token = _current.set(uow)
             if request.method == "POST" and "idempotency-key" in request.headers:
