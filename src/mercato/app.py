@@ -19,6 +19,7 @@ from mercato.core.db import Database
 from mercato.core.docs import install_docs
 from mercato.core.errors import install_error_handlers, problem_response
 from mercato.core.idempotency import IdempotentReplay, on_replay
+from mercato.core.limits import RequestLimitsMiddleware
 from mercato.core.observability import ObservabilityMiddleware, metrics_payload
 from mercato.core.outbox import Dispatcher
 from mercato.core.proxies import TrustedProxies, TrustedProxyMiddleware
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     _operations(app, db, settings)
     install_docs(app)
     # the last added runs first: security headers reach every answer, CORS headers errors too
+    app.add_middleware(RequestLimitsMiddleware, settings=settings, routes=app.router.routes)
     app.add_middleware(CustomDomainMiddleware, resolver=app.state.domains)
     app.add_middleware(ObservabilityMiddleware)
     app.add_middleware(ListedOriginsCORS, origins=settings.cors_origins)

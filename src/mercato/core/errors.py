@@ -52,6 +52,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Absent, or another organization's"),
         (409, "Conflicts with the current state"),
         (412, "If-Match names an older version"),
+        (413, "The body is larger than the route's limit (payload_too_large)"),
         (422, "Invalid input, or Idempotency-Key reused with another request"),
         (429, "Rate limited"),
         (503, "A statement ran past MERCATO_STATEMENT_TIMEOUT_MS (statement_timeout), "
