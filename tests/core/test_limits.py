@@ -209,3 +209,18 @@ def test_uploads_and_webhooks_have_limits_of_their_own(
                        headers={"content-type": "application/json"})
     assert body.status_code == 413, body.text
     assert "MERCATO_MAX_JSON_BYTES" in body.json()["detail"]
+
+
+def test_a_chunked_upload_past_the_upload_limit_is_cut_off_with_413(
+    small_json_client: TestClient, org: Org
+) -> None:
+    """The multipart parser reads the upload as it streams; it stops at the first chunk past
+    ``MERCATO_MAX_UPLOAD_BYTES`` (64 KiB here), before any credential is even looked at."""
+    status, problem, asked = _call(
+        small_json_client.app, "/api/v1/imports",  # type: ignore[arg-type]
+        {"content-type": "multipart/form-data; boundary=xyz", **org.headers},
+        iter([b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+              b"Content-Type: text/csv\r\n\r\n", *_endless()]))
+    assert (status, problem["code"]) == (413, "payload_too_large"), problem
+    assert "MERCATO_MAX_UPLOAD_BYTES" in problem["detail"]
+    assert asked == 2
