@@ -31,6 +31,7 @@ def audit_entry(client: TestClient, org: Org) -> str:
 
 
 probe_body("PATCH", "/api/v1/staff/{staff_id}", {"role": "inventory"})
+probe_body("POST", "/api/v1/api-keys/{api_key_id}/owner", {"staff_id": new_id()})
 
 
 # -- storefront accounts --------------------------------------------------------------------------

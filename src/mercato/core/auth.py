@@ -28,6 +28,8 @@ class Principal:
     label: str
     permissions: frozenset[str] = field(default_factory=frozenset)
     role: str | None = None
+    owner_id: str | None = None
+    """An API key's owner: the staff member whose current permissions bound the key's."""
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions

@@ -20,6 +20,7 @@ from mercato.identity.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    ApiKeyOwner,
     AuditEntryOut,
     Me,
     OrganizationRef,
@@ -236,6 +237,24 @@ def get_api_key(
     ident: Identity = Depends(identity),
 ) -> ApiKeyOut:
     return _key_out(ident.get_api_key(session, api_key_id))
+
+
+@router.post("/api-keys/{api_key_id}/owner", response_model=ApiKeyOut, tags=["api-keys"],
+             summary="Give an API key another owner (owners only)")
+def reassign_api_key(
+    api_key_id: str,
+    body: ApiKeyOwner,
+    _: Principal = Depends(require("api_keys:reassign")),
+    session: Session = Depends(get_session),
+    ident: Identity = Depends(identity),
+) -> ApiKeyOut:
+    """A key acts with at most its owner's current permissions (the intersection of its scopes
+    and the owner's role, checked on every request) and stops working (401) once its owner is
+    deactivated. Give it to another active member first to keep an integration running; from
+    then on the new owner's permissions bound it. Audited like any change."""
+    key = ident.reassign_api_key(session, api_key_id, staff_id=body.staff_id)
+    session.flush()
+    return _key_out(key)
 
 
 @router.delete("/api-keys/{api_key_id}", response_model=ApiKeyOut, tags=["api-keys"],

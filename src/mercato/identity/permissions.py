@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, str] = {
     "staff:write": "Add staff, change roles, deactivate accounts.",
     "api_keys:read": "List API keys (never their secrets).",
     "api_keys:write": "Create and revoke API keys.",
+    "api_keys:reassign": "Give an API key another owner (whose permissions then bound it).",
     "audit:read": "Read the audit log.",
     "catalog:read": "Read products, variants and product types.",
     "catalog:write": "Create and change products, variants and product types; import.",
@@ -50,7 +51,7 @@ ALL = frozenset(PERMISSIONS)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.OWNER: ALL,
-    Role.MANAGER: ALL - {"organization:write"},
+    Role.MANAGER: ALL - {"organization:write", "api_keys:reassign"},
     Role.INVENTORY: frozenset({
         "catalog:read", "catalog:write", "inventory:read", "inventory:write", "orders:read",
         "channels:read", "reports:read",

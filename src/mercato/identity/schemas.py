@@ -98,13 +98,22 @@ class ApiKeyCreate(BaseModel):
     scopes: list[str] = Field(min_length=1, max_length=64)
 
 
+class ApiKeyOwner(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    staff_id: str = Field(min_length=1, max_length=26, description=(
+        "An active staff member: the key acts with at most their permissions from now on."))
+
+
 class ApiKeyOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
     name: str
     prefix: str
     scopes: list[str]
-    created_by_id: str | None
+    created_by_id: str | None = Field(description=(
+        "The key's owner: its creator, or whom an owner gave it to (null: made by the CLI, "
+        "owned by the organization's first owner). The key acts with at most the owner's "
+        "current permissions and stops working when the owner is deactivated."))
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None

@@ -105,6 +105,16 @@ _STAFF_ROLE_SIGNED_IN = (
            _staff.c.organization_id == TENANT, _sign_ins.c.id == bindparam("sid"),
            _sign_ins.c.ended_at.is_(None), _sign_ins.c.organization_id == TENANT))
 """The same, while the token's sign-in has not ended: still one statement, two primary keys."""
+_KEY_OWNER_ROLE = select(_staff.c.id, _staff.c.role).where(
+    _staff.c.id == bindparam("id"), _staff.c.is_active.is_(True),
+    _staff.c.organization_id == bindparam("org"))
+"""An API key's owner and their role, while they are active: ``Identity._authenticate_key``."""
+_FIRST_OWNER = (
+    select(_staff.c.id, _staff.c.role)
+    .where(_staff.c.organization_id == bindparam("org"), _staff.c.is_active.is_(True),
+           _staff.c.role == Role.OWNER.value)
+    .order_by(_staff.c.created_at, _staff.c.id).limit(1))
+"""The owner of keys with no recorded creator (made by the CLI): the earliest active owner."""
 
 
 @dataclass(frozen=True)
@@ -390,8 +400,18 @@ class Identity:
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             key_id = key.id
             uow.after_close(lambda: self._touch_key(key_id, now))
+        with system_scope(session):
+            if key.created_by_id is None:
+                owner = session.execute(_FIRST_OWNER, {"org": key.organization_id}).first()
+            else:
+                owner = session.execute(_KEY_OWNER_ROLE, {"id": key.created_by_id,
+                                                          "org": key.organization_id}).first()
+        if owner is None:
+            raise Unauthorized("The API key's owner no longer has access; an owner can give "
+                               "the key another owner before deactivating theirs.")
         return Principal(kind="api_key", id=key.id, organization_id=key.organization_id,
-                         label=key.name, permissions=frozenset(key.scopes) & ALL)
+                         label=key.name, owner_id=owner.id,
+                         permissions=frozenset(key.scopes) & permissions_for(owner.role))
 
     def _touch_key(self, key_id: str, when: dt.datetime) -> None:
         """Last-used time, written after the request's own transaction has ended.
@@ -534,8 +554,10 @@ class Identity:
                         for s in unknown],
             )
         _may_grant(actor, scopes, "a key")
+        # A key made by a key belongs to that key's owner: it can never outlive them either.
+        owner_id = actor.owner_id if actor.kind == "api_key" else actor.id
         key = ApiKey(id=new_id(), name=name.strip(), scopes=sorted(set(scopes)),
-                     created_by_id=actor.id, organization_id=actor.organization_id)
+                     created_by_id=owner_id, organization_id=actor.organization_id)
         token, key.secret_hash = make_compound_secret(API_KEY_PREFIX, key.id)
         session.add(key)
         return key, token
@@ -545,6 +567,21 @@ class Identity:
 
     def get_api_key(self, session: Session, key_id: str) -> ApiKey:
         return require_owned(session, ApiKey, key_id, "API key")
+
+    def reassign_api_key(self, session: Session, key_id: str, *, staff_id: str) -> ApiKey:
+        """Give a key another owner, e.g. before its owner leaves: from now on it acts with at
+        most the new owner's permissions, and stops when they are deactivated."""
+        key = self.get_api_key(session, key_id)
+        if key.revoked_at is not None:
+            raise Conflict("This API key is revoked; create a new one.")
+        owner = session.scalar(select(StaffUser).where(StaffUser.id == staff_id))
+        if owner is None or owner.status != "active":
+            raise ValidationFailed(
+                "The new owner must be an active staff member of this organization.",
+                errors=[{"field": "staff_id", "message": "no active staff member with this id"}],
+            )
+        key.created_by_id = owner.id
+        return key
 
     def revoke_api_key(self, session: Session, key_id: str) -> ApiKey:
         key = self.get_api_key(session, key_id)
