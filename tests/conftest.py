@@ -254,3 +254,20 @@ class LiveServer:
 def live_server(app: FastAPI) -> Iterator[LiveServer]:
     with LiveServer(app) as server:
         yield server
+
+
+def stored_text(db: Database) -> str:
+    """Every row of every table as text: what someone holding a copy of the database reads."""
+    import mercato.models  # noqa: F401 - every table in the metadata
+    from mercato.core.db import SYSTEM, Base
+
+    parts: list[str] = []
+    with db.session(write=False, tenant=SYSTEM) as session:
+        for table in Base.metadata.sorted_tables:
+            for row in session.execute(table.select()):
+                for value in row:
+                    if isinstance(value, bytes | bytearray | memoryview):
+                        parts.append(bytes(value).decode("utf-8", "replace"))
+                    else:
+                        parts.append(str(value))
+    return "\n".join(parts)

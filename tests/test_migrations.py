@@ -249,3 +249,47 @@ def test_products_written_before_facet_sets_gain_theirs(backend: str, tmp_path: 
         db.dispose()
         if backend == "postgresql":
             drop_pg_database(url)
+
+
+def test_secrets_stored_in_plain_text_before_0022_are_gone_after_it(
+    backend: str, tmp_path: Path
+) -> None:
+    """0022: unsealed idempotent answers are deleted; reset and verification emails stored in
+    plain text lose their bodies (pending ones are skipped); sealed ones are untouched."""
+    from mercato.core.idempotency import IdempotencyKey
+    from mercato.notifications.models import Notification
+
+    url = new_database_url(backend, tmp_path)
+    db = Database(url)
+    try:
+        org = create_org(db, make_settings(url))
+        db.dispose()
+        downgrade(url, "0020")
+        with db.transaction(tenant=org.id) as session:
+            session.add_all([
+                IdempotencyKey(scope="old", key="plain", fingerprint="f", sealed=False,
+                               response_body=b'{"key": "mk_x_secret"}'),
+                IdempotencyKey(scope="new", key="sealed", fingerprint="f", sealed=True,
+                               response_body=b"gAAAA")])
+            for n, (kind, body, status) in enumerate([
+                    ("password_reset", "reset: cst_x_secret", "pending"),
+                    ("verify_email", "verify: cst_y_secret", "sent"),
+                    ("password_reset", "sealed:gAAAA", "pending"),
+                    ("order_placed", "your order", "pending")]):
+                session.add(Notification(kind=kind, recipient="a@b.test", subject="s",
+                                         body_text=body, body_html=body, status=status,
+                                         reference=f"r{n}", organization_id=org.id))
+        db.dispose()
+        upgrade(url)
+        with db.session(tenant=SYSTEM) as session:
+            keys = set(session.scalars(select(IdempotencyKey.key)))
+            mails = {n.reference: n for n in session.scalars(select(Notification))}
+        assert keys == {"sealed"}
+        assert "cst_" not in "".join(m.body_text + m.body_html for m in mails.values())
+        assert (mails["r0"].status, mails["r1"].status) == ("skipped", "sent")
+        assert (mails["r2"].body_text, mails["r2"].status) == ("sealed:gAAAA", "pending")
+        assert (mails["r3"].body_text, mails["r3"].status) == ("your order", "pending")
+    finally:
+        db.dispose()
+        if backend == "postgresql":
+            drop_pg_database(url)

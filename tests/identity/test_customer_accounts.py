@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mercato.core.db import Database
 from mercato.notifications.models import Notification
+from mercato.notifications.service import bodies
 from tests.conftest import Org, create_org
 from tests.orders.helpers import place_order, stocked
 from tests.storefront_helpers import SHOPPER_PASSWORD, sign_in, sign_up, store_url
@@ -19,10 +20,11 @@ from tests.tenancy.verifiers import verified_domain
 def mailed_token(db: Database, org: Org, kind: str, to: str) -> str:
     """The token in the newest email of ``kind`` to ``to`` (as the shopper would read it)."""
     with db.transaction(tenant=org.id) as session:
-        body = session.scalars(select(Notification.body_text).where(
+        email = session.scalars(select(Notification).where(
             Notification.kind == kind, Notification.recipient == to)
             .order_by(Notification.created_at.desc())).first()
-    assert body is not None, f"no {kind} email to {to}"
+        assert email is not None, f"no {kind} email to {to}"
+        body = bodies(session, email)[0]  # stored sealed: opened as the worker sends it
     found = re.search(r"cst_\S+", body)
     assert found, body
     return found.group(0).rstrip(".")

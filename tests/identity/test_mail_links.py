@@ -16,6 +16,7 @@ from sqlalchemy import select
 from mercato.app import create_app
 from mercato.core.db import Database
 from mercato.notifications.models import Notification
+from mercato.notifications.service import bodies
 from tests.conftest import PUBLIC_URL, Org, create_org, make_settings
 from tests.storefront_helpers import sign_up, store_url
 from tests.tenancy.verifiers import verified_domain
@@ -25,12 +26,15 @@ POISON = {"Host": "evil.attacker.test", "X-Forwarded-Host": "evil.attacker.test"
 
 
 def mailed(db: Database, org: Org, kind: str, to: str) -> Notification | None:
+    """The newest email of ``kind`` to ``to``, its bodies opened as the worker sends them."""
     with db.transaction(tenant=org.id) as session:
         found = session.scalars(select(Notification).where(
             Notification.kind == kind, Notification.recipient == to)
             .order_by(Notification.created_at.desc())).first()
         if found is not None:
+            text, html = bodies(session, found)
             session.expunge(found)
+            found.body_text, found.body_html = text, html
         return found
 
 

@@ -6,6 +6,7 @@ gives up as ``failed``, and never sends a duplicate. Runs on SQLite and PostgreS
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections import Counter
 from typing import Any
@@ -25,9 +26,10 @@ from mercato.notifications.service import MAX_ATTEMPTS, queue, render, send_pend
 from mercato.orders.service import summary
 from mercato.settings import Settings
 from tests.checkout.helpers import ADDRESS, checkout, new_cart, shop
-from tests.conftest import Org, free_port, make_settings, staff_token, walk_pages
+from tests.conftest import Org, free_port, make_settings, staff_token, stored_text, walk_pages
 from tests.notifications.smtp import Inbox, smtp_server
 from tests.orders.helpers import place_order, stocked
+from tests.storefront_helpers import sign_in, sign_up, store_url
 
 NOTIFICATIONS = "/api/v1/notifications"
 SENDER = "shop@cards.test"
@@ -502,3 +504,37 @@ def test_an_email_claimed_by_a_dead_worker_is_sent_after_its_lease_with_its_mess
     [received] = inbox.to(email)
     assert received.message["Message-ID"] == row["message_id"]
     assert records(client, org, reference=f"order:{order['id']}")[0]["status"] == "sent"
+
+
+# -- emails that carry a secret -------------------------------------------------------------
+
+def test_a_reset_email_keeps_no_usable_token_at_rest_and_its_delivered_link_resets_the_password(
+        client: TestClient, org: Org, db: Database, settings: Settings, inbox: Inbox) -> None:
+    shopper = sign_up(client, org.slug)
+    asked = client.post(store_url(org.slug, "/auth/password-reset"),
+                        json={"email": shopper["email"]})
+    assert asked.status_code == 202, asked.text
+
+    # the first attempt fails (the server is down), the retry delivers: the row stays sendable
+    assert send_pending(db, smtp(settings, free_port())) == 0
+    [row] = records(client, org, kind="password_reset", recipient=shopper["email"])
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    due = dt.datetime.fromisoformat(row["next_attempt_at"])
+    send_pending(db, smtp(settings, inbox.port), now=due + dt.timedelta(seconds=1))
+    [received] = [r for r in inbox.to(shopper["email"])
+                  if "password" in str(r.message["Subject"]).lower()]
+    text, html = parts(received.message)
+    link = re.search(r"https?://\S+\?token=(cst_\S+)", text)
+    assert link is not None, text
+    token = link.group(1)
+    assert f'href="{link.group(0)}"' in html.replace("&amp;", "&")
+    assert token in text.replace(link.group(0), "")  # the code to type in, too
+
+    dump = stored_text(db)
+    assert token not in dump
+    assert token.split("_", 2)[2] not in dump
+
+    reset = client.post(store_url(org.slug, "/auth/password-reset/confirm"),
+                        json={"token": token, "password": "a brand new password"})
+    assert reset.status_code == 200, reset.text
+    assert sign_in(client, org.slug, shopper["email"], "a brand new password")

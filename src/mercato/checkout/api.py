@@ -28,6 +28,7 @@ from mercato.checkout.schemas import (
 )
 from mercato.checkout.shipping import ShippingQuote
 from mercato.core.errors import ValidationFailed
+from mercato.core.idempotency import credential_scope
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.identity.customer_auth import Shopper, optional_customer
 from mercato.orders.schemas import Address, ShopperOrderOut
@@ -35,8 +36,18 @@ from mercato.settings import Settings
 from mercato.tenancy.store import Store, current_store
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["checkout"])
+
+
+async def _cart_credential(request: Request) -> None:
+    """A guest's cart id is their credential for it: Idempotency-Keys on a cart's routes are
+    scoped to the cart (a signed-in shopper's, to the shopper)."""
+    cart_id = request.path_params.get("cart_id")
+    if cart_id:
+        credential_scope(request, "cart", str(cart_id))
+
+
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
-                         tags=["storefront carts"])
+                         tags=["storefront carts"], dependencies=[Depends(_cart_credential)])
 
 router.include_router(api_pricing.router)
 router.include_router(api_tax_shipping.router)

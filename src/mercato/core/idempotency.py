@@ -4,7 +4,16 @@ The guard inserts the key before the endpoint runs. A concurrent duplicate block
 index (PostgreSQL) or on the write lock (SQLite) until the first request commits, then replays
 its stored response. A first request that fails rolls its key back with its work, so a retry
 runs again. The same key with another method, path or body is a 422 ``idempotency_mismatch``.
-An answer that carries a secret (a token, a new API key) is stored sealed (``seal_answer``).
+
+Keys are scoped per credential, so an answer is replayed only to the caller that could have
+made it: a staff member or an API key (the principal), a shopper (their customer token), a guest
+cart (its id in the path), or, on the routes whose credential is the body itself (a password, a
+refresh or reset token: ``credential_in_body``), that body. A request with none of these (a guest
+creating a cart, asking for a reset mail) is not remembered: its key is accepted and ignored.
+Every stored answer is sealed (``core.secrets``, purpose ``idempotent-answers``): many carry a
+secret (a new API key, a token, an invite, a gift-card code), and sealing them all means no route
+can forget to mark its own. It costs about 0.015 ms for a 1 KB answer, 0.03 ms for 10 KB (on the
+2-core machine), and about the same to open one for a replay.
 """
 
 from __future__ import annotations
@@ -45,8 +54,8 @@ class IdempotencyKey(Base):
     content_type: Mapped[str | None] = mapped_column(String(100))
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     sealed: Mapped[bool] = mapped_column(Boolean, default=False, doc=(
-        "The body is encrypted (core.secrets, purpose idempotent-answers): it carries a "
-        "secret."))
+        "The body is encrypted (core.secrets, purpose idempotent-answers): every stored "
+        "answer is, except an empty one."))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
@@ -68,6 +77,41 @@ def fingerprint(request: Request, body: bytes) -> str:
     return digest.hexdigest()
 
 
+CREDENTIAL_KINDS = ("customer", "cart", "body")
+"""The credentials a request without a principal may carry, the first present scoping it."""
+
+
+def credential_scope(request: Request, kind: str, value: str) -> None:
+    """Declare the request's credential of ``kind`` (one of ``CREDENTIAL_KINDS``), so that its
+    Idempotency-Key is scoped to it (called by the dependency that reads the credential)."""
+    if kind not in CREDENTIAL_KINDS:
+        raise ValueError(f"unknown credential kind {kind!r}")
+    credentials: dict[str, str] | None = getattr(request.state, "idempotency_credentials", None)
+    if credentials is None:
+        credentials = request.state.idempotency_credentials = {}
+    credentials[kind] = value
+
+
+async def credential_in_body(request: Request) -> None:
+    """A route whose body is the credential (a password, a token): the same body may have its
+    answer replayed, another body (another credential) never. A dependency."""
+    fp: str | None = getattr(request.state, "idempotency_fingerprint", None)
+    if fp is not None:
+        credential_scope(request, "body", fp[:58])
+
+
+def scope_of(request: Request, principal: Principal | None) -> str | None:
+    """The credential an Idempotency-Key belongs to (at most 64 characters), or None when the
+    request carries none and its answer must not be kept."""
+    if principal is not None:
+        return f"{principal.kind}:{principal.id}"
+    credentials: dict[str, str] = getattr(request.state, "idempotency_credentials", None) or {}
+    for kind in CREDENTIAL_KINDS:
+        if kind in credentials:
+            return f"{kind}:{credentials[kind]}"[:64]
+    return None
+
+
 def _lookup(session: Session, scope: str, key: str) -> IdempotencyKey | None:
     return session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
@@ -79,7 +123,7 @@ def _answer(session: Session, row: IdempotencyKey, fp: str) -> Exception:
         return _mismatch()
     body = row.response_body or b""
     if row.sealed and body:
-        body = Vault.of(session, SEALING_PURPOSE).open(body.decode()).encode()
+        body = _vault(session).open_bytes(body)
     return IdempotentReplay(row, body)
 
 
@@ -107,9 +151,9 @@ def _claim(request: Request, session: Session, principal: Principal | None, key:
             errors=[{"field": HEADER, "message": "invalid key"}],
         )
     fp: str = request.state.idempotency_fingerprint
-    store = getattr(request.state, "store", None)  # storefront calls: per store, not per caller
-    scope = principal.organization_id if principal else (
-        f"store:{store.organization_id}" if store is not None else "anonymous")
+    scope = scope_of(request, principal)
+    if scope is None:
+        return  # no credential: nothing only this client has to replay to
     existing = _lookup(session, scope, key)
     if existing is not None:
         raise _answer(session, existing, fp)
@@ -126,23 +170,19 @@ def _claim(request: Request, session: Session, principal: Principal | None, key:
     uow_of(request).idempotency = row
 
 
-def seal_answer(request: Request) -> None:
-    """The answer carries a secret: if it is kept for replay, keep it encrypted, as the
-    secret itself is kept (a hash, or sealed) and never in plain text."""
-    uow_of(request).seal_answer = True
-
-
-def store_response(session: Session, row: IdempotencyKey, response: Response, *,
-                   sealed: bool = False) -> None:
+def store_response(session: Session, row: IdempotencyKey, response: Response) -> None:
     body = getattr(response, "body", None)
     if not isinstance(body, bytes | bytearray | memoryview):
         session.delete(row)  # a streamed answer cannot be replayed; let the key be reused
         return
     row.status_code = response.status_code
     row.content_type = response.headers.get("content-type")
-    row.sealed = sealed
-    row.response_body = (Vault.of(session, SEALING_PURPOSE).seal(bytes(body).decode()).encode()
-                         if sealed else bytes(body))
+    row.sealed = bool(body)
+    row.response_body = (_vault(session).seal_bytes(bytes(body)) if body else b"")
+
+
+def _vault(session: Session) -> Vault:
+    return Vault.of(session, SEALING_PURPOSE)
 
 
 async def on_replay(request: Request, exc: Exception) -> Response:

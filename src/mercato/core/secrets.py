@@ -60,9 +60,15 @@ class Vault:
     def seal(self, value: str) -> str:
         return self._fernet.encrypt(value.encode()).decode()
 
+    def seal_bytes(self, value: bytes) -> bytes:
+        return self._fernet.encrypt(value)
+
     def open(self, token: str) -> str:
+        return self.open_bytes(token.encode()).decode()
+
+    def open_bytes(self, token: bytes) -> bytes:
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            return self._fernet.decrypt(token)
         except InvalidToken:
             raise ServiceUnavailable("Stored secrets cannot be decrypted: was MERCATO_SECRET_KEY "
                                      "changed? Enter the keys again.") from None

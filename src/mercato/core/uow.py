@@ -60,8 +60,6 @@ class UnitOfWork:
         """The thread pool a read endpoint runs on (None: the default pool)."""
         self._session: Session | None = None
         self.idempotency: IdempotencyKey | None = None
-        self.seal_answer = False
-        """The answer carries a secret: stored for replay, it is sealed (``seal_answer``)."""
         self._deferred: list[Callable[[Session], None]] = []
         self._after_close: list[Callable[[], None]] = []
         self.closed = False
@@ -116,8 +114,7 @@ class UnitOfWork:
                     if self.idempotency is not None:
                         from mercato.core.idempotency import store_response
 
-                        store_response(session, self.idempotency, response,
-                                       sealed=self.seal_answer)
+                        store_response(session, self.idempotency, response)
                     session.commit()
                 else:
                     session.rollback()

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mercato.core.auth import Principal, get_principal, require
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.idempotency import seal_answer
+from mercato.core.idempotency import credential_in_body
 from mercato.core.pagination import Page, PageParams, page_params
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.identity import audit
@@ -37,6 +37,8 @@ from mercato.identity.tokens import API_KEY_PREFIX
 from mercato.tenancy.service import get_organization
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute)
+BODY_CREDENTIAL = [Depends(credential_in_body)]
+"""Sign-in and token routes: the body is the credential an Idempotency-Key is scoped to."""
 
 
 def _signed_in(pair: TokenPair) -> SignedIn:
@@ -46,6 +48,7 @@ def _signed_in(pair: TokenPair) -> SignedIn:
 
 
 @router.post("/auth/token", response_model=SignedIn, tags=["identity"],
+             dependencies=BODY_CREDENTIAL,
              summary="Sign in: email and password for a short-lived access token and a "
                      "refresh token")
 async def issue_token(
@@ -65,13 +68,13 @@ async def issue_token(
             client=client)
         uow.run_deferred()
         pair = ident.start_sign_in(uow.session, staff_id, organization_id)
-        seal_answer(request)
         return _signed_in(pair)
 
     return await run_in_threadpool(sign_in)
 
 
 @router.post("/auth/refresh", response_model=SignedIn, tags=["identity"],
+             dependencies=BODY_CREDENTIAL,
              summary="Trade a refresh token for a new pair (the old one stops working; "
                      "using it again ends the sign-in)")
 def refresh_token(
@@ -86,11 +89,11 @@ def refresh_token(
         on_reuse=lambda org, sign_in: uow.after_close(
             lambda: ident.end_sign_in(org, sign_in, "reuse")),
     )
-    seal_answer(request)
     return _signed_in(pair)
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["identity"],
+             dependencies=BODY_CREDENTIAL,
              response_class=Response,
              summary="Sign out: end the sign-in of a refresh token, with all its tokens")
 def logout(
@@ -103,6 +106,7 @@ def logout(
 
 
 @router.post("/auth/accept-invite", response_model=StaffOut, tags=["identity"],
+             dependencies=BODY_CREDENTIAL,
              summary="Set the password of an invited staff member")
 def accept_invite(
     body: AcceptInvite,
@@ -145,7 +149,6 @@ def list_staff(
              tags=["staff"], summary="Add a staff member, with a password or by invitation")
 def create_staff(
     body: StaffCreate,
-    request: Request,
     response: Response,
     principal: Principal = Depends(require("staff:write")),
     session: Session = Depends(get_session),
@@ -154,8 +157,6 @@ def create_staff(
     user, invite_token = ident.create_staff(session, principal, email=body.email,
                                             role=body.role, password=body.password,
                                             invite=body.invite)
-    if invite_token is not None:
-        seal_answer(request)
     session.flush()
     set_etag(response, user)
     return StaffCreated.model_validate(
@@ -208,13 +209,11 @@ def _key_out(key: ApiKey) -> ApiKeyOut:
              tags=["api-keys"], summary="Create an API key; the secret is in this response only")
 def create_api_key(
     body: ApiKeyCreate,
-    request: Request,
     principal: Principal = Depends(require("api_keys:write")),
     session: Session = Depends(get_session),
     ident: Identity = Depends(identity),
 ) -> ApiKeyCreated:
     key, secret = ident.create_api_key(session, principal, name=body.name, scopes=body.scopes)
-    seal_answer(request)
     session.flush()
     return ApiKeyCreated(**_key_out(key).model_dump(), key=secret)
 

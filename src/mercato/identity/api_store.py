@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from mercato.core.idempotency import credential_in_body
 from mercato.core.pagination import Page, PageParams, page_params
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.identity import customer_auth as auth
@@ -34,6 +35,8 @@ from mercato.tenancy.store import Store, current_store
 
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
                          tags=["storefront accounts"])
+BODY_CREDENTIAL = [Depends(credential_in_body)]
+"""Sign-in and token routes: the body is the credential an Idempotency-Key is scoped to."""
 
 
 def _link(request: Request, session: Session, store: Store, page: str) -> str | None:
@@ -56,6 +59,7 @@ def _profile(session: Session, shopper: Shopper) -> ProfileOut:
 
 
 @store_router.post("/customers", response_model=ProfileOut, status_code=201,
+                   dependencies=BODY_CREDENTIAL,
                    summary="Sign up: a shopper account (a verification email is sent)")
 def sign_up(body: SignUpIn, request: Request, store: Store = Depends(current_store),
             session: Session = Depends(get_session),
@@ -69,6 +73,7 @@ def sign_up(body: SignUpIn, request: Request, store: Store = Depends(current_sto
 
 
 @store_router.post("/auth/token", response_model=CustomerTokenResponse,
+                   dependencies=BODY_CREDENTIAL,
                    summary="Sign in: a customer token (rate limited); a guest cart merges in")
 async def sign_in(body: CustomerTokenRequest, request: Request,
                   store: Store = Depends(current_store),
@@ -113,6 +118,7 @@ def request_reset(body: ResetRequestIn, request: Request,
 
 
 @store_router.post("/auth/password-reset/confirm", response_model=TokenResponse,
+                   dependencies=BODY_CREDENTIAL,
                    summary="Set a new password with the mailed token; signs in")
 def confirm_reset(body: ResetConfirmIn, _: Store = Depends(current_store),
                   session: Session = Depends(get_session),
@@ -134,6 +140,7 @@ def request_verify(request: Request, store: Store = Depends(current_store),
 
 
 @store_router.post("/auth/verify-email/confirm", response_model=Accepted,
+                   dependencies=BODY_CREDENTIAL,
                    summary="Prove the email with the mailed token")
 def confirm_verify(body: TokenConfirmIn, _: Store = Depends(current_store),
                    session: Session = Depends(get_session)) -> Accepted:

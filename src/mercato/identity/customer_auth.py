@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from mercato.core.auth import bearer_scheme
 from mercato.core.db import get_owned, utcnow
 from mercato.core.errors import Conflict, Unauthorized, ValidationFailed
+from mercato.core.idempotency import credential_scope
 from mercato.core.uow import uow_of
 from mercato.identity.models import CustomerAccount, CustomerToken
 from mercato.identity.service import Identity, check_password, normalize_email
@@ -86,6 +87,7 @@ async def optional_customer(request: Request,
             raise Unauthorized("This sign-in has ended (the password changed); sign in again.")
 
     uow_of(request).defer(confirm)
+    credential_scope(request, "customer", shopper.account_id)  # their Idempotency-Keys
     return shopper
 
 

@@ -24,6 +24,7 @@ class Notification(TenantMixin, Base):
 
     __tablename__ = "notifications"
     __audited__ = False  # it is a record itself, and a password reset's body holds a secret
+    # (kept sealed: ``service.SECRET_KINDS``)
     __table_args__ = (
         UniqueConstraint("organization_id", "kind", "reference"),
         Index("ix_notifications_due", "status", "next_attempt_at"),

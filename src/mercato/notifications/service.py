@@ -7,6 +7,10 @@ claims due rows under a lease, sends each through SMTP as multipart/alternative,
 the outcome: ``sent``, a retry with backoff, or ``failed`` after ``MAX_ATTEMPTS``. Without an
 SMTP host the rows are marked ``skipped``.
 
+The body of an email that carries a secret (``SECRET_KINDS``: a password-reset or verification
+token) is kept sealed (``core.secrets``, purpose ``notifications``) and opened only to send it,
+so the row never holds a usable token; the worker's retries and a resend send the same link.
+
 Claims work like the outbox dispatcher's: on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets many
 workers take disjoint batches; on SQLite the claim runs under the database's write lock. A
 worker that dies after the SMTP server accepted a message but before recording it leaves the
@@ -35,10 +39,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.core.db import SYSTEM, Database, require_owned, utcnow
-from mercato.core.errors import Conflict, ValidationFailed
+from mercato.core.errors import Conflict, ServiceUnavailable, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import backoff_seconds
 from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.core.secrets import Vault
 from mercato.notifications.models import KINDS, Notification
 from mercato.settings import Settings
 
@@ -51,7 +56,11 @@ LEASE_SECONDS = 300
 """How long a claim lasts: well past a batch of sends at ``SMTP_TIMEOUT_SECONDS`` each."""
 SMTP_TIMEOUT_SECONDS = 10.0
 SECRET_KINDS = frozenset({"password_reset", "verify_email"})
-"""Kinds whose bodies carry a secret (a reset token): the API shows their metadata only."""
+"""Kinds whose bodies carry a secret (a reset token): stored sealed, and the API shows their
+metadata only."""
+SEALED = "sealed:"
+"""Prefix of a stored body that is sealed (the rest is the Fernet token)."""
+SEALING_PURPOSE = "notifications"
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -118,8 +127,12 @@ def queue(session: Session, *, kind: str, to: str, context: Mapping[str, Any],
                                             Notification.reference == reference))):
         return None
     rendered = render(kind, context)
+    text, html = rendered.text, rendered.html
+    if kind in SECRET_KINDS:
+        vault = Vault.of(session, SEALING_PURPOSE)
+        text, html = SEALED + vault.seal(text), SEALED + vault.seal(html)
     notification = Notification(kind=kind, recipient=recipient, subject=rendered.subject,
-                                body_text=rendered.text, body_html=rendered.html,
+                                body_text=text, body_html=html,
                                 status="pending", attempts=0, reference=reference[:200],
                                 customer_id=customer_id, next_attempt_at=utcnow())
     try:
@@ -128,6 +141,18 @@ def queue(session: Session, *, kind: str, to: str, context: Mapping[str, Any],
     except IntegrityError:
         return None
     return notification
+
+
+def bodies(session: Session, notification: Notification,
+           settings: Settings | None = None) -> tuple[str, str]:
+    """The text and HTML parts as mailed: opened when they are stored sealed."""
+    parts = (notification.body_text, notification.body_html)
+    if not any(part.startswith(SEALED) for part in parts):
+        return parts
+    vault = Vault.of(session, SEALING_PURPOSE, settings)
+    text, html = (vault.open(part[len(SEALED):]) if part.startswith(SEALED) else part
+                  for part in parts)
+    return text, html
 
 
 # -- reading and resending ------------------------------------------------------------------
@@ -222,9 +247,10 @@ def message_id_for(notification_id: str, domain: str) -> str:
     return f"<{secrets.token_hex(6)}.{notification_id.lower()}@{domain}>"
 
 
-def build_message(notification: Notification, settings: Settings,
-                  message_id: str) -> EmailMessage:
-    """multipart/alternative: the text part first, the HTML part preferred by mail readers."""
+def build_message(notification: Notification, settings: Settings, message_id: str, *,
+                  text: str | None = None, html: str | None = None) -> EmailMessage:
+    """multipart/alternative: the text part first, the HTML part preferred by mail readers.
+    ``text`` and ``html`` are the opened bodies of a sealed notification (``bodies``)."""
     message = EmailMessage()
     message["Subject"] = notification.subject
     message["From"] = settings.smtp_from
@@ -233,8 +259,8 @@ def build_message(notification: Notification, settings: Settings,
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
     message["X-Mercato-Notification"] = f"{notification.kind} {notification.id}"
-    message.set_content(notification.body_text)
-    message.add_alternative(notification.body_html, subtype="html")
+    message.set_content(notification.body_text if text is None else text)
+    message.add_alternative(notification.body_html if html is None else html, subtype="html")
     return message
 
 
@@ -325,16 +351,28 @@ def _send_one(db: Database, settings: Settings, mailer: _Mailer | None, worker: 
         notification = session.get(Notification, notification_id)
         if notification is None or notification.lease_owner != worker:
             return 0
+        unreadable = None
+        text = html = ""
+        if mailer is not None:
+            try:
+                text, html = bodies(session, notification, settings)
+            except ServiceUnavailable as exc:  # sealed under another MERCATO_SECRET_KEY
+                unreadable = exc.detail
         session.expunge(notification)
     if mailer is None:
         _finish(db, worker, notification_id, status="skipped",
                 last_error="MERCATO_SMTP_HOST is not set")
         return 0
+    if unreadable is not None:
+        log.error("notification_unreadable", notification=notification_id, error=unreadable)
+        _finish(db, worker, notification_id, status="failed", last_error=unreadable)
+        return 0
     message_id = notification.message_id or message_id_for(notification.id,
                                                            _domain(settings.smtp_from))
     attempts = notification.attempts + 1
     try:
-        mailer.send(build_message(notification, settings, message_id), notification.recipient)
+        mailer.send(build_message(notification, settings, message_id, text=text, html=html),
+                    notification.recipient)
     except (smtplib.SMTPException, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         final = attempts >= max_attempts or _permanent(exc)
