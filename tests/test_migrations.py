@@ -251,10 +251,10 @@ def test_products_written_before_facet_sets_gain_theirs(backend: str, tmp_path: 
             drop_pg_database(url)
 
 
-def test_secrets_stored_in_plain_text_before_0022_are_gone_after_it(
+def test_secrets_stored_in_plain_text_before_0021_are_gone_after_it(
     backend: str, tmp_path: Path
 ) -> None:
-    """0022: unsealed idempotent answers are deleted; reset and verification emails stored in
+    """0021: unsealed idempotent answers are deleted; reset and verification emails stored in
     plain text lose their bodies (pending ones are skipped); sealed ones are untouched."""
     from mercato.core.idempotency import IdempotencyKey
     from mercato.notifications.models import Notification

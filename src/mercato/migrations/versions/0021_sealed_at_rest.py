@@ -12,7 +12,7 @@ that carry a one-time token (``core.secrets``). What was stored before:
 
 No schema change; the downgrade restores nothing.
 
-Revision ID: 0022
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-05 13:20:00
 """
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0022'
+revision: str = '0021'
 down_revision: str | None = '0020'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -44,7 +44,7 @@ def upgrade() -> None:
     bind.execute(sa.text(
         f"UPDATE notifications SET status = 'skipped', last_error = :why, "  # noqa: S608
         f"lease_owner = NULL, lease_until = NULL WHERE {plain} AND status = 'pending'"),
-        {"why": "Its link was stored in plain text before 0022; ask for a new one."})
+        {"why": "Its link was stored in plain text before 0021; ask for a new one."})
     bind.execute(sa.text(
         f"UPDATE notifications SET body_text = :text, body_html = :html "  # noqa: S608
         f"WHERE {plain}"),
