@@ -11,10 +11,13 @@ from hypothesis import strategies as st
 from mercato.core.pagination import decode_cursor, encode_cursor
 from tests.conftest import Org, walk_pages
 
+STORABLE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                        max_size=100)
 
-@given(st.lists(st.one_of(st.integers(), st.text(), st.none(),
+
+@given(st.lists(st.one_of(st.integers(-(2**63) + 1, 2**63 - 1), STORABLE_TEXT, st.none(),
                           st.datetimes(timezones=st.just(dt.UTC))), min_size=1, max_size=4))
-def test_cursor_round_trips_any_sort_key(values: list[object]) -> None:
+def test_cursor_round_trips_any_storable_sort_key(values: list[object]) -> None:
     assert decode_cursor(encode_cursor(values), len(values)) == values
 
 

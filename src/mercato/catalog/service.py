@@ -80,6 +80,7 @@ from mercato.core.pagination import (
     decode_cursor,
     encode_cursor,
     keyset_after,
+    kind_of,
     ordering,
     paginate,
 )
@@ -727,7 +728,9 @@ def list_products(session: Session, filters: ProductFilters,
     shape, values = _bound_filters(session, filters, correlated=True, scoped=True)
     values["limit"] = params.limit + 1
     if params.cursor:
-        values["after_0"], values["after_1"] = decode_cursor(params.cursor, 2)
+        column, _ = SORTS[filters.sort]
+        values["after_0"], values["after_1"] = decode_cursor(
+            params.cursor, 2, [kind_of(column), kind_of(Product.id)])
     stmt = _listing(shape, filters.sort, bool(params.cursor))
     rows: list[Any] = list(tenant_execute(session, stmt, values))
     next_cursor = None

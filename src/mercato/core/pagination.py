@@ -17,10 +17,12 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Select, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, literal, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.types import TypeDecorator
 
 from mercato.core.errors import BadRequest
+from mercato.core.inputs import storable_text
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -90,12 +92,91 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
-def _decode_value(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"t"}:
-        return dt.datetime.fromisoformat(value["t"])
-    if isinstance(value, dict) and set(value) == {"d"}:
-        return Decimal(value["d"])
-    return value
+MAX_CURSOR_TEXT = 1000
+"""The longest text a cursor value may carry (ids are 26 characters, titles 500)."""
+MAX_CURSOR_INT = 2**63 - 1
+MAX_CURSOR_DECIMAL = Decimal("1e20")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What one sort key of a cursor must hold: a value of ``type`` (``None`` when
+    ``nullable``). ``object`` accepts any scalar."""
+
+    type: type
+    nullable: bool = False
+
+
+def kind_of(column: Any) -> Kind:
+    """The kind of a sort column (an ORM attribute or a column) from its SQL type."""
+    sql_type = column.type
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl
+    try:
+        python_type: type = sql_type.python_type
+    except NotImplementedError:
+        python_type = object
+    expression = getattr(column, "expression", column)
+    return Kind(python_type, bool(getattr(expression, "nullable", False)))
+
+
+def _invalid(message: str = "malformed cursor") -> BadRequest:
+    return BadRequest("The cursor is not valid.",
+                      errors=[{"field": "cursor", "message": message}])
+
+
+def _decode_value(value: Any, kind: Kind | None) -> Any:
+    """A cursor value back to the sort key's Python value; a 400 for anything a page of this
+    listing could not have written (another type, a nested value, text no column stores, a
+    number out of every column's range)."""
+    if isinstance(value, dict) and set(value) == {"t"} and isinstance(value["t"], str) \
+            and len(value["t"]) <= 64:
+        decoded: Any = dt.datetime.fromisoformat(value["t"])
+        if decoded.tzinfo is None:
+            raise ValueError("naive datetime")
+    elif isinstance(value, dict) and set(value) == {"d"} and isinstance(value["d"], str) \
+            and len(value["d"]) <= 64:
+        decoded = Decimal(value["d"])
+        if not decoded.is_finite() or abs(decoded) >= MAX_CURSOR_DECIMAL:
+            raise ValueError("decimal out of range")
+    elif isinstance(value, str):
+        if len(value) > MAX_CURSOR_TEXT or not storable_text(value):
+            raise ValueError("text no column holds")
+        decoded = value
+    elif isinstance(value, bool) or value is None:
+        decoded = value
+    elif isinstance(value, int):
+        if abs(value) > MAX_CURSOR_INT:
+            raise ValueError("integer out of range")
+        decoded = value
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("not a finite number")
+        decoded = value
+    else:  # a list or another object: no sort key holds one
+        raise ValueError("not a sort value")
+    if kind is None:
+        return decoded
+    if decoded is None:
+        if not kind.nullable:
+            raise ValueError("null where the sort key has a value")
+        return None
+    expected = kind.type
+    if expected is object:
+        return decoded
+    if expected is bool:
+        ok = isinstance(decoded, bool)
+    elif expected is int:
+        ok = isinstance(decoded, int) and not isinstance(decoded, bool)
+    elif expected is float:
+        ok = isinstance(decoded, int | float) and not isinstance(decoded, bool)
+    elif expected is Decimal:
+        ok = isinstance(decoded, Decimal | int) and not isinstance(decoded, bool)
+    else:
+        ok = isinstance(decoded, expected)
+    if not ok:
+        raise ValueError("another type than the sort key's")
+    return decoded
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -103,22 +184,33 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, width: int) -> list[Any]:
+def decode_cursor(cursor: str, width: int,
+                  kinds: Sequence[Kind | None] | None = None) -> list[Any]:
+    """The sort values of ``cursor``; with ``kinds`` (one per sort key), each must be of its
+    key's type. Anything else is a 400 ``bad_request`` on the field ``cursor``, never a
+    statement that fails in the database."""
+    if kinds is not None and len(kinds) != width:
+        raise ValueError("one kind per sort key")
     try:
+        if len(cursor) > 4 * MAX_CURSOR_TEXT:
+            raise ValueError("cursor too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
         if not isinstance(values, list) or len(values) != width:
             raise ValueError
-        return [_decode_value(v) for v in values]
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("The cursor is not valid.",
-                         errors=[{"field": "cursor", "message": "malformed cursor"}]) from exc
+        return [_decode_value(v, kinds[i] if kinds is not None else None)
+                for i, v in enumerate(values)]
+    except (ValueError, ArithmeticError, binascii.Error, UnicodeDecodeError,
+            RecursionError) as exc:
+        raise _invalid() from exc
 
 
 def keyset_after(order: Sequence[tuple[Any, bool]], values: Sequence[Any]) -> ColumnElement[bool]:
     """Rows after ``values`` in ``order`` ((column, descending) pairs): (a, b, c) after
     (x, y, z) in mixed directions, expanded into OR-of-ANDs. ``values`` may be bound
     parameters, for a statement built once."""
+    values = [literal(None, col.type) if value is None else value
+              for (col, _), value in zip(order, values, strict=True)]
     clauses = []
     for i, (col, desc) in enumerate(order):
         equal = [order[j][0] == values[j] for j in range(i)]
@@ -139,7 +231,8 @@ def paginate(
     """Run ``stmt`` one page at a time; ``order`` is (column, descending) pairs ending unique."""
     columns = [col for col, _ in order]
     if params.cursor:
-        stmt = stmt.where(keyset_after(order, decode_cursor(params.cursor, len(order))))
+        kinds = [kind_of(col) for col in columns]
+        stmt = stmt.where(keyset_after(order, decode_cursor(params.cursor, len(order), kinds)))
     stmt = stmt.order_by(*ordering(order))
     limited = stmt.limit(params.limit + 1)
     # ORM entities come back as objects, a select of columns as rows
