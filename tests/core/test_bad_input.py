@@ -116,3 +116,4 @@ def test_cursors_the_lists_write_still_walk_every_sort(client: TestClient, org: 
     for sort in ("title", "-price", "price", "created", "-updated"):
         items = walk_pages(client, "/api/v1/products", org.headers, limit=1, sort=sort)
         assert len(items) == 3, sort
+

@@ -300,7 +300,9 @@ def _publish(session: Session, org: str, variant_ids: list[str]) -> int:
             if variant_id not in items:
                 continue  # the variant was deleted
             buffer = own_buffers.get((channel_id, variant_id), default_buffer)
-            number = _numbers(levels[variant_id], places[channel_id], buffer)
+            # a sum over locations can pass what one 32-bit column holds; no channel sells more
+            number = min(_numbers(levels[variant_id], places[channel_id], buffer),
+                         stock.MAX_STOCK)
             before = last.get((channel_id, variant_id))
             if number == (before if before is not None else 0):
                 continue  # unchanged (or nothing ever published, and nothing to sell)

@@ -20,14 +20,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import BigInteger, and_, bindparam, cast, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mercato.catalog.service import StockItem
 from mercato.core.auth import Principal
 from mercato.core.db import insert_many, json_dumps, table_of, tenant_of, utcnow
-from mercato.core.errors import Conflict
+from mercato.core.errors import Conflict, ValidationFailed
 from mercato.inventory.models import Reservation, ReservationLine, StockLevel, StockMovement
 
 levels_t = table_of(StockLevel)
@@ -58,6 +58,26 @@ class Move:
     @property
     def key(self) -> Key:
         return self.variant_id, self.location_id
+
+
+MAX_STOCK = 2**31 - 1
+"""The most units a level holds, on hand or reserved: the columns are 32-bit integers on
+PostgreSQL. A movement past it is a 422 (``StockCeiling``) on both databases, not a failed
+statement; the sums are taken in 64 bits so the guard itself cannot overflow."""
+
+
+class StockCeiling(ValidationFailed):
+    """422: a movement would take a level past ``MAX_STOCK`` units; nothing moved."""
+
+    def __init__(self, move: Move, on_hand: int, reserved: int) -> None:
+        what, now, delta = (("on_hand", on_hand, move.on_hand) if move.on_hand > 0
+                            and on_hand + move.on_hand > MAX_STOCK
+                            else ("reserved", reserved, move.reserved))
+        super().__init__(
+            f"The level would hold {now + delta} units {what.replace('_', ' ')}, more than "
+            f"the most a level holds ({MAX_STOCK}).",
+            errors=[{"field": what, "message": f"would exceed {MAX_STOCK} units (now {now}, "
+                     f"moving {delta})"}])
 
 
 class InsufficientStock(Conflict):
@@ -154,9 +174,22 @@ def apply(session: Session, moves: Sequence[Move],
                            errors=[{"field": "sku", "message": "one-of-a-kind: at most 1 unit"}])
 
 
+def _over_ceiling(session: Session, org: str, move: Move) -> None:
+    """Raise ``StockCeiling`` when ``move`` (which matched no row) failed for the ceiling,
+    not for want of stock."""
+    if move.on_hand <= 0 and move.reserved <= 0:
+        return
+    row = session.execute(select(levels_t.c.on_hand, levels_t.c.reserved).where(
+        levels_t.c.variant_id == move.variant_id, levels_t.c.location_id == move.location_id,
+        levels_t.c.organization_id == org)).first()
+    if row is not None and (row.on_hand + max(move.on_hand, 0) > MAX_STOCK
+                            or row.reserved + max(move.reserved, 0) > MAX_STOCK):
+        raise StockCeiling(move, row.on_hand, row.reserved)
+
+
 def _apply_one(session: Session, org: str, move: Move, now: dt.datetime) -> None:
-    after_on_hand = levels_t.c.on_hand + move.on_hand
-    after_reserved = levels_t.c.reserved + move.reserved
+    after_on_hand = cast(levels_t.c.on_hand, BigInteger) + move.on_hand
+    after_reserved = cast(levels_t.c.reserved, BigInteger) + move.reserved
     floor = levels_t.c.safety_stock + move.keep if move.keep_safety_stock else move.keep
     conditions = [levels_t.c.variant_id == move.variant_id,
                   levels_t.c.location_id == move.location_id,
@@ -167,10 +200,15 @@ def _apply_one(session: Session, org: str, move: Move, now: dt.datetime) -> None
         conditions.append(after_on_hand >= 0)
     if move.reserved < 0:
         conditions.append(after_reserved >= 0)
+    if move.on_hand > 0:
+        conditions.append(after_on_hand <= MAX_STOCK)
+    if move.reserved > 0:
+        conditions.append(after_reserved <= MAX_STOCK)
     done = session.execute(update(levels_t).where(*conditions).values(
         on_hand=after_on_hand, reserved=after_reserved,
         changes=levels_t.c.changes + 1, updated_at=now))
     if getattr(done, "rowcount", 0) != 1:
+        _over_ceiling(session, org, move)
         raise Short(move)
 
 
@@ -184,16 +222,19 @@ _LOCK_LEVELS = text(f"""
     FOR UPDATE OF s""")  # noqa: S608 (no values in the text)
 _MOVE_LEVELS = text(f"""
     UPDATE stock_levels AS s
-    SET on_hand = s.on_hand + m.on_hand, reserved = s.reserved + m.reserved,
+    SET on_hand = s.on_hand::bigint + m.on_hand, reserved = s.reserved::bigint + m.reserved,
         changes = s.changes + 1, updated_at = :now
     FROM {_MOVES}
     WHERE s.variant_id = m.variant_id AND s.location_id = m.location_id
       AND s.organization_id = :org
       AND (NOT (m.on_hand < 0 OR m.reserved > 0)
-           OR (s.on_hand + m.on_hand) - (s.reserved + m.reserved)
-              >= CASE WHEN m.keep_safety_stock THEN s.safety_stock + m.keep ELSE m.keep END)
-      AND (m.on_hand >= 0 OR s.on_hand + m.on_hand >= 0)
-      AND (m.reserved >= 0 OR s.reserved + m.reserved >= 0)
+           OR (s.on_hand::bigint + m.on_hand) - (s.reserved::bigint + m.reserved)
+              >= CASE WHEN m.keep_safety_stock THEN s.safety_stock::bigint + m.keep
+                      ELSE m.keep END)
+      AND (m.on_hand >= 0 OR s.on_hand::bigint + m.on_hand >= 0)
+      AND (m.reserved >= 0 OR s.reserved::bigint + m.reserved >= 0)
+      AND (m.on_hand <= 0 OR s.on_hand::bigint + m.on_hand <= 2147483647)
+      AND (m.reserved <= 0 OR s.reserved::bigint + m.reserved <= 2147483647)
     RETURNING s.variant_id, s.location_id""").bindparams(  # noqa: S608 (no values in the text)
     bindparam("now", type_=levels_t.c.updated_at.type))
 
@@ -213,6 +254,7 @@ def _apply_together(session: Session, org: str, ordered: list[Move], now: dt.dat
         _MOVE_LEVELS, {"moves": moves, "org": org, "now": now})}
     for move in ordered:
         if move.key not in done:
+            _over_ceiling(session, org, move)
             raise Short(move)
 
 
