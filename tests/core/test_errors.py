@@ -154,3 +154,30 @@ def test_every_extension_member_raised_in_the_code_has_a_name_of_its_own() -> No
                 assert not names & RESERVED_MEMBERS, (path, node.lineno, names)
                 found += 1
     assert found >= 10
+
+
+def _unreachable_url(backend: str, tmp_path: object) -> str:
+    if backend == "sqlite":  # a file in a directory that does not exist cannot be opened
+        return f"sqlite:///{tmp_path}/no-such-directory/mercato.db"
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"postgresql+psycopg://mercato_test@127.0.0.1:{port}/mercato"
+
+
+def test_an_unreachable_database_is_a_503_database_unavailable_problem(
+        backend: str, settings: Settings, org: Org, tmp_path: object) -> None:
+    from tests.conftest import make_settings
+
+    url = _unreachable_url(backend, tmp_path)
+    down = create_app(make_settings(url), Database(url, pool_size=1))
+    with TestClient(down, raise_server_exceptions=False) as client:
+        for response in (client.get("/api/v1/products", headers=org.headers),
+                         client.post("/api/v1/auth/token",
+                                     json={"email": org.owner_email, "password": "x" * 12}),
+                         client.get(f"/store/v1/{org.slug}/products"),
+                         client.get("/api/v1/orders", headers=org.headers,
+                                    params={"q": "x"})):
+            body = _is_problem(response, 503, "database_unavailable")
+            assert response.headers["Retry-After"].isdigit()
+            assert "mercato_test" not in body["detail"]

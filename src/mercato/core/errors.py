@@ -16,7 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -55,8 +56,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "The body is larger than the route's limit (payload_too_large)"),
         (422, "Invalid input, or Idempotency-Key reused with another request"),
         (429, "Rate limited"),
-        (503, "A statement ran past MERCATO_STATEMENT_TIMEOUT_MS (statement_timeout), "
-              "or a provider did not answer; Retry-After says when to try again"),
+        (503, "A statement ran past MERCATO_STATEMENT_TIMEOUT_MS (statement_timeout), the "
+              "database is unreachable (database_unavailable), or a provider did not answer; "
+              "Retry-After says when to try again"),
     )
 }
 
@@ -241,10 +243,11 @@ QUERY_CANCELED = "57014"
 async def _on_operational(request: Request, exc: Exception) -> Response:
     """A statement PostgreSQL cancelled because it ran past ``MERCATO_STATEMENT_TIMEOUT_MS``
     is a 503 with its own code: the request asked for more work than the server gives one
-    request, not a bug. Any other operational error stays a server error."""
+    request, not a bug. An unreachable database is a 503 ``database_unavailable``
+    (``_on_database_error``); any other operational error stays a server error."""
     assert isinstance(exc, OperationalError)
     if getattr(exc.orig, "sqlstate", None) != QUERY_CANCELED:
-        raise exc
+        return await _on_database_error(request, exc)
     log.warning("statement_timeout", path=request.url.path)
     return problem_response(503, "statement_timeout",
                             "The request took longer than the server allows a query to run "
@@ -259,6 +262,54 @@ async def _on_integrity(request: Request, exc: Exception) -> Response:
                             request=request)
 
 
+_UNAVAILABLE_SQLSTATES = ("08", "3D", "28", "53300", "57P01", "57P02", "57P03")
+"""PostgreSQL states that mean no usable connection: connection exceptions (08), the database
+is gone (3D000) or refuses the role (28), too many connections, the server shutting down or
+starting up."""
+_UNAVAILABLE_SQLITE = ("unable to open database", "disk i/o error")
+DATABASE_RETRY_AFTER = 5
+"""Seconds a client is told to wait before trying again when the database is unreachable."""
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The error says the database cannot be reached (down, dropped, refusing connections,
+    no free connection in the pool), not that a statement failed."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    orig = exc.orig
+    module = type(orig).__module__
+    if module.startswith("psycopg"):
+        sqlstate = getattr(orig, "sqlstate", None)
+        # psycopg raises a failed connect (refused, unknown host, timeout) with no state
+        return sqlstate is None or str(sqlstate).startswith(_UNAVAILABLE_SQLSTATES)
+    if module.startswith("sqlite3"):
+        return str(orig).lower().startswith(_UNAVAILABLE_SQLITE)
+    return False
+
+
+def unavailable_response(request: Request | None = None) -> JSONResponse:
+    """503 ``database_unavailable``: a retryable outage, with ``Retry-After``."""
+    return problem_response(503, "database_unavailable",
+                            "The database is not reachable right now; try again shortly.",
+                            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+                            request=request)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    """An unreachable database is a 503 problem; any other database error stays unhandled
+    (a 500, logged by ``ObservabilityMiddleware``)."""
+    if not database_unavailable(exc):
+        raise exc
+    log.warning("database_unavailable", error=type(exc).__name__)
+    return unavailable_response(request)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Known errors to problems; anything else is answered by ``ObservabilityMiddleware``."""
     app.add_exception_handler(MercatoError, _on_mercato_error)
@@ -267,3 +318,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StaleDataError, _on_stale)
     app.add_exception_handler(IntegrityError, _on_integrity)
     app.add_exception_handler(OperationalError, _on_operational)
+    for database_error in (InterfaceError, PoolTimeout):
+        app.add_exception_handler(database_error, _on_database_error)

@@ -22,7 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mercato.core.errors import problem_response
+from mercato.core.errors import database_unavailable, problem_response, unavailable_response
 from mercato.core.ids import new_id
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -112,11 +112,16 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            error_log.exception("unhandled_error", error=type(exc).__name__)
+            unavailable = database_unavailable(exc)  # raised outside the routes' handlers
+            if unavailable:
+                error_log.warning("database_unavailable", error=type(exc).__name__)
+            else:
+                error_log.exception("unhandled_error", error=type(exc).__name__)
             if started:
                 raise  # half a response is out: the only honest thing left is to close
-            response = problem_response(500, "internal_error", "An unexpected error occurred.",
-                                        request=Request(scope))
+            response = (unavailable_response(Request(scope)) if unavailable else
+                        problem_response(500, "internal_error", "An unexpected error occurred.",
+                                         request=Request(scope)))
             await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
