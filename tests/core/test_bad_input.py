@@ -117,3 +117,15 @@ def test_cursors_the_lists_write_still_walk_every_sort(client: TestClient, org: 
         items = walk_pages(client, "/api/v1/products", org.headers, limit=1, sort=sort)
         assert len(items) == 3, sort
 
+
+
+@pytest.mark.parametrize("value", ["1e999999", "1e30", "-1", "NaN", "Infinity", "0.001"])
+def test_a_price_filter_past_the_largest_amount_is_422_or_matches_nothing(
+        client: TestClient, org: Org, value: str) -> None:
+    for path, headers in (("/api/v1/products", org.headers),
+                          (store_url(org.slug, "/products"), {})):
+        for name in ("price_min", "price_max"):
+            response = client.get(path, headers=headers, params={name: value})
+            assert response.status_code in (200, 422), (path, name, response.text)
+            if response.status_code == 422:
+                problem(response, 422, "validation_error")

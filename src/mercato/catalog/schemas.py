@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mercato.core.money import Money
+from mercato.core.money import MAX_AMOUNT, Money
 from mercato.core.pagination import PageQuery
 
 Status = Literal["draft", "active", "archived"]
@@ -31,8 +31,10 @@ class ListingQuery(BaseModel):
     collection: str | None = Field(None, description="Collection slug or id.")
     tag: str | None = Field(None, max_length=100)
     vendor: str | None = Field(None, max_length=200)
-    price_min: Decimal | None = Field(None, ge=0, description="Some variant costs at least.")
-    price_max: Decimal | None = Field(None, ge=0, description="Some variant costs at most.")
+    price_min: Decimal | None = Field(None, ge=0, le=MAX_AMOUNT,
+                                      description="Some variant costs at least.")
+    price_max: Decimal | None = Field(None, ge=0, le=MAX_AMOUNT,
+                                      description="Some variant costs at most.")
     in_stock: bool | None = Field(None, description="Some variant is available to sell.")
 
     def filter_values(self) -> dict[str, Any]:
