@@ -114,3 +114,24 @@ def test_lifetime_value_is_kept_per_currency_never_summed_across(client: TestCli
               payments=[{"method": "card"}])
     got = client.get(f"{CUSTOMERS}/{customer['id']}", headers=org.headers).json()
     assert (got["orders_count"], got["lifetime_value"]) == (2, {"EUR": "15.00", "USD": "10.00"})
+
+
+def test_customer_search_and_tag_filter_match_wildcards_literally(client: TestClient,
+                                                                  org: Org) -> None:
+    """``q=%`` and ``q=_`` find those characters; a tag filter of ``%`` or ``a_c`` is the
+    tag itself, never a pattern matching other tags."""
+    tag = f"t{unique().lower()}"
+    odd = new_customer(client, org, first_name="50%", last_name="Off_ice",
+                       tags=[f"{tag}%", f"{tag}_x", 'quote"d'])
+    new_customer(client, org, first_name="Plain", last_name="Name", tags=[f"{tag}ab", "a\\b"])
+
+    def ids(**params: str) -> list[str]:
+        return [c["id"] for c in walk_pages(client, CUSTOMERS, org.headers, limit=5, **params)]
+
+    assert ids(q="%") == [odd["id"]]
+    assert ids(q="_") == [odd["id"]]
+    assert ids(tag=f"{tag}%") == [odd["id"]]
+    assert ids(tag=f"{tag}_x") == [odd["id"]]
+    assert ids(tag=f"{tag}_b") == []
+    assert ids(tag='quote"d') == [odd["id"]]
+    assert ids(tag="%") == []

@@ -350,3 +350,26 @@ def test_order_numbers_are_per_organization(client: TestClient, org: Org,
     theirs, _ = stocked(client, other_org, [1])
     assert place_order(client, org, [(mine[0], 1)])["number"] == 1001
     assert place_order(client, other_org, [(theirs[0], 1)])["number"] == 1001
+
+
+def test_order_search_matches_percent_and_underscore_literally(client: TestClient,
+                                                               org: Org) -> None:
+    """``q=%`` is a percent sign to find, not a wildcard that lists every order."""
+    skus, _ = stocked(client, org, [5])
+    plain = place_order(client, org, [(skus[0], 1)], customer={
+        "email": f"{unique().lower()}@example.com", "first_name": "Ada", "last_name": "Byron"})
+    odd = place_order(client, org, [(skus[0], 1)], customer={
+        "email": f"{unique().lower()}@example.com", "first_name": "100%",
+        "last_name": "Under_score"})
+
+    def ids(q: str) -> list[str]:
+        response = client.get(ORDERS, headers=org.headers, params={"q": q})
+        assert response.status_code == 200, response.text
+        return [o["id"] for o in response.json()["data"]]
+
+    assert ids("%") == [odd["id"]]
+    assert ids("_") == [odd["id"]]
+    assert ids("0%") == [odd["id"]]
+    assert ids("a_a") == []
+    assert ids("\\") == []
+    assert plain["id"] in ids("ada")

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mercato.core.db import require_owned
+from mercato.core.db import json_dumps, require_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.like import like_contains
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.orders.models import Customer, CustomerAddress, CustomerEmail, Order
 from mercato.orders.schemas import (
@@ -21,7 +22,6 @@ from mercato.orders.schemas import (
     CustomerOut,
     CustomerUpdate,
 )
-from mercato.orders.service import contains
 
 
 def get_customer(session: Session, customer_id: str) -> Customer:
@@ -97,15 +97,16 @@ def list_customers(session: Session, params: PageParams, *, q: str | None,
                    tag: str | None) -> Slice[Customer]:
     stmt = select(Customer)
     if q:
-        like = contains(q.strip().lower())
+        text = q.strip().lower()
         stmt = stmt.where(or_(
-            func.lower(func.coalesce(Customer.first_name, "") + " "
-                       + func.coalesce(Customer.last_name, "")).like(like),
+            like_contains(func.lower(func.coalesce(Customer.first_name, "") + " "
+                                     + func.coalesce(Customer.last_name, "")), text),
             Customer.id.in_(select(CustomerEmail.customer_id)
-                            .where(CustomerEmail.email.like(like)))))
+                            .where(like_contains(CustomerEmail.email, text)))))
     if tag:
-        # tags are few per customer: the JSON text holds the quoted tag exactly when it has it
-        stmt = stmt.where(cast(Customer.tags, Text).like(f'%"{tag}"%'))
+        # tags are few per customer: the JSON text holds the tag, quoted and escaped as JSON
+        # writes it, exactly when the customer has it
+        stmt = stmt.where(like_contains(cast(Customer.tags, Text), json_dumps(tag)))
     return paginate(session, stmt, [(Customer.id, True)], params)
 
 

@@ -30,6 +30,7 @@ from mercato.catalog.service import SaleItem, sale_items
 from mercato.core import csvcells
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.like import like_contains
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.identity import audit
@@ -112,19 +113,13 @@ def _filtered(stmt: Select[Any], *, status: str | None = None,
     if q:
         text = q.strip().lower()
         number = text.lstrip("#")
-        like = contains(text)
-        conditions = [func.lower(Order.email).like(like),
-                      func.lower(Order.customer_name).like(like),
+        conditions = [like_contains(func.lower(Order.email), text),
+                      like_contains(func.lower(Order.customer_name), text),
                       Order.external_number == q.strip()]
         if number.isascii() and number.isdigit() and len(number) < 10:
             conditions.append(Order.number == int(number))
         stmt = stmt.where(or_(*conditions))
     return stmt
-
-
-def contains(text: str) -> str:
-    """A LIKE pattern for text typed in a search box (its own wildcards dropped)."""
-    return f"%{text.replace('%', '').replace('_', '')}%"
 
 
 def list_orders(session: Session, params: PageParams, **filters: Any) -> Slice[Order]:
