@@ -131,3 +131,46 @@ def test_metrics_can_be_restricted_to_a_bearer_token(settings: Settings, db: Dat
         assert allowed.status_code == 200
         assert "mercato_http_requests_total" in allowed.text
         assert client.get("/health").status_code == 200
+
+
+def test_an_unhandled_database_error_is_logged_without_the_values_it_was_given(
+        settings: Settings, backend: str) -> None:
+    """SQLAlchemy's message appends the statement's parameters and PostgreSQL's quotes the
+    value it refused; neither reaches the log (a customer's email is personal data)."""
+    from fastapi import APIRouter, Depends
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from mercato.core.uow import MercatoRoute, get_session
+
+    secret = "grace.hopper.secret@navy.example"
+    router = APIRouter(route_class=MercatoRoute)
+
+    @router.get("/boom/{kind}")
+    def boom(kind: str, email: str, session: Session = Depends(get_session)) -> dict[str, str]:
+        statement = ("SELECT CAST(:email AS INTEGER)" if kind == "cast"
+                     else "SELECT * FROM no_such_table WHERE email = :email")
+        session.execute(text(statement), {"email": email})
+        return {}
+
+    database = Database(settings.database_url, pool_size=2)
+    app = create_app(settings, database)
+    app.include_router(router)
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            missing = client.get("/boom/table", params={"email": secret})
+            cast = client.get("/boom/cast", params={"email": secret})
+    finally:
+        configure_logging("warning", "json")
+        database.dispose()
+    assert missing.status_code == 500
+    assert cast.status_code == (500 if backend == "postgresql" else 200)
+    logged = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    errors = [entry for entry in logged if entry.get("event") == "unhandled_error"]
+    assert len(errors) == (2 if backend == "postgresql" else 1), stream.getvalue()
+    assert "no_such_table" in errors[0]["exception"]  # the statement and the stack stay
+    assert "Traceback" in errors[0]["exception"]
+    assert secret not in stream.getvalue()
+    assert secret.split("@")[0] not in stream.getvalue()

@@ -450,6 +450,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30
             pool_size=pool_size * 3,
             max_overflow=0,
             pool_recycle=3600,
+            hide_parameters=True,  # errors (and the logs that print them) carry no values
             json_serializer=json_dumps,
             json_deserializer=json_loads,
         )
@@ -508,7 +509,8 @@ def create_db_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 30
     options = " ".join([POSTGRES_SESSION, *([given] if isinstance(given, str) else given)])
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2,
                          connect_args={"options": options.strip()}, json_serializer=json_dumps,
-                         json_deserializer=json_loads)
+                         json_deserializer=json_loads,
+                         hide_parameters=True)  # errors (and logs) carry no values
 
 
 POSTGRES_SESSION = "-c max_parallel_workers_per_gather=0 -c jit=off"

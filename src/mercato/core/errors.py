@@ -257,7 +257,11 @@ async def _on_operational(request: Request, exc: Exception) -> Response:
 
 
 async def _on_integrity(request: Request, exc: Exception) -> Response:
-    log.warning("integrity_error", error=str(getattr(exc, "orig", exc))[:500])
+    orig = getattr(exc, "orig", exc)
+    diag = getattr(orig, "diag", None)  # PostgreSQL's DETAIL would quote the row's values
+    log.warning("integrity_error", error=type(orig).__name__,
+                constraint=getattr(diag, "constraint_name", None)
+                or (str(orig)[:200] if type(orig).__module__.startswith("sqlite3") else None))
     return problem_response(409, "conflict", "The change conflicts with existing data.",
                             request=request)
 

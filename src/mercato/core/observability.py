@@ -7,6 +7,8 @@ import os
 import re
 import sys
 import time
+import traceback
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -42,6 +44,65 @@ access_log = structlog.get_logger("mercato.access")
 error_log = structlog.get_logger("mercato.errors")
 
 
+_DRIVERS = ("psycopg", "sqlite3")
+
+
+def _from_driver(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".", 1)[0] in _DRIVERS
+
+
+def _safe_summary(exc: BaseException) -> str:
+    """The last line of a traceback, without the values a database error carries: a driver's
+    message quotes them (``invalid input syntax for type integer: "a@b.test"``, ``DETAIL: Key
+    (email)=(...)``, ``CONTEXT: unnamed portal parameter $1 = '...'``), SQLAlchemy's appends
+    the parameters. Their class, SQLSTATE and statement (no values: they are bound) stay."""
+    name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    statement = getattr(exc, "statement", None)
+    orig = getattr(exc, "orig", None)
+    if orig is not None or _from_driver(exc):
+        driver = orig if orig is not None else exc
+        state = getattr(driver, "sqlstate", None) or getattr(driver, "sqlite_errorname", None)
+        parts = [f"{name}: ({type(driver).__module__}.{type(driver).__qualname__})"]
+        if state:
+            parts.append(f"[state {state}]")
+        if isinstance(statement, str):
+            parts.append(f"\n[SQL: {statement}]")
+        return " ".join(parts) + " [message and parameters withheld]"
+    return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback (chained causes first, as Python prints them) with every database
+    error's message replaced by ``_safe_summary``: logs never carry what a customer sent."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__
+                                        else current.__context__)
+    blocks = []
+    for item in reversed(chain):
+        frames = "".join(traceback.format_tb(item.__traceback__))
+        blocks.append(f"Traceback (most recent call last):\n{frames}{_safe_summary(item)}")
+    return "\n\nThe above exception led to the following exception:\n\n".join(blocks)
+
+
+def _safe_exc_info(logger: Any, method: str,
+                   event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog's ``format_exc_info``, through ``safe_traceback``."""
+    exc_info = event.pop("exc_info", None)
+    if not exc_info:
+        return event
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    exc = exc_info if isinstance(exc_info, BaseException) else exc_info[1]
+    if isinstance(exc, BaseException):
+        event["exception"] = safe_traceback(exc)
+    return event
+
+
 def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     """structlog to stdout: one JSON object per line, with the request id bound per request."""
     renderer: Any = (
@@ -54,7 +115,7 @@ def configure_logging(level: str = "info", fmt: str = "json", stream: TextIO | N
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
+            _safe_exc_info,  # not format_exc_info: a database error's values stay out
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
