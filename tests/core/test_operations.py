@@ -78,6 +78,23 @@ def test_metrics_count_requests_by_route_template_and_status(
     assert "mercato_http_request_duration_seconds_bucket" in text
 
 
+def test_metrics_label_a_nested_router_route_with_its_full_template(
+    client: TestClient, org: Org
+) -> None:
+    """Routers included in a module's router (reviews under the catalog's ``/api/v1``, tax
+    and shipping under checkout's) are labelled with the whole path template, prefix and all,
+    as the access log is."""
+    client.get(f"/api/v1/reviews/{new_id()}", headers=org.headers)
+    client.get("/api/v1/tax/settings", headers=org.headers)
+    client.get(f"/store/v1/{org.slug}/products")
+    text = client.get("/metrics").text
+    assert re.search(r'route="/api/v1/reviews/\{review_id\}",status="404"\} [1-9]', text)
+    assert re.search(r'route="/api/v1/tax/settings",status="200"\} [1-9]', text)
+    assert re.search(r'route="/store/v1/\{store\}/products",status="200"\} [1-9]', text)
+    assert 'route="/reviews/{review_id}"' not in text
+    assert 'route="/tax/settings"' not in text
+
+
 def test_logs_are_json_lines_with_the_request_id(client: TestClient, org: Org) -> None:
     stream = io.StringIO()
     configure_logging("info", "json", stream=stream)

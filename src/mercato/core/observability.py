@@ -135,6 +135,24 @@ def metrics_payload() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's whole path template (``/api/v1/reviews/{review_id}``).
+
+    FastAPI includes a router lazily: the route it hands the request to (``scope["route"]``)
+    keeps only its own path, without the prefixes of the routers it was included in, so
+    nested routers' routes were counted under ``/reviews/{review_id}``. The effective route
+    FastAPI matched carries the whole template; a route matched without one (a Starlette
+    route, or a FastAPI that copies routes when including them) has it as its own path.
+    """
+    effective = (scope.get("fastapi") or {}).get("effective_route_context")
+    template = getattr(effective, "path_format", None)
+    if isinstance(template, str) and template:
+        return template
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else "<unmatched>"
+
+
 class ObservabilityMiddleware:
     """Assigns the request id, times the request, counts it by route template, logs it.
 
@@ -186,8 +204,7 @@ class ObservabilityMiddleware:
             await response(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = route_template(scope)
             method = scope["method"]
             REQUESTS.labels(method, template, str(status)).inc()
             LATENCY.labels(method, template, str(status)).observe(elapsed)
