@@ -670,6 +670,16 @@ def cancel(session: Session, order_id: str, data: CancelIn) -> Order:
     return order
 
 
+def cancel_if_open(session: Session, order_id: str, reason: str) -> bool:
+    """Cancel the whole order as a channel reports it has been: idempotent. The order is
+    locked first, so a cancellation another request (a second webhook, a redelivery) made
+    while this one waited is seen, and is not an error; True when this call cancelled it."""
+    if get_order(session, order_id, lock=True).status == "cancelled":
+        return False
+    cancel(session, order_id, CancelIn(reason=reason))
+    return True
+
+
 # -- payments and refunds -----------------------------------------------------------------------
 
 def add_payment(session: Session, order_id: str, data: PaymentIn) -> Order:

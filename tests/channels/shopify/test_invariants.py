@@ -81,6 +81,90 @@ def test_twenty_copies_of_an_order_webhook_at_once_make_one_order_and_one_sale(
     assert response.json()["data"][0]["on_hand"] == 4
 
 
+def post_each(url: str, calls: list[tuple[dict[str, str], bytes]]) -> list[httpx.Response]:
+    barrier = threading.Barrier(len(calls))
+
+    def one(call: tuple[dict[str, str], bytes]) -> httpx.Response:
+        barrier.wait()
+        return httpx.post(url, content=call[1], headers=call[0], timeout=60)
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(one, calls))
+
+
+def test_create_and_cancel_webhooks_at_once_cancel_one_order_and_keep_the_connection_ok(
+        client: TestClient, org: Org, db: Database, shopify: ShopifyServer,
+        live_server: LiveServer) -> None:
+    """``orders/create`` and ``orders/cancelled`` of one order, many of each, all at once: one
+    order, cancelled once, its unit back on hand; following a cancellation Shopify already
+    told us of is not an error, so the connection stays ``ok`` (it was marked ``failing`` with
+    "'cancelled' -> 'cancelled' is not allowed")."""
+    made, sku, _ = linked(client, org, db, shopify, 5)
+    url = f"{live_server.url}/webhooks/shopify/{org.slug}"
+    order_id = 778000 + int(new_id()[-4:], 36)
+    created = order_payload(sku, order_id)
+    cancelled = json.dumps({**json.loads(created),
+                            "cancelled_at": dt.datetime.now(dt.UTC).isoformat(),
+                            "cancel_reason": "customer"}).encode()
+
+    def call(topic: str, body: bytes) -> tuple[dict[str, str], bytes]:
+        return ({"X-Shopify-Topic": topic, "X-Shopify-Shop-Domain": shopify.domain,
+                 "X-Shopify-Hmac-Sha256": signed(body), "Content-Type": "application/json",
+                 "X-Shopify-Webhook-Id": new_id()}, body)
+
+    calls = [call("orders/create", created) if i % 2 else call("orders/cancelled", cancelled)
+             for i in range(16)]
+    responses = post_each(url, calls)
+    assert [r.status_code for r in responses] == [200] * 16, [r.text for r in responses]
+    assert all(r.json()["processed"] is not False for r in responses), [
+        r.text for r in responses]
+    found = orders_of(client, org, made["channel"]["id"])
+    assert len(found) == 1
+    assert found[0]["status"] == "cancelled"
+    health = client.get(f"/api/v1/channels/{made['channel']['id']}/connection",
+                        headers=org.headers).json()["health"]
+    assert health["status"] == "ok", health
+    level = client.get("/api/v1/inventory/levels", headers=org.headers,
+                       params={"sku": sku, "location": made["locations"][0]}).json()["data"]
+    assert level[0]["on_hand"] == 5
+
+
+def test_a_cancellation_webhook_that_read_the_order_before_another_cancelled_it_is_a_no_op(
+        client: TestClient, org: Org, db: Database, shopify: ShopifyServer,
+        backend: str) -> None:
+    """The interleaving behind the race above, step by step: a delivery reads the order as
+    open, another cancels it and commits, then the first one follows the cancellation. It is
+    ``exists``, not "'cancelled' -> 'cancelled' is not allowed" (SQLite queues writers, so
+    only PostgreSQL can interleave them this way)."""
+    if backend == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: no read can go stale under a write")
+    from mercato.channels.service import find_by_account
+    from mercato.channels.shopify.inbound import cancel_order
+    from mercato.orders import service as orders
+    from mercato.orders.schemas import CancelIn
+
+    made, sku, _ = linked(client, org, db, shopify, 5)
+    order_id = 779000 + int(new_id()[-4:], 36)
+    created = order_payload(sku, order_id)
+    response = client.post(f"/webhooks/shopify/{org.slug}", content=created, headers={
+        "X-Shopify-Topic": "orders/create", "X-Shopify-Shop-Domain": shopify.domain,
+        "X-Shopify-Hmac-Sha256": signed(created), "X-Shopify-Webhook-Id": new_id(),
+        "Content-Type": "application/json"})
+    assert response.json()["message"] == "created", response.text
+    payload = {**json.loads(created), "cancelled_at": dt.datetime.now(dt.UTC).isoformat()}
+    with db.transaction(tenant=org.id) as late:
+        connection = find_by_account(late, "shopify", shopify.domain)
+        assert connection is not None
+        seen = orders.find_external(late, made["channel"]["id"], str(order_id))
+        assert seen is not None
+        assert seen.status == "open"
+        with db.transaction(tenant=org.id) as first:
+            orders.cancel(first, seen.id, CancelIn(reason="cancelled on Shopify"))
+        assert cancel_order(late, connection, payload) == "exists"
+    found = orders_of(client, org, made["channel"]["id"])
+    assert [o["status"] for o in found] == ["cancelled"]
+
+
 def test_a_webhook_for_a_shop_connected_in_another_store_is_refused(
         client: TestClient, org: Org, other_org: Org, db: Database, shopify: ShopifyServer,
         live_server: LiveServer) -> None:

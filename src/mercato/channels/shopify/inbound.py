@@ -44,7 +44,7 @@ from mercato.inventory import service as inventory
 from mercato.inventory.schemas import LevelSet
 from mercato.orders import service as orders
 from mercato.orders.models import Order
-from mercato.orders.schemas import CancelIn, PaymentIn, RefundIn
+from mercato.orders.schemas import PaymentIn, RefundIn
 from mercato.settings import Settings
 
 SYNC_REFERENCE = "shopify"
@@ -96,8 +96,8 @@ def apply_order(session: Session, connection: Connection, payload: dict[str, Any
             _account_for_sale(session, connection, existing, payload)
     else:
         outcome = "paid" if _follow_payment(session, existing, payload) else "exists"
-    if payload.get("cancelled_at") and existing.status != "cancelled":
-        orders.cancel(session, existing.id, CancelIn(reason=CANCELLED_ON_SHOPIFY))
+    if payload.get("cancelled_at") and existing.status != "cancelled" \
+            and orders.cancel_if_open(session, existing.id, CANCELLED_ON_SHOPIFY):
         outcome = "cancelled"
     return outcome
 
@@ -175,9 +175,11 @@ def cancel_order(session: Session, connection: Connection, payload: dict[str, An
         return apply_order(session, connection, {**payload,
                                                  "cancelled_at": payload.get("cancelled_at")
                                                  or utcnow().isoformat()})
-    if order.status == "cancelled":
-        return "exists"  # a cancellation Mercato sent, echoed back, or a redelivery
-    orders.cancel(session, order.id, CancelIn(reason=CANCELLED_ON_SHOPIFY))
+    # a cancellation Mercato sent, echoed back, a redelivery, or another webhook that got
+    # there first (checked again once the order is locked)
+    if order.status == "cancelled" or not orders.cancel_if_open(session, order.id,
+                                                                CANCELLED_ON_SHOPIFY):
+        return "exists"
     return "cancelled"
 
 
