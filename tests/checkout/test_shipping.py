@@ -20,10 +20,13 @@ from mercato.checkout.tax import TaxAddress, normalized
 from mercato.core.db import Database
 from mercato.core.errors import ValidationFailed
 from mercato.core.ids import new_id
+from tests.checkout import helpers as checkout_helpers
+from tests.checkout.helpers import checkout, new_cart, pickup_method
 from tests.conftest import Org
 from tests.inventory import test_concurrency as stacks
 from tests.inventory.helpers import make_location
 from tests.inventory.test_concurrency import Load, Stack
+from tests.storefront_helpers import store_url
 
 ZONES, METHODS = "/api/v1/shipping/zones", "/api/v1/shipping/methods"
 sqlite_stack, sqlite_org = stacks.sqlite_stack, stacks.sqlite_org
@@ -457,3 +460,27 @@ def test_sqlite_concurrent_creations_of_one_code_make_one_method(
 def test_postgresql_concurrent_creations_of_one_code_over_three_processes_make_one_method(
         pg_stack: Stack, pg_org: Org) -> None:
     same_code_at_once(pg_stack, pg_org)
+
+
+def test_pickup_is_offered_only_where_the_location_has_every_line_in_stock(
+        client: TestClient, org: Org) -> None:
+    """Two pickup stores, the cart's units at one only: only that store's pickup is offered,
+    the other is refused when chosen, and checkout with the offered one succeeds (it used to
+    offer both, and checkout at the empty store then failed for want of stock)."""
+    skus, stocked_store, _ = checkout_helpers.shop(client, org, [3, 3])
+    empty_store = make_location(client, org, pickup=True)
+    here = pickup_method(client, org, stocked_store)
+    there = pickup_method(client, org, empty_store)
+    cart = new_cart(client, org, [(skus[0], 2), (skus[1], 1)])
+    url = store_url(org.slug, f"/carts/{cart['id']}")
+    offered = client.get(f"{url}/shipping-methods")
+    assert offered.status_code == 200, offered.text
+    assert [o["method_id"] for o in offered.json()] == [here]
+    refused = client.put(f"{url}/shipping-method", json={"method_id": there})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "shipping_method"
+    chosen = client.put(f"{url}/shipping-method", json={"method_id": here})
+    assert chosen.status_code == 200, chosen.text
+    done = checkout(client, org, cart["id"], {"method": "manual"})
+    assert done.status_code == 201, done.text
+    assert done.json()["pickup_location_id"] == stocked_store["id"]

@@ -178,7 +178,8 @@ def set_method(session: Session, cart: Cart, method_id: str) -> None:
     """Choose a shipping method; it must be able to ship this cart now (else 422)."""
     current = view(session, cart)
     shipping.quote(session, method_id, address=address_of(cart), currency=cart.currency,
-                   subtotal=current.merchandise, weight_grams=current.weight_grams)
+                   subtotal=current.merchandise, weight_grams=current.weight_grams,
+                   wanted=wanted(cart))
     cart.shipping_method_id = method_id
 
 
@@ -360,6 +361,9 @@ def _shipping(session: Session, cart: Cart, subtotal: Decimal,
     if cart.shipping_method_id is None:
         return None, "choose a shipping method"
     try:
+        # stock is left to the reservation (409 insufficient_stock, as a race ends): a pickup
+        # method's stock is checked when it is offered and chosen, not against the cart's
+        # own hold once checkout has taken it
         return shipping.quote(session, cart.shipping_method_id, address=address_of(cart),
                               currency=cart.currency, subtotal=subtotal,
                               weight_grams=weight), None
@@ -370,7 +374,13 @@ def _shipping(session: Session, cart: Cart, subtotal: Decimal,
 def shipping_options(session: Session, cart: Cart) -> list[shipping.ShippingQuote]:
     current = view(session, cart)
     return shipping.quotes(session, address=address_of(cart), currency=cart.currency,
-                           subtotal=current.merchandise, weight_grams=current.weight_grams)
+                           subtotal=current.merchandise, weight_grams=current.weight_grams,
+                           wanted=wanted(cart))
+
+
+def wanted(cart: Cart) -> list[tuple[str, int]]:
+    """The cart's lines as (variant id, units): what a pickup location must have."""
+    return [(line.variant_id, line.quantity) for line in cart.lines]
 
 
 # -- upkeep --------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from mercato.core.db import get_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import service as inventory
+from mercato.inventory import stock
 
 if TYPE_CHECKING:
     from mercato.checkout.schemas_tax_shipping import (
@@ -143,10 +144,28 @@ def _pickup_ready(session: Session, location_id: str | None) -> bool:
     return location.pickup and location.active
 
 
+Wanted = Sequence[tuple[str, int]]
+"""A cart's lines as (variant id, units): what a pickup location must have in stock."""
+
+
+def _pickup_supplies(session: Session, location_id: str, wanted: Wanted) -> bool:
+    """The location has every line's units available now (on hand, not held): checkout
+    holds a pickup cart's units there and nowhere else."""
+    units: dict[str, int] = {}
+    for variant_id, quantity in wanted:
+        units[variant_id] = units.get(variant_id, 0) + quantity
+    if not units:
+        return True
+    available = {lv.variant_id: lv.available for lv in stock.read_levels(
+        session, variant_ids=units, location_ids=[location_id])}
+    return all(available.get(v, 0) >= quantity for v, quantity in units.items())
+
+
 def _assess(session: Session, method: ShippingMethod, zone: ShippingZone | None, *,
             has_address: bool, currency: str, subtotal: Decimal,
-            weight_grams: int) -> ShippingQuote | str:
-    """The method's quote for this cart, or why it cannot ship it."""
+            weight_grams: int, wanted: Wanted | None = None) -> ShippingQuote | str:
+    """The method's quote for this cart, or why it cannot ship it. With ``wanted`` (the
+    cart's lines), a pickup method also needs its location to have them all in stock."""
     if not method.active:
         return "the shipping method is not active"
     if method.currency != currency:
@@ -154,6 +173,9 @@ def _assess(session: Session, method: ShippingMethod, zone: ShippingZone | None,
     if method.kind == "pickup":
         if not _pickup_ready(session, method.pickup_location_id):
             return "the pickup location no longer offers pickup"
+        if wanted is not None and method.pickup_location_id is not None \
+                and not _pickup_supplies(session, method.pickup_location_id, wanted):
+            return "the pickup location does not have every item of the cart in stock"
     elif not has_address:
         return "a shipping address is needed for this method"
     elif zone is None or method.zone_id != zone.id:
@@ -178,9 +200,10 @@ def _assess(session: Session, method: ShippingMethod, zone: ShippingZone | None,
 
 
 def quotes(session: Session, *, address: TaxAddress | None, currency: str, subtotal: Decimal,
-           weight_grams: int) -> list[ShippingQuote]:
-    """Every method that can ship this cart (pickup methods always, others only with an
-    address in their zone), cheapest first (then by title)."""
+           weight_grams: int, wanted: Wanted | None = None) -> list[ShippingQuote]:
+    """Every method that can ship this cart (pickup methods where their location has the
+    cart's ``wanted`` units, others only with an address in their zone), cheapest first (then
+    by title)."""
     zone = winning_zone(session, address)
     offered = ShippingMethod.kind == "pickup"
     if zone is not None:
@@ -188,14 +211,15 @@ def quotes(session: Session, *, address: TaxAddress | None, currency: str, subto
     methods = session.scalars(select(ShippingMethod).where(
         ShippingMethod.active.is_(True), ShippingMethod.currency == currency, offered)).all()
     found = [_assess(session, m, zone, has_address=address is not None, currency=currency,
-                     subtotal=subtotal, weight_grams=weight_grams) for m in methods]
+                     subtotal=subtotal, weight_grams=weight_grams, wanted=wanted)
+             for m in methods]
     result = [q for q in found if isinstance(q, ShippingQuote)]
     result.sort(key=lambda q: (q.price, q.title, q.method_id))
     return result
 
 
 def quote(session: Session, method_id: str, *, address: TaxAddress | None, currency: str,
-          subtotal: Decimal, weight_grams: int) -> ShippingQuote:
+          subtotal: Decimal, weight_grams: int, wanted: Wanted | None = None) -> ShippingQuote:
     """The chosen method's price for this cart; ValidationFailed (field "shipping_method")
     when it cannot ship it. Offered by ``quotes`` exactly when this succeeds."""
     method = get_owned(session, ShippingMethod, method_id)
@@ -204,7 +228,7 @@ def quote(session: Session, method_id: str, *, address: TaxAddress | None, curre
                                errors=[{"field": FIELD, "message": "no such shipping method"}])
     zone = winning_zone(session, address) if method.kind != "pickup" else None
     found = _assess(session, method, zone, has_address=address is not None, currency=currency,
-                    subtotal=subtotal, weight_grams=weight_grams)
+                    subtotal=subtotal, weight_grams=weight_grams, wanted=wanted)
     if isinstance(found, str):
         raise ValidationFailed(f"This shipping method cannot ship the cart: {found}.",
                                errors=[{"field": FIELD, "message": found}])
