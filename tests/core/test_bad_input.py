@@ -129,3 +129,15 @@ def test_a_price_filter_past_the_largest_amount_is_422_or_matches_nothing(
             assert response.status_code in (200, 422), (path, name, response.text)
             if response.status_code == 422:
                 problem(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/orders?q=%ED%A0%80", "/api/v1/customers?q=a%ED%A0%80", "/api/v1/products/%ED%A0%80",
+    "/api/v1/products?attr.%ED%A0%80=x", "/api/v1/inventory/levels?sku=%FF%FE",
+])
+def test_undecodable_bytes_in_a_query_or_path_are_text_or_a_4xx(client: TestClient, org: Org,
+                                                                path: str) -> None:
+    response = client.get(path, headers=org.headers)
+    assert response.status_code in (200, 404, 422), response.text
+    if response.status_code != 200:
+        problem(response, response.status_code)
