@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from mercato.core.db import Database
 from mercato.inventory import stock
+from mercato.inventory.channels import publish_availability
 from tests.conftest import Org
 from tests.inventory.helpers import level, make_location, make_variants, receive
 from tests.inventory.test_purchasing import create_po, receive_po
@@ -72,3 +73,21 @@ def test_receiving_a_purchase_order_or_a_transfer_past_the_ceiling_is_422(
     past_ceiling(client.post(f"/api/v1/inventory/transfers/{moved.json()['id']}/receive",
                              headers=org.headers))
     assert level(client, org, sku, there)["on_hand"] == NEAR
+
+
+def test_availability_over_locations_past_the_ceiling_is_published_capped(
+        client: TestClient, db: Database, org: Org) -> None:
+    """Two full locations hold twice what one column can: the publisher (the worker) states
+    the most a column holds rather than failing on every run for this organization."""
+    sku = make_variants(client, org)[0]
+    here, there = make_location(client, org)["code"], make_location(client, org)["code"]
+    receive(client, org, sku, here, 1)
+    receive(client, org, sku, there, 1)
+    fill(db, org, CEILING)
+    with db.transaction(tenant=org.id) as session:
+        stock.mark_changed(session, location_ids=[level(client, org, sku, here)["location_id"]])
+    while publish_availability(db):
+        pass
+    variant = client.get("/api/v1/variants", headers=org.headers,
+                         params={"sku": sku}).json()["data"][0]
+    assert variant["available"] == CEILING

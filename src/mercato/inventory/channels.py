@@ -344,7 +344,8 @@ def _publish(session: Session, org: str, variant_ids: list[str]) -> int:
         numbers = [(u["channel_id"], u["variant_id"], u["quantity"]) for u in upserts]
         for listener in _listeners:
             listener(session, numbers)
-    set_available(session, {v: sum(max(0, lv.available) for lv in levels[v])
+    set_available(session, {v: min(sum(max(0, lv.available) for lv in levels[v]),
+                                   stock.MAX_STOCK)  # a 32-bit column, as a level's
                             for v in variant_ids if v in items})
     session.execute(update(stock.levels_t).where(and_(
         stock.levels_t.c.variant_id == bindparam("v"),
