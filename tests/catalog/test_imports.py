@@ -822,3 +822,17 @@ def test_an_upload_larger_than_the_setting_is_refused_with_413(
         assert response.status_code == 413, response.text
         assert response.json()["code"] == "payload_too_large"
     assert _job_count(db, org) == 0
+
+
+def test_a_file_holding_a_nul_character_is_refused_whole_on_both_databases(
+    client: TestClient, org: Org, db: Database
+) -> None:
+    """PostgreSQL cannot store NUL: the import job failed on it there ("stopped at row 1"),
+    quoting the database's error, and succeeded on SQLite. The upload is refused instead."""
+    _install(client, org)
+    response = client.post("/api/v1/imports", headers=org.headers, files={
+        "file": ("x.csv", _csv(_card_row("h1", "NUL-1", title="Ca\x00rd")), "text/csv")})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "file"
+    assert "NUL" in response.json()["errors"][0]["message"]
+    assert _products(client, org, q="NUL-1") == []

@@ -121,6 +121,10 @@ def read_header(content: bytes, fmt: str | None,
                 limits: CsvLimits = CsvLimits()) -> tuple[str, int]:
     """The file's format and how many data rows it has; raises if it cannot be imported
     (a header or a row past ``limits`` included). Linear in the file's size."""
+    nul = content.find(b"\x00")
+    if nul >= 0:  # no text column stores it (PostgreSQL refuses it): the file, not a row
+        raise CsvFormatError(f"The file holds the NUL character (byte {nul}); no text column "
+                             "can store it.")
     reader = csv.reader(_text(content))
     try:
         header = [h.strip() for h in next(reader)]
