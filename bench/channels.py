@@ -5,7 +5,7 @@ The system under test is Mercato as deployed: the server (``bench.stack``) and a
 platform: the publisher (about once a second) recomputes changed levels' channel numbers and
 records each one wanted on its mapping in the same transaction, and the pusher (its own
 thread, every 0.25 s) sends due numbers, up to 250 per ``inventorySetQuantities``. The
-platform is the Shopify emulator (``mercato.channels.shopify.emulator``), served by uvicorn on a
+platform is the Shopify emulator (``mercato_emulators.shopify``), served by uvicorn on a
 thread of this process with Shopify's standard-plan limits (cost bucket of 2,000 points,
 restored at 100 points/s, ``THROTTLED`` answered with HTTP 200), so the benchmark can read what
 it holds (``emulator.available``) without a request. Every GraphQL request it answers is timed
@@ -188,7 +188,7 @@ def emulator() -> Iterator[Emulator]:
     """The emulator on a uvicorn thread (default limits), until the block ends."""
     import uvicorn
 
-    from mercato.channels.shopify.emulator import ShopifyEmulator, create_app
+    from mercato_emulators.shopify import ShopifyEmulator, create_app
 
     state = ShopifyEmulator(shop_domain=SHOP_DOMAIN, access_token=ACCESS_TOKEN,
                             client_secret=CLIENT_SECRET)
@@ -480,7 +480,7 @@ def push_capacity(restore_rate: float) -> float:
     """Quantities per second the bucket allows once its burst is spent: full batches of
     ``push.BATCH`` at Shopify's flat cost of a mutation."""
     from mercato.channels.push import BATCH
-    from mercato.channels.shopify.emulator_schema import MUTATION_COST
+    from mercato_emulators.shopify.schema import MUTATION_COST
 
     return restore_rate / MUTATION_COST * BATCH
 

@@ -775,6 +775,24 @@ def test_demo_creates_a_store_the_printed_credentials_sign_in_to(tmp_path: Path)
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
+def test_demo_without_the_emulators_says_how_to_install_them_and_creates_nothing(
+        tmp_path: Path) -> None:
+    """The emulators are a distribution of their own (``emulators/``): a production install
+    has none, and ``mercato demo`` then stops at once with how to install them."""
+    data = tmp_path / "demo-data"
+    absent = ("import sys; sys.modules['mercato_emulators'] = None; "  # as if not installed
+              "sys.modules['mercato_emulators.shopify'] = None; "
+              "from mercato.cli import main; sys.argv[0] = 'mercato'; main()")
+    result = subprocess.run([sys.executable, "-c", absent, "demo", "--data-dir", str(data)],
+                            env=cli_env(secret=None), cwd=tmp_path, text=True,
+                            capture_output=True, timeout=COMMAND_TIMEOUT, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error: the demo's Shopify store needs the Mercato emulators" in result.stderr
+    assert "pip install -e ./emulators" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not data.exists()
+
+
 @pytest.mark.slow
 def test_demo_run_again_reuses_the_same_store_key_and_tokens(tmp_path: Path) -> None:
     cwd = tmp_path / "shop"

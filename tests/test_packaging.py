@@ -47,3 +47,55 @@ def test_the_lint_and_type_checkers_ci_runs_are_pinned() -> None:
     for tool in ("ruff", "mypy"):
         specifiers = list(dev[tool].specifier)
         assert [s.operator for s in specifiers] == ["=="], f"{tool} is not pinned: {specifiers}"
+
+
+def test_the_package_holds_no_emulator_and_never_imports_one() -> None:
+    """The platform emulators are their own distribution (``emulators/``): a wheel of mercato
+    holds none of them, and mercato works without them (``mercato demo`` loads them on demand,
+    by name, and says how to install them when they are absent)."""
+    package = ROOT / "src" / "mercato"
+    shipped = [p.relative_to(ROOT).as_posix() for p in package.rglob("*")
+               if p.name.lower().startswith("emulator")]
+    assert not shipped, f"emulators belong in emulators/src/mercato_emulators: {shipped}"
+    importing: list[str] = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            if any(m.split(".")[0] == "mercato_emulators" for m in modules):
+                importing.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}")
+    assert not importing, (
+        "mercato imports the emulators (load them with importlib where they are needed, as "
+        f"mercato.channels.demo.load_shopify_emulator does): {importing}")
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    assert wheel["targets"]["wheel"]["packages"] == ["src/mercato"]
+
+
+def test_the_emulators_import_nothing_of_mercato_they_do_not_declare() -> None:
+    """The emulators may depend on mercato, never the reverse; what they import is declared in
+    their own pyproject.toml."""
+    emulators = ROOT / "emulators"
+    declared = _names(tomllib.loads((emulators / "pyproject.toml").read_text())["project"]
+                      ["dependencies"])
+    owners = packages_distributions()
+    missing: dict[str, set[str]] = {}
+    for path in (emulators / "src" / "mercato_emulators").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top == "mercato_emulators" or top in sys.stdlib_module_names:
+                    continue
+                dists = {d.lower().replace("_", "-") for d in owners.get(top, [top])}
+                if not dists & declared:
+                    missing.setdefault(top, set()).add(path.relative_to(ROOT).as_posix())
+    assert not missing, f"imported but not in emulators/pyproject.toml: {missing}"

@@ -530,6 +530,12 @@ def demo(
     = DEMO_DIR,
 ) -> None:
     """Create a demo store on SQLite (once) and serve it, with events dispatched in-process."""
+    from mercato.channels.demo import EmulatorsMissing, load_shopify_emulator
+
+    try:  # before anything is created: the demo's Shopify store is an emulator
+        load_shopify_emulator()
+    except EmulatorsMissing as exc:
+        _fail(str(exc))
     data_dir.mkdir(parents=True, exist_ok=True)
     if "MERCATO_DATABASE_URL" not in os.environ:
         os.environ["MERCATO_DATABASE_URL"] = f"sqlite:///{(data_dir / 'mercato.db').resolve()}"

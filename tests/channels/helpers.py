@@ -25,7 +25,7 @@ class ShopifyServer:
     """The Shopify emulator served by uvicorn on a thread, its state at hand."""
 
     def __init__(self, **options: Any) -> None:
-        from mercato.channels.shopify.emulator import ShopifyEmulator, create_app
+        from mercato_emulators.shopify import ShopifyEmulator, create_app
 
         self.domain = options.pop("shop_domain", f"shop-{new_id()[-8:].lower()}.myshopify.com")
         self.state = ShopifyEmulator(shop_domain=self.domain, access_token=ACCESS_TOKEN,

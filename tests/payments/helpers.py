@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from mercato.payments.emulator import StripeEmulator, create_app
+from mercato_emulators.stripe import StripeEmulator, create_app
 from tests.conftest import LiveServer, Org
 
 SECRET_KEY = "sk_test_" + "a1b2c3d4e5f6g7h8i9j0k1l2"

@@ -12,8 +12,8 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from mercato.payments.emulator import sign
 from mercato.payments.models import GiftCardTransaction, ProviderEvent
+from mercato_emulators.stripe import sign
 from tests.conftest import Org
 from tests.inventory import test_concurrency as stacks
 from tests.inventory.test_concurrency import Load, Stack

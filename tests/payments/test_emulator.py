@@ -10,7 +10,7 @@ import pytest
 import stripe
 from fastapi import FastAPI, Request
 
-from mercato.payments.emulator import parse_form, sign
+from mercato_emulators.stripe import parse_form, sign
 from tests.conftest import LiveServer
 from tests.payments.helpers import SECRET_KEY, WEBHOOK_SECRET, StripeServer
 

@@ -20,9 +20,9 @@ from mercato.core.db import Database
 from mercato.core.ids import new_id
 from mercato.core.outbox import OutboxEvent
 from mercato.payments import hooks
-from mercato.payments.emulator import sign
 from mercato.payments.gateways import ChargeRequest, gateway_for
 from mercato.payments.models import ProviderEvent
+from mercato_emulators.stripe import sign
 from tests.conftest import LiveServer, Org
 from tests.payments.helpers import WEBHOOK_SECRET, StripeServer, connect_stripe
 

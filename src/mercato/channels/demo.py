@@ -4,14 +4,21 @@ way round).
 
 The emulator keeps its state in memory, so it is seeded again at every start (in the same
 order, so its ids come out the same) and a ``product_import`` job links it afresh.
+
+The emulator is not part of the ``mercato`` package: it is the ``mercato-emulators``
+distribution (``emulators/`` in the repository), imported here only when the demo starts.
+``load_shopify_emulator`` raises ``EmulatorsMissing``, saying how to install it, when it is absent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import time
 from decimal import Decimal
+from types import ModuleType
+from typing import Any
 
 import httpx
 import structlog
@@ -23,7 +30,6 @@ from mercato.catalog.service import create_product, install_type_set, stock_item
 from mercato.channels import jobs
 from mercato.channels.schemas import ConnectionIn, ConnectionSettings, ShopifyCredentials
 from mercato.channels.service import connect
-from mercato.channels.shopify.emulator import ShopifyEmulator, create_app
 from mercato.core.db import Database
 from mercato.inventory import service as inventory
 from mercato.inventory.channels import create_channel
@@ -50,10 +56,33 @@ TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "REFUNDS_CREATE
           "INVENTORY_LEVELS_UPDATE")
 
 
-def start_emulator(host: str, port: int) -> tuple[ShopifyEmulator, str]:
-    emulator = ShopifyEmulator(shop_domain=DOMAIN, shop_name="Demo Card Shop (Shopify)",
-                               access_token=ACCESS_TOKEN, client_secret=CLIENT_SECRET)
-    server = uvicorn.Server(uvicorn.Config(create_app(emulator), host=host, port=port,
+EMULATORS = "mercato_emulators"
+INSTALL_HINT = (
+    "the demo's Shopify store needs the Mercato emulators, which are not installed: from the "
+    "repository's root run `.venv/bin/pip install -e ./emulators` (or install the "
+    "mercato-emulators wheel), then run `mercato demo` again")
+
+
+class EmulatorsMissing(RuntimeError):
+    """The ``mercato-emulators`` distribution is not installed."""
+
+
+def load_shopify_emulator() -> ModuleType:
+    """``mercato_emulators.shopify``, imported now; ``EmulatorsMissing`` when not installed."""
+    try:
+        return importlib.import_module(f"{EMULATORS}.shopify")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (EMULATORS, f"{EMULATORS}.shopify"):
+            raise  # installed, but something it needs is missing: say so as it is
+        raise EmulatorsMissing(INSTALL_HINT) from None
+
+
+def start_emulator(host: str, port: int) -> tuple[Any, str]:
+    """A ``ShopifyEmulator`` served on a daemon thread, and its URL."""
+    shopify = load_shopify_emulator()
+    emulator = shopify.ShopifyEmulator(shop_domain=DOMAIN, shop_name="Demo Card Shop (Shopify)",
+                                       access_token=ACCESS_TOKEN, client_secret=CLIENT_SECRET)
+    server = uvicorn.Server(uvicorn.Config(shopify.create_app(emulator), host=host, port=port,
                                            log_config=None, access_log=False, lifespan="off"))
     threading.Thread(target=server.run, name="shopify-emulator", daemon=True).start()
     url = f"http://{host}:{port}"

@@ -21,8 +21,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from mercato.channels.shopify.emulator import ShopifyEmulator, create_app
-from mercato.channels.shopify.emulator_model import Order
+from mercato_emulators.shopify import ShopifyEmulator, create_app
+from mercato_emulators.shopify.model import Order
 from tests.conftest import LiveServer
 
 TOKEN = "shpat_test_token"

@@ -10,8 +10,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from mercato.channels.shopify.emulator_model import Order as RemoteOrder
 from mercato.core.db import Database
+from mercato_emulators.shopify.model import Order as RemoteOrder
 from tests.channels.helpers import ShopifyServer, job, settle, start_job
 from tests.channels.shopify.test_connector import linked, orders_of
 from tests.conftest import LiveServer, Org

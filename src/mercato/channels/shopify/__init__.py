@@ -1,1 +1,2 @@
-"""Shopify: GraphQL Admin API client, mapping, sync, webhooks, and an emulator."""
+"""Shopify: GraphQL Admin API client, mapping, sync, webhooks (its emulator is the separate
+mercato-emulators distribution: `mercato_emulators.shopify`)."""

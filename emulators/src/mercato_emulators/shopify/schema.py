@@ -39,7 +39,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 
-from mercato.channels.shopify.emulator_model import parse_time
+from mercato_emulators.shopify.model import parse_time
 
 SUPPORTED_VERSIONS = ("2025-07", "2025-10", "2026-01", "2026-04", "2026-07", "2026-10")
 MAX_PAGE = 250

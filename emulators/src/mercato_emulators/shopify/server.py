@@ -39,7 +39,7 @@ Not emulated: REST endpoints, OAuth and access scopes, the Storefront API, prese
 currencies, taxes, discounts, shipping lines, metafields, collections, media, order editing,
 holds, bulk mutations, ``bulkOperationCancel``, ``groupObjects``, search relevance, the 60-day
 window on orders, and the exact wording of most error messages. Only the types and fields in
-``emulator_schema`` exist; like Shopify, ``fulfillmentCreate`` and the webhook mutations answer
+``schema`` exist; like Shopify, ``fulfillmentCreate`` and the webhook mutations answer
 ``userErrors { field message }`` (``UserError`` has no ``code``). Choices the documentation
 leaves open: a ``changeFromQuantity`` missing on 2026-04 or later is a user error with code
 ``INVALID``; a missing ``@idempotent`` there is a top-level ``BAD_REQUEST`` error; validation
@@ -47,9 +47,9 @@ errors carry ``GRAPHQL_VALIDATION_FAILED`` and syntax errors ``GRAPHQL_PARSE_FAI
 
 Each GraphQL request runs whole under the lock, so a mutation is atomic and concurrent
 requests are serialized; webhook delivery and bulk queries run on their own threads.
-Modules: ``emulator_schema`` (SDL per version, cost, search syntax), ``emulator_graphql``
-(execution, connections, bulk JSONL), ``emulator_resolvers``, ``emulator_mutations``,
-``emulator_model`` (records), ``emulator_rest`` (webhook payloads), ``emulator_webhooks``.
+Modules of ``mercato_emulators.shopify``: ``schema`` (SDL per version, cost, search syntax),
+``gql`` (execution, connections, bulk JSONL), ``resolvers``, ``mutations``, ``model``
+(records), ``rest`` (webhook payloads), ``webhooks``; this one is ``server``.
 
 Merchant and shopper actions (orders, their payment, cancellations and refunds, stock edits,
 price changes) are Python methods on ``ShopifyEmulator`` and a few ``/_emulator/`` routes, so
@@ -79,10 +79,10 @@ from graphql import (
     validate,
 )
 
-from mercato.channels.shopify import emulator_graphql as gql
-from mercato.channels.shopify import emulator_mutations, emulator_resolvers
-from mercato.channels.shopify import emulator_rest as rest
-from mercato.channels.shopify.emulator_model import (
+from mercato_emulators.shopify import gql, rest
+from mercato_emulators.shopify import mutations as emulator_mutations
+from mercato_emulators.shopify import resolvers as emulator_resolvers
+from mercato_emulators.shopify.model import (
     GID,
     Customer,
     Fulfillment,
@@ -108,13 +108,13 @@ from mercato.channels.shopify.emulator_model import (
     to_decimal,
     topic_header,
 )
-from mercato.channels.shopify.emulator_schema import (
+from mercato_emulators.shopify.schema import (
     MAX_QUERY_COST,
     SUPPORTED_VERSIONS,
     CostCalculator,
     schema_for,
 )
-from mercato.channels.shopify.emulator_webhooks import (
+from mercato_emulators.shopify.webhooks import (
     DEFAULT_RETRY_DELAYS,
     Delivery,
     WebhookDispatcher,

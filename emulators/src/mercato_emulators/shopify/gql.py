@@ -1,6 +1,6 @@
 """The GraphQL machinery of the Shopify emulator: how fields resolve, connections, errors,
-and the JSONL a bulk query writes. The resolvers themselves are in ``emulator_resolvers``
-(queries and objects) and ``emulator_mutations``.
+and the JSONL a bulk query writes. The resolvers themselves are in ``resolvers``
+(queries and objects) and ``mutations``.
 
 Every field goes through ``resolve_field``: a registered resolver when the value is computed,
 otherwise the record attribute of the same name in snake case. It also measures what the
@@ -32,8 +32,8 @@ from graphql import (
     parse,
 )
 
-from mercato.channels.shopify.emulator_model import GID, Record, iso, money
-from mercato.channels.shopify.emulator_schema import (
+from mercato_emulators.shopify.model import GID, Record, iso, money
+from mercato_emulators.shopify.schema import (
     MAX_PAGE,
     MUTATION_COST,
     compile_search,
@@ -43,7 +43,7 @@ from mercato.channels.shopify.emulator_schema import (
 )
 
 if TYPE_CHECKING:
-    from mercato.channels.shopify.emulator import ShopifyEmulator
+    from mercato_emulators.shopify.server import ShopifyEmulator
 
 log = logging.getLogger(__name__)
 

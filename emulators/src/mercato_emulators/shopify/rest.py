@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from mercato.channels.shopify.emulator_model import (
+from mercato_emulators.shopify.model import (
     Customer,
     Fulfillment,
     Level,
@@ -20,7 +20,7 @@ from mercato.channels.shopify.emulator_model import (
 )
 
 if TYPE_CHECKING:
-    from mercato.channels.shopify.emulator import ShopifyEmulator
+    from mercato_emulators.shopify.server import ShopifyEmulator
 
 
 def level_payload(em: ShopifyEmulator, level: Level) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, validate
 from graphql.execution.values import get_directive_values
 
-from mercato.channels.shopify import emulator_rest as rest
-from mercato.channels.shopify.emulator_graphql import (
+from mercato_emulators.shopify import rest
+from mercato_emulators.shopify.gql import (
     Info,
     Resolver,
     bad_request,
@@ -23,7 +23,7 @@ from mercato.channels.shopify.emulator_graphql import (
     input_find,
     user_error,
 )
-from mercato.channels.shopify.emulator_model import (
+from mercato_emulators.shopify.model import (
     GID,
     ON_HAND_PARTS,
     QUANTITY_NAMES,
@@ -48,10 +48,10 @@ from mercato.channels.shopify.emulator_model import (
     money,
     to_decimal,
 )
-from mercato.channels.shopify.emulator_schema import schema_for
+from mercato_emulators.shopify.schema import schema_for
 
 if TYPE_CHECKING:
-    from mercato.channels.shopify.emulator import ShopifyEmulator
+    from mercato_emulators.shopify.server import ShopifyEmulator
 
 RESOLVERS: dict[tuple[str, str], Resolver] = {}
 LIMIT = 1_000_000_000

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLInterfaceType
 
-from mercato.channels.shopify.emulator_graphql import (
+from mercato_emulators.shopify.gql import (
     Info,
     Resolver,
     bad_request,
@@ -22,7 +22,7 @@ from mercato.channels.shopify.emulator_graphql import (
     search,
     time_key,
 )
-from mercato.channels.shopify.emulator_model import (
+from mercato_emulators.shopify.model import (
     GID,
     QUANTITY_NAMES,
     AdjustmentGroup,
@@ -49,7 +49,7 @@ from mercato.channels.shopify.emulator_model import (
 )
 
 if TYPE_CHECKING:
-    from mercato.channels.shopify.emulator import ShopifyEmulator
+    from mercato_emulators.shopify.server import ShopifyEmulator
 
 RESOLVERS: dict[tuple[str, str], Resolver] = {}
 
