@@ -259,11 +259,13 @@ def test_receipts_update_the_moving_average_cost_over_all_locations(
     assert_stock_consistent(db, org)
 
 
-def test_moving_average_rounds_half_up_to_cents() -> None:
+def test_moving_average_rounds_half_even_to_cents() -> None:
     assert moving_average(10, Decimal("1.00"), 10, Decimal("2.00")) == Decimal("1.50")
     assert moving_average(0, None, 5, Decimal("3.33")) == Decimal("3.33")
     assert moving_average(0, Decimal("9.99"), 5, Decimal("3.33")) == Decimal("3.33")
-    assert moving_average(1, Decimal("1.00"), 1, Decimal("1.01")) == Decimal("1.01")  # 1.005
+    # 1.005: half-even (core.money) since issue 23; half-up gave 1.01 (CHANGELOG.md)
+    assert moving_average(1, Decimal("1.00"), 1, Decimal("1.01")) == Decimal("1.00")
+    assert moving_average(1, Decimal("1.01"), 1, Decimal("1.02")) == Decimal("1.02")  # 1.015
     assert moving_average(2, Decimal("1.00"), 1, Decimal("1.00")) == Decimal("1.00")
     assert moving_average(2, Decimal("0.00"), 1, Decimal("0.01")) == Decimal("0.00")  # .0033
 

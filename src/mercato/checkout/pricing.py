@@ -13,7 +13,7 @@ The order (docs/pricing.md, "How a price is resolved"):
    ``priority`` adjusts the base price; ties go to the lower resulting price, then the smaller
    rule id. One rule at most: rules do not stack.
 3. **Rounding.** The result is never below 0 and is rounded half-even to the currency's minor
-   unit (0 decimals for JPY, KRW and the like; cents otherwise).
+   unit (``core.money``: 0 decimals for JPY, KRW and the like; cents otherwise).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -40,6 +40,7 @@ from mercato.checkout.schemas_pricing import (
     PricingRuleUpdate,
     dump,
 )
+from mercato.core import money
 from mercato.core.db import utcnow
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import record_event
@@ -48,21 +49,11 @@ from mercato.core.pagination import PageParams, Slice, paginate
 Error = dict[str, str]
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
-ZERO_DECIMAL_CURRENCIES = frozenset({
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
-    "VUV", "XAF", "XOF", "XPF",
-})
-"""ISO 4217 currencies without a minor unit. Every other currency is rounded to cents, the
-precision Mercato stores amounts in (three-decimal currencies too)."""
-
-
-def minor_unit(currency: str) -> Decimal:
-    return Decimal("1") if currency.upper() in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
-    """Half-even to the currency's minor unit, and never below zero."""
-    return max(amount, ZERO).quantize(minor_unit(currency), rounding=ROUND_HALF_EVEN)
+    """Half-even to the currency's minor unit (``core.money``), and never below zero."""
+    return money.round(max(amount, ZERO), currency)
 
 
 @dataclass(frozen=True)
@@ -393,7 +384,7 @@ def set_entries(session: Session, price_list: PriceList, entries: Sequence[Entry
     for i, entry in enumerate(entries):
         if entry.sku not in items:
             errors.append({"field": f"{field}.{i}.sku", "message": f"no variant {entry.sku!r}"})
-        elif minor_unit(price_list.currency) == 1 and entry.price != entry.price.to_integral():
+        elif money.exponent(price_list.currency) == 0 and entry.price != entry.price.to_integral():
             errors.append({"field": f"{field}.{i}.price",
                            "message": f"{price_list.currency} has no minor unit"})
     if errors:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import exists, or_, select, update
@@ -37,11 +37,11 @@ from mercato.checkout.pricing import (
     ScopeMatcher,
     apply_changes,
     check_window,
-    minor_unit,
     round_money,
     variant_facts,
 )
 from mercato.checkout.schemas_pricing import PromotionIn, PromotionUpdate, dump
+from mercato.core import money
 from mercato.core.db import table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
@@ -139,17 +139,8 @@ def _unavailable(promotion: Promotion, *, at: datetime, currency: str, subtotal:
 
 def _spread(amount: Decimal, weights: dict[str, Decimal], currency: str) -> dict[str, Decimal]:
     """``amount`` over the lines in proportion to their amounts, in whole minor units that add
-    up to exactly ``amount`` (largest remainder; ties to the smaller key)."""
-    total = sum(weights.values(), ZERO)
-    unit = minor_unit(currency)
-    if total <= 0 or amount <= 0:
-        return {}
-    raw = {key: amount * weight / total for key, weight in weights.items()}
-    shares = {key: value.quantize(unit, rounding=ROUND_DOWN) for key, value in raw.items()}
-    left = int((amount - sum(shares.values(), ZERO)) / unit)
-    for key in sorted(raw, key=lambda k: (-(raw[k] - shares[k]), k))[:left]:
-        shares[key] += unit
-    return shares
+    up to exactly ``amount`` (``core.money.allocate``)."""
+    return money.allocate(amount, weights, currency)
 
 
 def _offer(promotion: Promotion, code: str | None, lines: Sequence[PromoLine],

@@ -14,15 +14,15 @@ from __future__ import annotations
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mercato.catalog.service import StockItem, set_costs, stock_items
+from mercato.core import money
 from mercato.core.db import get_owned, table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
-from mercato.core.money import CENTS
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
 from mercato.inventory.models import Location, PurchaseOrder, PurchaseOrderLine
@@ -119,14 +119,15 @@ def moving_average(on_hand: int, cost: Decimal | None, quantity: int,
 
     ``(Q·C + q·c) / (Q + q)`` where Q is the units on hand over every location before the
     receipt and C the variant's cost then (the unit cost when it has none yet, or when nothing
-    is on hand), computed exactly in ``Decimal`` and rounded once, to cents, half up
-    (``1.005`` → ``1.01``). Rounding each receipt's result is where the average can drift from
-    the exact one, by at most half a cent per receipt.
+    is on hand), computed exactly in ``Decimal`` and rounded once, to cents, half-even like
+    every amount (``core.money``: ``1.005`` → ``1.00``, ``1.015`` → ``1.02``). Rounding each
+    receipt's result is where the average can drift from the exact one, by at most half a cent
+    per receipt.
     """
     held = max(on_hand, 0)
     current = unit_cost if cost is None else cost
     exact = (held * current + quantity * unit_cost) / Decimal(held + quantity)
-    return exact.quantize(CENTS, rounding=ROUND_HALF_UP)
+    return money.cents(exact)
 
 
 def _lock_costs(session: Session, variant_ids: list[str]) -> None:
@@ -260,5 +261,5 @@ def valuation(session: Session, location: str | None = None, *,
         found = per_place.get(place.id) or {fallback: Valued(fallback)}
         rows += [(place, found[c]) for c in sorted(found)]
     for valued in [v for _, v in rows] + list(totals.values()):
-        valued.value = valued.value.quantize(CENTS, rounding=ROUND_HALF_UP)
+        valued.value = money.cents(valued.value)
     return Valuation(rows, [totals[c] for c in sorted(totals)])

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Text, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from mercato.core import money
 from mercato.core.db import json_dumps, require_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.like import like_contains
@@ -126,7 +127,7 @@ def stats(session: Session, ids: Sequence[str]) -> dict[str | None, Figures]:
     out: dict[str | None, Figures] = {}
     for cid, currency, n, value in rows:
         count, values = out.get(cid, (0, {}))
-        values[currency] = Decimal(value).quantize(Decimal("0.01"))
+        values[currency] = money.cents(Decimal(value))
         out[cid] = (count + int(n), values)
     return out
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
+from mercato.core import money
 from mercato.core.money import MAX_AMOUNT
 
-CENTS = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 
 def cents(value: Decimal) -> Decimal:
-    return value.quantize(CENTS, rounding=ROUND_HALF_EVEN)
+    return money.cents(value)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mercato.core import money
 from mercato.core.db import require_owned, table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict
 from mercato.core.ids import new_id
-from mercato.core.money import CENTS, MAX_AMOUNT
+from mercato.core.money import MAX_AMOUNT
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.payments.models import (
@@ -57,14 +58,11 @@ def _too_much(balance_cents: int, delta_cents: int, what: str) -> Conflict:
 
 def to_cents(amount: Decimal) -> int:
     """Exact hundredths; amounts reach here validated (``Money``), so more places is a bug."""
-    cents = amount * 100
-    if cents != cents.to_integral_value():
-        raise ValueError(f"{amount} has more than two decimal places")
-    return int(cents)
+    return money.to_minor(amount)
 
 
 def from_cents(cents: int) -> Decimal:
-    return (Decimal(cents) / 100).quantize(CENTS)
+    return money.from_minor(cents)
 
 
 MAX_BALANCE_CENTS = to_cents(MAX_AMOUNT)

@@ -14,6 +14,7 @@ import stripe
 import structlog
 from sqlalchemy.orm import Session
 
+from mercato.core import money
 from mercato.core.errors import Conflict, ServiceUnavailable
 from mercato.payments.gateways import ChargeRequest, ChargeResult
 
@@ -21,25 +22,28 @@ log = structlog.get_logger("mercato.payments.stripe")
 
 ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG",
                           "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"})
-"""Currencies Stripe counts in whole units (no minor unit)."""
+"""Stripe's zero-decimal currencies (https://docs.stripe.com/currencies#zero-decimal): their API
+amounts are whole units, every other currency's are hundredths. This is Stripe's rule for its
+API's integer amounts, kept here with the gateway; it is not the currency's exponent in Mercato
+(``core.money.exponent``), which may differ (ISK: Stripe counts hundredths, CLDR has none)."""
 
 STATUSES = {"succeeded": "paid", "requires_capture": "authorized",
             "requires_action": "requires_action", "processing": "pending",
             "requires_confirmation": "requires_action"}
 
 
+def stripe_places(currency: str) -> int:
+    """Decimal places of Stripe's integer amounts in ``currency``."""
+    return 0 if currency.upper() in ZERO_DECIMAL else 2
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
     """Stripe's integer amount: cents for most currencies, whole yen for JPY."""
-    exponent = 0 if currency.upper() in ZERO_DECIMAL else 2
-    minor = amount.scaleb(exponent)
-    if minor != minor.to_integral_value():
-        raise ValueError(f"{amount} {currency} has more places than the currency")
-    return int(minor)
+    return money.to_minor(amount, currency, places=stripe_places(currency))
 
 
 def from_minor(amount: int, currency: str) -> Decimal:
-    exponent = 0 if currency.upper() in ZERO_DECIMAL else 2
-    return Decimal(amount).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+    return money.from_minor(amount, currency, places=stripe_places(currency))
 
 
 def unavailable(exc: stripe.StripeError) -> ServiceUnavailable:
