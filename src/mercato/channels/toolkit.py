@@ -24,6 +24,8 @@ from typing import Any, Literal, Protocol
 import httpx
 import structlog
 
+from mercato.core.retry import backoff
+
 log = structlog.get_logger("mercato.channels")
 
 Clock = Callable[[], float]
@@ -111,9 +113,7 @@ class RetryPolicy:
         self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
     ) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        exponent = min(max(attempt, 1) - 1, 64)  # 2**64 already exceeds any sane cap
-        ceiling = max(0.0, min(self.cap, self.base * 2.0**exponent))
-        jittered = (rng or random).uniform(0.0, ceiling)
+        jittered = backoff(attempt, base=self.base, cap=self.cap, rng=rng)  # full jitter
         if retry_after is not None and math.isfinite(retry_after) and retry_after > jittered:
             return retry_after
         return jittered

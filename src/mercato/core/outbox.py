@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -52,6 +51,7 @@ from mercato.core.db import (
     utcnow,
 )
 from mercato.core.ids import new_id
+from mercato.core.retry import backoff
 
 log = structlog.get_logger("mercato.worker")
 
@@ -224,10 +224,9 @@ def record_events(session: Session, organization_id: str, events: list[NewEvent]
 
 
 def backoff_seconds(attempts: int) -> float:
-    """Exponential backoff with jitter: ~2s, 4s, 8s … capped at five minutes."""
-    exponent = min(max(1, attempts), 10)  # 2**9 already passes the cap; 2**1024 overflows float
-    base: float = min(300.0, float(2**exponent))
-    return base * random.uniform(0.5, 1.0)
+    """The outbox's backoff (``core.retry``): ~2s, 4s, 8s … capped at five minutes, each between
+    half and all of that."""
+    return backoff(attempts, base=2.0, cap=300.0, floor=0.5)
 
 
 PeriodicFunc = Callable[[Database], None]
