@@ -45,6 +45,7 @@ from mercato.catalog.schemas import Media, ProductUpdate, VariantIn
 from mercato.catalog.service import install_type_set, json_value, slugify
 from mercato.catalog.validation import attribute_errors, validator_for
 from mercato.core import csvcells
+from mercato.core import queue as leases
 from mercato.core.collector import bulk_allocations
 from mercato.core.db import SYSTEM, Database, among, insert_many, table_of, utcnow
 from mercato.core.errors import NotFound
@@ -138,27 +139,21 @@ def job_errors(session: Session, job_id: str, *, limit: int) -> list[ImportRowEr
 def claim_job(db: Database) -> str | None:
     """A queued job, or a running one whose runner stopped renewing its lease."""
 
-    def claimable() -> Any:
-        return (select(ImportJob.id)
-                .where(or_(ImportJob.status == "queued",
-                           (ImportJob.status == "running") & (ImportJob.lease_until < utcnow())))
-                .order_by(ImportJob.created_at).limit(1))
+    def claimable(now: dt.datetime) -> Any:
+        return or_(ImportJob.status == "queued",
+                   (ImportJob.status == "running") & (ImportJob.lease_until < now))
 
     with db.session(write=False, tenant=SYSTEM) as session:  # the common case: nothing to do,
-        if session.scalar(claimable()) is None:              # found without the write lock
+        found = session.scalar(select(ImportJob.id).where(claimable(utcnow())).limit(1))
+        if found is None:                                    # found without the write lock
             return None
     with db.transaction(tenant=SYSTEM) as session:
-        stmt = claimable()
-        if db.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        job_id = session.scalar(stmt)
-        if job_id is None:
-            return None
         now = utcnow()
-        session.execute(update(jobs_t).where(jobs_t.c.id == job_id)
-                        .values(status="running", lease_until=now + LEASE,
-                                started_at=func.coalesce(jobs_t.c.started_at, now)))
-        return str(job_id)
+        claimed = leases.claim(
+            session, jobs_t, where=[claimable(now)], order_by=[ImportJob.created_at], limit=1,
+            until=now + LEASE,
+            values={"status": "running", "started_at": func.coalesce(jobs_t.c.started_at, now)})
+        return str(claimed[0]) if claimed else None
 
 
 def _batches(rows: Iterable[csvio.SourceRow], size: int) -> Iterator[list[csvio.SourceRow]]:

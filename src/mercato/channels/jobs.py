@@ -30,6 +30,7 @@ from mercato.channels.registry import breaker_for, job_runner
 from mercato.channels.schemas import SCHEDULABLE
 from mercato.channels.service import ConnectionConfig, config_of, record_health
 from mercato.channels.toolkit import ChannelError
+from mercato.core import queue as leases
 from mercato.core.db import SYSTEM, Database, set_tenant, table_of, utcnow
 from mercato.core.errors import Conflict, NotFound
 from mercato.core.outbox import backoff_seconds
@@ -234,30 +235,22 @@ def claim_job(db: Database, worker_id: str, *,
     """Take the oldest due job (or one whose runner's lease lapsed) for this runner."""
     with db.transaction(tenant=SYSTEM) as session:
         now = utcnow()
-        stmt = select(jobs_t.c.id).where(or_(
-            (jobs_t.c.status == "queued") & (jobs_t.c.run_after <= now),
-            (jobs_t.c.status == "running") & (jobs_t.c.lease_until < now)))
+        due = [or_((jobs_t.c.status == "queued") & (jobs_t.c.run_after <= now),
+                   (jobs_t.c.status == "running") & (jobs_t.c.lease_until < now))]
         if organization_id is not None:
-            stmt = stmt.where(jobs_t.c.organization_id == organization_id)
-        stmt = stmt.order_by(jobs_t.c.run_after, jobs_t.c.id).limit(1)
-        if db.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        job_id = session.scalar(stmt)
-        if job_id is None:
-            return None
-        session.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
-            status="running", lease_owner=worker_id, lease_until=now + LEASE,
-            attempts=jobs_t.c.attempts + 1,
-            started_at=func.coalesce(jobs_t.c.started_at, now)))
-        return str(job_id)
+            due.append(jobs_t.c.organization_id == organization_id)
+        claimed = leases.claim(
+            session, jobs_t, where=due, order_by=[jobs_t.c.run_after, jobs_t.c.id], limit=1,
+            until=now + LEASE, owner=worker_id,
+            values={"status": "running", "attempts": jobs_t.c.attempts + 1,
+                    "started_at": func.coalesce(jobs_t.c.started_at, now)})
+        return str(claimed[0]) if claimed else None
 
 
 def _finish(db: Database, job_id: str, worker_id: str, **values: Any) -> bool:
     with db.transaction(tenant=SYSTEM) as session:
-        done = session.execute(update(jobs_t).where(
-            jobs_t.c.id == job_id, jobs_t.c.lease_owner == worker_id,
-            jobs_t.c.status == "running").values(lease_owner=None, lease_until=None, **values))
-        return getattr(done, "rowcount", 0) == 1
+        return leases.release(session, jobs_t, job_id, owner=worker_id,
+                              where=[jobs_t.c.status == "running"], values=values)
 
 
 def run_job(db: Database, job_id: str, worker_id: str, *, budget: float = 5.0,

@@ -33,6 +33,7 @@ from mercato.channels.service import (
     record_health,
 )
 from mercato.channels.toolkit import ChannelError
+from mercato.core import queue as leases
 from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
 from mercato.inventory.channels import (
     PublishedNumber,
@@ -140,20 +141,16 @@ def due_connections(db: Database, organization_id: str | None = None) -> list[st
 def _lease(db: Database, connection_id: str, owner: str) -> bool:
     with db.transaction(tenant=SYSTEM) as session:
         now = utcnow()
-        result = session.execute(update(connections_t).where(
-            connections_t.c.id == connection_id, connections_t.c.enabled.is_(True),
-            or_(connections_t.c.push_lease_until.is_(None),
-                connections_t.c.push_lease_until < now,
-                connections_t.c.push_lease_owner == owner))
-            .values(push_lease_owner=owner, push_lease_until=now + LEASE))
-        return getattr(result, "rowcount", 0) == 1
+        return leases.take_lease(
+            session, connections_t, connection_id, owner=owner, until=now + LEASE, now=now,
+            where=[connections_t.c.enabled.is_(True)],
+            lease_column="push_lease_until", owner_column="push_lease_owner")
 
 
 def _release(db: Database, connection_id: str, owner: str) -> None:
     with db.transaction(tenant=SYSTEM) as session:
-        session.execute(update(connections_t).where(
-            connections_t.c.id == connection_id, connections_t.c.push_lease_owner == owner)
-            .values(push_lease_owner=None, push_lease_until=None))
+        leases.release(session, connections_t, connection_id, owner=owner,
+                       lease_column="push_lease_until", owner_column="push_lease_owner")
 
 
 def _due(session: Session, connection_id: str, limit: int) -> list[PushEntry]:

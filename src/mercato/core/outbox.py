@@ -32,13 +32,12 @@ from sqlalchemy import (
     String,
     Text,
     exists,
-    or_,
     select,
     text,
-    update,
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 
+from mercato.core import queue
 from mercato.core.db import (
     SYSTEM,
     Base,
@@ -302,35 +301,24 @@ class Dispatcher:
         earlier = aliased(OutboxDelivery)
         with self.db.transaction(tenant=SYSTEM) as session:
             now = utcnow()
-            stmt = (
-                select(OutboxDelivery.id)
-                .where(
+            return queue.claim(
+                session, OutboxDelivery,
+                where=[
                     OutboxDelivery.status == PENDING,
                     OutboxDelivery.handler.in_(names),
                     OutboxDelivery.available_at <= now,
-                    or_(OutboxDelivery.lease_until.is_(None), OutboxDelivery.lease_until < now),
+                    queue.lapsed(OutboxDelivery.lease_until, now),
                     ~exists().where(
                         earlier.handler == OutboxDelivery.handler,
                         earlier.resource_key == OutboxDelivery.resource_key,
                         earlier.status == PENDING,
                         earlier.id < OutboxDelivery.id,
                     ),
-                )
-                .order_by(OutboxDelivery.id)
-                .limit(self.batch_size)
+                ],
+                order_by=[OutboxDelivery.id], limit=self.batch_size,
+                until=now + self.lease, owner=self.worker_id,
+                values={"attempts": OutboxDelivery.attempts + 1},
             )
-            if self.db.dialect == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True, of=OutboxDelivery)
-            ids = list(session.scalars(stmt))
-            if ids:
-                session.execute(
-                    update(OutboxDelivery)
-                    .where(OutboxDelivery.id.in_(ids))
-                    .values(lease_owner=self.worker_id, lease_until=now + self.lease,
-                            attempts=OutboxDelivery.attempts + 1),
-                    execution_options={"synchronize_session": False},
-                )
-        return ids
 
     def deliver(self, delivery_id: int) -> bool:
         """Run one claimed delivery; True when it completed."""
@@ -351,14 +339,9 @@ class Dispatcher:
             handler.func(session, event)
             session.flush()
             set_tenant(session, SYSTEM)
-            finished = session.execute(
-                update(OutboxDelivery)
-                .where(OutboxDelivery.id == delivery_id, OutboxDelivery.status == PENDING,
-                       OutboxDelivery.lease_owner == self.worker_id)
-                .values(status=DONE, done_at=utcnow(), lease_owner=None, lease_until=None),
-                execution_options={"synchronize_session": False},
-            )
-            if getattr(finished, "rowcount", 0) != 1:
+            if not queue.release(session, OutboxDelivery, delivery_id, owner=self.worker_id,
+                                 where=[OutboxDelivery.status == PENDING],
+                                 values={"status": DONE, "done_at": utcnow()}):
                 session.rollback()  # our lease lapsed and another worker owns it now
                 return False
             session.commit()
@@ -381,19 +364,11 @@ class Dispatcher:
             dead = attempts >= self.max_attempts
             log.warning("handler_failed", delivery=delivery_id, attempts=attempts, dead=dead,
                         error=f"{type(exc).__name__}: {exc}")
-            session.execute(
-                update(OutboxDelivery)
-                .where(OutboxDelivery.id == delivery_id,
-                       OutboxDelivery.lease_owner == self.worker_id)
-                .values(
-                    status=DEAD if dead else PENDING,
-                    lease_owner=None,
-                    lease_until=None,
-                    available_at=utcnow() + dt.timedelta(seconds=backoff_seconds(attempts)),
-                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                ),
-                execution_options={"synchronize_session": False},
-            )
+            queue.release(session, OutboxDelivery, delivery_id, owner=self.worker_id, values={
+                "status": DEAD if dead else PENDING,
+                "available_at": utcnow() + dt.timedelta(seconds=backoff_seconds(attempts)),
+                "last_error": f"{type(exc).__name__}: {exc}"[:2000],
+            })
 
     def run_once(self) -> int:
         """Claim one batch and deliver it; the number of deliveries completed."""

@@ -34,10 +34,11 @@ from typing import Any
 
 import structlog
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mercato.core import queue as leases
 from mercato.core.db import SYSTEM, Database, require_owned, utcnow
 from mercato.core.errors import Conflict, ServiceUnavailable, ValidationFailed
 from mercato.core.ids import new_id
@@ -206,20 +207,13 @@ def _claim(db: Database, worker: str, now: dt.datetime, batch_size: int,
     mail readers show it once.
     """
     with db.transaction(tenant=SYSTEM) as session:
-        stmt = (select(Notification.id)
-                .where(Notification.status == "pending", Notification.next_attempt_at <= now,
-                       or_(Notification.lease_until.is_(None), Notification.lease_until < now))
-                .order_by(Notification.next_attempt_at, Notification.id)
-                .limit(batch_size))
-        if db.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(session.scalars(stmt))
+        ids = leases.claim(
+            session, Notification,
+            where=[Notification.status == "pending", Notification.next_attempt_at <= now,
+                   leases.lapsed(Notification.lease_until, now)],
+            order_by=[Notification.next_attempt_at, Notification.id], limit=batch_size,
+            until=now + dt.timedelta(seconds=LEASE_SECONDS), owner=worker)
         if ids:
-            session.execute(
-                update(Notification).where(Notification.id.in_(ids))
-                .values(lease_owner=worker,
-                        lease_until=now + dt.timedelta(seconds=LEASE_SECONDS)),
-                execution_options={"synchronize_session": False})
             for unnamed in list(session.scalars(select(Notification.id).where(
                     Notification.id.in_(ids), Notification.message_id.is_(None)))):
                 session.execute(
@@ -232,13 +226,8 @@ def _claim(db: Database, worker: str, now: dt.datetime, batch_size: int,
 def _finish(db: Database, worker: str, notification_id: str, **values: Any) -> bool:
     """Record an outcome, unless the lease passed to another worker meanwhile."""
     with db.transaction(tenant=SYSTEM) as session:
-        result = session.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, Notification.status == "pending",
-                   Notification.lease_owner == worker)
-            .values(lease_owner=None, lease_until=None, **values),
-            execution_options={"synchronize_session": False})
-        return getattr(result, "rowcount", 0) == 1
+        return leases.release(session, Notification, notification_id, owner=worker,
+                              where=[Notification.status == "pending"], values=values)
 
 
 def message_id_for(notification_id: str, domain: str) -> str:
