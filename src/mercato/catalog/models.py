@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, BigIntPK, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 PRICE = Numeric(12, 2)
 NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -28,7 +29,7 @@ NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "
 ``IS NULL`` finds it."""
 
 
-class ProductType(TenantMixin, Base):
+class ProductType(Timestamps, Versioned, TenantMixin, Base):
     """A kind of product whose attributes are described, per organization, by JSON Schema."""
 
     __tablename__ = "product_types"
@@ -40,11 +41,6 @@ class ProductType(TenantMixin, Base):
     attributes_schema: Mapped[dict[str, Any]]
     variant_attributes_schema: Mapped[dict[str, Any]]
     serialized: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class Category(TenantMixin, Base):
@@ -60,7 +56,7 @@ class Category(TenantMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class Product(TenantMixin, Base):
+class Product(Timestamps, Versioned, TenantMixin, Base):
     __tablename__ = "products"
     __table_args__ = (
         UniqueConstraint("organization_id", "slug"),
@@ -95,9 +91,6 @@ class Product(TenantMixin, Base):
     min_price: Mapped[Decimal | None] = mapped_column(PRICE)
     """Lowest variant price, kept by the search index (catalog/index.py) for price sorting."""
     max_price: Mapped[Decimal | None] = mapped_column(PRICE)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     collection_links: Mapped[list[ProductCollection]] = relationship(
         cascade="all, delete-orphan", lazy="selectin")
@@ -106,15 +99,13 @@ class Product(TenantMixin, Base):
         lazy="selectin",
     )
 
-    __mapper_args__ = {"version_id_col": version}
-
     @property
     def collections(self) -> list[str]:
         """Slugs of the collections the product is in."""
         return sorted(link.collection.slug for link in self.collection_links)
 
 
-class Variant(TenantMixin, Base):
+class Variant(Timestamps, Versioned, TenantMixin, Base):
     __tablename__ = "variants"
     __table_args__ = (
         UniqueConstraint("organization_id", "sku"),
@@ -138,13 +129,8 @@ class Variant(TenantMixin, Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     available: Mapped[int] = mapped_column(Integer, default=0)
     """Units available to sell over all locations; inventory keeps it, listings filter on it."""
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     product: Mapped[Product] = relationship(back_populates="variants")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class Collection(TenantMixin, Base):

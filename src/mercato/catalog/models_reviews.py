@@ -16,13 +16,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from mercato.core.db import Base, TenantMixin, utcnow
+from mercato.core.db import Base, TenantMixin
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 REVIEW_STATUSES = ("pending", "approved", "rejected")
 
 
-class Review(TenantMixin, Base):
+class Review(Timestamps, Versioned, TenantMixin, Base):
     """A shopper's rating and words on a product. ``customer_id`` names the author without a
     foreign key: customers belong to the orders module, and a review outlives a merge."""
 
@@ -47,8 +48,4 @@ class Review(TenantMixin, Base):
     moderation_note: Mapped[str | None] = mapped_column(Text)
     moderated_at: Mapped[dt.datetime | None]
     moderated_by: Mapped[str | None] = mapped_column(String(26))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
-    __mapper_args__ = {"version_id_col": version}

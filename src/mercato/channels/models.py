@@ -22,9 +22,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mercato.core.db import Base, BigIntPK, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps
 
 
-class Connection(TenantMixin, Base):
+class Connection(Timestamps, TenantMixin, Base):
     """How Mercato reaches one platform account for one channel, and how that is going.
 
     ``credentials`` is a sealed JSON object (``core.secrets``, purpose ``channels``); only the
@@ -68,8 +69,6 @@ class Connection(TenantMixin, Base):
     push_lease_until: Mapped[dt.datetime | None]
     cursors: Mapped[dict[str, Any]]
     """Watermarks of incremental syncs, e.g. the order backfill's last ``updated_at``."""
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Mapping(TenantMixin, Base):

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 
-class Cart(TenantMixin, Base):
+class Cart(Timestamps, Versioned, TenantMixin, Base):
     __tablename__ = "carts"
     __audited__ = False
     __table_args__ = (
@@ -41,14 +42,9 @@ class Cart(TenantMixin, Base):
     reservation_id: Mapped[str | None] = mapped_column(String(26))
     order_id: Mapped[str | None] = mapped_column(String(26))
     expires_at: Mapped[dt.datetime]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     lines: Mapped[list[CartLine]] = relationship(
         lazy="selectin", order_by="CartLine.position", cascade="all, delete-orphan")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class CartLine(TenantMixin, Base):

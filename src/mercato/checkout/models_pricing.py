@@ -25,11 +25,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 AMOUNT = Numeric(12, 2)
 
 
-class PriceList(TenantMixin, Base):
+class PriceList(Timestamps, Versioned, TenantMixin, Base):
     """Prices in one currency, optionally for one customer group and a time window."""
 
     __tablename__ = "price_lists"
@@ -43,11 +44,6 @@ class PriceList(TenantMixin, Base):
     ends_at: Mapped[dt.datetime | None]
     priority: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class PriceListEntry(TenantMixin, Base):
@@ -71,7 +67,7 @@ class PriceListEntry(TenantMixin, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class PricingRule(TenantMixin, Base):
+class PricingRule(Timestamps, Versioned, TenantMixin, Base):
     """Adjusts the price of the variants in its scope when its conditions hold."""
 
     __tablename__ = "pricing_rules"
@@ -91,14 +87,9 @@ class PricingRule(TenantMixin, Base):
     ends_at: Mapped[dt.datetime | None]
     priority: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
-class Promotion(TenantMixin, Base):
+class Promotion(Timestamps, Versioned, TenantMixin, Base):
     """A discount at checkout: automatic (no codes) or unlocked by one of its codes."""
 
     __tablename__ = "promotions"
@@ -126,14 +117,9 @@ class Promotion(TenantMixin, Base):
     stacking: Mapped[str] = mapped_column(String(12), default="combinable")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     codes: Mapped[list[PromotionCode]] = relationship(
         lazy="selectin", order_by="PromotionCode.code", cascade="all, delete-orphan")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class PromotionCode(TenantMixin, Base):

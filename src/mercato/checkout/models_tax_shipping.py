@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 AMOUNT = Numeric(12, 2)
 RATE = Numeric(7, 6)
@@ -46,7 +47,7 @@ class TaxSettings(TenantMixin, Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-class TaxRate(TenantMixin, Base):
+class TaxRate(Timestamps, Versioned, TenantMixin, Base):
     """One tax charged where an address matches: a country, optionally one region, optionally
     postal codes starting with a prefix. Every matching rate applies (state + county)."""
 
@@ -63,14 +64,9 @@ class TaxRate(TenantMixin, Base):
     postal_prefix: Mapped[str] = mapped_column(String(10), default="")
     title: Mapped[str] = mapped_column(String(100))
     rate: Mapped[Decimal] = mapped_column(RATE)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
-class ShippingZone(TenantMixin, Base):
+class ShippingZone(Timestamps, Versioned, TenantMixin, Base):
     """Where shipped methods are offered: some countries, optionally narrowed to regions and
     to postal prefixes. When an address is in several zones the most specific one wins."""
 
@@ -82,14 +78,9 @@ class ShippingZone(TenantMixin, Base):
     countries: Mapped[list[str]]
     regions: Mapped[list[str]]
     postal_prefixes: Mapped[list[str]]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
-class ShippingMethod(TenantMixin, Base):
+class ShippingMethod(Timestamps, Versioned, TenantMixin, Base):
     """A way to get the goods to the customer and its price table.
 
     ``flat`` uses ``price``; ``weight`` uses ``weight_brackets`` (``[{"up_to_grams", "price"}]``
@@ -120,8 +111,4 @@ class ShippingMethod(TenantMixin, Base):
     max_subtotal: Mapped[Decimal | None] = mapped_column(AMOUNT)
     pickup_location_id: Mapped[str | None] = mapped_column(String(26))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
-    __mapper_args__ = {"version_id_col": version}

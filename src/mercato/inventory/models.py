@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, BigIntPK, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 COST = Numeric(12, 2)
 COORDINATE = Numeric(9, 6)
@@ -39,7 +40,7 @@ REASONS = ("sale", "restock", "adjustment", "return", "transfer", "count", "dama
 ``transfer``, ``reservation`` and ``release`` are written by their own operations."""
 
 
-class Location(TenantMixin, Base):
+class Location(Timestamps, Versioned, TenantMixin, Base):
     """Where stock is: a store, a warehouse, or a virtual place (consignment, a show booth)."""
 
     __tablename__ = "locations"
@@ -59,11 +60,6 @@ class Location(TenantMixin, Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     phone: Mapped[str | None] = mapped_column(String(50))
     hours: Mapped[dict[str, Any] | None] = mapped_column(doc="Opening hours by weekday.")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class StockLevel(TenantMixin, Base):
@@ -154,7 +150,7 @@ class ReservationLine(TenantMixin, Base):
     quantity: Mapped[int] = mapped_column(Integer)
 
 
-class SalesChannel(TenantMixin, Base):
+class SalesChannel(Timestamps, Versioned, TenantMixin, Base):
     """Somewhere stock is sold (web store, POS, a marketplace): which locations feed it and
     how much to hold back from it."""
 
@@ -167,14 +163,9 @@ class SalesChannel(TenantMixin, Base):
     email_buyers: Mapped[bool] = mapped_column(Boolean)
     """Whether Mercato emails the buyers of the channel's orders (placed, paid, shipped): on
     for Mercato's own channels, off for platforms that email their buyers themselves."""
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     locations: Mapped[list[ChannelLocation]] = relationship(
         lazy="selectin", order_by="ChannelLocation.priority", cascade="all, delete-orphan")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class ChannelLocation(TenantMixin, Base):
@@ -213,7 +204,7 @@ class ChannelStock(TenantMixin, Base):
     published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class Transfer(TenantMixin, Base):
+class Transfer(Timestamps, Versioned, TenantMixin, Base):
     __tablename__ = "transfers"
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
@@ -223,14 +214,9 @@ class Transfer(TenantMixin, Base):
         String(26), ForeignKey("locations.id", ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(String(20), default="in_transit")
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     lines: Mapped[list[TransferLine]] = relationship(
         lazy="selectin", order_by="TransferLine.id", cascade="all, delete-orphan")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class TransferLine(TenantMixin, Base):
@@ -281,7 +267,7 @@ class StockCountLine(TenantMixin, Base):
     counted: Mapped[int | None] = mapped_column(Integer)
 
 
-class PurchaseOrder(TenantMixin, Base):
+class PurchaseOrder(Timestamps, Versioned, TenantMixin, Base):
     __tablename__ = "purchase_orders"
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
@@ -289,14 +275,9 @@ class PurchaseOrder(TenantMixin, Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     status: Mapped[str] = mapped_column(String(20), default="open")
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     lines: Mapped[list[PurchaseOrderLine]] = relationship(
         lazy="selectin", order_by="PurchaseOrderLine.id", cascade="all, delete-orphan")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class PurchaseOrderLine(TenantMixin, Base):

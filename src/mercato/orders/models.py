@@ -26,11 +26,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 AMOUNT = Numeric(12, 2)
 
 
-class Customer(TenantMixin, Base):
+class Customer(Timestamps, Versioned, TenantMixin, Base):
     """A person who buys. Orders link to it when their email matches one of its emails."""
 
     __tablename__ = "customers"
@@ -42,16 +43,11 @@ class Customer(TenantMixin, Base):
     phones: Mapped[list[str]]
     tags: Mapped[list[str]]
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
 
     emails: Mapped[list[CustomerEmail]] = relationship(
         lazy="selectin", order_by="CustomerEmail.email", cascade="all, delete-orphan")
     addresses: Mapped[list[CustomerAddress]] = relationship(
         lazy="selectin", order_by="CustomerAddress.id", cascade="all, delete-orphan")
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class CustomerEmail(TenantMixin, Base):
@@ -245,7 +241,7 @@ class Fulfillment(TenantMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class Payment(TenantMixin, Base):
+class Payment(Timestamps, TenantMixin, Base):
     """Money received (or authorized) for an order; refunds are recorded against it."""
 
     __tablename__ = "payments"
@@ -263,8 +259,6 @@ class Payment(TenantMixin, Base):
     amount: Mapped[Decimal] = mapped_column(AMOUNT)
     refunded: Mapped[Decimal] = mapped_column(AMOUNT, default=Decimal("0.00"))
     reference: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Refund(TenantMixin, Base):

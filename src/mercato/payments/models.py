@@ -16,7 +16,6 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
-    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 
 class PaymentSettings(TenantMixin, Base):
@@ -50,7 +50,7 @@ class PaymentSettings(TenantMixin, Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class GiftCard(TenantMixin, Base):
+class GiftCard(Timestamps, Versioned, TenantMixin, Base):
     """A code with a balance. The code itself is never stored: its SHA-256 finds the card, the
     last four characters identify it to staff."""
 
@@ -72,11 +72,6 @@ class GiftCard(TenantMixin, Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     customer_id: Mapped[str | None] = mapped_column(String(26))
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class GiftCardTransaction(TenantMixin, Base):

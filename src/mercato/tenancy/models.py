@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
+from mercato.core.mixins import Timestamps, Versioned
 
 
-class Organization(Base):
+class Organization(Timestamps, Versioned, Base):
     """A tenant. Not itself tenant-scoped: it *is* the scope."""
 
     __tablename__ = "organizations"
@@ -17,11 +18,6 @@ class Organization(Base):
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-
-    __mapper_args__ = {"version_id_col": version}
 
 
 class OrganizationDomain(TenantMixin, Base):
