@@ -17,11 +17,11 @@ from mercato import __version__
 from mercato.core.browser import ListedOriginsCORS, SecurityHeadersMiddleware
 from mercato.core.db import Database
 from mercato.core.docs import install_docs
-from mercato.core.errors import install_error_handlers, problem_response
 from mercato.core.idempotency import IdempotentReplay, on_replay
 from mercato.core.limits import RequestLimitsMiddleware
 from mercato.core.observability import ObservabilityMiddleware, metrics_payload
 from mercato.core.outbox import Dispatcher
+from mercato.core.problems import install_error_handlers, problem_response
 from mercato.core.proxies import TrustedProxies, TrustedProxyMiddleware
 from mercato.core.secrets import remember_secret_key
 from mercato.settings import Settings, get_settings

@@ -124,7 +124,8 @@ def test_extension_members_can_never_shadow_the_problem_s_own() -> None:
     the renderer keeps the document's own members whatever it is handed."""
     import pytest
 
-    from mercato.core.errors import RESERVED_MEMBERS, Conflict, problem_response
+    from mercato.core.errors import RESERVED_MEMBERS, Conflict
+    from mercato.core.problems import problem_response
 
     for name in RESERVED_MEMBERS:
         with pytest.raises(ValueError, match="extension members"):

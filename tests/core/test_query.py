@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from mercato.core.errors import install_error_handlers
+from mercato.core.problems import install_error_handlers
 from mercato.core.query import parse_query, prefixed, query_parameters
 from tests.conftest import Org
 

@@ -43,7 +43,7 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` once a body grows past its limit; rendered as a 413 problem
-    (``payload_too_large``) by ``core.errors``, or here if nothing inside did."""
+    (``payload_too_large``) by ``core.problems``, or here if nothing inside did."""
 
     def __init__(self, limit: int, setting: str) -> None:
         super().__init__(413, f"The request body is larger than {limit} bytes ({setting}).")
@@ -233,7 +233,7 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, exc: BodyTooLar
 async def _problem(scope: Scope, receive: Receive, send: Send, status: int, code: str,
                    detail: str, errors: list[dict[str, str]],
                    headers: dict[str, Any] | None = None) -> None:
-    from mercato.core.errors import problem_response
+    from mercato.core.problems import problem_response
 
     response = problem_response(status, code, detail, errors=errors, headers=headers,
                                 request=Request(scope))

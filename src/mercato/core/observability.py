@@ -24,8 +24,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mercato.core.errors import database_unavailable, problem_response, unavailable_response
 from mercato.core.ids import new_id
+from mercato.core.problems import database_unavailable, problem_response, unavailable_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -197,7 +197,7 @@ class MercatoRoute(APIRoute):
 
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or []),
                                       Depends(idempotency_guard)]
-        from mercato.core.errors import PROBLEM_RESPONSES
+        from mercato.core.problems import PROBLEM_RESPONSES
 
         kwargs["responses"] = {**PROBLEM_RESPONSES, **(kwargs.get("responses") or {})}
         self._adapter: TypeAdapter[Any] | None = None
