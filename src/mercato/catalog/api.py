@@ -40,15 +40,14 @@ from mercato.catalog.schemas import (
 from mercato.core.auth import Principal, require
 from mercato.core.errors import MercatoError, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import (
-    Page,
-    PageParams,
-    PageQuery,
+from mercato.core.pagination import Page, PageParams, PageQuery, paginate
+from mercato.core.query import (
+    filter_parameters,
     page_params,
-    paginate,
+    parse_query,
+    query_parameters,
     rendered_page,
 )
-from mercato.core.query import filter_parameters, parse_query, query_parameters
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])

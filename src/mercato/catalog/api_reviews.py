@@ -21,7 +21,8 @@ from mercato.catalog.schemas_reviews import (
 )
 from mercato.core.auth import Principal, require
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import Page, PageParams
+from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.identity.customer_auth import Shopper, current_customer
 from mercato.tenancy.store import Store, current_store

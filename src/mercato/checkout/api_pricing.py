@@ -25,7 +25,8 @@ from mercato.checkout.schemas_pricing import (
 )
 from mercato.core.auth import Principal, require
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import Page, PageParams
+from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 
 # under checkout.api's /api/v1 (as inventory.api_movements is under inventory.api's)

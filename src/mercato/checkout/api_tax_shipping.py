@@ -32,7 +32,8 @@ from mercato.checkout.schemas_tax_shipping import (
 from mercato.core.auth import Principal, require
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.money import Money
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import Page, PageParams
+from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 
 # mounted under checkout.api's /api/v1 router (a prefix here would make /api/v1/api/v1/...)

@@ -1,5 +1,7 @@
 """Cursor (keyset) pagination: ``limit`` + opaque ``cursor`` in, ``{data, next_cursor}`` out.
 
+Plain Python: the web side (``page_params``, ``rendered_page``) is in ``mercato.core.query``.
+
 A cursor encodes the sort values of the last row returned, so pages stay stable while rows are
 inserted, and each page costs one indexed range scan however deep it is.
 """
@@ -15,7 +17,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from fastapi import Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Select, and_, literal, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -52,25 +53,10 @@ class Slice(Generic[M]):
         )
 
 
-def rendered_page(page: Slice[str]) -> Response:
-    """A ``Page`` response from items that are JSON already (a listing's stored renderings),
-    put together without parsing them again."""
-    items = ",".join(page.items)
-    body = f'{{"data":[{items}],"next_cursor":{json.dumps(page.next_cursor)}}}'
-    return Response(body.encode(), media_type="application/json")
-
-
 @dataclass(frozen=True)
 class PageParams:
     limit: int
     cursor: str | None
-
-
-async def page_params(
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page."),
-    cursor: str | None = Query(None, description="`next_cursor` from the previous page."),
-) -> PageParams:
-    return PageParams(limit=limit, cursor=cursor)
 
 
 class PageQuery(BaseModel):

@@ -5,15 +5,21 @@ every request: the catalog listing's 14 parameters cost it more than its databas
 model validates them all in pydantic's core at once. ``parse_query`` does that (a 422 names the
 parameter, as FastAPI's own would) and ``query_parameters`` documents the model's fields as the
 operation's query parameters (``openapi_extra``), so the API document keeps them.
+
+The web side of pagination is here too: ``page_params`` (the ``limit``/``cursor`` query
+parameters) and ``rendered_page``; cursors themselves are plain (``mercato.core.pagination``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+
+from mercato.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams, Slice
 
 Q = TypeVar("Q", bound=BaseModel)
 
@@ -78,3 +84,18 @@ def query_parameters(*models: type[BaseModel]) -> dict[str, Any]:
                 parameter["description"] = field_schema["description"]
             parameters.append(parameter)
     return {"parameters": parameters}
+
+
+async def page_params(
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page."),
+    cursor: str | None = Query(None, description="`next_cursor` from the previous page."),
+) -> PageParams:
+    return PageParams(limit=limit, cursor=cursor)
+
+
+def rendered_page(page: Slice[str]) -> Response:
+    """A ``Page`` response from items that are JSON already (a listing's stored renderings),
+    put together without parsing them again."""
+    items = ",".join(page.items)
+    body = f'{{"data":[{items}],"next_cursor":{json.dumps(page.next_cursor)}}}'
+    return Response(body.encode(), media_type="application/json")

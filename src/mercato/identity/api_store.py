@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mercato.core.idempotency import credential_in_body
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import Page, PageParams
+from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.identity import customer_auth as auth
 from mercato.identity.customer_auth import Shopper, current_customer

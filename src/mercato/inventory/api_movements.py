@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy.orm import Session
 
 from mercato.core.auth import Principal, require
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import Page, PageParams
+from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.inventory import counts, transfers
 from mercato.inventory.models import StockCount, Transfer

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from mercato.core.auth import Principal, require
 from mercato.core.etag import set_etag
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import Page, PageParams
+from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.inventory import purchasing
 from mercato.inventory.models import PurchaseOrder

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from mercato.core.auth import Principal, require
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import Page, PageParams
+from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.orders import customers, service
 from mercato.orders.models import Customer, Order

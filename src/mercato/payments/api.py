@@ -11,7 +11,8 @@ from mercato.core.auth import Principal, require
 from mercato.core.db import utcnow
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import Page, PageParams, page_params
+from mercato.core.pagination import Page, PageParams
+from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session, raw_body
 from mercato.orders import customers
 from mercato.payments import gateways, hooks, ledger
