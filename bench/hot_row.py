@@ -16,9 +16,10 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.db import normalize_url
 from mercato.core.errors import Conflict
+from mercato.core.principal import Principal
 from mercato.core.uow import MercatoRoute, get_session
 
 START_VALUE = 1_000_000_000

@@ -25,7 +25,7 @@ from mercato.core.problems import install_error_handlers, problem_response
 from mercato.core.proxies import TrustedProxies, TrustedProxyMiddleware
 from mercato.core.secrets import remember_secret_key
 from mercato.settings import Settings, get_settings
-from mercato.tenancy.middleware import CustomDomainMiddleware
+from mercato.tenancy.deps import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
 from mercato.tenancy.store import StoreResolver
 from mercato.tenancy.verification import load_verifier
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         docs_url=None,  # served by core.docs, with assets of its own rather than a CDN's
         redoc_url=None,
     )
+    from mercato.identity.deps import staff_authenticator
     from mercato.identity.service import Identity
 
     app.state.settings = settings
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     if settings.secret_key is not None:  # code with only a session can open stored secrets
         remember_secret_key(db.url, settings.require_secret_key())
     app.state.identity = Identity(settings, db)
-    app.state.authenticator = app.state.identity.authenticate
+    app.state.authenticator = staff_authenticator(app.state.identity)
     app.state.domains = DomainResolver(db, platform_hosts=settings.platform_hosts)
     app.state.domain_verifier = load_verifier(settings.domain_verifier)
     app.state.stores = StoreResolver(db)

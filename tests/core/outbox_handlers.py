@@ -28,9 +28,10 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from mercato.core.auth import Principal, get_principal
+from mercato.core.auth import get_principal
 from mercato.core.errors import Conflict
 from mercato.core.outbox import Event, record_event, subscribe
+from mercato.core.principal import Principal
 from mercato.core.uow import MercatoRoute, get_session
 
 TICK = "outbox_test.tick"

@@ -37,10 +37,11 @@ from mercato.catalog.schemas import (
     VariantOut,
     VariantUpdate,
 )
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.errors import MercatoError, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams, PageQuery, paginate
+from mercato.core.principal import Principal
 from mercato.core.query import (
     filter_parameters,
     page_params,

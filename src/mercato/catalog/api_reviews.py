@@ -19,13 +19,16 @@ from mercato.catalog.schemas_reviews import (
     ReviewPage,
     ReviewStatus,
 )
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
+from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
-from mercato.identity.customer_auth import Shopper, current_customer
-from mercato.tenancy.store import Store, current_store
+from mercato.identity.deps import current_customer
+from mercato.identity.shoppers import Shopper
+from mercato.tenancy.deps import current_store
+from mercato.tenancy.store import Store
 
 router = APIRouter(route_class=MercatoRoute, tags=["reviews"])  # under catalog's /api/v1
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute, tags=["storefront"])

@@ -30,10 +30,12 @@ from mercato.checkout.shipping import ShippingQuote
 from mercato.core.errors import ValidationFailed
 from mercato.core.idempotency import credential_scope
 from mercato.core.uow import MercatoRoute, get_session
-from mercato.identity.customer_auth import Shopper, optional_customer
+from mercato.identity.deps import optional_customer
+from mercato.identity.shoppers import Shopper
 from mercato.orders.schemas import Address, ShopperOrderOut
 from mercato.settings import Settings
-from mercato.tenancy.store import Store, current_store
+from mercato.tenancy.deps import current_store
+from mercato.tenancy.store import Store
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["checkout"])
 

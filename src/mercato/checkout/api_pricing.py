@@ -23,9 +23,10 @@ from mercato.checkout.schemas_pricing import (
     RedemptionOut,
     ScopeOut,
 )
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
+from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 

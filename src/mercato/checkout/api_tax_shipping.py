@@ -29,10 +29,11 @@ from mercato.checkout.schemas_tax_shipping import (
     TaxSettingsIn,
     TaxSettingsOut,
 )
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.money import Money
 from mercato.core.pagination import Page, PageParams
+from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 

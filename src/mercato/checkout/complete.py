@@ -33,7 +33,7 @@ from mercato.checkout.models import Cart
 from mercato.checkout.service import CartView, get_cart, view
 from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
 from mercato.core.errors import Conflict, MercatoError, PaymentFailed, ValidationFailed
-from mercato.identity.customer_auth import Shopper
+from mercato.identity.shoppers import Shopper
 from mercato.inventory.channels import web_channel
 from mercato.inventory.models import Reservation
 from mercato.inventory.reservations import release, reserve

@@ -1,38 +1,22 @@
 """Who is calling: the principal every ``/api/v1`` route acts as, and permission checks.
 
 Identity (``mercato.identity``) supplies the authenticator; core only knows the shape of a
-principal, so the kernel stays free of identity's tables.
+principal (``mercato.core.principal``, plain Python), so the kernel stays free of identity's
+tables. This module is the web side: FastAPI dependencies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
 from mercato.core.db import set_tenant
 from mercato.core.errors import Forbidden, Unauthorized
+from mercato.core.principal import Principal
 from mercato.core.uow import uow_of
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated caller inside exactly one organization."""
-
-    kind: Literal["staff", "api_key"]
-    id: str
-    organization_id: str
-    label: str
-    permissions: frozenset[str] = field(default_factory=frozenset)
-    role: str | None = None
-    owner_id: str | None = None
-    """An API key's owner: the staff member whose current permissions bound the key's."""
-
-    def can(self, permission: str) -> bool:
-        return permission in self.permissions
 
 
 class Authenticator(Protocol):

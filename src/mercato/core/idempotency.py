@@ -26,10 +26,11 @@ from sqlalchemy import Boolean, Integer, LargeBinary, String, UniqueConstraint, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from mercato.core.auth import Principal, get_optional_principal
+from mercato.core.auth import get_optional_principal
 from mercato.core.db import Base, utcnow
 from mercato.core.errors import BadRequest, IdempotencyMismatch
 from mercato.core.ids import new_id
+from mercato.core.principal import Principal
 from mercato.core.secrets import Vault
 from mercato.core.uow import uow_of
 

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mercato.core.auth import Principal, get_principal, require
+from mercato.core.auth import get_principal, require
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.idempotency import credential_in_body
 from mercato.core.pagination import Page, PageParams
+from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.identity import audit

@@ -11,8 +11,7 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.identity import customer_auth as auth
-from mercato.identity.customer_auth import Shopper, current_customer
-from mercato.identity.deps import client_of, identity
+from mercato.identity.deps import client_of, current_customer, identity
 from mercato.identity.schemas import TokenResponse
 from mercato.identity.schemas_store import (
     Accepted,
@@ -29,10 +28,12 @@ from mercato.identity.schemas_store import (
     TokenConfirmIn,
 )
 from mercato.identity.service import Identity
+from mercato.identity.shoppers import Shopper
 from mercato.orders import customers, service
 from mercato.orders.schemas import CustomerAddressOut, ShopperOrderOut
+from mercato.tenancy.deps import current_store
 from mercato.tenancy.service import storefront_url
-from mercato.tenancy.store import Store, current_store
+from mercato.tenancy.store import Store
 
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
                          tags=["storefront accounts"])

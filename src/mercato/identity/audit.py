@@ -25,9 +25,9 @@ import structlog
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
-from mercato.core.auth import Principal
 from mercato.core.db import Base, get_owned, require_owned
 from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.core.principal import Principal
 from mercato.identity.models import ApiKey, AuditEntry, StaffUser
 
 REDACTED = "[redacted]"

@@ -5,31 +5,30 @@ An account signs in to a customer record (``orders.customers``). Orders reach a 
 email, and anyone can type any email at sign-up, so an account whose email is not verified
 sees only the orders it placed itself; verifying (or resetting the password, which proves
 the same) opens the whole history.
+
+Plain Python: the FastAPI dependencies that read a customer token from a request
+(``optional_customer``, ``current_customer``) are in ``identity.deps``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from fastapi import Depends, Request, Security
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mercato.core.auth import bearer_scheme
 from mercato.core.db import get_owned, utcnow
 from mercato.core.errors import Conflict, Unauthorized, ValidationFailed
-from mercato.core.idempotency import credential_scope
-from mercato.core.uow import uow_of
 from mercato.identity.models import CustomerAccount, CustomerToken
 from mercato.identity.service import Identity, check_password, normalize_email
+from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
 from mercato.orders.customers import create_customer, get_customer
 from mercato.orders.models import Customer, CustomerEmail
 from mercato.orders.schemas import CustomerIn
-from mercato.tenancy.store import Store, current_store
+from mercato.tenancy.store import Store
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
 RESET_TTL = dt.timedelta(hours=1)
@@ -38,64 +37,27 @@ PURPOSES = ("password_reset", "verify_email")
 log = structlog.get_logger("mercato.identity")
 
 
-@dataclass(frozen=True)
-class Shopper:
-    """A signed-in shopper inside one store."""
+# -- customer tokens ------------------------------------------------------------------------------
 
-    account_id: str
-    customer_id: str
-    organization_id: str
-    email: str
-
-
-# -- tokens and the request's shopper ------------------------------------------------------------
-
-def _identity(request: Request) -> Identity:
-    identity: Identity = request.app.state.identity
-    return identity
-
-
-SHOPPER_SCHEME = (
-    "A customer (shopper) token from `POST /store/v1/{store}/auth/token`; that store's "
-    "`/store/v1` routes only.")
-CUSTOMER_TOKEN = bearer_scheme("CustomerToken", description=SHOPPER_SCHEME)
-OPTIONAL_CUSTOMER_TOKEN = bearer_scheme("CustomerToken", optional=True,
-                                        description=SHOPPER_SCHEME)
-
-
-async def optional_customer(request: Request,
-                            store: Store = Depends(current_store),
-                            _token: Any = Security(OPTIONAL_CUSTOMER_TOKEN)) -> Shopper | None:
-    """The shopper whose customer token the request carries, or None without one. A token of
-    another store, a staff token, or one issued before the password changed is a 401."""
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    claims = _identity(request).customer_signer.verify(token.strip()) \
-        if scheme.lower() == "bearer" else None
-    if claims is None or claims.organization_id != store.organization_id:
+def verify_customer_token(identity: Identity, token: str | None,
+                          organization_id: str) -> tuple[Shopper, int]:
+    """The shopper a customer token of this store names, and the sign-in generation it was
+    issued in, checked without I/O (``confirm_shopper`` checks the generation). A token of
+    another store, a staff token or a bad one is a 401."""
+    claims = identity.customer_signer.verify(token) if token is not None else None
+    if claims is None or claims.organization_id != organization_id:
         raise Unauthorized("The customer token is invalid or has expired; sign in again.")
     shopper = Shopper(account_id=claims.subject, customer_id=claims.role,
                       organization_id=claims.organization_id, email=claims.email)
-    epoch = claims.epoch
-
-    def confirm(session: Session) -> None:
-        current = session.scalar(select(CustomerAccount.token_epoch)
-                                 .where(CustomerAccount.id == shopper.account_id))
-        if current is None or epoch != current:
-            raise Unauthorized("This sign-in has ended (the password changed); sign in again.")
-
-    uow_of(request).defer(confirm)
-    credential_scope(request, "customer", shopper.account_id)  # their Idempotency-Keys
-    return shopper
+    return shopper, claims.epoch
 
 
-async def current_customer(shopper: Shopper | None = Depends(optional_customer),
-                           _token: Any = Security(CUSTOMER_TOKEN)) -> Shopper:
-    if shopper is None:
-        raise Unauthorized("Sign in as a customer first.")
-    return shopper
+def confirm_shopper(session: Session, shopper: Shopper, epoch: int) -> None:
+    """A token issued before the password changed has ended: 401."""
+    current = session.scalar(select(CustomerAccount.token_epoch)
+                             .where(CustomerAccount.id == shopper.account_id))
+    if current is None or epoch != current:
+        raise Unauthorized("This sign-in has ended (the password changed); sign in again.")
 
 
 def issue_token(identity: Identity, account: CustomerAccount, email: str) -> str:

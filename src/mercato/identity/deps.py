@@ -1,10 +1,27 @@
-"""Request helpers shared by the staff and the storefront routes of identity."""
+"""Identity's web side: the FastAPI dependencies and request helpers of the staff and the
+storefront routes, and the staff authenticator the kernel calls (``core.auth``)."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Any
 
+from fastapi import Depends, Request, Security
+from starlette.concurrency import run_in_threadpool
+
+from mercato.core.auth import Authenticator, bearer_scheme
+from mercato.core.errors import Unauthorized
+from mercato.core.idempotency import credential_scope
+from mercato.core.principal import Principal
+from mercato.core.uow import uow_of
+from mercato.identity.customer_auth import confirm_shopper, verify_customer_token
 from mercato.identity.service import Identity
+from mercato.identity.shoppers import Shopper
+from mercato.identity.tokens import API_KEY_PREFIX
+from mercato.tenancy.deps import current_store
+from mercato.tenancy.store import Store
+
+STORE_PREFIX = "/store/"
+AUTH_PREFIX = "/api/v1/auth/"
 
 
 async def identity(request: Request) -> Identity:
@@ -15,3 +32,65 @@ def client_of(request: Request) -> str:
     """The caller's address, which sign-in failures are counted against: the connection's, or
     the one a trusted proxy reports (``core.proxies``), never a header from anyone else."""
     return request.client.host if request.client else "unknown"
+
+
+# -- staff: the authenticator ------------------------------------------------------------------
+
+def staff_authenticator(identity: Identity) -> Authenticator:
+    """The app's authenticator (``core.auth``) for staff tokens and API keys."""
+
+    async def authenticate(request: Request) -> Principal | None:
+        """Staff tokens are checked here without I/O; the database confirms the member is
+        still active in that role on the endpoint's thread (deferred). API keys need a
+        lookup."""
+        header = request.headers.get("authorization")
+        path = request.url.path
+        if not header or path.startswith(STORE_PREFIX) or path.startswith(AUTH_PREFIX):
+            return None  # shoppers sign in with customer tokens (current_customer)
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+        uow = uow_of(request)
+        if token.startswith(API_KEY_PREFIX):
+            return await run_in_threadpool(
+                lambda: identity.authenticate_key(uow.session, token, uow.after_close))
+        principal, sign_in = identity.verify_staff_token(token)
+        uow.defer(lambda session: identity.confirm_staff(session, principal, sign_in))
+        return principal
+
+    return authenticate
+
+
+# -- shoppers: customer tokens -----------------------------------------------------------------
+
+SHOPPER_SCHEME = (
+    "A customer (shopper) token from `POST /store/v1/{store}/auth/token`; that store's "
+    "`/store/v1` routes only.")
+CUSTOMER_TOKEN = bearer_scheme("CustomerToken", description=SHOPPER_SCHEME)
+OPTIONAL_CUSTOMER_TOKEN = bearer_scheme("CustomerToken", optional=True,
+                                        description=SHOPPER_SCHEME)
+
+
+async def optional_customer(request: Request,
+                            store: Store = Depends(current_store),
+                            _token: Any = Security(OPTIONAL_CUSTOMER_TOKEN)) -> Shopper | None:
+    """The shopper whose customer token the request carries, or None without one. A token of
+    another store, a staff token, or one issued before the password changed is a 401."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    identity: Identity = request.app.state.identity
+    shopper, epoch = verify_customer_token(
+        identity, token.strip() if scheme.lower() == "bearer" else None, store.organization_id)
+    uow_of(request).defer(lambda session: confirm_shopper(session, shopper, epoch))
+    credential_scope(request, "customer", shopper.account_id)  # their Idempotency-Keys
+    return shopper
+
+
+async def current_customer(shopper: Shopper | None = Depends(optional_customer),
+                           _token: Any = Security(CUSTOMER_TOKEN)) -> Shopper:
+    if shopper is None:
+        raise Unauthorized("Sign in as a customer first.")
+    return shopper

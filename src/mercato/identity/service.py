@@ -10,12 +10,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import structlog
-from fastapi import Request
 from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from starlette.concurrency import run_in_threadpool
 
-from mercato.core.auth import Principal
 from mercato.core.db import (
     SYSTEM,
     TENANT,
@@ -36,7 +33,7 @@ from mercato.core.errors import (
 )
 from mercato.core.ids import new_id
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.core.uow import UnitOfWork, uow_of
+from mercato.core.principal import Principal
 from mercato.identity.models import ApiKey, LoginFailure, RefreshToken, StaffSignIn, StaffUser
 from mercato.identity.passwords import MAX_LENGTH, MIN_LENGTH, Passwords
 from mercato.identity.permissions import ALL, Role, permissions_for
@@ -345,32 +342,20 @@ class Identity:
                          label=user.email, permissions=permissions_for(user.role),
                          role=user.role)
 
-    async def authenticate(self, request: Request) -> Principal | None:
-        """Staff tokens are checked here without I/O; the database confirms the member is still
-        active in that role on the endpoint's thread (deferred). API keys need a lookup."""
-        header = request.headers.get("authorization")
-        path = request.url.path
-        if not header or path.startswith(STORE_PREFIX) or path.startswith(AUTH_PREFIX):
-            return None  # shoppers sign in with customer tokens (identity.customer_auth)
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
-        uow = uow_of(request)
-        if token.startswith(API_KEY_PREFIX):
-            return await run_in_threadpool(self._authenticate_key, uow, token)
+    def verify_staff_token(self, token: str) -> tuple[Principal, str | None]:
+        """The staff principal a signed access token names, and its sign-in (``sid``), checked
+        without I/O; ``confirm_staff`` checks them against the database (deferred, on the
+        endpoint's thread: ``identity.deps.staff_authenticator``)."""
         claims = self.signer.verify(token)
         if claims is None:
             raise Unauthorized("The access token is invalid or has expired.")
         principal = Principal(kind="staff", id=claims.subject,
                               organization_id=claims.organization_id, label=claims.email,
                               permissions=permissions_for(claims.role), role=claims.role)
-        sign_in = claims.sign_in
-        uow.defer(lambda session: self._confirm_staff(session, principal, sign_in))
-        return principal
+        return principal, claims.sign_in
 
     @staticmethod
-    def _confirm_staff(session: Session, principal: Principal, sign_in: str | None) -> None:
+    def confirm_staff(session: Session, principal: Principal, sign_in: str | None) -> None:
         """Deactivation, a role change or the end of the token's sign-in take effect at once:
         the token's claims must hold. Every staff request runs this, so it is one prebuilt
         statement (``tenant_execute``), by primary keys. Tokens without a sign-in (``sid``)
@@ -385,8 +370,10 @@ class Identity:
         if role != principal.role:
             raise Unauthorized("Your role changed; refresh the token or sign in again.")
 
-    def _authenticate_key(self, uow: UnitOfWork, token: str) -> Principal:
-        session = uow.session
+    def authenticate_key(self, session: Session, token: str,
+                         after_close: Callable[[Callable[[], None]], None]) -> Principal:
+        """The principal an API key acts as (a lookup). Its last-used time is written by a
+        callback handed to ``after_close``, to run once the caller's transaction has ended."""
         parts = split_compound_secret(API_KEY_PREFIX, token)
         key = None
         if parts is not None:
@@ -399,7 +386,7 @@ class Identity:
         now = utcnow()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             key_id = key.id
-            uow.after_close(lambda: self._touch_key(key_id, now))
+            after_close(lambda: self._touch_key(key_id, now))
         with system_scope(session):
             if key.created_by_id is None:
                 owner = session.execute(_FIRST_OWNER, {"org": key.organization_id}).first()

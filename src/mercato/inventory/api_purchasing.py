@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy.orm import Session
 
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.etag import set_etag
 from mercato.core.pagination import Page, PageParams
+from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.inventory import purchasing

@@ -25,9 +25,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mercato.catalog.service import StockItem
-from mercato.core.auth import Principal
 from mercato.core.db import insert_many, json_dumps, table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict, ValidationFailed
+from mercato.core.principal import Principal
 from mercato.inventory.models import Reservation, ReservationLine, StockLevel, StockMovement
 
 levels_t = table_of(StockLevel)

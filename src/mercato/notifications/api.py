@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.pagination import Page, PageParams
+from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.notifications import service

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
+from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session
 from mercato.orders import customers, service

@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.db import utcnow
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
+from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import MercatoRoute, get_session, raw_body
 from mercato.orders import customers
@@ -42,7 +43,8 @@ from mercato.payments.schemas import (
     StripeSettingsOut,
     WebhookReceived,
 )
-from mercato.tenancy.store import Store, current_store
+from mercato.tenancy.deps import current_store
+from mercato.tenancy.store import Store
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["payments"])
 store_router = APIRouter(route_class=MercatoRoute, tags=["webhooks"])

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mercato.core.auth import Principal, require
+from mercato.core.auth import require
 from mercato.core.etag import check_if_match, set_etag
+from mercato.core.principal import Principal
 from mercato.core.uow import MercatoRoute, get_session, uow_of
 from mercato.tenancy import service
+from mercato.tenancy.deps import current_store
 from mercato.tenancy.models import Organization, OrganizationDomain
 from mercato.tenancy.schemas import (
     DnsProof,
@@ -23,7 +25,7 @@ from mercato.tenancy.schemas import (
     OrganizationUpdate,
     StoreOut,
 )
-from mercato.tenancy.store import Store, current_store
+from mercato.tenancy.store import Store
 from mercato.tenancy.verification import (
     DomainProof,
     Verifier,

@@ -1,5 +1,8 @@
 """The store a ``/store/v1/{store}/...`` request is for: its slug (or custom domain, rewritten
 to the slug by the middleware) names an organization, and the request's session is scoped to it.
+
+Plain Python: the dependency that resolves it for a request (``current_store``) is in
+``tenancy.deps``.
 """
 
 from __future__ import annotations
@@ -7,15 +10,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from fastapi import Request
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
-from mercato.core.db import Database, set_tenant
-from mercato.core.errors import NotFound
-from mercato.core.uow import uow_of
+from mercato.core.db import Database
 from mercato.tenancy.models import Organization
-from mercato.tenancy.service import DomainResolver
 
 CACHE_SECONDS = 30.0
 
@@ -56,28 +54,3 @@ class StoreResolver:
 
     def forget(self) -> None:
         self._cache.clear()
-
-
-def _no_store(slug: str, request: Request) -> str:
-    """Say what was looked for: on a host that could be a store's own domain, the first path
-    segment is a slug only because the host is no verified domain."""
-    host = request.headers.get("host", "")
-    domains: DomainResolver = request.app.state.domains
-    if host and domains.routable(host):
-        return (f"No store here: the host {domains.bare(host)!r} is not a verified domain of any "
-                f"store, and no store has the slug {slug!r} (/store/v1/{{store}}/...).")
-    return f"No store has the slug {slug!r}."
-
-
-async def current_store(store: str, request: Request) -> Store:
-    """FastAPI dependency for every storefront route: 404 for an unknown store; otherwise the
-    request's session acts inside that organization (row-level security included)."""
-    resolver: StoreResolver = request.app.state.stores
-    known, found = resolver.cached(store)
-    if not known:
-        found = await run_in_threadpool(resolver.lookup, store)
-    if found is None:
-        raise NotFound(_no_store(store, request))
-    request.state.store = found
-    set_tenant(uow_of(request).session, found.organization_id)
-    return found

@@ -1,0 +1,65 @@
+"""Tenancy's web side: which store a ``/store/v1`` request is for (``current_store``), and
+custom domains rewritten to the store's slug (``CustomDomainMiddleware``)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mercato.core.db import set_tenant
+from mercato.core.errors import NotFound
+from mercato.core.uow import uow_of
+from mercato.tenancy.service import DomainResolver
+from mercato.tenancy.store import Store, StoreResolver
+
+
+def _no_store(slug: str, request: Request) -> str:
+    """Say what was looked for: on a host that could be a store's own domain, the first path
+    segment is a slug only because the host is no verified domain."""
+    host = request.headers.get("host", "")
+    domains: DomainResolver = request.app.state.domains
+    if host and domains.routable(host):
+        return (f"No store here: the host {domains.bare(host)!r} is not a verified domain of any "
+                f"store, and no store has the slug {slug!r} (/store/v1/{{store}}/...).")
+    return f"No store has the slug {slug!r}."
+
+
+async def current_store(store: str, request: Request) -> Store:
+    """FastAPI dependency for every storefront route: 404 for an unknown store; otherwise the
+    request's session acts inside that organization (row-level security included)."""
+    resolver: StoreResolver = request.app.state.stores
+    known, found = resolver.cached(store)
+    if not known:
+        found = await run_in_threadpool(resolver.lookup, store)
+    if found is None:
+        raise NotFound(_no_store(store, request))
+    request.state.store = found
+    set_tenant(uow_of(request).session, found.organization_id)
+    return found
+
+
+# -- custom domains: ``https://cards.example.com/store/v1/...`` reaches ``/store/v1/{slug}/...``
+
+PREFIX = "/store/v1"
+
+
+class CustomDomainMiddleware:
+    def __init__(self, app: ASGIApp, resolver: DomainResolver) -> None:
+        self.app = app
+        self.resolver = resolver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            if host:
+                known, slug = self.resolver.cached(host)
+                if not known:
+                    slug = await run_in_threadpool(self.resolver.slug_for_host, host)
+                if slug:
+                    rest = path[len(PREFIX):].lstrip("/")
+                    if rest.split("/", 1)[0] != slug:
+                        new_path = f"{PREFIX}/{slug}" + (f"/{rest}" if rest else "")
+                        scope = {**scope, "path": new_path, "raw_path": new_path.encode()}
+        await self.app(scope, receive, send)
