@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mercato.core.ids import new_id
+from mercato.core.keys import derive_key
 from mercato.identity import tokens
-from mercato.identity.tokens import TokenSigner, derive_key
+from mercato.identity.tokens import TokenSigner
 from tests.conftest import PASSWORD, SECRET, Org, create_org, staff_token
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mercato.core.db import normalize_url
 from mercato.core.errors import ServiceUnavailable
-from mercato.identity.tokens import derive_key
+from mercato.core.keys import derive_key
 from mercato.settings import Settings, get_settings
 
 _secrets: dict[str, str] = {}

@@ -14,6 +14,7 @@ import jwt
 
 from mercato.core.db import utcnow
 from mercato.core.ids import new_id
+from mercato.core.keys import derive_key
 
 ISSUER = "mercato"
 ALGORITHM = "HS256"
@@ -23,11 +24,6 @@ REFRESH_PREFIX = "rt_"
 VERIFIED_TOKENS = 10_000
 """Verified tokens a signer remembers (then it starts over)."""
 _now = time.time
-
-
-def derive_key(secret_key: str, purpose: str) -> bytes:
-    """One master secret, a separate key per purpose (tokens, encryption at rest, …)."""
-    return hmac.new(secret_key.encode(), f"mercato/{purpose}".encode(), hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
