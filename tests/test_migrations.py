@@ -256,7 +256,7 @@ def test_secrets_stored_in_plain_text_before_0021_are_gone_after_it(
 ) -> None:
     """0021: unsealed idempotent answers are deleted; reset and verification emails stored in
     plain text lose their bodies (pending ones are skipped); sealed ones are untouched."""
-    from mercato.core.idempotency import IdempotencyKey
+    from mercato.core.idempotency_keys import IdempotencyKey
     from mercato.notifications.models import Notification
 
     url = new_database_url(backend, tmp_path)

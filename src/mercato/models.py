@@ -21,7 +21,7 @@ from mercato.catalog.models import (
     ProductType,
     Variant,
 )
-from mercato.core.idempotency import IdempotencyKey
+from mercato.core.idempotency_keys import IdempotencyKey
 from mercato.core.outbox import OutboxDelivery, OutboxEvent
 from mercato.identity.models import (
     ApiKey,

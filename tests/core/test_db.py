@@ -109,7 +109,7 @@ def test_a_failed_write_releases_the_writer_lock(tmp_path: Path) -> None:
 
 
 def test_datetimes_come_back_timezone_aware_in_utc(db: Database) -> None:
-    from mercato.core.idempotency import IdempotencyKey
+    from mercato.core.idempotency_keys import IdempotencyKey
 
     moment = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     key = new_id()

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from mercato.core.db import Database, utcnow
-from mercato.core.idempotency import IdempotencyKey, purge_expired
+from mercato.core.idempotency_keys import IdempotencyKey, purge_expired
 from mercato.core.ids import new_id
 from mercato.identity.models import LoginFailure
 from mercato.identity.service import purge_login_failures

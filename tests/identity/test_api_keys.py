@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mercato.core.db import SYSTEM, Database, system_scope
-from mercato.core.idempotency import IdempotencyKey
+from mercato.core.idempotency_keys import IdempotencyKey
 from mercato.core.ids import new_id
 from mercato.identity.models import ApiKey
 from tests.conftest import Org, staff_token

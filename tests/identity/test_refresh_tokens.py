@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import event, select, text, update
 
 from mercato.core.db import SYSTEM, Database, utcnow
-from mercato.core.idempotency import IdempotencyKey
+from mercato.core.idempotency_keys import IdempotencyKey
 from mercato.core.ids import new_id
 from mercato.identity.models import RefreshToken, StaffSignIn
 from mercato.identity.service import purge_sign_ins

@@ -14,50 +14,30 @@ Every stored answer is sealed (``core.secrets``, purpose ``idempotent-answers``)
 secret (a new API key, a token, an invite, a gift-card code), and sealing them all means no route
 can forget to mark its own. It costs about 0.015 ms for a 1 KB answer, 0.03 ms for 10 KB (on the
 2-core machine), and about the same to open one for a replay.
+
+This is the web side (the guard, a FastAPI dependency); the table and its purge are plain
+(``core.idempotency_keys``), for the worker and the schema.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import Boolean, Integer, LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from mercato.core.auth import get_optional_principal
-from mercato.core.db import Base, utcnow
 from mercato.core.errors import BadRequest, IdempotencyMismatch
-from mercato.core.ids import new_id
+from mercato.core.idempotency_keys import MAX_KEY_LENGTH, IdempotencyKey
 from mercato.core.principal import Principal
 from mercato.core.secrets import Vault
 from mercato.core.uow import uow_of
 
 HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
 SEALING_PURPOSE = "idempotent-answers"
-
-
-class IdempotencyKey(Base):
-    """A completed POST: its request fingerprint and the response to replay."""
-
-    __tablename__ = "idempotency_keys"
-    __audited__ = False
-    __table_args__ = (UniqueConstraint("scope", "key"),)
-
-    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    scope: Mapped[str] = mapped_column(String(64))
-    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None] = mapped_column(Integer)
-    content_type: Mapped[str | None] = mapped_column(String(100))
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    sealed: Mapped[bool] = mapped_column(Boolean, default=False, doc=(
-        "The body is encrypted (core.secrets, purpose idempotent-answers): every stored "
-        "answer is, except an empty one."))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class IdempotentReplay(Exception):
@@ -190,11 +170,3 @@ async def on_replay(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IdempotentReplay)
     return Response(content=exc.body, status_code=exc.status_code,
                     media_type=exc.content_type, headers={REPLAYED_HEADER: "true"})
-
-
-def purge_expired(session: Session, *, older_than: dt.timedelta) -> int:
-    """Forget keys past their retention (the worker calls this periodically)."""
-    result = session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - older_than)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)

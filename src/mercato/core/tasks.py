@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from mercato.core.db import Database
-from mercato.core.idempotency import purge_expired
+from mercato.core.idempotency_keys import purge_expired
 from mercato.core.outbox import periodic
 from mercato.settings import get_settings
 

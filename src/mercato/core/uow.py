@@ -32,7 +32,7 @@ from mercato.settings import Settings
 
 if TYPE_CHECKING:
     from mercato.core.db import Database
-    from mercato.core.idempotency import IdempotencyKey
+    from mercato.core.idempotency_keys import IdempotencyKey
 
 log = structlog.get_logger("mercato.uow")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
