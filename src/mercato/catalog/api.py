@@ -49,7 +49,7 @@ from mercato.core.query import (
     query_parameters,
     rendered_page,
 )
-from mercato.core.uow import MercatoRoute, get_session, uow_of
+from mercato.core.uow import DbSession, MercatoRoute, uow_of
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])
 READ, WRITE = require("catalog:read"), require("catalog:write")
@@ -68,8 +68,8 @@ class PayloadTooLarge(MercatoError):
              status_code=status.HTTP_201_CREATED,
              summary="Define a product type: its attributes as JSON Schema")
 def create_product_type(body: ProductTypeCreate, response: Response,
-                        _: Principal = Depends(WRITE),
-                        session: Session = Depends(get_session)) -> ProductTypeOut:
+                        *, _: Principal = Depends(WRITE),
+                        session: DbSession) -> ProductTypeOut:
     product_type = service.create_product_type(session, body)
     session.flush()
     set_etag(response, product_type)
@@ -78,22 +78,22 @@ def create_product_type(body: ProductTypeCreate, response: Response,
 
 @router.post("/product-types/install", response_model=list[ProductTypeOut],
              summary="Install a built-in set of product types (`tcg`: cards, graded, sealed)")
-def install_product_types(body: InstallTypeSet, _: Principal = Depends(WRITE),
-                          session: Session = Depends(get_session)) -> list[ProductTypeOut]:
+def install_product_types(body: InstallTypeSet, *, _: Principal = Depends(WRITE),
+                          session: DbSession) -> list[ProductTypeOut]:
     installed = service.install_type_set(session, body.set)
     session.flush()
     return [ProductTypeOut.model_validate(t) for t in installed]
 
 
 @router.get("/product-types", response_model=Page[ProductTypeOut])
-def list_product_types(params: PageParams = Depends(page_params), _: Principal = Depends(READ),
-                       session: Session = Depends(get_session)) -> Page[ProductTypeOut]:
+def list_product_types(*, params: PageParams = Depends(page_params), _: Principal = Depends(READ),
+                       session: DbSession) -> Page[ProductTypeOut]:
     return service.list_product_types(session, params).to_page(ProductTypeOut)
 
 
 @router.get("/product-types/{product_type_id}", response_model=ProductTypeOut)
-def get_product_type(product_type_id: str, response: Response, _: Principal = Depends(READ),
-                     session: Session = Depends(get_session)) -> ProductTypeOut:
+def get_product_type(product_type_id: str, response: Response, *, _: Principal = Depends(READ),
+                     session: DbSession) -> ProductTypeOut:
     product_type = service.get_product_type(session, product_type_id)
     set_etag(response, product_type)
     return ProductTypeOut.model_validate(product_type)
@@ -102,8 +102,8 @@ def get_product_type(product_type_id: str, response: Response, _: Principal = De
 @router.patch("/product-types/{product_type_id}", response_model=ProductTypeOut,
               summary="Rename or change schemas (refused with what would break)")
 def update_product_type(product_type_id: str, body: ProductTypeUpdate, request: Request,
-                        response: Response, _: Principal = Depends(WRITE),
-                        session: Session = Depends(get_session)) -> ProductTypeOut:
+                        response: Response, *, _: Principal = Depends(WRITE),
+                        session: DbSession) -> ProductTypeOut:
     product_type = service.get_product_type(session, product_type_id)
     check_if_match(request, product_type)
     service.update_product_type(session, product_type, body)
@@ -115,50 +115,50 @@ def update_product_type(product_type_id: str, body: ProductTypeUpdate, request: 
 # -- categories -------------------------------------------------------------------------------
 
 @router.post("/categories", response_model=CategoryOut, status_code=status.HTTP_201_CREATED)
-def create_category(body: CategoryCreate, _: Principal = Depends(WRITE),
-                    session: Session = Depends(get_session)) -> CategoryOut:
+def create_category(body: CategoryCreate, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> CategoryOut:
     category = service.create_category(session, body)
     session.flush()
     return CategoryOut.model_validate(category)
 
 
 @router.get("/categories", response_model=Page[CategoryOut])
-def list_categories(params: PageParams = Depends(page_params), _: Principal = Depends(READ),
-                    session: Session = Depends(get_session)) -> Page[CategoryOut]:
+def list_categories(*, params: PageParams = Depends(page_params), _: Principal = Depends(READ),
+                    session: DbSession) -> Page[CategoryOut]:
     return service.list_categories(session, params).to_page(CategoryOut)
 
 
 @router.get("/categories/{category_id}", response_model=CategoryOut)
-def get_category(category_id: str, _: Principal = Depends(READ),
-                 session: Session = Depends(get_session)) -> CategoryOut:
+def get_category(category_id: str, *, _: Principal = Depends(READ),
+                 session: DbSession) -> CategoryOut:
     return CategoryOut.model_validate(service.get_category(session, category_id))
 
 
 # -- collections ------------------------------------------------------------------------------
 
 @router.post("/collections", response_model=CollectionOut, status_code=status.HTTP_201_CREATED)
-def create_collection(body: CollectionCreate, _: Principal = Depends(WRITE),
-                      session: Session = Depends(get_session)) -> CollectionOut:
+def create_collection(body: CollectionCreate, *, _: Principal = Depends(WRITE),
+                      session: DbSession) -> CollectionOut:
     collection = service.create_collection(session, body)
     session.flush()
     return CollectionOut.model_validate(collection)
 
 
 @router.get("/collections", response_model=Page[CollectionOut])
-def list_collections(params: PageParams = Depends(page_params), _: Principal = Depends(READ),
-                     session: Session = Depends(get_session)) -> Page[CollectionOut]:
+def list_collections(*, params: PageParams = Depends(page_params), _: Principal = Depends(READ),
+                     session: DbSession) -> Page[CollectionOut]:
     return service.list_collections(session, params).to_page(CollectionOut)
 
 
 @router.get("/collections/{collection_id}", response_model=CollectionOut)
-def get_collection(collection_id: str, _: Principal = Depends(READ),
-                   session: Session = Depends(get_session)) -> CollectionOut:
+def get_collection(collection_id: str, *, _: Principal = Depends(READ),
+                   session: DbSession) -> CollectionOut:
     return CollectionOut.model_validate(service.get_collection(session, collection_id))
 
 
 @router.patch("/collections/{collection_id}", response_model=CollectionOut)
-def update_collection(collection_id: str, body: CollectionUpdate, _: Principal = Depends(WRITE),
-                      session: Session = Depends(get_session)) -> CollectionOut:
+def update_collection(collection_id: str, body: CollectionUpdate, *, _: Principal = Depends(WRITE),
+                      session: DbSession) -> CollectionOut:
     collection = service.get_collection(session, collection_id)
     service.update_collection(session, collection, body)
     session.flush()
@@ -167,8 +167,8 @@ def update_collection(collection_id: str, body: CollectionUpdate, _: Principal =
 
 @router.delete("/collections/{collection_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Delete a collection (its products stay)")
-def delete_collection(collection_id: str, _: Principal = Depends(WRITE),
-                      session: Session = Depends(get_session)) -> Response:
+def delete_collection(collection_id: str, *, _: Principal = Depends(WRITE),
+                      session: DbSession) -> Response:
     service.delete_collection(session, service.get_collection(session, collection_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -207,8 +207,8 @@ async def product_page(request: Request) -> tuple[service.ProductFilters, PagePa
 
 @router.post("/products", response_model=ProductOut, status_code=status.HTTP_201_CREATED,
              summary="Create a product with its variants")
-def create_product(body: ProductCreate, response: Response, _: Principal = Depends(WRITE),
-                   session: Session = Depends(get_session)) -> ProductOut:
+def create_product(body: ProductCreate, response: Response, *, _: Principal = Depends(WRITE),
+                   session: DbSession) -> ProductOut:
     product = service.create_product(session, body)
     session.flush()
     set_etag(response, product)
@@ -219,9 +219,9 @@ def create_product(body: ProductCreate, response: Response, _: Principal = Depen
             summary="List and search products; filter by type, category, collection, status, "
                     "tag, vendor, price, stock and attr.<name>",
             openapi_extra=query_parameters(ProductPageQuery))
-def list_products(listing: tuple[service.ProductFilters, PageParams] = Depends(product_page),
+def list_products(*, listing: tuple[service.ProductFilters, PageParams] = Depends(product_page),
                   _: Principal = Depends(READ),
-                  session: Session = Depends(get_session)) -> Response:
+                  session: DbSession) -> Response:
     return rendered_page(service.list_products(session, *listing))
 
 
@@ -233,13 +233,13 @@ def list_products(listing: tuple[service.ProductFilters, PageParams] = Depends(p
             openapi_extra=query_parameters(ProductQuery))
 def product_facets(
     request: Request,
-    filters: service.ProductFilters = Depends(product_filters),
+    *, filters: service.ProductFilters = Depends(product_filters),
     facet: list[str] | None = Query(
         None, description="Fields to count (`attr.<name>`, `tag`, `product_type`, `status`, "
         "`vendor`, `category`); repeat or separate by commas. Default: type, status and every "
         "attribute declared with an enum."),
     _: Principal = Depends(READ),
-    session: Session = Depends(get_session),
+    session: DbSession,
 ) -> Facets:
     fields = [f.strip() for item in facet or [] for f in item.split(",") if f.strip()]
     if not fields:
@@ -256,8 +256,8 @@ def product_facets(
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)
-def get_product(product_id: str, response: Response, _: Principal = Depends(READ),
-                session: Session = Depends(get_session)) -> ProductOut:
+def get_product(product_id: str, response: Response, *, _: Principal = Depends(READ),
+                session: DbSession) -> ProductOut:
     product = service.get_product(session, product_id)
     set_etag(response, product)
     return ProductOut.model_validate(product)
@@ -266,8 +266,8 @@ def get_product(product_id: str, response: Response, _: Principal = Depends(READ
 @router.patch("/products/{product_id}", response_model=ProductOut,
               summary="Change a product (send If-Match)")
 def update_product(product_id: str, body: ProductUpdate, request: Request, response: Response,
-                   _: Principal = Depends(WRITE),
-                   session: Session = Depends(get_session)) -> ProductOut:
+                   *, _: Principal = Depends(WRITE),
+                   session: DbSession) -> ProductOut:
     product = service.get_product(session, product_id)
     check_if_match(request, product)
     service.update_product(session, product, body)
@@ -277,8 +277,8 @@ def update_product(product_id: str, body: ProductUpdate, request: Request, respo
 
 
 @router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_product(product_id: str, request: Request, _: Principal = Depends(WRITE),
-                   session: Session = Depends(get_session)) -> Response:
+def delete_product(product_id: str, request: Request, *, _: Principal = Depends(WRITE),
+                   session: DbSession) -> Response:
     product = service.get_product(session, product_id)
     check_if_match(request, product)
     service.delete_product(session, product)
@@ -288,8 +288,8 @@ def delete_product(product_id: str, request: Request, _: Principal = Depends(WRI
 @router.post("/products/{product_id}/variants", response_model=VariantOut,
              status_code=status.HTTP_201_CREATED)
 def add_variant(product_id: str, body: VariantIn, response: Response,
-                _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> VariantOut:
+                *, _: Principal = Depends(WRITE),
+                session: DbSession) -> VariantOut:
     variant = service.add_variant(session, service.get_product(session, product_id), body)
     session.flush()
     set_etag(response, variant)
@@ -299,17 +299,17 @@ def add_variant(product_id: str, body: VariantIn, response: Response,
 # -- variants ---------------------------------------------------------------------------------
 
 @router.get("/variants", response_model=Page[VariantOut], summary="Find variants by SKU")
-def list_variants(params: PageParams = Depends(page_params),
+def list_variants(*, params: PageParams = Depends(page_params),
                   sku: str | None = Query(None, max_length=100),
                   barcode: str | None = Query(None, max_length=64),
                   _: Principal = Depends(READ),
-                  session: Session = Depends(get_session)) -> Page[VariantOut]:
+                  session: DbSession) -> Page[VariantOut]:
     return service.find_variants(session, params, sku=sku, barcode=barcode).to_page(VariantOut)
 
 
 @router.get("/variants/{variant_id}", response_model=VariantOut)
-def get_variant(variant_id: str, response: Response, _: Principal = Depends(READ),
-                session: Session = Depends(get_session)) -> VariantOut:
+def get_variant(variant_id: str, response: Response, *, _: Principal = Depends(READ),
+                session: DbSession) -> VariantOut:
     variant = service.get_variant(session, variant_id)
     set_etag(response, variant)
     return VariantOut.model_validate(variant)
@@ -317,8 +317,8 @@ def get_variant(variant_id: str, response: Response, _: Principal = Depends(READ
 
 @router.patch("/variants/{variant_id}", response_model=VariantOut)
 def update_variant(variant_id: str, body: VariantUpdate, request: Request, response: Response,
-                   _: Principal = Depends(WRITE),
-                   session: Session = Depends(get_session)) -> VariantOut:
+                   *, _: Principal = Depends(WRITE),
+                   session: DbSession) -> VariantOut:
     variant = service.get_variant(session, variant_id)
     check_if_match(request, variant)
     service.update_variant(session, variant, body)
@@ -328,8 +328,8 @@ def update_variant(variant_id: str, body: VariantUpdate, request: Request, respo
 
 
 @router.delete("/variants/{variant_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_variant(variant_id: str, request: Request, _: Principal = Depends(WRITE),
-                   session: Session = Depends(get_session)) -> Response:
+def delete_variant(variant_id: str, request: Request, *, _: Principal = Depends(WRITE),
+                   session: DbSession) -> Response:
     variant = service.get_variant(session, variant_id)
     check_if_match(request, variant)
     service.delete_variant(session, variant)
@@ -382,12 +382,12 @@ async def import_file(
                      "applied in the background")
 def create_import(
     response: Response,
-    upload: tuple[imports.CheckedFile, str] = Depends(import_file),
+    *, upload: tuple[imports.CheckedFile, str] = Depends(import_file),
     kind: Literal["products"] = Form("products"),
     dry_run: bool = Form(False, description="Check every row and count what would change; "
                          "write nothing."),
     principal: Principal = Depends(WRITE),
-    session: Session = Depends(get_session),
+    session: DbSession,
 ) -> ImportJobOut:
     job = imports.create_job(session, checked=upload[0], filename=upload[1],
                              dry_run=dry_run, created_by=principal.id)
@@ -397,16 +397,16 @@ def create_import(
 
 @router.get("/imports/{import_id}", response_model=ImportJobOut,
             summary="An import's status, progress, counts and first row errors")
-def get_import(import_id: str, _: Principal = Depends(READ),
-               session: Session = Depends(get_session)) -> ImportJobOut:
+def get_import(import_id: str, *, _: Principal = Depends(READ),
+               session: DbSession) -> ImportJobOut:
     return _job_out(session, import_id)
 
 
 @router.get("/imports/{import_id}/errors", response_model=Page[ImportRowErrorOut],
             summary="Every row error of an import, by line")
-def list_import_errors(import_id: str, params: PageParams = Depends(page_params),
+def list_import_errors(import_id: str, *, params: PageParams = Depends(page_params),
                        _: Principal = Depends(READ),
-                       session: Session = Depends(get_session)) -> Page[ImportRowErrorOut]:
+                       session: DbSession) -> Page[ImportRowErrorOut]:
     imports.get_job(session, import_id)
     return paginate(session, imports.errors_query(import_id), [(ImportRowError.id, False)],
                     params).to_page(ImportRowErrorOut)
@@ -417,12 +417,12 @@ def list_import_errors(import_id: str, params: PageParams = Depends(page_params)
             summary="The catalog, or the products the listing filters select, as CSV",
             openapi_extra=query_parameters(ProductQuery))
 def export_products(request: Request,
-                    filters: service.ProductFilters = Depends(product_filters),
+                    *, filters: service.ProductFilters = Depends(product_filters),
                     format: Literal["mercato", "binderpos"] = Query(
                         "mercato", description="`binderpos`: BinderPOS's product layout, "
                         "for the card products (tcg-single, tcg-sealed) only."),
                     principal: Principal = Depends(READ),
-                    session: Session = Depends(get_session)) -> StreamingResponse:
+                    session: DbSession) -> StreamingResponse:
     conditions = service.filter_conditions(session, filters)  # unknown category: 404 here
     db = request.app.state.db
 

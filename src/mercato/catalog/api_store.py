@@ -8,7 +8,6 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
-from sqlalchemy.orm import Session
 
 from mercato.catalog import service, store
 from mercato.catalog.schemas import ListingQuery
@@ -16,7 +15,7 @@ from mercato.catalog.schemas_store import StorePage, StoreProduct
 from mercato.core.db import json_bytes
 from mercato.core.pagination import PageParams, PageQuery
 from mercato.core.query import filter_parameters, parse_query, query_parameters
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 from mercato.tenancy.deps import current_store
 from mercato.tenancy.store import Store
 
@@ -75,12 +74,12 @@ def cached_json(request: Request, content: dict[str, Any]) -> Response:
     openapi_extra=query_parameters(StorePageQuery))
 def list_products(
     request: Request,
-    listing: tuple[service.ProductFilters, PageParams] = Depends(store_page),
+    *, listing: tuple[service.ProductFilters, PageParams] = Depends(store_page),
     facets: list[str] | None = Query(
         None, description="Fields to count among the matching products (`attr.<name>`, `tag`, "
         "`product_type`, `category`, `vendor`); repeat or separate by commas."),
     _: Store = Depends(current_store),
-    session: Session = Depends(get_session),
+    session: DbSession,
 ) -> Response:
     fields = store.facet_fields(facets or [])
     page = store.list_published(session, *listing, facets=fields,
@@ -93,6 +92,6 @@ def list_products(
     summary="A published product by slug (404 when it is not published)",
     description=f"Weak `ETag`, `If-None-Match` → 304, `Cache-Control: {CACHE_CONTROL}`.",
     responses={304: {"description": "Not modified (`If-None-Match` matched)."}})
-def get_product(slug: str, request: Request, _: Store = Depends(current_store),
-                session: Session = Depends(get_session)) -> Response:
+def get_product(slug: str, request: Request, *, _: Store = Depends(current_store),
+                session: DbSession) -> Response:
     return cached_json(request, store.get_published(session, slug))

@@ -25,7 +25,7 @@ from mercato.channels.schemas import (
 from mercato.channels.shopify import inbound
 from mercato.core.auth import require
 from mercato.core.principal import Principal
-from mercato.core.uow import MercatoRoute, get_session, raw_body, uow_of
+from mercato.core.uow import DbSession, MercatoRoute, raw_body, uow_of
 from mercato.tenancy.deps import current_store
 from mercato.tenancy.store import Store
 
@@ -44,8 +44,8 @@ def _job_out(session: Session, job: SyncJob, *, errors: bool = False) -> JobOut:
 @router.put("/channels/{channel_id}/connection", response_model=ConnectionOut,
             summary="Connect the channel to its platform account (or change the connection)")
 def put_connection(channel_id: str, body: ConnectionIn, request: Request, response: Response,
-                   _: Principal = Depends(WRITE),
-                   session: Session = Depends(get_session)) -> ConnectionOut:
+                   *, _: Principal = Depends(WRITE),
+                   session: DbSession) -> ConnectionOut:
     existing = session.scalar(select(Connection).where(Connection.channel_id == channel_id))
     before = existing.settings.get("webhook_url") if existing is not None else None
     connection, created = service.connect(session, channel_id, body, request.app.state.settings)
@@ -59,23 +59,23 @@ def put_connection(channel_id: str, body: ConnectionIn, request: Request, respon
 
 @router.get("/channels/{channel_id}/connection", response_model=ConnectionOut,
             summary="The connection, its settings and health (secrets never shown)")
-def get_connection(channel_id: str, _: Principal = Depends(READ),
-                   session: Session = Depends(get_session)) -> ConnectionOut:
+def get_connection(channel_id: str, *, _: Principal = Depends(READ),
+                   session: DbSession) -> ConnectionOut:
     return service.connection_out(session, service.get_connection(session, channel_id))
 
 
 @router.delete("/channels/{channel_id}/connection", status_code=status.HTTP_204_NO_CONTENT,
                summary="Disconnect: credentials, mappings and job history are deleted")
-def delete_connection(channel_id: str, _: Principal = Depends(WRITE),
-                      session: Session = Depends(get_session)) -> Response:
+def delete_connection(channel_id: str, *, _: Principal = Depends(WRITE),
+                      session: DbSession) -> Response:
     service.disconnect(session, channel_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/channels/{channel_id}/mappings", response_model=list[MappingOut],
             summary="Map SKUs and locations to the platform's ids")
-def put_mappings(channel_id: str, body: MappingsIn, _: Principal = Depends(WRITE),
-                 session: Session = Depends(get_session)) -> list[MappingOut]:
+def put_mappings(channel_id: str, body: MappingsIn, *, _: Principal = Depends(WRITE),
+                 session: DbSession) -> list[MappingOut]:
     connection = service.get_connection(session, channel_id)
     service.put_mappings(session, connection, body.mappings)
     out: list[MappingOut] = []
@@ -87,11 +87,11 @@ def put_mappings(channel_id: str, body: MappingsIn, _: Principal = Depends(WRITE
 @router.get("/channels/{channel_id}/mappings", response_model=list[MappingOut],
             summary="Mappings, with each variant's push state")
 def get_mappings(channel_id: str,
-                 resource: Literal["variant", "location", "product"] = "variant",
+                 *, resource: Literal["variant", "location", "product"] = "variant",
                  sku: str | None = Query(default=None, max_length=100),
                  limit: int = Query(default=500, ge=1, le=5000),
                  _: Principal = Depends(READ),
-                 session: Session = Depends(get_session)) -> list[MappingOut]:
+                 session: DbSession) -> list[MappingOut]:
     connection = service.get_connection(session, channel_id)
     return service.list_mappings(session, connection, resource=resource, sku=sku, limit=limit)
 
@@ -101,8 +101,8 @@ def get_mappings(channel_id: str,
              responses={409: {"description": "`job_in_progress`: one of that kind is queued "
                                              "or running"}},
              summary="Queue a sync job")
-def start_job(channel_id: str, body: JobIn, principal: Principal = Depends(WRITE),
-              session: Session = Depends(get_session)) -> JobOut:
+def start_job(channel_id: str, body: JobIn, *, principal: Principal = Depends(WRITE),
+              session: DbSession) -> JobOut:
     connection = service.get_connection(session, channel_id)
     registry.supports(connection.kind, body.kind)
     job = jobs.create_job(session, connection, body.kind, params=body.params,
@@ -112,10 +112,10 @@ def start_job(channel_id: str, body: JobIn, principal: Principal = Depends(WRITE
 
 @router.get("/channels/{channel_id}/sync-jobs", response_model=list[JobOut],
             summary="The connection's job history, newest first")
-def list_jobs(channel_id: str, kind: str | None = Query(default=None, max_length=30),
+def list_jobs(channel_id: str, *, kind: str | None = Query(default=None, max_length=30),
               status_: str | None = Query(default=None, alias="status", max_length=16),
               limit: int = Query(default=50, ge=1, le=500), _: Principal = Depends(READ),
-              session: Session = Depends(get_session)) -> list[JobOut]:
+              session: DbSession) -> list[JobOut]:
     connection = service.get_connection(session, channel_id)
     return [_job_out(session, job) for job in jobs.history(session, connection.id, kind=kind,
                                                            status=status_, limit=limit)]
@@ -123,23 +123,23 @@ def list_jobs(channel_id: str, kind: str | None = Query(default=None, max_length
 
 @router.get("/sync-jobs/{job_id}", response_model=JobOut,
             summary="A job's progress, outcome and the items it could not sync")
-def get_job(job_id: str, _: Principal = Depends(READ),
-            session: Session = Depends(get_session)) -> JobOut:
+def get_job(job_id: str, *, _: Principal = Depends(READ),
+            session: DbSession) -> JobOut:
     return _job_out(session, jobs.get_job(session, job_id), errors=True)
 
 
 @router.post("/sync-jobs/{job_id}/cancel", response_model=JobOut,
              summary="Cancel a job (a running one stops after the page in hand)")
-def cancel_job(job_id: str, _: Principal = Depends(WRITE),
-               session: Session = Depends(get_session)) -> JobOut:
+def cancel_job(job_id: str, *, _: Principal = Depends(WRITE),
+               session: DbSession) -> JobOut:
     return _job_out(session, jobs.cancel_job(session, jobs.get_job(session, job_id)))
 
 
 @router.post("/sync-jobs/{job_id}/retry", response_model=JobOut,
              status_code=status.HTTP_202_ACCEPTED,
              summary="Run a failed or cancelled job again, as a new job")
-def retry_job(job_id: str, principal: Principal = Depends(WRITE),
-              session: Session = Depends(get_session)) -> JobOut:
+def retry_job(job_id: str, *, principal: Principal = Depends(WRITE),
+              session: DbSession) -> JobOut:
     job = jobs.retry_job(session, jobs.get_job(session, job_id), principal.id)
     return _job_out(session, job)
 
@@ -151,9 +151,9 @@ def retry_job(job_id: str, principal: Principal = Depends(WRITE),
     responses={401: {"description": "Unknown shop, or a missing or bad X-Shopify-Hmac-Sha256 "
                                     "(counted in the connection's health)"}},
     summary="Shopify webhooks for a store: verified, processed once each")
-def shopify_webhook(request: Request, store: Store = Depends(current_store),
+def shopify_webhook(request: Request, *, store: Store = Depends(current_store),
                     payload: bytes = Depends(raw_body),
-                    session: Session = Depends(get_session)) -> WebhookAck:
+                    session: DbSession) -> WebhookAck:
     uow, db = uow_of(request), request.app.state.db
 
     def refused(connection: Connection) -> None:

@@ -29,7 +29,7 @@ from mercato.checkout.schemas import (
 from mercato.checkout.shipping import ShippingQuote
 from mercato.core.errors import ValidationFailed
 from mercato.core.idempotency import credential_scope
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 from mercato.identity.deps import optional_customer
 from mercato.identity.shoppers import Shopper
 from mercato.orders.schemas import Address, ShopperOrderOut
@@ -108,9 +108,9 @@ def _editable(request: Request, session: Session, cart_id: str,
 @store_router.post("/carts", response_model=CartOut, status_code=201,
                    summary="A new cart (the signed-in shopper's, or a guest's), lines, address "
                            "and shipping method at once if given")
-def create_cart(body: CartCreate, request: Request, _: Store = Depends(current_store),
+def create_cart(body: CartCreate, request: Request, *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
-                session: Session = Depends(get_session)) -> CartOut:
+                session: DbSession) -> CartOut:
     cart = service.create_cart(session, shopper, currency=body.currency, email=body.email,
                                ttl_hours=_settings(request).cart_ttl_hours)
     for i, line in enumerate(body.lines):
@@ -129,18 +129,18 @@ def create_cart(body: CartCreate, request: Request, _: Store = Depends(current_s
 
 @store_router.get("/carts/{cart_id}", response_model=CartOut,
                   summary="The cart, priced now")
-def get_cart(cart_id: str, _: Store = Depends(current_store),
+def get_cart(cart_id: str, *, _: Store = Depends(current_store),
              shopper: Shopper | None = Depends(optional_customer),
-             session: Session = Depends(get_session)) -> CartOut:
+             session: DbSession) -> CartOut:
     return cart_out(session, service.get_cart(session, cart_id, shopper))
 
 
 @store_router.patch("/carts/{cart_id}", response_model=CartOut,
                     summary="Set the email, note or billing address")
 def update_cart(cart_id: str, body: CartUpdate, request: Request,
-                _: Store = Depends(current_store),
+                *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
-                session: Session = Depends(get_session)) -> CartOut:
+                session: DbSession) -> CartOut:
     cart = _editable(request, session, cart_id, shopper)
     given = body.model_dump(exclude_unset=True)
     if body.email is not None:
@@ -156,9 +156,9 @@ def update_cart(cart_id: str, body: CartUpdate, request: Request,
 @store_router.post("/carts/{cart_id}/lines", response_model=CartOut, status_code=201,
                    summary="Add units of a SKU (checked against what the store can sell)")
 def add_line(cart_id: str, body: CartLineIn, request: Request,
-             _: Store = Depends(current_store),
+             *, _: Store = Depends(current_store),
              shopper: Shopper | None = Depends(optional_customer),
-             session: Session = Depends(get_session)) -> CartOut:
+             session: DbSession) -> CartOut:
     cart = _editable(request, session, cart_id, shopper)
     service.add_line(session, cart, body.sku, body.quantity)
     return cart_out(session, cart)
@@ -167,9 +167,9 @@ def add_line(cart_id: str, body: CartLineIn, request: Request,
 @store_router.patch("/carts/{cart_id}/lines/{line_id}", response_model=CartOut,
                     summary="Change a line's quantity")
 def update_line(cart_id: str, line_id: str, body: CartLineUpdate, request: Request,
-                _: Store = Depends(current_store),
+                *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
-                session: Session = Depends(get_session)) -> CartOut:
+                session: DbSession) -> CartOut:
     cart = _editable(request, session, cart_id, shopper)
     service.set_quantity(session, cart, line_id, body.quantity)
     return cart_out(session, cart)
@@ -178,9 +178,9 @@ def update_line(cart_id: str, line_id: str, body: CartLineUpdate, request: Reque
 @store_router.delete("/carts/{cart_id}/lines/{line_id}", response_model=CartOut,
                      summary="Remove a line")
 def remove_line(cart_id: str, line_id: str, request: Request,
-                _: Store = Depends(current_store),
+                *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
-                session: Session = Depends(get_session)) -> CartOut:
+                session: DbSession) -> CartOut:
     cart = _editable(request, session, cart_id, shopper)
     service.remove_line(session, cart, line_id)
     return cart_out(session, cart)
@@ -188,9 +188,9 @@ def remove_line(cart_id: str, line_id: str, request: Request,
 
 @store_router.post("/carts/{cart_id}/discount-codes", response_model=CartOut,
                    status_code=201, summary="Apply a discount code")
-def add_code(cart_id: str, body: CodeIn, request: Request, _: Store = Depends(current_store),
+def add_code(cart_id: str, body: CodeIn, request: Request, *, _: Store = Depends(current_store),
              shopper: Shopper | None = Depends(optional_customer),
-             session: Session = Depends(get_session)) -> CartOut:
+             session: DbSession) -> CartOut:
     cart = _editable(request, session, cart_id, shopper)
     service.add_code(session, cart, body.code)
     return cart_out(session, cart)
@@ -198,9 +198,9 @@ def add_code(cart_id: str, body: CodeIn, request: Request, _: Store = Depends(cu
 
 @store_router.delete("/carts/{cart_id}/discount-codes/{code}", response_model=CartOut,
                      summary="Remove a discount code")
-def remove_code(cart_id: str, code: str, request: Request, _: Store = Depends(current_store),
+def remove_code(cart_id: str, code: str, request: Request, *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
-                session: Session = Depends(get_session)) -> CartOut:
+                session: DbSession) -> CartOut:
     cart = _editable(request, session, cart_id, shopper)
     service.remove_code(cart, code)
     return cart_out(session, cart)
@@ -209,9 +209,9 @@ def remove_code(cart_id: str, code: str, request: Request, _: Store = Depends(cu
 @store_router.put("/carts/{cart_id}/shipping-address", response_model=CartOut,
                   summary="Set where the order ships (prices tax and shipping)")
 def set_shipping_address(cart_id: str, body: Address, request: Request,
-                         _: Store = Depends(current_store),
+                         *, _: Store = Depends(current_store),
                          shopper: Shopper | None = Depends(optional_customer),
-                         session: Session = Depends(get_session)) -> CartOut:
+                         session: DbSession) -> CartOut:
     cart = _editable(request, session, cart_id, shopper)
     service.set_address(cart, body.model_dump())
     session.flush()
@@ -220,9 +220,9 @@ def set_shipping_address(cart_id: str, body: Address, request: Request,
 
 @store_router.get("/carts/{cart_id}/shipping-methods", response_model=list[ShippingOptionOut],
                   summary="The methods that can ship this cart now, cheapest first")
-def shipping_methods(cart_id: str, _: Store = Depends(current_store),
+def shipping_methods(cart_id: str, *, _: Store = Depends(current_store),
                      shopper: Shopper | None = Depends(optional_customer),
-                     session: Session = Depends(get_session)) -> list[ShippingOptionOut]:
+                     session: DbSession) -> list[ShippingOptionOut]:
     cart = service.get_cart(session, cart_id, shopper)
     return [_option(q) for q in service.shipping_options(session, cart)]
 
@@ -230,9 +230,9 @@ def shipping_methods(cart_id: str, _: Store = Depends(current_store),
 @store_router.put("/carts/{cart_id}/shipping-method", response_model=CartOut,
                   summary="Choose a shipping method (or store pickup)")
 def set_shipping_method(cart_id: str, body: ShippingMethodIn, request: Request,
-                        _: Store = Depends(current_store),
+                        *, _: Store = Depends(current_store),
                         shopper: Shopper | None = Depends(optional_customer),
-                        session: Session = Depends(get_session)) -> CartOut:
+                        session: DbSession) -> CartOut:
     cart = _editable(request, session, cart_id, shopper)
     service.set_method(session, cart, body.method_id)
     session.flush()
@@ -245,9 +245,9 @@ def set_shipping_method(cart_id: str, body: ShippingMethodIn, request: Request,
                               202: {"model": CheckoutPending}},
                    summary="Buy the cart: stock held, order made, payment taken")
 def checkout(cart_id: str, body: CheckoutIn, request: Request, response: Response,
-             store: Store = Depends(current_store),
+             *, store: Store = Depends(current_store),
              shopper: Shopper | None = Depends(optional_customer),
-             session: Session = Depends(get_session)) -> Any:
+             session: DbSession) -> Any:
     if body.email is not None:
         cart = _editable(request, session, cart_id, shopper)
         service.set_email(cart, body.email)

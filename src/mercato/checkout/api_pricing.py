@@ -28,7 +28,7 @@ from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 
 # under checkout.api's /api/v1 (as inventory.api_movements is under inventory.api's)
 router = APIRouter(route_class=MercatoRoute, tags=["pricing"])
@@ -77,18 +77,18 @@ def promotion_out(promotion: Promotion) -> PromotionOut:
 
 @router.post("/price-lists", response_model=PriceListOut, status_code=status.HTTP_201_CREATED,
              summary="Create a price list, optionally with its prices")
-def create_price_list(body: PriceListIn, response: Response, _: Principal = Depends(WRITE),
-                      session: Session = Depends(get_session)) -> PriceListOut:
+def create_price_list(body: PriceListIn, response: Response, *, _: Principal = Depends(WRITE),
+                      session: DbSession) -> PriceListOut:
     price_list = pricing.create_price_list(session, body)
     set_etag(response, price_list)
     return price_list_out(session, price_list)
 
 
 @router.get("/price-lists", response_model=Page[PriceListOut])
-def list_price_lists(params: PageParams = Depends(page_params),
+def list_price_lists(*, params: PageParams = Depends(page_params),
                      currency: str | None = Query(None, pattern=r"^[A-Z]{3}$"),
                      active: bool | None = Query(None), _: Principal = Depends(READ),
-                     session: Session = Depends(get_session)) -> Page[PriceListOut]:
+                     session: DbSession) -> Page[PriceListOut]:
     page = pricing.list_price_lists(session, params, currency=currency, active=active)
     counts = pricing.entry_counts(session, [p.id for p in page.items])
     return Page[PriceListOut](data=[price_list_out(session, p, counts.get(p.id, 0))
@@ -96,8 +96,8 @@ def list_price_lists(params: PageParams = Depends(page_params),
 
 
 @router.get("/price-lists/{price_list_id}", response_model=PriceListOut)
-def get_price_list(price_list_id: str, response: Response, _: Principal = Depends(READ),
-                   session: Session = Depends(get_session)) -> PriceListOut:
+def get_price_list(price_list_id: str, response: Response, *, _: Principal = Depends(READ),
+                   session: DbSession) -> PriceListOut:
     price_list = pricing.get_price_list(session, price_list_id)
     set_etag(response, price_list)
     return price_list_out(session, price_list)
@@ -106,8 +106,8 @@ def get_price_list(price_list_id: str, response: Response, _: Principal = Depend
 @router.patch("/price-lists/{price_list_id}", response_model=PriceListOut,
               summary="Change a price list (If-Match supported)")
 def update_price_list(price_list_id: str, body: PriceListUpdate, request: Request,
-                      response: Response, _: Principal = Depends(WRITE),
-                      session: Session = Depends(get_session)) -> PriceListOut:
+                      response: Response, *, _: Principal = Depends(WRITE),
+                      session: DbSession) -> PriceListOut:
     price_list = pricing.get_price_list(session, price_list_id)
     check_if_match(request, price_list)
     pricing.update_price_list(session, price_list, body)
@@ -116,8 +116,8 @@ def update_price_list(price_list_id: str, body: PriceListUpdate, request: Reques
 
 
 @router.delete("/price-lists/{price_list_id}", status_code=NO_CONTENT)
-def delete_price_list(price_list_id: str, request: Request, _: Principal = Depends(WRITE),
-                      session: Session = Depends(get_session)) -> Response:
+def delete_price_list(price_list_id: str, request: Request, *, _: Principal = Depends(WRITE),
+                      session: DbSession) -> Response:
     price_list = pricing.get_price_list(session, price_list_id)
     check_if_match(request, price_list)
     pricing.delete_price_list(session, price_list)
@@ -126,17 +126,17 @@ def delete_price_list(price_list_id: str, request: Request, _: Principal = Depen
 
 @router.get("/price-lists/{price_list_id}/entries", response_model=Page[EntryOut],
             summary="The list's prices, by SKU and quantity break")
-def list_entries(price_list_id: str, params: PageParams = Depends(page_params),
+def list_entries(price_list_id: str, *, params: PageParams = Depends(page_params),
                  sku: str | None = Query(None, max_length=100), _: Principal = Depends(READ),
-                 session: Session = Depends(get_session)) -> Page[EntryOut]:
+                 session: DbSession) -> Page[EntryOut]:
     price_list = pricing.get_price_list(session, price_list_id)
     return pricing.list_entries(session, price_list, params, sku=sku).to_page(EntryOut)
 
 
 @router.put("/price-lists/{price_list_id}/entries", response_model=EntriesOut,
             summary="Set many prices by SKU at once (all or none)")
-def set_entries(price_list_id: str, body: EntriesIn, _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> EntriesOut:
+def set_entries(price_list_id: str, body: EntriesIn, *, _: Principal = Depends(WRITE),
+                session: DbSession) -> EntriesOut:
     price_list = pricing.get_price_list(session, price_list_id)
     changed, removed = pricing.set_entries(session, price_list, body.entries,
                                            replace=body.replace)
@@ -145,8 +145,8 @@ def set_entries(price_list_id: str, body: EntriesIn, _: Principal = Depends(WRIT
 
 @router.delete("/price-lists/{price_list_id}/entries/{price_list_entry_id}",
                status_code=NO_CONTENT)
-def delete_entry(price_list_id: str, price_list_entry_id: str, _: Principal = Depends(WRITE),
-                 session: Session = Depends(get_session)) -> Response:
+def delete_entry(price_list_id: str, price_list_entry_id: str, *, _: Principal = Depends(WRITE),
+                 session: DbSession) -> Response:
     price_list = pricing.get_price_list(session, price_list_id)
     pricing.delete_entry(session, price_list, price_list_entry_id)
     return Response(status_code=NO_CONTENT)
@@ -156,23 +156,23 @@ def delete_entry(price_list_id: str, price_list_entry_id: str, _: Principal = De
 
 @router.post("/pricing-rules", response_model=PricingRuleOut,
              status_code=status.HTTP_201_CREATED)
-def create_rule(body: PricingRuleIn, response: Response, _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> PricingRuleOut:
+def create_rule(body: PricingRuleIn, response: Response, *, _: Principal = Depends(WRITE),
+                session: DbSession) -> PricingRuleOut:
     rule = pricing.create_rule(session, body)
     set_etag(response, rule)
     return rule_out(rule)
 
 
 @router.get("/pricing-rules", response_model=Page[PricingRuleOut])
-def list_rules(params: PageParams = Depends(page_params), active: bool | None = Query(None),
+def list_rules(*, params: PageParams = Depends(page_params), active: bool | None = Query(None),
                _: Principal = Depends(READ),
-               session: Session = Depends(get_session)) -> Page[PricingRuleOut]:
+               session: DbSession) -> Page[PricingRuleOut]:
     return pricing.list_rules(session, params, active=active).to_page(PricingRuleOut, rule_out)
 
 
 @router.get("/pricing-rules/{pricing_rule_id}", response_model=PricingRuleOut)
-def get_rule(pricing_rule_id: str, response: Response, _: Principal = Depends(READ),
-             session: Session = Depends(get_session)) -> PricingRuleOut:
+def get_rule(pricing_rule_id: str, response: Response, *, _: Principal = Depends(READ),
+             session: DbSession) -> PricingRuleOut:
     rule = pricing.get_rule(session, pricing_rule_id)
     set_etag(response, rule)
     return rule_out(rule)
@@ -180,8 +180,8 @@ def get_rule(pricing_rule_id: str, response: Response, _: Principal = Depends(RE
 
 @router.patch("/pricing-rules/{pricing_rule_id}", response_model=PricingRuleOut)
 def update_rule(pricing_rule_id: str, body: PricingRuleUpdate, request: Request,
-                response: Response, _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> PricingRuleOut:
+                response: Response, *, _: Principal = Depends(WRITE),
+                session: DbSession) -> PricingRuleOut:
     rule = pricing.get_rule(session, pricing_rule_id)
     check_if_match(request, rule)
     pricing.update_rule(session, rule, body)
@@ -190,8 +190,8 @@ def update_rule(pricing_rule_id: str, body: PricingRuleUpdate, request: Request,
 
 
 @router.delete("/pricing-rules/{pricing_rule_id}", status_code=NO_CONTENT)
-def delete_rule(pricing_rule_id: str, request: Request, _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> Response:
+def delete_rule(pricing_rule_id: str, request: Request, *, _: Principal = Depends(WRITE),
+                session: DbSession) -> Response:
     rule = pricing.get_rule(session, pricing_rule_id)
     check_if_match(request, rule)
     pricing.delete_rule(session, rule)
@@ -202,27 +202,27 @@ def delete_rule(pricing_rule_id: str, request: Request, _: Principal = Depends(W
 
 @router.post("/promotions", response_model=PromotionOut, status_code=status.HTTP_201_CREATED,
              responses={409: {"description": "A code belongs to another promotion"}})
-def create_promotion(body: PromotionIn, response: Response, _: Principal = Depends(WRITE),
-                     session: Session = Depends(get_session)) -> PromotionOut:
+def create_promotion(body: PromotionIn, response: Response, *, _: Principal = Depends(WRITE),
+                     session: DbSession) -> PromotionOut:
     promotion = promotions.create_promotion(session, body)
     set_etag(response, promotion)
     return promotion_out(promotion)
 
 
 @router.get("/promotions", response_model=Page[PromotionOut])
-def list_promotions(params: PageParams = Depends(page_params),
+def list_promotions(*, params: PageParams = Depends(page_params),
                     active: bool | None = Query(None),
                     code: str | None = Query(None, max_length=50,
                                              description="Has this code (any case)."),
                     _: Principal = Depends(READ),
-                    session: Session = Depends(get_session)) -> Page[PromotionOut]:
+                    session: DbSession) -> Page[PromotionOut]:
     return promotions.list_promotions(session, params, active=active, code=code).to_page(
         PromotionOut, promotion_out)
 
 
 @router.get("/promotions/{promotion_id}", response_model=PromotionOut)
-def get_promotion(promotion_id: str, response: Response, _: Principal = Depends(READ),
-                  session: Session = Depends(get_session)) -> PromotionOut:
+def get_promotion(promotion_id: str, response: Response, *, _: Principal = Depends(READ),
+                  session: DbSession) -> PromotionOut:
     promotion = promotions.get_promotion(session, promotion_id)
     set_etag(response, promotion)
     return promotion_out(promotion)
@@ -231,8 +231,8 @@ def get_promotion(promotion_id: str, response: Response, _: Principal = Depends(
 @router.patch("/promotions/{promotion_id}", response_model=PromotionOut,
               responses={409: {"description": "A code belongs to another promotion"}})
 def update_promotion(promotion_id: str, body: PromotionUpdate, request: Request,
-                     response: Response, _: Principal = Depends(WRITE),
-                     session: Session = Depends(get_session)) -> PromotionOut:
+                     response: Response, *, _: Principal = Depends(WRITE),
+                     session: DbSession) -> PromotionOut:
     promotion = promotions.get_promotion(session, promotion_id)
     check_if_match(request, promotion)
     promotions.update_promotion(session, promotion, body)
@@ -242,8 +242,8 @@ def update_promotion(promotion_id: str, body: PromotionUpdate, request: Request,
 
 @router.delete("/promotions/{promotion_id}", status_code=NO_CONTENT,
                responses={409: {"description": "It has been redeemed: deactivate it instead"}})
-def delete_promotion(promotion_id: str, request: Request, _: Principal = Depends(WRITE),
-                     session: Session = Depends(get_session)) -> Response:
+def delete_promotion(promotion_id: str, request: Request, *, _: Principal = Depends(WRITE),
+                     session: DbSession) -> Response:
     promotion = promotions.get_promotion(session, promotion_id)
     check_if_match(request, promotion)
     promotions.delete_promotion(session, promotion)
@@ -252,8 +252,8 @@ def delete_promotion(promotion_id: str, request: Request, _: Principal = Depends
 
 @router.get("/promotions/{promotion_id}/redemptions", response_model=Page[RedemptionOut],
             summary="The orders that used the promotion, newest first")
-def list_redemptions(promotion_id: str, params: PageParams = Depends(page_params),
+def list_redemptions(promotion_id: str, *, params: PageParams = Depends(page_params),
                      _: Principal = Depends(READ),
-                     session: Session = Depends(get_session)) -> Page[RedemptionOut]:
+                     session: DbSession) -> Page[RedemptionOut]:
     promotion = promotions.get_promotion(session, promotion_id)
     return promotions.list_redemptions(session, promotion, params).to_page(RedemptionOut)

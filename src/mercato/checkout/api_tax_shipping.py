@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.orm import Session
 
 from mercato.checkout import shipping, tax
 from mercato.checkout.models_tax_shipping import TaxSettings
@@ -35,7 +34,7 @@ from mercato.core.money import Money
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 
 # mounted under checkout.api's /api/v1 router (a prefix here would make /api/v1/api/v1/...)
 router = APIRouter(route_class=MercatoRoute, tags=["tax and shipping"])
@@ -74,27 +73,27 @@ def _address(country: str | None, region: str | None,
 
 @router.get("/tax/settings", response_model=TaxSettingsOut,
             summary="Whether prices include tax and whether shipping is taxed")
-def get_tax_settings(response: Response, _: Principal = Depends(READ),
-                     session: Session = Depends(get_session)) -> TaxSettingsOut:
+def get_tax_settings(response: Response, *, _: Principal = Depends(READ),
+                     session: DbSession) -> TaxSettingsOut:
     return _settings_out(response, tax.settings_row(session))
 
 
 @router.put("/tax/settings", response_model=TaxSettingsOut,
             summary="Replace the tax settings (If-Match supported)")
 def put_tax_settings(body: TaxSettingsIn, request: Request, response: Response,
-                     _: Principal = Depends(WRITE),
-                     session: Session = Depends(get_session)) -> TaxSettingsOut:
+                     *, _: Principal = Depends(WRITE),
+                     session: DbSession) -> TaxSettingsOut:
     check_if_match(request, _settings_tag(tax.settings_row(session, lock=True)))
     return _settings_out(response, tax.put_settings(session, body))
 
 
 @router.get("/tax/lookup", response_model=TaxLookupOut,
             summary="The rates that apply at an address, as the checkout will charge them")
-def lookup_tax(country: str = Query(min_length=2, max_length=2),
+def lookup_tax(*, country: str = Query(min_length=2, max_length=2),
                region: str | None = Query(None, max_length=100),
                postal_code: str | None = Query(None, max_length=20),
                _: Principal = Depends(READ),
-               session: Session = Depends(get_session)) -> TaxLookupOut:
+               session: DbSession) -> TaxLookupOut:
     address = tax.normalized(tax.TaxAddress(country, region, postal_code))
     settings = tax.tax_settings(session)
     return TaxLookupOut(country=address.country, region=address.region,
@@ -109,24 +108,24 @@ def lookup_tax(country: str = Query(min_length=2, max_length=2),
 
 @router.post("/tax/rates", response_model=TaxRateOut, status_code=status.HTTP_201_CREATED,
              responses=IN_USE, summary="Add a tax rate for a country, region or postal prefix")
-def create_tax_rate(body: TaxRateIn, response: Response, _: Principal = Depends(WRITE),
-                    session: Session = Depends(get_session)) -> TaxRateOut:
+def create_tax_rate(body: TaxRateIn, response: Response, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> TaxRateOut:
     rate = tax.create_rate(session, body)
     set_etag(response, rate)
     return TaxRateOut.model_validate(rate)
 
 
 @router.get("/tax/rates", response_model=Page[TaxRateOut])
-def list_tax_rates(params: PageParams = Depends(page_params),
+def list_tax_rates(*, params: PageParams = Depends(page_params),
                    country: str | None = Query(None, max_length=2),
                    _: Principal = Depends(READ),
-                   session: Session = Depends(get_session)) -> Page[TaxRateOut]:
+                   session: DbSession) -> Page[TaxRateOut]:
     return tax.list_rates(session, params, country=country).to_page(TaxRateOut)
 
 
 @router.get("/tax/rates/{tax_rate_id}", response_model=TaxRateOut)
-def get_tax_rate(tax_rate_id: str, response: Response, _: Principal = Depends(READ),
-                 session: Session = Depends(get_session)) -> TaxRateOut:
+def get_tax_rate(tax_rate_id: str, response: Response, *, _: Principal = Depends(READ),
+                 session: DbSession) -> TaxRateOut:
     rate = tax.get_rate(session, tax_rate_id)
     set_etag(response, rate)
     return TaxRateOut.model_validate(rate)
@@ -135,8 +134,8 @@ def get_tax_rate(tax_rate_id: str, response: Response, _: Principal = Depends(RE
 @router.patch("/tax/rates/{tax_rate_id}", response_model=TaxRateOut, responses=IN_USE,
               summary="Change a tax rate (If-Match supported)")
 def update_tax_rate(tax_rate_id: str, body: TaxRateUpdate, request: Request,
-                    response: Response, _: Principal = Depends(WRITE),
-                    session: Session = Depends(get_session)) -> TaxRateOut:
+                    response: Response, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> TaxRateOut:
     rate = tax.get_rate(session, tax_rate_id)
     check_if_match(request, rate)
     tax.update_rate(session, rate, body)
@@ -145,8 +144,8 @@ def update_tax_rate(tax_rate_id: str, body: TaxRateUpdate, request: Request,
 
 
 @router.delete("/tax/rates/{tax_rate_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_tax_rate(tax_rate_id: str, _: Principal = Depends(WRITE),
-                    session: Session = Depends(get_session)) -> Response:
+def delete_tax_rate(tax_rate_id: str, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> Response:
     tax.delete_rate(session, tax.get_rate(session, tax_rate_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -156,22 +155,22 @@ def delete_tax_rate(tax_rate_id: str, _: Principal = Depends(WRITE),
 @router.post("/shipping/zones", response_model=ShippingZoneOut,
              status_code=status.HTTP_201_CREATED, responses=IN_USE,
              summary="Add a shipping zone: countries, optionally regions and postal prefixes")
-def create_zone(body: ShippingZoneIn, response: Response, _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> ShippingZoneOut:
+def create_zone(body: ShippingZoneIn, response: Response, *, _: Principal = Depends(WRITE),
+                session: DbSession) -> ShippingZoneOut:
     zone = shipping.create_zone(session, body)
     set_etag(response, zone)
     return ShippingZoneOut.model_validate(zone)
 
 
 @router.get("/shipping/zones", response_model=Page[ShippingZoneOut])
-def list_zones(params: PageParams = Depends(page_params), _: Principal = Depends(READ),
-               session: Session = Depends(get_session)) -> Page[ShippingZoneOut]:
+def list_zones(*, params: PageParams = Depends(page_params), _: Principal = Depends(READ),
+               session: DbSession) -> Page[ShippingZoneOut]:
     return shipping.list_zones(session, params).to_page(ShippingZoneOut)
 
 
 @router.get("/shipping/zones/{shipping_zone_id}", response_model=ShippingZoneOut)
-def get_zone(shipping_zone_id: str, response: Response, _: Principal = Depends(READ),
-             session: Session = Depends(get_session)) -> ShippingZoneOut:
+def get_zone(shipping_zone_id: str, response: Response, *, _: Principal = Depends(READ),
+             session: DbSession) -> ShippingZoneOut:
     zone = shipping.get_zone(session, shipping_zone_id)
     set_etag(response, zone)
     return ShippingZoneOut.model_validate(zone)
@@ -180,8 +179,8 @@ def get_zone(shipping_zone_id: str, response: Response, _: Principal = Depends(R
 @router.patch("/shipping/zones/{shipping_zone_id}", response_model=ShippingZoneOut,
               responses=IN_USE, summary="Change a shipping zone (If-Match supported)")
 def update_zone(shipping_zone_id: str, body: ShippingZoneUpdate, request: Request,
-                response: Response, _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> ShippingZoneOut:
+                response: Response, *, _: Principal = Depends(WRITE),
+                session: DbSession) -> ShippingZoneOut:
     zone = shipping.get_zone(session, shipping_zone_id)
     check_if_match(request, zone)
     shipping.update_zone(session, zone, body)
@@ -191,8 +190,8 @@ def update_zone(shipping_zone_id: str, body: ShippingZoneUpdate, request: Reques
 
 @router.delete("/shipping/zones/{shipping_zone_id}", status_code=status.HTTP_204_NO_CONTENT,
                responses=IN_USE, summary="Delete a zone that has no methods left")
-def delete_zone(shipping_zone_id: str, _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> Response:
+def delete_zone(shipping_zone_id: str, *, _: Principal = Depends(WRITE),
+                session: DbSession) -> Response:
     shipping.delete_zone(session, shipping.get_zone(session, shipping_zone_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -202,27 +201,27 @@ def delete_zone(shipping_zone_id: str, _: Principal = Depends(WRITE),
 @router.post("/shipping/methods", response_model=ShippingMethodOut,
              status_code=status.HTTP_201_CREATED, responses=IN_USE,
              summary="Add a flat, weight-based, price-based or pickup method")
-def create_method(body: ShippingMethodIn, response: Response, _: Principal = Depends(WRITE),
-                  session: Session = Depends(get_session)) -> ShippingMethodOut:
+def create_method(body: ShippingMethodIn, response: Response, *, _: Principal = Depends(WRITE),
+                  session: DbSession) -> ShippingMethodOut:
     method = shipping.create_method(session, body)
     set_etag(response, method)
     return ShippingMethodOut.model_validate(method)
 
 
 @router.get("/shipping/methods", response_model=Page[ShippingMethodOut])
-def list_methods(params: PageParams = Depends(page_params),
+def list_methods(*, params: PageParams = Depends(page_params),
                  zone_id: str | None = Query(None, max_length=26),
                  kind: MethodKind | None = Query(None),
                  active: bool | None = Query(None),
                  _: Principal = Depends(READ),
-                 session: Session = Depends(get_session)) -> Page[ShippingMethodOut]:
+                 session: DbSession) -> Page[ShippingMethodOut]:
     return shipping.list_methods(session, params, zone_id=zone_id, kind=kind,
                                  active=active).to_page(ShippingMethodOut)
 
 
 @router.get("/shipping/methods/{shipping_method_id}", response_model=ShippingMethodOut)
-def get_method(shipping_method_id: str, response: Response, _: Principal = Depends(READ),
-               session: Session = Depends(get_session)) -> ShippingMethodOut:
+def get_method(shipping_method_id: str, response: Response, *, _: Principal = Depends(READ),
+               session: DbSession) -> ShippingMethodOut:
     method = shipping.get_method(session, shipping_method_id)
     set_etag(response, method)
     return ShippingMethodOut.model_validate(method)
@@ -231,8 +230,8 @@ def get_method(shipping_method_id: str, response: Response, _: Principal = Depen
 @router.patch("/shipping/methods/{shipping_method_id}", response_model=ShippingMethodOut,
               responses=IN_USE, summary="Change a shipping method (If-Match supported)")
 def update_method(shipping_method_id: str, body: ShippingMethodUpdate, request: Request,
-                  response: Response, _: Principal = Depends(WRITE),
-                  session: Session = Depends(get_session)) -> ShippingMethodOut:
+                  response: Response, *, _: Principal = Depends(WRITE),
+                  session: DbSession) -> ShippingMethodOut:
     method = shipping.get_method(session, shipping_method_id)
     check_if_match(request, method)
     shipping.update_method(session, method, body)
@@ -242,8 +241,8 @@ def update_method(shipping_method_id: str, body: ShippingMethodUpdate, request: 
 
 @router.delete("/shipping/methods/{shipping_method_id}",
                status_code=status.HTTP_204_NO_CONTENT)
-def delete_method(shipping_method_id: str, _: Principal = Depends(WRITE),
-                  session: Session = Depends(get_session)) -> Response:
+def delete_method(shipping_method_id: str, *, _: Principal = Depends(WRITE),
+                  session: DbSession) -> Response:
     shipping.delete_method(session, shipping.get_method(session, shipping_method_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -252,14 +251,14 @@ def delete_method(shipping_method_id: str, _: Principal = Depends(WRITE),
             summary="The methods a cart could choose, cheapest first, as the checkout offers "
                     "them")
 def list_quotes(subtotal: Annotated[Money, Query(description="The cart's subtotal.")],
-                currency: str = Query(pattern=r"^[A-Z]{3}$"),
+                *, currency: str = Query(pattern=r"^[A-Z]{3}$"),
                 weight_grams: int = Query(0, ge=0, le=100_000_000),
                 country: str | None = Query(None, max_length=2, description=(
                     "Omit for no address: only pickup methods.")),
                 region: str | None = Query(None, max_length=100),
                 postal_code: str | None = Query(None, max_length=20),
                 _: Principal = Depends(READ),
-                session: Session = Depends(get_session)) -> QuoteList:
+                session: DbSession) -> QuoteList:
     address = _address(country, region, postal_code)
     zone = shipping.winning_zone(session, address)
     found = shipping.quotes(session, address=address, currency=currency, subtotal=subtotal,

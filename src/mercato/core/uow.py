@@ -15,12 +15,12 @@ import json
 import weakref
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
 import structlog
 from anyio import CapacityLimiter
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
@@ -170,6 +170,12 @@ def read_pool(request: Request) -> CapacityLimiter:
 async def get_session(request: Request) -> Session:
     """The request's session (FastAPI dependency; async because it does no I/O: no thread hop)."""
     return uow_of(request).session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+"""An endpoint's parameter for the request's session: ``session: DbSession``. It opens the
+session when it is resolved, so it comes after the credential's dependencies (keyword-only
+parameters keep that order)."""
 
 
 class MercatoRoute(APIRoute):

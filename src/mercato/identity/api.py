@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mercato.core.auth import get_principal, require
@@ -12,7 +11,7 @@ from mercato.core.idempotency import credential_in_body
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session, uow_of
+from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.identity import audit
 from mercato.identity.deps import client_of, identity
 from mercato.identity.models import ApiKey, AuditEntry
@@ -82,7 +81,7 @@ async def issue_token(
 def refresh_token(
     body: RefreshRequest,
     request: Request,
-    session: Session = Depends(get_session),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> SignedIn:
     uow = uow_of(request)
@@ -100,7 +99,7 @@ def refresh_token(
              summary="Sign out: end the sign-in of a refresh token, with all its tokens")
 def logout(
     body: RefreshRequest,
-    session: Session = Depends(get_session),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> Response:
     ident.sign_out(session, token=body.refresh_token)
@@ -112,7 +111,7 @@ def logout(
              summary="Set the password of an invited staff member")
 def accept_invite(
     body: AcceptInvite,
-    session: Session = Depends(get_session),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> StaffOut:
     return StaffOut.model_validate(
@@ -121,7 +120,7 @@ def accept_invite(
 
 @router.get("/me", response_model=Me, tags=["identity"], summary="The caller")
 def me(
-    principal: Principal = Depends(get_principal), session: Session = Depends(get_session)
+    *, principal: Principal = Depends(get_principal), session: DbSession
 ) -> Me:
     org = get_organization(session, principal.organization_id)
     return Me(
@@ -139,9 +138,9 @@ def me(
 
 @router.get("/staff", response_model=Page[StaffOut], tags=["staff"])
 def list_staff(
-    params: PageParams = Depends(page_params),
+    *, params: PageParams = Depends(page_params),
     _: Principal = Depends(require("staff:read")),
-    session: Session = Depends(get_session),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> Page[StaffOut]:
     return ident.list_staff(session, params).to_page(StaffOut)
@@ -152,8 +151,8 @@ def list_staff(
 def create_staff(
     body: StaffCreate,
     response: Response,
-    principal: Principal = Depends(require("staff:write")),
-    session: Session = Depends(get_session),
+    *, principal: Principal = Depends(require("staff:write")),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> StaffCreated:
     user, invite_token = ident.create_staff(session, principal, email=body.email,
@@ -169,8 +168,8 @@ def create_staff(
 def get_staff(
     staff_id: str,
     response: Response,
-    _: Principal = Depends(require("staff:read")),
-    session: Session = Depends(get_session),
+    *, _: Principal = Depends(require("staff:read")),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> StaffOut:
     user = ident.get_staff(session, staff_id)
@@ -185,8 +184,8 @@ def update_staff(
     body: StaffUpdate,
     request: Request,
     response: Response,
-    principal: Principal = Depends(require("staff:write")),
-    session: Session = Depends(get_session),
+    *, principal: Principal = Depends(require("staff:write")),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> StaffOut:
     user = ident.get_staff(session, staff_id)
@@ -211,8 +210,8 @@ def _key_out(key: ApiKey) -> ApiKeyOut:
              tags=["api-keys"], summary="Create an API key; the secret is in this response only")
 def create_api_key(
     body: ApiKeyCreate,
-    principal: Principal = Depends(require("api_keys:write")),
-    session: Session = Depends(get_session),
+    *, principal: Principal = Depends(require("api_keys:write")),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> ApiKeyCreated:
     key, secret = ident.create_api_key(session, principal, name=body.name, scopes=body.scopes)
@@ -222,9 +221,9 @@ def create_api_key(
 
 @router.get("/api-keys", response_model=Page[ApiKeyOut], tags=["api-keys"])
 def list_api_keys(
-    params: PageParams = Depends(page_params),
+    *, params: PageParams = Depends(page_params),
     _: Principal = Depends(require("api_keys:read")),
-    session: Session = Depends(get_session),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> Page[ApiKeyOut]:
     return ident.list_api_keys(session, params).to_page(ApiKeyOut, _key_out)
@@ -233,8 +232,8 @@ def list_api_keys(
 @router.get("/api-keys/{api_key_id}", response_model=ApiKeyOut, tags=["api-keys"])
 def get_api_key(
     api_key_id: str,
-    _: Principal = Depends(require("api_keys:read")),
-    session: Session = Depends(get_session),
+    *, _: Principal = Depends(require("api_keys:read")),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> ApiKeyOut:
     return _key_out(ident.get_api_key(session, api_key_id))
@@ -245,8 +244,8 @@ def get_api_key(
 def reassign_api_key(
     api_key_id: str,
     body: ApiKeyOwner,
-    _: Principal = Depends(require("api_keys:reassign")),
-    session: Session = Depends(get_session),
+    *, _: Principal = Depends(require("api_keys:reassign")),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> ApiKeyOut:
     """A key acts with at most its owner's current permissions (the intersection of its scopes
@@ -262,8 +261,8 @@ def reassign_api_key(
                summary="Revoke an API key (it stops working at once)")
 def revoke_api_key(
     api_key_id: str,
-    _: Principal = Depends(require("api_keys:write")),
-    session: Session = Depends(get_session),
+    *, _: Principal = Depends(require("api_keys:write")),
+    session: DbSession,
     ident: Identity = Depends(identity),
 ) -> ApiKeyOut:
     key = ident.revoke_api_key(session, api_key_id)
@@ -286,13 +285,13 @@ def _entry_out(entry: AuditEntry) -> AuditEntryOut:
 @router.get("/audit-log", response_model=Page[AuditEntryOut], tags=["audit"],
             summary="Every change, newest first")
 def audit_log(
-    params: PageParams = Depends(page_params),
+    *, params: PageParams = Depends(page_params),
     resource_type: str | None = Query(None, max_length=100),
     resource_id: str | None = Query(None, max_length=100),
     actor_id: str | None = Query(None, max_length=26),
     action: str | None = Query(None, max_length=100),
     _: Principal = Depends(require("audit:read")),
-    session: Session = Depends(get_session),
+    session: DbSession,
 ) -> Page[AuditEntryOut]:
     return audit.list_entries(
         session, params, resource_type=resource_type, resource_id=resource_id,
@@ -303,8 +302,8 @@ def audit_log(
 @router.get("/audit-log/{entry_id}", response_model=AuditEntryOut, tags=["audit"])
 def audit_entry(
     entry_id: str,
-    _: Principal = Depends(require("audit:read")),
-    session: Session = Depends(get_session),
+    *, _: Principal = Depends(require("audit:read")),
+    session: DbSession,
 ) -> AuditEntryOut:
     return _entry_out(audit.get_entry(session, entry_id))
 

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from mercato.core.idempotency import credential_in_body
 from mercato.core.pagination import Page, PageParams
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session, uow_of
+from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.identity import customer_auth as auth
 from mercato.identity.deps import client_of, current_customer, identity
 from mercato.identity.schemas import TokenResponse
@@ -63,8 +63,8 @@ def _profile(session: Session, shopper: Shopper) -> ProfileOut:
 @store_router.post("/customers", response_model=ProfileOut, status_code=201,
                    dependencies=BODY_CREDENTIAL,
                    summary="Sign up: a shopper account (a verification email is sent)")
-def sign_up(body: SignUpIn, request: Request, store: Store = Depends(current_store),
-            session: Session = Depends(get_session),
+def sign_up(body: SignUpIn, request: Request, *, store: Store = Depends(current_store),
+            session: DbSession,
             ident: Identity = Depends(identity)) -> ProfileOut:
     account = auth.sign_up(session, ident, email=body.email, password=body.password,
                            first_name=body.first_name, last_name=body.last_name)
@@ -112,8 +112,8 @@ async def sign_in(body: CustomerTokenRequest, request: Request,
                    summary="Mail a password-reset link (the same answer whether or not the "
                            "email has an account)")
 def request_reset(body: ResetRequestIn, request: Request,
-                  store: Store = Depends(current_store),
-                  session: Session = Depends(get_session)) -> Accepted:
+                  *, store: Store = Depends(current_store),
+                  session: DbSession) -> Accepted:
     auth.request_password_reset(session, store, body.email,
                                 _link(request, session, store, "reset-password"))
     return Accepted(status="If the email has an account, a reset link is on its way.")
@@ -122,8 +122,8 @@ def request_reset(body: ResetRequestIn, request: Request,
 @store_router.post("/auth/password-reset/confirm", response_model=TokenResponse,
                    dependencies=BODY_CREDENTIAL,
                    summary="Set a new password with the mailed token; signs in")
-def confirm_reset(body: ResetConfirmIn, _: Store = Depends(current_store),
-                  session: Session = Depends(get_session),
+def confirm_reset(body: ResetConfirmIn, *, _: Store = Depends(current_store),
+                  session: DbSession,
                   ident: Identity = Depends(identity)) -> TokenResponse:
     account = auth.reset_password(session, ident, token=body.token, password=body.password)
     customer = customers.get_customer(session, account.customer_id)
@@ -132,9 +132,9 @@ def confirm_reset(body: ResetConfirmIn, _: Store = Depends(current_store),
 
 @store_router.post("/auth/verify-email", response_model=Accepted, status_code=202,
                    summary="Mail the signed-in shopper a new verification link")
-def request_verify(request: Request, store: Store = Depends(current_store),
+def request_verify(request: Request, *, store: Store = Depends(current_store),
                    shopper: Shopper = Depends(current_customer),
-                   session: Session = Depends(get_session)) -> Accepted:
+                   session: DbSession) -> Accepted:
     account = auth.get_account(session, shopper)
     auth.request_verification(session, store, account, shopper.email,
                               _link(request, session, store, "verify-email"))
@@ -144,21 +144,21 @@ def request_verify(request: Request, store: Store = Depends(current_store),
 @store_router.post("/auth/verify-email/confirm", response_model=Accepted,
                    dependencies=BODY_CREDENTIAL,
                    summary="Prove the email with the mailed token")
-def confirm_verify(body: TokenConfirmIn, _: Store = Depends(current_store),
-                   session: Session = Depends(get_session)) -> Accepted:
+def confirm_verify(body: TokenConfirmIn, *, _: Store = Depends(current_store),
+                   session: DbSession) -> Accepted:
     auth.verify_email(session, body.token)
     return Accepted(status="verified")
 
 
 @store_router.get("/me", response_model=ProfileOut, summary="The signed-in shopper")
-def get_me(shopper: Shopper = Depends(current_customer),
-           session: Session = Depends(get_session)) -> ProfileOut:
+def get_me(*, shopper: Shopper = Depends(current_customer),
+           session: DbSession) -> ProfileOut:
     return _profile(session, shopper)
 
 
 @store_router.patch("/me", response_model=ProfileOut, summary="Change name or phones")
-def update_me(body: ProfileUpdate, shopper: Shopper = Depends(current_customer),
-              session: Session = Depends(get_session)) -> ProfileOut:
+def update_me(body: ProfileUpdate, *, shopper: Shopper = Depends(current_customer),
+              session: DbSession) -> ProfileOut:
     customer = customers.get_customer(session, shopper.customer_id)
     for name, value in body.model_dump(exclude_unset=True).items():
         if value is not None:
@@ -169,8 +169,8 @@ def update_me(body: ProfileUpdate, shopper: Shopper = Depends(current_customer),
 
 @store_router.post("/me/password", status_code=204, response_class=Response,
                    summary="Change the password; other sign-ins end")
-def change_password(body: PasswordChangeIn, shopper: Shopper = Depends(current_customer),
-                    session: Session = Depends(get_session),
+def change_password(body: PasswordChangeIn, *, shopper: Shopper = Depends(current_customer),
+                    session: DbSession,
                     ident: Identity = Depends(identity)) -> Response:
     auth.change_password(session, ident, auth.get_account(session, shopper),
                          current=body.current_password, new=body.new_password)
@@ -179,16 +179,16 @@ def change_password(body: PasswordChangeIn, shopper: Shopper = Depends(current_c
 
 @store_router.get("/me/addresses", response_model=list[CustomerAddressOut],
                   summary="The shopper's address book")
-def list_addresses(shopper: Shopper = Depends(current_customer),
-                   session: Session = Depends(get_session)) -> list[CustomerAddressOut]:
+def list_addresses(*, shopper: Shopper = Depends(current_customer),
+                   session: DbSession) -> list[CustomerAddressOut]:
     customer = customers.get_customer(session, shopper.customer_id)
     return [CustomerAddressOut.model_validate(a) for a in customer.addresses]
 
 
 @store_router.post("/me/addresses", response_model=CustomerAddressOut, status_code=201,
                    summary="Add an address (the first one is the default of both kinds)")
-def add_address(body: AddressBookIn, shopper: Shopper = Depends(current_customer),
-                session: Session = Depends(get_session)) -> CustomerAddressOut:
+def add_address(body: AddressBookIn, *, shopper: Shopper = Depends(current_customer),
+                session: DbSession) -> CustomerAddressOut:
     customer = customers.get_customer(session, shopper.customer_id)
     return CustomerAddressOut.model_validate(customers.add_address(
         session, customer, body.address.model_dump(), default_shipping=body.default_shipping,
@@ -198,8 +198,8 @@ def add_address(body: AddressBookIn, shopper: Shopper = Depends(current_customer
 @store_router.patch("/me/addresses/{address_id}", response_model=CustomerAddressOut,
                     summary="Change an address or make it a default")
 def update_address(address_id: str, body: AddressBookUpdate,
-                   shopper: Shopper = Depends(current_customer),
-                   session: Session = Depends(get_session)) -> CustomerAddressOut:
+                   *, shopper: Shopper = Depends(current_customer),
+                   session: DbSession) -> CustomerAddressOut:
     customer = customers.get_customer(session, shopper.customer_id)
     changes = body.model_dump(exclude_unset=True)
     if body.address is not None:
@@ -210,8 +210,8 @@ def update_address(address_id: str, body: AddressBookUpdate,
 
 @store_router.delete("/me/addresses/{address_id}", status_code=204, response_class=Response,
                      summary="Remove an address")
-def delete_address(address_id: str, shopper: Shopper = Depends(current_customer),
-                   session: Session = Depends(get_session)) -> Response:
+def delete_address(address_id: str, *, shopper: Shopper = Depends(current_customer),
+                   session: DbSession) -> Response:
     customers.delete_address(session, customers.get_customer(session, shopper.customer_id),
                              address_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -219,9 +219,9 @@ def delete_address(address_id: str, shopper: Shopper = Depends(current_customer)
 
 @store_router.get("/me/orders", response_model=Page[ShopperOrderOut],
                   summary="The shopper's orders, newest first")
-def my_orders(params: PageParams = Depends(page_params),
+def my_orders(*, params: PageParams = Depends(page_params),
               shopper: Shopper = Depends(current_customer),
-              session: Session = Depends(get_session)) -> Page[ShopperOrderOut]:
+              session: DbSession) -> Page[ShopperOrderOut]:
     account = auth.get_account(session, shopper)
     return service.shopper_orders(
         session, params, customer_id=shopper.customer_id, account_id=account.id,
@@ -230,8 +230,8 @@ def my_orders(params: PageParams = Depends(page_params),
 
 @store_router.get("/me/orders/{order_id}", response_model=ShopperOrderOut,
                   summary="One of the shopper's orders")
-def my_order(order_id: str, shopper: Shopper = Depends(current_customer),
-             session: Session = Depends(get_session)) -> ShopperOrderOut:
+def my_order(order_id: str, *, shopper: Shopper = Depends(current_customer),
+             session: DbSession) -> ShopperOrderOut:
     account = auth.get_account(session, shopper)
     return ShopperOrderOut.model_validate(service.shopper_order(
         session, order_id, customer_id=shopper.customer_id, account_id=account.id,

@@ -17,7 +17,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from mercato.core.errors import BadRequest, ValidationFailed
 from mercato.core.pagination import (
@@ -27,7 +26,7 @@ from mercato.core.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 from mercato.inventory.models import Location
 from mercato.inventory.schemas import Latitude, Longitude
 from mercato.tenancy.deps import current_store
@@ -128,14 +127,14 @@ def _out(location: Location, distance: float | None) -> StoreLocation:
     "/locations", response_model=Page[StoreLocation],
     summary="The store's public locations: nearest first from a point, else by name")
 def find_locations(
-    store: Store = Depends(current_store),
+    *, store: Store = Depends(current_store),
     near: str | None = Query(None, max_length=60, examples=["51.5072,-0.1276"],
                              description="`<latitude>,<longitude>` in degrees."),
     lat: Decimal | None = Query(None, ge=-90, le=90, description="Latitude (with `lng`)."),
     lng: Decimal | None = Query(None, ge=-180, le=180, description="Longitude (with `lat`)."),
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
     cursor: str | None = Query(None, description="`next_cursor` from the previous page."),
-    session: Session = Depends(get_session),
+    session: DbSession,
 ) -> Page[StoreLocation]:
     point = parse_point(near, lat, lng)
     locations = list(session.scalars(select(Location).where(

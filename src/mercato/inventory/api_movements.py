@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, status
-from sqlalchemy.orm import Session
 
 from mercato.core.auth import require
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 from mercato.inventory import counts, transfers
 from mercato.inventory.models import StockCount, Transfer
 from mercato.inventory.schemas_movements import (
@@ -61,31 +60,31 @@ def count_out(count: StockCount) -> CountOut:
              status_code=status.HTTP_201_CREATED, responses=SHORT,
              summary="Send stock to another location: it leaves the source now, every line "
                      "or none")
-def create_transfer(body: TransferIn, _: Principal = Depends(WRITE),
-                    session: Session = Depends(get_session)) -> TransferOut:
+def create_transfer(body: TransferIn, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> TransferOut:
     return transfer_out(transfers.create_transfer(session, body))
 
 
 @router.get("/inventory/transfers", response_model=Page[TransferOut])
-def list_transfers(status_: TransferStatus | None = Query(None, alias="status"),
+def list_transfers(*, status_: TransferStatus | None = Query(None, alias="status"),
                    params: PageParams = Depends(page_params), _: Principal = Depends(READ),
-                   session: Session = Depends(get_session)) -> Page[TransferOut]:
+                   session: DbSession) -> Page[TransferOut]:
     return transfers.list_transfers(session, params, status=status_).to_page(
         TransferOut, transfer_out)
 
 
 @router.get("/inventory/transfers/{transfer_id}", response_model=TransferOut)
-def get_transfer(transfer_id: str, _: Principal = Depends(READ),
-                 session: Session = Depends(get_session)) -> TransferOut:
+def get_transfer(transfer_id: str, *, _: Principal = Depends(READ),
+                 session: DbSession) -> TransferOut:
     return transfer_out(transfers.get_transfer(session, transfer_id))
 
 
 @router.post("/inventory/transfers/{transfer_id}/receive", response_model=TransferOut,
              responses=SHORT,
              summary="Land units at the destination (omit lines: everything in transit)")
-def receive_transfer(transfer_id: str, body: ReceiveIn | None = None,
+def receive_transfer(transfer_id: str, *, body: ReceiveIn | None = None,
                      _: Principal = Depends(WRITE),
-                     session: Session = Depends(get_session)) -> TransferOut:
+                     session: DbSession) -> TransferOut:
     transfer = transfers.get_transfer(session, transfer_id)
     return transfer_out(transfers.receive(session, transfer, body or ReceiveIn()))
 
@@ -93,8 +92,8 @@ def receive_transfer(transfer_id: str, body: ReceiveIn | None = None,
 @router.post("/inventory/transfers/{transfer_id}/cancel", response_model=TransferOut,
              responses=SHORT,
              summary="Return the stock to the source; only before anything is received")
-def cancel_transfer(transfer_id: str, _: Principal = Depends(WRITE),
-                    session: Session = Depends(get_session)) -> TransferOut:
+def cancel_transfer(transfer_id: str, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> TransferOut:
     transfer = transfers.get_transfer(session, transfer_id)
     return transfer_out(transfers.cancel(session, transfer))
 
@@ -104,44 +103,44 @@ def cancel_transfer(transfer_id: str, _: Principal = Depends(WRITE),
 @router.post("/inventory/counts", response_model=CountOut,
              status_code=status.HTTP_201_CREATED,
              summary="Start a count sheet: expected quantities are on hand now")
-def create_count(body: CountIn, _: Principal = Depends(WRITE),
-                 session: Session = Depends(get_session)) -> CountOut:
+def create_count(body: CountIn, *, _: Principal = Depends(WRITE),
+                 session: DbSession) -> CountOut:
     return count_out(counts.create_count(session, body))
 
 
 @router.get("/inventory/counts", response_model=Page[CountOut])
-def list_counts(status_: CountStatus | None = Query(None, alias="status"),
+def list_counts(*, status_: CountStatus | None = Query(None, alias="status"),
                 location: str | None = Query(None, max_length=50),
                 params: PageParams = Depends(page_params), _: Principal = Depends(READ),
-                session: Session = Depends(get_session)) -> Page[CountOut]:
+                session: DbSession) -> Page[CountOut]:
     return counts.list_counts(session, params, status=status_, location=location).to_page(
         CountOut, count_out)
 
 
 @router.get("/inventory/counts/{count_id}", response_model=CountOut)
-def get_count(count_id: str, _: Principal = Depends(READ),
-              session: Session = Depends(get_session)) -> CountOut:
+def get_count(count_id: str, *, _: Principal = Depends(READ),
+              session: DbSession) -> CountOut:
     return count_out(counts.get_count(session, count_id))
 
 
 @router.put("/inventory/counts/{count_id}/lines", response_model=CountOut,
             summary="Record counted quantities (a SKU not on the sheet is added)")
-def record_counts(count_id: str, body: CountedIn, _: Principal = Depends(WRITE),
-                  session: Session = Depends(get_session)) -> CountOut:
+def record_counts(count_id: str, body: CountedIn, *, _: Principal = Depends(WRITE),
+                  session: DbSession) -> CountOut:
     count = counts.get_count(session, count_id)
     return count_out(counts.record(session, count, body))
 
 
 @router.post("/inventory/counts/{count_id}/apply", response_model=CountOut, responses=SHORT,
              summary="Move each counted line by its variance, every line or none")
-def apply_count(count_id: str, body: ApplyIn | None = None, _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> CountOut:
+def apply_count(count_id: str, *, body: ApplyIn | None = None, _: Principal = Depends(WRITE),
+                session: DbSession) -> CountOut:
     count = counts.get_count(session, count_id)
     return count_out(counts.apply(session, count, body or ApplyIn()))
 
 
 @router.post("/inventory/counts/{count_id}/cancel", response_model=CountOut, responses=SHORT)
-def cancel_count(count_id: str, _: Principal = Depends(WRITE),
-                 session: Session = Depends(get_session)) -> CountOut:
+def cancel_count(count_id: str, *, _: Principal = Depends(WRITE),
+                 session: DbSession) -> CountOut:
     count = counts.get_count(session, count_id)
     return count_out(counts.cancel(session, count))

@@ -6,14 +6,13 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from sqlalchemy.orm import Session
 
 from mercato.core.auth import require
 from mercato.core.etag import set_etag
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 from mercato.inventory import purchasing
 from mercato.inventory.models import PurchaseOrder
 from mercato.inventory.schemas_purchasing import (
@@ -52,8 +51,8 @@ def order_out(order: PurchaseOrder) -> PurchaseOrderOut:
 @router.post("/purchase-orders", response_model=PurchaseOrderOut,
              status_code=status.HTTP_201_CREATED, summary="Order stock from a supplier")
 def create_purchase_order(body: PurchaseOrderCreate, response: Response,
-                          _: Principal = Depends(WRITE),
-                          session: Session = Depends(get_session)) -> PurchaseOrderOut:
+                          *, _: Principal = Depends(WRITE),
+                          session: DbSession) -> PurchaseOrderOut:
     order = purchasing.create(session, body)
     set_etag(response, order)
     return order_out(order)
@@ -61,19 +60,19 @@ def create_purchase_order(body: PurchaseOrderCreate, response: Response,
 
 @router.get("/purchase-orders", response_model=Page[PurchaseOrderOut],
             summary="Purchase orders, newest first")
-def list_purchase_orders(status_: PurchaseOrderStatus | None = Query(None, alias="status"),
+def list_purchase_orders(*, status_: PurchaseOrderStatus | None = Query(None, alias="status"),
                          supplier: str | None = Query(None, max_length=200),
                          params: PageParams = Depends(page_params),
                          _: Principal = Depends(READ),
-                         session: Session = Depends(get_session)) -> Page[PurchaseOrderOut]:
+                         session: DbSession) -> Page[PurchaseOrderOut]:
     return purchasing.list_orders(session, params, status=status_, supplier=supplier) \
         .to_page(PurchaseOrderOut, order_out)
 
 
 @router.get("/purchase-orders/{purchase_order_id}", response_model=PurchaseOrderOut)
 def get_purchase_order(purchase_order_id: str, response: Response,
-                       _: Principal = Depends(READ),
-                       session: Session = Depends(get_session)) -> PurchaseOrderOut:
+                       *, _: Principal = Depends(READ),
+                       session: DbSession) -> PurchaseOrderOut:
     order = purchasing.get(session, purchase_order_id)
     set_etag(response, order)
     return order_out(order)
@@ -84,8 +83,8 @@ def get_purchase_order(purchase_order_id: str, response: Response,
              summary="Receive some or all outstanding units into a location (ledger reason "
                      "restock); updates the variants' moving-average cost")
 def receive_purchase_order(purchase_order_id: str, body: ReceiveIn, response: Response,
-                           _: Principal = Depends(WRITE),
-                           session: Session = Depends(get_session)) -> PurchaseOrderOut:
+                           *, _: Principal = Depends(WRITE),
+                           session: DbSession) -> PurchaseOrderOut:
     order = purchasing.receive(session, purchase_order_id, body)
     set_etag(response, order)
     return order_out(order)
@@ -94,8 +93,8 @@ def receive_purchase_order(purchase_order_id: str, body: ReceiveIn, response: Re
 @router.post("/purchase-orders/{purchase_order_id}/cancel", response_model=PurchaseOrderOut,
              responses=STATE, summary="Cancel the order; what was received stays")
 def cancel_purchase_order(purchase_order_id: str, response: Response,
-                          _: Principal = Depends(WRITE),
-                          session: Session = Depends(get_session)) -> PurchaseOrderOut:
+                          *, _: Principal = Depends(WRITE),
+                          session: DbSession) -> PurchaseOrderOut:
     order = purchasing.cancel(session, purchase_order_id)
     set_etag(response, order)
     return order_out(order)
@@ -103,10 +102,10 @@ def cancel_purchase_order(purchase_order_id: str, response: Response,
 
 @router.get("/inventory/valuation", response_model=ValuationOut,
             summary="Units on hand times variant cost, per location")
-def get_valuation(location: str | None = Query(None, max_length=50,
+def get_valuation(*, location: str | None = Query(None, max_length=50,
                                                description="Location id or code."),
                   _: Principal = Depends(READ),
-                  session: Session = Depends(get_session)) -> ValuationOut:
+                  session: DbSession) -> ValuationOut:
     report = purchasing.valuation(session, location)
     return ValuationOut(
         locations=[ValuationRow(location_id=place.id, code=place.code, name=place.name,

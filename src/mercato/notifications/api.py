@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy.orm import Session
 
 from mercato.core.auth import require
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 from mercato.notifications import service
 from mercato.notifications.models import Notification
 from mercato.notifications.schemas import Kind, NotificationOut, NotificationSummary, Status
@@ -34,12 +33,12 @@ def notification_out(notification: Notification) -> NotificationOut:
 @router.get("/notifications", response_model=Page[NotificationSummary],
             summary="Emails sent to customers, newest first")
 def list_notifications(
-    params: PageParams = Depends(page_params),
+    *, params: PageParams = Depends(page_params),
     kind: Kind | None = Query(None),
     status: Status | None = Query(None),
     recipient: str | None = Query(None, max_length=320, description="An email address."),
     reference: str | None = Query(None, max_length=200, description="e.g. `order:<id>`."),
-    _: Principal = Depends(READ), session: Session = Depends(get_session),
+    _: Principal = Depends(READ), session: DbSession,
 ) -> Page[NotificationSummary]:
     page = service.list_notifications(session, params, kind=kind, status=status,
                                       recipient=recipient, reference=reference)
@@ -49,14 +48,14 @@ def list_notifications(
 @router.get("/notifications/{notification_id}", response_model=NotificationOut,
             summary="One email, with its text and HTML parts (metadata only for "
                     "password resets)")
-def get_notification(notification_id: str, _: Principal = Depends(READ),
-                     session: Session = Depends(get_session)) -> NotificationOut:
+def get_notification(notification_id: str, *, _: Principal = Depends(READ),
+                     session: DbSession) -> NotificationOut:
     return notification_out(service.get_notification(session, notification_id))
 
 
 @router.post("/notifications/{notification_id}/resend", response_model=NotificationOut,
              responses={409: {"description": "It is waiting to be sent already"}},
              summary="Send a recorded email again on the worker's next pass")
-def resend(notification_id: str, _: Principal = Depends(RESEND),
-           session: Session = Depends(get_session)) -> NotificationOut:
+def resend(notification_id: str, *, _: Principal = Depends(RESEND),
+           session: DbSession) -> NotificationOut:
     return notification_out(service.resend(session, notification_id))

@@ -15,7 +15,7 @@ from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session
+from mercato.core.uow import DbSession, MercatoRoute
 from mercato.orders import customers, service
 from mercato.orders.models import Customer, Order
 from mercato.orders.schemas import (
@@ -82,8 +82,8 @@ class OrderFilters:
                  "This (channel, external_id) was ingested before: the same order, no new "
                  "stock movement")}},
              summary="Create or ingest an order (idempotent by channel and external id)")
-def create_order(body: OrderIn, response: Response, principal: Principal = Depends(WRITE),
-                 session: Session = Depends(get_session)) -> OrderOut:
+def create_order(body: OrderIn, response: Response, *, principal: Principal = Depends(WRITE),
+                 session: DbSession) -> OrderOut:
     order, created = service.ingest(session, principal.organization_id, body)
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -91,9 +91,9 @@ def create_order(body: OrderIn, response: Response, principal: Principal = Depen
 
 
 @router.get("/orders", response_model=Page[OrderSummary], summary="Search orders, newest first")
-def list_orders(filters: OrderFilters = Depends(), params: PageParams = Depends(page_params),
+def list_orders(*, filters: OrderFilters = Depends(), params: PageParams = Depends(page_params),
                 _: Principal = Depends(READ),
-                session: Session = Depends(get_session)) -> Page[OrderSummary]:
+                session: DbSession) -> Page[OrderSummary]:
     return service.list_orders(session, params, **filters.values).to_page(OrderSummary)
 
 
@@ -114,16 +114,16 @@ def export_orders(request: Request, filters: OrderFilters = Depends(),
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: str, response: Response, _: Principal = Depends(READ),
-              session: Session = Depends(get_session)) -> OrderOut:
+def get_order(order_id: str, response: Response, *, _: Principal = Depends(READ),
+              session: DbSession) -> OrderOut:
     return order_out(response, service.get_order(session, order_id))
 
 
 @router.patch("/orders/{order_id}", response_model=OrderOut,
               summary="Edit note, tags, addresses or email (If-Match supported)")
 def update_order(order_id: str, body: OrderUpdate, request: Request, response: Response,
-                 _: Principal = Depends(WRITE),
-                 session: Session = Depends(get_session)) -> OrderOut:
+                 *, _: Principal = Depends(WRITE),
+                 session: DbSession) -> OrderOut:
     order = service.get_order(session, order_id, lock=True)
     check_if_match(request, order)
     return order_out(response, service.update_order(session, order, body))
@@ -133,33 +133,33 @@ def update_order(order_id: str, body: OrderUpdate, request: Request, response: R
              status_code=status.HTTP_201_CREATED, responses=REFUSED,
              summary="Ship units (partial fulfillment), with carrier and tracking")
 def fulfill(order_id: str, body: FulfillmentIn, response: Response,
-            _: Principal = Depends(FULFIL), session: Session = Depends(get_session)) -> OrderOut:
+            *, _: Principal = Depends(FULFIL), session: DbSession) -> OrderOut:
     return order_out(response, service.fulfill(session, order_id, body))
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut, responses=REFUSED,
              summary="Cancel the order, or some unshipped units; restocks what was taken")
-def cancel(order_id: str, response: Response, body: CancelIn | None = None,
-           _: Principal = Depends(WRITE), session: Session = Depends(get_session)) -> OrderOut:
+def cancel(order_id: str, response: Response, *, body: CancelIn | None = None,
+           _: Principal = Depends(WRITE), session: DbSession) -> OrderOut:
     return order_out(response, service.cancel(session, order_id, body or CancelIn()))
 
 
 @router.post("/orders/{order_id}/allocate", response_model=OrderOut, responses=REFUSED,
              summary="Take stock again for oversold (short) units")
-def allocate(order_id: str, response: Response, _: Principal = Depends(WRITE),
-             session: Session = Depends(get_session)) -> OrderOut:
+def allocate(order_id: str, response: Response, *, _: Principal = Depends(WRITE),
+             session: DbSession) -> OrderOut:
     return order_out(response, service.allocate(session, order_id))
 
 
 @router.post("/orders/{order_id}/close", response_model=OrderOut, responses=REFUSED)
-def close(order_id: str, response: Response, _: Principal = Depends(WRITE),
-          session: Session = Depends(get_session)) -> OrderOut:
+def close(order_id: str, response: Response, *, _: Principal = Depends(WRITE),
+          session: DbSession) -> OrderOut:
     return order_out(response, service.set_status(session, order_id, "closed"))
 
 
 @router.post("/orders/{order_id}/reopen", response_model=OrderOut, responses=REFUSED)
-def reopen(order_id: str, response: Response, _: Principal = Depends(WRITE),
-           session: Session = Depends(get_session)) -> OrderOut:
+def reopen(order_id: str, response: Response, *, _: Principal = Depends(WRITE),
+           session: DbSession) -> OrderOut:
     return order_out(response, service.set_status(session, order_id, "open"))
 
 
@@ -167,30 +167,30 @@ def reopen(order_id: str, response: Response, _: Principal = Depends(WRITE),
              status_code=status.HTTP_201_CREATED, responses=REFUSED,
              summary="Record money taken or authorized")
 def add_payment(order_id: str, body: PaymentIn, response: Response,
-                _: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> OrderOut:
+                *, _: Principal = Depends(WRITE),
+                session: DbSession) -> OrderOut:
     return order_out(response, service.add_payment(session, order_id, body))
 
 
 @router.post("/orders/{order_id}/payments/{payment_id}/capture", response_model=OrderOut,
              responses=REFUSED)
-def capture(order_id: str, payment_id: str, response: Response, _: Principal = Depends(WRITE),
-            session: Session = Depends(get_session)) -> OrderOut:
+def capture(order_id: str, payment_id: str, response: Response, *, _: Principal = Depends(WRITE),
+            session: DbSession) -> OrderOut:
     return order_out(response, service.settle_payment(session, order_id, payment_id, "paid"))
 
 
 @router.post("/orders/{order_id}/payments/{payment_id}/void", response_model=OrderOut,
              responses=REFUSED)
-def void(order_id: str, payment_id: str, response: Response, _: Principal = Depends(WRITE),
-         session: Session = Depends(get_session)) -> OrderOut:
+def void(order_id: str, payment_id: str, response: Response, *, _: Principal = Depends(WRITE),
+         session: DbSession) -> OrderOut:
     return order_out(response, service.settle_payment(session, order_id, payment_id, "voided"))
 
 
 @router.post("/orders/{order_id}/refunds", response_model=OrderOut,
              status_code=status.HTTP_201_CREATED, responses=REFUSED,
              summary="Refund by amount or by lines, never more than was paid")
-def refund(order_id: str, body: RefundIn, response: Response, _: Principal = Depends(WRITE),
-           session: Session = Depends(get_session)) -> OrderOut:
+def refund(order_id: str, body: RefundIn, response: Response, *, _: Principal = Depends(WRITE),
+           session: DbSession) -> OrderOut:
     return order_out(response, service.refund(session, order_id, body))
 
 
@@ -198,8 +198,8 @@ def refund(order_id: str, body: RefundIn, response: Response, _: Principal = Dep
              status_code=status.HTTP_201_CREATED, responses=REFUSED,
              summary="Return shipped units (RMA), restocking them or not; optional exchange")
 def create_return(order_id: str, body: ReturnIn, response: Response,
-                  principal: Principal = Depends(FULFIL),
-                  session: Session = Depends(get_session)) -> OrderOut:
+                  *, principal: Principal = Depends(FULFIL),
+                  session: DbSession) -> OrderOut:
     return order_out(response, service.create_return(session, principal.organization_id,
                                                      order_id, body))
 
@@ -207,8 +207,8 @@ def create_return(order_id: str, body: ReturnIn, response: Response,
 @router.post("/orders/{order_id}/returns/{return_id}/receive", response_model=OrderOut,
              responses=REFUSED, summary="The returned goods arrived: restock them")
 def receive_return(order_id: str, return_id: str, response: Response,
-                   body: ReceiveIn | None = None, _: Principal = Depends(FULFIL),
-                   session: Session = Depends(get_session)) -> OrderOut:
+                   *, body: ReceiveIn | None = None, _: Principal = Depends(FULFIL),
+                   session: DbSession) -> OrderOut:
     return order_out(response, service.receive_return(session, order_id, return_id,
                                                       body.location if body else None))
 
@@ -223,19 +223,19 @@ def _customer_out(session: Session, customer: Customer) -> CustomerOut:
 @router.post("/customers", response_model=CustomerOut, status_code=status.HTTP_201_CREATED,
              tags=["customers"])
 def create_customer(body: CustomerIn, response: Response,
-                    _: Principal = Depends(CUSTOMERS_WRITE),
-                    session: Session = Depends(get_session)) -> CustomerOut:
+                    *, _: Principal = Depends(CUSTOMERS_WRITE),
+                    session: DbSession) -> CustomerOut:
     customer = customers.create_customer(session, body)
     set_etag(response, customer)
     return _customer_out(session, customer)
 
 
 @router.get("/customers", response_model=Page[CustomerOut], tags=["customers"])
-def list_customers(params: PageParams = Depends(page_params),
+def list_customers(*, params: PageParams = Depends(page_params),
                    q: str | None = Query(None, max_length=200, description="Name or email."),
                    tag: str | None = Query(None, max_length=100),
                    _: Principal = Depends(CUSTOMERS_READ),
-                   session: Session = Depends(get_session)) -> Page[CustomerOut]:
+                   session: DbSession) -> Page[CustomerOut]:
     page = customers.list_customers(session, params, q=q, tag=tag)
     figures = customers.stats(session, [c.id for c in page.items])
     return Page[CustomerOut](data=[customers.customer_out(c, figures.get(c.id))
@@ -243,8 +243,8 @@ def list_customers(params: PageParams = Depends(page_params),
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut, tags=["customers"])
-def get_customer(customer_id: str, response: Response, _: Principal = Depends(CUSTOMERS_READ),
-                 session: Session = Depends(get_session)) -> CustomerOut:
+def get_customer(customer_id: str, response: Response, *, _: Principal = Depends(CUSTOMERS_READ),
+                 session: DbSession) -> CustomerOut:
     customer = customers.get_customer(session, customer_id)
     set_etag(response, customer)
     return _customer_out(session, customer)
@@ -252,8 +252,8 @@ def get_customer(customer_id: str, response: Response, _: Principal = Depends(CU
 
 @router.patch("/customers/{customer_id}", response_model=CustomerOut, tags=["customers"])
 def update_customer(customer_id: str, body: CustomerUpdate, request: Request,
-                    response: Response, _: Principal = Depends(CUSTOMERS_WRITE),
-                    session: Session = Depends(get_session)) -> CustomerOut:
+                    response: Response, *, _: Principal = Depends(CUSTOMERS_WRITE),
+                    session: DbSession) -> CustomerOut:
     customer = customers.get_customer(session, customer_id)
     check_if_match(request, customer)
     customers.update_customer(session, customer, body)
@@ -263,9 +263,9 @@ def update_customer(customer_id: str, body: CustomerUpdate, request: Request,
 
 @router.get("/customers/{customer_id}/orders", response_model=Page[OrderSummary],
             tags=["customers"], summary="The customer's order history, newest first")
-def customer_orders(customer_id: str, params: PageParams = Depends(page_params),
+def customer_orders(customer_id: str, *, params: PageParams = Depends(page_params),
                     _: Principal = Depends(READ),
-                    session: Session = Depends(get_session)) -> Page[OrderSummary]:
+                    session: DbSession) -> Page[OrderSummary]:
     customers.get_customer(session, customer_id)
     return service.list_orders(session, params, customer=customer_id).to_page(OrderSummary)
 
@@ -273,8 +273,8 @@ def customer_orders(customer_id: str, params: PageParams = Depends(page_params),
 @router.post("/customers/{customer_id}/merge", response_model=CustomerOut, tags=["customers"],
              summary="Merge duplicate customers into this one")
 def merge_customers(customer_id: str, body: MergeIn, response: Response,
-                    _: Principal = Depends(CUSTOMERS_WRITE),
-                    session: Session = Depends(get_session)) -> CustomerOut:
+                    *, _: Principal = Depends(CUSTOMERS_WRITE),
+                    session: DbSession) -> CustomerOut:
     customer = customers.get_customer(session, customer_id)
     customers.merge(session, customer, body.duplicates)
     set_etag(response, customer)

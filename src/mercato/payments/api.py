@@ -14,7 +14,7 @@ from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import MercatoRoute, get_session, raw_body
+from mercato.core.uow import DbSession, MercatoRoute, raw_body
 from mercato.orders import customers
 from mercato.payments import gateways, hooks, ledger
 from mercato.payments.models import (
@@ -75,15 +75,15 @@ def _stripe_out(row: PaymentSettings | None) -> StripeSettingsOut:
 
 @router.get("/payments/stripe", response_model=StripeSettingsOut,
             summary="The Stripe account: which keys are set (never the keys)")
-def get_stripe(principal: Principal = Depends(READ),
-               session: Session = Depends(get_session)) -> StripeSettingsOut:
+def get_stripe(*, principal: Principal = Depends(READ),
+               session: DbSession) -> StripeSettingsOut:
     return _stripe_out(gateways.current_settings(session, principal.organization_id))
 
 
 @router.put("/payments/stripe", response_model=StripeSettingsOut,
             summary="Connect a Stripe account: keys are encrypted at rest")
-def put_stripe(body: StripeSettingsIn, request: Request, principal: Principal = Depends(WRITE),
-               session: Session = Depends(get_session)) -> StripeSettingsOut:
+def put_stripe(body: StripeSettingsIn, request: Request, *, principal: Principal = Depends(WRITE),
+               session: DbSession) -> StripeSettingsOut:
     given = {name: getattr(body, name) for name in body.model_fields_set}
     row = gateways.update_stripe(session, principal.organization_id, request.app.state.settings,
                                  **given)
@@ -98,15 +98,15 @@ def _methods_out(row: PaymentSettings | None) -> MethodsOut:
 
 @router.get("/payments/methods", response_model=MethodsOut,
             summary="Which payment methods checkout offers")
-def get_methods(principal: Principal = Depends(READ),
-                session: Session = Depends(get_session)) -> MethodsOut:
+def get_methods(*, principal: Principal = Depends(READ),
+                session: DbSession) -> MethodsOut:
     return _methods_out(gateways.current_settings(session, principal.organization_id))
 
 
 @router.put("/payments/methods", response_model=MethodsOut,
             summary="Choose the payment methods checkout offers")
-def put_methods(body: MethodsIn, principal: Principal = Depends(WRITE),
-                session: Session = Depends(get_session)) -> MethodsOut:
+def put_methods(body: MethodsIn, *, principal: Principal = Depends(WRITE),
+                session: DbSession) -> MethodsOut:
     return _methods_out(gateways.set_methods(session, principal.organization_id,
                                              list(body.enabled)))
 
@@ -154,8 +154,8 @@ def _entry_fields(entry: GiftCardTransaction | StoreCreditEntry) -> dict[str, An
 
 @router.post("/gift-cards", response_model=GiftCardCreated, status_code=status.HTTP_201_CREATED,
              tags=["gift cards"], summary="Issue a gift card (its code is shown this once)")
-def issue_gift_card(body: GiftCardIn, response: Response, _: Principal = Depends(WRITE),
-                    session: Session = Depends(get_session)) -> GiftCardCreated:
+def issue_gift_card(body: GiftCardIn, response: Response, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> GiftCardCreated:
     _existing_customer(session, body.customer_id)
     card, code = ledger.issue_gift_card(
         session, amount=body.initial_balance, currency=body.currency,
@@ -168,22 +168,22 @@ def issue_gift_card(body: GiftCardIn, response: Response, _: Principal = Depends
 
 @router.get("/gift-cards", response_model=Page[GiftCardOut], tags=["gift cards"],
             summary="Gift cards, newest first")
-def list_gift_cards(params: PageParams = Depends(page_params),
+def list_gift_cards(*, params: PageParams = Depends(page_params),
                     customer_id: str | None = Query(None, max_length=26),
                     code: str | None = Query(None, max_length=64,
                                              description="Find the card with this full code."),
                     card_status: str | None = Query(
                         None, alias="status", pattern="^(active|empty|expired|disabled)$"),
                     _: Principal = Depends(READ),
-                    session: Session = Depends(get_session)) -> Page[GiftCardOut]:
+                    session: DbSession) -> Page[GiftCardOut]:
     page = ledger.list_gift_cards(session, params, customer_id=customer_id, code=code,
                                   status=card_status)
     return page.to_page(GiftCardOut, _card_fields)
 
 
 @router.get("/gift-cards/{gift_card_id}", response_model=GiftCardOut, tags=["gift cards"])
-def get_gift_card(gift_card_id: str, response: Response, _: Principal = Depends(READ),
-                  session: Session = Depends(get_session)) -> GiftCardOut:
+def get_gift_card(gift_card_id: str, response: Response, *, _: Principal = Depends(READ),
+                  session: DbSession) -> GiftCardOut:
     card = ledger.get_gift_card(session, gift_card_id)
     set_etag(response, card)
     return card_out(card)
@@ -192,8 +192,8 @@ def get_gift_card(gift_card_id: str, response: Response, _: Principal = Depends(
 @router.patch("/gift-cards/{gift_card_id}", response_model=GiftCardOut, tags=["gift cards"],
               summary="Disable, extend, assign or annotate a card (If-Match supported)")
 def update_gift_card(gift_card_id: str, body: GiftCardUpdate, request: Request,
-                     response: Response, _: Principal = Depends(WRITE),
-                     session: Session = Depends(get_session)) -> GiftCardOut:
+                     response: Response, *, _: Principal = Depends(WRITE),
+                     session: DbSession) -> GiftCardOut:
     card = ledger.get_gift_card(session, gift_card_id)
     check_if_match(request, card)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
@@ -210,8 +210,8 @@ def update_gift_card(gift_card_id: str, body: GiftCardUpdate, request: Request,
 @router.post("/gift-cards/{gift_card_id}/adjustments", response_model=AdjustmentOut,
              status_code=status.HTTP_201_CREATED, tags=["gift cards"], responses=INSUFFICIENT,
              summary="Reload, spend in store or correct a card's balance")
-def adjust_gift_card(gift_card_id: str, body: AdjustmentIn, _: Principal = Depends(WRITE),
-                     session: Session = Depends(get_session)) -> AdjustmentOut:
+def adjust_gift_card(gift_card_id: str, body: AdjustmentIn, *, _: Principal = Depends(WRITE),
+                     session: DbSession) -> AdjustmentOut:
     card = ledger.get_gift_card(session, gift_card_id)
     if body.amount == 0 or (body.kind == "reload" and body.amount < 0) or (
             body.kind == "redeem" and body.amount > 0):
@@ -228,9 +228,9 @@ def adjust_gift_card(gift_card_id: str, body: AdjustmentIn, _: Principal = Depen
 @router.get("/gift-cards/{gift_card_id}/transactions",
             response_model=Page[GiftCardTransactionOut], tags=["gift cards"],
             summary="The card's ledger, newest first")
-def gift_card_transactions(gift_card_id: str, params: PageParams = Depends(page_params),
+def gift_card_transactions(gift_card_id: str, *, params: PageParams = Depends(page_params),
                            _: Principal = Depends(READ),
-                           session: Session = Depends(get_session)
+                           session: DbSession
                            ) -> Page[GiftCardTransactionOut]:
     card = ledger.get_gift_card(session, gift_card_id)
     page = ledger.list_gift_card_transactions(session, card, params)
@@ -246,10 +246,10 @@ def _balance_out(row: StoreCreditBalance) -> CreditBalanceOut:
 
 @router.get("/customers/{customer_id}/store-credit", response_model=StoreCreditOut,
             tags=["store credit"], summary="A customer's store credit: balances and entries")
-def get_store_credit(customer_id: str, params: PageParams = Depends(page_params),
+def get_store_credit(customer_id: str, *, params: PageParams = Depends(page_params),
                      currency: str | None = Query(None, pattern=r"^[A-Z]{3}$"),
                      _: Principal = Depends(READ),
-                     session: Session = Depends(get_session)) -> StoreCreditOut:
+                     session: DbSession) -> StoreCreditOut:
     customers.get_customer(session, customer_id)
     page = ledger.list_store_credit_entries(session, customer_id, params, currency=currency)
     return StoreCreditOut.model_validate({
@@ -262,8 +262,8 @@ def get_store_credit(customer_id: str, params: PageParams = Depends(page_params)
 @router.post("/customers/{customer_id}/store-credit", response_model=StoreCreditChangeOut,
              status_code=status.HTTP_201_CREATED, tags=["store credit"], responses=INSUFFICIENT,
              summary="Grant or deduct store credit, with a reason")
-def change_store_credit(customer_id: str, body: StoreCreditIn, _: Principal = Depends(WRITE),
-                        session: Session = Depends(get_session)) -> StoreCreditChangeOut:
+def change_store_credit(customer_id: str, body: StoreCreditIn, *, _: Principal = Depends(WRITE),
+                        session: DbSession) -> StoreCreditChangeOut:
     customers.get_customer(session, customer_id)
     cents = ledger.to_cents(body.amount)
     entry = ledger.move_store_credit(session, customer_id, body.currency,
@@ -281,9 +281,9 @@ def change_store_credit(customer_id: str, body: StoreCreditIn, _: Principal = De
 @store_router.post("/webhooks/stripe/{store}", response_model=WebhookReceived,
                    responses={401: {"description": "Missing, bad or expired Stripe-Signature"}},
                    summary="Stripe events for a store, verified and processed once each")
-def stripe_webhook(request: Request, store: Store = Depends(current_store),
+def stripe_webhook(request: Request, *, store: Store = Depends(current_store),
                    payload: bytes = Depends(raw_body),
-                   session: Session = Depends(get_session)) -> WebhookReceived:
+                   session: DbSession) -> WebhookReceived:
     received = hooks.receive_stripe(session, store.organization_id, payload,
                                     request.headers.get("stripe-signature"),
                                     request.app.state.settings)

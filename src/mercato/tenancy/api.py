@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from mercato.core.auth import require
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.principal import Principal
-from mercato.core.uow import MercatoRoute, get_session, uow_of
+from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.tenancy import service
 from mercato.tenancy.deps import current_store
 from mercato.tenancy.models import Organization, OrganizationDomain
@@ -69,8 +69,8 @@ def _forget_domains(request: Request) -> None:
 @router.get("/organization", response_model=OrganizationOut)
 def get_org(
     response: Response,
-    principal: Principal = Depends(require("organization:read")),
-    session: Session = Depends(get_session),
+    *, principal: Principal = Depends(require("organization:read")),
+    session: DbSession,
 ) -> OrganizationOut:
     org = service.get_organization(session, principal.organization_id)
     set_etag(response, org)
@@ -82,8 +82,8 @@ def update_org(
     body: OrganizationUpdate,
     request: Request,
     response: Response,
-    principal: Principal = Depends(require("organization:write")),
-    session: Session = Depends(get_session),
+    *, principal: Principal = Depends(require("organization:write")),
+    session: DbSession,
 ) -> OrganizationOut:
     org = service.get_organization(session, principal.organization_id)
     check_if_match(request, org)
@@ -96,8 +96,8 @@ def update_org(
 
 @router.get("/organization/domains", response_model=list[DomainOut])
 def list_domains(
-    _: Principal = Depends(require("organization:read")),
-    session: Session = Depends(get_session),
+    *, _: Principal = Depends(require("organization:read")),
+    session: DbSession,
 ) -> list[DomainOut]:
     return [domain_out(d) for d in service.list_domains(session)]
 
@@ -112,8 +112,8 @@ def list_domains(
 def add_domain(
     body: DomainIn,
     request: Request,
-    principal: Principal = Depends(require("organization:write")),
-    session: Session = Depends(get_session),
+    *, principal: Principal = Depends(require("organization:write")),
+    session: DbSession,
 ) -> DomainOut:
     row = service.add_domain(session, principal.organization_id, body.domain,
                              platform_hosts=request.app.state.settings.platform_hosts)
@@ -124,8 +124,8 @@ def add_domain(
 @router.get("/organization/domains/{domain_id}", response_model=DomainOut)
 def get_domain(
     domain_id: str,
-    _: Principal = Depends(require("organization:read")),
-    session: Session = Depends(get_session),
+    *, _: Principal = Depends(require("organization:read")),
+    session: DbSession,
 ) -> DomainOut:
     return domain_out(service.get_domain(session, domain_id))
 
@@ -171,8 +171,8 @@ async def verify_domain(
 def remove_domain(
     domain_id: str,
     request: Request,
-    _: Principal = Depends(require("organization:write")),
-    session: Session = Depends(get_session),
+    *, _: Principal = Depends(require("organization:write")),
+    session: DbSession,
 ) -> Response:
     service.remove_domain(session, domain_id)
     _forget_domains(request)
