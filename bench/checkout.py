@@ -185,7 +185,7 @@ def ledger(database_url: str, org_id: str, carts: set[str], sku_prefix: str,
     from sqlalchemy import func, select
 
     from mercato.catalog.models import Variant
-    from mercato.checkout.models import Cart
+    from mercato.checkout.cart.models import Cart
     from mercato.core.db import Database
     from mercato.inventory.models import Reservation, StockLevel, StockMovement
     from mercato.inventory.stock import verify

@@ -3,9 +3,11 @@
 # modules whose tables register on import (their names are not re-exported here)
 import mercato.catalog.models_reviews
 import mercato.channels.models
-import mercato.checkout.models
-import mercato.checkout.models_pricing
-import mercato.checkout.models_tax_shipping
+import mercato.checkout.cart.models
+import mercato.checkout.pricing.models
+import mercato.checkout.promotions.models
+import mercato.checkout.shipping.models
+import mercato.checkout.tax.models
 import mercato.notifications.models
 import mercato.payments.models  # noqa: F401
 from mercato.catalog.models import (

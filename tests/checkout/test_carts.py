@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from mercato.checkout.service import expire_carts
+from mercato.checkout.cart.service import expire_carts
 from mercato.core.db import SYSTEM, Database
 from tests.checkout.helpers import ADDRESS, new_cart, shop, tax_rate
 from tests.conftest import Org
@@ -175,7 +175,7 @@ def test_an_expired_cart_can_no_longer_change(client: TestClient, org: Org,
     cart = new_cart(client, org, [(skus[0], 1)])
     from sqlalchemy import update
 
-    from mercato.checkout.models import Cart
+    from mercato.checkout.cart.models import Cart
     from mercato.core.db import utcnow
 
     with db.transaction(tenant=org.id) as session:

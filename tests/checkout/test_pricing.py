@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mercato.checkout.pricing import PriceRequest, ResolvedPrice, resolve_prices
+from mercato.checkout.pricing.service import PriceRequest, ResolvedPrice, resolve_prices
 from mercato.core.db import Database
 from mercato.core.ids import new_id
 from tests.conftest import Org, staff_token

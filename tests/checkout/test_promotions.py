@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mercato.checkout.promotions import (
+from mercato.checkout.promotions.service import (
     AppliedPromotion,
     PromoInput,
     PromoLine,

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mercato.checkout import shipping
-from mercato.checkout.shipping import ShippingQuote, subtotal_price, weight_price, zone_rank
-from mercato.checkout.tax import TaxAddress, normalized
+from mercato.checkout.shipping import service as shipping
+from mercato.checkout.shipping.service import ShippingQuote, subtotal_price, weight_price, zone_rank
+from mercato.checkout.tax.service import TaxAddress, normalized
 from mercato.core.db import Database
 from mercato.core.errors import ValidationFailed
 from mercato.core.ids import new_id

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mercato.checkout import tax
-from mercato.checkout.tax import TaxAddress, applies, normalized
+from mercato.checkout.tax import service as tax
+from mercato.checkout.tax.service import TaxAddress, applies, normalized
 from mercato.core.db import Database
 from mercato.orders.totals import LineIn, ShippingIn, order_totals
 from tests.conftest import Org, staff_token

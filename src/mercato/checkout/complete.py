@@ -28,9 +28,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mercato.checkout import promotions
-from mercato.checkout.models import Cart
-from mercato.checkout.service import CartView, get_cart, view
+from mercato.checkout.cart.models import Cart
+from mercato.checkout.cart.service import CartView, get_cart, view
+from mercato.checkout.promotions import service as promotions
 from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
 from mercato.core.errors import Conflict, MercatoError, PaymentFailed, ValidationFailed
 from mercato.identity.shoppers import Shopper

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from mercato.checkout.cart.service import expire_carts
 from mercato.checkout.complete import reopen_abandoned
-from mercato.checkout.service import expire_carts
 from mercato.core.db import SYSTEM, Database
 from mercato.core.outbox import periodic
 from mercato.settings import get_settings

@@ -84,7 +84,7 @@ async def sign_in(body: CustomerTokenRequest, request: Request,
     client = client_of(request)
 
     def signed_in() -> CustomerTokenResponse:
-        from mercato.checkout.service import merge_into_customer
+        from mercato.checkout.cart.service import merge_into_customer
 
         # the password first, before the request's transaction (as staff sign-in, api.py)
         account_id = auth.verify_password(ident, organization_id=store.organization_id,

@@ -14,8 +14,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mercato.catalog.service import SaleItem, sale_items
-from mercato.checkout import pricing, promotions, shipping, tax
-from mercato.checkout.models import Cart, CartLine
+from mercato.checkout.cart.models import Cart, CartLine
+from mercato.checkout.pricing import service as pricing
+from mercato.checkout.promotions import service as promotions
+from mercato.checkout.shipping import service as shipping
+from mercato.checkout.tax import service as tax
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.money import MAX_AMOUNT

@@ -24,13 +24,8 @@ from typing import Any
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from mercato.checkout.models_pricing import (
-    Promotion,
-    PromotionCode,
-    PromotionRedemption,
-    PromotionUsage,
-)
-from mercato.checkout.pricing import (
+from mercato.checkout.pricing.schemas import dump
+from mercato.checkout.pricing.service import (
     HUNDRED,
     ZERO,
     Error,
@@ -40,7 +35,13 @@ from mercato.checkout.pricing import (
     round_money,
     variant_facts,
 )
-from mercato.checkout.schemas_pricing import PromotionIn, PromotionUpdate, dump
+from mercato.checkout.promotions.models import (
+    Promotion,
+    PromotionCode,
+    PromotionRedemption,
+    PromotionUsage,
+)
+from mercato.checkout.promotions.schemas import PromotionIn, PromotionUpdate
 from mercato.core import money
 from mercato.core.db import table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed

@@ -4,7 +4,7 @@ Rules (docs/tax-and-shipping.md):
 
 - An address is in a zone when its country is one of the zone's, and, if the zone lists
   regions, its region is one of them, and, if the zone lists postal prefixes, its postal code
-  starts with one of them (addresses normalized as in ``checkout.tax``).
+  starts with one of them (addresses normalized as in ``checkout.tax.service``).
 - When an address is in several zones, only the most specific zone's methods are offered:
   a zone matched by postal prefix beats one matched by region, which beats one matched by
   country alone; between two postal-prefix zones the longer matching prefix wins; a remaining
@@ -33,8 +33,8 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mercato.checkout.models_tax_shipping import ShippingMethod, ShippingZone
-from mercato.checkout.tax import TaxAddress, normalize_region, normalized, region_error
+from mercato.checkout.shipping.models import ShippingMethod, ShippingZone
+from mercato.checkout.tax.service import TaxAddress, normalize_region, normalized, region_error
 from mercato.core.db import get_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
@@ -42,7 +42,7 @@ from mercato.inventory import service as inventory
 from mercato.inventory import stock
 
 if TYPE_CHECKING:
-    from mercato.checkout.schemas_tax_shipping import (
+    from mercato.checkout.shipping.schemas import (
         ShippingMethodIn,
         ShippingMethodUpdate,
         ShippingZoneIn,

@@ -26,14 +26,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mercato.checkout.models_tax_shipping import TaxRate, TaxSettings
+from mercato.checkout.tax.models import TaxRate, TaxSettings
 from mercato.core.db import get_owned, tenant_of
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.orders.totals import TaxIn
 
 if TYPE_CHECKING:
-    from mercato.checkout.schemas_tax_shipping import TaxRateIn, TaxRateUpdate, TaxSettingsIn
+    from mercato.checkout.tax.schemas import TaxRateIn, TaxRateUpdate, TaxSettingsIn
 
 # ISO 3166-1 alpha-2, every officially assigned code
 COUNTRIES = frozenset({

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from mercato.catalog.models import Category, Collection, Product, ProductCollection, ProductType
 from mercato.catalog.models import Variant as CatalogVariant
 from mercato.catalog.service import sale_items
-from mercato.checkout.models_pricing import PriceList, PriceListEntry, PricingRule
-from mercato.checkout.schemas_pricing import (
+from mercato.checkout.pricing.models import PriceList, PriceListEntry, PricingRule
+from mercato.checkout.pricing.schemas import (
     EntryIn,
     PriceListIn,
     PriceListUpdate,

@@ -1,0 +1,1 @@
+"""Carts: their lines, codes, addresses and shipping choice, and the totals a cart shows."""

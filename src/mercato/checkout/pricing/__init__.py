@@ -1,0 +1,1 @@
+"""Price lists and pricing rules: what a variant costs per currency, customer group and channel."""

@@ -1,0 +1,1 @@
+"""Promotions: automatic and code-unlocked discounts, their limits and redemptions."""

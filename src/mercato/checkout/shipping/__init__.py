@@ -1,0 +1,1 @@
+"""Shipping zones and methods, and the quotes an address and a cart get."""

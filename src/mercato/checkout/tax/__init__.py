@@ -1,0 +1,1 @@
+"""Tax settings and rates, and the tax an address is charged."""
