@@ -27,7 +27,7 @@ from mercato.checkout.promotions.service import (
 from mercato.core.db import Database
 from mercato.core.errors import Conflict, ValidationFailed
 from mercato.core.ids import new_id
-from tests.checkout.test_pricing import errors_of, post, product
+from tests.checkout.pricing.test_pricing import errors_of, post, product
 from tests.conftest import Org
 
 PROMOS = "/api/v1/promotions"
