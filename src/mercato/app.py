@@ -33,14 +33,16 @@ from mercato.tenancy.verification import load_verifier
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
            "mercato.notifications", "mercato.channels")
-"""Business modules, in mount order. Each may have ``api`` (routers) and ``events`` modules."""
+"""Business modules, in mount order. Each may have ``api`` (routers), ``events`` (handlers),
+``tasks`` (background loops) and ``connectors`` (plug-ins that register themselves) modules."""
 
 
 def load_modules(settings: Settings) -> list[Any]:
-    """Import every module's api/events (and extensions), so routes and handlers register."""
+    """Import every module's api/events/tasks/connectors (and extensions), so routes, handlers
+    and connectors register."""
     loaded: list[Any] = []
     for name in MODULES:
-        for part in ("api", "events", "tasks"):
+        for part in ("api", "events", "tasks", "connectors"):
             try:
                 loaded.append(importlib.import_module(f"{name}.{part}"))
             except ModuleNotFoundError as exc:

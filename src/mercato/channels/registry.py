@@ -1,5 +1,8 @@
 """Which code runs each connector kind's jobs and pushes, and each connection's circuit
-breaker (per process: a platform that fails for one job fails for the pusher too)."""
+breaker (per process: a platform that fails for one job fails for the pusher too).
+
+Connectors register themselves (``register``) when their package is imported; the app
+imports them at start-up through ``channels/connectors.py``. The registry imports none."""
 
 from __future__ import annotations
 
@@ -34,14 +37,7 @@ def register(kind: str, *, jobs: dict[str, JobFunc], push: PushFunc | None) -> N
     _kinds[kind] = ConnectorKind(dict(jobs), push)
 
 
-def _load() -> None:
-    # the connector packages register themselves on import
-    import mercato.channels.binderpos
-    import mercato.channels.shopify.sync  # noqa: F401
-
-
 def job_runner(kind: str, job_kind: str) -> JobFunc:
-    _load()
     func = _kinds.get(kind, ConnectorKind()).jobs.get(job_kind)
     if func is None:
         async def unsupported(ctx: JobContext) -> None:
@@ -53,14 +49,12 @@ def job_runner(kind: str, job_kind: str) -> JobFunc:
 
 def supports(kind: str, job_kind: str) -> None:
     """422 when the connector cannot run that job."""
-    _load()
     if job_kind not in _kinds.get(kind, ConnectorKind()).jobs:
         raise ValidationFailed(f"A {kind} connection has no {job_kind} sync.", errors=[
             {"field": "kind", "message": f"not supported by {kind}"}])
 
 
 def pusher(kind: str) -> PushFunc | None:
-    _load()
     return _kinds.get(kind, ConnectorKind()).push
 
 
