@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from mercato.core.db import Database, utcnow
 from mercato.core.errors import Conflict
 from mercato.core.ids import new_id
-from mercato.inventory import reservations, service, stock
+from mercato.inventory import lookup, reservations, service, stock
 from mercato.inventory.models import Reservation
 from mercato.inventory.schemas import AdjustmentIn, LevelSet, ReservationIn
 from tests.conftest import Org
@@ -161,7 +161,7 @@ def test_levels_always_equal_the_replayed_ledger(client: TestClient, org: Org,
             with db.session(tenant=org.id) as session:
                 seen = {(lv.variant_id, lv.location_id): lv for lv in stock.read_levels(
                     session, location_ids=self.places)}
-                ids = service.resolve(session, [("sku", s) for s in skus], []).items
+                ids = lookup.resolve(session, [("sku", s) for s in skus], []).items
                 for (sku, place), on_hand in self.on_hand.items():
                     level = seen.get((ids[sku].id, place))
                     actual = (level.on_hand, level.reserved) if level else (0, 0)

@@ -19,9 +19,10 @@ from mercato.core.db import require_owned, table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
+from mercato.inventory.lookup import resolve
 from mercato.inventory.models import StockCount, StockCountLine
 from mercato.inventory.schemas_movements import ApplyIn, CountedIn, CountIn
-from mercato.inventory.service import move_stock, resolve
+from mercato.inventory.service import move_stock
 from mercato.inventory.stock import Move
 
 counts_t = table_of(StockCount)

@@ -25,9 +25,9 @@ from mercato.core.db import get_owned, table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
+from mercato.inventory.lookup import resolve
 from mercato.inventory.models import Location, PurchaseOrder, PurchaseOrderLine
 from mercato.inventory.schemas_purchasing import PurchaseOrderCreate, ReceiveIn
-from mercato.inventory.service import resolve
 from mercato.inventory.stock import Move
 
 lines_t = table_of(PurchaseOrderLine)

@@ -28,9 +28,9 @@ from mercato.core.errors import Conflict, IdempotencyMismatch, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
 from mercato.inventory.channels import candidates_online, get_channel
+from mercato.inventory.lookup import Resolved, resolve, short_errors
 from mercato.inventory.models import Reservation, ReservationLine, SalesChannel
 from mercato.inventory.schemas import ReservationIn
-from mercato.inventory.service import Resolved, resolve, short_errors
 from mercato.inventory.stock import InsufficientStock, Move, Short
 
 reservations_t = table_of(Reservation)

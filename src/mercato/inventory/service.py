@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -15,7 +13,9 @@ from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.identity import audit
 from mercato.inventory import stock
+from mercato.inventory.lookup import resolve, short_errors
 from mercato.inventory.models import Location, StockMovement
+from mercato.inventory.reservations import release_expired
 from mercato.inventory.schemas import (
     AdjustmentIn,
     LevelSet,
@@ -69,50 +69,6 @@ def update_location(session: Session, location: Location, data: LocationUpdate) 
     return location
 
 
-# -- resolving what a request names ----------------------------------------------------------
-
-@dataclass
-class Resolved:
-    """SKUs and location references of a request, looked up once."""
-
-    items: dict[str, StockItem]  # by SKU
-    locations: dict[str, Location]  # by the reference used (id or code)
-
-    def item(self, sku: str) -> StockItem:
-        return self.items[sku]
-
-    @property
-    def by_id(self) -> dict[str, StockItem]:
-        return {item.id: item for item in self.items.values()}
-
-
-def resolve(session: Session, skus: Sequence[tuple[str, str]],
-            locations: Sequence[tuple[str, str]]) -> Resolved:
-    """Look up (field, sku) and (field, location ref) pairs; every unknown one is a 422 naming
-    its field, so a request with a typo changes nothing."""
-    items = {i.sku: i for i in stock_items(session, skus=[s for _, s in skus])}
-    refs = sorted({ref for _, ref in locations})
-    found: dict[str, Location] = {}
-    if refs:
-        for location in session.scalars(select(Location).where(
-                or_(Location.id.in_(refs), Location.code.in_(refs)))):
-            found[location.id] = found[location.code] = location
-    errors = [{"field": f, "message": f"no variant with SKU {s!r}"} for f, s in skus
-              if s not in items]
-    errors += [{"field": f, "message": f"no location {r!r}"} for f, r in locations
-               if r not in found]
-    if errors:
-        raise ValidationFailed("Unknown SKU or location.", errors=errors)
-    return Resolved(items, found)
-
-
-def short_errors(shorts: Sequence[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
-    """Problem ``errors[]`` for lines that were short: (field, sku, wanted, available)."""
-    return [{"field": f, "message": f"{sku}: {wanted} wanted, {available} available",
-             "sku": sku, "requested": wanted, "available": available}
-            for f, sku, wanted, available in shorts]
-
-
 def free_units(session: Session, keys: Sequence[stock.Key]) -> dict[stock.Key, int]:
     """Available units (on hand - reserved) of these levels, read at once; missing ones are 0."""
     if not keys:
@@ -159,8 +115,6 @@ def _release_expired_holds(session: Session, moves: Sequence[Move]) -> None:
     available units, so it is not refused for units nobody holds."""
     losing = sorted({m.variant_id for m in moves if m.on_hand < 0 or m.reserved > 0})
     if losing and stock.expired_holds(session, losing):
-        from mercato.inventory.reservations import release_expired  # it imports this module
-
         release_expired(session, variant_ids=losing)
 
 

@@ -21,9 +21,10 @@ from mercato.core.errors import Conflict, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
+from mercato.inventory.lookup import resolve
 from mercato.inventory.models import Transfer, TransferLine
 from mercato.inventory.schemas_movements import ReceiveIn, TransferIn, TransferLineIn
-from mercato.inventory.service import move_stock, resolve
+from mercato.inventory.service import move_stock
 from mercato.inventory.stock import Move
 
 transfers_t = table_of(Transfer)

@@ -36,9 +36,9 @@ from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.identity import audit
 from mercato.inventory import stock
 from mercato.inventory.channels import get_channel
+from mercato.inventory.lookup import resolve
 from mercato.inventory.models import Reservation, SalesChannel
 from mercato.inventory.reservations import candidates, commit, take_what_is_free
-from mercato.inventory.service import resolve
 from mercato.inventory.stock import Move
 from mercato.orders import states
 from mercato.orders.models import (
