@@ -485,8 +485,8 @@ def inventory_verify(
     reservations hold; print what differs as JSON and exit 1 if anything does."""
     from sqlalchemy import select
 
+    from mercato import inventory
     from mercato.core.db import SYSTEM, Database
-    from mercato.inventory import stock
     from mercato.tenancy.models import Organization
 
     settings = _settings(data_dir)
@@ -505,9 +505,9 @@ def inventory_verify(
             if rebuild:
                 with db.transaction(tenant=org_id) as session:
                     session.info["actor_label"] = "cli:inventory-rebuild"
-                    rebuilt = stock.rebuild(session)
+                    rebuilt = inventory.rebuild_levels(session)
             with db.session(write=False, tenant=org_id) as session:
-                problems = stock.verify(session)
+                problems = inventory.verify_ledger(session)
             report[slug] = {"ok": not problems, **({"rebuilt": rebuilt} if rebuild else {}),
                             "problems": [asdict(p) for p in problems]}
         typer.echo(json.dumps(report, indent=2))

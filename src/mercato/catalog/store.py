@@ -5,7 +5,7 @@ A product is published on the storefront when it is ``active`` and its ``channel
 (everywhere) or name ``web``. Lists reuse the admin listing machinery (``service.list_products``:
 filters, full-text search, sort, cursor pages over the stored listing JSON; ``service.FACETS``
 for counts) with those two conditions added, so the storefront is exactly as fast at card-store
-size. Each page's availability is one read through ``inventory.channels.sellable``.
+size. Each page's availability is one read through ``inventory.sellable``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from mercato.catalog.models import Category, Product, ProductListing, ProductTyp
 from mercato.core.db import json_loads
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.pagination import PageParams
-from mercato.inventory.channels import sellable, web_channel
+from mercato.inventory import sellable, web_channel
 
 WEB = "web"
 MAX_SHOWN_AVAILABLE = 100

@@ -23,22 +23,21 @@ from typing import Any
 import httpx
 import structlog
 import uvicorn
-from sqlalchemy import select
 
+from mercato import inventory
 from mercato.catalog.schemas import ProductCreate, VariantIn
 from mercato.catalog.service import create_product, install_type_set, stock_items
 from mercato.channels import jobs
 from mercato.channels.schemas import ConnectionIn, ConnectionSettings, ShopifyCredentials
 from mercato.channels.service import connect
 from mercato.core.db import Database
-from mercato.inventory import service as inventory
-from mercato.inventory.channels import create_channel
-from mercato.inventory.models import Location, SalesChannel
-from mercato.inventory.schemas import (
+from mercato.inventory import (
     AdjustmentIn,
     AdjustmentLine,
     ChannelCreate,
     LocationCreate,
+    channel_of_kind,
+    create_channel,
 )
 from mercato.settings import Settings
 
@@ -108,7 +107,7 @@ def seed(settings: Settings, organization_id: str, store_slug: str, mercato_url:
     try:
         with db.transaction(tenant=organization_id) as session:
             session.info["actor_label"] = "demo"
-            location = session.scalar(select(Location).where(Location.code == "demo-shop"))
+            location = inventory.find_location(session, "demo-shop")
             if location is None:
                 location = inventory.create_location(session, LocationCreate(
                     name="Demo shop", code="demo-shop", pickup=True, public=True))
@@ -121,11 +120,10 @@ def seed(settings: Settings, organization_id: str, store_slug: str, mercato_url:
                     inventory.adjust(session, AdjustmentIn(lines=[AdjustmentLine(
                         sku=sku, location=location.id, delta=units, reason="restock")]))
             for kind, name in (("web", "Web store"), ("pos", "Shop counter")):
-                if session.scalar(select(SalesChannel.id).where(SalesChannel.kind == kind)) \
-                        is None:
+                if channel_of_kind(session, kind) is None:
                     create_channel(session, ChannelCreate(name=name, kind=kind,
                                                           locations=[location.id]))
-            channel = session.scalar(select(SalesChannel).where(SalesChannel.kind == "shopify"))
+            channel = channel_of_kind(session, "shopify")
             if channel is None:
                 channel = create_channel(session, ChannelCreate(
                     name="Shopify (emulated)", kind="shopify", locations=[location.id]))

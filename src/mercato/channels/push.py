@@ -35,7 +35,7 @@ from mercato.channels.service import (
 from mercato.channels.toolkit import ChannelError
 from mercato.core import queue as leases
 from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
-from mercato.inventory.channels import (
+from mercato.inventory import (
     PublishedNumber,
     get_channel,
     on_published,

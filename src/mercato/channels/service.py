@@ -32,8 +32,7 @@ from mercato.channels.schemas import (
 from mercato.core.db import Database, table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.secrets import Vault
-from mercato.inventory.channels import get_channel
-from mercato.inventory.service import get_location
+from mercato.inventory import get_channel, get_location
 from mercato.settings import Settings
 
 mappings_t = table_of(Mapping)

@@ -79,6 +79,11 @@ def get_channel(session: Session, channel_id: str, *, field: str | None = None) 
     return channel
 
 
+def channel_of_kind(session: Session, kind: str) -> SalesChannel | None:
+    """A sales channel of this kind (``web``, ``pos``, ``shopify``, ...), or None."""
+    return session.scalar(select(SalesChannel).where(SalesChannel.kind == kind))
+
+
 def _location_ids(session: Session, refs: list[str]) -> list[str]:
     """Location ids for ids or codes, in the order given (the channel's priority)."""
     found: dict[str, str] = {}

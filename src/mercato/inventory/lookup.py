@@ -52,6 +52,11 @@ def resolve(session: Session, skus: Sequence[tuple[str, str]],
     return Resolved(items, found)
 
 
+def location_id(session: Session, ref: str, *, field: str) -> str:
+    """The id of the location a request names by id or code (422 on ``field`` when unknown)."""
+    return resolve(session, [], [(field, ref)]).locations[ref].id
+
+
 def short_errors(shorts: Sequence[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
     """Problem ``errors[]`` for lines that were short: (field, sku, wanted, available)."""
     return [{"field": f, "message": f"{sku}: {wanted} wanted, {available} available",

@@ -66,6 +66,11 @@ def candidates(session: Session, channel: SalesChannel | None) -> list[str]:
     return candidates_online(session)
 
 
+def places(session: Session, channel_id: str | None) -> list[str]:
+    """``candidates`` for a sales channel given by id (None: the online locations)."""
+    return candidates(session, session.get(SalesChannel, channel_id) if channel_id else None)
+
+
 def reserve(session: Session, data: ReservationIn) -> tuple[Reservation, bool]:
     """Hold every line or none; the reservation and whether it was made now (False: the
     reference was used before, for the same lines)."""

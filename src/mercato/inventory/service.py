@@ -53,6 +53,16 @@ def get_location(session: Session, ref: str) -> Location:
     return found
 
 
+def find_location(session: Session, ref: str) -> Location | None:
+    """A location by id or code, or None."""
+    return session.scalar(select(Location).where(or_(Location.id == ref, Location.code == ref)))
+
+
+def location_ids_by_name(session: Session) -> dict[str, str]:
+    """Every location's id by its name, lowercased."""
+    return {loc.name.lower(): loc.id for loc in session.scalars(select(Location))}
+
+
 def update_location(session: Session, location: Location, data: LocationUpdate) -> Location:
     values = data.model_dump(exclude_unset=True)
     for name, value in values.items():

@@ -174,6 +174,25 @@ def apply(session: Session, moves: Sequence[Move],
                            errors=[{"field": "sku", "message": "one-of-a-kind: at most 1 unit"}])
 
 
+def sell(session: Session, units: Sequence[tuple[str, str, int]], *, reference: str) -> None:
+    """Held units are sold: each (variant id, location id, units) leaves on hand and reserved
+    together (the units were held first, by ``take_what_is_free`` or a reservation)."""
+    apply(session, [Move(variant_id, location_id, on_hand=-n, reserved=-n, reason="sale",
+                         reference=reference) for variant_id, location_id, n in units])
+
+
+def restock(session: Session, units: Sequence[tuple[str, str, int, str | None]], *,
+            reference: str, reason: str = "restock", create_levels: bool = False) -> None:
+    """Units come back on hand: each (variant id, location id, units, note). With
+    ``create_levels``, missing level rows are made first (units going where the variant
+    never was)."""
+    moves = [Move(variant_id, location_id, on_hand=n, reason=reason, reference=reference,
+                  note=note) for variant_id, location_id, n, note in units]
+    if create_levels:
+        ensure_levels(session, [m.key for m in moves])
+    apply(session, moves)
+
+
 def _over_ceiling(session: Session, org: str, move: Move) -> None:
     """Raise ``StockCeiling`` when ``move`` (which matched no row) failed for the ceiling,
     not for want of stock."""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import Event, subscribe
-from mercato.inventory.channels import emails_buyers
+from mercato.inventory import emails_buyers
 from mercato.notifications.service import queue
 from mercato.orders.models import Order
 from mercato.orders.service import get_order

@@ -17,8 +17,7 @@ from pydantic import (
 )
 
 from mercato.core.money import Money
-from mercato.inventory.schemas import MAX_LINES, MAX_UNITS
-from mercato.inventory.schemas import Address as PlaceAddress
+from mercato.inventory import MAX_LINES, MAX_UNITS, PlaceAddress
 
 Status = Literal["open", "closed", "cancelled"]
 FinancialStatus = Literal["pending", "authorized", "paid", "partially_refunded", "refunded",

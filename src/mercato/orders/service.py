@@ -26,6 +26,7 @@ from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mercato import inventory
 from mercato.catalog.service import SaleItem, sale_items
 from mercato.core import csvcells
 from mercato.core.db import table_of, utcnow
@@ -34,12 +35,14 @@ from mercato.core.like import like_contains
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.identity import audit
-from mercato.inventory import stock
-from mercato.inventory.channels import get_channel
-from mercato.inventory.lookup import resolve
-from mercato.inventory.models import Reservation, SalesChannel
-from mercato.inventory.reservations import candidates, commit, take_what_is_free
-from mercato.inventory.stock import Move
+from mercato.inventory import (
+    Reservation,
+    SalesChannel,
+    candidates,
+    commit,
+    get_channel,
+    take_what_is_free,
+)
 from mercato.orders import states
 from mercato.orders.models import (
     Allocation,
@@ -253,7 +256,7 @@ def _location(session: Session, field: str, ref: str | None) -> str | None:
     """The id of a location a request body names (422 on ``field`` when unknown)."""
     if ref is None:
         return None
-    return resolve(session, [], [(field, ref)]).locations[ref].id
+    return inventory.location_id(session, ref, field=field)
 
 
 def _taxes(lines: Sequence[TaxLineIn]) -> list[TaxIn]:
@@ -457,7 +460,7 @@ def _take_stock(session: Session, order: Order, wanted: Sequence[tuple[OrderLine
     lock stock rows in one order. Units in ``held`` (sold already, by a checkout's
     reservation) are used first."""
     reference = reference_of(order)
-    sales: list[Move] = []
+    sales: list[tuple[str, str, int]] = []
     for line, quantity in sorted(wanted, key=lambda w: (w[0].variant_id, w[0].position)):
         done = _from_held(held, line.variant_id, quantity) if held else []
         for location_id, units in done:
@@ -475,10 +478,9 @@ def _take_stock(session: Session, order: Order, wanted: Sequence[tuple[OrderLine
         for location_id, units in taken:
             line.allocations.append(Allocation(location_id=location_id, quantity=units,
                                                fulfilled=0, cancelled=0))
-            sales.append(Move(line.variant_id, location_id, on_hand=-units, reserved=-units,
-                              reason="sale", reference=reference))
+            sales.append((line.variant_id, location_id, units))
     if sales:
-        stock.apply(session, sales)
+        inventory.sell(session, sales, reference=reference)
 
 
 def _cancelled_short(line: OrderLine) -> int:
@@ -494,8 +496,8 @@ def allocate(session: Session, order_id: str) -> Order:
     if not wanted:
         return order
     before = {line.id: line.short for line, _ in wanted}
-    places = [order.pickup_location_id] if order.pickup_location_id else candidates(
-        session, session.get(SalesChannel, order.channel_id) if order.channel_id else None)
+    places = [order.pickup_location_id] if order.pickup_location_id else inventory.places(
+        session, order.channel_id)
     _take_stock(session, order, wanted, places)
     _settled(session, order, action="allocate", changes={"allocated": [
         {"line_id": line.id, "quantity": before[line.id] - line.short}
@@ -636,7 +638,7 @@ def cancel(session: Session, order_id: str, data: CancelIn) -> Order:
               for i, line, q in asked if q > line.quantity - line.cancelled - line.fulfilled]
     _too_many(errors, "cancel")
     reference = reference_of(order)
-    moves: list[Move] = []
+    moves: list[tuple[str, str, int, str | None]] = []
     cancelled = []
     for _, line, quantity in asked:
         if quantity <= 0:
@@ -651,13 +653,12 @@ def cancel(session: Session, order_id: str, data: CancelIn) -> Order:
             allocation.cancelled += units
             need -= units
             if data.restock:
-                moves.append(Move(line.variant_id, allocation.location_id, on_hand=units,
-                                  reason="restock", reference=reference,
-                                  note="order cancelled"))
+                moves.append((line.variant_id, allocation.location_id, units,
+                              "order cancelled"))
         line.cancelled += quantity
         cancelled.append({"line_id": line.id, "quantity": quantity})
     if moves:
-        stock.apply(session, moves)
+        inventory.restock(session, moves, reference=reference)
     if whole:
         order.status = "cancelled"
         order.cancelled_at = utcnow()
@@ -864,7 +865,7 @@ def _receive(session: Session, order: Order, made: Return, location: str | None,
     """The goods are back: count them returned, and put restocked units back on hand where
     they shipped from (or at ``location``)."""
     by_id = {line.id: line for line in order.lines}
-    moves = []
+    moves: list[tuple[str, str, int, str | None]] = []
     for entry in made.lines:
         line = by_id[entry["line_id"]]
         quantity = int(entry["quantity"])
@@ -873,11 +874,10 @@ def _receive(session: Session, order: Order, made: Return, location: str | None,
             shipped = [a for a in line.allocations if a.fulfilled > 0]
             where = location or (shipped[0].location_id if shipped
                                  else line.allocations[0].location_id)
-            moves.append(Move(line.variant_id, where, on_hand=quantity, reason="return",
-                              reference=reference_of(order), note=entry.get("reason")))
+            moves.append((line.variant_id, where, quantity, entry.get("reason")))
     if moves:
-        stock.ensure_levels(session, [(m.variant_id, m.location_id) for m in moves])
-        stock.apply(session, moves)
+        inventory.restock(session, moves, reference=reference_of(order), reason="return",
+                          create_levels=True)
     made.status = "received"
     made.received_at = utcnow()
     _settled(session, order, action="receive a return", audited_as=audited_as,

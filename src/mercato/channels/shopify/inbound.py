@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mercato import inventory
 from mercato.catalog import imports
 from mercato.catalog.models import ProductType
 from mercato.catalog.schemas import ProductTypeCreate
@@ -40,8 +41,7 @@ from mercato.channels.shopify.mapping import (
 )
 from mercato.core.db import utcnow
 from mercato.core.errors import MercatoError, Unauthorized, ValidationFailed
-from mercato.inventory import service as inventory
-from mercato.inventory.schemas import LevelSet
+from mercato.inventory import LevelSet
 from mercato.orders import service as orders
 from mercato.orders.models import Order
 from mercato.orders.schemas import PaymentIn, RefundIn

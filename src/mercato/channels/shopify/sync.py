@@ -45,10 +45,15 @@ from mercato.channels.shopify.mapping import group_jsonl, product_input, rest_or
 from mercato.channels.toolkit import ChannelError, ErrorKind
 from mercato.core.db import utcnow
 from mercato.core.errors import MercatoError
-from mercato.inventory.channels import get_channel, sellable, update_channel
-from mercato.inventory.models import Location
-from mercato.inventory.schemas import ChannelUpdate, LocationCreate
-from mercato.inventory.service import create_location
+from mercato.inventory import (
+    ChannelUpdate,
+    LocationCreate,
+    create_location,
+    get_channel,
+    location_ids_by_name,
+    sellable,
+    update_channel,
+)
 from mercato.orders import service as orders
 from mercato.orders.models import Order
 
@@ -181,7 +186,7 @@ def _map_locations(session: Session, connection: Connection,
     same name (made when missing), and the channel's locations made those."""
     existing = mapped(session, connection.id, "location")
     by_remote = {m.remote_id: m.local_id for m in existing.values()}
-    names = {loc.name.lower(): loc.id for loc in session.scalars(select(Location))}
+    names = location_ids_by_name(session)
     for loc in remote:
         if not loc.get("isActive", True) or loc["id"] in by_remote:
             continue
