@@ -18,7 +18,7 @@ import datetime as dt
 import io
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -87,6 +87,18 @@ def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order:
     if order is None:
         raise NotFound(f"No order {order_id!r}.")
     return order
+
+
+def has_purchased(session: Session, customer_id: str, variant_ids: Collection[str]) -> bool:
+    """The customer has an order (not cancelled) with a line of one of these variants."""
+    if not variant_ids:
+        return False
+    found = session.scalar(
+        select(OrderLine.id).join(Order, OrderLine.order_id == Order.id)
+        .where(Order.customer_id == customer_id, Order.status != "cancelled",
+               OrderLine.variant_id.in_(sorted(set(variant_ids))))
+        .limit(1))
+    return found is not None
 
 
 def _filtered(stmt: Select[Any], *, status: str | None = None,
