@@ -34,10 +34,14 @@ from mercato.checkout.promotions import service as promotions
 from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
 from mercato.core.errors import Conflict, MercatoError, PaymentFailed, ValidationFailed
 from mercato.identity.shoppers import Shopper
-from mercato.inventory.channels import web_channel
-from mercato.inventory.models import Reservation
-from mercato.inventory.reservations import release, reserve
-from mercato.inventory.schemas import ReservationIn, ReservationLineIn
+from mercato.inventory import (
+    Reservation,
+    ReservationIn,
+    ReservationLineIn,
+    release,
+    reserve,
+    web_channel,
+)
 from mercato.orders.models import Order
 from mercato.orders.schemas import OrderIn
 from mercato.orders.service import get_order, ingest

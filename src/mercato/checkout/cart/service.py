@@ -23,7 +23,7 @@ from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.money import MAX_AMOUNT
 from mercato.identity.shoppers import Shopper
-from mercato.inventory.channels import sellable, web_channel
+from mercato.inventory import sellable, web_channel
 from mercato.orders.models import Customer
 from mercato.orders.totals import LineIn, OrderTotals, ShippingIn, order_totals
 

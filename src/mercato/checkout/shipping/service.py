@@ -33,13 +33,12 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import mercato.inventory as inventory
 from mercato.checkout.shipping.models import ShippingMethod, ShippingZone
 from mercato.checkout.tax.service import TaxAddress, normalize_region, normalized, region_error
 from mercato.core.db import get_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.inventory import service as inventory
-from mercato.inventory import stock
 
 if TYPE_CHECKING:
     from mercato.checkout.shipping.schemas import (
@@ -156,7 +155,7 @@ def _pickup_supplies(session: Session, location_id: str, wanted: Wanted) -> bool
         units[variant_id] = units.get(variant_id, 0) + quantity
     if not units:
         return True
-    available = {lv.variant_id: lv.available for lv in stock.read_levels(
+    available = {lv.variant_id: lv.available for lv in inventory.levels(
         session, variant_ids=units, location_ids=[location_id])}
     return all(available.get(v, 0) >= quantity for v, quantity in units.items())
 
