@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.catalog.test_reviews import published_product, write_review
+from tests.catalog.reviews.test_reviews import published_product, write_review
 from tests.conftest import Org
 from tests.probe import probe_body, probe_fixture, store_probe_body, store_probe_fixture
 from tests.storefront_helpers import sign_up

@@ -15,7 +15,7 @@ from mercato.core.ids import new_id
 from tests.catalog.test_products import _install
 from tests.conftest import Org, walk_pages
 from tests.inventory.helpers import make_location, receive
-from tests.inventory.test_channels import make_channel, publish
+from tests.inventory.test_sales_channels import make_channel, publish
 from tests.tenancy.verifiers import verified_domain
 
 KINDS = ["web", "pos", "shopify", "tcgplayer", "ebay", "amazon", "shopee", "tiktok"]

@@ -12,7 +12,7 @@ from mercato.channels import jobs, push
 from mercato.core.db import Database
 from mercato.core.ids import new_id
 from mercato.core.outbox import Dispatcher
-from mercato.inventory.channels import publish_availability
+from mercato.inventory.sales_channels import publish_availability
 from tests.conftest import LiveServer, Org
 from tests.inventory.helpers import make_location
 

@@ -10,10 +10,10 @@ from sqlalchemy import update
 
 from mercato.core.db import Database
 from mercato.inventory import stock
-from mercato.inventory.channels import publish_availability
+from mercato.inventory.sales_channels import publish_availability
 from tests.conftest import Org
 from tests.inventory.helpers import level, make_location, make_variants, receive
-from tests.inventory.test_purchasing import create_po, receive_po
+from tests.inventory.purchasing.test_purchasing import create_po, receive_po
 
 CEILING = 2**31 - 1
 NEAR = CEILING - 10

@@ -436,7 +436,8 @@ def export_products(request: Request,
         "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-from mercato.catalog import api_reviews, api_store  # noqa: E402 - after this router
+from mercato.catalog import api_store  # noqa: E402 - after this router
+from mercato.catalog.reviews import api as api_reviews  # noqa: E402
 
 router.include_router(api_reviews.router)
 store_router = APIRouter()

@@ -23,7 +23,17 @@ caller reads but does not query.
 
 from __future__ import annotations
 
-from mercato.inventory.channels import (
+from mercato.inventory.lookup import location_id
+from mercato.inventory.models import Location, Reservation, SalesChannel
+from mercato.inventory.reservations import (
+    candidates,
+    commit,
+    places,
+    release,
+    reserve,
+    take_what_is_free,
+)
+from mercato.inventory.sales_channels import (
     AvailabilityListener,
     PublishedNumber,
     available_to_sell,
@@ -35,16 +45,6 @@ from mercato.inventory.channels import (
     sellable,
     update_channel,
     web_channel,
-)
-from mercato.inventory.lookup import location_id
-from mercato.inventory.models import Location, Reservation, SalesChannel
-from mercato.inventory.reservations import (
-    candidates,
-    commit,
-    places,
-    release,
-    reserve,
-    take_what_is_free,
 )
 from mercato.inventory.schemas import (
     MAX_LINES,

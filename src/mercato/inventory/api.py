@@ -15,7 +15,7 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.inventory import channels, reservations, service
+from mercato.inventory import reservations, sales_channels, service
 from mercato.inventory.models import Reservation, SalesChannel
 from mercato.inventory.schemas import (
     AdjustmentIn,
@@ -213,7 +213,7 @@ def channel_out(channel: SalesChannel) -> ChannelOut:
 def create_channel(body: ChannelCreate, response: Response,
                    *, _: Principal = Depends(CHANNELS_WRITE),
                    session: DbSession) -> ChannelOut:
-    channel = channels.create_channel(session, body)
+    channel = sales_channels.create_channel(session, body)
     set_etag(response, channel)
     return channel_out(channel)
 
@@ -222,13 +222,13 @@ def create_channel(body: ChannelCreate, response: Response,
 def list_channels(*, params: PageParams = Depends(page_params),
                   _: Principal = Depends(CHANNELS_READ),
                   session: DbSession) -> Page[ChannelOut]:
-    return channels.list_channels(session, params).to_page(ChannelOut, channel_out)
+    return sales_channels.list_channels(session, params).to_page(ChannelOut, channel_out)
 
 
 @router.get("/channels/{channel_id}", response_model=ChannelOut)
 def get_channel(channel_id: str, response: Response, *, _: Principal = Depends(CHANNELS_READ),
                 session: DbSession) -> ChannelOut:
-    channel = channels.get_channel(session, channel_id)
+    channel = sales_channels.get_channel(session, channel_id)
     set_etag(response, channel)
     return channel_out(channel)
 
@@ -237,9 +237,9 @@ def get_channel(channel_id: str, response: Response, *, _: Principal = Depends(C
 def update_channel(channel_id: str, body: ChannelUpdate, request: Request, response: Response,
                    *, _: Principal = Depends(CHANNELS_WRITE),
                    session: DbSession) -> ChannelOut:
-    channel = channels.get_channel(session, channel_id)
+    channel = sales_channels.get_channel(session, channel_id)
     check_if_match(request, channel)
-    channels.update_channel(session, channel, body)
+    sales_channels.update_channel(session, channel, body)
     set_etag(response, channel)
     return channel_out(channel)
 
@@ -248,21 +248,21 @@ def update_channel(channel_id: str, body: ChannelUpdate, request: Request, respo
             summary="Per-SKU buffers (null removes one)")
 def set_buffers(channel_id: str, body: BuffersIn, *, _: Principal = Depends(CHANNELS_WRITE),
                 session: DbSession) -> BuffersOut:
-    channel = channels.get_channel(session, channel_id)
-    channels.set_buffers(session, channel, body.buffers)
+    channel = sales_channels.get_channel(session, channel_id)
+    sales_channels.set_buffers(session, channel, body.buffers)
     return get_buffers_of(channel, session)
 
 
 @router.get("/channels/{channel_id}/buffers", response_model=BuffersOut)
 def get_buffers(channel_id: str, *, _: Principal = Depends(CHANNELS_READ),
                 session: DbSession) -> BuffersOut:
-    return get_buffers_of(channels.get_channel(session, channel_id), session)
+    return get_buffers_of(sales_channels.get_channel(session, channel_id), session)
 
 
 def get_buffers_of(channel: SalesChannel, session: Session) -> BuffersOut:
     return BuffersOut(channel_id=channel.id, default_buffer=channel.default_buffer,
                       buffers=[BufferOut(sku=sku, buffer=buffer)
-                               for sku, buffer in channels.buffers_of(session, channel)])
+                               for sku, buffer in sales_channels.buffers_of(session, channel)])
 
 
 @router.get("/channels/{channel_id}/availability", response_model=AvailabilityOut,
@@ -270,15 +270,15 @@ def get_buffers_of(channel: SalesChannel, session: Session) -> BuffersOut:
 def get_availability(channel_id: str, *, sku: str = Query(max_length=100),
                      _: Principal = Depends(CHANNELS_READ),
                      session: DbSession) -> AvailabilityOut:
-    channel = channels.get_channel(session, channel_id)
-    return AvailabilityOut.model_validate(channels.available_to_sell(session, channel, sku))
+    channel = sales_channels.get_channel(session, channel_id)
+    return AvailabilityOut.model_validate(sales_channels.available_to_sell(session, channel, sku))
 
 
 from mercato.inventory import (  # noqa: E402 - after this router
     api_locator,
     api_movements,
-    api_purchasing,
 )
+from mercato.inventory.purchasing import api as api_purchasing  # noqa: E402
 
 router.include_router(api_movements.router)
 router.include_router(api_purchasing.router)

@@ -27,9 +27,9 @@ from mercato.core.db import SYSTEM, Database, require_owned, table_of, utcnow
 from mercato.core.errors import Conflict, IdempotencyMismatch, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
-from mercato.inventory.channels import candidates_online, get_channel
 from mercato.inventory.lookup import Resolved, resolve, short_errors
 from mercato.inventory.models import Reservation, ReservationLine, SalesChannel
+from mercato.inventory.sales_channels import candidates_online, get_channel
 from mercato.inventory.schemas import ReservationIn
 from mercato.inventory.stock import InsufficientStock, Move, Short
 

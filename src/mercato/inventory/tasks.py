@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from mercato.core.db import Database
 from mercato.core.outbox import periodic
-from mercato.inventory.channels import publish_availability
 from mercato.inventory.reservations import release_all_expired
+from mercato.inventory.sales_channels import publish_availability
 
 
 @periodic(every_seconds=1, name="inventory.release_expired")

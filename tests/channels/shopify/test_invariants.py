@@ -25,7 +25,7 @@ from mercato.channels.models import SyncJob
 from mercato.core.db import SYSTEM, Database
 from mercato.core.ids import new_id
 from mercato.core.outbox import Dispatcher, OutboxEvent
-from mercato.inventory.channels import publish_availability
+from mercato.inventory.sales_channels import publish_availability
 from tests.channels.helpers import (
     CLIENT_SECRET,
     ShopifyServer,

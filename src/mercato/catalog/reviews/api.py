@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from mercato.catalog import reviews
-from mercato.catalog.models_reviews import Review
-from mercato.catalog.schemas_reviews import (
+from mercato.catalog.reviews import service as reviews
+from mercato.catalog.reviews.models import Review
+from mercato.catalog.reviews.schemas import (
     Moderation,
     OwnReview,
     PublicReview,

@@ -13,9 +13,9 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.inventory import purchasing
 from mercato.inventory.models import PurchaseOrder
-from mercato.inventory.schemas_purchasing import (
+from mercato.inventory.purchasing import service as purchasing
+from mercato.inventory.purchasing.schemas import (
     PurchaseOrderCreate,
     PurchaseOrderLineOut,
     PurchaseOrderOut,

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
 from mercato.inventory import stock
-from mercato.inventory.purchasing import moving_average
+from mercato.inventory.purchasing.service import moving_average
 from tests.conftest import LiveServer, Org, staff_token
 from tests.inventory.helpers import level, make_location, make_variants, receive
 

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from mercato.catalog import service, store
 from mercato.catalog.models import Product, Variant
-from mercato.catalog.models_reviews import Review
-from mercato.catalog.schemas_reviews import Moderation, RatingSummary, ReviewEdit, ReviewIn
+from mercato.catalog.reviews.models import Review
+from mercato.catalog.reviews.schemas import Moderation, RatingSummary, ReviewEdit, ReviewIn
 from mercato.core.db import add_unique, require_owned, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.outbox import record_event

@@ -27,7 +27,7 @@ from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
 from mercato.inventory.lookup import resolve
 from mercato.inventory.models import Location, PurchaseOrder, PurchaseOrderLine
-from mercato.inventory.schemas_purchasing import PurchaseOrderCreate, ReceiveIn
+from mercato.inventory.purchasing.schemas import PurchaseOrderCreate, ReceiveIn
 from mercato.inventory.stock import Move
 
 lines_t = table_of(PurchaseOrderLine)

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mercato.catalog.models_reviews import Review
-from mercato.catalog.reviews import rating_summary
+from mercato.catalog.reviews.models import Review
+from mercato.catalog.reviews.service import rating_summary
 from mercato.core.db import Database
 from mercato.core.ids import new_id
 from tests.conftest import LiveServer, Org, staff_token, walk_pages

@@ -12,7 +12,7 @@ from mercato.core.db import SYSTEM, Database
 from mercato.core.ids import new_id
 from mercato.core.outbox import OutboxEvent
 from mercato.inventory import stock
-from mercato.inventory.channels import publish_availability
+from mercato.inventory.sales_channels import publish_availability
 from tests.conftest import Org
 from tests.inventory.helpers import make_location, make_variants, receive
 from tests.inventory.test_levels import assert_consistent, fields

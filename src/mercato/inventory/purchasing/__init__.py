@@ -1,0 +1,1 @@
+"""Purchase orders: ordering stock from suppliers, receiving it, and the moving-average cost."""
