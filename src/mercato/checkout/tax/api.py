@@ -54,11 +54,6 @@ def _settings_out(response: Response, row: TaxSettings | None) -> TaxSettingsOut
                           tax_shipping=row.tax_shipping, updated_at=row.updated_at)
 
 
-def _address(country: str | None, region: str | None,
-             postal_code: str | None) -> tax.TaxAddress | None:
-    return tax.TaxAddress(country, region, postal_code) if country else None
-
-
 # -- tax settings -------------------------------------------------------------------------------
 
 @router.get("/tax/settings", response_model=TaxSettingsOut,
