@@ -334,6 +334,7 @@ def test_a_prebuilt_statement_that_leaves_a_tenant_table_unscoped_is_refused(
                 tenant_execute(session, stmt, {"other": org.id})
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True, scope="session")
 def test_a_request_statement_past_the_statement_timeout_is_a_503_and_other_work_is_unlimited(
     database_url: str, settings: Settings
 ) -> None:
@@ -341,8 +342,6 @@ def test_a_request_statement_past_the_statement_timeout_is_a_503_and_other_work_
     one is injected before the storefront listing's own query, which runs as it always does);
     the answer is ``503 statement_timeout`` with Retry-After, and the connection serves the
     next request. Sessions outside requests (the worker, imports) are not limited."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("statement_timeout is PostgreSQL's")
     from fastapi.testclient import TestClient
     from sqlalchemy import event
 

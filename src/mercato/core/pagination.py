@@ -100,8 +100,8 @@ def kind_of(column: Any) -> Kind:
         sql_type = sql_type.impl
     try:
         python_type: type = sql_type.python_type
-    except NotImplementedError:
-        python_type = object
+    except NotImplementedError:  # SQLAlchemy's answer for a type with no Python type
+        python_type = object  # (JSON, custom types): such a key's values are not checked
     expression = getattr(column, "expression", column)
     return Kind(python_type, bool(getattr(expression, "nullable", False)))
 
