@@ -11,6 +11,8 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.identity import customer_auth as auth
+from mercato.identity.customers import service as customers
+from mercato.identity.customers.schemas import CustomerAddressOut
 from mercato.identity.deps import client_of, current_customer, identity
 from mercato.identity.schemas import TokenResponse
 from mercato.identity.schemas_store import (
@@ -29,8 +31,8 @@ from mercato.identity.schemas_store import (
 )
 from mercato.identity.service import Identity
 from mercato.identity.shoppers import Shopper
-from mercato.orders import customers, service
-from mercato.orders.schemas import CustomerAddressOut, ShopperOrderOut
+from mercato.orders import service
+from mercato.orders.schemas import ShopperOrderOut
 from mercato.tenancy.deps import current_store
 from mercato.tenancy.service import storefront_url
 from mercato.tenancy.store import Store

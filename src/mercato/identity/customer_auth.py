@@ -1,7 +1,7 @@
 """Shopper accounts: sign-up, sign-in with customer tokens (never valid on staff routes),
 email verification and password reset by mailed one-time token.
 
-An account signs in to a customer record (``orders.customers``). Orders reach a record by
+An account signs in to a customer record (``identity.customers``). Orders reach a record by
 email, and anyone can type any email at sign-up, so an account whose email is not verified
 sees only the orders it placed itself; verifying (or resetting the password, which proves
 the same) opens the whole history.
@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from mercato.core.db import get_owned, utcnow
 from mercato.core.errors import Conflict, Unauthorized, ValidationFailed
+from mercato.identity.customers.models import Customer, CustomerEmail
+from mercato.identity.customers.schemas import CustomerIn
+from mercato.identity.customers.service import create_customer, get_customer
 from mercato.identity.models import CustomerAccount, CustomerToken
 from mercato.identity.service import Identity, check_password, normalize_email
 from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
-from mercato.orders.customers import create_customer, get_customer
-from mercato.orders.models import Customer, CustomerEmail
-from mercato.orders.schemas import CustomerIn
 from mercato.tenancy.store import Store
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret

@@ -1,4 +1,5 @@
-"""HTTP surface of orders and customers."""
+"""HTTP surface of orders, and of customers as staff see them: a customer (identity's) with
+what its orders are worth, and its order history."""
 
 from __future__ import annotations
 
@@ -16,18 +17,17 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute
+from mercato.identity.customers import service as customer_records
+from mercato.identity.customers.models import Customer
+from mercato.identity.customers.schemas import CustomerIn, CustomerOut, CustomerUpdate, MergeIn
 from mercato.orders import customers, service
-from mercato.orders.models import Customer, Order
+from mercato.orders.models import Order
 from mercato.orders.schemas import (
     CancelIn,
-    CustomerIn,
-    CustomerOut,
-    CustomerUpdate,
     FinancialStatus,
     Flag,
     FulfillmentIn,
     FulfillmentStatus,
-    MergeIn,
     OrderIn,
     OrderOut,
     OrderSummary,
@@ -216,7 +216,7 @@ def receive_return(order_id: str, return_id: str, response: Response,
 # -- customers ----------------------------------------------------------------------------------
 
 def _customer_out(session: Session, customer: Customer) -> CustomerOut:
-    return customers.customer_out(customer, customers.stats(session, [customer.id])
+    return customer_records.customer_out(customer, customers.stats(session, [customer.id])
                                   .get(customer.id))
 
 
@@ -225,7 +225,7 @@ def _customer_out(session: Session, customer: Customer) -> CustomerOut:
 def create_customer(body: CustomerIn, response: Response,
                     *, _: Principal = Depends(CUSTOMERS_WRITE),
                     session: DbSession) -> CustomerOut:
-    customer = customers.create_customer(session, body)
+    customer = customer_records.create_customer(session, body)
     set_etag(response, customer)
     return _customer_out(session, customer)
 
@@ -236,16 +236,16 @@ def list_customers(*, params: PageParams = Depends(page_params),
                    tag: str | None = Query(None, max_length=100),
                    _: Principal = Depends(CUSTOMERS_READ),
                    session: DbSession) -> Page[CustomerOut]:
-    page = customers.list_customers(session, params, q=q, tag=tag)
+    page = customer_records.list_customers(session, params, q=q, tag=tag)
     figures = customers.stats(session, [c.id for c in page.items])
-    return Page[CustomerOut](data=[customers.customer_out(c, figures.get(c.id))
+    return Page[CustomerOut](data=[customer_records.customer_out(c, figures.get(c.id))
                                    for c in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut, tags=["customers"])
 def get_customer(customer_id: str, response: Response, *, _: Principal = Depends(CUSTOMERS_READ),
                  session: DbSession) -> CustomerOut:
-    customer = customers.get_customer(session, customer_id)
+    customer = customer_records.get_customer(session, customer_id)
     set_etag(response, customer)
     return _customer_out(session, customer)
 
@@ -254,9 +254,9 @@ def get_customer(customer_id: str, response: Response, *, _: Principal = Depends
 def update_customer(customer_id: str, body: CustomerUpdate, request: Request,
                     response: Response, *, _: Principal = Depends(CUSTOMERS_WRITE),
                     session: DbSession) -> CustomerOut:
-    customer = customers.get_customer(session, customer_id)
+    customer = customer_records.get_customer(session, customer_id)
     check_if_match(request, customer)
-    customers.update_customer(session, customer, body)
+    customer_records.update_customer(session, customer, body)
     set_etag(response, customer)
     return _customer_out(session, customer)
 
@@ -266,7 +266,7 @@ def update_customer(customer_id: str, body: CustomerUpdate, request: Request,
 def customer_orders(customer_id: str, *, params: PageParams = Depends(page_params),
                     _: Principal = Depends(READ),
                     session: DbSession) -> Page[OrderSummary]:
-    customers.get_customer(session, customer_id)
+    customer_records.get_customer(session, customer_id)
     return service.list_orders(session, params, customer=customer_id).to_page(OrderSummary)
 
 
@@ -275,7 +275,7 @@ def customer_orders(customer_id: str, *, params: PageParams = Depends(page_param
 def merge_customers(customer_id: str, body: MergeIn, response: Response,
                     *, _: Principal = Depends(CUSTOMERS_WRITE),
                     session: DbSession) -> CustomerOut:
-    customer = customers.get_customer(session, customer_id)
-    customers.merge(session, customer, body.duplicates)
+    customer = customer_records.get_customer(session, customer_id)
+    customer_records.merge(session, customer, body.duplicates)
     set_etag(response, customer)
     return _customer_out(session, customer)

@@ -35,6 +35,7 @@ from mercato.core.like import like_contains
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.identity import audit
+from mercato.identity.customers import customer_id_for_email
 from mercato.inventory import (
     Reservation,
     SalesChannel,
@@ -46,7 +47,6 @@ from mercato.inventory import (
 from mercato.orders import states
 from mercato.orders.models import (
     Allocation,
-    CustomerEmail,
     Fulfillment,
     Order,
     OrderLine,
@@ -422,7 +422,7 @@ def _price(line: OrderLineIn, item: SaleItem) -> Decimal:
 def _customer_for(session: Session, email: str | None) -> str | None:
     if not email:
         return None
-    return session.scalar(select(CustomerEmail.customer_id).where(CustomerEmail.email == email))
+    return customer_id_for_email(session, email)
 
 
 def reference_of(order: Order) -> str:

@@ -15,7 +15,7 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute, raw_body
-from mercato.orders import customers
+from mercato.identity import customers
 from mercato.payments import gateways, hooks, ledger
 from mercato.payments.models import (
     GiftCard,

@@ -10,7 +10,8 @@ from typing import Any
 
 from mercato.catalog import csvio
 from mercato.catalog.service import slugify
-from mercato.orders.schemas import Address, CustomerRef, OrderIn, OrderLineIn, PaymentIn
+from mercato.identity.customers.schemas import Address
+from mercato.orders.schemas import CustomerRef, OrderIn, OrderLineIn, PaymentIn
 
 PRODUCT_TYPE = "shopify-product"
 """The product type given to products imported from Shopify (no attribute rules)."""

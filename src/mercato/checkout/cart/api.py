@@ -31,9 +31,10 @@ from mercato.checkout.shipping.service import ShippingQuote
 from mercato.core.errors import ValidationFailed
 from mercato.core.idempotency import credential_scope
 from mercato.core.uow import DbSession, MercatoRoute
+from mercato.identity.customers.schemas import Address
 from mercato.identity.deps import optional_customer
 from mercato.identity.shoppers import Shopper
-from mercato.orders.schemas import Address, ShopperOrderOut
+from mercato.orders.schemas import ShopperOrderOut
 from mercato.settings import Settings
 from mercato.tenancy.deps import current_store
 from mercato.tenancy.store import Store

@@ -22,9 +22,9 @@ from mercato.checkout.tax import service as tax
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.money import MAX_AMOUNT
+from mercato.identity.customers.models import Customer
 from mercato.identity.shoppers import Shopper
 from mercato.inventory import sellable, web_channel
-from mercato.orders.models import Customer
 from mercato.orders.totals import LineIn, OrderTotals, ShippingIn, order_totals
 
 carts_t = table_of(Cart)
