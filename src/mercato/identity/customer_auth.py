@@ -6,6 +6,15 @@ email, and anyone can type any email at sign-up, so an account whose email is no
 sees only the orders it placed itself; verifying (or resetting the password, which proves
 the same) opens the whole history.
 
+Identity imports nothing above it; two registries let the modules above act here, in the
+same transaction (registered at import time; registering a function twice keeps one):
+
+- ``on_signed_in(listener)``: ``listener(session, SignedIn)`` once a shopper has signed in;
+  checkout registers the merge of the guest cart they brought along, and a listener that
+  adopts that cart answers the shopper's cart id (the sign-in's ``cart_id``).
+- ``on_account_mail(listener)``: ``listener(session, AccountMail)`` for each reset or
+  verification email; notifications registers its queue. With no listener nothing is mailed.
+
 Plain Python: the FastAPI dependencies that read a customer token from a request
 (``optional_customer``, ``current_customer``) are in ``identity.deps``.
 """
@@ -13,6 +22,8 @@ Plain Python: the FastAPI dependencies that read a customer token from a request
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -28,6 +39,7 @@ from mercato.identity.models import CustomerAccount, CustomerToken
 from mercato.identity.service import Identity, check_password, normalize_email
 from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
+from mercato.settings import Settings
 from mercato.tenancy.store import Store
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
@@ -35,6 +47,47 @@ RESET_TTL = dt.timedelta(hours=1)
 VERIFY_TTL = dt.timedelta(days=3)
 PURPOSES = ("password_reset", "verify_email")
 log = structlog.get_logger("mercato.identity")
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A shopper who has just signed in, and the guest cart they brought along (if any)."""
+
+    shopper: Shopper
+    cart_id: str | None
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class AccountMail:
+    """An email about a shopper's account (``password_reset``, ``verify_email``) to send now:
+    its template's ``kind``, the recipient, and the template's context."""
+
+    kind: str
+    to: str
+    customer_id: str
+    reference: str
+    context: Mapping[str, Any]
+
+
+SignInListener = Callable[[Session, SignedIn], str | None]
+MailListener = Callable[[Session, AccountMail], None]
+_sign_in_listeners: list[SignInListener] = []
+_mail_listeners: list[MailListener] = []
+
+
+def on_signed_in(listener: SignInListener) -> None:
+    """Register ``listener(session, signed_in)``, run in the sign-in's transaction; it answers
+    the shopper's cart id when it took the guest cart, else None."""
+    if listener not in _sign_in_listeners:
+        _sign_in_listeners.append(listener)
+
+
+def on_account_mail(listener: MailListener) -> None:
+    """Register ``listener(session, mail)``, run in the transaction that made the mailed
+    token (the email is recorded with it, or not at all)."""
+    if listener not in _mail_listeners:
+        _mail_listeners.append(listener)
 
 
 # -- customer tokens ------------------------------------------------------------------------------
@@ -134,6 +187,15 @@ def sign_in(session: Session, identity: Identity, account_id: str,
     return issue_token(identity, account, normalize_email(email)), account
 
 
+def signed_in(session: Session, event: SignedIn) -> str | None:
+    """Tell the ``on_signed_in`` listeners; the shopper's cart id if one of them took the
+    guest cart."""
+    cart_id = None
+    for listener in _sign_in_listeners:
+        cart_id = listener(session, event) or cart_id
+    return cart_id
+
+
 def get_account(session: Session, shopper: Shopper) -> CustomerAccount:
     account = session.get(CustomerAccount, shopper.account_id)
     if account is None:
@@ -177,16 +239,16 @@ def _use_token(session: Session, token: str, purpose: str) -> CustomerAccount:
 
 def _mail(session: Session, *, kind: str, store: Store, account: CustomerAccount, email: str,
           token: str, token_row: CustomerToken, url: str) -> None:
-    from mercato.notifications.service import queue
-
     customer = session.get(Customer, account.customer_id)
     name = " ".join(x for x in (customer.first_name, customer.last_name) if x) \
         if customer else ""
-    queue(session, kind=kind, to=email, customer_id=account.customer_id,
-          reference=f"{kind}:{token_row.id}",
-          context={"store_name": store.name, "customer_name": name or None,
-                   "reset_url" if kind == "password_reset" else "verify_url": url,
-                   "token": token, "expires_at": token_row.expires_at.isoformat()})
+    mail = AccountMail(kind=kind, to=email, customer_id=account.customer_id,
+                       reference=f"{kind}:{token_row.id}",
+                       context={"store_name": store.name, "customer_name": name or None,
+                                "reset_url" if kind == "password_reset" else "verify_url": url,
+                                "token": token, "expires_at": token_row.expires_at.isoformat()})
+    for listener in _mail_listeners:
+        listener(session, mail)
 
 
 def _no_link(kind: str, store: Store) -> None:

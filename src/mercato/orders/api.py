@@ -279,3 +279,9 @@ def merge_customers(customer_id: str, body: MergeIn, response: Response,
     customer_records.merge(session, customer, body.duplicates)
     set_etag(response, customer)
     return _customer_out(session, customer)
+
+
+from mercato.orders import api_store  # noqa: E402 - after this module's router
+
+store_router: APIRouter = api_store.store_router
+"""The shopper's order history, mounted by ``app.create_app`` like every ``store_router``."""

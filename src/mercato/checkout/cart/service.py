@@ -22,6 +22,7 @@ from mercato.checkout.tax import service as tax
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.money import MAX_AMOUNT
+from mercato.identity.customer_auth import SignedIn, on_signed_in
 from mercato.identity.customers.models import Customer
 from mercato.identity.shoppers import Shopper
 from mercato.inventory import sellable, web_channel
@@ -398,3 +399,15 @@ def expire_carts(session: Session, *, limit: int = 500) -> int:
     session.execute(update(carts_t).where(carts_t.c.id.in_(ids), carts_t.c.status == "open")
                     .values(status="expired", updated_at=utcnow()))
     return len(ids)
+
+
+def _bring_guest_cart(session: Session, event: SignedIn) -> str | None:
+    """At sign-in, the guest cart the shopper brought merges into theirs (in the sign-in's
+    transaction); the shopper's cart id is the sign-in's answer."""
+    if not event.cart_id:
+        return None
+    return merge_into_customer(session, event.cart_id, event.shopper,
+                               ttl_hours=event.settings.cart_ttl_hours).id
+
+
+on_signed_in(_bring_guest_cart)
