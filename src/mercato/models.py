@@ -59,11 +59,11 @@ from mercato.orders.models import (
     Order,
     OrderLine,
     OrderNumber,
-    Payment,
     Refund,
     Return,
     ShippingLine,
 )
+from mercato.payments.models import Payment
 from mercato.tenancy.models import Organization, OrganizationDomain
 
 __all__ = [

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
-from mercato.core.mixins import Timestamps
+from mercato.payments.models import Payment
 
 AMOUNT = Numeric(12, 2)
 
@@ -196,26 +196,6 @@ class Fulfillment(TenantMixin, Base):
     pickup: Mapped[bool] = mapped_column(Boolean, default=False)
     lines: Mapped[list[dict[str, Any]]]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class Payment(Timestamps, TenantMixin, Base):
-    """Money received (or authorized) for an order; refunds are recorded against it."""
-
-    __tablename__ = "payments"
-    __audited__ = False
-    __table_args__ = (
-        CheckConstraint("refunded <= amount", name="refund_within_payment"),
-        CheckConstraint("amount > 0", name="payment_positive"),
-    )
-
-    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    order_id: Mapped[str] = mapped_column(
-        String(26), ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    method: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str] = mapped_column(String(20))
-    amount: Mapped[Decimal] = mapped_column(AMOUNT)
-    refunded: Mapped[Decimal] = mapped_column(AMOUNT, default=Decimal("0.00"))
-    reference: Mapped[str | None] = mapped_column(String(200))
 
 
 class Refund(TenantMixin, Base):

@@ -51,7 +51,6 @@ from mercato.orders.models import (
     Order,
     OrderLine,
     OrderNumber,
-    Payment,
     Refund,
     Return,
     ShippingLine,
@@ -69,6 +68,7 @@ from mercato.orders.schemas import (
     TaxLineIn,
 )
 from mercato.orders.totals import ZERO, LineIn, ShippingIn, TaxIn, cents, order_totals
+from mercato.payments.models import Payment
 
 numbers_t = table_of(OrderNumber)
 CHANNEL_ID = re.compile(r"[0-9A-Z]{26}")
