@@ -12,6 +12,7 @@ it from another module breaks the contract, reported with its line.
 from __future__ import annotations
 
 import fnmatch
+from typing import Any
 
 import grimp
 from importlinter.application import contract_utils, output
@@ -40,23 +41,28 @@ class FacesContract(Contract):
     unmatched_ignore_imports_alerting = fields.EnumField(AlertLevel, default=AlertLevel.ERROR)
     broken_contract_guidance = fields.TextField(required=False)
 
+    def _option(self, name: str) -> list[str]:
+        """An option's strings (import-linter's fields are descriptors, untyped for mypy)."""
+        value: Any = getattr(self, name, None)
+        return [str(item) for item in value or ()]
+
     def _owner(self, module: str) -> str | None:
-        for package in self.modules:  # type: ignore[attr-defined]
+        for package in self._option("modules"):
             if module == package or module.startswith(f"{package}."):
-                return str(package)
+                return package
         return None
 
     def _is_web(self, module: str) -> bool:
         return any(fnmatch.fnmatchcase(module, pattern)
-                   for pattern in self.web_importers or ())  # type: ignore[attr-defined]
+                   for pattern in self._option("web_importers"))
 
     def _allowed(self, importer: str, imported: str, owner: str) -> bool:
         if imported == owner:
             return True
         rest = imported[len(owner) + 1:]
-        if rest in (self.faces or ()):  # type: ignore[attr-defined]
+        if rest in self._option("faces"):
             return True
-        return rest in (self.web_faces or ()) and self._is_web(importer)  # type: ignore[attr-defined]
+        return rest in self._option("web_faces") and self._is_web(importer)
 
     def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
         removal = contract_utils.remove_ignored_imports_and_report(
