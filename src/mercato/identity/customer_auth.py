@@ -40,7 +40,7 @@ from mercato.identity.service import Identity, check_password, normalize_email
 from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
 from mercato.settings import Settings
-from mercato.tenancy.store import Store
+from mercato.tenancy import Store
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
 RESET_TTL = dt.timedelta(hours=1)
