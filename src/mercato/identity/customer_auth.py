@@ -6,14 +6,8 @@ email, and anyone can type any email at sign-up, so an account whose email is no
 sees only the orders it placed itself; verifying (or resetting the password, which proves
 the same) opens the whole history.
 
-Identity imports nothing above it; two registries let the modules above act here, in the
-same transaction (registered at import time; registering a function twice keeps one):
-
-- ``on_signed_in(listener)``: ``listener(session, SignedIn)`` once a shopper has signed in;
-  checkout registers the merge of the guest cart they brought along, and a listener that
-  adopts that cart answers the shopper's cart id (the sign-in's ``cart_id``).
-- ``on_account_mail(listener)``: ``listener(session, AccountMail)`` for each reset or
-  verification email; notifications registers its queue. With no listener nothing is mailed.
+Identity imports nothing above it: the guest cart's merge at sign-in and the emails go
+through ``identity.ports`` (checkout and notifications provide them).
 
 Plain Python: the FastAPI dependencies that read a customer token from a request
 (``optional_customer``, ``current_customer``) are in ``identity.deps``.
@@ -22,8 +16,6 @@ Plain Python: the FastAPI dependencies that read a customer token from a request
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -32,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from mercato.core.db import get_owned, utcnow
 from mercato.core.errors import Conflict, Unauthorized, ValidationFailed
+from mercato.identity import ports
 from mercato.identity.customers.models import Customer, CustomerEmail
 from mercato.identity.customers.schemas import CustomerIn
 from mercato.identity.customers.service import create_customer, get_customer
@@ -39,7 +32,6 @@ from mercato.identity.models import CustomerAccount, CustomerToken
 from mercato.identity.service import Identity, check_password, normalize_email
 from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
-from mercato.settings import Settings
 from mercato.tenancy import Store
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
@@ -48,46 +40,6 @@ VERIFY_TTL = dt.timedelta(days=3)
 PURPOSES = ("password_reset", "verify_email")
 log = structlog.get_logger("mercato.identity")
 
-
-@dataclass(frozen=True)
-class SignedIn:
-    """A shopper who has just signed in, and the guest cart they brought along (if any)."""
-
-    shopper: Shopper
-    cart_id: str | None
-    settings: Settings
-
-
-@dataclass(frozen=True)
-class AccountMail:
-    """An email about a shopper's account (``password_reset``, ``verify_email``) to send now:
-    its template's ``kind``, the recipient, and the template's context."""
-
-    kind: str
-    to: str
-    customer_id: str
-    reference: str
-    context: Mapping[str, Any]
-
-
-SignInListener = Callable[[Session, SignedIn], str | None]
-MailListener = Callable[[Session, AccountMail], None]
-_sign_in_listeners: list[SignInListener] = []
-_mail_listeners: list[MailListener] = []
-
-
-def on_signed_in(listener: SignInListener) -> None:
-    """Register ``listener(session, signed_in)``, run in the sign-in's transaction; it answers
-    the shopper's cart id when it took the guest cart, else None."""
-    if listener not in _sign_in_listeners:
-        _sign_in_listeners.append(listener)
-
-
-def on_account_mail(listener: MailListener) -> None:
-    """Register ``listener(session, mail)``, run in the transaction that made the mailed
-    token (the email is recorded with it, or not at all)."""
-    if listener not in _mail_listeners:
-        _mail_listeners.append(listener)
 
 
 # -- customer tokens ------------------------------------------------------------------------------
@@ -187,20 +139,17 @@ def sign_in(session: Session, identity: Identity, account_id: str,
     return issue_token(identity, account, normalize_email(email)), account
 
 
-def signed_in(session: Session, event: SignedIn) -> str | None:
-    """Tell the ``on_signed_in`` listeners; the shopper's cart id if one of them took the
-    guest cart."""
-    cart_id = None
-    for listener in _sign_in_listeners:
-        cart_id = listener(session, event) or cart_id
-    return cart_id
-
-
 def get_account(session: Session, shopper: Shopper) -> CustomerAccount:
     account = session.get(CustomerAccount, shopper.account_id)
     if account is None:
         raise Unauthorized("This account no longer exists.")
     return account
+
+
+def email_verified(session: Session, shopper: Shopper) -> bool:
+    """Whether the shopper's email is proven: until it is, their order history holds only the
+    orders the account placed itself. 401 when the account no longer exists."""
+    return get_account(session, shopper).verified_at is not None
 
 
 # -- one-time tokens: password reset and email verification --------------------------------------
@@ -242,13 +191,12 @@ def _mail(session: Session, *, kind: str, store: Store, account: CustomerAccount
     customer = session.get(Customer, account.customer_id)
     name = " ".join(x for x in (customer.first_name, customer.last_name) if x) \
         if customer else ""
-    mail = AccountMail(kind=kind, to=email, customer_id=account.customer_id,
+    mail = ports.AccountMail(kind=kind, to=email, customer_id=account.customer_id,
                        reference=f"{kind}:{token_row.id}",
                        context={"store_name": store.name, "customer_name": name or None,
                                 "reset_url" if kind == "password_reset" else "verify_url": url,
                                 "token": token, "expires_at": token_row.expires_at.isoformat()})
-    for listener in _mail_listeners:
-        listener(session, mail)
+    ports.send_account_mail(session, mail)
 
 
 def _no_link(kind: str, store: Store) -> None:

@@ -45,7 +45,7 @@ from mercato.core.ids import new_id
 from mercato.core.outbox import backoff_seconds
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.core.secrets import Vault
-from mercato.identity.customer_auth import AccountMail, on_account_mail
+from mercato.identity import ports as identity_ports
 from mercato.notifications.models import KINDS, Notification
 from mercato.settings import Settings
 
@@ -378,11 +378,9 @@ def _send_one(db: Database, settings: Settings, mailer: _Mailer | None, worker: 
     return 1
 
 
-def _queue_account_mail(session: Session, mail: AccountMail) -> None:
+@identity_ports.send_account_mail.provide
+def _queue_account_mail(session: Session, mail: identity_ports.AccountMail) -> None:
     """A shopper's reset or verification email, queued in the transaction that made its token
-    (identity tells its ``on_account_mail`` listeners; it imports nothing above it)."""
+    (identity asks through its port: it imports nothing above it)."""
     queue(session, kind=mail.kind, to=mail.to, customer_id=mail.customer_id,
           reference=mail.reference, context=mail.context)
-
-
-on_account_mail(_queue_account_mail)

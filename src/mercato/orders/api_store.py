@@ -12,9 +12,8 @@ from fastapi import APIRouter, Depends
 from mercato.core.pagination import Page, PageParams
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.identity import customer_auth as auth
+from mercato.identity import Shopper, email_verified
 from mercato.identity.deps import current_customer
-from mercato.identity.shoppers import Shopper
 from mercato.orders import service
 from mercato.orders.schemas import ShopperOrderOut
 
@@ -27,17 +26,15 @@ store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
 def my_orders(*, params: PageParams = Depends(page_params),
               shopper: Shopper = Depends(current_customer),
               session: DbSession) -> Page[ShopperOrderOut]:
-    account = auth.get_account(session, shopper)
     return service.shopper_orders(
-        session, params, customer_id=shopper.customer_id, account_id=account.id,
-        verified=account.verified_at is not None).to_page(ShopperOrderOut)
+        session, params, customer_id=shopper.customer_id, account_id=shopper.account_id,
+        verified=email_verified(session, shopper)).to_page(ShopperOrderOut)
 
 
 @store_router.get("/me/orders/{order_id}", response_model=ShopperOrderOut,
                   summary="One of the shopper's orders")
 def my_order(order_id: str, *, shopper: Shopper = Depends(current_customer),
              session: DbSession) -> ShopperOrderOut:
-    account = auth.get_account(session, shopper)
     return ShopperOrderOut.model_validate(service.shopper_order(
-        session, order_id, customer_id=shopper.customer_id, account_id=account.id,
-        verified=account.verified_at is not None))
+        session, order_id, customer_id=shopper.customer_id, account_id=shopper.account_id,
+        verified=email_verified(session, shopper)))

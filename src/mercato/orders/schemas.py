@@ -1,5 +1,5 @@
 """HTTP shapes of the orders API (a customer's, and the ``Address`` and ``Email`` orders use,
-are ``identity.customers.schemas``)."""
+are identity's)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from mercato.core.money import Money
-from mercato.identity.customers.schemas import Address, Email
+from mercato.identity import Address, Email
 from mercato.inventory import MAX_LINES, MAX_UNITS
 
 Status = Literal["open", "closed", "cancelled"]

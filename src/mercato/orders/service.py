@@ -35,8 +35,7 @@ from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.like import like_contains
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.identity import audit
-from mercato.identity.customers import customer_id_for_email
+from mercato.identity import audit, customer_id_for_email
 from mercato.inventory import (
     Reservation,
     SalesChannel,

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mercato.catalog import SourceRow, join_list, slugify
-from mercato.identity.customers.schemas import Address
+from mercato.identity import Address
 from mercato.orders.schemas import CustomerRef, OrderIn, OrderLineIn, PaymentIn
 
 PRODUCT_TYPE = "shopify-product"

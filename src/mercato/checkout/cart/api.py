@@ -31,9 +31,8 @@ from mercato.checkout.shipping.service import ShippingQuote
 from mercato.core.errors import ValidationFailed
 from mercato.core.idempotency import credential_scope
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.identity.customers.schemas import Address
+from mercato.identity import Address, Shopper
 from mercato.identity.deps import optional_customer
-from mercato.identity.shoppers import Shopper
 from mercato.orders.schemas import ShopperOrderOut
 from mercato.settings import Settings
 from mercato.tenancy import Store

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mercato.core.money import Money
-from mercato.identity.customers.schemas import Address, Email
+from mercato.identity import Address, Email
 from mercato.orders.schemas import ShopperOrderOut
 
 

@@ -22,9 +22,8 @@ from mercato.checkout.tax import service as tax
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.money import MAX_AMOUNT
-from mercato.identity.customer_auth import SignedIn, on_signed_in
-from mercato.identity.customers.models import Customer
-from mercato.identity.shoppers import Shopper
+from mercato.identity import Shopper, customer_tags
+from mercato.identity import ports as identity_ports
 from mercato.inventory import sellable, web_channel
 from mercato.orders.totals import LineIn, OrderTotals, ShippingIn, order_totals
 
@@ -293,7 +292,7 @@ def customer_groups(session: Session, cart: Cart) -> list[str]:
     """The shopper's customer groups: their customer record's tags."""
     if cart.customer_id is None:
         return []
-    tags = session.scalar(select(Customer.tags).where(Customer.id == cart.customer_id))
+    tags = customer_tags(session, cart.customer_id)
     return list(tags or [])
 
 
@@ -401,13 +400,8 @@ def expire_carts(session: Session, *, limit: int = 500) -> int:
     return len(ids)
 
 
-def _bring_guest_cart(session: Session, event: SignedIn) -> str | None:
-    """At sign-in, the guest cart the shopper brought merges into theirs (in the sign-in's
-    transaction); the shopper's cart id is the sign-in's answer."""
-    if not event.cart_id:
-        return None
-    return merge_into_customer(session, event.cart_id, event.shopper,
-                               ttl_hours=event.settings.cart_ttl_hours).id
-
-
-on_signed_in(_bring_guest_cart)
+@identity_ports.merge_guest_cart.provide
+def _merge_guest_cart(session: Session, guest_id: str, shopper: Shopper, ttl_hours: int) -> str:
+    """At sign-in (identity asks through its port), the guest cart the shopper brought merges
+    into theirs, in the sign-in's transaction; the shopper's cart id is the sign-in's answer."""
+    return merge_into_customer(session, guest_id, shopper, ttl_hours=ttl_hours).id

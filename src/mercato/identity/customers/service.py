@@ -2,20 +2,14 @@
 duplicates, and the shopper's address book.
 
 Orders refer to customers, not the other way round: what a customer's orders are worth is
-``orders.customers.stats``, and the orders follow a customer through two listeners orders
-registers here at import (identity imports nothing above it):
-
-- ``on_emails_claimed(listener)``: ``listener(session, customer_id, emails)`` after a customer
-  takes these emails (created, edited, merged), in the same transaction: guest orders placed
-  with them link to it.
-- ``on_merging(listener)``: ``listener(session, customer_id, duplicate_ids)`` before merged
-  duplicates are deleted: their orders move to the customer first.
+``orders.customers.stats``, and orders follow their customers by listening to
+``identity.ports.emails_claimed`` (guest orders placed with a customer's new emails link to it)
+and ``customers_merging`` (merged duplicates' orders move before the duplicates are deleted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Text, cast, delete, func, or_, select
@@ -25,6 +19,7 @@ from mercato.core.db import json_dumps, require_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.like import like_contains
 from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.identity import ports
 from mercato.identity.customers.models import Customer, CustomerAddress, CustomerEmail
 from mercato.identity.customers.schemas import (
     CustomerAddressIn,
@@ -34,28 +29,14 @@ from mercato.identity.customers.schemas import (
     CustomerUpdate,
 )
 
-EmailsClaimed = Callable[[Session, str, list[str]], None]
-Merging = Callable[[Session, str, list[str]], None]
-_claimed: list[EmailsClaimed] = []
-_merging: list[Merging] = []
-
-
-def on_emails_claimed(listener: EmailsClaimed) -> None:
-    """Register ``listener(session, customer_id, emails)`` (at import time); registering the
-    same function twice keeps one."""
-    if listener not in _claimed:
-        _claimed.append(listener)
-
-
-def on_merging(listener: Merging) -> None:
-    """Register ``listener(session, customer_id, duplicate_ids)`` (at import time); registering
-    the same function twice keeps one."""
-    if listener not in _merging:
-        _merging.append(listener)
-
 
 def get_customer(session: Session, customer_id: str) -> Customer:
     return require_owned(session, Customer, customer_id, "Customer")
+
+
+def customer_tags(session: Session, customer_id: str) -> list[str]:
+    """The customer's tags (pricing's customer groups); none for an unknown customer."""
+    return list(session.scalar(select(Customer.tags).where(Customer.id == customer_id)) or [])
 
 
 def customer_id_for_email(session: Session, email: str) -> str | None:
@@ -69,7 +50,7 @@ def _emails(primary: str | None, others: Sequence[str]) -> list[str]:
 
 def _claim_emails(session: Session, customer: Customer, emails: list[str]) -> None:
     """Make ``emails`` this customer's; one already another customer's is a 409, and the
-    ``on_emails_claimed`` listeners hear of them (orders placed with them before link here)."""
+    ``emails_claimed`` listeners hear of them (orders placed with them before link here)."""
     taken = dict(session.execute(select(CustomerEmail.email, CustomerEmail.customer_id)
                                  .where(CustomerEmail.email.in_(emails))).all())
     clash = [e for e in emails if taken.get(e) not in (None, customer.id)]
@@ -81,8 +62,7 @@ def _claim_emails(session: Session, customer: Customer, emails: list[str]) -> No
         CustomerEmail(email=e) for e in emails if e not in {x.email for x in customer.emails}]
     session.flush()
     if emails:
-        for listener in _claimed:
-            listener(session, customer.id, emails)
+        ports.emails_claimed(session, customer.id, emails)
 
 
 def _addresses(given: Sequence[CustomerAddressIn]) -> list[CustomerAddress]:
@@ -143,11 +123,7 @@ def list_customers(session: Session, params: PageParams, *, q: str | None,
     return paginate(session, stmt, [(Customer.id, True)], params)
 
 
-Figures = tuple[int, dict[str, Decimal]]
-"""A customer's orders: how many, and what they are worth per currency (``orders.customers``)."""
-
-
-def customer_out(customer: Customer, figures: Figures | None) -> CustomerOut:
+def customer_out(customer: Customer, figures: ports.Figures | None) -> CustomerOut:
     count, value = figures or (0, {})
     return CustomerOut(
         id=customer.id, email=customer.email, emails=[e.email for e in customer.emails],
@@ -181,8 +157,7 @@ def merge(session: Session, customer: Customer, duplicate_ids: Sequence[str]) ->
         if customer.email is None:
             customer.email = dup.email
     ids = [d.id for d in duplicates]
-    for listener in _merging:
-        listener(session, customer.id, ids)
+    ports.customers_merging(session, customer.id, ids)
     session.execute(delete(CustomerEmail).where(CustomerEmail.customer_id.in_(ids))
                     .execution_options(synchronize_session=False))
     for dup in duplicates:
