@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
-from mercato.payments.models import Payment
+from mercato.payments import Payment
 
 AMOUNT = Numeric(12, 2)
 

@@ -68,7 +68,7 @@ from mercato.orders.schemas import (
     TaxLineIn,
 )
 from mercato.orders.totals import ZERO, LineIn, ShippingIn, TaxIn, cents, order_totals
-from mercato.payments.models import Payment
+from mercato.payments import Payment
 
 numbers_t = table_of(OrderNumber)
 CHANNEL_ID = re.compile(r"[0-9A-Z]{26}")
