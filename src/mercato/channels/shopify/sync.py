@@ -34,9 +34,9 @@ from sqlalchemy.orm import Session
 from mercato.catalog import published_products, stock_items, variant_prices
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Connection
-from mercato.channels.push import PushEntry, PushResult, drain, want, want_all
-from mercato.channels.registry import JobFunc, register
-from mercato.channels.service import ConnectionConfig, map_one, mapped
+from mercato.channels.push import drain, want, want_all
+from mercato.channels.registry import ConnectionConfig, JobFunc, PushEntry, PushResult, register
+from mercato.channels.service import map_one, mapped
 from mercato.channels.shopify import inbound
 from mercato.channels.shopify.client import ShopifyClient, gid, legacy_id, new_key
 from mercato.channels.shopify.mapping import group_jsonl, product_input, rest_order
