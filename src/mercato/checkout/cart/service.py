@@ -292,8 +292,7 @@ def customer_groups(session: Session, cart: Cart) -> list[str]:
     """The shopper's customer groups: their customer record's tags."""
     if cart.customer_id is None:
         return []
-    tags = customer_tags(session, cart.customer_id)
-    return list(tags or [])
+    return customer_tags(session, cart.customer_id)
 
 
 def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> CartView:
