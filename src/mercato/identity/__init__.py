@@ -9,12 +9,19 @@ these names from here, never ``identity.customers``' models or schemas.
 - ``email_verified(session, shopper)``: whether the shopper's email is proven.
 - ``get_customer``, ``create_customer`` / ``CustomerIn``, ``customer_id_for_email``,
   ``customer_tags``: customers.
+- The audit log, written automatically for every ORM change; what other modules add to it:
+  ``record_audit`` (an entry for a change that is not one row's, such as an import),
+  ``annotate_audit`` (child rows' fields for a row's entry), ``audit_action`` (a block whose
+  updates of a row are named, ``order.fulfilled`` rather than ``order.updated``).
 - ``Address``, ``Email``: the address with a name and the lowercased email that orders and
   carts take as input, as customers do.
 """
 
 from __future__ import annotations
 
+from mercato.identity.audit import annotate as annotate_audit
+from mercato.identity.audit import named as audit_action
+from mercato.identity.audit import record as record_audit
 from mercato.identity.customer_auth import email_verified
 from mercato.identity.customers.schemas import Address, CustomerIn, Email
 from mercato.identity.customers.service import (
@@ -30,9 +37,12 @@ __all__ = [
     "CustomerIn",
     "Email",
     "Shopper",
+    "annotate_audit",
+    "audit_action",
     "create_customer",
     "customer_id_for_email",
     "customer_tags",
     "email_verified",
     "get_customer",
+    "record_audit",
 ]

@@ -35,7 +35,7 @@ from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.like import like_contains
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.identity import audit, customer_id_for_email
+from mercato.identity import audit_action, customer_id_for_email
 from mercato.inventory import (
     Reservation,
     SalesChannel,
@@ -247,7 +247,7 @@ def _settled(session: Session, order: Order, *, action: str, changes: dict[str, 
     changed = states.settle(order, action=action)
     order.oversold = any(line.short > 0 for line in order.lines)
     order.updated_at = utcnow()
-    with audit.named(session, order, audited_as or AUDITED_AS.get(action, "order.updated")):
+    with audit_action(session, order, audited_as or AUDITED_AS.get(action, "order.updated")):
         session.flush()
     emit(session, order, "order.updated", action=action, changes=changes)
     if "financial_status" in changed and order.financial_status == "paid":

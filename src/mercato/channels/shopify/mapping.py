@@ -10,7 +10,7 @@ from typing import Any
 
 from mercato.catalog import SourceRow, join_list, slugify
 from mercato.identity import Address
-from mercato.orders.schemas import CustomerRef, OrderIn, OrderLineIn, PaymentIn
+from mercato.orders import CustomerRef, OrderIn, OrderLineIn, PaymentIn
 
 PRODUCT_TYPE = "shopify-product"
 """The product type given to products imported from Shopify (no attribute rules)."""

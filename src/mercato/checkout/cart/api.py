@@ -33,7 +33,7 @@ from mercato.core.idempotency import credential_scope
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.identity import Address, Shopper
 from mercato.identity.deps import optional_customer
-from mercato.orders.schemas import ShopperOrderOut
+from mercato.orders import ShopperOrderOut
 from mercato.settings import Settings
 from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store

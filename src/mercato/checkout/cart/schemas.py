@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mercato.core.money import Money
 from mercato.identity import Address, Email
-from mercato.orders.schemas import ShopperOrderOut
+from mercato.orders import ShopperOrderOut
 
 
 class CartCreate(BaseModel):

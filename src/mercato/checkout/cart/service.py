@@ -25,7 +25,7 @@ from mercato.core.money import MAX_AMOUNT
 from mercato.identity import Shopper, customer_tags
 from mercato.identity import ports as identity_ports
 from mercato.inventory import sellable, web_channel
-from mercato.orders.totals import LineIn, OrderTotals, ShippingIn, order_totals
+from mercato.orders import LineIn, OrderTotals, ShippingIn, order_totals
 
 carts_t = table_of(Cart)
 MAX_LINES = 100

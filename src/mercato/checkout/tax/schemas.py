@@ -26,7 +26,7 @@ from mercato.checkout.tax.service import (
     normalize_country,
     normalize_postal,
 )
-from mercato.orders.schemas import Rate
+from mercato.orders import Rate
 
 
 def _country(value: Any) -> str:

@@ -30,7 +30,7 @@ from mercato.checkout.tax.models import TaxRate, TaxSettings
 from mercato.core.db import get_owned, tenant_of
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.orders.totals import TaxIn
+from mercato.orders import TaxIn
 
 if TYPE_CHECKING:
     from mercato.checkout.tax.schemas import TaxRateIn, TaxRateUpdate, TaxSettingsIn
