@@ -1,0 +1,92 @@
+"""What one checkout reads: pricing's facts once, no stock before the hold.
+
+A behaviour check, not a timing: the SQL statements of one checkout are recorded with a
+``before_cursor_execute`` listener on the engine and compared by text. Numbers per checkout,
+before and after, are in bench/README.md (``python -m bench.statements``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from mercato.core.db import Database
+from tests.checkout.helpers import ADDRESS, checkout, new_cart, shop, tax_rate
+from tests.conftest import Org
+from tests.storefront_helpers import store_url
+
+ONLINE_LOCATIONS = re.compile(r"SELECT locations\.id FROM locations WHERE locations\.active")
+"""Where a hold without a sales channel may take stock from."""
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """Every statement the engine runs in the block, on one line each (the in-process
+    worker's, on threads named ``mercato-*``, left out)."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not threading.current_thread().name.startswith("mercato-"):
+            seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def reads(seen: list[str], table: str) -> list[str]:
+    return [s for s in seen if s.startswith("SELECT") and re.search(rf"\bFROM {table}\b", s)]
+
+
+def test_a_checkout_reads_what_pricing_needs_once(client: TestClient, org: Org,
+                                                  db: Database) -> None:
+    skus, _place, method = shop(client, org, [5, 5])
+    tax_rate(client, org, "0.08")
+    # a rule and a promotion scoped by SKU: both need the variants' facts
+    rule = client.post("/api/v1/pricing-rules", headers=org.headers, json={
+        "title": "One SKU", "adjustment": "percentage", "value": "10",
+        "scope": {"kind": "sku", "values": [skus[0]]}})
+    assert rule.status_code == 201, rule.text
+    for body in (
+        {"title": "Auto", "kind": "percentage", "value": "5",
+         "scope": {"kind": "sku", "values": [skus[1]]}},
+        {"title": "Coded", "kind": "fixed_amount", "value": "1.00", "currency": "USD",
+         "codes": ["ONEOFF"], "per_customer_limit": 1}):
+        made = client.post("/api/v1/promotions", headers=org.headers, json=body)
+        assert made.status_code == 201, made.text
+    cart = new_cart(client, org, [(skus[0], 1), (skus[1], 2)], method_id=method,
+                    address=ADDRESS)
+    coded = client.post(store_url(org.slug, f"/carts/{cart['id']}/discount-codes"),
+                        json={"code": "ONEOFF"})
+    assert coded.status_code == 201, coded.text
+
+    with statements(db) as seen:
+        done = checkout(client, org, cart["id"], {"method": "manual"})
+    assert done.status_code == 201, done.text
+    order = done.json()
+    assert (order["subtotal"], order["discount_total"]) == ("29.00", "2.00"), order
+
+    selects = Counter(s for s in seen if s.startswith("SELECT")
+                      and not s.startswith("SELECT set_config"))
+    online = sum(n for s, n in selects.items() if ONLINE_LOCATIONS.search(s))
+    # read by inventory's hold and by the orders module's allocation, never by checkout's
+    # own pricing (a checkout leaves stock to its reservation)
+    assert online <= 2, online
+    repeated = {s: n for s, n in selects.items() if n > 1 and not ONLINE_LOCATIONS.search(s)}
+    assert not repeated, repeated
+    for table in ("promotion_usages", "sales_channels", "tax_settings", "tax_rates",
+                  "shipping_methods", "shipping_zones", "pricing_rules", "price_lists",
+                  "product_collections", "payment_settings"):
+        assert len(reads(seen, table)) == 1, (table, reads(seen, table))
+    hold = next(i for i, s in enumerate(seen) if s.startswith("INSERT INTO reservations"))
+    assert not [s for s in seen[:hold] if reads([s], "stock_levels")], \
+        "the cart was priced with its stock read before the hold"
