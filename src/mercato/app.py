@@ -25,9 +25,9 @@ from mercato.core.problems import install_error_handlers, problem_response
 from mercato.core.proxies import TrustedProxies, TrustedProxyMiddleware
 from mercato.core.secrets import remember_secret_key
 from mercato.settings import Settings, get_settings
+from mercato.tenancy import StoreResolver
 from mercato.tenancy.deps import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
-from mercato.tenancy.store import StoreResolver
 from mercato.tenancy.verification import load_verifier
 
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",

@@ -16,8 +16,8 @@ from mercato.core.db import json_bytes
 from mercato.core.pagination import PageParams, PageQuery
 from mercato.core.query import filter_parameters, parse_query, query_parameters
 from mercato.core.uow import DbSession, MercatoRoute
+from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
-from mercato.tenancy.store import Store
 
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute, tags=["storefront"])
 

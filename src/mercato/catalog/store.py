@@ -5,7 +5,8 @@ A product is published on the storefront when it is ``active`` and its ``channel
 (everywhere) or name ``web``. Lists reuse the admin listing machinery (``service.list_products``:
 filters, full-text search, sort, cursor pages over the stored listing JSON; ``service.FACETS``
 for counts) with those two conditions added, so the storefront is exactly as fast at card-store
-size. Each page's availability is one read through ``inventory.sellable``.
+size. Each page's availability is one read through ``ports.units_for_sale`` (inventory's
+exact units for sale on the web channel).
 """
 
 from __future__ import annotations
@@ -18,12 +19,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mercato.catalog import service
+from mercato.catalog import ports, service
 from mercato.catalog.models import Category, Product, ProductListing, ProductType
 from mercato.core.db import json_loads
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.pagination import PageParams
-from mercato.inventory import sellable, web_channel
 
 WEB = "web"
 MAX_SHOWN_AVAILABLE = 100
@@ -84,7 +84,7 @@ def shoppable(session: Session, listings: list[dict[str, Any]]) -> list[dict[str
     """Stored listings (``ProductOut`` JSON) as shoppers see them, with what the web channel
     can sell of each variant now: one availability read and two slug lookups per page."""
     variant_ids = [v["id"] for product in listings for v in product["variants"]]
-    units = sellable(session, web_channel(session), variant_ids) if variant_ids else {}
+    units = ports.units_for_sale(session, variant_ids) if variant_ids else {}
     type_ids = {p["product_type_id"] for p in listings}
     category_ids = {p["category_id"] for p in listings if p["category_id"]}
     types = dict(session.execute(select(ProductType.id, ProductType.slug)

@@ -26,8 +26,8 @@ from mercato.channels.shopify import inbound
 from mercato.core.auth import require
 from mercato.core.principal import Principal
 from mercato.core.uow import DbSession, MercatoRoute, raw_body, uow_of
+from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
-from mercato.tenancy.store import Store
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["channels"])
 store_router = APIRouter(route_class=MercatoRoute, tags=["webhooks"])

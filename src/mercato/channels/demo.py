@@ -25,8 +25,13 @@ import structlog
 import uvicorn
 
 from mercato import inventory
-from mercato.catalog.schemas import ProductCreate, VariantIn
-from mercato.catalog.service import create_product, install_type_set, stock_items
+from mercato.catalog import (
+    ProductCreate,
+    VariantIn,
+    create_product,
+    install_type_set,
+    stock_items,
+)
 from mercato.channels import jobs
 from mercato.channels.schemas import ConnectionIn, ConnectionSettings, ShopifyCredentials
 from mercato.channels.service import connect

@@ -26,9 +26,9 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mercato.channels.models import Connection, SyncItemError, SyncJob
-from mercato.channels.registry import breaker_for, job_runner
+from mercato.channels.registry import ConnectionConfig, breaker_for, job_runner
 from mercato.channels.schemas import SCHEDULABLE
-from mercato.channels.service import ConnectionConfig, config_of, record_health
+from mercato.channels.service import config_of, record_health
 from mercato.channels.toolkit import ChannelError
 from mercato.core import queue as leases
 from mercato.core.db import SYSTEM, Database, set_tenant, table_of, utcnow

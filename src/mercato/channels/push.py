@@ -18,15 +18,19 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from mercato.channels.models import Connection, Mapping
-from mercato.channels.registry import breaker_for, pusher
-from mercato.channels.service import (
+from mercato.channels.registry import (
     ConnectionConfig,
+    PushEntry,
+    PushResult,
+    breaker_for,
+    pusher,
+)
+from mercato.channels.service import (
     config_of,
     connections_t,
     mappings_t,
@@ -46,26 +50,6 @@ from mercato.settings import Settings
 BATCH = 250
 """Shopify takes up to 250 quantities in one ``inventorySetQuantities``."""
 LEASE = dt.timedelta(seconds=30)
-
-
-@dataclass(frozen=True)
-class PushEntry:
-    mapping_id: int
-    variant_id: str
-    remote_id: str
-    inventory_item_id: str | None
-    quantity: int
-    version: int
-    known_remote: int | None
-    """The platform's quantity as last seen: the compare-and-set value."""
-
-
-@dataclass(frozen=True)
-class PushResult:
-    mapping_id: int
-    remote_quantity: int | None
-    """What the platform holds now (None when unknown)."""
-    error: str | None = None
 
 
 @on_published

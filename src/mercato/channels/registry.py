@@ -2,25 +2,65 @@
 breaker (per process: a platform that fails for one job fails for the pusher too).
 
 Connectors register themselves (``register``) when their package is imported; the app
-imports them at start-up through ``channels/connectors.py``. The registry imports none."""
+imports them at start-up through ``channels/connectors.py``. The registry imports none, and it
+holds the plain types a connector is handed (``ConnectionConfig``, ``PushEntry``) and returns
+(``PushResult``), so that it sits below everything else in ``channels``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mercato.channels.toolkit import ChannelError, CircuitBreaker, ErrorKind
 from mercato.core.errors import ValidationFailed
 
-if TYPE_CHECKING:
-    from mercato.channels.jobs import JobContext
-    from mercato.channels.push import PushEntry, PushResult
-    from mercato.channels.service import ConnectionConfig
 
-JobFunc = Callable[["JobContext"], Coroutine[Any, Any, Any]]
-PushFunc = Callable[["ConnectionConfig", list["PushEntry"]],
-                    Coroutine[Any, Any, list["PushResult"]]]
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """A connection as a connector needs it, detached from any session; holds secrets, so
+    never log or return it."""
+
+    id: str
+    organization_id: str
+    channel_id: str
+    kind: str
+    mode: str
+    account: str
+    api_version: str
+    api_base: str | None
+    secrets: dict[str, str]
+    settings: dict[str, Any]
+
+    @property
+    def base_url(self) -> str:
+        return (self.api_base or f"https://{self.account}").rstrip("/")
+
+
+@dataclass(frozen=True)
+class PushEntry:
+    mapping_id: int
+    variant_id: str
+    remote_id: str
+    inventory_item_id: str | None
+    quantity: int
+    version: int
+    known_remote: int | None
+    """The platform's quantity as last seen: the compare-and-set value."""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    mapping_id: int
+    remote_quantity: int | None
+    """What the platform holds now (None when unknown)."""
+    error: str | None = None
+
+
+JobFunc = Callable[[Any], Coroutine[Any, Any, Any]]
+"""A connector's job: called with a ``channels.jobs.JobContext`` (jobs sits above the
+registry, so the registry does not name the type)."""
+PushFunc = Callable[[ConnectionConfig, list[PushEntry]], Coroutine[Any, Any, list[PushResult]]]
 
 
 @dataclass
@@ -40,7 +80,7 @@ def register(kind: str, *, jobs: dict[str, JobFunc], push: PushFunc | None) -> N
 def job_runner(kind: str, job_kind: str) -> JobFunc:
     func = _kinds.get(kind, ConnectorKind()).jobs.get(job_kind)
     if func is None:
-        async def unsupported(ctx: JobContext) -> None:
+        async def unsupported(ctx: Any) -> None:
             raise ChannelError(ErrorKind.VALIDATION,
                                f"A {kind} connection has no {job_kind} sync.")
         return unsupported

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mercato.catalog.service import stock_items
 from mercato.channels.models import Connection, Mapping
+from mercato.channels.registry import ConnectionConfig
 from mercato.channels.schemas import (
     ConnectionIn,
     ConnectionOut,
@@ -42,27 +42,6 @@ KIND_OF_CHANNEL = {"shopify": "shopify", "binderpos": "binderpos"}
 PLATFORM_OF = {"shopify": "shopify", "binderpos": "shopify"}
 """The platform each connection kind talks to; an account is unique per platform."""
 WEBHOOK_SEEN_EVERY = dt.timedelta(seconds=5)
-
-
-@dataclass(frozen=True)
-class ConnectionConfig:
-    """A connection as a connector needs it, detached from any session; holds secrets, so
-    never log or return it."""
-
-    id: str
-    organization_id: str
-    channel_id: str
-    kind: str
-    mode: str
-    account: str
-    api_version: str
-    api_base: str | None
-    secrets: dict[str, str]
-    settings: dict[str, Any]
-
-    @property
-    def base_url(self) -> str:
-        return (self.api_base or f"https://{self.account}").rstrip("/")
 
 
 def get_connection(session: Session, channel_id: str) -> Connection:

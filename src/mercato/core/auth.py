@@ -16,7 +16,7 @@ from fastapi.security import HTTPBearer
 from mercato.core.db import set_tenant
 from mercato.core.errors import Forbidden, Unauthorized
 from mercato.core.principal import Principal
-from mercato.core.uow import uow_of
+from mercato.core.unit_of_work import uow_of
 
 
 class Authenticator(Protocol):

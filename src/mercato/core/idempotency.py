@@ -33,7 +33,7 @@ from mercato.core.errors import BadRequest, IdempotencyMismatch
 from mercato.core.idempotency_keys import MAX_KEY_LENGTH, IdempotencyKey
 from mercato.core.principal import Principal
 from mercato.core.secrets import Vault
-from mercato.core.uow import uow_of
+from mercato.core.unit_of_work import uow_of
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -148,7 +148,7 @@ def _claim(request: Request, session: Session, principal: Principal | None, key:
         if existing is None:  # pragma: no cover - the winner's row must be visible now
             raise
         raise _answer(session, existing, fp) from None
-    uow_of(request).idempotency = row
+    uow_of(request).before_commit(lambda session, response: store_response(session, row, response))
 
 
 def store_response(session: Session, row: IdempotencyKey, response: Response) -> None:

@@ -14,8 +14,7 @@ import inspect
 import json
 import weakref
 from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import structlog
@@ -24,129 +23,22 @@ from fastapi import Depends, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from mercato.core.idempotency import fingerprint, idempotency_guard
 from mercato.core.inputs import is_json, nul_errors
+from mercato.core.unit_of_work import DbSession as DbSession  # endpoints import it from here
+from mercato.core.unit_of_work import UnitOfWork, current_uow
+from mercato.core.unit_of_work import get_session as get_session
+from mercato.core.unit_of_work import uow_of as uow_of
 from mercato.settings import Settings
 
 if TYPE_CHECKING:
-    from mercato.core.db import Database
-    from mercato.core.idempotency_keys import IdempotencyKey
+    pass
 
 log = structlog.get_logger("mercato.uow")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_METHODS = frozenset({"GET", "HEAD"})
-
-_current: ContextVar[UnitOfWork] = ContextVar("mercato_uow")
-
-
-class UnitOfWork:
-    """A lazily opened session; cheap for requests that never touch the database.
-
-    Work that needs the database before the endpoint runs (confirming the caller, claiming an
-    Idempotency-Key) is *deferred* and runs in the endpoint's own thread, right before it: a
-    request then costs one trip to the thread pool instead of one per dependency, and on this
-    kind of machine each trip costs about half a millisecond.
-    """
-
-    def __init__(self, db: Database, *, write: bool,
-                 limiter: CapacityLimiter | None = None, statement_timeout_ms: int = 0) -> None:
-        self.db = db
-        self.write = write
-        self.statement_timeout_ms = statement_timeout_ms
-        """PostgreSQL cancels a statement of the request that runs longer (0: never)."""
-        self.limiter = limiter
-        """The thread pool a read endpoint runs on (None: the default pool)."""
-        self._session: Session | None = None
-        self.idempotency: IdempotencyKey | None = None
-        self._deferred: list[Callable[[Session], None]] = []
-        self._after_close: list[Callable[[], None]] = []
-        self.closed = False
-
-    @property
-    def session(self) -> Session:
-        if self._session is None:
-            self._session = self.db.session(write=self.write,
-                                            statement_timeout_ms=self.statement_timeout_ms)
-        return self._session
-
-    @property
-    def open(self) -> bool:
-        """Something is left to finish: a session, deferred checks or callbacks."""
-        return not self.closed and bool(self._session or self._deferred or self._after_close)
-
-    def defer(self, check: Callable[[Session], None]) -> None:
-        """Run ``check(session)`` on the endpoint's thread before the endpoint (in order)."""
-        self._deferred.append(check)
-
-    def run_deferred(self) -> None:
-        checks, self._deferred = self._deferred, []
-        for check in checks:
-            check(self.session)
-
-    def release(self) -> None:
-        """End the transaction that authentication may have begun (an API key's lookup), so
-        that an endpoint can wait on the network holding no database lock (SQLite's write lock
-        above all); the session begins again at its next statement. Nothing may be written yet.
-        """
-        session = self._session
-        if session is not None and session.in_transaction():
-            if session.new or session.dirty or session.deleted:
-                raise RuntimeError("release() after a write would lose it")
-            session.rollback()
-
-    def after_close(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the request's transaction has ended, whatever its outcome.
-
-        For bookkeeping that must survive a failed request (a failed sign-in) or must not
-        write inside a read request (an API key's last-used time).
-        """
-        self._after_close.append(callback)
-
-    def finish(self, response: Response) -> None:
-        """Commit on success (storing the idempotent response first), roll back otherwise."""
-        self.closed = True
-        session = self._session
-        try:
-            if session is not None:
-                if 200 <= response.status_code < 400:
-                    if self.idempotency is not None:
-                        from mercato.core.idempotency import store_response
-
-                        store_response(session, self.idempotency, response)
-                    session.commit()
-                else:
-                    session.rollback()
-        finally:
-            if session is not None:
-                session.close()
-            self._run_after_close()
-
-    def abort(self) -> None:
-        self.closed = True
-        try:
-            if self._session is not None:
-                self._session.rollback()
-        finally:
-            if self._session is not None:
-                self._session.close()
-            self._run_after_close()
-
-    def _run_after_close(self) -> None:
-        callbacks, self._after_close = self._after_close, []
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:
-                log.exception("after_close_failed")
-
-
-def uow_of(request: Request) -> UnitOfWork:
-    uow = getattr(request.state, "uow", None)
-    if uow is None:
-        raise RuntimeError("route is not a MercatoRoute; use mercato.core.uow.MercatoRoute")
-    return uow  # type: ignore[no-any-return]
 
 
 def read_pool(request: Request) -> CapacityLimiter:
@@ -166,16 +58,6 @@ def read_pool(request: Request) -> CapacityLimiter:
             else Settings.model_fields["read_threads"].default)
     return limiter
 
-
-async def get_session(request: Request) -> Session:
-    """The request's session (FastAPI dependency; async because it does no I/O: no thread hop)."""
-    return uow_of(request).session
-
-
-DbSession = Annotated[Session, Depends(get_session)]
-"""An endpoint's parameter for the request's session: ``session: DbSession``. It opens the
-session when it is resolved, so it comes after the credential's dependencies (keyword-only
-parameters keep that order)."""
 
 
 class MercatoRoute(APIRoute):
@@ -197,9 +79,6 @@ class MercatoRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = {m.upper() for m in kwargs.get("methods") or ()}
         if "POST" in methods:
-            from fastapi import Depends
-
-            from mercato.core.idempotency import idempotency_guard
 
             kwargs["dependencies"] = [*(kwargs.get("dependencies") or []),
                                       Depends(idempotency_guard)]
@@ -219,7 +98,7 @@ class MercatoRoute(APIRoute):
     def _in_unit_of_work(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(endpoint)
         def in_unit_of_work(*args: Any, **kwargs: Any) -> Response:
-            uow = _current.get()
+            uow = current_uow.get()
             try:
                 uow.run_deferred()
                 response = self._render(endpoint(*args, **kwargs), kwargs)
@@ -238,7 +117,7 @@ class MercatoRoute(APIRoute):
         @functools.wraps(endpoint)
         async def on_read_pool(*args: Any, **kwargs: Any) -> Response:
             run = functools.partial(endpoint, *args, **kwargs)
-            return await anyio.to_thread.run_sync(run, limiter=_current.get().limiter)
+            return await anyio.to_thread.run_sync(run, limiter=current_uow.get().limiter)
 
         return on_read_pool
 
@@ -273,10 +152,8 @@ class MercatoRoute(APIRoute):
                              statement_timeout_ms=settings.statement_timeout_ms
                              if settings is not None else 0)
             request.state.uow = uow
-            token = _current.set(uow)
+            token = current_uow.set(uow)
             if request.method == "POST" and "idempotency-key" in request.headers:
-                from mercato.core.idempotency import fingerprint
-
                 body = await request.body()  # cached on the request, the endpoint reads it too
                 request.state.idempotency_fingerprint = fingerprint(request, body)
             try:
@@ -286,7 +163,7 @@ class MercatoRoute(APIRoute):
                     await run_in_threadpool(uow.abort)
                 raise
             finally:
-                _current.reset(token)
+                current_uow.reset(token)
             if uow.open:  # an async endpoint, or a dependency failed before the endpoint ran
                 await run_in_threadpool(uow.finish, response)
             return response

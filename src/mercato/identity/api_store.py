@@ -31,9 +31,9 @@ from mercato.identity.service import Identity
 from mercato.identity.shoppers import Shopper
 from mercato.orders import customers, service
 from mercato.orders.schemas import CustomerAddressOut, ShopperOrderOut
+from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
 from mercato.tenancy.service import storefront_url
-from mercato.tenancy.store import Store
 
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
                          tags=["storefront accounts"])

@@ -28,7 +28,7 @@ from mercato.identity.tokens import make_compound_secret, secret_matches, split_
 from mercato.orders.customers import create_customer, get_customer
 from mercato.orders.models import Customer, CustomerEmail
 from mercato.orders.schemas import CustomerIn
-from mercato.tenancy.store import Store
+from mercato.tenancy import Store
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
 RESET_TTL = dt.timedelta(hours=1)

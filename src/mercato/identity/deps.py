@@ -17,8 +17,8 @@ from mercato.identity.customer_auth import confirm_shopper, verify_customer_toke
 from mercato.identity.service import Identity
 from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import API_KEY_PREFIX
+from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
-from mercato.tenancy.store import Store
 
 STORE_PREFIX = "/store/"
 AUTH_PREFIX = "/api/v1/auth/"

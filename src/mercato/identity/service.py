@@ -47,7 +47,7 @@ from mercato.identity.tokens import (
     split_compound_secret,
 )
 from mercato.settings import Settings
-from mercato.tenancy.models import Organization
+from mercato.tenancy import get_by_slug
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,251}\.[^@\s]+$")
 LOGIN_LIMIT_LOCK = 7295300
@@ -217,11 +217,12 @@ class Identity:
 
         def check() -> list[tuple[str, str]] | None:
             stmt = (select(StaffUser.id, StaffUser.organization_id, StaffUser.password_hash)
-                    .join(Organization, Organization.id == StaffUser.organization_id)
                     .where(StaffUser.email == email, StaffUser.is_active.is_(True)))
-            if organization:
-                stmt = stmt.where(Organization.slug == organization)
             with self.db.session(write=False, tenant=SYSTEM) as session:
+                if organization:
+                    named = get_by_slug(session, organization)
+                    stmt = stmt.where(StaffUser.organization_id
+                                      == (named.id if named is not None else None))
                 candidates = session.execute(stmt).all()
             if not candidates:
                 self.passwords.verify(None, password)  # as long as a wrong password takes

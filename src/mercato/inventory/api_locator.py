@@ -29,8 +29,8 @@ from mercato.core.pagination import (
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.inventory.models import Location
 from mercato.inventory.schemas import Latitude, Longitude
+from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
-from mercato.tenancy.store import Store
 
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute, tags=["storefront"])
 

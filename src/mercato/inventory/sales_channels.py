@@ -25,6 +25,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mercato.catalog import ports as catalog_ports
 from mercato.catalog.service import set_available, stock_items
 from mercato.core.db import SYSTEM, Database, set_tenant, table_of, utcnow
 from mercato.core.errors import NotFound, ValidationFailed
@@ -237,6 +238,13 @@ def sellable(session: Session, channel: SalesChannel | None,
         by_variant[level.variant_id].append(level)
     default = channel.default_buffer if channel is not None else 0
     return {v: _numbers(by_variant[v], locations, buffers.get(v, default)) for v in ids}
+
+
+@catalog_ports.units_for_sale.provide
+def web_units(session: Session, variant_ids: list[str]) -> dict[str, int]:
+    """Units of each variant the storefront may sell now: the web channel's ``sellable``
+    (catalog's storefront listing asks through ``catalog.ports``, exact at every read)."""
+    return sellable(session, web_channel(session), variant_ids)
 
 
 def candidates_online(session: Session) -> list[str]:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato import inventory
+from mercato.catalog import ports as catalog_ports
 from mercato.catalog.service import SaleItem, sale_items
 from mercato.core import csvcells
 from mercato.core.db import table_of, utcnow
@@ -89,8 +90,10 @@ def get_order(session: Session, order_id: str, *, lock: bool = False) -> Order:
     return order
 
 
+@catalog_ports.has_purchased.provide
 def has_purchased(session: Session, customer_id: str, variant_ids: Collection[str]) -> bool:
-    """The customer has an order (not cancelled) with a line of one of these variants."""
+    """The customer has an order (not cancelled) with a line of one of these variants (what
+    catalog's verified-purchase reviews ask, through ``catalog.ports``)."""
     if not variant_ids:
         return False
     found = session.scalar(

@@ -43,8 +43,8 @@ from mercato.payments.schemas import (
     StripeSettingsOut,
     WebhookReceived,
 )
+from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
-from mercato.tenancy.store import Store
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["payments"])
 store_router = APIRouter(route_class=MercatoRoute, tags=["webhooks"])

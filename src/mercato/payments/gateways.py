@@ -9,10 +9,9 @@ session.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -20,45 +19,15 @@ from mercato.core.errors import ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.secrets import Vault
 from mercato.payments import ledger
+from mercato.payments.charges import ChargeRequest as ChargeRequest  # re-exported
+from mercato.payments.charges import ChargeResult as ChargeResult
+from mercato.payments.charges import Gateway as Gateway
 from mercato.payments.models import GiftCardTransaction, PaymentSettings, StoreCreditEntry
+from mercato.payments.stripe_gateway import StripeGateway
 from mercato.settings import Settings
 
 METHODS = ("manual", "store_credit", "gift_card", "stripe")
 """Every method Mercato knows, in the order checkout offers them."""
-
-
-@dataclass(frozen=True)
-class ChargeRequest:
-    method: str                     # "manual" | "store_credit" | "gift_card" | "stripe"
-    amount: Decimal
-    currency: str
-    reference: str                  # the checkout's reference, e.g. "cart:<id>"
-    idempotency_key: str            # the same key never charges twice
-    customer_id: str | None = None
-    email: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    method: str
-    status: str  # "paid" | "authorized" | "pending" | "requires_action" | "failed"
-    amount: Decimal
-    reference: str | None           # provider id: pi_..., gift card transaction id, entry id
-    client_secret: str | None = None
-    failure: str | None = None
-
-
-class Gateway(Protocol):
-    name: str
-    remote: bool
-
-    def charge(self, session: Session | None, request: ChargeRequest) -> ChargeResult: ...
-
-    def cancel(self, session: Session | None, result: ChargeResult) -> None: ...
-
-    def refund(self, session: Session | None, *, reference: str, amount: Decimal, currency: str,
-               idempotency_key: str) -> str: ...
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -287,8 +256,6 @@ def gateway_for(session: Session, method: str, *, settings: Settings | None = No
         return StoreCreditGateway()
     if method == "gift_card":
         return GiftCardGateway()
-    from mercato.payments.stripe_gateway import StripeGateway
-
     config = stripe_config(session, organization_id, settings)
     assert config.secret_key is not None  # configured_methods checked it
     return StripeGateway(config.secret_key, api_base=config.api_base)

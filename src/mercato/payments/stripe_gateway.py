@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mercato.core import money
 from mercato.core.errors import Conflict, ServiceUnavailable
-from mercato.payments.gateways import ChargeRequest, ChargeResult
+from mercato.payments.charges import ChargeRequest, ChargeResult
 
 log = structlog.get_logger("mercato.payments.stripe")
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from mercato.channels.service import ConnectionConfig
+from mercato.channels.registry import ConnectionConfig
 from mercato.channels.shopify.client import ShopifyClient
 from mercato.core.db import Database
 from mercato.core.ids import new_id

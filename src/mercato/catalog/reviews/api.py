@@ -26,8 +26,8 @@ from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.identity.deps import current_customer
 from mercato.identity.shoppers import Shopper
+from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
-from mercato.tenancy.store import Store
 
 router = APIRouter(route_class=MercatoRoute, tags=["reviews"])  # under catalog's /api/v1
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute, tags=["storefront"])

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mercato.catalog import service, store
+from mercato.catalog import ports, service, store
 from mercato.catalog.models import Product, Variant
 from mercato.catalog.reviews.models import Review
 from mercato.catalog.reviews.schemas import Moderation, RatingSummary, ReviewEdit, ReviewIn
@@ -24,7 +24,7 @@ from mercato.core.db import add_unique, require_owned, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.orders import get_customer, has_purchased
+from mercato.orders import get_customer
 
 NEWEST = [(Review.created_at, True), (Review.id, True)]
 ALREADY = "You have reviewed this product already; change your review instead."
@@ -43,9 +43,9 @@ def published_product_id(session: Session, slug: str) -> str:
 
 def has_bought(session: Session, customer_id: str, product_id: str) -> bool:
     """The customer has an order (not cancelled) with a line of one of the product's
-    variants (asked of orders' face)."""
+    variants (asked of orders through ``catalog.ports``)."""
     variants = session.scalars(select(Variant.id).where(Variant.product_id == product_id)).all()
-    return has_purchased(session, customer_id, variants)
+    return ports.has_purchased(session, customer_id, variants)
 
 
 def default_author(session: Session, customer_id: str) -> str:

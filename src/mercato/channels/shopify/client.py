@@ -17,8 +17,7 @@ from typing import Any
 
 import httpx
 
-from mercato.channels.registry import breaker_for
-from mercato.channels.service import ConnectionConfig
+from mercato.channels.registry import ConnectionConfig, breaker_for
 from mercato.channels.toolkit import (
     ApiClient,
     ChannelError,

@@ -15,11 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mercato import inventory
-from mercato.catalog import imports
-from mercato.catalog.models import ProductType
-from mercato.catalog.schemas import ProductTypeCreate
-from mercato.catalog.service import create_product_type, stock_items
+from mercato import catalog, inventory
 from mercato.channels.models import Connection, Mapping, WebhookReceipt
 from mercato.channels.schemas import WebhookAck
 from mercato.channels.service import (
@@ -71,7 +67,7 @@ def _sku_of(session: Session, connection: Connection,
     rows = session.execute(select(Mapping.remote_id, Mapping.local_id).where(
         Mapping.connection_id == connection.id, Mapping.resource == "variant",
         Mapping.remote_id.in_(sorted(wanted)))).all()
-    skus = {i.id: i.sku for i in stock_items(session, ids=[local for _, local in rows])}
+    skus = {i.id: i.sku for i in catalog.stock_items(session, ids=[local for _, local in rows])}
     found: dict[str, str] = {}
     for remote, local in rows:
         if local in skus:
@@ -86,7 +82,7 @@ def apply_order(session: Session, connection: Connection, payload: dict[str, Any
     if existing is None:
         sku_of = _sku_of(session, connection, payload)
         wanted = {line_sku(item, sku_of) for item in payload.get("line_items") or []}
-        known = {i.sku for i in stock_items(session, skus=[s for s in wanted if s])}
+        known = {i.sku for i in catalog.stock_items(session, skus=[s for s in wanted if s])}
         data, _ = order_in(payload, connection.channel_id, sku_of, known)
         if data is None:
             return "skipped"
@@ -161,7 +157,7 @@ def timestamp(raw: Any) -> dt.datetime | None:
 def _restore(session: Session, connection: Connection, order: Order, mapping: Mapping) -> None:
     locations = {m.local_id for m in session.scalars(select(Mapping).where(
         Mapping.connection_id == connection.id, Mapping.resource == "location"))}
-    items = stock_items(session, ids=[mapping.local_id])
+    items = catalog.stock_items(session, ids=[mapping.local_id])
     taken = {a.location_id for line in order.lines if line.variant_id == mapping.local_id
              for a in line.allocations}
     for location in sorted(taken & locations):
@@ -230,7 +226,7 @@ def apply_level(session: Session, connection: Connection, payload: dict[str, Any
         Mapping.remote_id == gid("Location", payload["location_id"])))
     if location is None:
         return "skipped"
-    items = stock_items(session, ids=[mapping.local_id])
+    items = catalog.stock_items(session, ids=[mapping.local_id])
     if not items:
         return "skipped"
     set_available(session, items[0].sku, location, available)
@@ -250,20 +246,21 @@ def set_available(session: Session, sku: str, location_id: str, available: int) 
 
 
 def ensure_product_type(session: Session) -> None:
-    if session.scalar(select(ProductType.id).where(ProductType.slug == PRODUCT_TYPE)) is None:
-        create_product_type(session, ProductTypeCreate(name="Shopify product",
-                                                       slug=PRODUCT_TYPE))
+    if catalog.product_type_id(session, PRODUCT_TYPE) is None:
+        catalog.create_product_type(session, catalog.ProductTypeCreate(
+            name="Shopify product", slug=PRODUCT_TYPE))
 
 
 def import_products(session: Session, connection: Connection, products: list[dict[str, Any]],
-                    *, start_line: int = 0) -> tuple[imports.BatchResult, int]:
+                    *, start_line: int = 0) -> tuple[catalog.BatchResult, int]:
     """Upsert products (bulk JSONL or webhook, grouped) into the catalog by SKU, map their
     variants, and (system of record) take their stock; (result, variants mapped)."""
     ensure_product_type(session)
     rows = import_rows(products, start_line)
-    result = imports.Importer(connection.organization_id).apply(session, rows)
+    result = catalog.import_rows(session, connection.organization_id, rows)
     failed = {e.sku for e in result.errors}
-    by_sku = {i.sku: i.id for i in stock_items(session, skus=[r.cells["sku"] for r in rows])}
+    skus = [r.cells["sku"] for r in rows]
+    by_sku = {i.sku: i.id for i in catalog.stock_items(session, skus=skus)}
     locations = {m.remote_id: m.local_id for m in session.scalars(select(Mapping).where(
         Mapping.connection_id == connection.id, Mapping.resource == "location"))}
     mapped = 0

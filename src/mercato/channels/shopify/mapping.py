@@ -8,8 +8,7 @@ from collections.abc import Mapping as MappingType
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from mercato.catalog import csvio
-from mercato.catalog.service import slugify
+from mercato.catalog import SourceRow, join_list, slugify
 from mercato.orders.schemas import Address, CustomerRef, OrderIn, OrderLineIn, PaymentIn
 
 PRODUCT_TYPE = "shopify-product"
@@ -142,10 +141,10 @@ def group_jsonl(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(products.values())
 
 
-def import_rows(products: list[dict[str, Any]], start_line: int) -> list[csvio.SourceRow]:
+def import_rows(products: list[dict[str, Any]], start_line: int) -> list[SourceRow]:
     """Products as catalog import rows (one per variant, upsert by SKU). Variants without a
     SKU cannot be matched to anything and are left out."""
-    rows: list[csvio.SourceRow] = []
+    rows: list[SourceRow] = []
     line = start_line
     for product in products:
         handle = product.get("handle") or slugify(product.get("title") or product["id"])
@@ -161,7 +160,7 @@ def import_rows(products: list[dict[str, Any]], start_line: int) -> list[csvio.S
                 "status": STATUS.get(str(product.get("status", "ACTIVE")).upper(), "active"),
                 "vendor": product.get("vendor") or "",
                 "description": product.get("descriptionHtml") or "",
-                "tags": csvio.join_list(tags if isinstance(tags, list) else
+                "tags": join_list(tags if isinstance(tags, list) else
                                         [t.strip() for t in str(tags).split(",")]),
                 "sku": sku, "barcode": variant.get("barcode") or "",
                 "variant_title": "" if variant.get("title") in (None, "Default Title")
@@ -169,7 +168,7 @@ def import_rows(products: list[dict[str, Any]], start_line: int) -> list[csvio.S
                 "price": str(variant.get("price") or "0"),
                 "compare_at_price": str(variant.get("compareAtPrice") or ""),
             }
-            rows.append(csvio.SourceRow(line, cells))
+            rows.append(SourceRow(line, cells))
     return rows
 
 

@@ -29,16 +29,14 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from mercato.catalog.models import Product, Variant
-from mercato.catalog.service import published_on, stock_items
+from mercato.catalog import published_products, stock_items, variant_prices
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Connection
-from mercato.channels.push import PushEntry, PushResult, drain, want, want_all
-from mercato.channels.registry import JobFunc, register
-from mercato.channels.service import ConnectionConfig, map_one, mapped
+from mercato.channels.push import drain, want, want_all
+from mercato.channels.registry import ConnectionConfig, JobFunc, PushEntry, PushResult, register
+from mercato.channels.service import map_one, mapped
 from mercato.channels.shopify import inbound
 from mercato.channels.shopify.client import ShopifyClient, gid, legacy_id, new_key
 from mercato.channels.shopify.mapping import group_jsonl, product_input, rest_order
@@ -278,11 +276,8 @@ async def product_export(ctx: JobContext) -> None:
         after = str(ctx.state.get("after", ""))
         while True:
             with ctx.session() as session:
-                stmt = (select(Product).options(selectinload(Product.variants))
-                        .where(Product.status != "archived", published_on(session, kind),
-                               Product.id > after).order_by(Product.id).limit(25))
                 batch = [(p, [v for v in p.variants if not skus or v.sku in skus])
-                         for p in session.scalars(stmt)]
+                         for p in published_products(session, kind, after=after, limit=25)]
                 payloads = [(p.id, p.slug, product_input(
                     {"title": p.title, "slug": p.slug, "description": p.description,
                      "vendor": p.vendor, "status": p.status, "tags": p.tags},
@@ -364,11 +359,10 @@ async def price_push(ctx: JobContext) -> None:
         connection = _connection(session, ctx)
         variants = mapped(session, connection.id, "variant")
         products = mapped(session, connection.id, "product")
-        rows = session.execute(select(Variant.id, Variant.sku, Variant.product_id, Variant.price,
-                                      Variant.compare_at_price)
-                               .where(Variant.id.in_(sorted(variants)))).all()
+        rows = variant_prices(session, variants)
     by_product: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for variant_id, sku, product_id, price, compare in rows:
+    for variant_id, sku, product_id, price, compare in (
+            (r.id, r.sku, r.product_id, r.price, r.compare_at_price) for r in rows):
         if (skus and sku not in skus) or product_id not in products:
             continue
         by_product[products[product_id].remote_id].append({

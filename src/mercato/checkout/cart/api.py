@@ -35,8 +35,8 @@ from mercato.identity.deps import optional_customer
 from mercato.identity.shoppers import Shopper
 from mercato.orders.schemas import Address, ShopperOrderOut
 from mercato.settings import Settings
+from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
-from mercato.tenancy.store import Store
 
 
 async def _cart_credential(request: Request) -> None:

@@ -1,0 +1,153 @@
+"""What other modules read of the catalog, as plain data (part of catalog's face, re-exported
+by ``mercato.catalog``): they never query catalog's tables themselves.
+
+- ``variant_facts`` and ``category_ids_under``: what a pricing rule or promotion scope can match
+  on (checkout's pricing and promotions).
+- ``published_products``: a page of the products published on a channel kind, with their
+  variants (a connector's product export).
+- ``variant_prices``: the prices of variants by id (a connector's price push).
+- ``product_type_id``: a product type's id by slug (None when there is none).
+- ``import_rows``: catalog rows upserted by SKU through the importer, as a CSV import would
+  (a connector's product import).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from mercato.catalog import csvio
+from mercato.catalog.imports import BatchResult, Importer
+from mercato.catalog.models import (
+    Category,
+    Collection,
+    Product,
+    ProductCollection,
+    ProductType,
+    Variant,
+)
+from mercato.catalog.service import published_on
+
+
+@dataclass(frozen=True)
+class VariantFacts:
+    """What a scope can match on: the variant and its product's type, category, tags and
+    collections (slugs and tags case-folded)."""
+
+    variant_id: str
+    sku: str
+    product_type: str
+    category_id: str | None
+    tags: frozenset[str]
+    collections: frozenset[str]
+
+
+def variant_facts(session: Session, variant_ids: Iterable[str]) -> dict[str, VariantFacts]:
+    """The facts of these variants (unknown ones are left out), in two queries."""
+    ids = sorted(set(variant_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Variant.id, Variant.sku, Variant.product_id,
+               ProductType.slug, Product.category_id, Product.tags)
+        .join(Product, Product.id == Variant.product_id)
+        .join(ProductType, ProductType.id == Product.product_type_id)
+        .where(Variant.id.in_(ids))).all()
+    product_ids = sorted({row[2] for row in rows})
+    collections: dict[str, set[str]] = {}
+    if product_ids:
+        for product_id, slug in session.execute(
+                select(ProductCollection.product_id, Collection.slug)
+                .join(Collection, Collection.id == ProductCollection.collection_id)
+                .where(ProductCollection.product_id.in_(product_ids))):
+            collections.setdefault(product_id, set()).add(slug.casefold())
+    return {
+        vid: VariantFacts(vid, sku, type_slug.casefold(), category_id,
+                          frozenset(str(t).casefold() for t in tags or ()),
+                          frozenset(collections.get(product_id, ())))
+        for vid, sku, product_id, type_slug, category_id, tags in rows
+    }
+
+
+def category_ids_under(session: Session, slug: str) -> frozenset[str]:
+    """The ids of the category with this slug and of every category below it (empty when
+    there is none)."""
+    ids: set[str] = set()
+    frontier = list(session.scalars(select(Category.id).where(Category.slug == slug)))
+    while frontier:
+        ids.update(frontier)
+        frontier = [c for c in session.scalars(
+            select(Category.id).where(Category.parent_id.in_(frontier))) if c not in ids]
+    return frozenset(ids)
+
+
+@dataclass(frozen=True)
+class PublishedVariant:
+    id: str
+    sku: str
+    title: str
+    price: Decimal
+    compare_at_price: Decimal | None
+    barcode: str | None
+
+
+@dataclass(frozen=True)
+class PublishedProduct:
+    id: str
+    slug: str
+    title: str
+    description: str
+    vendor: str | None
+    status: str
+    tags: list[str]
+    variants: list[PublishedVariant]
+
+
+def published_products(session: Session, channel_kind: str, *, after: str = "",
+                       limit: int = 25) -> list[PublishedProduct]:
+    """The next ``limit`` products (by id, after ``after``) published on channels of this
+    kind and not archived, with their variants."""
+    stmt = (select(Product).options(selectinload(Product.variants))
+            .where(Product.status != "archived", published_on(session, channel_kind),
+                   Product.id > after).order_by(Product.id).limit(limit))
+    return [PublishedProduct(
+        id=p.id, slug=p.slug, title=p.title, description=p.description, vendor=p.vendor,
+        status=p.status, tags=list(p.tags or []),
+        variants=[PublishedVariant(id=v.id, sku=v.sku, title=v.title, price=v.price,
+                                   compare_at_price=v.compare_at_price, barcode=v.barcode)
+                  for v in p.variants])
+        for p in session.scalars(stmt)]
+
+
+@dataclass(frozen=True)
+class VariantPrice:
+    id: str
+    sku: str
+    product_id: str
+    price: Decimal
+    compare_at_price: Decimal | None
+
+
+def variant_prices(session: Session, variant_ids: Iterable[str]) -> list[VariantPrice]:
+    """The prices of these variants (unknown ids are left out)."""
+    ids = sorted(set(variant_ids))
+    if not ids:
+        return []
+    return [VariantPrice(*row) for row in session.execute(
+        select(Variant.id, Variant.sku, Variant.product_id, Variant.price,
+               Variant.compare_at_price).where(Variant.id.in_(ids)))]
+
+
+def product_type_id(session: Session, slug: str) -> str | None:
+    return session.scalar(select(ProductType.id).where(ProductType.slug == slug))
+
+
+def import_rows(session: Session, organization_id: str,
+                rows: list[csvio.SourceRow]) -> BatchResult:
+    """Upsert catalog rows by SKU in the caller's transaction, exactly as a CSV import does
+    (same validation, same per-row errors in the result)."""
+    return Importer(organization_id).apply(session, rows)

@@ -1,0 +1,1 @@
+"""Development tools that run from the repository (not part of the ``mercato`` package)."""
