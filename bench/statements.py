@@ -1,12 +1,16 @@
 """SQL statements per checkout, counted, with the ones that ran more than once.
 
-``python -m bench.statements [--db sqlite,postgresql] [--show]``
+``python -m bench.statements [--db sqlite,postgresql] [--show] [--repeat N]``
 
 Not a load benchmark: one checkout of a one-line cart (manual payment, flat shipping, a tax
 rate: the store ``bench/checkout.py`` measures), run in-process through the real app and a
 ``TestClient`` on a fresh migrated database, with a SQLAlchemy ``before_cursor_execute``
 listener on the engine around the one request. An order ingested with ``POST
 /api/v1/orders`` is counted the same way for comparison. ``--show`` prints every statement.
+``--repeat N`` then checks out N more carts one after another and prints the mean CPU time of
+this process per checkout (``time.process_time``: the app and the test client, not the
+database server) and the mean wall time: one request at a time, a busy machine stretches the
+wall time far more than the CPU time, so the CPU time is the figure to compare between runs.
 
 The counts depend only on the code, not on the machine: this is what "statements per
 checkout" in bench/README.md means, before and after a change.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,9 +38,13 @@ PASSWORD = "benchpass123"
 
 @dataclass
 class Counted:
-    """The statements one block ran on one engine (the worker's threads left out)."""
+    """The statements one block ran on one engine (the worker's threads left out), and for
+    ``--repeat`` the CPU and wall seconds of the repeated checkouts."""
 
     statements: list[str] = field(default_factory=list)
+    runs: int = 0
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
 
     @property
     def total(self) -> int:
@@ -80,8 +89,9 @@ def _ok(response: Any) -> Any:
     return response.json()
 
 
-def measure(backend: str) -> dict[str, Counted]:
-    """One checkout and one order ingest on a fresh database of ``backend``."""
+def measure(backend: str, repeat: int = 0) -> dict[str, Counted]:
+    """One checkout and one order ingest on a fresh database of ``backend``; then ``repeat``
+    checkouts more, timed."""
     from fastapi.testclient import TestClient
 
     from mercato.app import create_app
@@ -124,8 +134,8 @@ def measure(backend: str) -> dict[str, Counted]:
                     "title": "Bench", "product_type": "accessory", "status": "active",
                     "variants": [{"sku": f"ST-{i}", "price": "10.00"} for i in range(3)]}))
                 _ok(client.post("/api/v1/inventory/adjustments", headers=staff, json={
-                    "lines": [{"sku": f"ST-{i}", "location": location, "delta": 100,
-                               "reason": "restock"} for i in range(3)]}))
+                    "lines": [{"sku": f"ST-{i}", "location": location,
+                               "delta": 100 + repeat, "reason": "restock"} for i in range(3)]}))
 
                 def cart(sku: str) -> str:
                     made = _ok(client.post("/store/v1/bench/carts", json={
@@ -149,6 +159,14 @@ def measure(backend: str) -> dict[str, Counted]:
                 with counting(db.engine) as ingest:
                     _ok(client.post("/api/v1/orders", headers=staff,
                                     json={**order, "external_id": "counted"}))
+                carts = [cart("ST-1") for _ in range(repeat)]
+                cpu, wall = time.process_time(), time.perf_counter()
+                for each in carts:
+                    _ok(client.post(f"/store/v1/bench/carts/{each}/checkout",
+                                    json={"payment": {"method": "manual"}}))
+                checkout.runs = repeat
+                checkout.cpu_seconds = time.process_time() - cpu
+                checkout.wall_seconds = time.perf_counter() - wall
             return {"checkout": checkout, "order ingest": ingest}
         finally:
             db.dispose()
@@ -159,10 +177,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=",".join(BACKENDS),
                         help="comma-separated: sqlite,postgresql")
     parser.add_argument("--show", action="store_true", help="print every statement")
+    parser.add_argument("--repeat", type=int, default=0, metavar="N",
+                        help="then time N checkouts, one after another")
     args = parser.parse_args(argv)
     for backend in [b.strip() for b in args.db.split(",") if b.strip()]:
-        for case, counted in measure(backend).items():
-            print(f"{backend:<10} {case:<13} {counted.total:>3} statements")
+        for case, counted in measure(backend, args.repeat).items():
+            timed = ""
+            if counted.runs:
+                timed = (f"; {counted.runs} more: {counted.cpu_seconds / counted.runs * 1000:.1f}"
+                         f" ms CPU, {counted.wall_seconds / counted.runs * 1000:.1f} ms wall"
+                         " per checkout")
+            print(f"{backend:<10} {case:<13} {counted.total:>3} statements{timed}")
             for times, statement in counted.repeated():
                 print(f"{'':>10} {times}x {statement[:150]}")
             if args.show:
