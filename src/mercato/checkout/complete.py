@@ -1,20 +1,30 @@
-"""Checkout: a cart becomes an order, with its stock held first and its payment taken.
+"""Checkout as explicit steps: a cart becomes an order, its stock held first and its payment
+taken. Each step takes a session (or none) and plain data, so the storefront's API, web pages,
+the POS and the payment webhook can run the same steps; ``start`` (the storefront's
+``POST .../checkout``) is their composition.
 
-1. The cart is locked and priced; anything that stops it (a line no longer for sale, too few
-   in stock, no shipping method, no email) is a 422 and changes nothing.
-2. Stock for every line is reserved, all or nothing (409 ``insufficient_stock`` otherwise),
-   under the reference ``cart:<id>:<attempt>``; the priced order is kept on the cart, so what
-   the shopper is charged is what the order says even if prices change meanwhile.
-3. Payment. A local gateway (manual, store credit, gift card) is charged in the same
-   transaction: a decline rolls everything back, reservation included. A remote one (Stripe)
-   is charged after the hold is committed and outside any transaction, keyed by the same
-   reference so a retry never charges twice; a decline releases the hold and reopens the cart.
-4. The order is ingested through the orders module with the reservation (its units are
-   sold, not taken again), external id = the cart id: one cart can never make two orders.
+1. ``prepare``, in one transaction: the cart is locked; what pricing needs is read once
+   (``cart.service.fetch``: lines and sale items, the storefront's sales channel, promotions
+   in force, shipping method, tax settings and rates) and the cart priced from it; anything
+   that stops it (a line no longer for sale, no shipping method, no email) is a 422 and
+   changes nothing. Stock for every line is then reserved, all or nothing (409
+   ``insufficient_stock`` otherwise), under the reference ``cart:<id>:<attempt>``, and the
+   attempt is recorded on the cart with the priced order, so what the shopper is charged is
+   what the order says even if prices change meanwhile. Returns a ``Prepared``.
+2. ``charge``: the payment, keyed by the reference (a retry never charges twice). A remote
+   gateway (Stripe) is called after prepare's transaction is committed, with no session and
+   no lock held. A local one (manual, store credit, gift card) writes to the database, so it
+   is charged inside the transaction that prepared and completes: its decline rolls that
+   whole transaction back, reservation and attempt included.
+3. ``complete``: the order is ingested through the orders module with the reservation (its
+   units are sold, not taken again), external id = the cart id (one cart can never make two
+   orders), and the promotions' uses counted. Or ``compensate`` when the charge failed or
+   was abandoned: the hold is released and the cart reopened.
 
 A payment that needs the shopper (3-D Secure) leaves the cart ``checking_out`` with its hold;
-the provider's webhook completes the order (``on_payment``), a failure there releases it, and
-a hold nobody completes is released by the sweeper when it expires.
+the provider's webhook ends the attempt with the same steps (``on_payment``: ``complete`` on
+success, ``compensate`` on failure), and a hold nobody completes is compensated by the
+sweeper (``reopen_abandoned``) when it expires.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mercato.checkout.cart.models import Cart
-from mercato.checkout.cart.service import CartView, get_cart, view
+from mercato.checkout.cart.service import CartView, fetch, get_cart, price
 from mercato.checkout.promotions import service as promotions
 from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
 from mercato.core.errors import Conflict, MercatoError, PaymentFailed, ValidationFailed
@@ -40,16 +50,17 @@ from mercato.inventory import (
     ReservationLineIn,
     release,
     reserve,
-    web_channel,
 )
 from mercato.orders.models import Order
 from mercato.orders.schemas import OrderIn
 from mercato.orders.service import get_order, ingest
-from mercato.payments.gateways import ChargeRequest, ChargeResult, gateway_for
+from mercato.payments.gateways import ChargeRequest, ChargeResult, Gateway, gateway_for
 from mercato.payments.hooks import PaymentUpdate, on_payment_update
 from mercato.settings import Settings
 
 log = structlog.get_logger(__name__)
+TAKEN = ("paid", "authorized")
+"""Charge results whose money the provider holds: the order is made whatever happens."""
 
 
 @dataclass
@@ -62,6 +73,219 @@ class Outcome:
     created: bool
     payment: dict[str, Any]
 
+
+@dataclass
+class Prepared:
+    """An attempt ``prepare`` recorded: what ``charge`` and ``complete`` (or ``compensate``)
+    need. ``cart`` and ``reservation`` are rows of prepare's session: the same transaction
+    (a local payment) uses them as they are, a later one (after a remote charge) locks the
+    cart again by ``cart_id``."""
+
+    organization_id: str
+    cart_id: str
+    attempt: int
+    reference: str                  # cart:<id>:<attempt>: the hold's and the charge's key
+    shopper: Shopper | None
+    cart: Cart
+    reservation: Reservation
+    gateway: Gateway
+    request: ChargeRequest          # amount, currency, reference, idempotency key, details
+
+    @property
+    def remote(self) -> bool:
+        """Whether the payment is taken by a provider, outside any transaction."""
+        return self.gateway.remote
+
+
+def prepare(session: Session, organization_id: str, cart_id: str, shopper: Shopper | None,
+            *, method: str, details: dict[str, Any], settings: Settings) -> Prepared | Outcome:
+    """Step 1, in the caller's transaction: lock, price, check, hold the stock, record the
+    attempt (see the module docstring). An ``Outcome`` instead when the cart made its order
+    before (the same answer again); 409 while another attempt waits for its payment or when
+    the cart is no longer open."""
+    cart = get_cart(session, cart_id, shopper, lock=True)
+    if cart.status == "completed" and cart.order_id:
+        return Outcome(cart, get_order(session, cart.order_id), False, cart.payment or {})
+    if cart.status == "checking_out":
+        raise Conflict("This cart's checkout is waiting for its payment.",
+                       extra={"cart_status": cart.status,
+                              "payment": public_payment(cart.payment)})
+    if cart.status != "open":
+        raise Conflict(f"The cart is {cart.status}; it cannot be checked out.",
+                       extra={"cart_status": cart.status})
+    info = fetch(session, cart, stock=False)  # stock is the reservation's to decide
+    current = price(session, info)
+    _problems(current)
+    gateway = gateway_for(session, method, settings=settings)
+    attempt = cart.attempt + 1
+    reference = f"cart:{cart.id}:{attempt}"
+    channel = info.channel
+    pickup = current.shipping.pickup_location_id if current.shipping else None
+    reservation, _ = reserve(session, ReservationIn(
+        reference=reference, channel=channel.id if channel and not pickup else None,
+        expires_in_seconds=settings.checkout_hold_minutes * 60,
+        lines=[ReservationLineIn(sku=lv.line.sku, quantity=lv.line.quantity, location=pickup)
+               for lv in current.lines]))
+    body = _order_body(cart, current, channel.id if channel else "web")
+    request = ChargeRequest(method=method, amount=current.totals.total,
+                            currency=cart.currency, reference=reference,
+                            idempotency_key=reference, customer_id=cart.customer_id,
+                            email=cart.email, details=details)
+    cart.attempt, cart.reservation_id = attempt, reservation.id
+    cart.payment = {"method": method, "status": "processing", "amount": str(request.amount),
+                    "reference": None, "attempt": attempt, "order": body,
+                    "promotions": _applied(current)}
+    if gateway.remote:
+        cart.status = "checking_out"  # kept, with the hold, while the provider is asked
+    return Prepared(organization_id, cart.id, attempt, reference, shopper, cart, reservation,
+                    gateway, request)
+
+
+def charge(prepared: Prepared, session: Session | None = None) -> ChargeResult:
+    """Step 2: take the payment, keyed by the attempt's reference (a retry never charges
+    twice). A declined payment is a ``failed`` result, not an exception; a provider that does
+    not answer raises (``ServiceUnavailable``).
+
+    Remote gateway (Stripe): call with no session, after prepare's transaction is committed,
+    so that no transaction or lock is held while the provider is asked. Local gateway
+    (manual, store credit, gift card): it writes to the database, so pass the session of
+    prepare, in the same transaction as ``complete``: its decline makes ``complete`` raise
+    ``PaymentFailed``, which rolls that whole transaction back (hold and attempt included),
+    so a local checkout is one transaction, as it always was."""
+    if prepared.remote:
+        if session is not None:
+            raise ValueError("a remote payment is taken outside any transaction")
+        return prepared.gateway.charge(None, prepared.request)
+    if session is None:
+        raise ValueError("a local payment is taken in the transaction that prepared it")
+    return prepared.gateway.charge(session, prepared.request)
+
+
+def complete(session: Session, target: Prepared | Cart, result: ChargeResult) -> Outcome:
+    """Step 3: make the order of an attempt whose charge did not fail.
+
+    ``target`` is this request's ``Prepared``, or a cart its caller has locked and checked
+    (the webhook, ``on_payment``). For a local payment (same transaction as prepare) a
+    ``failed`` result raises ``PaymentFailed`` (the transaction rolls back whole) and a
+    promotion whose limit was reached meanwhile fails the checkout. After a remote charge the
+    cart is locked again in this transaction: if the webhook completed it first, that order
+    is the answer (``created`` False); ``requires_action`` records what the shopper must
+    confirm and leaves the order to the webhook; a payment the provider holds makes the order
+    even past a promotion's limit (tagged ``promotion-over-limit``: the shopper paid that
+    price). Compensate a failed remote charge instead (``start`` does)."""
+    if isinstance(target, Cart):
+        order = _make_order(session, target.organization_id, target, result,
+                            strict_limits=False)
+        return Outcome(target, order, True, target.payment or {})
+    if not target.remote:
+        if result.status == "failed":
+            raise PaymentFailed(f"The payment was declined: {result.failure}.",
+                                extra={"failure": result.failure})
+        order = _make_order(session, target.organization_id, target.cart, result,
+                            strict_limits=True)
+        return Outcome(target.cart, order, True, target.cart.payment or {})
+    cart = get_cart(session, target.cart_id, target.shopper, lock=True)
+    if cart.status == "completed" and cart.order_id:  # the webhook was faster
+        return Outcome(cart, get_order(session, cart.order_id), False, cart.payment or {})
+    if result.status in TAKEN:
+        order = _make_order(session, target.organization_id, cart, result,
+                            strict_limits=False)
+        return Outcome(cart, order, True, cart.payment or {})
+    if result.status == "requires_action":
+        cart.payment = {**(cart.payment or {}), **_payment_state(result)}
+        return Outcome(cart, None, False, cart.payment)
+    raise ValueError(f"a {result.status} charge is compensated, not completed")
+
+
+def compensate(session: Session, attempt: Prepared | str, *, why: str) -> bool:
+    """Step 3 when the charge failed or was abandoned: the attempt's hold is released and the
+    cart can be checked out again (its payment state says ``failed`` and why). ``attempt``:
+    the ``Prepared``, or its reference ``cart:<id>:<attempt>``. Nothing happens (False) if
+    another attempt or a completion came first."""
+    reference = attempt.reference if isinstance(attempt, Prepared) else attempt
+    cart_id = reference.split(":")[1]
+    cart = session.scalar(select(Cart).where(Cart.id == cart_id).with_for_update()
+                          .execution_options(populate_existing=True))
+    if cart is None or cart.status != "checking_out" \
+            or f"cart:{cart.id}:{cart.attempt}" != reference:
+        return False
+    if cart.reservation_id:
+        reservation = session.get(Reservation, cart.reservation_id)
+        if reservation is not None:
+            release(session, reservation, note=why)
+    cart.status = "open"
+    cart.payment = {**(cart.payment or {}), "status": "failed", "failure": why}
+    session.flush()
+    return True
+
+
+def start(session: Session, organization_id: str, cart_id: str, shopper: Shopper | None, *,
+          method: str, details: dict[str, Any], settings: Settings) -> Outcome:
+    """Check out the cart: ``prepare``, ``charge``, then ``complete`` or ``compensate``.
+    With a remote gateway the session is committed after prepare (the hold and the attempt
+    are kept while the provider is asked) and after a compensation (which the 402 that
+    follows must not roll back)."""
+    ready = prepare(session, organization_id, cart_id, shopper, method=method,
+                    details=details, settings=settings)
+    if isinstance(ready, Outcome):
+        return ready
+    if not ready.remote:
+        return complete(session, ready, charge(ready, session))
+    session.commit()
+    try:
+        result = charge(ready)
+    except MercatoError:
+        compensate(session, ready, why="the provider did not answer")
+        session.commit()
+        raise
+    if result.status not in (*TAKEN, "requires_action"):
+        compensate(session, ready, why=result.failure or "declined")
+        session.commit()
+        raise PaymentFailed(f"The payment was declined: {result.failure}.",
+                            extra={"failure": result.failure})
+    return complete(session, ready, result)
+
+
+def public_payment(payment: dict[str, Any] | None) -> dict[str, Any]:
+    """A payment state as the shopper may see it (not the priced order kept with it)."""
+    return {k: v for k, v in (payment or {}).items() if k not in ("order", "promotions")}
+
+
+def _make_order(session: Session, organization_id: str, cart: Cart, result: ChargeResult,
+                *, strict_limits: bool) -> Order:
+    """Make the order from the priced body kept on the cart, selling the held stock, and
+    count the promotions used. ``strict_limits``: a promotion whose limit was reached
+    meanwhile fails the checkout (local payments, rolled back whole); for a payment already
+    taken by a provider the order is made anyway and tagged, since the shopper paid that
+    price."""
+    state = cart.payment or {}
+    body = dict(state["order"])
+    if result.status in TAKEN:
+        body["payments"] = [{"method": result.method, "amount": str(result.amount),
+                             "status": result.status, "reference": result.reference}]
+    reservation = session.get(Reservation, cart.reservation_id) if cart.reservation_id \
+        else None
+    order, _ = ingest(session, organization_id, OrderIn.model_validate(body),
+                      reservation=reservation, account_id=cart.account_id,
+                      customer_id=cart.customer_id)
+    applied = _result_of(state.get("promotions", []))
+    if applied.applied:
+        try:
+            with session.begin_nested():
+                promotions.redeem(session, applied, customer_id=cart.customer_id,
+                                  email=cart.email, order_id=order.id)
+        except Conflict:
+            if strict_limits:
+                raise
+            order.tags = sorted({*order.tags, "promotion-over-limit"})
+            log.warning("promotion_over_limit", cart_id=cart.id, order_id=order.id)
+    cart.status, cart.order_id = "completed", order.id
+    cart.payment = {**state, **_payment_state(result)}
+    session.flush()
+    return order
+
+
+# -- what the steps share ---------------------------------------------------------------------
 
 def _problems(current: CartView) -> None:
     """422 for what the shopper must fix; too few in stock is left to the reservation, whose
@@ -126,128 +350,6 @@ def _payment_state(result: ChargeResult) -> dict[str, Any]:
             "failure": result.failure}
 
 
-def start(session: Session, organization_id: str, cart_id: str, shopper: Shopper | None, *,
-          method: str, details: dict[str, Any], settings: Settings) -> Outcome:
-    """Check out the cart (see the module docstring). Commits the session part-way for a
-    remote gateway, so that no lock is held while the provider is called."""
-    cart = get_cart(session, cart_id, shopper, lock=True)
-    if cart.status == "completed" and cart.order_id:
-        return Outcome(cart, get_order(session, cart.order_id), False, cart.payment or {})
-    if cart.status == "checking_out":
-        raise Conflict("This cart's checkout is waiting for its payment.",
-                       extra={"cart_status": cart.status,
-                              "payment": public_payment(cart.payment)})
-    if cart.status != "open":
-        raise Conflict(f"The cart is {cart.status}; it cannot be checked out.",
-                       extra={"cart_status": cart.status})
-    current = view(session, cart)
-    _problems(current)
-    gateway = gateway_for(session, method, settings=settings)
-    cart.attempt += 1
-    reference = f"cart:{cart.id}:{cart.attempt}"
-    channel = web_channel(session)
-    pickup = current.shipping.pickup_location_id if current.shipping else None
-    reservation, _ = reserve(session, ReservationIn(
-        reference=reference, channel=channel.id if channel and not pickup else None,
-        expires_in_seconds=settings.checkout_hold_minutes * 60,
-        lines=[ReservationLineIn(sku=lv.line.sku, quantity=lv.line.quantity, location=pickup)
-               for lv in current.lines]))
-    body = _order_body(cart, current, channel.id if channel else "web")
-    request = ChargeRequest(method=method, amount=current.totals.total,
-                            currency=cart.currency, reference=reference,
-                            idempotency_key=reference, customer_id=cart.customer_id,
-                            email=cart.email, details=details)
-    cart.reservation_id = reservation.id
-    cart.payment = {"method": method, "status": "processing", "amount": str(request.amount),
-                    "reference": None, "attempt": cart.attempt, "order": body,
-                    "promotions": _applied(current)}
-    if not gateway.remote:
-        result = gateway.charge(session, request)
-        if result.status == "failed":
-            raise PaymentFailed(f"The payment was declined: {result.failure}.",
-                                extra={"failure": result.failure})
-        order = _complete(session, organization_id, cart, result, strict_limits=True)
-        return Outcome(cart, order, True, cart.payment)
-    cart.status = "checking_out"
-    session.commit()  # the hold and the attempt are kept while the provider is asked
-
-    try:
-        result = gateway.charge(None, request)
-    except MercatoError:
-        _reopen(session, cart_id, attempt=request.reference, why="the provider did not answer")
-        session.commit()
-        raise
-    cart = get_cart(session, cart_id, shopper, lock=True)
-    if cart.status == "completed" and cart.order_id:  # the webhook was faster
-        return Outcome(cart, get_order(session, cart.order_id), False, cart.payment or {})
-    if result.status in ("paid", "authorized"):
-        order = _complete(session, organization_id, cart, result, strict_limits=False)
-        return Outcome(cart, order, True, cart.payment or {})
-    if result.status == "requires_action":
-        cart.payment = {**(cart.payment or {}), **_payment_state(result)}
-        return Outcome(cart, None, False, cart.payment)
-    _reopen(session, cart_id, attempt=reference, why=result.failure or "declined")
-    session.commit()
-    raise PaymentFailed(f"The payment was declined: {result.failure}.",
-                        extra={"failure": result.failure})
-
-
-def public_payment(payment: dict[str, Any] | None) -> dict[str, Any]:
-    """A payment state as the shopper may see it (not the priced order kept with it)."""
-    return {k: v for k, v in (payment or {}).items() if k not in ("order", "promotions")}
-
-
-def _complete(session: Session, organization_id: str, cart: Cart, result: ChargeResult, *,
-              strict_limits: bool) -> Order:
-    """Make the order from the priced body kept on the cart, selling the held stock, and
-    count the promotions used. ``strict_limits``: a promotion whose limit was reached
-    meanwhile fails the checkout (local payments, rolled back whole); for a payment already
-    taken by a provider the order is made anyway and tagged, since the shopper paid that
-    price."""
-    state = cart.payment or {}
-    body = dict(state["order"])
-    if result.status in ("paid", "authorized"):
-        body["payments"] = [{"method": result.method, "amount": str(result.amount),
-                             "status": result.status, "reference": result.reference}]
-    reservation = session.get(Reservation, cart.reservation_id) if cart.reservation_id \
-        else None
-    order, _ = ingest(session, organization_id, OrderIn.model_validate(body),
-                      reservation=reservation, account_id=cart.account_id,
-                      customer_id=cart.customer_id)
-    applied = _result_of(state.get("promotions", []))
-    if applied.applied:
-        try:
-            with session.begin_nested():
-                promotions.redeem(session, applied, customer_id=cart.customer_id,
-                                  email=cart.email, order_id=order.id)
-        except Conflict:
-            if strict_limits:
-                raise
-            order.tags = sorted({*order.tags, "promotion-over-limit"})
-            log.warning("promotion_over_limit", cart_id=cart.id, order_id=order.id)
-    cart.status, cart.order_id = "completed", order.id
-    cart.payment = {**state, **_payment_state(result)}
-    session.flush()
-    return order
-
-
-def _reopen(session: Session, cart_id: str, *, attempt: str, why: str) -> None:
-    """The attempt failed or was abandoned: its hold is released and the cart can be checked
-    out again. Nothing happens if another attempt (or a completion) came first."""
-    cart = session.scalar(select(Cart).where(Cart.id == cart_id).with_for_update()
-                          .execution_options(populate_existing=True))
-    if cart is None or cart.status != "checking_out" \
-            or f"cart:{cart.id}:{cart.attempt}" != attempt:
-        return
-    if cart.reservation_id:
-        reservation = session.get(Reservation, cart.reservation_id)
-        if reservation is not None:
-            release(session, reservation, note=why)
-    cart.status = "open"
-    cart.payment = {**(cart.payment or {}), "status": "failed", "failure": why}
-    session.flush()
-
-
 # -- the provider's word (webhooks) -------------------------------------------------------------
 
 def on_payment(session: Session, update: PaymentUpdate) -> None:
@@ -265,12 +367,11 @@ def on_payment(session: Session, update: PaymentUpdate) -> None:
             or str(cart.payment.get("attempt")) != parts[2]:
         return
     if update.kind == "failed":
-        _reopen(session, cart.id, attempt=reference, why="declined at the provider")
+        compensate(session, reference, why="declined at the provider")
         return
-    organization_id = cart.organization_id
-    _complete(session, organization_id, cart, ChargeResult(
+    complete(session, cart, ChargeResult(
         method=str(cart.payment.get("method", update.provider)), status="paid",
-        amount=update.amount, reference=update.reference), strict_limits=False)
+        amount=update.amount, reference=update.reference))
 
 
 on_payment_update(on_payment)
@@ -287,7 +388,7 @@ def reopen_abandoned(db: Database, *, hold_minutes: int, limit: int = 200) -> in
             Cart.status == "checking_out", Cart.updated_at <= cutoff).limit(limit)).all()
         for organization_id, cart_id, attempt in due:
             set_tenant(session, organization_id)
-            _reopen(session, cart_id, attempt=f"cart:{cart_id}:{attempt}",
-                    why="the payment was not completed in time")
+            compensate(session, f"cart:{cart_id}:{attempt}",
+                       why="the payment was not completed in time")
         set_tenant(session, SYSTEM)
         return len(due)

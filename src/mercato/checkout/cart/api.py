@@ -75,7 +75,8 @@ def cart_out(session: Session, cart: Cart) -> CartOut:
             title=lv.item.product_title if lv.item else None,
             variant_title=(lv.item.variant_title or None) if lv.item else None,
             quantity=lv.line.quantity, unit_price=lv.unit_price, compare_at=lv.compare_at,
-            price_source=lv.price_source, available=lv.available,
+            price_source=lv.price_source,
+            available=lv.available or 0,  # always read here: view(stock=True)
             discounts=[{"title": t, "amount": str(a)} for t, a in lv.discounts],
             subtotal=lt.subtotal, discount_total=lt.discount_total, tax_total=lt.tax_total,
             total=lt.total, problems=lv.all_problems))

@@ -1,6 +1,7 @@
 """Carts for guests and shoppers. A cart stores only what the shopper chose (lines, codes,
 address, shipping method); everything with a price is computed by ``view`` on every read and
-change, from the catalog, stock, pricing, promotions, shipping and tax as they are now.
+change, from the catalog, stock, pricing, promotions, shipping and tax as they are now:
+``fetch`` reads all of it once into a ``CheckoutInfo``, ``price`` works it out from that.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from mercato.checkout.cart.models import Cart, CartLine
 from mercato.checkout.pricing import service as pricing
 from mercato.checkout.promotions import service as promotions
 from mercato.checkout.shipping import service as shipping
+from mercato.checkout.shipping.models import ShippingMethod
 from mercato.checkout.tax import service as tax
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.money import MAX_AMOUNT
 from mercato.identity import Shopper, customer_tags
 from mercato.identity import ports as identity_ports
-from mercato.inventory import sellable, web_channel
+from mercato.inventory import SalesChannel, sellable, web_channel
 from mercato.orders import LineIn, OrderTotals, ShippingIn, order_totals
 
 carts_t = table_of(Cart)
@@ -114,7 +116,7 @@ def add_line(session: Session, cart: Cart, sku: str, quantity: int) -> CartLine:
 def _check_total(session: Session, cart: Cart) -> None:
     """A cart whose total would pass the largest amount could not be stated (every amount is
     at most ``MAX_AMOUNT``); more units are refused, as more than the stock is."""
-    totals = view(session, cart).totals
+    totals = view(session, cart, stock=False).totals
     if max(totals.subtotal, totals.tax_total, totals.total) > MAX_AMOUNT:
         raise ValidationFailed("The cart would come to too much.", errors=[
             {"field": "quantity", "message": f"the cart would come to more than the largest "
@@ -179,7 +181,7 @@ def set_address(cart: Cart, address: dict[str, Any], *, billing: bool = False) -
 
 def set_method(session: Session, cart: Cart, method_id: str) -> None:
     """Choose a shipping method; it must be able to ship this cart now (else 422)."""
-    current = view(session, cart)
+    current = view(session, cart, stock=False)
     shipping.quote(session, method_id, address=address_of(cart), currency=cart.currency,
                    subtotal=current.merchandise, weight_grams=current.weight_grams,
                    wanted=wanted(cart))
@@ -231,15 +233,16 @@ class LineView:
     unit_price: Decimal | None
     compare_at: Decimal | None
     price_source: str | None
-    available: int
+    available: int | None  # None: not read (a checkout leaves stock to its reservation)
     problems: list[str]  # besides stock, which `short` derives
     discounts: list[tuple[str, Decimal]] = field(default_factory=list)
 
     @property
     def short(self) -> str | None:
         """The stock problem, if the store has fewer units than the line wants."""
-        return f"only {self.available} available" \
-            if self.line.quantity > self.available else None
+        if self.available is None or self.line.quantity <= self.available:
+            return None
+        return f"only {self.available} available"
 
     @property
     def all_problems(self) -> list[str]:
@@ -295,31 +298,95 @@ def customer_groups(session: Session, cart: Cart) -> list[str]:
     return customer_tags(session, cart.customer_id)
 
 
-def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> CartView:
-    """Price the cart as it stands: one read of the catalog, stock, prices and promotions."""
-    at = at or utcnow()
+@dataclass
+class CheckoutLineInfo:
+    """A cart line with its variant as the catalog sells it now (None: no longer there)."""
+
+    line: CartLine
+    item: SaleItem | None
+
+
+@dataclass
+class CheckoutInfo:
+    """Everything pricing a cart reads, read once and passed down (the shape of Saleor's
+    ``checkout/fetch.py``): the lines with their sale items, the customer's groups, the
+    storefront's sales channel, the promotions in force, the variants' facts for scoped rules
+    and promotions (read when first needed), the chosen shipping method, the tax settings and
+    the rates at the shipping address. ``price`` works from it alone, apart from the price
+    lists and rules it resolves; the checkout's steps hand the same channel to the hold.
+
+    ``available`` (units the storefront may sell, by variant) is read only for a cart shown
+    to the shopper: a checkout leaves stock to its reservation, which decides (409
+    ``insufficient_stock``) at the moment it holds. The online locations a channel-less
+    storefront sells from are read by inventory's face itself (``sellable``, ``reserve``),
+    which takes no list of them."""
+
+    cart: Cart
+    lines: list[CheckoutLineInfo]
+    at: dt.datetime
+    customer_groups: list[str]
+    channel: SalesChannel | None
+    available: dict[str, int] | None
+    promotions: promotions.Candidates
+    scope: pricing.ScopeMatcher
+    shipping_method: ShippingMethod | None
+    address: tax.TaxAddress | None
+    tax: tax.TaxSettingsView
+    tax_rates: list[Any]  # orders.totals.TaxIn: the rates at the shipping address
+
+
+def fetch(session: Session, cart: Cart, *, at: dt.datetime | None = None,
+          stock: bool = True) -> CheckoutInfo:
+    """Read what pricing ``cart`` needs, once (see ``CheckoutInfo``); ``stock``: also what
+    the storefront may sell of each line now."""
     variant_ids = [ln.variant_id for ln in cart.lines]
     found = sale_items(session, ids=variant_ids)
-    can = sellable(session, web_channel(session), variant_ids)
-    groups = customer_groups(session, cart)
+    channel = web_channel(session)
+    where = address_of(cart)
+    return CheckoutInfo(
+        cart=cart, lines=[CheckoutLineInfo(ln, found.get(ln.variant_id)) for ln in cart.lines],
+        at=at or utcnow(), customer_groups=customer_groups(session, cart), channel=channel,
+        available=sellable(session, channel, variant_ids) if stock else None,
+        promotions=promotions.candidates(session, codes=list(cart.codes),
+                                         customer_id=cart.customer_id, email=cart.email),
+        scope=pricing.ScopeMatcher(session, variant_ids=variant_ids),
+        shipping_method=shipping.method_for(session, cart.shipping_method_id),
+        address=where, tax=tax.tax_settings(session),
+        tax_rates=tax.tax_lines(session, where))  # shipping takes the same rates, or none
+
+
+def view(session: Session, cart: Cart, *, at: dt.datetime | None = None,
+         stock: bool = True) -> CartView:
+    """Price the cart as it stands (``fetch``, then ``price``); ``stock``: also how many of
+    each line the store can sell now (the cart as the shopper sees it)."""
+    return price(session, fetch(session, cart, at=at, stock=stock))
+
+
+def price(session: Session, info: CheckoutInfo) -> CartView:
+    """The cart priced from what ``fetch`` read: prices resolved (price lists and rules),
+    promotions weighed, shipping quoted, taxes and totals worked out."""
+    cart, at, groups = info.cart, info.at, info.customer_groups
     prices = pricing.resolve_prices(
         session, currency=cart.currency, customer_groups=groups, channel_kind="web", at=at,
-        items=[pricing.PriceRequest(variant_id=i.id, quantity=ln.quantity,
+        items=[pricing.PriceRequest(variant_id=i.id, quantity=li.line.quantity,
                                     catalog_price=i.price, catalog_currency=i.currency)
-               for ln in cart.lines if (i := found.get(ln.variant_id)) is not None])
+               for li in info.lines if (i := li.item) is not None],
+        scope=info.scope)
     lines: list[LineView] = []
-    for ln in cart.lines:
-        item = found.get(ln.variant_id)
-        price = prices.get(ln.variant_id)
+    for li in info.lines:
+        ln, item = li.line, li.item
+        found_price = prices.get(ln.variant_id)
         problems = []
         if item is None or not item.sold_on("web"):
             problems.append("no longer for sale")
-        elif price is None:
+        elif found_price is None:
             problems.append(f"no price in {cart.currency}")
-        lines.append(LineView(ln, item, price.unit_price if price else None,
-                              price.compare_at if price else None,
-                              price.source if price else None, can.get(ln.variant_id, 0),
-                              problems))
+        lines.append(LineView(
+            ln, item, found_price.unit_price if found_price else None,
+            found_price.compare_at if found_price else None,
+            found_price.source if found_price else None,
+            None if info.available is None else info.available.get(ln.variant_id, 0),
+            problems))
     priced = [lv for lv in lines if lv.unit_price is not None]
     weight = sum(((lv.item.weight_grams if lv.item else 0) * lv.line.quantity
                   for lv in lines), 0)
@@ -331,7 +398,8 @@ def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> Cart
             channel_kind="web", at=at,
             lines=[promotions.PromoLine(key=lv.line.id, variant_id=lv.line.variant_id,
                                         quantity=lv.line.quantity, unit_price=lv.unit_price)
-                   for lv in priced if lv.unit_price is not None]))
+                   for lv in priced if lv.unit_price is not None]),
+            offered=info.promotions, scope=info.scope)
 
     # shipping is priced on the goods after their discounts, and a free-shipping promotion
     # needs the shipping price: line discounts first, then the method, then shipping's
@@ -340,14 +408,12 @@ def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> Cart
                        if lv.unit_price is not None), ZERO) - sum(
         (amount for found_lines in promo.line_discounts.values() for _, amount in found_lines),
         ZERO)
-    quote, problem = _shipping(session, cart, merchandise, weight)
+    quote, problem = _shipping(session, info, merchandise, weight)
     if quote is not None:
         promo = promote(quote.price)
     for lv in lines:
         lv.discounts = list(promo.line_discounts.get(lv.line.id, []))
-    settings = tax.tax_settings(session)
-    where = address_of(cart)
-    rates = tax.tax_lines(session, where)  # read once: shipping takes the same rates, or none
+    settings, rates = info.tax, info.tax_rates
     shipping_rates = rates if settings.tax_shipping else []
     totals = order_totals(
         [LineIn(lv.line.quantity, lv.unit_price or ZERO, lv.discounts, rates) for lv in lines],
@@ -357,24 +423,25 @@ def view(session: Session, cart: Cart, *, at: dt.datetime | None = None) -> Cart
                     rates, shipping_rates, merchandise, weight)
 
 
-def _shipping(session: Session, cart: Cart, subtotal: Decimal,
+def _shipping(session: Session, info: CheckoutInfo, subtotal: Decimal,
               weight: int) -> tuple[shipping.ShippingQuote | None, str | None]:
     """The chosen method's price now, or why it cannot ship the cart as it stands."""
+    cart = info.cart
     if cart.shipping_method_id is None:
         return None, "choose a shipping method"
     try:
         # stock is left to the reservation (409 insufficient_stock, as a race ends): a pickup
         # method's stock is checked when it is offered and chosen, not against the cart's
         # own hold once checkout has taken it
-        return shipping.quote(session, cart.shipping_method_id, address=address_of(cart),
-                              currency=cart.currency, subtotal=subtotal,
-                              weight_grams=weight), None
+        return shipping.quote_method(session, info.shipping_method, address=info.address,
+                                     currency=cart.currency, subtotal=subtotal,
+                                     weight_grams=weight), None
     except (ValidationFailed, NotFound) as exc:
         return None, exc.detail
 
 
 def shipping_options(session: Session, cart: Cart) -> list[shipping.ShippingQuote]:
-    current = view(session, cart)
+    current = view(session, cart, stock=False)
     return shipping.quotes(session, address=address_of(cart), currency=cart.currency,
                            subtotal=current.merchandise, weight_grams=current.weight_grams,
                            wanted=wanted(cart))

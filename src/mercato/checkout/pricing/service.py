@@ -120,12 +120,25 @@ def variant_facts(session: Session, variant_ids: Iterable[str]) -> dict[str, Var
 
 
 class ScopeMatcher:
-    """Decides whether a variant is inside a scope; category scopes include subcategories."""
+    """Decides whether a variant is inside a scope; category scopes include subcategories.
 
-    def __init__(self, session: Session, facts: dict[str, VariantFacts]) -> None:
+    Given ``variant_ids`` instead of ``facts``, it reads their facts the first time a scope
+    other than ``all`` needs them, and never again: one matcher per cart serves its prices
+    and its promotions (``cart.service.CheckoutInfo``), and a cart whose rules and
+    promotions are all store-wide reads no facts at all."""
+
+    def __init__(self, session: Session, facts: dict[str, VariantFacts] | None = None, *,
+                 variant_ids: Iterable[str] = ()) -> None:
         self.session = session
-        self.facts = facts
+        self._facts = facts
+        self._variant_ids = sorted(set(variant_ids))
         self._subtrees: dict[str, frozenset[str]] = {}
+
+    @property
+    def facts(self) -> dict[str, VariantFacts]:
+        if self._facts is None:
+            self._facts = variant_facts(self.session, self._variant_ids)
+        return self._facts
 
     def _category_ids(self, slug: str) -> frozenset[str]:
         if slug not in self._subtrees:
@@ -204,9 +217,11 @@ def adjust(rule: PricingRule, base: Decimal) -> Decimal:
 
 def resolve_prices(session: Session, *, currency: str, customer_groups: Sequence[str],
                    channel_kind: str, items: Sequence[PriceRequest],
-                   at: datetime | None = None) -> dict[str, ResolvedPrice]:
+                   at: datetime | None = None,
+                   scope: ScopeMatcher | None = None) -> dict[str, ResolvedPrice]:
     """Price per variant_id. A variant with no price in this currency is left out of the dict
-    (the caller treats it as not for sale in that currency)."""
+    (the caller treats it as not for sale in that currency). ``scope``: a matcher the caller
+    shares with the promotions (its variants' facts are read once for both)."""
     at = at or utcnow()
     if not items:
         return {}
@@ -227,9 +242,8 @@ def resolve_prices(session: Session, *, currency: str, customer_groups: Sequence
     rules = [rule for rule in session.scalars(
         select(PricingRule).where(PricingRule.active.is_(True)).order_by(PricingRule.id))
         if rule.currency in (None, currency) and in_window(rule.starts_at, rule.ends_at, at)]
-    facts = variant_facts(session, variant_ids) \
-        if any(rule.scope_kind != "all" for rule in rules) else {}
-    scope = ScopeMatcher(session, facts)
+    if scope is None:
+        scope = ScopeMatcher(session, variant_ids=variant_ids)
 
     resolved: dict[str, ResolvedPrice] = {}
     for item in items:

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from mercato.checkout.pricing.schemas import dump
 from mercato.checkout.pricing.service import (
@@ -33,7 +33,6 @@ from mercato.checkout.pricing.service import (
     apply_changes,
     check_window,
     round_money,
-    variant_facts,
 )
 from mercato.checkout.promotions.models import (
     Promotion,
@@ -178,19 +177,24 @@ def _sort_key(promotion: Promotion) -> tuple[int, str]:
     return (-promotion.priority, promotion.id)
 
 
-def evaluate(session: Session, data: PromoInput) -> PromoResult:
-    """The discounts this cart gets now, and why each entered code that gives none does not
-    apply. Reads only: nothing is counted until ``redeem``."""
-    at = data.at or utcnow()
-    currency = data.currency
-    lines = [line for line in data.lines if line.quantity > 0]
-    amounts = {line.key: round_money(line.unit_price * line.quantity, currency)
-               for line in lines}
-    subtotal = sum(amounts.values(), ZERO)
-    rejected: dict[str, str] = {}
+@dataclass(frozen=True)
+class Candidates:
+    """The promotions a cart could get, read once (``candidates``) and evaluated as often as
+    the cart's prices change: the automatic ones and those of its codes, with the customer's
+    uses of the ones limited per customer."""
 
+    promotions: list[tuple[Promotion, str | None]]  # (promotion, the code entered for it)
+    rejected: dict[str, str]        # codes refused whatever the prices (unknown, a twin)
+    used_by_customer: dict[str, int]
+    customer: str | None            # ``customer_key``
+
+
+def candidates(session: Session, *, codes: Sequence[str], customer_id: str | None,
+               email: str | None) -> Candidates:
+    """Read what ``evaluate`` weighs for a cart with these codes and this customer."""
+    rejected: dict[str, str] = {}
     entered: dict[str, str] = {}
-    for code in data.codes:
+    for code in codes:
         if code.strip():
             entered.setdefault(code_key(code), code.strip())
     coded = {row.code_key: row for row in session.scalars(
@@ -199,15 +203,18 @@ def evaluate(session: Session, data: PromoInput) -> PromoResult:
     for key, code in entered.items():
         if key not in coded:
             rejected[code] = "unknown code"
+    # a promotion's codes are not weighed (``coded`` has them): not loaded with it
     automatic = list(session.scalars(select(Promotion).where(
         Promotion.active.is_(True),
-        ~exists().where(PromotionCode.promotion_id == Promotion.id))))
+        ~exists().where(PromotionCode.promotion_id == Promotion.id))
+        .options(lazyload(Promotion.codes))))
     by_id = {p.id: p for p in automatic}
     wanted = sorted({row.promotion_id for row in coded.values()} - set(by_id))
     if wanted:
         by_id.update({p.id: p for p in session.scalars(
-            select(Promotion).where(Promotion.id.in_(wanted)))})
-    candidates: list[tuple[Promotion, str | None]] = [(p, None) for p in automatic]
+            select(Promotion).where(Promotion.id.in_(wanted))
+            .options(lazyload(Promotion.codes)))})
+    found: list[tuple[Promotion, str | None]] = [(p, None) for p in automatic]
     seen_coded: set[str] = set()
     for key, code in entered.items():
         row = coded.get(key)
@@ -217,23 +224,42 @@ def evaluate(session: Session, data: PromoInput) -> PromoResult:
             rejected[code] = "another code of the same promotion is applied"
             continue
         seen_coded.add(row.promotion_id)
-        candidates.append((by_id[row.promotion_id], code))
+        found.append((by_id[row.promotion_id], code))
 
-    customer = customer_key(data.customer_id, data.email)
+    customer = customer_key(customer_id, email)
     used_by_customer: dict[str, int] = {}
-    limited = [p.id for p, _ in candidates if p.per_customer_limit is not None]
+    limited = [p.id for p, _ in found if p.per_customer_limit is not None]
     if customer is not None and limited:
         used_by_customer = {row[0]: row[1] for row in session.execute(
             select(PromotionUsage.promotion_id, PromotionUsage.used).where(
                 PromotionUsage.promotion_id.in_(limited),
                 PromotionUsage.customer_key == customer))}
-    scoped_kinds = {p.scope_kind for p, _ in candidates}
-    facts = variant_facts(session, [line.variant_id for line in lines]) \
-        if scoped_kinds - {"all"} else {}
-    scope = ScopeMatcher(session, facts)
+    return Candidates(found, rejected, used_by_customer, customer)
+
+
+def evaluate(session: Session, data: PromoInput, *, offered: Candidates | None = None,
+             scope: ScopeMatcher | None = None) -> PromoResult:
+    """The discounts this cart gets now, and why each entered code that gives none does not
+    apply. Reads only: nothing is counted until ``redeem``. ``offered``: what ``candidates``
+    read for the same codes and customer, when the caller evaluates one cart more than once;
+    ``scope``: a matcher shared with the cart's pricing."""
+    at = data.at or utcnow()
+    currency = data.currency
+    lines = [line for line in data.lines if line.quantity > 0]
+    amounts = {line.key: round_money(line.unit_price * line.quantity, currency)
+               for line in lines}
+    subtotal = sum(amounts.values(), ZERO)
+    if offered is None:
+        offered = candidates(session, codes=data.codes, customer_id=data.customer_id,
+                             email=data.email)
+    rejected = dict(offered.rejected)
+    customer = offered.customer
+    used_by_customer = offered.used_by_customer
+    if scope is None:
+        scope = ScopeMatcher(session, variant_ids=[line.variant_id for line in lines])
 
     offers: list[_Offer] = []
-    for promotion, given in candidates:
+    for promotion, given in offered.promotions:
         reason = _unavailable(promotion, at=at, currency=currency, subtotal=subtotal,
                               customer=customer,
                               used_by_customer=used_by_customer.get(promotion.id, 0))

@@ -221,7 +221,21 @@ def quote(session: Session, method_id: str, *, address: TaxAddress | None, curre
           subtotal: Decimal, weight_grams: int, wanted: Wanted | None = None) -> ShippingQuote:
     """The chosen method's price for this cart; ValidationFailed (field "shipping_method")
     when it cannot ship it. Offered by ``quotes`` exactly when this succeeds."""
-    method = get_owned(session, ShippingMethod, method_id)
+    return quote_method(session, method_for(session, method_id), address=address,
+                        currency=currency, subtotal=subtotal, weight_grams=weight_grams,
+                        wanted=wanted)
+
+
+def method_for(session: Session, method_id: str | None) -> ShippingMethod | None:
+    """The method a cart chose, or None (none chosen, or no such method): read once per
+    checkout (``cart.service.CheckoutInfo``) and quoted by ``quote_method``."""
+    return get_owned(session, ShippingMethod, method_id) if method_id else None
+
+
+def quote_method(session: Session, method: ShippingMethod | None, *,
+                 address: TaxAddress | None, currency: str, subtotal: Decimal,
+                 weight_grams: int, wanted: Wanted | None = None) -> ShippingQuote:
+    """``quote`` for a method already read (None: there is no such method)."""
     if method is None:
         raise ValidationFailed("No such shipping method.",
                                errors=[{"field": FIELD, "message": "no such shipping method"}])
