@@ -471,3 +471,8 @@ def _merge_guest_cart(session: Session, guest_id: str, shopper: Shopper, ttl_hou
     """At sign-in (identity asks through its port), the guest cart the shopper brought merges
     into theirs, in the sign-in's transaction; the shopper's cart id is the sign-in's answer."""
     return merge_into_customer(session, guest_id, shopper, ttl_hours=ttl_hours).id
+
+
+def public_payment(payment: dict[str, Any] | None) -> dict[str, Any]:
+    """A payment state as the shopper may see it (not the priced order kept with it)."""
+    return {k: v for k, v in (payment or {}).items() if k not in ("order", "promotions")}

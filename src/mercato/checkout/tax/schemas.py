@@ -20,7 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from mercato.checkout.tax.service import (
+from mercato.checkout.tax.places import (
     COUNTRIES,
     POSTAL_PREFIX,
     normalize_country,
