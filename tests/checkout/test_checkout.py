@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from mercato.checkout.complete import reopen_abandoned
+from mercato.checkout.steps import reopen_abandoned
 from mercato.core.db import Database
 from tests.checkout.helpers import ADDRESS, checkout, new_cart, pickup_method, shop
 from tests.conftest import LiveServer, Org

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from mercato.checkout.complete import Outcome, Prepared, charge, compensate, complete, prepare
+from mercato.checkout import Outcome, Prepared, charge, compensate, complete, prepare
 from mercato.core.db import Database
 from mercato.core.errors import PaymentFailed
 from mercato.settings import Settings

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from mercato.checkout import complete
 from mercato.checkout.cart import service
 from mercato.checkout.cart.api import editable, settings_of, store_router
 from mercato.checkout.cart.schemas import CheckoutIn, CheckoutOut, CheckoutPending
@@ -17,6 +16,7 @@ from mercato.checkout.cart.service import public_payment
 from mercato.checkout.pricing import api as pricing
 from mercato.checkout.promotions import api as promotions
 from mercato.checkout.shipping import api as shipping
+from mercato.checkout.steps import start
 from mercato.checkout.tax import api as tax
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.identity import Shopper
@@ -48,7 +48,7 @@ def checkout(cart_id: str, body: CheckoutIn, request: Request, response: Respons
         service.set_email(cart, body.email)
         session.flush()
     details = body.payment.model_dump(exclude={"method"})
-    outcome = complete.start(session, store.organization_id, cart_id, shopper,
+    outcome = start(session, store.organization_id, cart_id, shopper,
                              method=body.payment.method, details=details,
                              settings=settings_of(request))
     if outcome.order is None:

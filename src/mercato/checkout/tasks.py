@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mercato.checkout.cart.service import expire_carts
-from mercato.checkout.complete import reopen_abandoned
+from mercato.checkout.steps import reopen_abandoned
 from mercato.core.db import SYSTEM, Database
 from mercato.core.outbox import periodic
 from mercato.settings import get_settings
