@@ -25,6 +25,7 @@ from mercato.catalog.models import (
 )
 from mercato.core.idempotency_keys import IdempotencyKey
 from mercato.core.outbox import OutboxDelivery, OutboxEvent
+from mercato.identity.customers.models import Customer, CustomerAddress, CustomerEmail
 from mercato.identity.models import (
     ApiKey,
     AuditEntry,
@@ -54,18 +55,15 @@ from mercato.inventory.models import (
 )
 from mercato.orders.models import (
     Allocation,
-    Customer,
-    CustomerAddress,
-    CustomerEmail,
     Fulfillment,
     Order,
     OrderLine,
     OrderNumber,
-    Payment,
     Refund,
     Return,
     ShippingLine,
 )
+from mercato.payments.models import Payment
 from mercato.tenancy.models import Organization, OrganizationDomain
 
 __all__ = [

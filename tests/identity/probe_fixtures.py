@@ -57,3 +57,13 @@ def shopper_order(client: TestClient, org: Org, shopper: dict[str, Any]) -> str:
 
 
 store_probe_body("PATCH", "/store/v1/{store}/me/addresses/{address_id}", {})
+
+
+@probe_fixture("customer_id")
+def customer(client: TestClient, org: Org) -> str:
+    response = client.post("/api/v1/customers", headers=org.headers, json={"first_name": "P"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+probe_body("POST", "/api/v1/customers/{customer_id}/merge", {"duplicates": ["X"]})

@@ -1,5 +1,6 @@
 """Shopper accounts: sign-up, customer tokens kept apart from staff ones, rate-limited sign-in,
-password reset and email verification by mailed token, the address book, order history."""
+password reset and email verification by mailed token, the address book (the order history
+is orders', tests/orders/test_shopper_orders.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from mercato.core.db import Database
 from mercato.notifications.models import Notification
 from mercato.notifications.service import bodies
 from tests.conftest import Org, create_org
-from tests.orders.helpers import place_order, stocked
 from tests.storefront_helpers import SHOPPER_PASSWORD, sign_in, sign_up, store_url
 from tests.tenancy.verifiers import verified_domain
 
@@ -124,30 +124,6 @@ def test_password_reset_for_an_unknown_email_says_the_same_and_mails_nothing(
     with db.transaction(tenant=org.id) as session:
         assert session.scalars(select(Notification).where(
             Notification.recipient == "nobody@example.com")).all() == []
-
-
-def test_guest_orders_show_in_history_only_after_the_email_is_verified(
-        client: TestClient, org: Org, db: Database) -> None:
-    skus, _ = stocked(client, org, [3])
-    email = "collector@example.com"
-    guest = place_order(client, org, [(skus[0], 1)], customer={"email": email})
-    shopper = sign_up(client, org.slug, email=email)
-    history = client.get(store_url(org.slug, "/me/orders"), headers=shopper["headers"])
-    assert history.status_code == 200
-    assert history.json()["data"] == []
-    hidden = client.get(store_url(org.slug, f"/me/orders/{guest['id']}"),
-                        headers=shopper["headers"])
-    assert hidden.status_code == 404
-    token = mailed_token(db, org, "verify_email", email)
-    verified = client.post(store_url(org.slug, "/auth/verify-email/confirm"),
-                           json={"token": token})
-    assert verified.status_code == 200, verified.text
-    history = client.get(store_url(org.slug, "/me/orders"), headers=shopper["headers"]).json()
-    assert [o["id"] for o in history["data"]] == [guest["id"]]
-    one = client.get(store_url(org.slug, f"/me/orders/{guest['id']}"),
-                     headers=shopper["headers"]).json()
-    assert one["number"] == guest["number"]
-    assert "allocations" not in one["lines"][0]
 
 
 def test_the_address_book_keeps_one_default_of_each_kind(client: TestClient, org: Org,

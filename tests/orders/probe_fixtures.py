@@ -33,15 +33,7 @@ def return_(client: TestClient, org: Org) -> str:
     return str(returned.json()["returns"][0]["id"])
 
 
-@probe_fixture("customer_id")
-def customer(client: TestClient, org: Org) -> str:
-    response = client.post("/api/v1/customers", headers=org.headers, json={"first_name": "P"})
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 probe_body("POST", "/api/v1/orders/{order_id}/payments", {"method": "card"})
 probe_body("POST", "/api/v1/orders/{order_id}/refunds", {"amount": "1.00"})
 probe_body("POST", "/api/v1/orders/{order_id}/returns",
            {"lines": [{"line_id": "X", "quantity": 1}]})
-probe_body("POST", "/api/v1/customers/{customer_id}/merge", {"duplicates": ["X"]})

@@ -6,7 +6,7 @@ A job stores the uploaded file and is applied by a worker in batches of about
 job starts after the last committed batch. Within a batch, rows are grouped by product: a
 product and its variant rows are written together or not at all, and a bad row fails its own
 product only. Writes are bulk Core statements; the search index, events and one audit entry per
-job follow from them (``index.touch``, ``record_events``, ``audit.record``).
+job follow from them (``index.touch``, ``record_events``, ``identity.record_audit``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from mercato.core.db import SYSTEM, Database, among, insert_many, table_of, utcn
 from mercato.core.errors import NotFound
 from mercato.core.ids import new_id
 from mercato.core.outbox import NewEvent, record_events
-from mercato.identity import audit
+from mercato.identity import record_audit
 
 log = structlog.get_logger("mercato.catalog.import")
 
@@ -435,7 +435,7 @@ def _finish(db: Database, job_id: str, org: str, status: str, message: str) -> N
         session.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
             status=status, message=message[:2000], finished_at=utcnow(), lease_until=None))
         if not job.dry_run:
-            audit.record(session, action="catalog.import", resource_type="import_job",
+            record_audit(session, action="catalog.import", resource_type="import_job",
                          resource_id=job_id, organization_id=org, actor_id=job.created_by, after={
                              "status": status, "filename": job.filename, "rows": job.rows_done,
                              "created": job.created, "updated": job.updated,

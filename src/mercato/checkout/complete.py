@@ -39,11 +39,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mercato.checkout.cart.models import Cart
-from mercato.checkout.cart.service import CartView, fetch, get_cart, price
+from mercato.checkout.cart.service import CartView, fetch, get_cart, price, public_payment
 from mercato.checkout.promotions import service as promotions
 from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
 from mercato.core.errors import Conflict, MercatoError, PaymentFailed, ValidationFailed
-from mercato.identity.shoppers import Shopper
+from mercato.identity import Shopper
 from mercato.inventory import (
     Reservation,
     ReservationIn,
@@ -51,11 +51,16 @@ from mercato.inventory import (
     release,
     reserve,
 )
-from mercato.orders.models import Order
-from mercato.orders.schemas import OrderIn
+from mercato.orders import Order, OrderIn
 from mercato.orders.service import get_order, ingest
-from mercato.payments.gateways import ChargeRequest, ChargeResult, Gateway, gateway_for
-from mercato.payments.hooks import PaymentUpdate, on_payment_update
+from mercato.payments import (
+    ChargeRequest,
+    ChargeResult,
+    Gateway,
+    PaymentUpdate,
+    gateway_for,
+    on_payment_update,
+)
 from mercato.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -244,11 +249,6 @@ def start(session: Session, organization_id: str, cart_id: str, shopper: Shopper
         raise PaymentFailed(f"The payment was declined: {result.failure}.",
                             extra={"failure": result.failure})
     return complete(session, ready, result)
-
-
-def public_payment(payment: dict[str, Any] | None) -> dict[str, Any]:
-    """A payment state as the shopper may see it (not the priced order kept with it)."""
-    return {k: v for k, v in (payment or {}).items() if k not in ("order", "promotions")}
 
 
 def _make_order(session: Session, organization_id: str, cart: Cart, result: ChargeResult,

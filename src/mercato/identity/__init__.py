@@ -1,1 +1,48 @@
-"""Staff identity, roles and permissions, access tokens, API keys and the audit log."""
+"""Identity: staff, roles and permissions, access tokens, API keys and the audit log;
+customers, and shoppers' accounts on them.
+
+This package is identity's face for customers and shoppers (``identity.service`` is staff's,
+``identity.ports`` the ports it declares for the modules above it): other modules import
+these names from here, never ``identity.customers``' models or schemas.
+
+- ``Shopper``: the signed-in shopper a storefront use case acts for.
+- ``email_verified(session, shopper)``: whether the shopper's email is proven.
+- ``get_customer``, ``create_customer`` / ``CustomerIn``, ``customer_id_for_email``,
+  ``customer_tags``: customers.
+- The audit log, written automatically for every ORM change; what other modules add to it:
+  ``record_audit`` (an entry for a change that is not one row's, such as an import),
+  ``annotate_audit`` (child rows' fields for a row's entry), ``audit_action`` (a block whose
+  updates of a row are named, ``order.fulfilled`` rather than ``order.updated``).
+- ``Address``, ``Email``: the address with a name and the lowercased email that orders and
+  carts take as input, as customers do.
+"""
+
+from __future__ import annotations
+
+from mercato.identity.audit import annotate as annotate_audit
+from mercato.identity.audit import named as audit_action
+from mercato.identity.audit import record as record_audit
+from mercato.identity.customer_auth import email_verified
+from mercato.identity.customers.schemas import Address, CustomerIn, Email
+from mercato.identity.customers.service import (
+    create_customer,
+    customer_id_for_email,
+    customer_tags,
+    get_customer,
+)
+from mercato.identity.shoppers import Shopper
+
+__all__ = [
+    "Address",
+    "CustomerIn",
+    "Email",
+    "Shopper",
+    "annotate_audit",
+    "audit_action",
+    "create_customer",
+    "customer_id_for_email",
+    "customer_tags",
+    "email_verified",
+    "get_customer",
+    "record_audit",
+]

@@ -309,5 +309,8 @@ def audit_entry(
 
 
 from mercato.identity import api_store  # noqa: E402 - after this module's router
+from mercato.identity.customers import api as customers_api  # noqa: E402
+
+router.include_router(customers_api.router)
 
 store_router: APIRouter = api_store.store_router

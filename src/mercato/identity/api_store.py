@@ -1,4 +1,5 @@
-"""Shopper accounts on the storefront: ``/store/v1/{store}/customers``, ``/auth/...``, ``/me``."""
+"""Shopper accounts on the storefront: ``/store/v1/{store}/customers``, ``/auth/...``, ``/me``
+(the shopper's orders, ``/me/orders``, are orders' ``api_store``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mercato.core.idempotency import credential_in_body
-from mercato.core.pagination import Page, PageParams
-from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.identity import customer_auth as auth
+from mercato.identity import ports
+from mercato.identity.customers import service as customers
+from mercato.identity.customers.schemas import CustomerAddressOut
 from mercato.identity.deps import client_of, current_customer, identity
 from mercato.identity.schemas import TokenResponse
 from mercato.identity.schemas_store import (
@@ -29,8 +31,6 @@ from mercato.identity.schemas_store import (
 )
 from mercato.identity.service import Identity
 from mercato.identity.shoppers import Shopper
-from mercato.orders import customers, service
-from mercato.orders.schemas import CustomerAddressOut, ShopperOrderOut
 from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
 from mercato.tenancy.service import storefront_url
@@ -84,8 +84,6 @@ async def sign_in(body: CustomerTokenRequest, request: Request,
     client = client_of(request)
 
     def signed_in() -> CustomerTokenResponse:
-        from mercato.checkout.cart.service import merge_into_customer
-
         # the password first, before the request's transaction (as staff sign-in, api.py)
         account_id = auth.verify_password(ident, organization_id=store.organization_id,
                                          email=body.email, password=body.password,
@@ -98,9 +96,9 @@ async def sign_in(body: CustomerTokenRequest, request: Request,
             shopper = Shopper(account_id=account.id, customer_id=account.customer_id,
                               organization_id=store.organization_id,
                               email=body.email.strip().lower())
-            cart_id = merge_into_customer(
-                session, body.cart_id, shopper,
-                ttl_hours=request.app.state.settings.cart_ttl_hours).id
+            # provided by checkout (identity.ports): identity imports nothing above it
+            cart_id = ports.merge_guest_cart(session, body.cart_id, shopper,
+                                             request.app.state.settings.cart_ttl_hours)
         return CustomerTokenResponse(access_token=token,
                                      expires_in=ident.customer_signer.ttl_seconds,
                                      cart_id=cart_id)
@@ -215,24 +213,3 @@ def delete_address(address_id: str, *, shopper: Shopper = Depends(current_custom
     customers.delete_address(session, customers.get_customer(session, shopper.customer_id),
                              address_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@store_router.get("/me/orders", response_model=Page[ShopperOrderOut],
-                  summary="The shopper's orders, newest first")
-def my_orders(*, params: PageParams = Depends(page_params),
-              shopper: Shopper = Depends(current_customer),
-              session: DbSession) -> Page[ShopperOrderOut]:
-    account = auth.get_account(session, shopper)
-    return service.shopper_orders(
-        session, params, customer_id=shopper.customer_id, account_id=account.id,
-        verified=account.verified_at is not None).to_page(ShopperOrderOut)
-
-
-@store_router.get("/me/orders/{order_id}", response_model=ShopperOrderOut,
-                  summary="One of the shopper's orders")
-def my_order(order_id: str, *, shopper: Shopper = Depends(current_customer),
-             session: DbSession) -> ShopperOrderOut:
-    account = auth.get_account(session, shopper)
-    return ShopperOrderOut.model_validate(service.shopper_order(
-        session, order_id, customer_id=shopper.customer_id, account_id=account.id,
-        verified=account.verified_at is not None))

@@ -1,10 +1,13 @@
 """Shopper accounts: sign-up, sign-in with customer tokens (never valid on staff routes),
 email verification and password reset by mailed one-time token.
 
-An account signs in to a customer record (``orders.customers``). Orders reach a record by
+An account signs in to a customer record (``identity.customers``). Orders reach a record by
 email, and anyone can type any email at sign-up, so an account whose email is not verified
 sees only the orders it placed itself; verifying (or resetting the password, which proves
 the same) opens the whole history.
+
+Identity imports nothing above it: the guest cart's merge at sign-in and the emails go
+through ``identity.ports`` (checkout and notifications provide them).
 
 Plain Python: the FastAPI dependencies that read a customer token from a request
 (``optional_customer``, ``current_customer``) are in ``identity.deps``.
@@ -21,13 +24,14 @@ from sqlalchemy.orm import Session
 
 from mercato.core.db import get_owned, utcnow
 from mercato.core.errors import Conflict, Unauthorized, ValidationFailed
+from mercato.identity import ports
+from mercato.identity.customers.models import Customer, CustomerEmail
+from mercato.identity.customers.schemas import CustomerIn
+from mercato.identity.customers.service import create_customer, get_customer
 from mercato.identity.models import CustomerAccount, CustomerToken
 from mercato.identity.service import Identity, check_password, normalize_email
 from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
-from mercato.orders.customers import create_customer, get_customer
-from mercato.orders.models import Customer, CustomerEmail
-from mercato.orders.schemas import CustomerIn
 from mercato.tenancy import Store
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
@@ -35,6 +39,7 @@ RESET_TTL = dt.timedelta(hours=1)
 VERIFY_TTL = dt.timedelta(days=3)
 PURPOSES = ("password_reset", "verify_email")
 log = structlog.get_logger("mercato.identity")
+
 
 
 # -- customer tokens ------------------------------------------------------------------------------
@@ -141,6 +146,12 @@ def get_account(session: Session, shopper: Shopper) -> CustomerAccount:
     return account
 
 
+def email_verified(session: Session, shopper: Shopper) -> bool:
+    """Whether the shopper's email is proven: until it is, their order history holds only the
+    orders the account placed itself. 401 when the account no longer exists."""
+    return get_account(session, shopper).verified_at is not None
+
+
 # -- one-time tokens: password reset and email verification --------------------------------------
 
 def _new_token(session: Session, account: CustomerAccount, purpose: str,
@@ -177,16 +188,15 @@ def _use_token(session: Session, token: str, purpose: str) -> CustomerAccount:
 
 def _mail(session: Session, *, kind: str, store: Store, account: CustomerAccount, email: str,
           token: str, token_row: CustomerToken, url: str) -> None:
-    from mercato.notifications.service import queue
-
     customer = session.get(Customer, account.customer_id)
     name = " ".join(x for x in (customer.first_name, customer.last_name) if x) \
         if customer else ""
-    queue(session, kind=kind, to=email, customer_id=account.customer_id,
-          reference=f"{kind}:{token_row.id}",
-          context={"store_name": store.name, "customer_name": name or None,
-                   "reset_url" if kind == "password_reset" else "verify_url": url,
-                   "token": token, "expires_at": token_row.expires_at.isoformat()})
+    mail = ports.AccountMail(kind=kind, to=email, customer_id=account.customer_id,
+                       reference=f"{kind}:{token_row.id}",
+                       context={"store_name": store.name, "customer_name": name or None,
+                                "reset_url" if kind == "password_reset" else "verify_url": url,
+                                "token": token, "expires_at": token_row.expires_at.isoformat()})
+    ports.send_account_mail(session, mail)
 
 
 def _no_link(kind: str, store: Store) -> None:

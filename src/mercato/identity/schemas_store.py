@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mercato.orders.schemas import Address, Email
+from mercato.identity.customers.schemas import Address, Email
 
 
 class SignUpIn(BaseModel):

@@ -31,7 +31,7 @@ from mercato.core.db import SYSTEM, Database, set_tenant, table_of, utcnow
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import NewEvent, record_events
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.identity import audit
+from mercato.identity import annotate_audit
 from mercato.inventory import stock
 from mercato.inventory.models import (
     ChannelBuffer,
@@ -134,7 +134,7 @@ def update_channel(session: Session, channel: SalesChannel, data: ChannelUpdate)
                              for i, loc in enumerate(after)]
         if after != before:  # the links are rows of their own: the channel's entry shows them
             channel.updated_at = utcnow()
-            audit.annotate(session, channel, before={"locations": before},
+            annotate_audit(session, channel, before={"locations": before},
                            after={"locations": after})
     session.flush()
     if "default_buffer" in values or after != before:

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from mercato.core.addresses import PostalAddress
+
 LocationKind = Literal["store", "warehouse", "virtual"]
 AdjustReason = Literal["sale", "restock", "adjustment", "return", "count", "damage"]
 SetReason = Literal["adjustment", "count", "restock", "damage"]
@@ -32,14 +34,10 @@ MAX_UNITS = 1_000_000
 MAX_LINES = 250
 
 
-class Address(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    line1: str = Field(default="", max_length=200)
-    line2: str = Field(default="", max_length=200)
-    city: str = Field(default="", max_length=100)
-    region: str = Field(default="", max_length=100)
-    postal_code: str = Field(default="", max_length=20)
-    country: str = Field(default="", max_length=2, description="ISO 3166-1 alpha-2.")
+class Address(PostalAddress):
+    # a location's address; its own class (no docstring, no new field) keeps the OpenAPI
+    # component it has always had (mercato__inventory__schemas__Address)
+    pass
 
 
 def _six_places(value: Decimal) -> Decimal:

@@ -11,7 +11,7 @@ from mercato.catalog.service import StockItem, slugify, stock_items
 from mercato.core.db import add_unique
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.identity import audit
+from mercato.identity import record_audit
 from mercato.inventory import stock
 from mercato.inventory.lookup import resolve, short_errors
 from mercato.inventory.models import Location, StockMovement
@@ -192,7 +192,7 @@ def set_level(session: Session, data: LevelSet) -> tuple[Level, StockItem]:
         before = {name: getattr(current, name) for name in settings}
         if before != settings:  # a bulk UPDATE: the ledger records stock, this the settings
             names = {"sku": item.sku, "variant_id": item.id, "location_id": location.id}
-            audit.record(session, action="stock_level.updated", resource_type="stock_level",
+            record_audit(session, action="stock_level.updated", resource_type="stock_level",
                          resource_id=f"{item.id}:{location.id}",
                          organization_id=location.organization_id,
                          before={**names, **before}, after={**names, **settings})

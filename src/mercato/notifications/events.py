@@ -17,7 +17,7 @@ from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import Event, subscribe
 from mercato.inventory import emails_buyers
 from mercato.notifications.service import queue
-from mercato.orders.models import Order
+from mercato.orders import Order
 from mercato.orders.service import get_order
 from mercato.tenancy.service import get_organization
 

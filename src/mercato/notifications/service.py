@@ -45,6 +45,7 @@ from mercato.core.ids import new_id
 from mercato.core.outbox import backoff_seconds
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.core.secrets import Vault
+from mercato.identity import ports as identity_ports
 from mercato.notifications.models import KINDS, Notification
 from mercato.settings import Settings
 
@@ -375,3 +376,11 @@ def _send_one(db: Database, settings: Settings, mailer: _Mailer | None, worker: 
     _finish(db, worker, notification_id, status="sent", attempts=attempts, last_error=None,
             message_id=message_id, sent_at=utcnow())
     return 1
+
+
+@identity_ports.send_account_mail.provide
+def _queue_account_mail(session: Session, mail: identity_ports.AccountMail) -> None:
+    """A shopper's reset or verification email, queued in the transaction that made its token
+    (identity asks through its port: it imports nothing above it)."""
+    queue(session, kind=mail.kind, to=mail.to, customer_id=mail.customer_id,
+          reference=mail.reference, context=mail.context)

@@ -1,17 +1,52 @@
 """Orders: ingestion with dedupe, the stock an order takes, fulfillment, cancellation,
-returns, payments and refunds; customers.
+returns, payments and refunds.
 
-The start of orders' face: what other modules may call, imported from here rather than from
-``orders.service``, ``orders.customers`` or ``orders.models`` (which may change).
+This package is orders' face (with ``orders.service``, where its use cases live): other
+modules import from here, never ``orders.models``, ``orders.schemas`` or ``orders.totals``.
 
+- Taking orders: ``OrderIn`` / ``OrderLineIn`` / ``CustomerRef`` / ``PaymentIn`` (an order
+  from any source, for ``service.ingest``), ``RefundIn`` (``service.refund``).
+- ``Order``: the row ``service.get_order`` and ``service.ingest`` return (read it; do not
+  query orders' tables). ``ShopperOrderOut``: an order as its shopper sees it.
+- Money: ``order_totals`` with ``LineIn`` / ``ShippingIn`` / ``TaxIn`` → ``OrderTotals`` (how
+  a cart is priced exactly as its order will be), ``Rate`` (a tax rate as orders take it).
 - ``has_purchased(session, customer_id, variant_ids)``: whether the customer has an order
-  (not cancelled) with a line of one of these variants (catalog's verified-purchase reviews).
-- ``get_customer(session, customer_id)``: a customer (404 when unknown).
+  (not cancelled) with a line of one of these variants (catalog's verified-purchase reviews,
+  through ``catalog.ports``).
+
+Customers are identity's (``mercato.identity``); importing this package registers
+``orders.customers``' listeners that keep orders on their customers.
 """
 
 from __future__ import annotations
 
-from mercato.orders.customers import get_customer
+from mercato.orders import customers as _customers  # noqa: F401 - registers its listeners
+from mercato.orders.models import Order
+from mercato.orders.schemas import (
+    CustomerRef,
+    OrderIn,
+    OrderLineIn,
+    PaymentIn,
+    Rate,
+    RefundIn,
+    ShopperOrderOut,
+)
 from mercato.orders.service import has_purchased
+from mercato.orders.totals import LineIn, OrderTotals, ShippingIn, TaxIn, order_totals
 
-__all__ = ["get_customer", "has_purchased"]
+__all__ = [
+    "CustomerRef",
+    "LineIn",
+    "Order",
+    "OrderIn",
+    "OrderLineIn",
+    "OrderTotals",
+    "PaymentIn",
+    "Rate",
+    "RefundIn",
+    "ShippingIn",
+    "ShopperOrderOut",
+    "TaxIn",
+    "has_purchased",
+    "order_totals",
+]

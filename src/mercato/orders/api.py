@@ -1,4 +1,5 @@
-"""HTTP surface of orders and customers."""
+"""HTTP surface of orders, a customer's order history among them (customers' own routes are
+identity's, ``identity.customers.api``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
 from mercato.core.auth import require
 from mercato.core.etag import check_if_match, set_etag
@@ -16,18 +16,15 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.orders import customers, service
-from mercato.orders.models import Customer, Order
+from mercato.identity import get_customer
+from mercato.orders import service
+from mercato.orders.models import Order
 from mercato.orders.schemas import (
     CancelIn,
-    CustomerIn,
-    CustomerOut,
-    CustomerUpdate,
     FinancialStatus,
     Flag,
     FulfillmentIn,
     FulfillmentStatus,
-    MergeIn,
     OrderIn,
     OrderOut,
     OrderSummary,
@@ -42,7 +39,6 @@ from mercato.orders.schemas import (
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["orders"])
 READ, WRITE = require("orders:read"), require("orders:write")
 FULFIL = require("fulfillment:write")
-CUSTOMERS_READ, CUSTOMERS_WRITE = require("customers:read"), require("customers:write")
 REFUSED: dict[int | str, dict[str, Any]] = {409: {"description": (
     "The order's state does not allow it (`conflict`, with `machine`, `from` and `to`), or "
     "more units or money than the order has left (`conflict`, naming the lines)")}}
@@ -213,69 +209,18 @@ def receive_return(order_id: str, return_id: str, response: Response,
                                                       body.location if body else None))
 
 
-# -- customers ----------------------------------------------------------------------------------
-
-def _customer_out(session: Session, customer: Customer) -> CustomerOut:
-    return customers.customer_out(customer, customers.stats(session, [customer.id])
-                                  .get(customer.id))
-
-
-@router.post("/customers", response_model=CustomerOut, status_code=status.HTTP_201_CREATED,
-             tags=["customers"])
-def create_customer(body: CustomerIn, response: Response,
-                    *, _: Principal = Depends(CUSTOMERS_WRITE),
-                    session: DbSession) -> CustomerOut:
-    customer = customers.create_customer(session, body)
-    set_etag(response, customer)
-    return _customer_out(session, customer)
-
-
-@router.get("/customers", response_model=Page[CustomerOut], tags=["customers"])
-def list_customers(*, params: PageParams = Depends(page_params),
-                   q: str | None = Query(None, max_length=200, description="Name or email."),
-                   tag: str | None = Query(None, max_length=100),
-                   _: Principal = Depends(CUSTOMERS_READ),
-                   session: DbSession) -> Page[CustomerOut]:
-    page = customers.list_customers(session, params, q=q, tag=tag)
-    figures = customers.stats(session, [c.id for c in page.items])
-    return Page[CustomerOut](data=[customers.customer_out(c, figures.get(c.id))
-                                   for c in page.items], next_cursor=page.next_cursor)
-
-
-@router.get("/customers/{customer_id}", response_model=CustomerOut, tags=["customers"])
-def get_customer(customer_id: str, response: Response, *, _: Principal = Depends(CUSTOMERS_READ),
-                 session: DbSession) -> CustomerOut:
-    customer = customers.get_customer(session, customer_id)
-    set_etag(response, customer)
-    return _customer_out(session, customer)
-
-
-@router.patch("/customers/{customer_id}", response_model=CustomerOut, tags=["customers"])
-def update_customer(customer_id: str, body: CustomerUpdate, request: Request,
-                    response: Response, *, _: Principal = Depends(CUSTOMERS_WRITE),
-                    session: DbSession) -> CustomerOut:
-    customer = customers.get_customer(session, customer_id)
-    check_if_match(request, customer)
-    customers.update_customer(session, customer, body)
-    set_etag(response, customer)
-    return _customer_out(session, customer)
-
+# -- a customer's orders (customers are identity's: identity.customers.api) -------------------
 
 @router.get("/customers/{customer_id}/orders", response_model=Page[OrderSummary],
             tags=["customers"], summary="The customer's order history, newest first")
 def customer_orders(customer_id: str, *, params: PageParams = Depends(page_params),
                     _: Principal = Depends(READ),
                     session: DbSession) -> Page[OrderSummary]:
-    customers.get_customer(session, customer_id)
+    get_customer(session, customer_id)  # 404 for an unknown customer
     return service.list_orders(session, params, customer=customer_id).to_page(OrderSummary)
 
 
-@router.post("/customers/{customer_id}/merge", response_model=CustomerOut, tags=["customers"],
-             summary="Merge duplicate customers into this one")
-def merge_customers(customer_id: str, body: MergeIn, response: Response,
-                    *, _: Principal = Depends(CUSTOMERS_WRITE),
-                    session: DbSession) -> CustomerOut:
-    customer = customers.get_customer(session, customer_id)
-    customers.merge(session, customer, body.duplicates)
-    set_etag(response, customer)
-    return _customer_out(session, customer)
+from mercato.orders import api_store  # noqa: E402 - after this module's router
+
+store_router: APIRouter = api_store.store_router
+"""The shopper's order history, mounted by ``app.create_app`` like every ``store_router``."""

@@ -1,8 +1,9 @@
-"""Orders and customers: one order model for every source, with the stock it took, its
-fulfillments, payments, refunds and returns.
+"""Orders: one order model for every source, with the stock it took, its fulfillments,
+payments, refunds and returns.
 
 An order's variants, locations and channel belong to other modules; these tables refer to them
-by id without foreign keys (an order outlives a deleted variant, and keeps its snapshots).
+by id without foreign keys (an order outlives a deleted variant, and keeps its snapshots). Its
+customer (``identity.customers``) is a foreign key that a deleted customer sets to null.
 """
 
 from __future__ import annotations
@@ -26,53 +27,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
-from mercato.core.mixins import Timestamps, Versioned
+from mercato.payments import Payment
 
 AMOUNT = Numeric(12, 2)
-
-
-class Customer(Timestamps, Versioned, TenantMixin, Base):
-    """A person who buys. Orders link to it when their email matches one of its emails."""
-
-    __tablename__ = "customers"
-
-    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    email: Mapped[str | None] = mapped_column(String(320))
-    first_name: Mapped[str | None] = mapped_column(String(100))
-    last_name: Mapped[str | None] = mapped_column(String(100))
-    phones: Mapped[list[str]]
-    tags: Mapped[list[str]]
-    note: Mapped[str | None] = mapped_column(Text)
-
-    emails: Mapped[list[CustomerEmail]] = relationship(
-        lazy="selectin", order_by="CustomerEmail.email", cascade="all, delete-orphan")
-    addresses: Mapped[list[CustomerAddress]] = relationship(
-        lazy="selectin", order_by="CustomerAddress.id", cascade="all, delete-orphan")
-
-
-class CustomerEmail(TenantMixin, Base):
-    """Every address a customer is known by; unique per organization, stored lowercased."""
-
-    __tablename__ = "customer_emails"
-    __audited__ = False  # the customer's own entry records them
-    __table_args__ = (UniqueConstraint("organization_id", "email"),)
-
-    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    email: Mapped[str] = mapped_column(String(320))
-    customer_id: Mapped[str] = mapped_column(
-        String(26), ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-
-
-class CustomerAddress(TenantMixin, Base):
-    __tablename__ = "customer_addresses"
-    __audited__ = False
-
-    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    customer_id: Mapped[str] = mapped_column(
-        String(26), ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    address: Mapped[dict[str, Any]]
-    default_shipping: Mapped[bool] = mapped_column(Boolean, default=False)
-    default_billing: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class OrderNumber(TenantMixin, Base):
@@ -239,26 +196,6 @@ class Fulfillment(TenantMixin, Base):
     pickup: Mapped[bool] = mapped_column(Boolean, default=False)
     lines: Mapped[list[dict[str, Any]]]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class Payment(Timestamps, TenantMixin, Base):
-    """Money received (or authorized) for an order; refunds are recorded against it."""
-
-    __tablename__ = "payments"
-    __audited__ = False
-    __table_args__ = (
-        CheckConstraint("refunded <= amount", name="refund_within_payment"),
-        CheckConstraint("amount > 0", name="payment_positive"),
-    )
-
-    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    order_id: Mapped[str] = mapped_column(
-        String(26), ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    method: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str] = mapped_column(String(20))
-    amount: Mapped[Decimal] = mapped_column(AMOUNT)
-    refunded: Mapped[Decimal] = mapped_column(AMOUNT, default=Decimal("0.00"))
-    reference: Mapped[str | None] = mapped_column(String(200))
 
 
 class Refund(TenantMixin, Base):

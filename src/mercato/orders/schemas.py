@@ -1,4 +1,5 @@
-"""HTTP shapes of the orders and customers API."""
+"""HTTP shapes of the orders API (a customer's, and the ``Address`` and ``Email`` orders use,
+are identity's)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from pydantic import (
 )
 
 from mercato.core.money import Money
-from mercato.inventory import MAX_LINES, MAX_UNITS, PlaceAddress
+from mercato.identity import Address, Email
+from mercato.inventory import MAX_LINES, MAX_UNITS
 
 Status = Literal["open", "closed", "cancelled"]
 FinancialStatus = Literal["pending", "authorized", "paid", "partially_refunded", "refunded",
@@ -42,33 +44,10 @@ def _rate(value: Any) -> Decimal:
     return rate
 
 
-def _email(value: Any) -> str:
-    """Lowercased and trimmed, so matching an order to a customer is an equality test."""
-    if not isinstance(value, str):
-        raise ValueError("an email address")
-    email = value.strip().lower()
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or any(c.isspace() for c in email) \
-            or len(email) > 320 or "@" in domain:
-        raise ValueError("not an email address")
-    return email
-
-
-Email = Annotated[str, BeforeValidator(_email)]
-
 Rate = Annotated[Decimal, BeforeValidator(_rate),
                  PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
                  WithJsonSchema({"type": "string", "pattern": r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?)$",
                                  "examples": ["0.0825"]})]
-
-
-class Address(PlaceAddress):
-    """A location's address plus who it is for."""
-
-    first_name: str = Field(default="", max_length=100)
-    last_name: str = Field(default="", max_length=100)
-    company: str = Field(default="", max_length=200)
-    phone: str = Field(default="", max_length=50)
 
 
 class TaxLineIn(BaseModel):
@@ -359,71 +338,6 @@ class RefundIn(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
     payment_id: str | None = Field(default=None, max_length=26, description=(
         "Refund against this payment; otherwise against the payments newest first."))
-
-
-class CustomerAddressIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    address: Address
-    default_shipping: bool = False
-    default_billing: bool = False
-
-
-class CustomerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: Email | None = None
-    emails: list[Email] = Field(default_factory=list, max_length=20,
-                                   description="Further addresses this customer uses.")
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
-    phones: list[str] = Field(default_factory=list, max_length=10)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    note: str | None = Field(default=None, max_length=5000)
-    addresses: list[CustomerAddressIn] = Field(default_factory=list, max_length=20)
-
-
-class CustomerUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: Email | None = None
-    emails: list[Email] | None = Field(default=None, max_length=20)
-    first_name: str | None = Field(default=None, max_length=100)
-    last_name: str | None = Field(default=None, max_length=100)
-    phones: list[str] | None = Field(default=None, max_length=10)
-    tags: list[str] | None = Field(default=None, max_length=50)
-    note: str | None = Field(default=None, max_length=5000)
-    addresses: list[CustomerAddressIn] | None = Field(default=None, max_length=20)
-
-
-class CustomerAddressOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: str
-    address: dict[str, Any]
-    default_shipping: bool
-    default_billing: bool
-
-
-class CustomerOut(BaseModel):
-    id: str
-    email: str | None
-    emails: list[str]
-    first_name: str | None
-    last_name: str | None
-    phones: list[str]
-    tags: list[str]
-    note: str | None
-    addresses: list[CustomerAddressOut]
-    orders_count: int
-    lifetime_value: dict[str, Money] = Field(description=(
-        "Paid minus refunded over the customer's orders, per currency (ISO code to amount); "
-        "empty before the first order."))
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-class MergeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    duplicates: list[str] = Field(min_length=1, max_length=50, description=(
-        "Customers merged into this one: their emails, phones, tags, addresses and orders "
-        "move here, and they are deleted."))
 
 
 class ShopperLineOut(BaseModel):

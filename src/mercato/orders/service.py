@@ -35,7 +35,7 @@ from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.like import like_contains
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.identity import audit
+from mercato.identity import audit_action, customer_id_for_email
 from mercato.inventory import (
     Reservation,
     SalesChannel,
@@ -47,12 +47,10 @@ from mercato.inventory import (
 from mercato.orders import states
 from mercato.orders.models import (
     Allocation,
-    CustomerEmail,
     Fulfillment,
     Order,
     OrderLine,
     OrderNumber,
-    Payment,
     Refund,
     Return,
     ShippingLine,
@@ -70,6 +68,7 @@ from mercato.orders.schemas import (
     TaxLineIn,
 )
 from mercato.orders.totals import ZERO, LineIn, ShippingIn, TaxIn, cents, order_totals
+from mercato.payments import Payment
 
 numbers_t = table_of(OrderNumber)
 CHANNEL_ID = re.compile(r"[0-9A-Z]{26}")
@@ -248,7 +247,7 @@ def _settled(session: Session, order: Order, *, action: str, changes: dict[str, 
     changed = states.settle(order, action=action)
     order.oversold = any(line.short > 0 for line in order.lines)
     order.updated_at = utcnow()
-    with audit.named(session, order, audited_as or AUDITED_AS.get(action, "order.updated")):
+    with audit_action(session, order, audited_as or AUDITED_AS.get(action, "order.updated")):
         session.flush()
     emit(session, order, "order.updated", action=action, changes=changes)
     if "financial_status" in changed and order.financial_status == "paid":
@@ -425,7 +424,7 @@ def _price(line: OrderLineIn, item: SaleItem) -> Decimal:
 def _customer_for(session: Session, email: str | None) -> str | None:
     if not email:
         return None
-    return session.scalar(select(CustomerEmail.customer_id).where(CustomerEmail.email == email))
+    return customer_id_for_email(session, email)
 
 
 def reference_of(order: Order) -> str:

@@ -15,7 +15,7 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute, raw_body
-from mercato.orders import customers
+from mercato.identity import get_customer
 from mercato.payments import gateways, hooks, ledger
 from mercato.payments.models import (
     GiftCard,
@@ -117,7 +117,7 @@ def _existing_customer(session: Session, customer_id: str | None) -> None:
     if customer_id is None:
         return
     try:
-        customers.get_customer(session, customer_id)
+        get_customer(session, customer_id)
     except NotFound:
         raise ValidationFailed("No such customer.", errors=[
             {"field": "customer_id", "message": "no customer with this id"}]) from None
@@ -250,7 +250,7 @@ def get_store_credit(customer_id: str, *, params: PageParams = Depends(page_para
                      currency: str | None = Query(None, pattern=r"^[A-Z]{3}$"),
                      _: Principal = Depends(READ),
                      session: DbSession) -> StoreCreditOut:
-    customers.get_customer(session, customer_id)
+    get_customer(session, customer_id)
     page = ledger.list_store_credit_entries(session, customer_id, params, currency=currency)
     return StoreCreditOut.model_validate({
         "customer_id": customer_id,
@@ -264,7 +264,7 @@ def get_store_credit(customer_id: str, *, params: PageParams = Depends(page_para
              summary="Grant or deduct store credit, with a reason")
 def change_store_credit(customer_id: str, body: StoreCreditIn, *, _: Principal = Depends(WRITE),
                         session: DbSession) -> StoreCreditChangeOut:
-    customers.get_customer(session, customer_id)
+    get_customer(session, customer_id)
     cents = ledger.to_cents(body.amount)
     entry = ledger.move_store_credit(session, customer_id, body.currency,
                                      cents if body.action == "grant" else -cents,

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from mercato.core.db import get_owned
 from mercato.core.outbox import Event, subscribe
-from mercato.orders.models import Payment
 from mercato.payments import gateways
+from mercato.payments.models import Payment
 
 log = structlog.get_logger("mercato.payments.events")
 

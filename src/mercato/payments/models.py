@@ -1,4 +1,4 @@
-"""Gateway settings, gift cards, store credit, provider events.
+"""Payments taken for orders, gateway settings, gift cards, store credit, provider events.
 
 Balances are integers of hundredths (``*_cents``), not ``Numeric``: SQLite keeps NUMERIC as a
 binary float, and a conditional ``balance - 0.10`` drifts (0.30 less three dimes leaves
@@ -9,6 +9,7 @@ exact on both databases; the API speaks decimal strings.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -25,6 +27,28 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
 from mercato.core.mixins import Timestamps, Versioned
+
+
+class Payment(Timestamps, TenantMixin, Base):
+    """Money received (or authorized) for an order; refunds are recorded against it. An amount
+    in ``Numeric(12, 2)`` like the order's totals (the integer rule above is for balances
+    updated in place with a guard), pointing at its order (``orders``) by foreign key."""
+
+    __tablename__ = "payments"
+    __audited__ = False
+    __table_args__ = (
+        CheckConstraint("refunded <= amount", name="refund_within_payment"),
+        CheckConstraint("amount > 0", name="payment_positive"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    refunded: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0.00"))
+    reference: Mapped[str | None] = mapped_column(String(200))
 
 
 class PaymentSettings(TenantMixin, Base):

@@ -24,8 +24,8 @@ from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
 from mercato.core.uow import DbSession, MercatoRoute
+from mercato.identity import Shopper
 from mercato.identity.deps import current_customer
-from mercato.identity.shoppers import Shopper
 from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
 

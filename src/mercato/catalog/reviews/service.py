@@ -24,7 +24,7 @@ from mercato.core.db import add_unique, require_owned, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
-from mercato.orders import get_customer
+from mercato.identity import get_customer
 
 NEWEST = [(Review.created_at, True), (Review.id, True)]
 ALREADY = "You have reviewed this product already; change your review instead."

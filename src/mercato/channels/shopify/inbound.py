@@ -38,9 +38,8 @@ from mercato.channels.shopify.mapping import (
 from mercato.core.db import utcnow
 from mercato.core.errors import MercatoError, Unauthorized, ValidationFailed
 from mercato.inventory import LevelSet
+from mercato.orders import Order, PaymentIn, RefundIn
 from mercato.orders import service as orders
-from mercato.orders.models import Order
-from mercato.orders.schemas import PaymentIn, RefundIn
 from mercato.settings import Settings
 
 SYNC_REFERENCE = "shopify"

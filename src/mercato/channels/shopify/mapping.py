@@ -9,7 +9,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mercato.catalog import SourceRow, join_list, slugify
-from mercato.orders.schemas import Address, CustomerRef, OrderIn, OrderLineIn, PaymentIn
+from mercato.identity import Address
+from mercato.orders import CustomerRef, OrderIn, OrderLineIn, PaymentIn
 
 PRODUCT_TYPE = "shopify-product"
 """The product type given to products imported from Shopify (no attribute rules)."""

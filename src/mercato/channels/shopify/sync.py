@@ -52,8 +52,8 @@ from mercato.inventory import (
     sellable,
     update_channel,
 )
+from mercato.orders import Order
 from mercato.orders import service as orders
-from mercato.orders.models import Order
 
 BULK_PRODUCTS = (
     "{ products { edges { node { id handle title descriptionHtml vendor productType status "

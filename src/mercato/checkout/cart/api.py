@@ -5,11 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from mercato.checkout import complete
 from mercato.checkout.cart import service
 from mercato.checkout.cart.models import Cart
 from mercato.checkout.cart.schemas import (
@@ -19,9 +17,6 @@ from mercato.checkout.cart.schemas import (
     CartLineUpdate,
     CartOut,
     CartUpdate,
-    CheckoutIn,
-    CheckoutOut,
-    CheckoutPending,
     CodeIn,
     PromotionOut,
     ShippingMethodIn,
@@ -31,9 +26,8 @@ from mercato.checkout.shipping.service import ShippingQuote
 from mercato.core.errors import ValidationFailed
 from mercato.core.idempotency import credential_scope
 from mercato.core.uow import DbSession, MercatoRoute
+from mercato.identity import Address, Shopper
 from mercato.identity.deps import optional_customer
-from mercato.identity.shoppers import Shopper
-from mercato.orders.schemas import Address, ShopperOrderOut
 from mercato.settings import Settings
 from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
@@ -53,7 +47,7 @@ store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
 ZERO = Decimal("0")
 
 
-def _settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -80,7 +74,7 @@ def cart_out(session: Session, cart: Cart) -> CartOut:
             discounts=[{"title": t, "amount": str(a)} for t, a in lv.discounts],
             subtotal=lt.subtotal, discount_total=lt.discount_total, tax_total=lt.tax_total,
             total=lt.total, problems=lv.all_problems))
-    payment: dict[str, Any] | None = complete.public_payment(cart.payment) if cart.payment else None
+    payment: dict[str, Any] | None = service.public_payment(cart.payment) if cart.payment else None
     return CartOut(
         id=cart.id, status=cart.status, currency=cart.currency, email=cart.email,
         customer_id=cart.customer_id, lines=lines, codes=list(cart.codes),
@@ -96,10 +90,11 @@ def cart_out(session: Session, cart: Cart) -> CartOut:
         updated_at=cart.updated_at)
 
 
-def _editable(request: Request, session: Session, cart_id: str,
-              shopper: Shopper | None) -> Cart:
+def editable(request: Request, session: Session, cart_id: str,
+             shopper: Shopper | None) -> Cart:
+    """The cart, if the caller may change it (an open cart of theirs); its expiry renewed."""
     return service.editable(session, cart_id, shopper,
-                            ttl_hours=_settings(request).cart_ttl_hours)
+                            ttl_hours=settings_of(request).cart_ttl_hours)
 
 
 @store_router.post("/carts", response_model=CartOut, status_code=201,
@@ -109,7 +104,7 @@ def create_cart(body: CartCreate, request: Request, *, _: Store = Depends(curren
                 shopper: Shopper | None = Depends(optional_customer),
                 session: DbSession) -> CartOut:
     cart = service.create_cart(session, shopper, currency=body.currency, email=body.email,
-                               ttl_hours=_settings(request).cart_ttl_hours)
+                               ttl_hours=settings_of(request).cart_ttl_hours)
     for i, line in enumerate(body.lines):
         try:
             service.add_line(session, cart, line.sku, line.quantity)
@@ -138,7 +133,7 @@ def update_cart(cart_id: str, body: CartUpdate, request: Request,
                 *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
                 session: DbSession) -> CartOut:
-    cart = _editable(request, session, cart_id, shopper)
+    cart = editable(request, session, cart_id, shopper)
     given = body.model_dump(exclude_unset=True)
     if body.email is not None:
         service.set_email(cart, body.email)
@@ -156,7 +151,7 @@ def add_line(cart_id: str, body: CartLineIn, request: Request,
              *, _: Store = Depends(current_store),
              shopper: Shopper | None = Depends(optional_customer),
              session: DbSession) -> CartOut:
-    cart = _editable(request, session, cart_id, shopper)
+    cart = editable(request, session, cart_id, shopper)
     service.add_line(session, cart, body.sku, body.quantity)
     return cart_out(session, cart)
 
@@ -167,7 +162,7 @@ def update_line(cart_id: str, line_id: str, body: CartLineUpdate, request: Reque
                 *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
                 session: DbSession) -> CartOut:
-    cart = _editable(request, session, cart_id, shopper)
+    cart = editable(request, session, cart_id, shopper)
     service.set_quantity(session, cart, line_id, body.quantity)
     return cart_out(session, cart)
 
@@ -178,7 +173,7 @@ def remove_line(cart_id: str, line_id: str, request: Request,
                 *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
                 session: DbSession) -> CartOut:
-    cart = _editable(request, session, cart_id, shopper)
+    cart = editable(request, session, cart_id, shopper)
     service.remove_line(session, cart, line_id)
     return cart_out(session, cart)
 
@@ -188,7 +183,7 @@ def remove_line(cart_id: str, line_id: str, request: Request,
 def add_code(cart_id: str, body: CodeIn, request: Request, *, _: Store = Depends(current_store),
              shopper: Shopper | None = Depends(optional_customer),
              session: DbSession) -> CartOut:
-    cart = _editable(request, session, cart_id, shopper)
+    cart = editable(request, session, cart_id, shopper)
     service.add_code(session, cart, body.code)
     return cart_out(session, cart)
 
@@ -198,7 +193,7 @@ def add_code(cart_id: str, body: CodeIn, request: Request, *, _: Store = Depends
 def remove_code(cart_id: str, code: str, request: Request, *, _: Store = Depends(current_store),
                 shopper: Shopper | None = Depends(optional_customer),
                 session: DbSession) -> CartOut:
-    cart = _editable(request, session, cart_id, shopper)
+    cart = editable(request, session, cart_id, shopper)
     service.remove_code(cart, code)
     return cart_out(session, cart)
 
@@ -209,7 +204,7 @@ def set_shipping_address(cart_id: str, body: Address, request: Request,
                          *, _: Store = Depends(current_store),
                          shopper: Shopper | None = Depends(optional_customer),
                          session: DbSession) -> CartOut:
-    cart = _editable(request, session, cart_id, shopper)
+    cart = editable(request, session, cart_id, shopper)
     service.set_address(cart, body.model_dump())
     session.flush()
     return cart_out(session, cart)
@@ -230,34 +225,7 @@ def set_shipping_method(cart_id: str, body: ShippingMethodIn, request: Request,
                         *, _: Store = Depends(current_store),
                         shopper: Shopper | None = Depends(optional_customer),
                         session: DbSession) -> CartOut:
-    cart = _editable(request, session, cart_id, shopper)
+    cart = editable(request, session, cart_id, shopper)
     service.set_method(session, cart, body.method_id)
     session.flush()
     return cart_out(session, cart)
-
-
-@store_router.post("/carts/{cart_id}/checkout", response_model=CheckoutOut, status_code=201,
-                   responses={200: {"model": CheckoutOut,
-                                    "description": "The order this cart made earlier"},
-                              202: {"model": CheckoutPending}},
-                   summary="Buy the cart: stock held, order made, payment taken")
-def checkout(cart_id: str, body: CheckoutIn, request: Request, response: Response,
-             *, store: Store = Depends(current_store),
-             shopper: Shopper | None = Depends(optional_customer),
-             session: DbSession) -> Any:
-    if body.email is not None:
-        cart = _editable(request, session, cart_id, shopper)
-        service.set_email(cart, body.email)
-        session.flush()
-    details = body.payment.model_dump(exclude={"method"})
-    outcome = complete.start(session, store.organization_id, cart_id, shopper,
-                             method=body.payment.method, details=details,
-                             settings=_settings(request))
-    if outcome.order is None:
-        pending = CheckoutPending(status="requires_action", cart_id=outcome.cart.id,
-                                  payment=complete.public_payment(outcome.payment))
-        return JSONResponse(pending.model_dump(mode="json"), status_code=202)
-    if not outcome.created:
-        response.status_code = status.HTTP_200_OK
-    return CheckoutOut(**ShopperOrderOut.model_validate(outcome.order).model_dump(),
-                       payment=complete.public_payment(outcome.payment))

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mercato.core.money import Money
-from mercato.orders.schemas import Address, Email, ShopperOrderOut
+from mercato.identity import Address, Email
+from mercato.orders import ShopperOrderOut
 
 
 class CartCreate(BaseModel):

@@ -24,10 +24,10 @@ from mercato.checkout.tax import service as tax
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.money import MAX_AMOUNT
-from mercato.identity.shoppers import Shopper
+from mercato.identity import Shopper, customer_tags
+from mercato.identity import ports as identity_ports
 from mercato.inventory import SalesChannel, sellable, web_channel
-from mercato.orders.models import Customer
-from mercato.orders.totals import LineIn, OrderTotals, ShippingIn, order_totals
+from mercato.orders import LineIn, OrderTotals, ShippingIn, order_totals
 
 carts_t = table_of(Cart)
 MAX_LINES = 100
@@ -295,8 +295,7 @@ def customer_groups(session: Session, cart: Cart) -> list[str]:
     """The shopper's customer groups: their customer record's tags."""
     if cart.customer_id is None:
         return []
-    tags = session.scalar(select(Customer.tags).where(Customer.id == cart.customer_id))
-    return list(tags or [])
+    return customer_tags(session, cart.customer_id)
 
 
 @dataclass
@@ -465,3 +464,15 @@ def expire_carts(session: Session, *, limit: int = 500) -> int:
     session.execute(update(carts_t).where(carts_t.c.id.in_(ids), carts_t.c.status == "open")
                     .values(status="expired", updated_at=utcnow()))
     return len(ids)
+
+
+@identity_ports.merge_guest_cart.provide
+def _merge_guest_cart(session: Session, guest_id: str, shopper: Shopper, ttl_hours: int) -> str:
+    """At sign-in (identity asks through its port), the guest cart the shopper brought merges
+    into theirs, in the sign-in's transaction; the shopper's cart id is the sign-in's answer."""
+    return merge_into_customer(session, guest_id, shopper, ttl_hours=ttl_hours).id
+
+
+def public_payment(payment: dict[str, Any] | None) -> dict[str, Any]:
+    """A payment state as the shopper may see it (not the priced order kept with it)."""
+    return {k: v for k, v in (payment or {}).items() if k not in ("order", "promotions")}

@@ -28,9 +28,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mercato.catalog.models import Category, Collection, Product, ProductCollection, ProductType
-from mercato.catalog.models import Variant as CatalogVariant
-from mercato.catalog.service import sale_items
+from mercato.catalog import VariantFacts, category_ids_under, sale_items, variant_facts
 from mercato.checkout.pricing.models import PriceList, PriceListEntry, PricingRule
 from mercato.checkout.pricing.schemas import (
     EntryIn,
@@ -76,49 +74,6 @@ class ResolvedPrice:
 SCOPE_KINDS = ("all", "product_type", "category", "collection", "tag", "sku")
 
 
-@dataclass(frozen=True)
-class VariantFacts:
-    """What a scope can match on: the variant and its product's type, category, tags and
-    collections."""
-
-    variant_id: str
-    sku: str
-    product_type: str
-    category_id: str | None
-    tags: frozenset[str]
-    collections: frozenset[str]
-
-
-def variant_facts(session: Session, variant_ids: Iterable[str]) -> dict[str, VariantFacts]:
-    """The facts of these variants (unknown ones are left out), in two queries.
-
-    Read-only lookups of the catalog's tables; the catalog would be the better home for this
-    query (see the report to the lead)."""
-    ids = sorted(set(variant_ids))
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(CatalogVariant.id, CatalogVariant.sku, CatalogVariant.product_id,
-               ProductType.slug, Product.category_id, Product.tags)
-        .join(Product, Product.id == CatalogVariant.product_id)
-        .join(ProductType, ProductType.id == Product.product_type_id)
-        .where(CatalogVariant.id.in_(ids))).all()
-    product_ids = sorted({row[2] for row in rows})
-    collections: dict[str, set[str]] = {}
-    if product_ids:
-        for product_id, slug in session.execute(
-                select(ProductCollection.product_id, Collection.slug)
-                .join(Collection, Collection.id == ProductCollection.collection_id)
-                .where(ProductCollection.product_id.in_(product_ids))):
-            collections.setdefault(product_id, set()).add(slug.casefold())
-    return {
-        vid: VariantFacts(vid, sku, type_slug.casefold(), category_id,
-                          frozenset(str(t).casefold() for t in tags or ()),
-                          frozenset(collections.get(product_id, ())))
-        for vid, sku, product_id, type_slug, category_id, tags in rows
-    }
-
-
 class ScopeMatcher:
     """Decides whether a variant is inside a scope; category scopes include subcategories.
 
@@ -142,15 +97,7 @@ class ScopeMatcher:
 
     def _category_ids(self, slug: str) -> frozenset[str]:
         if slug not in self._subtrees:
-            ids: set[str] = set()
-            frontier = list(self.session.scalars(
-                select(Category.id).where(Category.slug == slug)))
-            while frontier:
-                ids.update(frontier)
-                frontier = [c for c in self.session.scalars(
-                    select(Category.id).where(Category.parent_id.in_(frontier)))
-                    if c not in ids]
-            self._subtrees[slug] = frozenset(ids)
+            self._subtrees[slug] = category_ids_under(self.session, slug)
         return self._subtrees[slug]
 
     def matches(self, kind: str, values: Sequence[str], variant_id: str) -> bool:

@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 
 import mercato.inventory as inventory
 from mercato.checkout.shipping.models import ShippingMethod, ShippingZone
-from mercato.checkout.tax.service import TaxAddress, normalize_region, normalized, region_error
+from mercato.checkout.tax.places import normalize_region
+from mercato.checkout.tax.service import TaxAddress, normalized, region_error
 from mercato.core.db import get_owned
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate

@@ -20,13 +20,13 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from mercato.checkout.tax.service import (
+from mercato.checkout.tax.places import (
     COUNTRIES,
     POSTAL_PREFIX,
     normalize_country,
     normalize_postal,
 )
-from mercato.orders.schemas import Rate
+from mercato.orders import Rate
 
 
 def _country(value: Any) -> str:

@@ -1,4 +1,5 @@
-"""Customer records: emails unique per organization, addresses, tags, merge, lifetime value."""
+"""Customer records (``identity.customers.api``): emails unique per organization, addresses,
+tags, merge, and the figures orders give them (lifetime value)."""
 
 from __future__ import annotations
 
