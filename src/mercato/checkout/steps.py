@@ -48,6 +48,7 @@ from mercato.inventory import (
     Reservation,
     ReservationIn,
     ReservationLineIn,
+    SalesChannel,
     release,
     reserve,
 )
@@ -95,6 +96,10 @@ class Prepared:
     reservation: Reservation
     gateway: Gateway
     request: ChargeRequest          # amount, currency, reference, idempotency key, details
+    channel: SalesChannel | None = None
+    """The storefront's sales channel as prepare read it: held here so that the completing
+    step in the same transaction finds it in the session (the order's ``ingest`` names it)
+    instead of reading it again."""
 
     @property
     def remote(self) -> bool:
@@ -143,7 +148,7 @@ def prepare(session: Session, organization_id: str, cart_id: str, shopper: Shopp
     if gateway.remote:
         cart.status = "checking_out"  # kept, with the hold, while the provider is asked
     return Prepared(organization_id, cart.id, attempt, reference, shopper, cart, reservation,
-                    gateway, request)
+                    gateway, request, channel)
 
 
 def charge(prepared: Prepared, session: Session | None = None) -> ChargeResult:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from mercato.catalog import ports as catalog_ports
 from mercato.catalog.service import set_available, stock_items
-from mercato.core.db import SYSTEM, Database, set_tenant, table_of, utcnow
+from mercato.core.db import SYSTEM, Database, get_owned, set_tenant, table_of, utcnow
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import NewEvent, record_events
 from mercato.core.pagination import PageParams, Slice, paginate
@@ -70,8 +70,9 @@ def on_published(listener: AvailabilityListener) -> AvailabilityListener:
 
 
 def get_channel(session: Session, channel_id: str, *, field: str | None = None) -> SalesChannel:
-    """A channel by id: 404, or a 422 on ``field`` when a request body named it."""
-    channel = session.scalar(select(SalesChannel).where(SalesChannel.id == channel_id))
+    """A channel by id: 404, or a 422 on ``field`` when a request body named it. A channel
+    this session has read already (the checkout's, say) is answered without a query."""
+    channel = get_owned(session, SalesChannel, channel_id)
     if channel is None:
         if field is not None:
             raise ValidationFailed(f"No channel {channel_id!r}.",

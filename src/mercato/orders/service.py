@@ -18,7 +18,7 @@ import datetime as dt
 import io
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -386,7 +386,10 @@ def ingest(session: Session, organization_id: str, data: OrderIn, *,
             raise
         return twin, False
 
-    places = [pickup] if pickup else candidates(session, channel)
+    # where a unit not held already may come from: read only if one is wanted (a checkout's
+    # order is all held, so it never reads the candidates again)
+    places: Callable[[], list[str]] = (
+        (lambda: [pickup]) if pickup else (lambda: candidates(session, channel)))
     _take_stock(session, order, [(line, line.quantity) for line in order.lines], places,
                 held=_committed(session, reservation))
     for payment, amount in payments:
@@ -467,13 +470,15 @@ def _from_held(held: dict[str, list[tuple[str, int]]], variant_id: str,
 
 
 def _take_stock(session: Session, order: Order, wanted: Sequence[tuple[OrderLine, int]],
-                places: list[str], *, held: dict[str, list[tuple[str, int]]] | None = None,
-                ) -> None:
-    """Hold then sell up to ``n`` units for each (line, n), from ``places`` in order; what
-    cannot be had is left ``short``. Lines go in variant order so that concurrent orders
-    lock stock rows in one order. Units in ``held`` (sold already, by a checkout's
-    reservation) are used first."""
+                places: list[str] | Callable[[], list[str]], *,
+                held: dict[str, list[tuple[str, int]]] | None = None) -> None:
+    """Hold then sell up to ``n`` units for each (line, n), from ``places`` in order (or
+    from what ``places()`` answers, asked once and only if a unit is not held); what cannot
+    be had is left ``short``. Lines go in variant order so that concurrent orders lock stock
+    rows in one order. Units in ``held`` (sold already, by a checkout's reservation) are used
+    first."""
     reference = reference_of(order)
+    where: list[str] | None = places if isinstance(places, list) else None
     sales: list[tuple[str, str, int]] = []
     for line, quantity in sorted(wanted, key=lambda w: (w[0].variant_id, w[0].position)):
         done = _from_held(held, line.variant_id, quantity) if held else []
@@ -485,7 +490,9 @@ def _take_stock(session: Session, order: Order, wanted: Sequence[tuple[OrderLine
         line.short = line.quantity - line.allocated - _cancelled_short(line)
         if quantity <= 0:
             continue
-        taken = take_what_is_free(session, reference, line.variant_id, places, quantity)
+        if where is None:
+            where = places() if callable(places) else places
+        taken = take_what_is_free(session, reference, line.variant_id, where, quantity)
         got = sum(units for _, units in taken)
         line.allocated += got
         line.short = line.quantity - line.allocated - _cancelled_short(line)
