@@ -271,3 +271,26 @@ def test_one_cart_checked_out_many_times_at_once_charges_once(
     after = client.get(f"/api/v1/gift-cards/{card['id']}", headers=org.headers).json()
     assert after["balance"] == "85.00"
     assert stock(client, org, skus[0], place) == (2, 0)
+
+
+def test_the_storefront_shows_a_sold_unit_gone_at_once_without_the_publisher(
+        client: TestClient, org: Org) -> None:
+    """The listing's availability is inventory's answer at the moment of the read (catalog
+    asks it through ``catalog.ports.units_for_sale``), not a copy fed later by events: the
+    shopper after the sale sees it, with no publication round in between."""
+    skus, _place, method = shop(client, org, [2])
+    variant = client.get("/api/v1/variants", headers=org.headers,
+                         params={"sku": skus[0]}).json()["data"][0]
+    slug = client.get(f"/api/v1/products/{variant['product_id']}",
+                      headers=org.headers).json()["slug"]
+
+    def shown() -> tuple[int, bool]:
+        product = client.get(store_url(org.slug, f"/products/{slug}"))
+        assert product.status_code == 200, product.text
+        first = product.json()["variants"][0]
+        return first["available"], first["purchasable"]
+
+    assert shown() == (2, True)
+    cart = new_cart(client, org, [(skus[0], 2)], method_id=method, address=ADDRESS)
+    assert checkout(client, org, cart["id"], {"method": "manual"}).status_code == 201
+    assert shown() == (0, False)

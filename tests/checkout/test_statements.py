@@ -75,8 +75,8 @@ def test_a_checkout_reads_what_pricing_needs_once(client: TestClient, org: Org,
     order = done.json()
     assert (order["subtotal"], order["discount_total"]) == ("29.00", "2.00"), order
 
-    # read by inventory's hold and by the orders module's allocation (each inside its own
-    # face), never by checkout's own pricing: a checkout leaves stock to its reservation
+    # the online locations are read by inventory's hold alone (the order's units are all
+    # held), never by checkout's own pricing: a checkout leaves stock to its reservation
     assert_read_once(seen, but={})
     for table in ("promotion_usages", "sales_channels", "tax_settings", "tax_rates",
                   "shipping_methods", "shipping_zones", "pricing_rules", "price_lists",
