@@ -82,6 +82,13 @@ def _products(client: TestClient, org: Org, **params: str) -> list[dict[str, Any
     return list(response.json()["data"])
 
 
+def _with_sku(client: TestClient, org: Org, t: str, sku: str) -> list[dict[str, Any]]:
+    """The test's products (all carry ``t``) with a variant of exactly this SKU. Searching for
+    the SKU itself is not exact: its words are prefixes, so ``X-<t>`` also finds a product
+    with a word that begins with ``x`` when ``t`` is random."""
+    return [p for p in _products(client, org, q=t) if any(v["sku"] == sku for v in p["variants"])]
+
+
 def test_import_creates_products_with_a_variant_per_row_and_upserts_by_sku(
     client: TestClient, org: Org, db: Database
 ) -> None:
@@ -193,7 +200,7 @@ def test_bad_rows_fail_alone_with_line_numbers_and_never_half_write_a_product(
     assert (6, "price") in errors
     assert "repeated; first at line 2" in errors[(7, "sku")]
     assert {p["title"] for p in _products(client, org, q=t)} == {"Good", "Multi\nLine"}
-    assert _products(client, org, q=f"H1-{t}") == []  # not the product without its bad row
+    assert _with_sku(client, org, t, f"H1-{t}") == []  # not the product without its bad row
     paged = client.get(f"/api/v1/imports/{job['id']}/errors", headers=org.headers,
                        params={"limit": 2})
     assert len(paged.json()["data"]) == 2
@@ -235,7 +242,7 @@ def test_dry_run_reports_what_would_change_and_writes_nothing(
     assert (job["created"], job["updated"], job["failed"]) == (1, 1, 1)
     assert job["message"].startswith("dry run: nothing was written; 1 of 3 rows would not be "
                                      "imported")
-    product = _products(client, org, q=f"D1-{t}")[0]
+    [product] = _with_sku(client, org, t, f"D1-{t}")
     assert [(v["sku"], v["price"]) for v in product["variants"]] == [(f"D1-{t}", "1.00")]
     with db.session(write=False, tenant=org.id) as session:
         assert session.scalar(select(func.count()).select_from(OutboxEvent)) == events
@@ -478,7 +485,7 @@ def test_a_products_rows_spread_over_batches_reach_it_in_file_order(
     assert _variants_by_product(client, org, t) == {
         f"a-{t}": [f"A1-{t}", f"A2-{t}", f"A3-{t}"], f"b-{t}": [f"B1-{t}"],
         f"c-{t}": [f"C1-{t}"], f"p-{t}": [f"X-{t}", f"Y-{t}"]}
-    renamed = _products(client, org, q=f"X-{t}")[0]
+    [renamed] = _with_sku(client, org, t, f"X-{t}")
     assert renamed["title"] == "Renamed"
     assert [v["price"] for v in renamed["variants"]] == ["1.00", "7.00"]
 
