@@ -8,14 +8,12 @@ before and after, are in bench/README.md (``python -m bench.statements``).
 from __future__ import annotations
 
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
+from bench.statements import counting
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from mercato.core.db import Database
 from tests.checkout.helpers import ADDRESS, checkout, new_cart, shop, tax_rate
@@ -28,19 +26,12 @@ ONLINE_LOCATIONS = re.compile(r"SELECT locations\.id FROM locations WHERE locati
 
 @contextmanager
 def statements(db: Database) -> Iterator[list[str]]:
-    """Every statement the engine runs in the block, on one line each (the in-process
-    worker's, on threads named ``mercato-*``, left out)."""
+    """Every statement the engine runs in the block (counted as ``python -m bench.statements``
+    counts them: the in-process worker's left out), on one line each, once the block ends."""
     seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not threading.current_thread().name.startswith("mercato-"):
-            seen.append(" ".join(statement.split()))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with counting(db.engine) as counted:
         yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    seen.extend(" ".join(s.split()) for s in counted.statements)
 
 
 def reads(seen: list[str], table: str) -> list[str]:

@@ -30,7 +30,7 @@ from mercato.catalog.models import (
     ProductType,
     Variant,
 )
-from mercato.catalog.service import published_on
+from mercato.catalog.service import descendants, published_on
 
 
 @dataclass(frozen=True)
@@ -75,14 +75,9 @@ def variant_facts(session: Session, variant_ids: Iterable[str]) -> dict[str, Var
 
 def category_ids_under(session: Session, slug: str) -> frozenset[str]:
     """The ids of the category with this slug and of every category below it (empty when
-    there is none)."""
-    ids: set[str] = set()
-    frontier = list(session.scalars(select(Category.id).where(Category.slug == slug)))
-    while frontier:
-        ids.update(frontier)
-        frontier = [c for c in session.scalars(
-            select(Category.id).where(Category.parent_id.in_(frontier))) if c not in ids]
-    return frozenset(ids)
+    there is none), as the product list's category filter reads them."""
+    category = session.scalar(select(Category).where(Category.slug == slug))
+    return frozenset(descendants(session, category)) if category is not None else frozenset()
 
 
 @dataclass(frozen=True)

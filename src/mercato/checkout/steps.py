@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from mercato.checkout.cart.models import Cart
 from mercato.checkout.cart.service import CartView, fetch, get_cart, price, public_payment
 from mercato.checkout.promotions import service as promotions
-from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
+from mercato.core.db import SYSTEM, Database, get_owned, set_tenant, utcnow
 from mercato.core.errors import Conflict, MercatoError, PaymentFailed, ValidationFailed
 from mercato.identity import Shopper
 from mercato.inventory import (
@@ -220,7 +220,7 @@ def compensate(session: Session, attempt: Prepared | str, *, why: str) -> bool:
             or f"cart:{cart.id}:{cart.attempt}" != reference:
         return False
     if cart.reservation_id:
-        reservation = session.get(Reservation, cart.reservation_id)
+        reservation = get_owned(session, Reservation, cart.reservation_id)
         if reservation is not None:
             release(session, reservation, note=why)
     cart.status = "open"
@@ -268,8 +268,8 @@ def _make_order(session: Session, organization_id: str, cart: Cart, result: Char
     if result.status in TAKEN:
         body["payments"] = [{"method": result.method, "amount": str(result.amount),
                              "status": result.status, "reference": result.reference}]
-    reservation = session.get(Reservation, cart.reservation_id) if cart.reservation_id \
-        else None
+    reservation = get_owned(session, Reservation, cart.reservation_id) \
+        if cart.reservation_id else None
     order, _ = ingest(session, organization_id, OrderIn.model_validate(body),
                       reservation=reservation, account_id=cart.account_id,
                       customer_id=cart.customer_id)

@@ -31,6 +31,7 @@ from mercato.core.db import SYSTEM, Database, get_owned, set_tenant, table_of, u
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import NewEvent, record_events
 from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.core.ports import Listeners
 from mercato.identity import annotate_audit
 from mercato.inventory import stock
 from mercato.inventory.models import (
@@ -56,7 +57,8 @@ PUBLISH_LOCK = 7295200
 PublishedNumber = tuple[str, str, int]
 """(channel id, variant id, available-to-sell) of one published change."""
 AvailabilityListener = Callable[[Session, list[PublishedNumber]], None]
-_listeners: list[AvailabilityListener] = []
+_listeners: Listeners[[Session, list[PublishedNumber]]] = Listeners(
+    "inventory.published")
 
 
 def on_published(listener: AvailabilityListener) -> AvailabilityListener:
@@ -64,7 +66,7 @@ def on_published(listener: AvailabilityListener) -> AvailabilityListener:
     transaction (scoped to their organization): one call per round and organization, for work
     that must keep up with thousands of changes (channel pushes). Slower, per-number work
     subscribes to ``inventory.availability_changed`` instead."""
-    _listeners.append(listener)
+    _listeners.add(listener)
     return listener
 
 
@@ -356,8 +358,7 @@ def _publish(session: Session, org: str, variant_ids: list[str]) -> int:
     record_events(session, org, events)
     if upserts:
         numbers = [(u["channel_id"], u["variant_id"], u["quantity"]) for u in upserts]
-        for listener in _listeners:
-            listener(session, numbers)
+        _listeners(session, numbers)
     set_available(session, {v: min(sum(max(0, lv.available) for lv in levels[v]),
                                    stock.MAX_STOCK)  # a 32-bit column, as a level's
                             for v in variant_ids if v in items})

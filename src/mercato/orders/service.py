@@ -388,9 +388,8 @@ def ingest(session: Session, organization_id: str, data: OrderIn, *,
 
     # where a unit not held already may come from: read only if one is wanted (a checkout's
     # order is all held, so it never reads the candidates again)
-    places: Callable[[], list[str]] = (
-        (lambda: [pickup]) if pickup else (lambda: candidates(session, channel)))
-    _take_stock(session, order, [(line, line.quantity) for line in order.lines], places,
+    _take_stock(session, order, [(line, line.quantity) for line in order.lines],
+                lambda: [pickup] if pickup else candidates(session, channel),
                 held=_committed(session, reservation))
     for payment, amount in payments:
         order.payments.append(Payment(method=payment.method, status=payment.status,
@@ -470,15 +469,15 @@ def _from_held(held: dict[str, list[tuple[str, int]]], variant_id: str,
 
 
 def _take_stock(session: Session, order: Order, wanted: Sequence[tuple[OrderLine, int]],
-                places: list[str] | Callable[[], list[str]], *,
+                places: Callable[[], list[str]], *,
                 held: dict[str, list[tuple[str, int]]] | None = None) -> None:
-    """Hold then sell up to ``n`` units for each (line, n), from ``places`` in order (or
-    from what ``places()`` answers, asked once and only if a unit is not held); what cannot
-    be had is left ``short``. Lines go in variant order so that concurrent orders lock stock
+    """Hold then sell up to ``n`` units for each (line, n), from the locations ``places()``
+    answers in order (asked once, and only if a unit is not held already); what cannot be
+    had is left ``short``. Lines go in variant order so that concurrent orders lock stock
     rows in one order. Units in ``held`` (sold already, by a checkout's reservation) are used
     first."""
     reference = reference_of(order)
-    where: list[str] | None = places if isinstance(places, list) else None
+    where: list[str] | None = None
     sales: list[tuple[str, str, int]] = []
     for line, quantity in sorted(wanted, key=lambda w: (w[0].variant_id, w[0].position)):
         done = _from_held(held, line.variant_id, quantity) if held else []
@@ -491,7 +490,7 @@ def _take_stock(session: Session, order: Order, wanted: Sequence[tuple[OrderLine
         if quantity <= 0:
             continue
         if where is None:
-            where = places() if callable(places) else places
+            where = places()
         taken = take_what_is_free(session, reference, line.variant_id, where, quantity)
         got = sum(units for _, units in taken)
         line.allocated += got
@@ -517,9 +516,9 @@ def allocate(session: Session, order_id: str) -> Order:
     if not wanted:
         return order
     before = {line.id: line.short for line, _ in wanted}
-    places = [order.pickup_location_id] if order.pickup_location_id else inventory.places(
-        session, order.channel_id)
-    _take_stock(session, order, wanted, places)
+    pickup = order.pickup_location_id
+    _take_stock(session, order, wanted,
+                lambda: [pickup] if pickup else inventory.places(session, order.channel_id))
     _settled(session, order, action="allocate", changes={"allocated": [
         {"line_id": line.id, "quantity": before[line.id] - line.short}
         for line, _ in wanted]})

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from mercato.core.errors import BadRequest, Unauthorized
 from mercato.core.outbox import record_event
+from mercato.core.ports import Listeners
 from mercato.payments.gateways import stripe_config
 from mercato.payments.models import ProviderEvent
 from mercato.payments.stripe_gateway import from_minor
@@ -41,19 +42,17 @@ class PaymentUpdate:
 
 
 Listener = Callable[[Session, PaymentUpdate], None]
-_listeners: list[Listener] = []
+_listeners: Listeners[[Session, PaymentUpdate]] = Listeners("payments.hooks.payment_updates")
 
 
 def on_payment_update(listener: Listener) -> None:
     """Register ``listener(session, update)`` (at module import time); registering the same
     function twice keeps one."""
-    if listener not in _listeners:
-        _listeners.append(listener)
+    _listeners.add(listener)
 
 
 def remove_listener(listener: Listener) -> None:
-    if listener in _listeners:
-        _listeners.remove(listener)
+    _listeners.remove(listener)
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,5 @@ def receive_stripe(session: Session, organization_id: str, payload: bytes,
                          "provider": "stripe", "event_id": event_id, "kind": update.kind,
                          "reference": update.reference, "amount": f"{update.amount}",
                          "currency": update.currency, "metadata": dict(update.metadata)})
-        for listener in list(_listeners):
-            listener(session, update)
+        _listeners(session, update)
     return Received(event_id, event_type, duplicate=False, update=update)
