@@ -29,6 +29,7 @@ from mercato.tenancy import StoreResolver
 from mercato.tenancy.deps import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
 from mercato.tenancy.verification import load_verifier
+from mercato.web import install_pages
 
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 app.include_router(router)
     _operations(app, db, settings)
     install_docs(app)
+    install_pages(app)
     # the last added runs first: security headers reach every answer, CORS headers errors too
     app.add_middleware(RequestLimitsMiddleware, settings=settings, routes=app.router.routes)
     app.add_middleware(CustomDomainMiddleware, resolver=app.state.domains)

@@ -66,6 +66,8 @@ class StaffSignIn(TenantMixin, Base):
     ended_at: Mapped[dt.datetime | None]
     end_reason: Mapped[str | None] = mapped_column(String(20), doc=(
         "sign_out, reuse (a used refresh token came back) or deactivated."))
+    web_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None, doc=(
+        "A browser session of the admin (its cookie's secret, hashed); tokens otherwise."))
 
 
 class RefreshToken(TenantMixin, Base):

@@ -41,6 +41,7 @@ from mercato.identity.tokens import (
     API_KEY_PREFIX,
     INVITE_PREFIX,
     REFRESH_PREFIX,
+    WEB_SESSION_PREFIX,
     TokenSigner,
     make_compound_secret,
     secret_matches,
@@ -123,6 +124,16 @@ class TokenPair:
     refresh_token: str
     refresh_token_expires_in: int
     principal: Principal
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A browser session of the admin: its sign-in, who it signs in, and whether its last
+    use is due to be written (``touch_at``)."""
+
+    sign_in_id: str
+    principal: Principal
+    touch_at: dt.datetime | None
 
 
 class Identity:
@@ -334,6 +345,72 @@ class Identity:
         """End a sign-in in a transaction of its own (after the request's has rolled back)."""
         with self.db.transaction(tenant=organization_id) as session:
             _end_sign_ins(session, StaffSignIn.id == sign_in_id, reason=reason)
+
+    # -- browser sessions (the admin's pages) ------------------------------------------------
+
+    def start_web_session(self, session: Session, staff_id: str,
+                          organization_id: str) -> tuple[str, Principal]:
+        """A sign-in held by a browser cookie, for a member whose password was checked
+        (``check_staff_password``): (the cookie's value, shown once; the principal). It ends
+        like any sign-in: signing out, deactivation, or its absolute or idle end."""
+        set_tenant(session, organization_id)
+        user = session.scalar(select(StaffUser).where(StaffUser.id == staff_id,
+                                                      StaffUser.is_active.is_(True)))
+        if user is None:
+            raise Unauthorized("Email or password is incorrect.")
+        now = utcnow()
+        sign_in = StaffSignIn(
+            id=new_id(), staff_id=user.id, organization_id=organization_id, last_used_at=now,
+            expires_at=now + dt.timedelta(seconds=self.settings.refresh_token_ttl_seconds))
+        cookie, sign_in.web_secret_hash = make_compound_secret(WEB_SESSION_PREFIX, sign_in.id)
+        session.add(sign_in)
+        return cookie, self._staff_principal(user)
+
+    def web_session(self, session: Session, cookie: str) -> WebSession | None:
+        """The member a session cookie signs in, with the member's current role, or None when
+        the cookie is unknown, ended, past its end or idle too long, or the member is
+        deactivated. Scopes the session to their organization."""
+        parts = split_compound_secret(WEB_SESSION_PREFIX, cookie.strip())
+        if parts is None:
+            return None
+        with system_scope(session):
+            found = session.execute(
+                select(StaffSignIn, StaffUser)
+                .join(StaffUser, StaffUser.id == StaffSignIn.staff_id)
+                .where(StaffSignIn.id == parts[0])).first()
+        if found is None:
+            return None
+        sign_in, user = found
+        if sign_in.web_secret_hash is None or not secret_matches(sign_in.web_secret_hash,
+                                                                  parts[1]):
+            return None
+        now = utcnow()
+        idle = dt.timedelta(seconds=self.settings.refresh_token_idle_seconds)
+        if (sign_in.ended_at is not None or sign_in.expires_at <= now or not user.is_active
+                or (sign_in.last_used_at is not None and sign_in.last_used_at + idle <= now)):
+            return None
+        set_tenant(session, sign_in.organization_id)
+        stale = sign_in.last_used_at is None or now - sign_in.last_used_at > LAST_USED_RESOLUTION
+        return WebSession(sign_in_id=sign_in.id, principal=self._staff_principal(user),
+                          touch_at=now if stale else None)
+
+    def touch_web_session(self, organization_id: str, sign_in_id: str,
+                          when: dt.datetime) -> None:
+        """Last use of a browser session (its idle end counts from it), written after the
+        request's own transaction: bookkeeping, not audited."""
+        with self.db.transaction(tenant=organization_id) as session:
+            session.execute(
+                update(StaffSignIn)
+                .where(StaffSignIn.id == sign_in_id,
+                       or_(StaffSignIn.last_used_at.is_(None), StaffSignIn.last_used_at < when))
+                .values(last_used_at=when), execution_options={"synchronize_session": False})
+
+    def end_web_session(self, session: Session, cookie: str) -> None:
+        """Sign out of a browser session; an unknown or ended one changes nothing."""
+        parts = split_compound_secret(WEB_SESSION_PREFIX, cookie.strip())
+        found = self.web_session(session, cookie) if parts is not None else None
+        if found is not None:
+            _end_sign_ins(session, StaffSignIn.id == found.sign_in_id, reason="sign_out")
 
     # -- authentication ----------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ ALGORITHM = "HS256"
 API_KEY_PREFIX = "mk_"
 INVITE_PREFIX = "inv_"
 REFRESH_PREFIX = "rt_"
+WEB_SESSION_PREFIX = "ws_"
 VERIFIED_TOKENS = 10_000
 """Verified tokens a signer remembers (then it starts over)."""
 _now = time.time

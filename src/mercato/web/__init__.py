@@ -1,0 +1,21 @@
+"""Mercato's pages: the admin (``/admin``), later the storefront and the POS.
+
+Server-rendered (Jinja2) with htmx for partial updates; every handler is thin: it parses the
+form with the API's own schemas, calls the same service functions in the same unit of work,
+with the same permissions, and renders. Static files are vendored and fingerprinted
+(``assets``); sessions and CSRF are in ``session``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from mercato.web import admin, assets
+from mercato.web.errors import install_page_errors
+
+
+def install_pages(app: FastAPI) -> None:
+    """Mount the pages and their static files; page paths answer errors with pages."""
+    app.include_router(assets.router)
+    app.include_router(admin.router)
+    install_page_errors(app)

@@ -1,0 +1,110 @@
+"""Signing in and out of the admin."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from mercato.core.errors import RateLimited, Unauthorized, ValidationFailed
+from mercato.core.uow import MercatoRoute, uow_of
+from mercato.identity.deps import client_of
+from mercato.identity.service import Identity
+from mercato.web.session import (
+    COOKIE,
+    LOGIN_CSRF_COOKIE,
+    StaffSession,
+    check_csrf,
+    cookie_secure,
+    new_login_csrf,
+    optional_staff,
+)
+from mercato.web.templating import redirect, render
+
+router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path of the admin: never another host (``//evil``) nor a scheme."""
+    if not value or not value.startswith("/admin") or value.startswith("//") or "\\" in value:
+        return "/admin"
+    return value
+
+
+def _login_page(request: Request, *, next_path: str, status: int = 200,
+                errors: list[dict[str, str]] | None = None, email: str = "",
+                organization: str = "", ask_organization: bool = False) -> HTMLResponse:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf()
+    listed = errors or []
+    response = render(request, "admin/login.html", {
+        "next": next_path, "login_csrf": token, "ask_organization": ask_organization,
+        "values": {"email": email, "organization": organization},
+        "errors": {e["field"]: e["message"] for e in listed if e["field"]},
+        "error_list": listed}, status=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, path="/admin/login", httponly=True,
+                        samesite="lax", secure=cookie_secure(request))
+    return response
+
+
+@router.get("/admin/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str | None = None,
+                     staff: StaffSession | None = Depends(optional_staff)) -> Response:
+    if staff is not None:
+        return redirect(safe_next(next))
+    return _login_page(request, next_path=safe_next(next))
+
+
+@router.post("/admin/login", response_class=HTMLResponse)
+def login(request: Request, email: Annotated[str, Form()] = "",
+          password: Annotated[str, Form()] = "", organization: Annotated[str, Form()] = "",
+          csrf_token: Annotated[str, Form()] = "",
+          next: Annotated[str, Form()] = "/admin") -> Response:
+    next_path = safe_next(next)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return _login_page(request, next_path=next_path, status=403, email=email, errors=[
+            {"field": "", "message": "The sign-in form expired; enter your email and password "
+                                     "again."}])
+    missing = [{"field": name, "message": f"Enter your {name}."}
+               for name, value in (("email", email), ("password", password)) if not value]
+    if missing:
+        return _login_page(request, next_path=next_path, status=422, email=email,
+                           errors=missing)
+    identity: Identity = request.app.state.identity
+    try:
+        staff_id, organization_id = identity.check_staff_password(
+            email=email, password=password, organization=organization.strip() or None,
+            client=client_of(request))
+    except ValidationFailed as exc:
+        return _login_page(request, next_path=next_path, status=422, email=email,
+                           organization=organization, ask_organization=True,
+                           errors=[{"field": "organization", "message": exc.detail}])
+    except (Unauthorized, RateLimited) as exc:
+        refused = _login_page(request, next_path=next_path, status=exc.status, email=email,
+                              organization=organization, ask_organization=bool(organization),
+                              errors=[{"field": "", "message": exc.detail}])
+        refused.headers.update(exc.headers)
+        return refused
+    cookie, _ = identity.start_web_session(uow_of(request).session, staff_id, organization_id)
+    response = redirect(next_path)
+    response.set_cookie(COOKIE, cookie, path="/", httponly=True, samesite="lax",
+                        secure=cookie_secure(request))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin/login")
+    return response
+
+
+@router.post("/admin/logout", response_class=HTMLResponse)
+async def logout(request: Request,
+                 staff: StaffSession | None = Depends(optional_staff)) -> Response:
+    if staff is not None:
+        await check_csrf(request, staff.csrf_token)
+        identity: Identity = request.app.state.identity
+        session = uow_of(request).session
+        await run_in_threadpool(identity.end_web_session, session, request.cookies[COOKIE])
+    response = redirect("/admin/login", flash="You are signed out.")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+

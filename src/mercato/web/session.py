@@ -1,0 +1,149 @@
+"""Staff sessions of the pages: the cookie, CSRF, and the dependency every admin handler uses.
+
+A browser signs in once (``/admin/login``) and holds a server-side session: the cookie carries
+only an opaque id and secret of a staff sign-in (``identity``), so signing out, deactivating the
+member or changing their role takes effect on the next request. Every unsafe request carries a
+CSRF token bound to that sign-in (a form field or htmx's ``X-CSRF-Token`` header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from mercato.core.db import set_tenant
+from mercato.core.errors import Forbidden, MercatoError
+from mercato.core.keys import derive_key
+from mercato.core.principal import Principal
+from mercato.core.uow import SAFE_METHODS, uow_of
+from mercato.identity.service import Identity
+
+COOKIE = "mercato_session"
+LOGIN_CSRF_COOKIE = "mercato_login_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+class SignInRequired(MercatoError):
+    """No valid session: the page answers with a redirect to the sign-in page."""
+
+    status = 401
+    code = "sign_in_required"
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("Sign in to continue.")
+        self.next_path = next_path
+
+
+class CsrfRefused(MercatoError):
+    status = 403
+    code = "csrf_failed"
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """Who a page acts as, with the CSRF token its forms carry."""
+
+    principal: Principal
+    sign_in_id: str
+    csrf_token: str
+
+    def can(self, permission: str) -> bool:
+        return self.principal.can(permission)
+
+
+def csrf_for(request: Request, sign_in_id: str) -> str:
+    key = derive_key(request.app.state.settings.require_secret_key(), "web-csrf")
+    return hmac.new(key, sign_in_id.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def cookie_secure(request: Request) -> bool:
+    """Secure cookies when served over TLS (directly or behind a trusted proxy)."""
+    return request.url.scheme == "https"
+
+
+def login_path(next_path: str) -> str:
+    return "/admin/login?next=" + quote(next_path, safe="/")
+
+
+async def _submitted_token(request: Request) -> str:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()  # Starlette keeps it: the handler reads the same form
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def check_csrf(request: Request, expected: str) -> None:
+    """Refuse an unsafe request whose token is missing or not this session's."""
+    if request.method in SAFE_METHODS:
+        return
+    submitted = await _submitted_token(request)
+    if not submitted or not hmac.compare_digest(submitted, expected):
+        raise CsrfRefused("This form has expired or did not come from Mercato's pages; "
+                          "reload the page and try again.")
+
+
+async def optional_staff(request: Request) -> StaffSession | None:
+    """The signed-in member of this browser, or None. Scopes the request's session."""
+    cached: StaffSession | None = getattr(request.state, "staff_session", None)
+    if cached is not None:
+        return cached
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return None
+    identity: Identity = request.app.state.identity
+    uow = uow_of(request)
+    found = await run_in_threadpool(identity.web_session, uow.session, cookie)
+    if found is None:
+        return None
+    principal = found.principal
+    set_tenant(uow.session, principal.organization_id)
+    uow.session.info["actor"] = principal
+    request.state.principal = principal  # core.auth's cache: an API dependency sees the same
+    if found.touch_at is not None:
+        when, sign_in = found.touch_at, found.sign_in_id
+        uow.after_close(lambda: identity.touch_web_session(principal.organization_id,
+                                                           sign_in, when))
+    staff = StaffSession(principal=principal, sign_in_id=found.sign_in_id,
+                         csrf_token=csrf_for(request, found.sign_in_id))
+    request.state.staff_session = staff
+    return staff
+
+
+def staff_page(*permissions: str) -> Callable[..., Awaitable[StaffSession]]:
+    """A page dependency: a signed-in member holding every named permission. Without a
+    session the browser is sent to sign in (and back); without a permission, a 403 page;
+    an unsafe request without this session's CSRF token, a 403 page too."""
+
+    async def dependency(request: Request,
+                         staff: StaffSession | None = Depends(optional_staff)) -> StaffSession:
+        if staff is None:
+            path = request.url.path
+            if request.url.query and request.method in SAFE_METHODS:
+                path += "?" + request.url.query
+            raise SignInRequired(path if request.method in SAFE_METHODS else "/admin")
+        await check_csrf(request, staff.csrf_token)
+        missing = [p for p in permissions if not staff.can(p)]
+        if missing:
+            raise Forbidden(f"Your role cannot open this page: it needs {', '.join(missing)}.",
+                            extra={"missing_permissions": missing})
+        return staff
+
+    dependency.__name__ = "staff_page_" + "_".join(p.replace(":", "_") for p in permissions)
+    return dependency
+
+
+def new_login_csrf() -> str:
+    return secrets.token_urlsafe(24)
