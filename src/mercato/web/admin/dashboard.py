@@ -25,3 +25,9 @@ def dashboard(request: Request, staff: StaffSession = Depends(staff_page())) -> 
 @router.get("/admin/", include_in_schema=False)
 async def dashboard_slash(staff: StaffSession | None = Depends(optional_staff)) -> Response:
     return redirect("/admin")
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> Response:
+    """The address a new user opens first: the admin (the storefront lives under ``/s/``)."""
+    return redirect("/admin")
