@@ -38,7 +38,7 @@ def _csv(report: service.SalesReport) -> str:
 
 
 @router.get(
-    "/reports/sales", response_model=SalesReportOut, response_model_by_alias=True,
+    "/reports/sales", response_model=SalesReportOut,
     responses=CSV_RESPONSES, summary="Net sales by day, channel or product",
     description="Sales of the orders placed from `from` to `to` (both included, days in the "
     "organization's time zone; default: the 30 days ending today), in its default currency: "

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 Amount = Annotated[
     Decimal,
@@ -41,4 +41,4 @@ class SalesReportOut(BaseModel):
     other_currencies: list[str] = Field(description="Currencies of orders in the range left "
                                         "out of the sums.")
 
-    model_config = {"populate_by_name": True}
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
