@@ -145,13 +145,19 @@ def test_bad_ranges_and_groupings_are_422_problems(client: TestClient, org: Org)
                           ({"from": "2025-01-01", "to": "2026-01-02"}, "to"),
                           ({"group_by": "week"}, "group_by"),
                           ({"from": "2026-02-30"}, "from"),
-                          ({"format": "xml"}, "format")]:
+                          ({"format": "xml"}, "format"),
+                          ({"from": "0001-01-01", "to": "0001-01-02"}, "to"),
+                          ({"to": "1900-01-05"}, "from"),
+                          ({"from": "9999-12-31", "to": "9999-12-31"}, "to")]:
         response = client.get(SALES, params=params, headers=org.headers)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert field in [e["field"] for e in response.json()["errors"]], response.json()
     # 366 days, both ends counted, is the most
     assert client.get(SALES, params={"from": "2024-01-01", "to": "2024-12-31"},
+                      headers=org.headers).status_code == 200
+    set_zone(client, org, "Pacific/Kiritimati")  # UTC+14: the last day still has an end
+    assert client.get(SALES, params={"from": "9999-12-30", "to": "9999-12-30"},
                       headers=org.headers).status_code == 200
 
 

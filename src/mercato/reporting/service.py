@@ -32,6 +32,8 @@ MAX_DAYS = 366
 """The longest range a report covers, in days (both ends counted)."""
 DEFAULT_DAYS = 30
 """A report without dates covers this many days, ending today."""
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(9999, 12, 30)
+"""The days a report may name (the day after ``LATEST`` still has a start in every zone)."""
 ZERO = Decimal("0.00")
 _CHUNK = 500  # ids per catalog lookup
 
@@ -89,9 +91,12 @@ def window(start: dt.date, end: dt.date, zone: ZoneInfo) -> tuple[dt.datetime, d
 
 def dates(start: dt.date | None, end: dt.date | None, today: dt.date) -> tuple[dt.date, dt.date]:
     """The range asked: ``to`` defaults to today and ``from`` to 30 days ending ``to``; 422
-    when ``from`` is after ``to`` or the range is longer than ``MAX_DAYS``."""
+    when ``from`` is after ``to``, the range is longer than ``MAX_DAYS`` or a day is outside
+    ``EARLIEST`` .. ``LATEST``."""
     end = end or today
+    _within("to", end)
     start = start or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    _within("from", start)
     if start > end:
         raise ValidationFailed("The range starts after it ends.", errors=[
             {"field": "from", "message": f"{start.isoformat()} is after to "
@@ -101,6 +106,14 @@ def dates(start: dt.date | None, end: dt.date | None, today: dt.date) -> tuple[d
             {"field": "to", "message": f"the range has {(end - start).days + 1} days, at most "
                                        f"{MAX_DAYS}"}])
     return start, end
+
+
+def _within(field_name: str, day: dt.date) -> None:
+    if not EARLIEST <= day <= LATEST:
+        raise ValidationFailed(f"Reports cover {EARLIEST.isoformat()} to {LATEST.isoformat()}.",
+                               errors=[{"field": field_name, "message": f"{day.isoformat()} "
+                                        f"is not between {EARLIEST.isoformat()} and "
+                                        f"{LATEST.isoformat()}"}])
 
 
 class _Buckets:

@@ -133,9 +133,16 @@ class OrgSettings:
     """ISO 4217 code of the default currency."""
 
 
+LOCALE_LENGTH = 35  # organizations.locale
+
+
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+"""Files of the time zone database that are no place's zone (``localtime`` is the host's)."""
+
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones()) - NOT_ZONES
 
 
 def _settings_errors(*, time_zone: str | None, locale: str | None,
@@ -152,8 +159,12 @@ def _settings_errors(*, time_zone: str | None, locale: str | None,
                                       "'Europe/Paris' or 'UTC'"})
     if locale is not None:
         try:
-            clean["locale"] = str(Locale.parse(locale.strip().replace("-", "_")))
+            parsed = str(Locale.parse(locale.strip().replace("-", "_")))
         except (ValueError, TypeError, UnknownLocaleError):
+            parsed = ""
+        if 0 < len(parsed) <= LOCALE_LENGTH:
+            clean["locale"] = parsed
+        else:
             errors.append({"field": "locale",
                            "message": f"{locale!r} is not a known locale such as 'en' or "
                                       "'fr_CA'"})
