@@ -9,6 +9,8 @@ This package is reporting's face:
   ``GET /api/v1/reports/sales`` serves.
 - ``dashboard(session, organization_id, today=)`` -> ``Dashboard``: sales today, and over the
   30 days ending today by channel and by day (plain data for the admin's page).
+- ``sales_csv(report)``, ``csv_name(report)``: the report as the CSV file both the API and
+  the admin's download give.
 - ``GROUPS``, ``MAX_DAYS``: the groupings and the longest range a report takes.
 """
 
@@ -20,8 +22,11 @@ from mercato.reporting.service import (
     Dashboard,
     SalesReport,
     SalesRow,
+    csv_name,
     dashboard,
     sales,
+    sales_csv,
 )
 
-__all__ = ["GROUPS", "MAX_DAYS", "Dashboard", "SalesReport", "SalesRow", "dashboard", "sales"]
+__all__ = ["GROUPS", "MAX_DAYS", "Dashboard", "SalesReport", "SalesRow", "csv_name", "dashboard",
+           "sales", "sales_csv"]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from mercato.core import csvcells
 from mercato.core.auth import require
 from mercato.core.principal import Principal
 from mercato.core.query import CSV_FORMAT, CSV_RESPONSES, csv_response, wants_csv
@@ -18,23 +16,11 @@ from mercato.reporting.schemas import SalesReportOut, SalesRowOut
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["reports"])
 READ = require("reports:read")
-CSV_COLUMNS = ("key", "label", "orders", "units", "amount", "currency")
 
 
 def _row(row: service.SalesRow) -> SalesRowOut:
     return SalesRowOut(key=row.key, label=row.label, orders=row.orders, units=row.units,
                        amount=row.amount)
-
-
-def _csv(report: service.SalesReport) -> str:
-    """One line per row, then the totals (key ``total``); amounts as decimal strings."""
-    out = io.StringIO()
-    writer = csvcells.Writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in [*report.rows, report.totals]:
-        writer.writerow([row.key, row.label, row.orders, row.units, f"{row.amount:.2f}",
-                         report.currency])
-    return out.getvalue()
 
 
 @router.get(
@@ -58,8 +44,7 @@ def sales_report(
     report = service.sales(session, principal.organization_id, start=from_, end=to,
                            group_by=group_by)
     if wants_csv(request, format):
-        name = f"sales-{report.group_by}-{report.start.isoformat()}-{report.end.isoformat()}.csv"
-        return csv_response(_csv(report), name)
+        return csv_response(service.sales_csv(report), service.csv_name(report))
     return SalesReportOut(
         from_=report.start, to=report.end, group_by=report.group_by, currency=report.currency,
         time_zone=report.time_zone, rows=[_row(r) for r in report.rows],

@@ -12,6 +12,7 @@ to convert them with); ``other_currencies`` names those met.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mercato import inventory, orders, tenancy
 from mercato.catalog.service import sale_items
+from mercato.core import csvcells
 from mercato.core.errors import NotFound, ValidationFailed
 
 GroupBy = Literal["day", "channel", "product"]
@@ -262,3 +264,22 @@ def dashboard(session: Session, organization_id: str, *,
         by_channel=_grouped(lines, lambda line: (line.channel, labels[line.channel])),
         by_day=_by_day(lines, start, today, zone, settings.locale), totals=_totals(lines),
         other_currencies=others)
+
+
+CSV_COLUMNS = ("key", "label", "orders", "units", "amount", "currency")
+
+
+def sales_csv(report: SalesReport) -> str:
+    """One line per row, then the totals (key ``total``); amounts as decimal strings. The
+    API and the admin's download are this same file."""
+    out = io.StringIO()
+    writer = csvcells.Writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in [*report.rows, report.totals]:
+        writer.writerow([row.key, row.label, row.orders, row.units, f"{row.amount:.2f}",
+                         report.currency])
+    return out.getvalue()
+
+
+def csv_name(report: SalesReport) -> str:
+    return f"sales-{report.group_by}-{report.start.isoformat()}-{report.end.isoformat()}.csv"
