@@ -24,7 +24,8 @@ def test_the_dashboard_shows_todays_sales_by_channel_and_orders_to_fulfil(
     page = browser.get("/admin")
     assert page.status_code == 200, page.text
     assert "20,00\xa0€" in page.text  # German formatting of the organization's euros
-    assert "Sales by channel, last 30 days" in page.text and ">ebay<" in page.text
+    assert "Sales by channel, last 30 days" in page.text
+    assert ">ebay<" in page.text
     assert f'href="/admin/orders/{placed["id"]}"' in page.text  # unfulfilled, open
 
 
@@ -57,7 +58,8 @@ def test_a_bad_report_period_is_shown_beside_its_field(browser: Browser, org: Or
     browser.sign_in(org.owner_email)
     page = browser.get("/admin/reports/sales", params={"from": "2026-13-01"})
     assert page.status_code == 422
-    assert 'id="e-from"' in page.text and "YYYY-MM-DD" in page.text
+    assert 'id="e-from"' in page.text
+    assert "YYYY-MM-DD" in page.text
     later = browser.get("/admin/reports/sales", params={"from": "2026-10-05",
                                                         "to": "2026-10-01"})
     assert later.status_code == 422

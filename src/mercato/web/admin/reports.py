@@ -41,7 +41,7 @@ def sales_page(request: Request, session: DbSession, group_by: str = "day",
     if not errors:
         try:
             report = reporting.sales(session, staff.principal.organization_id, start=start,
-                                     end=end, group_by=group_by)  # type: ignore[arg-type]
+                                     end=end, group_by=group_by)
         except ValidationFailed as exc:
             errors = exc.errors or [{"field": "", "message": exc.detail}]
     if report is not None and request.query_params.get("format") == "csv":
