@@ -16,12 +16,23 @@ This package is catalog's face: other modules import what they use from here (or
   ``ProductTypeCreate``, ``install_type_set``; ``import_rows`` with ``SourceRow`` and
   ``join_list`` (rows upserted by SKU as a CSV import would; ``BatchResult``).
 - ``slugify``.
+- CSV imports (the admin's pages): ``check_import_file`` / ``CsvLimits`` / ``CsvFormatError``,
+  ``create_import_job``, ``get_import_job``, ``import_job_errors``, ``import_error_page``,
+  ``list_import_jobs``, ``import_failed_rows``, ``IMPORT_FORMATS``.
 """
 
 from __future__ import annotations
 
-from mercato.catalog.csvio import SourceRow, join_list
+from mercato.catalog.csvio import FORMATS as IMPORT_FORMATS
+from mercato.catalog.csvio import CsvFormatError, CsvLimits, SourceRow, join_list
 from mercato.catalog.imports import BatchResult
+from mercato.catalog.imports import check_file as check_import_file
+from mercato.catalog.imports import create_job as create_import_job
+from mercato.catalog.imports import error_page as import_error_page
+from mercato.catalog.imports import failed_rows as import_failed_rows
+from mercato.catalog.imports import get_job as get_import_job
+from mercato.catalog.imports import job_errors as import_job_errors
+from mercato.catalog.imports import list_jobs as list_import_jobs
 from mercato.catalog.reads import (
     PublishedProduct,
     PublishedVariant,
@@ -49,7 +60,10 @@ from mercato.catalog.service import (
 )
 
 __all__ = [
+    "IMPORT_FORMATS",
     "BatchResult",
+    "CsvFormatError",
+    "CsvLimits",
     "ProductCreate",
     "ProductTypeCreate",
     "PublishedProduct",
@@ -61,11 +75,18 @@ __all__ = [
     "VariantIn",
     "VariantPrice",
     "category_ids_under",
+    "check_import_file",
+    "create_import_job",
     "create_product",
     "create_product_type",
+    "get_import_job",
+    "import_error_page",
+    "import_failed_rows",
+    "import_job_errors",
     "import_rows",
     "install_type_set",
     "join_list",
+    "list_import_jobs",
     "product_type_id",
     "published_products",
     "sale_items",
