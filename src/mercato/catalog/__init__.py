@@ -11,7 +11,8 @@ This package is catalog's face: other modules import what they use from here (or
   ``set_costs`` (moving-average costs after a receipt).
 - Reads for other modules (``reads``): ``variant_facts`` / ``VariantFacts`` and
   ``category_ids_under`` (pricing scopes), ``published_products`` and ``variant_prices``
-  (connectors' exports), ``product_type_id``.
+  (connectors' exports), ``product_type_id``, ``variants_matching`` (a search box's
+  variants, as a subquery of ids).
 - Writes: ``create_product`` / ``ProductCreate`` / ``VariantIn``, ``create_product_type`` /
   ``ProductTypeCreate``, ``install_type_set``; ``import_rows`` with ``SourceRow`` and
   ``join_list`` (rows upserted by SKU as a CSV import would; ``BatchResult``).
@@ -44,6 +45,7 @@ from mercato.catalog.reads import (
     published_products,
     variant_facts,
     variant_prices,
+    variants_matching,
 )
 from mercato.catalog.schemas import ProductCreate, ProductTypeCreate, VariantIn
 from mercato.catalog.service import (
@@ -96,4 +98,5 @@ __all__ = [
     "stock_items",
     "variant_facts",
     "variant_prices",
+    "variants_matching",
 ]
