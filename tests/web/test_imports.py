@@ -114,6 +114,16 @@ def test_a_dry_run_writes_nothing(client: TestClient, browser: Browser, org: Org
     assert "Dry run progress" in done
     assert "Would create" in done
     assert not _with_sku(client, org, t, f"DRY-{t}")
+    assert ">Import this file</button>" in done
+    real = browser.submit(f"{path}/apply")
+    assert real.status_code == 303, real.text  # type: ignore[attr-defined]
+    real_path = real.headers["location"]  # type: ignore[attr-defined]
+    assert real_path != path
+    finished = _poll_to_end(browser, db, real_path)
+    assert ">Import this file</button>" not in finished
+    assert _with_sku(client, org, t, f"DRY-{t}")
+    again = browser.submit(f"{real_path}/apply")  # not a dry run: refused, nothing queued
+    assert again.status_code == 409  # type: ignore[attr-defined]
 
 
 def test_a_file_that_is_not_a_csv_of_products_is_refused_beside_the_field(

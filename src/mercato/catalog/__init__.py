@@ -19,14 +19,14 @@ This package is catalog's face: other modules import what they use from here (or
 - ``slugify``.
 - CSV imports (the admin's pages): ``check_import_file`` / ``CsvLimits`` / ``CsvFormatError``,
   ``create_import_job``, ``get_import_job``, ``import_job_errors``, ``import_error_page``,
-  ``list_import_jobs``, ``import_failed_rows``, ``IMPORT_FORMATS``.
+  ``list_import_jobs``, ``import_failed_rows``, ``apply_import_dry_run``.
 """
 
 from __future__ import annotations
 
-from mercato.catalog.csvio import FORMATS as IMPORT_FORMATS
 from mercato.catalog.csvio import CsvFormatError, CsvLimits, SourceRow, join_list
 from mercato.catalog.imports import BatchResult
+from mercato.catalog.imports import apply_dry_run as apply_import_dry_run
 from mercato.catalog.imports import check_file as check_import_file
 from mercato.catalog.imports import create_job as create_import_job
 from mercato.catalog.imports import error_page as import_error_page
@@ -62,7 +62,6 @@ from mercato.catalog.service import (
 )
 
 __all__ = [
-    "IMPORT_FORMATS",
     "BatchResult",
     "CsvFormatError",
     "CsvLimits",
@@ -76,6 +75,7 @@ __all__ = [
     "VariantFacts",
     "VariantIn",
     "VariantPrice",
+    "apply_import_dry_run",
     "category_ids_under",
     "check_import_file",
     "create_import_job",

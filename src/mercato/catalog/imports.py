@@ -49,7 +49,7 @@ from mercato.core import csvcells
 from mercato.core import queue as leases
 from mercato.core.collector import bulk_allocations
 from mercato.core.db import SYSTEM, Database, among, insert_many, table_of, utcnow
-from mercato.core.errors import NotFound
+from mercato.core.errors import Conflict, NotFound
 from mercato.core.ids import new_id
 from mercato.core.outbox import NewEvent, record_events
 from mercato.core.pagination import PageParams, Slice, paginate
@@ -141,6 +141,18 @@ def job_errors(session: Session, job_id: str, *, limit: int) -> list[ImportRowEr
 def list_jobs(session: Session, params: PageParams) -> Slice[ImportJob]:
     """The organization's imports, newest first (ids grow with time)."""
     return paginate(session, select(ImportJob), [(ImportJob.id, True)], params)
+
+
+def apply_dry_run(session: Session, job_id: str, *, created_by: str | None) -> ImportJob:
+    """A new job that imports the file of a finished dry run for real (checked already)."""
+    job = get_job(session, job_id)
+    if not job.dry_run or job.status not in ("succeeded", "completed_with_errors"):
+        raise Conflict("Only the file of a finished dry run can be imported from it.")
+    content = session.scalar(select(ImportContent.content)
+                             .where(ImportContent.job_id == job_id)) or b""
+    return create_job(session, checked=CheckedFile(content=content, format=job.format,
+                                                   rows=job.rows_total),
+                      filename=job.filename, dry_run=False, created_by=created_by)
 
 
 def error_page(session: Session, job_id: str, params: PageParams) -> Slice[ImportRowError]:

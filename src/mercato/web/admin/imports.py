@@ -129,6 +129,14 @@ def import_page(request: Request, import_id: str, session: DbSession,
         "can_import": staff.can(WRITE)}, block="job")
 
 
+@router.post("/admin/imports/{import_id}/apply", response_class=HTMLResponse)
+def apply_dry_run(request: Request, import_id: str, session: DbSession,
+                  staff: StaffSession = Depends(staff_page(WRITE))) -> Response:
+    job = catalog.apply_import_dry_run(session, import_id, created_by=staff.principal.id)
+    return redirect(f"/admin/imports/{job.id}",
+                    flash=f"Import of {job.rows_total} rows queued: it starts in a moment.")
+
+
 @router.get("/admin/imports/{import_id}/failed-rows.csv", response_class=StreamingResponse)
 def failed_rows(request: Request, import_id: str, session: DbSession,
                 staff: StaffSession = Depends(staff_page(READ))) -> Response:
