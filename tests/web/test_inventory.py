@@ -155,3 +155,27 @@ def test_an_unknown_sku_is_a_404_page(browser: Browser, org: Org) -> None:
     missing = browser.get("/admin/inventory", params={"sku": "NO-SUCH-SKU"})
     assert missing.status_code == 404
     assert "text/html" in missing.headers["content-type"]
+
+
+def test_the_list_pages_with_a_cursor_and_finds_by_title(client: TestClient,
+                                                         browser: Browser, org: Org) -> None:
+    skus = make_variants(client, org, 51)
+    place = make_location(client, org)
+    done = client.post("/api/v1/inventory/adjustments", headers=org.headers, json={
+        "lines": [{"sku": sku, "location": place["code"], "delta": 1, "reason": "restock"}
+                  for sku in skus]})
+    assert done.status_code == 201, done.text
+    browser.sign_in(org.owner_email)
+    first = browser.get("/admin/inventory", params={"location": place["id"]})
+    shown = re.findall(r">(INV-[^<]+)</a>", first.text)
+    assert len(shown) == 50
+    next_link = re.search(r'<a href="([^"]+)" rel="next">Next page</a>', first.text)
+    assert next_link, first.text
+    second = browser.get(next_link.group(1).replace("&amp;", "&"))
+    rest = re.findall(r">(INV-[^<]+)</a>", second.text)
+    assert sorted(shown + rest) == sorted(skus)
+    assert 'rel="next"' not in second.text
+    title = client.get("/api/v1/products", headers=org.headers,
+                       params={"q": skus[0]}).json()["data"][0]["title"]
+    by_title = browser.get("/admin/inventory", params={"q": title, "location": place["id"]})
+    assert len(re.findall(r">(INV-[^<]+)</a>", by_title.text)) == 50  # the product's variants
