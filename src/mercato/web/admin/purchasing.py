@@ -24,7 +24,7 @@ from mercato.web.admin.stock_forms import (
     renamed,
 )
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, redirect, render
+from mercato.web.templating import form_errors, formats_of, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 READ, WRITE = "inventory:read", "inventory:write"
@@ -70,7 +70,7 @@ def _new_page(request: Request, *, values: dict[str, Any],
 def new_purchase_order(request: Request,
                        lines: Annotated[str, Query(max_length=20_000)] = "",
                        staff: StaffSession = Depends(staff_page(WRITE))) -> Response:
-    return _new_page(request, values={"currency": "USD", "lines": lines})
+    return _new_page(request, values={"currency": formats_of(request).currency, "lines": lines})
 
 
 @router.post(BASE, response_class=HTMLResponse)
