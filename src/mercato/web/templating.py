@@ -107,6 +107,8 @@ def render(request: Request, name: str, values: Mapping[str, Any] | None = None,
     """The page, or only ``block`` of it when htmx asks (``HX-Request``) for a fragment."""
     template = env.get_template(name)
     context = context_of(request, values or {})
+    # the shared macros, bound to this page's context, for a block rendered alone as well
+    context["ui"] = env.get_template("macros.html").make_module(context)
     if block is not None and request.headers.get("hx-request") and not request.headers.get(
             "hx-boosted"):
         body = "".join(template.blocks[block](template.new_context(context)))
