@@ -69,3 +69,25 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture
+def import_worker(db: Any) -> Iterator[None]:
+    """The worker's import task, run on a thread every 0.2 s, as `mercato serve
+    --with-worker` runs it: uploads made through the page are applied while it polls."""
+    import threading
+
+    from mercato.catalog.tasks import run_imports
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            run_imports(db)
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
