@@ -350,3 +350,46 @@ def test_another_organizations_order_is_a_404(browser: Browser, client: TestClie
     assert browser.submit(f"/admin/orders/{order['id']}/refund",
                           {"refund.amount": "1.00"}).status_code == 404
     assert api_order(client, other_org, order["id"])["refunded_total"] == "0.00"
+
+
+def test_capture_or_void_an_authorized_payment(browser: Browser, client: TestClient,
+                                               org: Org) -> None:
+    skus, _ = stocked(client, org, [5])
+    order = place_order(client, org, [(skus[0], 1)],
+                        payments=[{"method": "card", "status": "authorized"}])
+    payment = order["payments"][0]["id"]
+    browser.sign_in(org.owner_email)
+    page = browser.get(f"/admin/orders/{order['id']}")
+    assert ">Capture payment</button>" in page.text
+    assert ">Refund</button>" not in page.text  # nothing paid yet
+    assert browser.submit(f"/admin/orders/{order['id']}/payments/{payment}/refund",
+                          {}).status_code == 404
+    captured = browser.submit(f"/admin/orders/{order['id']}/payments/{payment}/capture", {})
+    assert captured.status_code == 303
+    shown = api_order(client, org, order["id"])
+    assert shown["payments"][0]["status"] == "paid"
+    assert shown["financial_status"] == "paid"
+    again = browser.submit(f"/admin/orders/{order['id']}/payments/{payment}/void", {})
+    assert again.status_code == 409  # only an authorized payment can be voided
+    assert api_order(client, org, order["id"]) == shown
+
+
+def test_a_requested_return_is_received_on_the_page(browser: Browser, client: TestClient,
+                                                    org: Org) -> None:
+    order, place, sku = paid_order(client, org, 1)
+    line = order["lines"][0]["id"]
+    shipped = client.post(f"{ORDERS}/{order['id']}/fulfillments", headers=org.headers,
+                          json={})
+    assert shipped.status_code == 201, shipped.text
+    requested = client.post(f"{ORDERS}/{order['id']}/returns", headers=org.headers, json={
+        "lines": [{"line_id": line, "quantity": 1}], "received": False})
+    assert requested.status_code == 201, requested.text
+    stock = on_hand(client, org, sku, place)
+    browser.sign_in(org.owner_email)
+    assert ">Mark return received</button>" in browser.get(f"/admin/orders/{order['id']}").text
+    return_id = requested.json()["returns"][0]["id"]
+    done = browser.submit(f"/admin/orders/{order['id']}/returns/{return_id}/receive", {})
+    assert done.status_code == 303
+    shown = api_order(client, org, order["id"])
+    assert shown["returns"][0]["status"] == "received"
+    assert on_hand(client, org, sku, place) == stock + 1

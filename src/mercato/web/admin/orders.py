@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from mercato.core.errors import MercatoError
+from mercato.core.errors import MercatoError, NotFound
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.identity import audit_trail
@@ -307,8 +307,10 @@ def fulfil(order_id: str, request: Request, session: DbSession,
     lines, names, errors = _quantities(form, "fulfil", [ln.id for ln in order.lines])
     carrier, tracking = _text(form, "carrier"), _text(form, "tracking_number")
     if not errors and not lines:
-        errors = [{"field": f"fulfil.{order.lines[0].id}" if order.lines else "",
-                   "message": "enter how many units of a line ship"}]
+        ready = [ln.id for ln in order.lines if in_stock(ln) > 0]
+        errors = [{"field": f"fulfil.{ready[0]}" if ready else "",
+                   "message": ("enter how many units of a line ship" if ready else
+                               "nothing taken from stock is left to ship on this order")}]
     if not errors:
         errors = _attempt(lambda: service.fulfill(session, order_id, FulfillmentIn(
             lines=lines, carrier=carrier or None, tracking_number=tracking or None)),
@@ -388,6 +390,28 @@ def create_return(order_id: str, request: Request, session: DbSession,
                               if isinstance(v, str) and k != "csrf_token"}
     values["return.restock"] = restock
     return _detail(request, session, order_id, status=422, errors=errors, values=values)
+
+
+@router.post("/admin/orders/{order_id}/returns/{return_id}/receive",
+             response_class=HTMLResponse)
+def receive_return(order_id: str, return_id: str, session: DbSession,
+                   staff: StaffSession = Depends(staff_page(FULFIL))) -> Response:
+    """The goods of a requested return arrived (``POST .../returns/{id}/receive``)."""
+    service.receive_return(session, order_id, return_id, None)
+    return redirect(f"/admin/orders/{order_id}", flash="Return received.")
+
+
+@router.post("/admin/orders/{order_id}/payments/{payment_id}/{action}",
+             response_class=HTMLResponse)
+def settle_payment(order_id: str, payment_id: str, action: str, session: DbSession,
+                   staff: StaffSession = Depends(staff_page(WRITE))) -> Response:
+    """Capture or void an authorized payment (``POST .../payments/{id}/capture|void``)."""
+    target = {"capture": "paid", "void": "voided"}.get(action)
+    if target is None:
+        raise NotFound("There is no page at this address.")
+    service.settle_payment(session, order_id, payment_id, target)
+    return redirect(f"/admin/orders/{order_id}", flash=(
+        "Payment captured." if target == "paid" else "Payment voided."))
 
 
 # -- oversold orders ----------------------------------------------------------------------------
