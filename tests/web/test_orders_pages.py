@@ -163,6 +163,7 @@ def test_fulfil_through_the_page_and_the_api_shows_it_fulfilled(
     assert "fulfilled." in page.text
     assert "1Z999" in page.text
     assert ">Fulfil</button>" not in page.text  # nothing left to ship
+    assert "<strong>Fulfilled</strong>" in page.text  # the timeline names the action
 
 
 def test_fulfilling_too_many_is_a_422_beside_the_line_and_ships_nothing(
