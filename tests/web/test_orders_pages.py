@@ -106,6 +106,10 @@ def test_bad_filters_are_a_422_with_the_error_beside_the_field(browser: Browser,
                                                      "date_to": "2026-03-01"})
     assert backwards.status_code == 422
     assert "before the start date" in backwards.text
+    by_htmx = browser.get("/admin/orders", params={"status": "lost"},
+                          headers={"HX-Request": "true"})
+    assert by_htmx.status_code == 204  # htmx swaps no 422: it loads the whole page instead
+    assert by_htmx.headers["HX-Redirect"] == "/admin/orders?status=lost"
 
 
 def test_every_role_reads_orders_and_a_signed_out_browser_is_sent_to_sign_in(

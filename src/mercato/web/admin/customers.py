@@ -36,7 +36,7 @@ from mercato.identity import (
 )
 from mercato.orders import service as orders
 from mercato.orders.schemas import OrderSummary
-from mercato.web.admin.orders import form_of
+from mercato.web.admin.orders import form_of, here
 from mercato.web.session import StaffSession, staff_page
 from mercato.web.templating import form_errors, pydantic_errors, redirect, render
 
@@ -84,7 +84,7 @@ def customers_index(request: Request, session: DbSession, cursor: str | None = N
         search = CustomerSearch.model_validate({k: v for k, v in raw.items() if v})
     except ValidationError as exc:
         if request.headers.get("hx-request"):  # htmx swaps no 422: show the whole page
-            return Response(status_code=204, headers={"HX-Redirect": str(request.url)})
+            return Response(status_code=204, headers={"HX-Redirect": here(request)})
         by_field, listed = form_errors(pydantic_errors(exc))
         return render(request, "admin/customers/index.html",
                       {**values, "errors": by_field, "error_list": listed}, status=422)

@@ -62,6 +62,12 @@ async def form_of(request: Request) -> FormData:
     return await request.form()
 
 
+def here(request: Request) -> str:
+    """This page's path and query (where htmx sends the browser for a whole page)."""
+    query = request.url.query
+    return request.url.path + ("?" + query if query else "")
+
+
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -138,7 +144,7 @@ def orders_index(request: Request, session: DbSession, cursor: str | None = None
                               "orders": [], "next_url": None, "first_url": None}
     if parsed is None:
         if request.headers.get("hx-request"):  # htmx swaps no 422: show the whole page
-            return Response(status_code=204, headers={"HX-Redirect": str(request.url)})
+            return Response(status_code=204, headers={"HX-Redirect": here(request)})
         by_field, listed = form_errors(errors)
         return render(request, "admin/orders/index.html",
                       {**values, "errors": by_field, "error_list": listed}, status=422,
