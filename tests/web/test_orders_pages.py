@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.conftest import Org
-from tests.inventory.helpers import receive
+from tests.inventory.helpers import make_location, receive
 from tests.orders.helpers import on_hand, place_order, stocked, unique
 from tests.web.conftest import Browser, add_staff
 
@@ -77,6 +77,29 @@ def test_the_inbox_lists_orders_across_channels_with_badges_and_filters(
     assert fragment.status_code == 200
     assert "<html" not in fragment.text
     assert 'id="order-rows"' in fragment.text
+
+
+def test_a_sales_channels_orders_show_its_name_and_filter_by_its_id(
+        browser: Browser, client: TestClient, org: Org) -> None:
+    place = make_location(client, org)
+    skus, _ = stocked(client, org, [5], location=place)
+    name = f"Shop {unique()}"
+    channel = client.post("/api/v1/channels", headers=org.headers, json={
+        "name": name, "kind": "shopify", "locations": [place["id"]]}).json()
+    order = place_order(client, org, [(skus[0], 2)], channel=channel["id"],
+                        external_id=unique())
+    manual = place_order(client, org, [(skus[0], 1)])
+    browser.sign_in(org.owner_email)
+    page = browser.get("/admin/orders", params={"channel": channel["id"]})
+    assert f"{name} <small>(shopify)</small>" in page.text
+    assert f"#{order['number']}" in page.text
+    assert f"#{manual['number']}" not in page.text
+    detail = browser.get(f"/admin/orders/{order['id']}")
+    assert name in detail.text
+    done = browser.submit(f"/admin/orders/{order['id']}/fulfil",
+                          {f"fulfil.{order['lines'][0]['id']}": "2"})
+    assert done.status_code == 303
+    assert f"<td>{place['name']}</td>" in browser.get(f"/admin/orders/{order['id']}").text
 
 
 def test_the_inbox_pages_with_the_apis_cursor(browser: Browser, client: TestClient,

@@ -36,7 +36,7 @@ from mercato.identity import (
 )
 from mercato.orders import service as orders
 from mercato.orders.schemas import OrderSummary
-from mercato.web.admin.orders import form_of, here
+from mercato.web.admin.orders import channel_names, form_of, here
 from mercato.web.session import StaffSession, staff_page
 from mercato.web.templating import form_errors, pydantic_errors, redirect, render
 
@@ -120,6 +120,7 @@ def customer_detail(customer_id: str, request: Request, session: DbSession,
             first_url = base
     return render(request, "admin/customers/detail.html", {
         "customer": customer, "name": name_of(customer), "orders": history,
+        "channel_names": channel_names(session, history),
         "next_url": next_url, "first_url": first_url})
 
 

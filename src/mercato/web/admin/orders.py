@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from mercato import inventory
 from mercato.core.errors import MercatoError, NotFound
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
@@ -128,6 +129,18 @@ def service_filters(request: Request, form: OrderFilterForm) -> dict[str, Any]:
                                if form.date_to else None)}
 
 
+def channel_names(session: Session, orders: Sequence[Any]) -> dict[str, str]:
+    """The names of the sales channels these orders came through (by id), read once each
+    through inventory's face; a source name (``web``, ``shopify``) needs none."""
+    names: dict[str, str] = {}
+    for channel_id in sorted({o.channel_id for o in orders if o.channel_id}):
+        try:
+            names[channel_id] = inventory.get_channel(session, channel_id).name
+        except MercatoError:
+            continue
+    return names
+
+
 def _page_url(path: str, raw: Mapping[str, str], cursor: str | None) -> str | None:
     if cursor is None:
         return None
@@ -141,7 +154,8 @@ def orders_index(request: Request, session: DbSession, cursor: str | None = None
     values: dict[str, Any] = {"values": raw, "sources": SOURCES,
                               "statuses": options(STATUSES), "financial": options(FINANCIAL),
                               "fulfilment": options(FULFILMENT),
-                              "orders": [], "next_url": None, "first_url": None}
+                              "orders": [], "next_url": None, "first_url": None,
+                              "channel_names": {}}
     if parsed is None:
         if request.headers.get("hx-request"):  # htmx swaps no 422: show the whole page
             return Response(status_code=204, headers={"HX-Redirect": here(request)})
@@ -152,6 +166,7 @@ def orders_index(request: Request, session: DbSession, cursor: str | None = None
     page = service.list_orders(session, PageParams(limit=PAGE_SIZE, cursor=cursor or None),
                                **service_filters(request, parsed))
     values["orders"] = [OrderSummary.model_validate(o) for o in page.items]
+    values["channel_names"] = channel_names(session, values["orders"])
     values["next_url"] = _page_url("/admin/orders", raw, page.next_cursor)
     if cursor:
         values["first_url"] = "/admin/orders?" + urlencode({k: v for k, v in raw.items() if v})
@@ -166,7 +181,7 @@ def oversold_queue(request: Request, session: DbSession, cursor: str | None = No
                                flag="oversold")
     orders = [OrderOut.model_validate(o) for o in page.items]
     return render(request, "admin/orders/oversold.html", {
-        "orders": orders,
+        "orders": orders, "channel_names": channel_names(session, orders),
         "next_url": _page_url("/admin/orders/oversold", {}, page.next_cursor),
         "first_url": "/admin/orders/oversold" if cursor else None})
 
@@ -207,14 +222,18 @@ def returnable(order: OrderOut) -> dict[str, int]:
 def _order_context(session: Session, order_id: str) -> dict[str, Any]:
     order = OrderOut.model_validate(service.get_order(session, order_id))
     lines = {line.id: line for line in order.lines}
-    fulfilments = [{"f": f, "lines": [(lines[e["line_id"]].sku if e["line_id"] in lines
-                                       else e["line_id"], e["quantity"]) for e in f.lines]}
+    places = {f.location_id for f in order.fulfillments}
+    place_names = {p: found.name for p in sorted(places)
+                   if (found := inventory.find_location(session, p)) is not None}
+    fulfilments = [{"f": f, "from": place_names.get(f.location_id, f.location_id),
+                    "lines": [(lines[e["line_id"]].sku if e["line_id"] in lines
+                               else e["line_id"], e["quantity"]) for e in f.lines]}
                    for f in order.fulfillments]
     timeline = [{"label": action_label(e.action), "actor": e.actor_label, "at": e.created_at}
                 for e in audit_trail(session, "order", order.id)]
     return {"order": order, "in_stock": {ln.id: in_stock(ln) for ln in order.lines},
             "returnable": returnable(order), "fulfilments": fulfilments,
-            "timeline": timeline,
+            "timeline": timeline, "channel_names": channel_names(session, [order]),
             "refundable": order.paid_total - order.refunded_total}
 
 
