@@ -13,10 +13,11 @@ from mercato.web.admin import (
     inventory,
     orders,
     products,
+    reports,
     settings,
 )
 
 router = APIRouter()
-for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
+for part in (auth, dashboard, reports, products, imports, inventory, orders, customers, channels,
              settings):
     router.include_router(part.router)
