@@ -69,6 +69,10 @@ def test_the_inbox_lists_orders_across_channels_with_badges_and_filters(
     flagged = browser.get("/admin/orders", params={"oversold": "true"})
     assert f"#{channel['number']}" in flagged.text
     assert f"#{web['number']}" not in flagged.text
+    by_flag = browser.get("/admin/orders", params={"flag": "oversold", "status": "open"})
+    assert f"#{channel['number']}" in by_flag.text  # the API's name, as the dashboard links
+    assert f"#{web['number']}" not in by_flag.text
+    assert browser.get("/admin/orders", params={"flag": "late"}).status_code == 422
     found = browser.get("/admin/orders", params={"q": "ann@example"})
     assert f"#{web['number']}" in found.text
     assert f"#{channel['number']}" not in found.text

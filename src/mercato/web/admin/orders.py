@@ -29,6 +29,7 @@ from mercato.orders import service
 from mercato.orders.schemas import (
     CancelIn,
     FinancialStatus,
+    Flag,
     FulfillmentIn,
     FulfillmentStatus,
     OrderOut,
@@ -86,6 +87,7 @@ class OrderFilterForm(BaseModel):
     financial_status: FinancialStatus | None = None
     fulfillment_status: FulfillmentStatus | None = None
     oversold: bool = False
+    flag: Flag | None = Field(default=None, description="The API's name: `oversold`.")
     date_from: dt.date | None = None
     date_to: dt.date | None = None
 
@@ -97,7 +99,7 @@ class OrderFilterForm(BaseModel):
 
 
 FILTER_NAMES = ("q", "channel", "status", "financial_status", "fulfillment_status",
-                "oversold", "date_from", "date_to")
+                "oversold", "flag", "date_from", "date_to")
 
 
 def _filters_of(request: Request) -> tuple[dict[str, str], OrderFilterForm | None,
@@ -123,7 +125,7 @@ def service_filters(request: Request, form: OrderFilterForm) -> dict[str, Any]:
     return {"q": form.q, "channel": form.channel, "status": form.status,
             "financial_status": form.financial_status,
             "fulfillment_status": form.fulfillment_status,
-            "flag": "oversold" if form.oversold else None,
+            "flag": "oversold" if form.oversold or form.flag else None,
             "created_after": start_of(form.date_from) if form.date_from else None,
             "created_before": (start_of(form.date_to + dt.timedelta(days=1))
                                if form.date_to else None)}
