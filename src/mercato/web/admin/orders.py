@@ -109,7 +109,8 @@ def _filters_of(request: Request) -> tuple[dict[str, str], OrderFilterForm | Non
     try:
         parsed = OrderFilterForm.model_validate(given)
     except ValidationError as exc:
-        errors = [{"field": e["field"] or "date_to", "message": e["message"]}
+        shown = {"flag": "oversold", "": "date_to"}  # fields the form has, beside which
+        errors = [{"field": shown.get(e["field"], e["field"]), "message": e["message"]}
                   for e in pydantic_errors(exc)]
         return raw, None, errors
     return raw, parsed, []
