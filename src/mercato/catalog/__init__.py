@@ -15,13 +15,15 @@ This package is catalog's face: other modules import what they use from here (or
 - Writes: ``create_product`` / ``ProductCreate`` / ``VariantIn``, ``create_product_type`` /
   ``ProductTypeCreate``, ``install_type_set``; ``import_rows`` with ``SourceRow`` and
   ``join_list`` (rows upserted by SKU as a CSV import would; ``BatchResult``).
+- ``export_rows``: the catalog (or what ``service.filter_conditions`` selects) as CSV
+  chunks, the API's export and the admin's.
 - ``slugify``.
 """
 
 from __future__ import annotations
 
 from mercato.catalog.csvio import SourceRow, join_list
-from mercato.catalog.imports import BatchResult
+from mercato.catalog.imports import BatchResult, export_rows
 from mercato.catalog.reads import (
     PublishedProduct,
     PublishedVariant,
@@ -63,6 +65,7 @@ __all__ = [
     "category_ids_under",
     "create_product",
     "create_product_type",
+    "export_rows",
     "import_rows",
     "install_type_set",
     "join_list",
