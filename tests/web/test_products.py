@@ -8,9 +8,11 @@ import io
 import re
 from typing import Any
 
+from bench.statements import counting
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mercato.core.db import Database
 from mercato.core.ids import new_id
 from tests.conftest import Org
 from tests.web.conftest import Browser, add_staff
@@ -415,3 +417,25 @@ def test_another_organizations_product_is_not_found(client: TestClient, browser:
     variant = theirs["variants"][0]["id"]
     assert browser.get(
         f"/admin/products/{theirs['id']}/variants/{variant}").status_code == 404
+
+
+def test_a_list_page_costs_the_same_statements_however_many_rows(
+        client: TestClient, browser: Browser, org: Org, db: Database) -> None:
+    """No query per row: a page is the JSON list's one listing read (plus the types the
+    filters offer), for 2 rows as for 12."""
+    _install(client, org)
+    for i in range(12):
+        _card(client, org, f"Card {i}")
+    browser.sign_in(org.owner_email)
+    browser.get("/admin/products", params={"limit": 2})  # warm: the shape's statement is built
+    counts = []
+    for limit in (2, 12):
+        with counting(db.engine) as counted:
+            page = browser.get("/admin/products", params={"limit": limit,
+                                                          "attr.game": "magic"})
+        assert page.status_code == 200
+        assert page.text.count('name="ids"') == limit
+        counts.append(counted.total)
+        listing = [s for s in counted.statements if "product_listings" in s]
+        assert len(listing) == 1, listing
+    assert counts[0] == counts[1]

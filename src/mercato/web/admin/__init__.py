@@ -6,17 +6,20 @@ from fastapi import APIRouter
 
 from mercato.web.admin import (
     auth,
+    categories,
     channels,
+    collections,
     customers,
     dashboard,
     imports,
     inventory,
     orders,
+    product_types,
     products,
     settings,
 )
 
 router = APIRouter()
 for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
-             settings):
+             settings, product_types, categories, collections):
     router.include_router(part.router)

@@ -28,7 +28,7 @@ from mercato.catalog.schemas import (
     VariantUpdate,
 )
 from mercato.core.errors import MercatoError, NotFound, ValidationFailed
-from mercato.core.pagination import MAX_LIMIT, PageParams
+from mercato.core.pagination import MAX_LIMIT, PageParams, PageQuery
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.settings import Settings
 from mercato.web.admin.catalog_forms import (
@@ -64,6 +64,17 @@ async def form_data(request: Request) -> FormData:
 
 
 Form_ = Annotated[FormData, Depends(form_data)]
+
+
+def page_params_of(request: Request) -> PageParams:
+    """``limit`` and ``cursor`` of a list page, checked as the API checks them."""
+    try:
+        query = PageQuery.model_validate({k: v for k, v in request.query_params.items()
+                                          if k in ("limit", "cursor") and v})
+    except ValidationError as exc:
+        raise ValidationFailed("The page asked for is not valid.",
+                               errors=problems_of(exc)[1]) from None
+    return query.page
 
 
 def _types(session: DbSession) -> list[Any]:
