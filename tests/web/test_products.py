@@ -439,3 +439,34 @@ def test_a_list_page_costs_the_same_statements_however_many_rows(
         listing = [s for s in counted.statements if "product_listings" in s]
         assert len(listing) == 1, listing
     assert counts[0] == counts[1]
+
+
+def test_the_product_page_puts_the_product_in_collections(client: TestClient,
+                                                          browser: Browser, org: Org) -> None:
+    _install(client, org)
+    card = _card(client, org, "Alpha")
+    for slug in ("staples", "new"):
+        made = client.post("/api/v1/collections", headers=org.headers,
+                           json={"name": slug.title(), "slug": slug})
+        assert made.status_code == 201
+    browser.sign_in(org.owner_email)
+    page = browser.get(f"/admin/products/{card['id']}")
+    version = re.search(r'name="version" value="(\d+)"', page.text)
+    assert version
+    assert 'name="collection.staples"' in page.text
+    fields = {"title": "Alpha", "status": "draft", "attributes.game": "magic",
+              "attributes.set_code": "M21", "attributes.collector_number": "1"}
+    saved = browser.submit(f"/admin/products/{card['id']}", {
+        **fields, "version": version.group(1), "collections_shown": "1",
+        "collection.staples": "true"})
+    assert saved.status_code == 303, saved.text
+    assert _product(client, org, card["id"])["collections"] == ["staples"]
+    listed = browser.get("/admin/products", params={"collection": "staples"})
+    assert "Alpha" in listed.text
+    again = browser.get(f"/admin/products/{card['id']}")
+    version = re.search(r'name="version" value="(\d+)"', again.text)
+    assert version
+    cleared = browser.submit(f"/admin/products/{card['id']}", {
+        **fields, "version": version.group(1), "collections_shown": "1"})
+    assert cleared.status_code == 303
+    assert _product(client, org, card["id"])["collections"] == []

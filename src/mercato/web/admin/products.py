@@ -237,8 +237,8 @@ def products_bulk(request: Request, session: DbSession,
         except MercatoError as exc:
             problems += problems_of(exc)[1]
         else:
-            done = len(chosen)
-            return redirect("/admin/products" + (f"?{back}" if back else ""),
+            done, kept = len(chosen), urlencode(_kept_pairs(query, drop=()))
+            return redirect("/admin/products" + (f"?{kept}" if kept else ""),
                             flash=f"{done} product{'s' if done != 1 else ''} updated.")
     by_field = {p["field"]: p["message"] for p in problems if p["field"]}
     return _list_page(request, session, query, status=422, errors=by_field,
@@ -369,11 +369,12 @@ def _product_page(request: Request, session: DbSession, product: Any, *, status:
         "description": product.description, "tags": ", ".join(product.tags),
         "category": product.category_id or "", "version": str(product.version),
         "media": "\n".join(m["url"] for m in product.media),
+        **{f"collection.{slug}": "true" for slug in product.collections},
         **attribute_values(product.attributes, "attributes."), **(values or {})}
     variant_names = list(properties(product_type.variant_attributes_schema))
     return render(request, "admin/products/show.html", {
         "product": product, "product_type": product_type, "statuses": STATUSES,
-        "categories": _categories(session),
+        "categories": _categories(session), "collections": _collections(session),
         "product_fields": attribute_fields(product_type.attributes_schema, "attributes."),
         "variant_fields": attribute_fields(product_type.variant_attributes_schema,
                                            "variant.attributes."),
@@ -407,6 +408,9 @@ def product_update(product_id: str, request: Request, session: DbSession, form: 
                                           "Someone changed this product since you opened it: "
                                           "check the values below and save again."}])
     product_type = service.get_product_type(session, product.product_type_id)
+    unticked = [f.name for f in attribute_fields(product_type.attributes_schema, "attributes.")
+                if f.kind == "checkbox"] + [f"collection.{slug}" for slug in product.collections]
+    values.update({name: "" for name in unticked if name not in form})
     payload: dict[str, Any] = {
         "title": form_text(form, "title"), "status": form_text(form, "status"),
         "description": form_text(form, "description"),
@@ -416,6 +420,9 @@ def product_update(product_id: str, request: Request, session: DbSession, form: 
         "media": _media(form_text(form, "media")),
         "attributes": attributes_from_form(product_type.attributes_schema, "attributes.", form,
                                            kept=product.attributes)}
+    if "collections_shown" in form:
+        payload["collections"] = [key.removeprefix("collection.") for key in form
+                                  if key.startswith("collection.")]
     try:
         service.update_product(session, product, ProductUpdate.model_validate(payload))
         session.flush()
