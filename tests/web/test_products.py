@@ -470,3 +470,28 @@ def test_the_product_page_puts_the_product_in_collections(client: TestClient,
         **fields, "version": version.group(1), "collections_shown": "1"})
     assert cleared.status_code == 303
     assert _product(client, org, card["id"])["collections"] == []
+
+
+def test_facet_counts_narrow_the_list(client: TestClient, browser: Browser, org: Org) -> None:
+    _install(client, org)
+    _card(client, org, "Lightning Bolt", rarity="common")
+    _card(client, org, "Counterspell", rarity="common")
+    _card(client, org, "Pikachu", game="pokemon", rarity="rare")
+    browser.sign_in(org.owner_email)
+    page = browser.get("/admin/products", params={"attr.rarity": "common"})
+    link = re.search(r'href="(/admin/products/facets[^"]*)"', page.text)
+    assert link
+    url = link.group(1).replace("&amp;", "&")
+    counts = browser.get(url, headers={"HX-Request": "true"})
+    assert counts.status_code == 200
+    assert "<html" not in counts.text
+    assert re.search(r">magic</a> <small>2</small>", counts.text), counts.text
+    assert "pokemon" not in counts.text
+    narrowed = re.search(r'href="([^"]*attr\.game=magic[^"]*)"', counts.text)
+    assert narrowed
+    assert "attr.rarity=common" in narrowed.group(1)
+    whole = browser.get(url)
+    assert whole.status_code == 200
+    assert "Back to products" in whole.text
+    bad = browser.get("/admin/products/facets", params={"price_min": "x"})
+    assert bad.status_code == 422

@@ -126,6 +126,33 @@ def _attribute_filters(query: QueryParams, settings: Settings) -> dict[str, list
     return found
 
 
+def _filters_of(request: Request, query: QueryParams
+                ) -> tuple[service.ProductFilters, PageParams]:
+    """The list's filters and page from a query string, checked as the API checks
+    ``GET /api/v1/products`` (``ProductPageQuery``, ``attr.<name>``); empty fields (a GET
+    form sends every one) are no filter."""
+    settings: Settings = request.app.state.settings
+    attributes = _attribute_filters(query, settings)
+    parsed = ProductPageQuery.model_validate(
+        {k: v for k, v in query.items() if v != "" and not k.startswith("attr.")})
+    return service.ProductFilters(**parsed.filter_values(), attributes=attributes), parsed.page
+
+
+def _checked_filters(request: Request, query: QueryParams) -> service.ProductFilters:
+    """``_filters_of`` without the page, bad filters an error page (422)."""
+    try:
+        return _filters_of(request, QueryParams(_filter_pairs(query)))[0]
+    except ValidationError as exc:
+        raise ValidationFailed("The filters are not valid.",
+                               errors=problems_of(exc)[1]) from None
+
+
+def _filter_pairs(query: QueryParams) -> list[tuple[str, str]]:
+    """The query's filters (no page, sort or anything else)."""
+    return [(k, v) for k, v in _kept_pairs(query, drop=("cursor", "limit", "sort"))
+            if k in LIST_FILTERS or k.startswith("attr.")]
+
+
 def _kept_pairs(query: QueryParams, *,
                 drop: tuple[str, ...] = ("cursor",)) -> list[tuple[str, str]]:
     return [(k, v) for k, v in query.multi_items() if v != "" and k not in drop
@@ -149,19 +176,14 @@ def _list_page(request: Request, session: DbSession, query: QueryParams, *,
                values: Mapping[str, str] | None = None) -> HTMLResponse:
     """The list for ``query``: the JSON list's page (``service.list_products``), same filters,
     same cursor. Bad filters show beside their fields (422), with no rows."""
-    settings: Settings = request.app.state.settings
     types = _types(session)
     type_names = {t.id: t.name for t in types}
-    raw = {k: v for k, v in query.items() if v != "" and not k.startswith("attr.")}
     rows: list[dict[str, Any]] = []
     next_url = None
     problems: list[dict[str, str]] = []
-    attributes: dict[str, list[str]] = {}
     try:
-        attributes = _attribute_filters(query, settings)
-        parsed = ProductPageQuery.model_validate(raw)
-        filters = service.ProductFilters(**parsed.filter_values(), attributes=attributes)
-        page = service.list_products(session, filters, parsed.page)
+        filters, page_params = _filters_of(request, query)
+        page = service.list_products(session, filters, page_params)
     except (ValidationError, MercatoError) as exc:
         by_field, listed = problems_of(exc)
         problems = listed
@@ -172,8 +194,7 @@ def _list_page(request: Request, session: DbSession, query: QueryParams, *,
         if page.next_cursor:
             next_url = "/admin/products?" + urlencode(
                 [*_kept_pairs(query), ("cursor", page.next_cursor)])
-    filters_only = [(k, v) for k, v in _kept_pairs(query, drop=("cursor", "limit", "sort"))
-                    if k in LIST_FILTERS or k.startswith("attr.")]
+    filters_only = _filter_pairs(query)
     chosen = {k: v for k, v in query.items() if v != ""}
     return render(request, "admin/products/index.html", {
         "rows": rows, "next_url": next_url, "first_url": "/admin/products?" + urlencode(
@@ -182,6 +203,8 @@ def _list_page(request: Request, session: DbSession, query: QueryParams, *,
         "enum_filters": _enum_filters(types), "chosen": chosen,
         "filtered": bool(filters_only),
         "export_url": "/admin/products/export.csv" + (
+            "?" + urlencode(filters_only) if filters_only else ""),
+        "facets_url": "/admin/products/facets" + (
             "?" + urlencode(filters_only) if filters_only else ""),
         "back": urlencode(_kept_pairs(query, drop=())),
         "can_write": request.state.staff_session.can("catalog:write"),
@@ -250,21 +273,12 @@ def products_bulk(request: Request, session: DbSession,
 def products_export(request: Request, session: DbSession,
                     staff: StaffSession = Depends(READ)) -> Response:
     """The API's export (``GET /api/v1/exports/products.csv``) for the list's filters."""
-    settings: Settings = request.app.state.settings
     query = request.query_params
-    raw = {k: v for k, v in query.items() if v != "" and not k.startswith("attr.")
-           and k not in ("cursor", "limit", "format")}
-    try:
-        attributes = _attribute_filters(query, settings)
-        parsed = ProductPageQuery.model_validate(raw)
-    except ValidationError as exc:
-        raise ValidationFailed("The filters are not valid.",
-                               errors=problems_of(exc)[1]) from None
     fmt = query.get("format") or "mercato"
     if fmt not in ("mercato", "binderpos"):
         raise ValidationFailed("Unknown export format.",
                                errors=[{"field": "format", "message": "mercato or binderpos"}])
-    filters = service.ProductFilters(**parsed.filter_values(), attributes=attributes)
+    filters = _checked_filters(request, query)
     conditions = service.filter_conditions(session, filters)
     db = request.app.state.db
     organization_id = staff.principal.organization_id
@@ -277,6 +291,45 @@ def products_export(request: Request, session: DbSession,
     filename = "products.csv" if fmt == "mercato" else f"products-{fmt}.csv"
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+FACET_FIELDS = ("product_type", "status", *(f"attr.{name}" for name in MAIN_FACETS),
+                "attr.set_code")
+FACET_LABELS = {"product_type": "Product type", "status": "Status", "attr.set_code": "Set code"}
+
+
+@router.get("/admin/products/facets", response_class=HTMLResponse)
+def products_facets(request: Request, session: DbSession,
+                    staff: StaffSession = Depends(READ)) -> Response:
+    """How many of the listed products have each type, status, game, rarity, condition and
+    set: ``GET /api/v1/products/facets``' counts (and its cache), each a link that narrows the
+    list. Asked for after the list has shown (htmx), so a list page costs what the JSON list
+    costs; without JavaScript, a page of its own."""
+    settings: Settings = request.app.state.settings
+    query = request.query_params
+    filters = _checked_filters(request, query)
+    counts = service.FACETS.counts(session, filters, list(FACET_FIELDS),
+                                   settings.facet_cache_seconds)
+    types = {t.slug: t.name for t in _types(session)}
+    kept = _filter_pairs(query)
+    groups = []
+    for name in FACET_FIELDS:
+        values = []
+        for found in counts.get(name, []):
+            value = str(found["value"])
+            label = (types.get(value, value) if name == "product_type"
+                     else value.capitalize() if name == "status" else value)
+            values.append({
+                "label": label, "count": found["count"],
+                "current": (name, value) in kept,
+                "href": "/admin/products?" + urlencode(
+                    [*((k, v) for k, v in kept if k != name), (name, value)])})
+        if values:
+            groups.append({"label": FACET_LABELS.get(name) or name.removeprefix("attr.")
+                           .replace("_", " ").capitalize(), "entries": values})
+    return render(request, "admin/products/facets.html", {
+        "groups": groups, "back": "/admin/products" + ("?" + urlencode(kept) if kept else "")},
+        block="facets")
 
 
 # -- the editor -------------------------------------------------------------------------------
