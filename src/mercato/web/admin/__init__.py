@@ -13,6 +13,7 @@ from mercato.web.admin import (
     dashboard,
     imports,
     inventory,
+    media,
     orders,
     product_types,
     products,
@@ -21,5 +22,6 @@ from mercato.web.admin import (
 
 router = APIRouter()
 for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
-             settings, product_types, categories, collections):
+             settings, product_types, categories, collections, media):
     router.include_router(part.router)
+router.include_router(media.files)

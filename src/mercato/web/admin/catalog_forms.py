@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from starlette.datastructures import FormData
 
 from mercato.core.errors import MercatoError
+from mercato.settings import Settings
 from mercato.web.templating import form_errors, pydantic_errors
 
 
@@ -164,3 +167,14 @@ def problems_of(exc: Exception, prefix: str = "", rename: Callable[[str], str] |
 
 def tags_of(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def media_directory(settings: Settings) -> Path | None:
+    """Where uploaded images go (``web/admin/media.py``): ``MERCATO_MEDIA_DIR``, else ``media``
+    beside a SQLite database file; None (no uploads) otherwise."""
+    if settings.media_dir:
+        return Path(settings.media_dir)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent / "media"
+    return None

@@ -37,6 +37,7 @@ from mercato.web.admin.catalog_forms import (
     attributes_from_form,
     form_dict,
     form_text,
+    media_directory,
     problems_of,
     properties,
     tags_of,
@@ -412,7 +413,7 @@ def product_create(request: Request, session: DbSession, form: Form_,
     return redirect(f"/admin/products/{product.id}", flash=f"{product.title} saved.")
 
 
-def _product_page(request: Request, session: DbSession, product: Any, *, status: int = 200,
+def product_page(request: Request, session: DbSession, product: Any, *, status: int = 200,
                   values: Mapping[str, str] | None = None,
                   errors: Mapping[str, str] | None = None,
                   error_list: list[dict[str, str]] | None = None) -> HTMLResponse:
@@ -425,6 +426,7 @@ def _product_page(request: Request, session: DbSession, product: Any, *, status:
         **{f"collection.{slug}": "true" for slug in product.collections},
         **attribute_values(product.attributes, "attributes."), **(values or {})}
     variant_names = list(properties(product_type.variant_attributes_schema))
+    settings: Settings = request.app.state.settings
     return render(request, "admin/products/show.html", {
         "product": product, "product_type": product_type, "statuses": STATUSES,
         "categories": _categories(session), "collections": _collections(session),
@@ -432,6 +434,7 @@ def _product_page(request: Request, session: DbSession, product: Any, *, status:
         "variant_fields": attribute_fields(product_type.variant_attributes_schema,
                                            "variant.attributes."),
         "variant_names": variant_names,
+        "uploads": media_directory(settings) is not None and bool(settings.public_url),
         "can_write": request.state.staff_session.can("catalog:write"),
         "values": shown, "errors": errors or {}, "error_list": error_list or []},
         status=status)
@@ -440,11 +443,13 @@ def _product_page(request: Request, session: DbSession, product: Any, *, status:
 @router.get("/admin/products/{product_id}", response_class=HTMLResponse)
 def product_show(product_id: str, request: Request, session: DbSession,
                  staff: StaffSession = Depends(READ)) -> Response:
-    return _product_page(request, session, service.get_product(session, product_id))
+    return product_page(request, session, service.get_product(session, product_id))
 
 
-def _media(text: str) -> list[dict[str, Any]]:
-    return [{"url": url, "position": i}
+def _media(text: str, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The media the URL list gives, in its order; an image kept keeps its alt text."""
+    alts = {m["url"]: m.get("alt", "") for m in before}
+    return [{"url": url, "alt": alts.get(url, ""), "position": i}
             for i, url in enumerate(u.strip() for u in text.splitlines() if u.strip())]
 
 
@@ -456,7 +461,7 @@ def product_update(product_id: str, request: Request, session: DbSession, form: 
     product = service.get_product(session, product_id)
     values = {**form_dict(form), "version": str(product.version)}
     if form_text(form, "version") != str(product.version):
-        return _product_page(request, session, product, status=409, values=values,
+        return product_page(request, session, product, status=409, values=values,
                              error_list=[{"field": "", "message":
                                           "Someone changed this product since you opened it: "
                                           "check the values below and save again."}])
@@ -470,7 +475,7 @@ def product_update(product_id: str, request: Request, session: DbSession, form: 
         "vendor": form_text(form, "vendor") or None,
         "category": form_text(form, "category") or None,
         "tags": tags_of(form_text(form, "tags")),
-        "media": _media(form_text(form, "media")),
+        "media": _media(form_text(form, "media"), product.media),
         "attributes": attributes_from_form(product_type.attributes_schema, "attributes.", form,
                                            kept=product.attributes)}
     if "collections_shown" in form:
@@ -483,7 +488,7 @@ def product_update(product_id: str, request: Request, session: DbSession, form: 
         errors, listed = problems_of(exc)
         if any(k.startswith("media.") for k in errors):
             errors["media"] = next(v for k, v in errors.items() if k.startswith("media."))
-        return _product_page(request, session, product, status=422, values=values,
+        return product_page(request, session, product, status=422, values=values,
                              errors=errors, error_list=listed)
     return redirect(f"/admin/products/{product.id}", flash=f"{product.title} saved.")
 
@@ -515,7 +520,7 @@ def variant_add(product_id: str, request: Request, session: DbSession, form: For
         session.flush()
     except (ValidationError, MercatoError) as exc:
         errors, listed = problems_of(exc, "variant.")
-        return _product_page(request, session, product, status=422, values=form_dict(form),
+        return product_page(request, session, product, status=422, values=form_dict(form),
                              errors=errors, error_list=listed)
     return redirect(f"/admin/products/{product.id}#variants",
                     flash=f"Variant {variant.sku} added.")
@@ -590,6 +595,6 @@ def variant_delete(product_id: str, variant_id: str, request: Request, session: 
         service.delete_variant(session, variant)
         session.flush()
     except MercatoError as exc:
-        return _product_page(request, session, variant.product, status=exc.status,
+        return product_page(request, session, variant.product, status=exc.status,
                              error_list=problems_of(exc)[1])
     return redirect(f"/admin/products/{product_id}#variants", flash=f"Variant {sku} deleted.")
