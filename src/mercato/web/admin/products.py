@@ -435,6 +435,7 @@ def product_page(request: Request, session: DbSession, product: Any, *, status: 
                                            "variant.attributes."),
         "variant_names": variant_names,
         "uploads": media_directory(settings) is not None and bool(settings.public_url),
+        "adding_variant": any(k.startswith("variant.") for k in errors or {}),
         "can_write": request.state.staff_session.can("catalog:write"),
         "values": shown, "errors": errors or {}, "error_list": error_list or []},
         status=status)
