@@ -188,3 +188,20 @@ def test_collections_are_created_edited_and_deleted(client: TestClient, browser:
     assert gone.status_code == 303
     assert client.get(f"/api/v1/collections/{collection_id}",
                       headers=org.headers).status_code == 404
+
+
+def test_another_organizations_types_and_collections_are_not_found(
+        client: TestClient, browser: Browser, org: Org, other_org: Org) -> None:
+    installed = client.post("/api/v1/product-types/install", headers=other_org.headers,
+                            json={"set": "tcg"}).json()
+    theirs = client.post("/api/v1/collections", headers=other_org.headers,
+                         json={"name": "Theirs", "slug": "theirs"}).json()
+    browser.sign_in(org.owner_email)
+    assert browser.get(f"/admin/product-types/{installed[0]['id']}").status_code == 404
+    assert browser.submit(f"/admin/product-types/{installed[0]['id']}",
+                          {"name": "Mine", "version": "1"}).status_code == 404
+    assert browser.get(f"/admin/collections/{theirs['id']}").status_code == 404
+    assert browser.submit(f"/admin/collections/{theirs['id']}/delete").status_code == 404
+    assert client.get(f"/api/v1/collections/{theirs['id']}",
+                      headers=other_org.headers).status_code == 200
+    assert "Trading card" not in browser.get("/admin/product-types").text
