@@ -495,3 +495,26 @@ def test_facet_counts_narrow_the_list(client: TestClient, browser: Browser, org:
     assert "Back to products" in whole.text
     bad = browser.get("/admin/products/facets", params={"price_min": "x"})
     assert bad.status_code == 422
+
+
+def test_bulk_edit_of_the_whole_page_and_a_refusal_keeps_the_selection(
+        client: TestClient, browser: Browser, org: Org) -> None:
+    _install(client, org)
+    cards = [_card(client, org, f"Card {i}") for i in range(3)]
+    browser.sign_in(org.owner_email)
+    page = browser.get("/admin/products", params={"limit": 2})
+    on_page = re.findall(r'name="page_ids" value="([^"]+)"', page.text)
+    assert len(on_page) == 2
+    done = browser.submit("/admin/products/bulk", {
+        "page_ids": on_page, "ids": [], "scope": "page", "set_status": "archived",
+        "back": "limit=2"})
+    assert done.status_code == 303, done.text
+    statuses = {c["id"]: _product(client, org, c["id"])["status"] for c in cards}
+    assert sorted(statuses.values()) == ["archived", "archived", "draft"]
+    assert {i for i, s in statuses.items() if s == "archived"} == set(on_page)
+    refused = browser.submit("/admin/products/bulk", {
+        "ids": [on_page[0]], "page_ids": on_page, "set_price": "abc", "back": "limit=2"})
+    assert refused.status_code == 422
+    assert f'value="{on_page[0]}" aria-label="Select Card' in refused.text
+    checked = re.search(rf'value="{on_page[0]}" aria-label="[^"]+" checked', refused.text)
+    assert checked

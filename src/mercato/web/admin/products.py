@@ -174,7 +174,8 @@ def _row(body: Mapping[str, Any], type_names: Mapping[str, str]) -> dict[str, An
 def _list_page(request: Request, session: DbSession, query: QueryParams, *,
                status: int = 200, errors: dict[str, str] | None = None,
                error_list: list[dict[str, str]] | None = None,
-               values: Mapping[str, str] | None = None) -> HTMLResponse:
+               values: Mapping[str, str] | None = None,
+               selected: frozenset[str] = frozenset()) -> HTMLResponse:
     """The list for ``query``: the JSON list's page (``service.list_products``), same filters,
     same cursor. Bad filters show beside their fields (422), with no rows."""
     types = _types(session)
@@ -210,7 +211,7 @@ def _list_page(request: Request, session: DbSession, query: QueryParams, *,
         "back": urlencode(_kept_pairs(query, drop=())),
         "can_write": request.state.staff_session.can("catalog:write"),
         "errors": errors or {}, "error_list": [*(error_list or []), *problems],
-        "values": values or {}}, status=status, block="rows")
+        "values": values or {}, "selected": selected}, status=status, block="rows")
 
 
 @router.get("/admin/products", response_class=HTMLResponse)
@@ -222,15 +223,17 @@ def products_index(request: Request, session: DbSession,
 @router.post("/admin/products/bulk", response_class=HTMLResponse)
 def products_bulk(request: Request, session: DbSession,
                   ids: Annotated[list[str] | None, Form()] = None,
+                  page_ids: Annotated[list[str] | None, Form()] = None,
+                  scope: Annotated[str, Form()] = "selected",
                   set_status: Annotated[str, Form()] = "",
                   set_price: Annotated[str, Form()] = "",
                   back: Annotated[str, Form()] = "",
                   staff: StaffSession = Depends(WRITE)) -> Response:
-    """The selected products' status, and every variant's price, set through the API's own
-    update of each (``service.update_product`` / ``update_variant``), all in one unit of
-    work: every product or none."""
+    """The selected products' (or, ``scope=page``, the page's) status, and every variant's
+    price, set through the API's own update of each (``service.update_product`` /
+    ``update_variant``), all in one unit of work: every product or none."""
     query = QueryParams(back)
-    chosen = sorted(set(ids or []))
+    chosen = sorted(set((page_ids if scope == "page" else ids) or []))
     problems: list[dict[str, str]] = []
     if not chosen:
         problems.append({"field": "ids", "message": "Select at least one product."})
@@ -267,7 +270,8 @@ def products_bulk(request: Request, session: DbSession,
     by_field = {p["field"]: p["message"] for p in problems if p["field"]}
     return _list_page(request, session, query, status=422, errors=by_field,
                       error_list=problems, values={"set_status": set_status,
-                                                   "set_price": set_price})
+                                                   "set_price": set_price},
+                      selected=frozenset(ids or []))
 
 
 @router.get("/admin/products/export.csv", response_class=StreamingResponse)
