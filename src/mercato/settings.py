@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None, description="The platform's own base URL (https://shops.example.com).")
+    media_dir: str | None = Field(
+        default=None, description="Directory of the images uploaded in the admin (product "
+        "media), served at /media/...; every server process must see the same one. Unset: "
+        "`media` beside a SQLite database file; with PostgreSQL, no uploads (media stay "
+        "links to images served elsewhere).")
     public_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="The platform's own host names (comma-separated), besides the host of "

@@ -16,6 +16,8 @@ This package is catalog's face: other modules import what they use from here (or
 - Writes: ``create_product`` / ``ProductCreate`` / ``VariantIn``, ``create_product_type`` /
   ``ProductTypeCreate``, ``install_type_set``; ``import_rows`` with ``SourceRow`` and
   ``join_list`` (rows upserted by SKU as a CSV import would; ``BatchResult``).
+- ``export_rows``: the catalog (or what ``service.filter_conditions`` selects) as CSV
+  chunks, the API's export and the admin's.
 - ``slugify``.
 - CSV imports (the admin's pages): ``check_import_file`` / ``CsvLimits`` / ``CsvFormatError``,
   ``create_import_job``, ``get_import_job``, ``import_job_errors``, ``import_error_page``,
@@ -25,7 +27,7 @@ This package is catalog's face: other modules import what they use from here (or
 from __future__ import annotations
 
 from mercato.catalog.csvio import CsvFormatError, CsvLimits, SourceRow, join_list
-from mercato.catalog.imports import BatchResult
+from mercato.catalog.imports import BatchResult, export_rows
 from mercato.catalog.imports import apply_dry_run as apply_import_dry_run
 from mercato.catalog.imports import check_file as check_import_file
 from mercato.catalog.imports import create_job as create_import_job
@@ -81,6 +83,7 @@ __all__ = [
     "create_import_job",
     "create_product",
     "create_product_type",
+    "export_rows",
     "get_import_job",
     "import_error_page",
     "import_failed_rows",

@@ -7,7 +7,6 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
-from pydantic import Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -17,7 +16,6 @@ from mercato.catalog.models import ImportRowError
 from mercato.catalog.schemas import (
     CategoryCreate,
     CategoryOut,
-    ChannelKind,
     CollectionCreate,
     CollectionOut,
     CollectionUpdate,
@@ -25,14 +23,14 @@ from mercato.catalog.schemas import (
     ImportJobOut,
     ImportRowErrorOut,
     InstallTypeSet,
-    ListingQuery,
     ProductCreate,
     ProductOut,
+    ProductPageQuery,
+    ProductQuery,
     ProductTypeCreate,
     ProductTypeOut,
     ProductTypeUpdate,
     ProductUpdate,
-    Status,
     VariantIn,
     VariantOut,
     VariantUpdate,
@@ -40,7 +38,7 @@ from mercato.catalog.schemas import (
 from mercato.core.auth import require
 from mercato.core.errors import MercatoError, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
-from mercato.core.pagination import Page, PageParams, PageQuery, paginate
+from mercato.core.pagination import Page, PageParams, paginate
 from mercato.core.principal import Principal
 from mercato.core.query import (
     filter_parameters,
@@ -53,8 +51,6 @@ from mercato.core.uow import DbSession, MercatoRoute, uow_of
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["catalog"])
 READ, WRITE = require("catalog:read"), require("catalog:write")
-Sort = Literal["created", "-created", "updated", "-updated", "title", "-title", "price",
-               "-price"]
 MAX_FACETS = 20
 
 
@@ -174,19 +170,6 @@ def delete_collection(collection_id: str, *, _: Principal = Depends(WRITE),
 
 
 # -- products ---------------------------------------------------------------------------------
-
-class ProductQuery(ListingQuery):
-    """The admin listing's filters: the shared ones, status, channel and every sort."""
-
-    status: Status | None = None
-    channel: ChannelKind | None = Field(None, description="Published on this channel kind "
-                                        "(`channels` lists it or is null).")
-    sort: Sort = "-created"
-
-
-class ProductPageQuery(ProductQuery, PageQuery):
-    """The listing's filters and page, validated together: a 422 names every bad one."""
-
 
 def _filters(query: ProductQuery, request: Request) -> service.ProductFilters:
     return service.ProductFilters(**query.filter_values(),

@@ -43,6 +43,23 @@ class ListingQuery(BaseModel):
                 if name not in PageQuery.model_fields}
 
 
+Sort = Literal["created", "-created", "updated", "-updated", "title", "-title", "price",
+               "-price"]
+
+
+class ProductQuery(ListingQuery):
+    """The admin listing's filters: the shared ones, status, channel and every sort."""
+
+    status: Status | None = None
+    channel: ChannelKind | None = Field(None, description="Published on this channel kind "
+                                        "(`channels` lists it or is null).")
+    sort: Sort = "-created"
+
+
+class ProductPageQuery(ProductQuery, PageQuery):
+    """The listing's filters and page, validated together: a 422 names every bad one."""
+
+
 class ProductTypeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)

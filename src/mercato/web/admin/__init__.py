@@ -6,18 +6,23 @@ from fastapi import APIRouter
 
 from mercato.web.admin import (
     auth,
+    categories,
     channels,
+    collections,
     customers,
     dashboard,
     imports,
     inventory,
+    media,
     orders,
+    product_types,
     products,
     reports,
     settings,
 )
 
 router = APIRouter()
-for part in (auth, dashboard, reports, products, imports, inventory, orders, customers, channels,
-             settings):
+for part in (auth, dashboard, reports, products, product_types, categories, collections, media,
+             imports, inventory, orders, customers, channels, settings):
     router.include_router(part.router)
+router.include_router(media.files)
