@@ -14,9 +14,10 @@ from mercato.web.admin import (
     orders,
     products,
     settings,
+    settings_staff,
 )
 
 router = APIRouter()
 for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
-             settings):
+             settings, settings_staff):
     router.include_router(part.router)
