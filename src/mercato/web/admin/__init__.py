@@ -14,10 +14,11 @@ from mercato.web.admin import (
     orders,
     products,
     settings,
+    settings_places,
     settings_staff,
 )
 
 router = APIRouter()
 for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
-             settings, settings_staff):
+             settings, settings_staff, settings_places):
     router.include_router(part.router)

@@ -7,8 +7,10 @@ renaming and the domains' changes ``organization:write``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import anyio
 import anyio.to_thread
@@ -16,6 +18,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from mercato import tenancy
 from mercato.core.errors import MercatoError
@@ -58,15 +61,66 @@ available: set[str] = set()
 own), so the index never links to a page that is not there."""
 
 
+def _form_field(field: str) -> str:
+    """An error's field as the form names it: a list is one input (``countries``, not
+    ``countries.0``), so the path stops before its first index."""
+    parts = []
+    for part in field.split("."):
+        if part.isdigit():
+            break
+        parts.append(part)
+    return ".".join(parts)
+
+
 def errors_of(exc: Exception | list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A form's errors from the API's schema (Pydantic) or the service's refusal."""
     if isinstance(exc, list):
-        return exc
-    if isinstance(exc, ValidationError):
-        return pydantic_errors(exc)
-    if isinstance(exc, MercatoError):
-        return exc.errors or [{"field": "", "message": exc.detail}]
-    raise exc
+        found = exc
+    elif isinstance(exc, ValidationError):
+        found = pydantic_errors(exc)
+    elif isinstance(exc, MercatoError):
+        found = exc.errors or [{"field": "", "message": exc.detail}]
+    else:
+        raise exc
+    return [{**e, "field": _form_field(str(e.get("field") or ""))} for e in found]
+
+
+async def posted(request: Request) -> FormData:
+    """The submitted form (a dependency: Starlette keeps it, the CSRF check read it too)."""
+    return await request.form()
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def optional(form: FormData, name: str) -> str | None:
+    """A text input, None when left empty (the API's "not given")."""
+    return text(form, name) or None
+
+
+def flag(form: FormData, name: str) -> bool:
+    """A checkbox: sent only when ticked."""
+    return bool(text(form, name))
+
+
+def words(form: FormData, name: str) -> list[str]:
+    """A list typed into one input: separated by commas, spaces or new lines."""
+    return [w for w in re.split(r"[\s,]+", text(form, name)) if w]
+
+
+def raw(form: FormData) -> dict[str, Any]:
+    """What was entered, to show it again beside the errors."""
+    return {key: value for key, value in form.items()
+            if key != "csrf_token" and isinstance(value, str)}
+
+
+def next_url(path: str, cursor: str | None, **params: str | None) -> str | None:
+    if not cursor:
+        return None
+    query = {k: v for k, v in params.items() if v}
+    return f"{path}?{urlencode({**query, 'cursor': cursor})}"
 
 
 def failed(request: Request, template: str, values: Mapping[str, Any],
