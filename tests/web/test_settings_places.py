@@ -79,6 +79,8 @@ def test_tax_rates_add_filter_edit_delete(browser: Browser, client: TestClient,
     assert (rate["rate"], rate["region"]) == ("0.0725", "US-CA")
     fragment = browser.get("/admin/settings/tax-rates", params={"country": "DE"},
                            headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert "No tax rates for DE" in fragment.text
     assert "<html" not in fragment.text
     assert "CA tax" not in fragment.text
     assert "CA tax" in browser.get("/admin/settings/tax-rates?country=US").text

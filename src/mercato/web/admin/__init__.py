@@ -14,11 +14,13 @@ from mercato.web.admin import (
     orders,
     products,
     settings,
+    settings_payments,
     settings_places,
     settings_staff,
 )
 
 router = APIRouter()
 for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
-             settings, settings_staff, settings_places):
+             settings, settings_staff, settings_places,
+             settings_payments):
     router.include_router(part.router)
