@@ -15,7 +15,8 @@ Inside, one sub-package per feature (``cart``, ``pricing``, ``promotions``, ``ta
 - The store's settings, as the admin routes change them (their input models are in
   ``checkout.schemas``): tax settings and rates (``tax_settings_row``, ``put_tax_settings``,
   ``*_tax_rate``), shipping zones and methods (``*_shipping_zone``, ``*_shipping_method``),
-  price lists (``*_price_list``, ``price_list_entry_counts``) and promotions
+  price lists (``*_price_list``, ``price_list_entry_counts``, ``*_price_list_entries``,
+  ``delete_price_list_entry``) and promotions
   (``*_promotion``).
 """
 
@@ -45,7 +46,10 @@ from mercato.checkout.pricing.service import (
     list_price_lists,
     update_price_list,
 )
+from mercato.checkout.pricing.service import delete_entry as delete_price_list_entry
 from mercato.checkout.pricing.service import entry_counts as price_list_entry_counts
+from mercato.checkout.pricing.service import list_entries as list_price_list_entries
+from mercato.checkout.pricing.service import set_entries as set_price_list_entries
 from mercato.checkout.promotions.service import (
     create_promotion,
     delete_promotion,
@@ -96,6 +100,7 @@ __all__ = [
     "create_shipping_zone",
     "create_tax_rate",
     "delete_price_list",
+    "delete_price_list_entry",
     "delete_promotion",
     "delete_shipping_method",
     "delete_shipping_zone",
@@ -107,6 +112,7 @@ __all__ = [
     "get_shipping_method",
     "get_shipping_zone",
     "get_tax_rate",
+    "list_price_list_entries",
     "list_price_lists",
     "list_promotions",
     "list_shipping_methods",
@@ -121,6 +127,7 @@ __all__ = [
     "set_address",
     "set_email",
     "set_method",
+    "set_price_list_entries",
     "set_quantity",
     "shipping_options",
     "start",

@@ -4,7 +4,7 @@ routes of tax, shipping, pricing and promotions."""
 
 from __future__ import annotations
 
-from mercato.checkout.pricing.schemas import PriceListIn, PriceListUpdate
+from mercato.checkout.pricing.schemas import EntriesIn, PriceListIn, PriceListUpdate
 from mercato.checkout.promotions.schemas import PromotionIn, PromotionUpdate
 from mercato.checkout.shipping.schemas import (
     ShippingMethodIn,
@@ -15,6 +15,7 @@ from mercato.checkout.shipping.schemas import (
 from mercato.checkout.tax.schemas import TaxRateIn, TaxRateUpdate, TaxSettingsIn
 
 __all__ = [
+    "EntriesIn",
     "PriceListIn",
     "PriceListUpdate",
     "PromotionIn",

@@ -16,11 +16,12 @@ from mercato.web.admin import (
     settings,
     settings_payments,
     settings_places,
+    settings_pricing,
     settings_staff,
 )
 
 router = APIRouter()
 for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
              settings, settings_staff, settings_places,
-             settings_payments):
+             settings_payments, settings_pricing):
     router.include_router(part.router)
