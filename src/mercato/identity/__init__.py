@@ -10,6 +10,7 @@ these names from here, never ``identity.customers``' models or schemas.
 - ``get_customer``, ``create_customer`` / ``CustomerIn``, ``customer_id_for_email``,
   ``customer_tags``: customers.
 - The audit log, written automatically for every ORM change; what other modules add to it:
+  ``list_audit_entries`` / ``get_audit_entry`` (read it, newest first, with filters),
   ``record_audit`` (an entry for a change that is not one row's, such as an import),
   ``annotate_audit`` (child rows' fields for a row's entry), ``audit_action`` (a block whose
   updates of a row are named, ``order.fulfilled`` rather than ``order.updated``).
@@ -20,6 +21,8 @@ these names from here, never ``identity.customers``' models or schemas.
 from __future__ import annotations
 
 from mercato.identity.audit import annotate as annotate_audit
+from mercato.identity.audit import get_entry as get_audit_entry
+from mercato.identity.audit import list_entries as list_audit_entries
 from mercato.identity.audit import named as audit_action
 from mercato.identity.audit import record as record_audit
 from mercato.identity.customer_auth import email_verified
@@ -43,6 +46,8 @@ __all__ = [
     "customer_id_for_email",
     "customer_tags",
     "email_verified",
+    "get_audit_entry",
     "get_customer",
+    "list_audit_entries",
     "record_audit",
 ]

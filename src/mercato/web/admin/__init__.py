@@ -14,6 +14,7 @@ from mercato.web.admin import (
     orders,
     products,
     settings,
+    settings_audit,
     settings_payments,
     settings_places,
     settings_pricing,
@@ -23,5 +24,5 @@ from mercato.web.admin import (
 router = APIRouter()
 for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
              settings, settings_staff, settings_places,
-             settings_payments, settings_pricing):
+             settings_payments, settings_pricing, settings_audit):
     router.include_router(part.router)
