@@ -13,7 +13,7 @@ caller reads but does not query.
   from); ``location_id`` (a location a request names, 422 on its field).
 - Levels and availability: ``levels`` (read levels), ``list_levels``, ``set_level``,
   ``adjust``, ``available_to_sell``, ``sellable`` (units a channel may sell, by variant),
-  ``web_channel``, ``channel_of_kind``, ``get_channel``, ``create_channel``,
+  ``web_channel``, ``channel_of_kind``, ``get_channel``, ``list_channels``, ``create_channel``,
   ``update_channel``, ``emails_buyers``, ``on_published`` (listen to published
   availability).
 - Locations: ``create_location``, ``get_location``, ``find_location``,
@@ -41,6 +41,7 @@ from mercato.inventory.sales_channels import (
     create_channel,
     emails_buyers,
     get_channel,
+    list_channels,
     on_published,
     sellable,
     update_channel,
@@ -79,7 +80,8 @@ __all__ = [
     "LocationCreate", "PlaceAddress", "PublishedNumber", "Reservation", "ReservationIn",
     "ReservationLineIn", "SalesChannel", "adjust", "available_to_sell", "candidates",
     "channel_of_kind", "commit", "create_channel", "create_location", "emails_buyers",
-    "find_location", "get_channel", "get_location", "levels", "list_levels", "location_id",
+    "find_location", "get_channel", "get_location", "levels", "list_channels", "list_levels",
+    "location_id",
     "location_ids_by_name", "on_published", "places", "rebuild_levels", "release", "reserve",
     "restock", "sell", "sellable", "set_level", "take_what_is_free", "update_channel",
     "verify_ledger", "web_channel",
