@@ -59,12 +59,13 @@ def test_a_bad_stripe_key_is_422_and_changes_nothing(app: FastAPI, browser: Brow
 def test_issue_a_gift_card_code_shown_once_then_adjust_and_disable(
         browser: Browser, client: TestClient, org: Org) -> None:
     browser.sign_in(org.owner_email)
-    issued = browser.submit("/admin/settings/gift-cards",
-                            {"initial_balance": "25.00", "currency": "USD"})
+    issued = browser.submit("/admin/settings/gift-cards", {
+        "initial_balance": "25.00", "currency": "USD", "expires_at": "2030-01-01T10:00"})
     assert issued.status_code == 200, issued.text
     code = re.search(r'id="gift-card-code" type="text" readonly value="([^"]+)"', issued.text)
     assert code
     card = client.get("/api/v1/gift-cards", headers=org.headers).json()["data"][0]
+    assert card["expires_at"].startswith("2030-01-01T10:00")  # the store's zone is UTC
     page = browser.get(f"/admin/settings/gift-cards/{card['id']}")
     assert code.group(1) not in page.text
     assert code.group(1) not in browser.get("/admin/settings/gift-cards").text

@@ -151,3 +151,26 @@ def test_a_bad_shipping_method_is_422_and_adds_nothing(browser: Browser, client:
     assert 'id="e-countries"' in bad_zone.text
     assert api_list(client, org, "/api/v1/shipping/methods") == []
     assert api_list(client, org, "/api/v1/shipping/zones") == []
+
+
+def test_a_bad_change_to_a_location_or_rate_is_422_and_changes_nothing(
+        browser: Browser, client: TestClient, org: Org) -> None:
+    browser.sign_in(org.owner_email)
+    made = client.post("/api/v1/locations", headers=org.headers,
+                       json={"name": "Shop", "code": f"S{new_id()[-6:]}"})
+    assert made.status_code == 201, made.text
+    location = made.json()
+    refused = browser.submit(f"/admin/settings/locations/{location['id']}", {
+        "name": "Renamed", "kind": "store", "latitude": "10", "active": "true"})
+    assert refused.status_code == 422
+    assert "give latitude and longitude together" in refused.text
+    assert 'value="Renamed"' in refused.text
+    after = client.get(f"/api/v1/locations/{location['id']}", headers=org.headers).json()
+    assert (after["name"], after["latitude"]) == ("Shop", None)
+    rate = client.post("/api/v1/tax/rates", headers=org.headers, json={
+        "country": "US", "title": "Federal", "rate": "0.05"}).json()
+    bad = browser.submit(f"/admin/settings/tax-rates/{rate['id']}", {
+        "title": "Federal", "country": "US", "region": "ZZ-99", "rate_percent": "5"})
+    assert bad.status_code == 422
+    assert client.get(f"/api/v1/tax/rates/{rate['id']}", headers=org.headers).json()[
+        "region"] is None

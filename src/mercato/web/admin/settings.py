@@ -7,6 +7,7 @@ renaming and the domains' changes ``organization:write``.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -25,7 +26,7 @@ from mercato.core.errors import MercatoError
 from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.tenancy.schemas import DomainIn, OrganizationUpdate
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, pydantic_errors, redirect, render
+from mercato.web.templating import form_errors, formats_of, pydantic_errors, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 
@@ -108,6 +109,30 @@ def flag(form: FormData, name: str) -> bool:
 def words(form: FormData, name: str) -> list[str]:
     """A list typed into one input: separated by commas, spaces or new lines."""
     return [w for w in re.split(r"[\s,]+", text(form, name)) if w]
+
+
+def when(request: Request, form: FormData, name: str) -> str | None:
+    """A date and time typed in the organization's zone (``datetime-local``) as an aware
+    ISO time; one typed with its own offset is kept as it is."""
+    value = text(form, name)
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value  # the API's model says what is wrong with it
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=formats_of(request).zone)
+    return parsed.isoformat()
+
+
+def local(request: Request, value: dt.datetime | None) -> str:
+    """An aware time as a ``datetime-local`` input shows it, in the organization's zone."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(formats_of(request).zone).strftime("%Y-%m-%dT%H:%M")
 
 
 def raw(form: FormData) -> dict[str, Any]:

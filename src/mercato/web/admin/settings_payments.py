@@ -38,6 +38,7 @@ from mercato.web.admin.settings import (
     posted,
     raw,
     text,
+    when,
 )
 from mercato.web.session import StaffSession, staff_page
 from mercato.web.templating import redirect, render
@@ -185,7 +186,7 @@ def issue_gift_card(request: Request, session: DbSession, form: Form,
     try:
         body = GiftCardIn.model_validate({
             "initial_balance": text(form, "initial_balance"), "currency": text(form, "currency"),
-            "expires_at": optional(form, "expires_at"),
+            "expires_at": when(request, form, "expires_at"),
             "customer_id": optional(form, "customer_id"), "note": optional(form, "note"),
             "code": optional(form, "code")})
         _existing_customer(session, body.customer_id)

@@ -6,7 +6,6 @@ Same services, schemas and permissions as checkout's pricing and promotions rout
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -31,15 +30,17 @@ from mercato.web.admin.settings import (
     errors_of,
     failed,
     flag,
+    local,
     next_url,
     optional,
     posted,
     raw,
     text,
+    when,
     words,
 )
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import formats_of, redirect, render
+from mercato.web.templating import redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 available.add("/admin/settings/pricing")
@@ -52,30 +53,6 @@ PROMOTION_KINDS = [("percentage", "Percent off"), ("fixed_amount", "Amount off")
 SCOPES = [("all", "Everything"), ("product_type", "Product types"), ("category", "Categories"),
           ("collection", "Collections"), ("tag", "Tags"), ("sku", "SKUs")]
 STACKING = [("combinable", "Combines with others"), ("exclusive", "Exclusive")]
-
-
-def when(request: Request, form: FormData, name: str) -> str | None:
-    """A date and time typed in the organization's zone (``datetime-local``) as an aware
-    ISO time; one typed with its own offset is kept as it is."""
-    value = text(form, name)
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return value  # the API's model says what is wrong with it
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=formats_of(request).zone)
-    return parsed.isoformat()
-
-
-def local(request: Request, value: dt.datetime | None) -> str:
-    """An aware time as a ``datetime-local`` input shows it, in the organization's zone."""
-    if value is None:
-        return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(formats_of(request).zone).strftime("%Y-%m-%dT%H:%M")
 
 
 # -- price lists -------------------------------------------------------------------------------
