@@ -138,3 +138,21 @@ def test_an_api_key_without_scopes_is_422_and_none_is_made(browser: Browser,
 def test_api_keys_need_api_keys_read(app: FastAPI, client: TestClient, org: Org) -> None:
     cashier = signed_in(app, client, org, "cashier")
     assert cashier.get("/admin/settings/api-keys").status_code == 403
+
+
+def test_the_owner_gives_a_key_to_another_member(browser: Browser, client: TestClient,
+                                                 org: Org) -> None:
+    email = add_staff(client, org, "manager")
+    manager_id = staff_of(client, org, email)["id"]
+    browser.sign_in(org.owner_email)
+    created = browser.submit("/admin/settings/api-keys",
+                             {"name": "Feed", "scopes": ["catalog:read"]})
+    assert created.status_code == 200
+    key_id = client.get("/api/v1/api-keys", headers=org.headers).json()["data"][0]["id"]
+    given = browser.submit(f"/admin/settings/api-keys/{key_id}/owner", {"staff_id": manager_id})
+    assert given.status_code == 303, given.text
+    assert client.get(f"/api/v1/api-keys/{key_id}", headers=org.headers).json()[
+        "created_by_id"] == manager_id
+    nobody = browser.submit(f"/admin/settings/api-keys/{key_id}/owner", {"staff_id": "X" * 26})
+    assert nobody.status_code == 422
+    assert "no active staff member with this id" in nobody.text

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from mercato.core.errors import MercatoError
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.identity.schemas import ApiKeyCreate, StaffCreate, StaffUpdate
+from mercato.identity.schemas import ApiKeyCreate, ApiKeyOwner, StaffCreate, StaffUpdate
 from mercato.identity.service import API_KEY_PREFIX, PERMISSIONS, Identity, Role
 from mercato.web.admin.settings import available, failed
 from mercato.web.session import StaffSession, staff_page
@@ -140,6 +140,7 @@ def reactivate(request: Request, staff_id: str, session: DbSession,
 def _key_view(key: Any) -> dict[str, Any]:
     return {"id": key.id, "name": key.name, "prefix": f"{API_KEY_PREFIX}{key.id}",
             "scopes": list(key.scopes), "created_at": key.created_at,
+            "owner_id": key.created_by_id,
             "last_used_at": key.last_used_at, "revoked_at": key.revoked_at}
 
 
@@ -150,8 +151,14 @@ def _scopes_for(staff: StaffSession) -> list[tuple[str, str]]:
 
 def _keys_values(request: Request, session: Any, staff: StaffSession,
                  cursor: str | None) -> dict[str, Any]:
-    page = _identity(request).list_api_keys(session, PageParams(limit=PAGE_SIZE, cursor=cursor))
+    ident = _identity(request)
+    page = ident.list_api_keys(session, PageParams(limit=PAGE_SIZE, cursor=cursor))
+    members = ident.list_staff(session, PageParams(limit=250, cursor=None)).items \
+        if staff.can("staff:read") else []
     return {"keys": [_key_view(k) for k in page.items], "scopes": _scopes_for(staff),
+            "owners": {m.id: m.email for m in members},
+            "active_members": [(m.id, m.email) for m in members if m.status == "active"],
+            "can_reassign": staff.can("api_keys:reassign") and bool(members),
             "next_url": _next_url("/admin/settings/api-keys", page.next_cursor),
             "first_url": "/admin/settings/api-keys" if cursor else None,
             "can_write": staff.can("api_keys:write")}
@@ -183,6 +190,23 @@ def create_api_key(request: Request, session: DbSession, name: Annotated[str, Fo
     # The secret is in this answer only (stored hashed): no redirect could show it again.
     return render(request, "admin/settings/api_key_created.html",
                   {"key": _key_view(key), "secret": secret})
+
+
+@router.post("/admin/settings/api-keys/{api_key_id}/owner", response_class=HTMLResponse)
+def reassign_api_key(request: Request, api_key_id: str, session: DbSession,
+                     staff_id: Annotated[str, Form()] = "",
+                     staff: StaffSession = Depends(staff_page("api_keys:reassign"))
+                     ) -> Response:
+    try:
+        body = ApiKeyOwner.model_validate({"staff_id": staff_id})
+        key = _identity(request).reassign_api_key(session, api_key_id, staff_id=body.staff_id)
+        session.flush()
+    except (ValidationError, MercatoError) as exc:
+        return failed(request, "admin/settings/api_keys.html",
+                      _keys_values(request, session, staff, None), exc,
+                      form={"scopes": [], "staff_id": staff_id})
+    return redirect("/admin/settings/api-keys",
+                    flash=f"The key {key.name} has a new owner: their permissions bound it.")
 
 
 @router.post("/admin/settings/api-keys/{api_key_id}/revoke", response_class=HTMLResponse)
