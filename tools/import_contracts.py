@@ -3,8 +3,9 @@
 
 A module's face is what other modules may import from it: its package (``mercato.orders``,
 whose ``__init__`` re-exports the names others call) and, where a module keeps its use cases
-there, its ``service`` module. A web module (``api``/``deps``) may also import another
-module's ``deps`` (FastAPI dependencies, e.g. the signed-in shopper). Anything else (``models``,
+there, its ``service`` module. A web module (``api``/``deps``, the pages of ``mercato.web``) may
+also import another module's ``deps`` (FastAPI dependencies, e.g. the signed-in shopper) and
+``schemas`` (the API's shapes, which pages validate forms with). Anything else (``models``,
 ``schemas``, internal helpers, a sub-package) is the module's own business: a direct import of
 it from another module breaks the contract, reported with its line.
 """

@@ -567,8 +567,9 @@ def demo(
     shop = _demo_shopify(settings, base, host, port + 1)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
+        f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
         f"  API docs:  {base}/docs\n"
-        f"  sign in:   curl -s -X POST {base}/api/v1/auth/token -H 'content-type: "
+        f"  API token: curl -s -X POST {base}/api/v1/auth/token -H 'content-type: "
         f"application/json' -d '{{\"email\": \"{DEMO_EMAIL}\", \"password\": "
         f"\"{DEMO_PASSWORD}\"}}'\n"
         f"  data:      {data_dir.resolve()}\n"

@@ -26,22 +26,25 @@ def test_a_manager_sees_settings_and_a_cashier_gets_403(app: FastAPI, client: Te
     assert page.status_code == 200
     assert org.slug in page.text
     assert 'href="/admin/settings/staff"' in page.text
-    assert "Save name" not in page.text  # organization:write is the owner's
+    assert "Save organization" not in page.text  # organization:write is the owner's
     cashier = signed_in(app, client, org, "cashier")
     refused = cashier.get("/admin/settings")
     assert refused.status_code == 403
     assert "organization:read" in refused.text
 
 
-def test_the_owner_renames_the_organization(browser: Browser, client: TestClient,
-                                            org: Org) -> None:
+def test_the_owner_changes_the_organization(browser: Browser, client: TestClient,
+                                           org: Org) -> None:
     browser.sign_in(org.owner_email)
-    done = browser.submit("/admin/settings/organization", {"name": "Dragon Cards"})
-    assert done.status_code == 303
-    assert client.get("/api/v1/organization", headers=org.headers).json()["name"] == \
-        "Dragon Cards"
+    done = browser.submit("/admin/settings/organization", {
+        "name": "Dragon Cards", "time_zone": "Europe/Paris", "locale": "fr-fr",
+        "currency": "eur"})
+    assert done.status_code == 303, done.text
+    found = client.get("/api/v1/organization", headers=org.headers).json()
+    assert (found["name"], found["time_zone"], found["locale"], found["currency"]) == \
+        ("Dragon Cards", "Europe/Paris", "fr_FR", "EUR")
     page = browser.get("/admin/settings")
-    assert "The organization&#39;s name is saved." in page.text
+    assert "The organization&#39;s settings are saved." in page.text
     assert "Dragon Cards" in page.text
 
 
@@ -49,11 +52,15 @@ def test_an_empty_name_is_422_beside_the_field_and_changes_nothing(
         browser: Browser, client: TestClient, org: Org) -> None:
     before = client.get("/api/v1/organization", headers=org.headers).json()["name"]
     browser.sign_in(org.owner_email)
-    refused = browser.submit("/admin/settings/organization", {"name": "   "})
+    refused = browser.submit("/admin/settings/organization", {
+        "name": "   ", "time_zone": "Mars/Olympus", "locale": "en", "currency": "USD"})
     assert refused.status_code == 422
     assert 'id="e-name"' in refused.text
+    assert 'id="e-time_zone"' in refused.text
+    assert 'value="Mars/Olympus"' in refused.text
     assert 'aria-invalid="true"' in refused.text
-    assert client.get("/api/v1/organization", headers=org.headers).json()["name"] == before
+    after = client.get("/api/v1/organization", headers=org.headers).json()
+    assert (after["name"], after["time_zone"]) == (before, "UTC")
 
 
 def test_a_manager_cannot_rename(app: FastAPI, client: TestClient, org: Org) -> None:

@@ -11,17 +11,29 @@ This package is catalog's face: other modules import what they use from here (or
   ``set_costs`` (moving-average costs after a receipt).
 - Reads for other modules (``reads``): ``variant_facts`` / ``VariantFacts`` and
   ``category_ids_under`` (pricing scopes), ``published_products`` and ``variant_prices``
-  (connectors' exports), ``product_type_id``.
+  (connectors' exports), ``product_type_id``, ``variants_matching`` (a search box's
+  variants, as a subquery of ids).
 - Writes: ``create_product`` / ``ProductCreate`` / ``VariantIn``, ``create_product_type`` /
   ``ProductTypeCreate``, ``install_type_set``; ``import_rows`` with ``SourceRow`` and
   ``join_list`` (rows upserted by SKU as a CSV import would; ``BatchResult``).
 - ``slugify``.
+- CSV imports (the admin's pages): ``check_import_file`` / ``CsvLimits`` / ``CsvFormatError``,
+  ``create_import_job``, ``get_import_job``, ``import_job_errors``, ``import_error_page``,
+  ``list_import_jobs``, ``import_failed_rows``, ``apply_import_dry_run``.
 """
 
 from __future__ import annotations
 
-from mercato.catalog.csvio import SourceRow, join_list
+from mercato.catalog.csvio import CsvFormatError, CsvLimits, SourceRow, join_list
 from mercato.catalog.imports import BatchResult
+from mercato.catalog.imports import apply_dry_run as apply_import_dry_run
+from mercato.catalog.imports import check_file as check_import_file
+from mercato.catalog.imports import create_job as create_import_job
+from mercato.catalog.imports import error_page as import_error_page
+from mercato.catalog.imports import failed_rows as import_failed_rows
+from mercato.catalog.imports import get_job as get_import_job
+from mercato.catalog.imports import job_errors as import_job_errors
+from mercato.catalog.imports import list_jobs as list_import_jobs
 from mercato.catalog.reads import (
     PublishedProduct,
     PublishedVariant,
@@ -33,6 +45,7 @@ from mercato.catalog.reads import (
     published_products,
     variant_facts,
     variant_prices,
+    variants_matching,
 )
 from mercato.catalog.schemas import ProductCreate, ProductTypeCreate, VariantIn
 from mercato.catalog.service import (
@@ -50,6 +63,8 @@ from mercato.catalog.service import (
 
 __all__ = [
     "BatchResult",
+    "CsvFormatError",
+    "CsvLimits",
     "ProductCreate",
     "ProductTypeCreate",
     "PublishedProduct",
@@ -60,12 +75,20 @@ __all__ = [
     "VariantFacts",
     "VariantIn",
     "VariantPrice",
+    "apply_import_dry_run",
     "category_ids_under",
+    "check_import_file",
+    "create_import_job",
     "create_product",
     "create_product_type",
+    "get_import_job",
+    "import_error_page",
+    "import_failed_rows",
+    "import_job_errors",
     "import_rows",
     "install_type_set",
     "join_list",
+    "list_import_jobs",
     "product_type_id",
     "published_products",
     "sale_items",
@@ -75,4 +98,5 @@ __all__ = [
     "stock_items",
     "variant_facts",
     "variant_prices",
+    "variants_matching",
 ]

@@ -12,6 +12,7 @@ job follow from them (``index.touch``, ``record_events``, ``identity.record_audi
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import io
 import json
@@ -48,9 +49,10 @@ from mercato.core import csvcells
 from mercato.core import queue as leases
 from mercato.core.collector import bulk_allocations
 from mercato.core.db import SYSTEM, Database, among, insert_many, table_of, utcnow
-from mercato.core.errors import NotFound
+from mercato.core.errors import Conflict, NotFound
 from mercato.core.ids import new_id
 from mercato.core.outbox import NewEvent, record_events
+from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.identity import record_audit
 
 log = structlog.get_logger("mercato.catalog.import")
@@ -134,6 +136,53 @@ def errors_query(job_id: str) -> Select[ImportRowError]:
 
 def job_errors(session: Session, job_id: str, *, limit: int) -> list[ImportRowError]:
     return list(session.scalars(errors_query(job_id).order_by(ImportRowError.id).limit(limit)))
+
+
+def list_jobs(session: Session, params: PageParams) -> Slice[ImportJob]:
+    """The organization's imports, newest first (ids grow with time)."""
+    return paginate(session, select(ImportJob), [(ImportJob.id, True)], params)
+
+
+def apply_dry_run(session: Session, job_id: str, *, created_by: str | None) -> ImportJob:
+    """A new job that imports the file of a finished dry run for real (checked already)."""
+    job = get_job(session, job_id)
+    if not job.dry_run or job.status not in ("succeeded", "completed_with_errors"):
+        raise Conflict("Only the file of a finished dry run can be imported from it.")
+    content = session.scalar(select(ImportContent.content)
+                             .where(ImportContent.job_id == job_id)) or b""
+    return create_job(session, checked=CheckedFile(content=content, format=job.format,
+                                                   rows=job.rows_total),
+                      filename=job.filename, dry_run=False, created_by=created_by)
+
+
+def error_page(session: Session, job_id: str, params: PageParams) -> Slice[ImportRowError]:
+    """A page of a job's row errors, in file order within each batch (as the API lists them)."""
+    get_job(session, job_id)
+    return paginate(session, errors_query(job_id), [(ImportRowError.id, False)], params)
+
+
+def failed_rows(session: Session, job_id: str) -> Iterator[str]:
+    """The rows of a job's file that were not imported (each line with a row error), under the
+    file's own header, as CSV text a chunk at a time: fix them and import the file again."""
+    get_job(session, job_id)
+    lines = set(session.scalars(select(ImportRowError.line)
+                                .where(ImportRowError.job_id == job_id).distinct()))
+    content = session.scalar(select(ImportContent.content)
+                             .where(ImportContent.job_id == job_id)) or b""
+    buffer = io.StringIO()
+    writer = csvcells.Writer(buffer, lineterminator="\n")
+    reader = csv.reader(io.StringIO(content.decode("utf-8-sig", errors="replace"), newline=""))
+    line = 0
+    for number, values in enumerate(reader):
+        start, line = line + 1, reader.line_num
+        if number == 0 or start in lines:
+            writer.writerow([csvcells.unescape(value) for value in values])
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.getvalue():
+        yield buffer.getvalue()
 
 
 def claim_job(db: Database) -> str | None:

@@ -9,6 +9,8 @@ by ``mercato.catalog``): they never query catalog's tables themselves.
 - ``product_type_id``: a product type's id by slug (None when there is none).
 - ``import_rows``: catalog rows upserted by SKU through the importer, as a CSV import would
   (a connector's product import).
+- ``variants_matching``: the variants a search box finds (SKU, or the catalog's search), as a
+  subquery of ids another module filters its own rows by (inventory's level list).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from mercato.catalog import csvio
@@ -30,7 +33,12 @@ from mercato.catalog.models import (
     ProductType,
     Variant,
 )
-from mercato.catalog.service import descendants, published_on
+from mercato.catalog.service import (
+    ProductFilters,
+    descendants,
+    filter_conditions,
+    published_on,
+)
 
 
 @dataclass(frozen=True)
@@ -146,3 +154,14 @@ def import_rows(session: Session, organization_id: str,
     """Upsert catalog rows by SKU in the caller's transaction, exactly as a CSV import does
     (same validation, same per-row errors in the result)."""
     return Importer(organization_id).apply(session, rows)
+
+
+def variants_matching(session: Session, text: str) -> Select[Any]:
+    """Ids of the variants a search box finds, as a subquery: the variant whose SKU is exactly
+    ``text`` when there is one, else every variant of the products the catalog's search finds
+    (each word a prefix of the title, vendor, SKUs, barcodes...)."""
+    exact = select(Variant.id).where(Variant.sku == text.strip())
+    if session.scalar(exact.limit(1)) is not None:
+        return exact
+    products = select(Product.id).where(*filter_conditions(session, ProductFilters(q=text)))
+    return select(Variant.id).where(Variant.product_id.in_(products))

@@ -8,6 +8,8 @@ operation's query parameters (``openapi_extra``), so the API document keeps them
 
 The web side of pagination is here too: ``page_params`` (the ``limit``/``cursor`` query
 parameters) and ``rendered_page``; cursors themselves are plain (``mercato.core.pagination``).
+So is a report's choice of CSV (``wants_csv``: ``?format=csv`` or ``Accept: text/csv``) and its
+answer (``csv_response``).
 """
 
 from __future__ import annotations
@@ -99,3 +101,25 @@ def rendered_page(page: Slice[str]) -> Response:
     items = ",".join(page.items)
     body = f'{{"data":[{items}],"next_cursor":{json.dumps(page.next_cursor)}}}'
     return Response(body.encode(), media_type="application/json")
+
+
+# -- CSV answers ---------------------------------------------------------------------------------
+
+CSV_FORMAT = Query(None, description="`csv` for the answer as CSV (as `Accept: text/csv` "
+                   "asks), `json` for JSON whatever `Accept` says.")
+"""The ``format`` query parameter of a report that also answers CSV."""
+CSV_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+"""``responses=`` of such a route: the OpenAPI document names both answers."""
+
+
+def wants_csv(request: Request, format: str | None) -> bool:
+    """The caller asked for CSV: ``?format=csv``, or ``Accept: text/csv`` with no ``format``."""
+    if format is not None:
+        return format == "csv"
+    return "text/csv" in request.headers.get("accept", "").lower()
+
+
+def csv_response(body: str, filename: str) -> Response:
+    """A small CSV answer (written with ``core.csvcells``), as a download named ``filename``."""
+    return Response(body.encode(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -19,6 +19,7 @@ import datetime as dt
 import decimal
 import enum
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -240,6 +241,28 @@ def list_entries(
     if before is not None:
         stmt = stmt.where(AuditEntry.created_at < before)
     return paginate(session, stmt, [(AuditEntry.id, True)], params)
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One step of a resource's history as a timeline shows it: what, who, when (never the
+    row's before and after, which only ``audit:read`` may see)."""
+
+    action: str
+    actor_type: str
+    actor_label: str
+    created_at: dt.datetime
+
+
+def trail(session: Session, resource_type: str, resource_id: str, *,
+          limit: int = 100) -> list[TrailEntry]:
+    """The latest ``limit`` entries of one resource, newest first (an order's timeline)."""
+    rows = session.scalars(
+        select(AuditEntry).where(AuditEntry.resource_type == resource_type,
+                                 AuditEntry.resource_id == resource_id)
+        .order_by(AuditEntry.id.desc()).limit(limit))
+    return [TrailEntry(action=r.action, actor_type=r.actor_type, actor_label=r.actor_label,
+                       created_at=r.created_at) for r in rows]
 
 
 def get_entry(session: Session, entry_id: str) -> AuditEntry:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from mercato.catalog import variants_matching
 from mercato.catalog.service import StockItem, slugify, stock_items
 from mercato.core.db import add_unique
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
@@ -14,7 +15,7 @@ from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.identity import record_audit
 from mercato.inventory import stock
 from mercato.inventory.lookup import resolve, short_errors
-from mercato.inventory.models import Location, StockMovement
+from mercato.inventory.models import Location, StockLevel, StockMovement
 from mercato.inventory.reservations import release_expired
 from mercato.inventory.schemas import (
     AdjustmentIn,
@@ -213,6 +214,21 @@ def list_levels(session: Session, *, sku: str | None,
                                errors=[{"field": "sku", "message": "sku or location required"}])
     return _with_items(session, stock.read_levels(session, variant_ids=variant_ids,
                                                   location_ids=location_ids))
+
+
+def browse_levels(session: Session, params: PageParams, *, q: str | None = None,
+                  location: str | None = None) -> Slice[tuple[Level, StockItem]]:
+    """A page of levels, by variant then location: of the variants a search finds (a SKU, or
+    words of the title as the catalog's search reads them) and/or at one location."""
+    stmt = select(StockLevel)
+    if location is not None:
+        stmt = stmt.where(StockLevel.location_id == get_location(session, location).id)
+    if q is not None and q.strip():
+        stmt = stmt.where(StockLevel.variant_id.in_(variants_matching(session, q)))
+    page = paginate(session, stmt, [(StockLevel.variant_id, False),
+                                    (StockLevel.location_id, False)], params)
+    return Slice(items=_with_items(session, stock.levels_of(session, page.items)),
+                 next_cursor=page.next_cursor)
 
 
 def low_stock(session: Session, location: str | None) -> list[tuple[Level, StockItem]]:

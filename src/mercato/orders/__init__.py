@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from mercato.orders import customers as _customers  # noqa: F401 - registers its listeners
 from mercato.orders.models import Order
+from mercato.orders.sales import SalesLine, sales_lines
 from mercato.orders.schemas import (
     CustomerRef,
     OrderIn,
@@ -44,9 +45,11 @@ __all__ = [
     "PaymentIn",
     "Rate",
     "RefundIn",
+    "SalesLine",
     "ShippingIn",
     "ShopperOrderOut",
     "TaxIn",
     "has_purchased",
     "order_totals",
+    "sales_lines",
 ]

@@ -10,6 +10,8 @@ never its ``models`` or internals.
 - Custom domains: ``add_domain``, ``list_domains``, ``get_domain``, ``remove_domain``; a
   verification is ``read_claim``, then ``run_verifier`` (``DomainProof``), then
   ``record_proof``; ``dns_name`` / ``http_path`` say where the proof goes.
+- ``organization_settings(session, organization_id)`` -> ``OrgSettings`` (``time_zone``,
+  ``locale``, ``currency``): what the store's days, formats and reports follow.
 - ``storefront_url``: the only source of links in emails (``MERCATO_PUBLIC_URL`` or the
   store's verified domain, never a request's ``Host``).
 """
@@ -19,12 +21,14 @@ from __future__ import annotations
 from mercato.tenancy.models import Organization
 from mercato.tenancy.service import (
     DomainResolver,
+    OrgSettings,
     add_domain,
     create_organization,
     get_by_slug,
     get_domain,
     get_organization,
     list_domains,
+    organization_settings,
     read_claim,
     record_proof,
     remove_domain,
@@ -36,6 +40,7 @@ from mercato.tenancy.verification import DomainProof, dns_name, http_path, run_v
 __all__ = [
     "DomainProof",
     "DomainResolver",
+    "OrgSettings",
     "Organization",
     "Store",
     "StoreResolver",
@@ -47,6 +52,7 @@ __all__ = [
     "get_organization",
     "http_path",
     "list_domains",
+    "organization_settings",
     "read_claim",
     "record_proof",
     "remove_domain",

@@ -53,7 +53,8 @@ def domain_out(row: OrganizationDomain) -> DomainOut:
 
 def _out(session: Session, org: Organization) -> OrganizationOut:
     return OrganizationOut(
-        id=org.id, slug=org.slug, name=org.name, created_at=org.created_at,
+        id=org.id, slug=org.slug, name=org.name, time_zone=org.time_zone, locale=org.locale,
+        currency=org.currency, created_at=org.created_at,
         updated_at=org.updated_at,
         domains=[domain_out(d) for d in service.list_domains(session)],
     )
@@ -77,7 +78,11 @@ def get_org(
     return _out(session, org)
 
 
-@router.patch("/organization", response_model=OrganizationOut)
+@router.patch("/organization", response_model=OrganizationOut,
+              summary="Rename the organization or change its time zone, locale or currency "
+              "(If-Match supported)",
+              description="Fields left out stay as they are. An unknown time zone, locale or "
+              "currency is a 422 naming the field, and nothing changes.")
 def update_org(
     body: OrganizationUpdate,
     request: Request,
@@ -87,8 +92,8 @@ def update_org(
 ) -> OrganizationOut:
     org = service.get_organization(session, principal.organization_id)
     check_if_match(request, org)
-    org.name = body.name.strip()
-    session.flush()
+    service.update_organization(session, org, name=body.name, time_zone=body.time_zone,
+                                locale=body.locale, currency=body.currency)
     request.app.state.stores.forget()
     set_etag(response, org)
     return _out(session, org)

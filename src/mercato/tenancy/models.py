@@ -18,6 +18,12 @@ class Organization(Timestamps, Versioned, Base):
     id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    """IANA name (``Europe/Paris``): the zone the store's days (reports, the dashboard) follow."""
+    locale: Mapped[str] = mapped_column(String(35), default="en", server_default="en")
+    """CLDR locale (``en``, ``fr_CA``) that pages format numbers, money and dates for."""
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    """ISO 4217 default currency: what reports total in and new prices default to."""
 
 
 class OrganizationDomain(TenantMixin, Base):

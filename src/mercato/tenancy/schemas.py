@@ -45,14 +45,28 @@ class OrganizationOut(BaseModel):
     id: str
     slug: str
     name: str
+    time_zone: str = Field(description="IANA time zone the store's days follow (reports, "
+                           "the dashboard).", examples=["America/New_York"])
+    locale: str = Field(description="CLDR locale pages format numbers, money and dates for.",
+                        examples=["en_US"])
+    currency: str = Field(description="ISO 4217 default currency; reports total in it.",
+                          examples=["USD"])
     domains: list[DomainOut]
     created_at: dt.datetime
     updated_at: dt.datetime
 
 
 class OrganizationUpdate(BaseModel):
+    """What is given changes; what is left out stays as it is."""
+
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    time_zone: str | None = Field(default=None, max_length=64, examples=["Europe/Paris"],
+                                  description="An IANA time zone name.")
+    locale: str | None = Field(default=None, max_length=35, examples=["fr_FR"],
+                               description="A CLDR locale identifier (`en`, `en_US`, `fr-CA`).")
+    currency: str | None = Field(default=None, max_length=3, examples=["EUR"],
+                                 description="An ISO 4217 currency code.")
 
 
 class StoreOut(BaseModel):

@@ -6,10 +6,14 @@ import ipaddress
 import re
 import secrets
 import time
+import zoneinfo
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
+from babel import Locale, UnknownLocaleError
+from babel.numbers import is_currency
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -113,6 +117,92 @@ def get_organization(session: Session, organization_id: str) -> Organization:
     if org is None:
         raise NotFound("Organization not found.")
     return org
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrgSettings:
+    """What an organization's pages and reports follow: its days, formats and money."""
+
+    time_zone: str
+    """IANA name (``America/New_York``); a day is midnight to midnight there."""
+    locale: str
+    """CLDR locale identifier (``en``, ``fr_CA``)."""
+    currency: str
+    """ISO 4217 code of the default currency."""
+
+
+LOCALE_LENGTH = 35  # organizations.locale
+
+
+NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+"""Files of the time zone database that are no place's zone (``localtime`` is the host's)."""
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) - NOT_ZONES
+
+
+def _settings_errors(*, time_zone: str | None, locale: str | None,
+                     currency: str | None) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """(the values as stored, the errors of those that are not valid)."""
+    clean: dict[str, str] = {}
+    errors: list[dict[str, str]] = []
+    if time_zone is not None:
+        if time_zone.strip() in _zones():
+            clean["time_zone"] = time_zone.strip()
+        else:
+            errors.append({"field": "time_zone",
+                           "message": f"{time_zone!r} is not an IANA time zone such as "
+                                      "'Europe/Paris' or 'UTC'"})
+    if locale is not None:
+        try:
+            parsed = str(Locale.parse(locale.strip().replace("-", "_")))
+        except (ValueError, TypeError, UnknownLocaleError):
+            parsed = ""
+        if 0 < len(parsed) <= LOCALE_LENGTH:
+            clean["locale"] = parsed
+        else:
+            errors.append({"field": "locale",
+                           "message": f"{locale!r} is not a known locale such as 'en' or "
+                                      "'fr_CA'"})
+    if currency is not None:
+        code = currency.strip().upper()
+        if len(code) == 3 and is_currency(code):
+            clean["currency"] = code
+        else:
+            errors.append({"field": "currency",
+                           "message": f"{currency!r} is not an ISO 4217 currency code such "
+                                      "as 'USD'"})
+    return clean, errors
+
+
+def update_organization(session: Session, org: Organization, *, name: str | None = None,
+                        time_zone: str | None = None, locale: str | None = None,
+                        currency: str | None = None) -> Organization:
+    """Change what is given (``None`` leaves a value as it is); all valid or nothing changes
+    (422 naming each bad field). Locales are stored as CLDR writes them (``en-us`` ->
+    ``en_US``), currencies upper case."""
+    clean, errors = _settings_errors(time_zone=time_zone, locale=locale, currency=currency)
+    if name is not None and not name.strip():
+        errors.insert(0, {"field": "name", "message": "must not be empty"})
+    if errors:
+        raise ValidationFailed("The organization's settings are not valid.", errors=errors)
+    if name is not None:
+        org.name = name.strip()
+    for key, value in clean.items():
+        setattr(org, key, value)
+    session.flush()
+    return org
+
+
+def organization_settings(session: Session, organization_id: str) -> OrgSettings:
+    """The organization's time zone, locale and default currency (404 when it does not
+    exist)."""
+    org = get_organization(session, organization_id)
+    return OrgSettings(time_zone=org.time_zone, locale=org.locale, currency=org.currency)
 
 
 def add_domain(session: Session, organization_id: str, domain: str, *,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mercato.web import admin, assets
+from mercato.web.compression import PageCompression
 from mercato.web.errors import install_page_errors
 
 
@@ -19,3 +20,4 @@ def install_pages(app: FastAPI) -> None:
     app.include_router(assets.router)
     app.include_router(admin.router)
     install_page_errors(app)
+    app.add_middleware(PageCompression)

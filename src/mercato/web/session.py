@@ -23,7 +23,8 @@ from mercato.core.errors import Forbidden, MercatoError
 from mercato.core.keys import derive_key
 from mercato.core.principal import Principal
 from mercato.core.uow import SAFE_METHODS, uow_of
-from mercato.identity.service import Identity
+from mercato.identity.service import Identity, WebSession
+from mercato.tenancy import OrgSettings, organization_settings
 
 COOKIE = "mercato_session"
 LOGIN_CSRF_COOKIE = "mercato_login_csrf"
@@ -105,9 +106,18 @@ async def optional_staff(request: Request) -> StaffSession | None:
         return None
     identity: Identity = request.app.state.identity
     uow = uow_of(request)
-    found = await run_in_threadpool(identity.web_session, uow.session, cookie)
-    if found is None:
+
+    def look_up() -> tuple[WebSession, OrgSettings] | None:
+        found = identity.web_session(uow.session, cookie)
+        if found is None:
+            return None
+        return found, organization_settings(uow.session, found.principal.organization_id)
+
+    looked_up = await run_in_threadpool(look_up)
+    if looked_up is None:
         return None
+    found, org_settings = looked_up
+    request.state.org_settings = org_settings
     principal = found.principal
     set_tenant(uow.session, principal.organization_id)
     uow.session.info["actor"] = principal

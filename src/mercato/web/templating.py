@@ -20,6 +20,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from mercato.tenancy import OrgSettings
 from mercato.web.assets import ASSETS
 from mercato.web.session import StaffSession
 
@@ -78,8 +79,13 @@ handler checks the same permission)."""
 
 
 def formats_of(request: Request) -> Formats:
+    """The signed-in organization's formats (read with the session), else the defaults."""
     found: Formats | None = getattr(request.state, "formats", None)
-    return found or Formats()
+    if found is None:
+        org: OrgSettings | None = getattr(request.state, "org_settings", None)
+        found = Formats(org.locale, org.currency, org.time_zone) if org else Formats()
+        request.state.formats = found
+    return found
 
 
 def context_of(request: Request, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -101,6 +107,8 @@ def render(request: Request, name: str, values: Mapping[str, Any] | None = None,
     """The page, or only ``block`` of it when htmx asks (``HX-Request``) for a fragment."""
     template = env.get_template(name)
     context = context_of(request, values or {})
+    # the shared macros, bound to this page's context, for a block rendered alone as well
+    context["ui"] = env.get_template("macros.html").make_module(context)
     if block is not None and request.headers.get("hx-request") and not request.headers.get(
             "hx-boosted"):
         body = "".join(template.blocks[block](template.new_context(context)))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from mercato.core import csvcells
 from mercato.core.auth import require
 from mercato.core.etag import set_etag
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
-from mercato.core.query import page_params
+from mercato.core.query import CSV_FORMAT, CSV_RESPONSES, csv_response, page_params, wants_csv
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.inventory.models import PurchaseOrder
 from mercato.inventory.purchasing import service as purchasing
@@ -100,13 +102,20 @@ def cancel_purchase_order(purchase_order_id: str, response: Response,
     return order_out(order)
 
 
-@router.get("/inventory/valuation", response_model=ValuationOut,
-            summary="Units on hand times variant cost, per location")
-def get_valuation(*, location: str | None = Query(None, max_length=50,
-                                               description="Location id or code."),
+@router.get("/inventory/valuation", response_model=ValuationOut, responses=CSV_RESPONSES,
+            summary="Units on hand times variant cost, per location",
+            description="As CSV with `Accept: text/csv` or `format=csv`: one line per location "
+            "(and currency), then one per currency's total (`location_id` empty, `code` "
+            "`TOTAL`).")
+def get_valuation(request: Request,
+                  *, location: str | None = Query(None, max_length=50,
+                                                  description="Location id or code."),
+                  format: Literal["json", "csv"] | None = CSV_FORMAT,
                   _: Principal = Depends(READ),
-                  session: DbSession) -> ValuationOut:
+                  session: DbSession) -> ValuationOut | Response:
     report = purchasing.valuation(session, location)
+    if wants_csv(request, format):
+        return csv_response(_valuation_csv(report), "inventory-valuation.csv")
     return ValuationOut(
         locations=[ValuationRow(location_id=place.id, code=place.code, name=place.name,
                                 currency=v.currency, units=v.units, value=v.value,
@@ -114,3 +123,20 @@ def get_valuation(*, location: str | None = Query(None, max_length=50,
                    for place, v in report.locations],
         totals=[ValuationTotal(currency=v.currency, units=v.units, value=v.value,
                                uncosted_units=v.uncosted_units) for v in report.totals])
+
+
+VALUATION_COLUMNS = ("location_id", "code", "name", "currency", "units", "value",
+                     "uncosted_units")
+
+
+def _valuation_csv(report: purchasing.Valuation) -> str:
+    out = io.StringIO()
+    writer = csvcells.Writer(out)
+    writer.writerow(VALUATION_COLUMNS)
+    for place, v in report.locations:
+        writer.writerow([place.id, place.code, place.name, v.currency, v.units,
+                         f"{v.value:.2f}", v.uncosted_units])
+    for v in report.totals:
+        writer.writerow(["", "TOTAL", "Total", v.currency, v.units, f"{v.value:.2f}",
+                         v.uncosted_units])
+    return out.getvalue()

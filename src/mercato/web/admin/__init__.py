@@ -13,6 +13,7 @@ from mercato.web.admin import (
     inventory,
     orders,
     products,
+    reports,
     settings,
     settings_audit,
     settings_payments,
@@ -22,7 +23,7 @@ from mercato.web.admin import (
 )
 
 router = APIRouter()
-for part in (auth, dashboard, products, imports, inventory, orders, customers, channels,
-             settings, settings_staff, settings_places,
-             settings_payments, settings_pricing, settings_audit):
+for part in (auth, dashboard, reports, products, imports, inventory, orders, customers, channels,
+             settings, settings_staff, settings_places, settings_payments, settings_pricing,
+             settings_audit):
     router.include_router(part.router)

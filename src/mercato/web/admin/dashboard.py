@@ -1,27 +1,67 @@
-"""The dashboard: what a store's staff look at first."""
+"""The dashboard: what a store's staff look at first — sales, orders needing action, low stock.
+
+Each panel is one face call (reporting, orders, inventory); a role sees only the panels its
+permissions open, and a role without ``reports:read`` starts on the page it works on.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from mercato.core.uow import MercatoRoute
-from mercato.web.session import StaffSession, optional_staff, staff_page
-from mercato.web.templating import redirect, render
+from mercato import reporting
+from mercato.core.pagination import PageParams
+from mercato.core.uow import DbSession, MercatoRoute
+from mercato.inventory import service as inventory
+from mercato.orders import service as orders
+from mercato.web.session import StaffSession, staff_page
+from mercato.web.templating import formats_of, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 
+PANEL_ROWS = 5
+
+
+def _bars(rows: list[reporting.SalesRow], money: Any, head: str) -> list[dict[str, Any]]:
+    return [{"label": row.label, "value": float(row.amount), "shown": money(row.amount),
+             "head": head, "orders": row.orders, "units": row.units} for row in rows]
+
 
 @router.get("/admin", response_class=HTMLResponse)
-def dashboard(request: Request, staff: StaffSession = Depends(staff_page())) -> Response:
+def dashboard(request: Request, session: DbSession,
+              staff: StaffSession = Depends(staff_page())) -> Response:
     if not staff.can("reports:read"):  # a role without reports starts where it works
-        for _label, href, permission in (("orders", "/admin/orders", "orders:read"),
-                                        ("products", "/admin/products", "catalog:read")):
+        for href, permission in (("/admin/orders", "orders:read"),
+                                 ("/admin/products", "catalog:read")):
             if staff.can(permission):
                 return redirect(href)
-    return render(request, "admin/dashboard.html", {})
+        return render(request, "admin/dashboard.html", {"sales": None, "panels": {}})
+    fmt = formats_of(request)
+    sales = reporting.dashboard(session, staff.principal.organization_id)
+    money = lambda amount: fmt.money(amount, sales.currency)  # noqa: E731
+    panels: dict[str, Any] = {}
+    if staff.can("orders:read"):
+        first = PageParams(limit=PANEL_ROWS, cursor=None)
+        panels["unfulfilled"] = orders.list_orders(session, first, status="open",
+                                                   fulfillment_status="unfulfilled")
+        panels["oversold"] = orders.list_orders(session, first, flag="oversold",
+                                                status="open")
+    if staff.can("inventory:read"):
+        panels["low_stock"] = inventory.low_stock(session, None)[:PANEL_ROWS * 2]
+    return render(request, "admin/dashboard.html", {
+        "sales": sales, "panels": panels,
+        "by_channel": _bars(sales.by_channel, money, "Channel"),
+        "by_day": _bars(sales.by_day, money, "Day"), "money": money})
 
 
 @router.get("/admin/", include_in_schema=False)
-async def dashboard_slash(staff: StaffSession | None = Depends(optional_staff)) -> Response:
+async def dashboard_slash() -> Response:
+    return redirect("/admin")
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> Response:
+    """The address a new user opens first: the admin (the storefront lives under ``/s/``)."""
     return redirect("/admin")

@@ -25,6 +25,7 @@ from mercato import tenancy
 from mercato.core.errors import MercatoError
 from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.tenancy.schemas import DomainIn, OrganizationUpdate
+from mercato.tenancy.service import update_organization as update_organization_settings
 from mercato.web.session import StaffSession, staff_page
 from mercato.web.templating import form_errors, formats_of, pydantic_errors, redirect, render
 
@@ -181,24 +182,31 @@ def _index_values(session: Any, staff: StaffSession) -> dict[str, Any]:
 def settings_index(request: Request, session: DbSession,
                    staff: StaffSession = Depends(staff_page("organization:read"))) -> Response:
     values = _index_values(session, staff)
-    return render(request, "admin/settings/index.html",
-                  {**values, "values": {"name": values["org"].name}})
+    org = values["org"]
+    return render(request, "admin/settings/index.html", {**values, "values": {
+        "name": org.name, "time_zone": org.time_zone, "locale": org.locale,
+        "currency": org.currency}})
 
 
 @router.post("/admin/settings/organization", response_class=HTMLResponse)
-def rename_organization(
-        request: Request, session: DbSession, name: Annotated[str, Form()] = "",
+def update_organization(
+        request: Request, session: DbSession, form: Annotated[FormData, Depends(posted)],
         staff: StaffSession = Depends(staff_page("organization:write"))) -> Response:
+    """The name, time zone, locale and default currency, as ``PATCH /api/v1/organization``
+    changes them (all valid or nothing changes)."""
+    entered = {name: str(form.get(name) or "")
+               for name in ("name", "time_zone", "locale", "currency")}
     try:
-        body = OrganizationUpdate.model_validate({"name": name.strip()})
-    except ValidationError as exc:
+        body = OrganizationUpdate.model_validate(entered)
+        org = tenancy.get_organization(session, staff.principal.organization_id)
+        update_organization_settings(session, org, name=body.name, time_zone=body.time_zone,
+                                     locale=body.locale, currency=body.currency)
+    except (ValidationError, MercatoError) as exc:
+        session.rollback()
         return failed(request, "admin/settings/index.html", _index_values(session, staff),
-                      exc, form={"name": name})
-    org = tenancy.get_organization(session, staff.principal.organization_id)
-    org.name = body.name.strip()
-    session.flush()
+                      exc, form=entered)
     request.app.state.stores.forget()
-    return redirect("/admin/settings", flash="The organization's name is saved.")
+    return redirect("/admin/settings", flash="The organization's settings are saved.")
 
 
 def _forget_domains(request: Request) -> None:
@@ -217,7 +225,9 @@ def claim_domain(request: Request, session: DbSession, domain: Annotated[str, Fo
     except (ValidationError, MercatoError) as exc:
         values = _index_values(session, staff)
         return failed(request, "admin/settings/index.html", values, exc,
-                      form={"name": values["org"].name, "domain": domain})
+                      form={"name": values["org"].name, "time_zone": values["org"].time_zone,
+                            "locale": values["org"].locale, "currency": values["org"].currency,
+                            "domain": domain})
     return redirect(f"/admin/settings/domains/{row.id}",
                     flash=f"{row.domain} is claimed: publish its proof, then verify it.")
 
