@@ -94,6 +94,11 @@ def supports(kind: str, job_kind: str) -> None:
             {"field": "kind", "message": f"not supported by {kind}"}])
 
 
+def job_kinds(kind: str) -> list[str]:
+    """The sync jobs a connector kind can run, in the order it registered them."""
+    return list(_kinds.get(kind, ConnectorKind()).jobs)
+
+
 def pusher(kind: str) -> PushFunc | None:
     return _kinds.get(kind, ConnectorKind()).push
 

@@ -52,6 +52,11 @@ def get_connection(session: Session, channel_id: str) -> Connection:
     return connection
 
 
+def connections_by_channel(session: Session) -> dict[str, Connection]:
+    """Every connection of the organization, by its channel's id."""
+    return {c.channel_id: c for c in session.scalars(select(Connection))}
+
+
 def find_by_account(session: Session, platform: str, account: str) -> Connection | None:
     """The organization's one connection to this platform account (compared normalised)."""
     return session.scalar(select(Connection).where(

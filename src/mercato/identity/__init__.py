@@ -13,6 +13,7 @@ these names from here, never ``identity.customers``' models or schemas.
   ``update_customer`` / ``CustomerUpdate``, ``merge_customers`` / ``MergeIn``, and
   ``customer_out`` (a record with its order figures, ``CustomerOut``).
 - The audit log, written automatically for every ORM change; what other modules add to it:
+  ``list_audit_entries`` / ``get_audit_entry`` (read it, newest first, with filters),
   ``record_audit`` (an entry for a change that is not one row's, such as an import),
   ``annotate_audit`` (child rows' fields for a row's entry), ``audit_action`` (a block whose
   updates of a row are named, ``order.fulfilled`` rather than ``order.updated``).
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 from mercato.identity.audit import TrailEntry as AuditTrailEntry
 from mercato.identity.audit import annotate as annotate_audit
+from mercato.identity.audit import get_entry as get_audit_entry
+from mercato.identity.audit import list_entries as list_audit_entries
 from mercato.identity.audit import named as audit_action
 from mercato.identity.audit import record as record_audit
 from mercato.identity.audit import trail as audit_trail
@@ -67,7 +70,9 @@ __all__ = [
     "customer_out",
     "customer_tags",
     "email_verified",
+    "get_audit_entry",
     "get_customer",
+    "list_audit_entries",
     "list_customers",
     "merge_customers",
     "record_audit",

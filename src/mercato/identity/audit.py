@@ -223,7 +223,10 @@ def list_entries(
     resource_id: str | None = None,
     actor_id: str | None = None,
     action: str | None = None,
+    since: dt.datetime | None = None,
+    before: dt.datetime | None = None,
 ) -> Slice[AuditEntry]:
+    """Newest first; ``since`` (inclusive) and ``before`` (exclusive) bound when."""
     stmt = select(AuditEntry)
     if resource_type:
         stmt = stmt.where(AuditEntry.resource_type == resource_type)
@@ -233,6 +236,10 @@ def list_entries(
         stmt = stmt.where(AuditEntry.actor_id == actor_id)
     if action:
         stmt = stmt.where(AuditEntry.action == action)
+    if since is not None:
+        stmt = stmt.where(AuditEntry.created_at >= since)
+    if before is not None:
+        stmt = stmt.where(AuditEntry.created_at < before)
     return paginate(session, stmt, [(AuditEntry.id, True)], params)
 
 

@@ -36,9 +36,11 @@ from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.core.principal import Principal
 from mercato.identity.models import ApiKey, LoginFailure, RefreshToken, StaffSignIn, StaffUser
 from mercato.identity.passwords import MAX_LENGTH, MIN_LENGTH, Passwords
-from mercato.identity.permissions import ALL, Role, permissions_for
+from mercato.identity.permissions import ALL, permissions_for
+from mercato.identity.permissions import PERMISSIONS as PERMISSIONS  # the face's: pages list them
+from mercato.identity.permissions import Role as Role
+from mercato.identity.tokens import API_KEY_PREFIX as API_KEY_PREFIX
 from mercato.identity.tokens import (
-    API_KEY_PREFIX,
     INVITE_PREFIX,
     REFRESH_PREFIX,
     WEB_SESSION_PREFIX,

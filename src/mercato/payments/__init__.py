@@ -9,6 +9,13 @@ This package is payments' face: other modules import from here, never its intern
   called outside any transaction.
 - ``on_payment_update(listener)``: be told, in the webhook's transaction, of every payment
   update a provider sends (``PaymentUpdate``), once per provider event.
+- The store's payment settings and balances, as the admin routes change them: the Stripe
+  account and the methods checkout offers (``current_settings``, ``update_stripe``,
+  ``set_methods``, ``configured_methods``, ``METHODS``); gift cards (``issue_gift_card``,
+  ``get_gift_card``, ``list_gift_cards``, ``move_gift_card``,
+  ``list_gift_card_transactions``) and store credit (``move_store_credit``,
+  ``store_credit_balances``, ``list_store_credit_entries``), in cents (``to_cents``,
+  ``from_cents``).
 - ``Payment``: money received or authorized for an order (table ``payments``); orders records
   them and relates ``Order.payments`` to them.
 """
@@ -16,16 +23,50 @@ This package is payments' face: other modules import from here, never its intern
 from __future__ import annotations
 
 from mercato.payments.charges import ChargeRequest, ChargeResult, Gateway
-from mercato.payments.gateways import gateway_for
+from mercato.payments.gateways import (
+    METHODS,
+    configured_methods,
+    current_settings,
+    gateway_for,
+    set_methods,
+    update_stripe,
+)
 from mercato.payments.hooks import PaymentUpdate, on_payment_update
+from mercato.payments.ledger import (
+    from_cents,
+    get_gift_card,
+    issue_gift_card,
+    list_gift_card_transactions,
+    list_gift_cards,
+    list_store_credit_entries,
+    move_gift_card,
+    move_store_credit,
+    store_credit_balances,
+    to_cents,
+)
 from mercato.payments.models import Payment
 
 __all__ = [
+    "METHODS",
     "ChargeRequest",
     "ChargeResult",
     "Gateway",
     "Payment",
     "PaymentUpdate",
+    "configured_methods",
+    "current_settings",
+    "from_cents",
     "gateway_for",
+    "get_gift_card",
+    "issue_gift_card",
+    "list_gift_card_transactions",
+    "list_gift_cards",
+    "list_store_credit_entries",
+    "move_gift_card",
+    "move_store_credit",
     "on_payment_update",
+    "set_methods",
+    "store_credit_balances",
+    "to_cents",
+    "update_stripe",
 ]

@@ -7,6 +7,9 @@ never its ``models`` or internals.
   are rewritten to the slug by the middleware in ``tenancy.deps``).
 - ``get_organization``, ``get_by_slug``, ``create_organization``; ``Organization`` is the row
   they return (read it, do not query it).
+- Custom domains: ``add_domain``, ``list_domains``, ``get_domain``, ``remove_domain``; a
+  verification is ``read_claim``, then ``run_verifier`` (``DomainProof``), then
+  ``record_proof``; ``dns_name`` / ``http_path`` say where the proof goes.
 - ``organization_settings(session, organization_id)`` -> ``OrgSettings`` (``time_zone``,
   ``locale``, ``currency``): what the store's days, formats and reports follow.
 - ``storefront_url``: the only source of links in emails (``MERCATO_PUBLIC_URL`` or the
@@ -19,23 +22,40 @@ from mercato.tenancy.models import Organization
 from mercato.tenancy.service import (
     DomainResolver,
     OrgSettings,
+    add_domain,
     create_organization,
     get_by_slug,
+    get_domain,
     get_organization,
+    list_domains,
     organization_settings,
+    read_claim,
+    record_proof,
+    remove_domain,
     storefront_url,
 )
 from mercato.tenancy.store import Store, StoreResolver
+from mercato.tenancy.verification import DomainProof, dns_name, http_path, run_verifier
 
 __all__ = [
+    "DomainProof",
     "DomainResolver",
     "OrgSettings",
     "Organization",
     "Store",
     "StoreResolver",
+    "add_domain",
     "create_organization",
+    "dns_name",
     "get_by_slug",
+    "get_domain",
     "get_organization",
+    "http_path",
+    "list_domains",
     "organization_settings",
+    "read_claim",
+    "record_proof",
+    "remove_domain",
+    "run_verifier",
     "storefront_url",
 ]

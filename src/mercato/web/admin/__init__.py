@@ -19,10 +19,16 @@ from mercato.web.admin import (
     products,
     reports,
     settings,
+    settings_audit,
+    settings_payments,
+    settings_places,
+    settings_pricing,
+    settings_staff,
 )
 
 router = APIRouter()
 for part in (auth, dashboard, reports, products, product_types, categories, collections, media,
-             imports, inventory, orders, customers, channels, settings):
+             imports, inventory, orders, customers, channels, settings, settings_staff,
+             settings_places, settings_payments, settings_pricing, settings_audit):
     router.include_router(part.router)
 router.include_router(media.files)
