@@ -219,7 +219,7 @@ def test_new_product_form_has_the_contract_labels_and_the_types_fields(
     assert 'name="attributes.game"' in fields.text
     assert "<select" in fields.text
     assert 'name="variant.attributes.condition"' in fields.text
-    assert re.search(r'for="f-attributes-game">Game <span class="required"', fields.text)
+    assert re.search(r'for="f-attributes-game">Game</label><span class="required"', fields.text)
     sealed = browser.get("/admin/products/new", params={"product_type": types["tcg-sealed"]},
                          headers={"HX-Request": "true"})
     assert 'name="attributes.kind"' in sealed.text

@@ -58,8 +58,8 @@ def page(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
 def sign_in(page: Any, email: str, password: str = PASSWORD, *, start: str = "/admin") -> None:
     """Sign in through the form, as a person does: by the fields' labels."""
     page.goto(start)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
 
