@@ -95,10 +95,10 @@ def create_purchase_order(request: Request, session: DbSession,
     return redirect(f"{BASE}/{order.id}", flash=f"Purchase order for {order.supplier} created.")
 
 
-def _order_page(request: Request, session: Session, staff: StaffSession, order_id: str, *,
+def _order_page(request: Request, session: Session, staff: StaffSession, purchase_order_id: str, *,
                 values: dict[str, Any] | None = None,
                 errors: list[dict[str, Any]] | None = None, status: int = 200) -> Response:
-    order = inventory.get_purchase_order(session, order_id)
+    order = inventory.get_purchase_order(session, purchase_order_id)
     by_field, listed = form_errors(errors or [])
     locations = all_locations(session)
     return render(request, "admin/inventory/purchase_order.html", {
@@ -108,19 +108,19 @@ def _order_page(request: Request, session: Session, staff: StaffSession, order_i
         "values": values or {}, "errors": by_field, "error_list": listed}, status=status)
 
 
-@router.get(BASE + "/{order_id}", response_class=HTMLResponse)
-def purchase_order(request: Request, order_id: str, session: DbSession,
+@router.get(BASE + "/{purchase_order_id}", response_class=HTMLResponse)
+def purchase_order(request: Request, purchase_order_id: str, session: DbSession,
                    staff: StaffSession = Depends(staff_page(READ))) -> Response:
-    return _order_page(request, session, staff, order_id)
+    return _order_page(request, session, staff, purchase_order_id)
 
 
-@router.post(BASE + "/{order_id}/receive", response_class=HTMLResponse)
-def receive(request: Request, order_id: str, session: DbSession,
+@router.post(BASE + "/{purchase_order_id}/receive", response_class=HTMLResponse)
+def receive(request: Request, purchase_order_id: str, session: DbSession,
             location: Annotated[str, Form(max_length=200)] = "",
             quantity: Annotated[list[str], Form()] = [],  # noqa: B006
             note: Annotated[str, Form(max_length=4000)] = "",
             staff: StaffSession = Depends(staff_page(WRITE))) -> Response:
-    order = inventory.get_purchase_order(session, order_id)
+    order = inventory.get_purchase_order(session, purchase_order_id)
     sent = [(i, line.sku, typed.strip()) for i, (line, typed)
             in enumerate(zip(order.lines, quantity, strict=False)) if typed.strip()]
     values = {"location": location, "note": note, **{f"quantity_{i}": v for i, _, v in sent}}
@@ -128,7 +128,7 @@ def receive(request: Request, order_id: str, session: DbSession,
         body = inventory.PurchaseReceiveIn.model_validate({
             "location": location, "note": note.strip() or None,
             "lines": [{"sku": sku, "quantity": v} for _, sku, v in sent]})
-        inventory.receive_purchase_order(session, order_id, body)
+        inventory.receive_purchase_order(session, purchase_order_id, body)
     except (ValidationError, MercatoError) as exc:
         session.rollback()
         errors = []
@@ -142,21 +142,21 @@ def receive(request: Request, order_id: str, session: DbSession,
                     and int(parts[1]) < len(sent):
                 field = f"quantity_{sent[int(parts[1])][0]}"
             errors.append({**error, "field": field})
-        return _order_page(request, session, staff, order_id, values=values, status=422,
+        return _order_page(request, session, staff, purchase_order_id, values=values, status=422,
                            errors=errors)
     units = sum(int(v) for _, _, v in sent)
-    return redirect(f"{BASE}/{order_id}", flash=f"{units} units received.")
+    return redirect(f"{BASE}/{purchase_order_id}", flash=f"{units} units received.")
 
 
-@router.post(BASE + "/{order_id}/cancel", response_class=HTMLResponse)
-def cancel(request: Request, order_id: str, session: DbSession,
+@router.post(BASE + "/{purchase_order_id}/cancel", response_class=HTMLResponse)
+def cancel(request: Request, purchase_order_id: str, session: DbSession,
            staff: StaffSession = Depends(staff_page(WRITE))) -> Response:
     try:
-        inventory.cancel_purchase_order(session, order_id)
+        inventory.cancel_purchase_order(session, purchase_order_id)
     except MercatoError as exc:
         if exc.status == 404:
             raise
         session.rollback()
-        return _order_page(request, session, staff, order_id, status=422,
+        return _order_page(request, session, staff, purchase_order_id, status=422,
                            errors=errors_of(exc))
-    return redirect(f"{BASE}/{order_id}", flash="Purchase order cancelled.")
+    return redirect(f"{BASE}/{purchase_order_id}", flash="Purchase order cancelled.")
