@@ -12,7 +12,8 @@ This package is payments' face: other modules import from here, never its intern
 - The store's payment settings and balances, as the admin routes change them: the Stripe
   account and the methods checkout offers (``current_settings``, ``update_stripe``,
   ``set_methods``, ``configured_methods``, ``METHODS``); gift cards (``issue_gift_card``,
-  ``get_gift_card``, ``list_gift_cards``, ``move_gift_card``,
+  ``get_gift_card``, ``gift_card_fields`` / ``gift_card_status`` (a card as shown),
+  ``list_gift_cards``, ``move_gift_card``,
   ``list_gift_card_transactions``) and store credit (``move_store_credit``,
   ``store_credit_balances``, ``list_store_credit_entries``), in cents (``to_cents``,
   ``from_cents``).
@@ -35,6 +36,8 @@ from mercato.payments.hooks import PaymentUpdate, on_payment_update
 from mercato.payments.ledger import (
     from_cents,
     get_gift_card,
+    gift_card_fields,
+    gift_card_status,
     issue_gift_card,
     list_gift_card_transactions,
     list_gift_cards,
@@ -57,7 +60,7 @@ __all__ = [
     "current_settings",
     "from_cents",
     "gateway_for",
-    "get_gift_card",
+    "get_gift_card", "gift_card_fields", "gift_card_status",
     "issue_gift_card",
     "list_gift_card_transactions",
     "list_gift_cards",

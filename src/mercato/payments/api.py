@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from mercato.core.auth import require
-from mercato.core.db import utcnow
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
@@ -123,26 +122,8 @@ def _existing_customer(session: Session, customer_id: str | None) -> None:
             {"field": "customer_id", "message": "no customer with this id"}]) from None
 
 
-def _card_status(card: GiftCard) -> str:
-    if card.disabled:
-        return "disabled"
-    if card.expires_at is not None and card.expires_at <= utcnow():
-        return "expired"
-    return "active" if card.balance_cents > 0 else "empty"
-
-
-def _card_fields(card: GiftCard) -> dict[str, Any]:
-    return {"id": card.id, "masked_code": f"****-****-****-{card.last4}", "last4": card.last4,
-            "currency": card.currency,
-            "initial_balance": ledger.from_cents(card.initial_balance_cents),
-            "balance": ledger.from_cents(card.balance_cents), "status": _card_status(card),
-            "expires_at": card.expires_at, "disabled": card.disabled,
-            "customer_id": card.customer_id, "note": card.note, "created_at": card.created_at,
-            "updated_at": card.updated_at}
-
-
 def card_out(card: GiftCard) -> GiftCardOut:
-    return GiftCardOut.model_validate(_card_fields(card))
+    return GiftCardOut.model_validate(ledger.gift_card_fields(card))
 
 
 def _entry_fields(entry: GiftCardTransaction | StoreCreditEntry) -> dict[str, Any]:
@@ -163,7 +144,7 @@ def issue_gift_card(body: GiftCardIn, response: Response, *, _: Principal = Depe
         code=body.code)
     session.flush()
     set_etag(response, card)
-    return GiftCardCreated.model_validate({**_card_fields(card), "code": code})
+    return GiftCardCreated.model_validate({**ledger.gift_card_fields(card), "code": code})
 
 
 @router.get("/gift-cards", response_model=Page[GiftCardOut], tags=["gift cards"],
@@ -178,7 +159,7 @@ def list_gift_cards(*, params: PageParams = Depends(page_params),
                     session: DbSession) -> Page[GiftCardOut]:
     page = ledger.list_gift_cards(session, params, customer_id=customer_id, code=code,
                                   status=card_status)
-    return page.to_page(GiftCardOut, _card_fields)
+    return page.to_page(GiftCardOut, ledger.gift_card_fields)
 
 
 @router.get("/gift-cards/{gift_card_id}", response_model=GiftCardOut, tags=["gift cards"])
@@ -222,7 +203,7 @@ def adjust_gift_card(gift_card_id: str, body: AdjustmentIn, *, _: Principal = De
                                   usable_only=body.kind == "redeem")
     session.refresh(card)
     return AdjustmentOut.model_validate({"transaction": _entry_fields(entry),
-                                         "gift_card": _card_fields(card)})
+                                         "gift_card": ledger.gift_card_fields(card)})
 
 
 @router.get("/gift-cards/{gift_card_id}/transactions",

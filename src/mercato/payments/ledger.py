@@ -125,6 +125,27 @@ def gift_card_summary(card: GiftCard) -> dict[str, Any]:
             "customer_id": card.customer_id, "disabled": card.disabled}
 
 
+def gift_card_status(card: GiftCard) -> str:
+    """active, empty, expired or disabled: what the API and the admin show, and what
+    ``list_gift_cards(status=)`` filters by."""
+    if card.disabled:
+        return "disabled"
+    if card.expires_at is not None and card.expires_at <= utcnow():
+        return "expired"
+    return "active" if card.balance_cents > 0 else "empty"
+
+
+def gift_card_fields(card: GiftCard) -> dict[str, Any]:
+    """A card as shown (never its code: only its last four characters)."""
+    return {"id": card.id, "masked_code": f"****-****-****-{card.last4}", "last4": card.last4,
+            "currency": card.currency,
+            "initial_balance": from_cents(card.initial_balance_cents),
+            "balance": from_cents(card.balance_cents), "status": gift_card_status(card),
+            "expires_at": card.expires_at, "disabled": card.disabled,
+            "customer_id": card.customer_id, "note": card.note, "created_at": card.created_at,
+            "updated_at": card.updated_at}
+
+
 def get_gift_card(session: Session, gift_card_id: str) -> GiftCard:
     return require_owned(session, GiftCard, gift_card_id, "Gift card")
 

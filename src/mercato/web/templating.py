@@ -19,7 +19,9 @@ from babel.numbers import format_currency, format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import ValidationError
 
+from mercato.core.errors import MercatoError
 from mercato.tenancy import OrgSettings
 from mercato.web.assets import ASSETS
 from mercato.web.session import StaffSession
@@ -140,6 +142,16 @@ def form_errors(errors: list[dict[str, Any]]) -> tuple[dict[str, str], list[dict
         by_field.setdefault(field, message)
         listed.append({"field": field, "message": message})
     return by_field, listed
+
+
+def errors_of(exc: Exception) -> list[dict[str, Any]]:
+    """A schema's (Pydantic) or a service's (``MercatoError``) refusal as ``{field, message}``,
+    in the API's field names; any other exception is raised again."""
+    if isinstance(exc, ValidationError):
+        return pydantic_errors(exc)
+    if isinstance(exc, MercatoError):
+        return [dict(e) for e in exc.errors] or [{"field": "", "message": exc.detail}]
+    raise exc
 
 
 def pydantic_errors(exc: Any) -> list[dict[str, Any]]:

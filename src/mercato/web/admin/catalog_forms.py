@@ -18,9 +18,8 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from starlette.datastructures import FormData
 
-from mercato.core.errors import MercatoError
 from mercato.settings import Settings
-from mercato.web.templating import form_errors, pydantic_errors
+from mercato.web.templating import errors_of, form_errors
 
 
 @dataclass(frozen=True)
@@ -156,10 +155,7 @@ def problems_of(exc: Exception, prefix: str = "", rename: Callable[[str], str] |
                 ) -> tuple[dict[str, str], list[dict[str, str]]]:
     """A Pydantic or service error as ``errors`` (by field) and ``error_list``, each field
     named ``<prefix><field>`` (or as ``rename`` names it)."""
-    if isinstance(exc, MercatoError):
-        errors = list(exc.errors or []) or [{"field": "", "message": exc.detail}]
-    else:
-        errors = pydantic_errors(exc)
+    errors = errors_of(exc)
     named = rename or (lambda field: prefix + field)
     return form_errors([{**e, "field": named(str(e["field"])) if e.get("field") else ""}
                         for e in errors])

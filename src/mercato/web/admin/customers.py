@@ -38,7 +38,7 @@ from mercato.orders import service as orders
 from mercato.orders.schemas import OrderSummary
 from mercato.web.admin.orders import channel_names, form_of, here
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, pydantic_errors, redirect, render
+from mercato.web.templating import errors_of, form_errors, pydantic_errors, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 READ, WRITE = "customers:read", "customers:write"
@@ -188,7 +188,7 @@ def edit(customer_id: str, request: Request, session: DbSession,
         except MercatoError as exc:
             if exc.status in (401, 403, 404):
                 raise
-            errors = [_field_of(e) for e in exc.errors or [{"field": "", "message": exc.detail}]]
+            errors = [_field_of(e) for e in errors_of(exc)]
     if not errors:
         return redirect(f"/admin/customers/{customer_id}", flash="Customer saved.")
     return _edit_page(request, session, customer_id, values=raw, status=422, errors=errors)
@@ -240,7 +240,7 @@ def merge(customer_id: str, request: Request, session: DbSession,
     except MercatoError as exc:
         if exc.status in (401, 403, 404):
             raise
-        errors = [_field_of(e) for e in exc.errors or [{"field": "", "message": exc.detail}]]
+        errors = [_field_of(e) for e in errors_of(exc)]
     if not errors:
         return redirect(f"/admin/customers/{customer_id}",
                         flash=f"{len(chosen)} customer(s) merged into this one.")

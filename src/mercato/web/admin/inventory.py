@@ -24,12 +24,11 @@ from mercato.inventory.schemas import AdjustReason, LevelOut, MovementOut, SetRe
 from mercato.web.admin import inventory_channels, inventory_movements, purchasing
 from mercato.web.admin.stock_forms import (
     all_locations,
-    errors_of,
     location_options,
     renamed,
 )
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, redirect, render
+from mercato.web.templating import errors_of, form_errors, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 READ, WRITE = "inventory:read", "inventory:write"  # as the inventory API's routes

@@ -16,9 +16,9 @@ from mercato.core.errors import MercatoError
 from mercato.core.pagination import MAX_LIMIT, PageParams
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.inventory.schemas import BuffersIn
-from mercato.web.admin.stock_forms import errors_of, renamed
+from mercato.web.admin.stock_forms import renamed
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, redirect, render
+from mercato.web.templating import errors_of, form_errors, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 READ, WRITE = "channels:read", "channels:write"

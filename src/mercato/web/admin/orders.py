@@ -39,7 +39,14 @@ from mercato.orders.schemas import (
     Status,
 )
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, formats_of, pydantic_errors, redirect, render
+from mercato.web.templating import (
+    errors_of,
+    form_errors,
+    formats_of,
+    pydantic_errors,
+    redirect,
+    render,
+)
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 READ, WRITE, FULFIL = "orders:read", "orders:write", "fulfillment:write"
@@ -282,8 +289,7 @@ def _attempt(call: Callable[[], Any], names: Sequence[str], fields: Mapping[str,
     except MercatoError as exc:
         if exc.status in (401, 403, 404):
             raise
-        errors = exc.errors or [{"field": "", "message": exc.detail}]
-        return _renamed(errors, names, fields, fallback)
+        return _renamed(errors_of(exc), names, fields, fallback)
     return []
 
 

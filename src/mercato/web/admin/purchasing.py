@@ -18,13 +18,12 @@ from mercato.core.pagination import DEFAULT_LIMIT, PageParams
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.web.admin.stock_forms import (
     all_locations,
-    errors_of,
     location_options,
     parse_lines,
     renamed,
 )
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, formats_of, redirect, render
+from mercato.web.templating import errors_of, form_errors, formats_of, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 READ, WRITE = "inventory:read", "inventory:write"

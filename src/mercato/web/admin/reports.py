@@ -12,7 +12,7 @@ from mercato import reporting
 from mercato.core.errors import ValidationFailed
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, formats_of, render
+from mercato.web.templating import errors_of, form_errors, formats_of, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 
@@ -43,7 +43,7 @@ def sales_page(request: Request, session: DbSession, group_by: str = "day",
             report = reporting.sales(session, staff.principal.organization_id, start=start,
                                      end=end, group_by=group_by)
         except ValidationFailed as exc:
-            errors = exc.errors or [{"field": "", "message": exc.detail}]
+            errors = errors_of(exc)
     if report is not None and request.query_params.get("format") == "csv":
         return Response(reporting.sales_csv(report).encode(),
                         media_type="text/csv; charset=utf-8", headers={

@@ -27,7 +27,8 @@ from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.tenancy.schemas import DomainIn, OrganizationUpdate
 from mercato.tenancy.service import update_organization as update_organization_settings
 from mercato.web.session import StaffSession, staff_page
-from mercato.web.templating import form_errors, formats_of, pydantic_errors, redirect, render
+from mercato.web.templating import errors_of as base_errors_of
+from mercato.web.templating import form_errors, formats_of, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 
@@ -75,15 +76,8 @@ def _form_field(field: str) -> str:
 
 
 def errors_of(exc: Exception | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A form's errors from the API's schema (Pydantic) or the service's refusal."""
-    if isinstance(exc, list):
-        found = exc
-    elif isinstance(exc, ValidationError):
-        found = pydantic_errors(exc)
-    elif isinstance(exc, MercatoError):
-        found = exc.errors or [{"field": "", "message": exc.detail}]
-    else:
-        raise exc
+    """A form's errors (``templating.errors_of``) with the fields named as the form names them."""
+    found = exc if isinstance(exc, list) else base_errors_of(exc)
     return [{**e, "field": _form_field(str(e.get("field") or ""))} for e in found]
 
 

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from mercato import payments
-from mercato.core.db import utcnow
 from mercato.core.errors import MercatoError, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
@@ -131,22 +130,8 @@ def disconnect_stripe(request: Request, session: DbSession,
 
 # -- gift cards --------------------------------------------------------------------------------
 
-def card_status(card: Any) -> str:
-    """As the API answers it."""
-    if card.disabled:
-        return "disabled"
-    if card.expires_at is not None and card.expires_at <= utcnow():
-        return "expired"
-    return "active" if card.balance_cents > 0 else "empty"
-
-
 def _card_view(card: Any) -> dict[str, Any]:
-    return {"id": card.id, "masked_code": f"****-****-****-{card.last4}",
-            "currency": card.currency, "status": card_status(card),
-            "initial_balance": payments.from_cents(card.initial_balance_cents),
-            "balance": payments.from_cents(card.balance_cents), "expires_at": card.expires_at,
-            "disabled": card.disabled, "customer_id": card.customer_id, "note": card.note,
-            "created_at": card.created_at}
+    return payments.gift_card_fields(card)
 
 
 def _existing_customer(session: Any, customer_id: str | None) -> None:

@@ -7,14 +7,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from mercato.core.errors import MercatoError
 from mercato.core.pagination import MAX_LIMIT, PageParams
 from mercato.inventory import Location
 from mercato.inventory import service as stock_service
-from mercato.web.templating import pydantic_errors
 
 MAX_LOCATIONS_SHOWN = 1000
 
@@ -54,15 +51,6 @@ def renamed(errors: list[dict[str, Any]], names: Mapping[str, str]) -> list[dict
                 field, message = "lines", f"Line {int(found.group(1)) + 1}{what}: {message}"
         out.append({"field": field, "message": message})
     return out
-
-
-def errors_of(exc: Exception) -> list[dict[str, Any]]:
-    """A schema's or a service's refusal as ``{field, message}`` (the API's names)."""
-    if isinstance(exc, ValidationError):
-        return pydantic_errors(exc)
-    if isinstance(exc, MercatoError):
-        return list(exc.errors or []) or [{"field": "", "message": exc.detail}]
-    raise exc
 
 
 def parse_lines(text: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
