@@ -13,7 +13,7 @@ This package is payments' face: other modules import from here, never its intern
   account and the methods checkout offers (``current_settings``, ``update_stripe``,
   ``set_methods``, ``configured_methods``, ``METHODS``); gift cards (``issue_gift_card``,
   ``get_gift_card``, ``gift_card_fields`` / ``gift_card_status`` (a card as shown),
-  ``list_gift_cards``, ``move_gift_card``,
+  ``update_gift_card``, ``list_gift_cards``, ``move_gift_card``,
   ``list_gift_card_transactions``) and store credit (``move_store_credit``,
   ``store_credit_balances``, ``list_store_credit_entries``), in cents (``to_cents``,
   ``from_cents``).
@@ -46,6 +46,7 @@ from mercato.payments.ledger import (
     move_store_credit,
     store_credit_balances,
     to_cents,
+    update_gift_card,
 )
 from mercato.payments.models import Payment
 
@@ -60,7 +61,9 @@ __all__ = [
     "current_settings",
     "from_cents",
     "gateway_for",
-    "get_gift_card", "gift_card_fields", "gift_card_status",
+    "get_gift_card",
+    "gift_card_fields",
+    "gift_card_status",
     "issue_gift_card",
     "list_gift_card_transactions",
     "list_gift_cards",
@@ -71,5 +74,6 @@ __all__ = [
     "set_methods",
     "store_credit_balances",
     "to_cents",
+    "update_gift_card",
     "update_stripe",
 ]

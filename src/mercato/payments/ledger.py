@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 
 from mercato.core import money
 from mercato.core.db import require_owned, table_of, tenant_of, utcnow
-from mercato.core.errors import Conflict
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.money import MAX_AMOUNT
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.identity import get_customer
 from mercato.payments.models import (
     GiftCard,
     GiftCardTransaction,
@@ -98,11 +99,23 @@ def generate_code() -> str:
     return "-".join(chars[i:i + 4] for i in range(0, len(chars), 4))
 
 
+def check_customer(session: Session, customer_id: str | None) -> None:
+    """A card may name only an existing customer of the organization (422 otherwise)."""
+    if customer_id is None:
+        return
+    try:
+        get_customer(session, customer_id)
+    except NotFound:
+        raise ValidationFailed("No such customer.", errors=[
+            {"field": "customer_id", "message": "no customer with this id"}]) from None
+
+
 def issue_gift_card(session: Session, *, amount: Decimal, currency: str,
                     expires_at: dt.datetime | None = None, customer_id: str | None = None,
                     note: str | None = None, code: str | None = None,
                     reference: str | None = None) -> tuple[GiftCard, str]:
     """A new card and its code (the only time the code exists outside the holder's hands)."""
+    check_customer(session, customer_id)
     from mercato.core.db import add_unique
 
     code = code or generate_code()
@@ -144,6 +157,14 @@ def gift_card_fields(card: GiftCard) -> dict[str, Any]:
             "expires_at": card.expires_at, "disabled": card.disabled,
             "customer_id": card.customer_id, "note": card.note, "created_at": card.created_at,
             "updated_at": card.updated_at}
+
+
+def update_gift_card(session: Session, card: GiftCard, changes: dict[str, Any]) -> None:
+    """Change a card's expiry, note, customer or disabled flag (never its balance: that moves
+    only through ``move_gift_card``)."""
+    check_customer(session, changes.get("customer_id"))
+    for name, value in changes.items():
+        setattr(card, name, value)
 
 
 def get_gift_card(session: Session, gift_card_id: str) -> GiftCard:

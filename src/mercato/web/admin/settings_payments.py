@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from mercato import payments
-from mercato.core.errors import MercatoError, NotFound, ValidationFailed
+from mercato.core.errors import MercatoError, ValidationFailed
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.identity import customer_id_for_email, get_customer
+from mercato.identity import customer_id_for_email
 from mercato.payments.schemas import (
     AdjustmentIn,
     GiftCardIn,
@@ -134,16 +134,6 @@ def _card_view(card: Any) -> dict[str, Any]:
     return payments.gift_card_fields(card)
 
 
-def _existing_customer(session: Any, customer_id: str | None) -> None:
-    if customer_id is None:
-        return
-    try:
-        get_customer(session, customer_id)
-    except NotFound:
-        raise ValidationFailed("No such customer.", errors=[
-            {"field": "customer_id", "message": "no customer with this id"}]) from None
-
-
 def _cards(session: Any, staff: StaffSession, cursor: str | None,
            status: str | None) -> dict[str, Any]:
     page = payments.list_gift_cards(session, PageParams(limit=PAGE_SIZE, cursor=cursor),
@@ -174,7 +164,6 @@ def issue_gift_card(request: Request, session: DbSession, form: Form,
             "expires_at": when(request, form, "expires_at"),
             "customer_id": optional(form, "customer_id"), "note": optional(form, "note"),
             "code": optional(form, "code")})
-        _existing_customer(session, body.customer_id)
         card, code = payments.issue_gift_card(
             session, amount=body.initial_balance, currency=body.currency,
             expires_at=body.expires_at, customer_id=body.customer_id, note=body.note,
@@ -244,8 +233,8 @@ def update_gift_card(request: Request, card_id: str, session: DbSession, form: F
     except ValidationError as exc:
         return failed(request, "admin/settings/gift_card.html", _card_page(session, staff, card),
                       exc, form=raw(form))
-    for name in body.model_fields_set:
-        setattr(card, name, getattr(body, name))
+    payments.update_gift_card(session, card, {name: getattr(body, name)
+                                              for name in body.model_fields_set})
     session.flush()
     if "disabled" not in changes:
         done = "The note is saved."
