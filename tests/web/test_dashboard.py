@@ -64,3 +64,14 @@ def test_a_bad_report_period_is_shown_beside_its_field(browser: Browser, org: Or
                                                         "to": "2026-10-01"})
     assert later.status_code == 422
     assert "error-summary" in later.text
+
+
+def test_the_dashboard_lists_recent_imports_and_channel_health(
+        client: TestClient, browser: Browser, org: Org) -> None:
+    upload = client.post("/api/v1/imports", headers=org.headers, data={"dry_run": "true"},
+                         files={"file": ("stock-take.csv", b"sku,price\nX-1,1.00\n", "text/csv")})
+    assert upload.status_code == 202, upload.text
+    browser.sign_in(org.owner_email)
+    page = browser.get("/admin")
+    assert f'href="/admin/imports/{upload.json()["id"]}">stock-take.csv</a> (dry run)' in page.text
+    assert "No channel is connected." in page.text

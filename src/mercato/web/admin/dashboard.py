@@ -1,7 +1,9 @@
-"""The dashboard: what a store's staff look at first — sales, orders needing action, low stock.
+"""The dashboard: what a store's staff look at first — sales, orders needing action, low stock,
+channel connections and their health, recent imports.
 
-Each panel is one face call (reporting, orders, inventory); a role sees only the panels its
-permissions open, and a role without ``reports:read`` starts on the page it works on.
+Each panel is one face call (reporting, orders, inventory, channels, catalog); a role sees only
+the panels its permissions open, and a role without ``reports:read`` starts on the page it works
+on.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from mercato import reporting
+from mercato import catalog, channels, reporting
+from mercato.channels import service as channels_service
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.inventory import service as inventory
@@ -50,6 +53,14 @@ def dashboard(request: Request, session: DbSession,
                                                 status="open")
     if staff.can("inventory:read"):
         panels["low_stock"] = inventory.low_stock(session, None)[:PANEL_ROWS * 2]
+    if staff.can("channels:read"):
+        panels["channels"] = [
+            {"channel_id": channel_id, "platform": c.platform, "account": c.account,
+             "health": channels_service.health_of(c)}
+            for channel_id, c in channels.connections_by_channel(session).items()]
+    if staff.can("catalog:read"):
+        panels["imports"] = catalog.list_import_jobs(
+            session, PageParams(limit=PANEL_ROWS, cursor=None)).items
     return render(request, "admin/dashboard.html", {
         "sales": sales, "panels": panels,
         "by_channel": _bars(sales.by_channel, money, "Channel"),
