@@ -68,10 +68,18 @@ def test_a_post_without_the_csrf_token_is_refused(page: Any, org: Org) -> None:
     page.wait_for_url(re.compile(r"/admin/login"))
 
 
-def test_pages_fit_a_360_pixel_screen(page: Any, org: Org) -> None:
+def test_pages_fit_a_360_pixel_screen(page: Any, client: TestClient, org: Org) -> None:
+    from tests.orders.helpers import place_order, stocked
+    from tests.web.browser.conftest import NAV
+
+    skus, _ = stocked(client, org, [3])
+    order = place_order(client, org, [(skus[0], 1)], payments=[{"method": "cash"}])
     page.set_viewport_size({"width": 360, "height": 740})
     sign_in(page, org.owner_email)
-    for path in ("/admin", "/admin/login"):
+    paths = ["/admin/login", *(href for _, href, _ in NAV), "/admin/products/new",
+             "/admin/imports/new", f"/admin/inventory?sku={skus[0]}",
+             f"/admin/orders/{order['id']}", "/admin/reports/sales"]
+    for path in paths:
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} is {width}px wide at 360"
