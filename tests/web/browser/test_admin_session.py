@@ -83,3 +83,4 @@ def test_pages_fit_a_360_pixel_screen(page: Any, client: TestClient, org: Org) -
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} is {width}px wide at 360"
+    assert page.console_errors == []  # no asset missing, nothing the CSP refused
