@@ -28,8 +28,10 @@ def _no_browser(reason: str) -> None:
     pytest.skip(f"no browser: {reason} (install Debian's chromium: apt-get install chromium)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """One browser per test module: Playwright's sync API keeps an event loop running in this
+    thread while it is open, which would break any later test that runs asyncio itself."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -50,5 +50,6 @@ def test_every_contract_name_is_exact_and_unique(page: Any, client: TestClient,
     page.goto(f"/admin/orders/{order['id']}")
     _one_button(page, "Fulfil")
     page.get_by_role("button", name="Fulfil", exact=True).click()
+    page.wait_for_load_state("networkidle")  # htmx swaps the form in (or, without it, a page)
     _one_field(page, "Carrier", "Tracking number")
     _one_button(page, "Fulfil")
