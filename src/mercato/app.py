@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, on_replay)
+    install_pages(app)  # first: page paths never try the API's routes (web.PageRouter)
     for module in modules:
         for attr in ("router", "store_router"):
             router = getattr(module, attr, None)
@@ -107,7 +108,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
                 app.include_router(router)
     _operations(app, db, settings)
     install_docs(app)
-    install_pages(app)
     # the last added runs first: security headers reach every answer, CORS headers errors too
     app.add_middleware(RequestLimitsMiddleware, settings=settings, routes=app.router.routes)
     app.add_middleware(CustomDomainMiddleware, resolver=app.state.domains)

@@ -13,11 +13,15 @@ from fastapi import FastAPI
 from mercato.web import admin, assets
 from mercato.web.compression import PageCompression
 from mercato.web.errors import install_page_errors
+from mercato.web.routing import fenced
 
 
 def install_pages(app: FastAPI) -> None:
-    """Mount the pages and their static files; page paths answer errors with pages."""
-    app.include_router(assets.router)
-    app.include_router(admin.router)
+    """Mount the pages and their static files, before the API's routers: each area's router
+    is fenced (``web.routing``), so an API request costs a string test per area, and a page
+    request never tries the API's routes. Page paths answer errors with pages.
+    Call after the error handlers are installed."""
+    for router in (fenced(assets.router), *admin.routers):
+        app.include_router(router)
     install_page_errors(app)
     app.add_middleware(PageCompression)

@@ -9,16 +9,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from mercato.core.errors import MercatoError
@@ -39,31 +41,52 @@ env = Environment(
 
 
 class Formats:
-    """Money and dates in the organization's locale, currency and time zone (babel)."""
+    """Money and dates in the organization's locale, currency and time zone (babel).
+
+    A page formats hundreds of amounts: the locale and its patterns are parsed once per
+    organization's settings (``formats_for``), and each (currency, amount) is formatted once."""
 
     def __init__(self, locale: str = "en", currency: str = "USD", time_zone: str = "UTC"):
         self.locale = locale
         self.currency = currency
         self.zone = ZoneInfo(time_zone)
+        self._locale = Locale.parse(locale)
+        self._money_pattern = self._locale.currency_formats["standard"]
+        self._number_pattern = self._locale.decimal_formats[None]
+        self.money_of = lru_cache(maxsize=4096)(self._money)
+        self.number = lru_cache(maxsize=4096)(self._number)  # type: ignore[method-assign]
+
+    def _money(self, amount: str, currency: str) -> str:
+        return str(self._money_pattern.apply(Decimal(amount), self._locale, currency=currency,
+                                             currency_digits=True))
 
     def money(self, amount: Decimal | str | float | None, currency: str | None = None) -> str:
         if amount is None or amount == "":
             return ""
-        return format_currency(Decimal(str(amount)), currency or self.currency,
-                               locale=self.locale)
+        return self.money_of(str(amount), currency or self.currency)
+
+    def _number(self, value: Decimal | int | float | None) -> str:
+        return "" if value is None else str(self._number_pattern.apply(value, self._locale))
 
     def number(self, value: Decimal | int | float | None) -> str:
-        return "" if value is None else format_decimal(value, locale=self.locale)
+        return self._number(value)
 
     def datetime(self, value: dt.datetime | None) -> str:
         if value is None:
             return ""
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return format_datetime(value, "medium", tzinfo=self.zone, locale=self.locale)
+        return format_datetime(value, "medium", tzinfo=self.zone, locale=self._locale)
 
     def date(self, value: dt.date | None) -> str:
-        return "" if value is None else format_date(value, "medium", locale=self.locale)
+        return "" if value is None else format_date(value, "medium", locale=self._locale)
+
+
+@lru_cache(maxsize=256)
+def formats_for(locale: str, currency: str, time_zone: str) -> Formats:
+    """One ``Formats`` per distinct settings, shared by every request (it holds no state of a
+    request)."""
+    return Formats(locale, currency, time_zone)
 
 
 NAV: tuple[tuple[str, str, str], ...] = (
@@ -85,7 +108,8 @@ def formats_of(request: Request) -> Formats:
     found: Formats | None = getattr(request.state, "formats", None)
     if found is None:
         org: OrgSettings | None = getattr(request.state, "org_settings", None)
-        found = Formats(org.locale, org.currency, org.time_zone) if org else Formats()
+        found = formats_for(*((org.locale, org.currency, org.time_zone) if org
+                              else ("en", "USD", "UTC")))
         request.state.formats = found
     return found
 
@@ -164,4 +188,11 @@ def pydantic_errors(exc: Any) -> list[dict[str, Any]]:
     return out
 
 
+def badge_html(text: str, tone: str = "neutral") -> Markup:
+    """A status as a worded badge (colour is never the only signal); a function rather than a
+    macro because a list shows one per row."""
+    return Markup('<span class="badge badge-{}">{}</span>').format(tone, text)
+
+
 env.globals["asset"] = ASSETS.url
+env.globals["badge_html"] = badge_html

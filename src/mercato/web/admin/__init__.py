@@ -25,10 +25,13 @@ from mercato.web.admin import (
     settings_pricing,
     settings_staff,
 )
+from mercato.web.routing import fenced
 
-router = APIRouter()
-for part in (auth, dashboard, reports, products, product_types, categories, collections, media,
-             imports, inventory, orders, customers, channels, settings, settings_staff,
-             settings_places, settings_payments, settings_pricing, settings_audit):
-    router.include_router(part.router)
-router.include_router(media.files)
+routers: list[APIRouter] = [
+    fenced(part.router)
+    for part in (auth, dashboard, reports, products, product_types, categories, collections,
+                 media, imports, inventory, orders, customers, channels, settings,
+                 settings_staff, settings_places, settings_payments, settings_pricing,
+                 settings_audit)]
+"""Every area's router, each behind a fence of its own paths (``web.routing``)."""
+routers.append(fenced(media.files))

@@ -8,12 +8,12 @@ filters, same cursor), a save is the API's create or update.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import ValidationError
@@ -192,7 +192,7 @@ def _list_page(request: Request, session: DbSession, query: QueryParams, *,
         status = max(status, exc.status if isinstance(exc, MercatoError) else 422)
         errors = {**by_field, **(errors or {})}
     else:
-        rows = [_row(json.loads(item), type_names) for item in page.items]
+        rows = [_row(orjson.loads(item), type_names) for item in page.items]
         if page.next_cursor:
             next_url = "/admin/products?" + urlencode(
                 [*_kept_pairs(query), ("cursor", page.next_cursor)])
