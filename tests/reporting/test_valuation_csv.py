@@ -41,3 +41,13 @@ def test_valuation_as_csv_has_a_line_per_location_then_the_totals(
                       headers={**org.headers, "Accept": "text/csv"}).json()["totals"]
     assert client.get(VALUATION, params={"format": "pdf"},
                       headers=org.headers).status_code == 422
+
+
+def test_the_valuation_is_a_report_read_with_reports_read(client: TestClient, org: Org) -> None:
+    from tests.conftest import staff_token
+
+    for role, status in (("inventory", 200), ("manager", 200), ("fulfillment", 403),
+                         ("cashier", 403)):
+        token = staff_token(client, org, role)
+        answer = client.get(VALUATION, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == status, (role, answer.text)

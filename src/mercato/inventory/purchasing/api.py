@@ -30,6 +30,7 @@ from mercato.inventory.purchasing.schemas import (
 
 router = APIRouter(route_class=MercatoRoute, tags=["inventory"])  # under inventory.api's /api/v1
 READ, WRITE = require("inventory:read"), require("inventory:write")
+REPORTS = require("reports:read")
 STATE: dict[int | str, dict[str, Any]] = {409: {"description": (
     "The order is cancelled or received in full (`conflict`)")}}
 
@@ -104,14 +105,14 @@ def cancel_purchase_order(purchase_order_id: str, response: Response,
 
 @router.get("/inventory/valuation", response_model=ValuationOut, responses=CSV_RESPONSES,
             summary="Units on hand times variant cost, per location",
-            description="As CSV with `Accept: text/csv` or `format=csv`: one line per location "
-            "(and currency), then one per currency's total (`location_id` empty, `code` "
-            "`TOTAL`).")
+            description="A report: needs `reports:read` (owner, manager, inventory). As CSV with "
+            "`Accept: text/csv` or `format=csv`: one line per location (and currency), then one "
+            "per currency's total (`location_id` empty, `code` `TOTAL`).")
 def get_valuation(request: Request,
                   *, location: str | None = Query(None, max_length=50,
                                                   description="Location id or code."),
                   format: Literal["json", "csv"] | None = CSV_FORMAT,
-                  _: Principal = Depends(READ),
+                  _: Principal = Depends(REPORTS),
                   session: DbSession) -> ValuationOut | Response:
     report = purchasing.valuation(session, location)
     if wants_csv(request, format):
