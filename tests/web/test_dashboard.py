@@ -75,3 +75,19 @@ def test_the_dashboard_lists_recent_imports_and_channel_health(
     page = browser.get("/admin")
     assert f'href="/admin/imports/{upload.json()["id"]}">stock-take.csv</a> (dry run)' in page.text
     assert "No channel is connected." in page.text
+
+
+def test_the_valuation_page_shows_the_api_report_and_its_csv(client: TestClient,
+                                                              browser: Browser, org: Org) -> None:
+    stocked(client, org, [4])
+    browser.sign_in(org.owner_email)
+    page = browser.get("/admin/reports/valuation")
+    assert page.status_code == 200, page.text
+    assert "Total (USD)" in page.text
+    download = browser.get("/admin/reports/valuation", params={"format": "csv"})
+    api = client.get("/api/v1/inventory/valuation", headers=org.headers,
+                     params={"format": "csv"})
+    assert download.text == api.text
+    unknown = browser.get("/admin/reports/valuation", params={"location": "NOWHERE"})
+    assert unknown.status_code == 422
+    assert 'id="e-location"' in unknown.text

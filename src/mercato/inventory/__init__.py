@@ -46,6 +46,7 @@ from mercato.inventory.purchasing.service import create as create_purchase_order
 from mercato.inventory.purchasing.service import get as get_purchase_order
 from mercato.inventory.purchasing.service import list_orders as list_purchase_orders
 from mercato.inventory.purchasing.service import receive as receive_purchase_order
+from mercato.inventory.purchasing.service import valuation, valuation_csv
 from mercato.inventory.reservations import (
     candidates,
     commit,
@@ -118,5 +119,5 @@ __all__ = [
     "location_id", "location_ids_by_name", "on_published", "places", "rebuild_levels",
     "receive_purchase_order", "receive_transfer", "record_counts", "release", "reserve",
     "restock", "sell", "sellable", "set_buffers", "set_level", "take_what_is_free",
-    "update_channel", "verify_ledger", "web_channel",
+    "update_channel", "valuation", "valuation_csv", "verify_ledger", "web_channel",
 ]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from mercato.core import csvcells
 from mercato.core.auth import require
 from mercato.core.etag import set_etag
 from mercato.core.pagination import Page, PageParams
@@ -116,7 +114,7 @@ def get_valuation(request: Request,
                   session: DbSession) -> ValuationOut | Response:
     report = purchasing.valuation(session, location)
     if wants_csv(request, format):
-        return csv_response(_valuation_csv(report), "inventory-valuation.csv")
+        return csv_response(purchasing.valuation_csv(report), "inventory-valuation.csv")
     return ValuationOut(
         locations=[ValuationRow(location_id=place.id, code=place.code, name=place.name,
                                 currency=v.currency, units=v.units, value=v.value,
@@ -126,18 +124,3 @@ def get_valuation(request: Request,
                                uncosted_units=v.uncosted_units) for v in report.totals])
 
 
-VALUATION_COLUMNS = ("location_id", "code", "name", "currency", "units", "value",
-                     "uncosted_units")
-
-
-def _valuation_csv(report: purchasing.Valuation) -> str:
-    out = io.StringIO()
-    writer = csvcells.Writer(out)
-    writer.writerow(VALUATION_COLUMNS)
-    for place, v in report.locations:
-        writer.writerow([place.id, place.code, place.name, v.currency, v.units,
-                         f"{v.value:.2f}", v.uncosted_units])
-    for v in report.totals:
-        writer.writerow(["", "TOTAL", "Total", v.currency, v.units, f"{v.value:.2f}",
-                         v.uncosted_units])
-    return out.getvalue()

@@ -11,6 +11,7 @@ transactions are serialized already (``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mercato.catalog.service import StockItem, set_costs, stock_items
-from mercato.core import money
+from mercato.core import csvcells, money
 from mercato.core.db import get_owned, table_of, tenant_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.pagination import PageParams, Slice, paginate
@@ -263,3 +264,22 @@ def valuation(session: Session, location: str | None = None, *,
     for valued in [v for _, v in rows] + list(totals.values()):
         valued.value = money.cents(valued.value)
     return Valuation(rows, [totals[c] for c in sorted(totals)])
+
+
+VALUATION_COLUMNS = ("location_id", "code", "name", "currency", "units", "value",
+                     "uncosted_units")
+
+
+def valuation_csv(report: Valuation) -> str:
+    """One line per location (and currency), then one per currency's total (``TOTAL``): the
+    file the API and the admin both give."""
+    out = io.StringIO()
+    writer = csvcells.Writer(out)
+    writer.writerow(VALUATION_COLUMNS)
+    for place, v in report.locations:
+        writer.writerow([place.id, place.code, place.name, v.currency, v.units,
+                         f"{v.value:.2f}", v.uncosted_units])
+    for v in report.totals:
+        writer.writerow(["", "TOTAL", "Total", v.currency, v.units, f"{v.value:.2f}",
+                         v.uncosted_units])
+    return out.getvalue()

@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from mercato import reporting
+from mercato import inventory, reporting
 from mercato.core.errors import ValidationFailed
+from mercato.core.query import csv_response
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.web.session import StaffSession, staff_page
 from mercato.web.templating import errors_of, form_errors, formats_of, render
@@ -45,10 +46,7 @@ def sales_page(request: Request, session: DbSession, group_by: str = "day",
         except ValidationFailed as exc:
             errors = errors_of(exc)
     if report is not None and request.query_params.get("format") == "csv":
-        return Response(reporting.sales_csv(report).encode(),
-                        media_type="text/csv; charset=utf-8", headers={
-                            "Content-Disposition":
-                                f'attachment; filename="{reporting.csv_name(report)}"'})
+        return csv_response(reporting.sales_csv(report), reporting.csv_name(report))
     by_field, listed = form_errors(errors)
     fmt = formats_of(request)
     bars = [] if report is None else [
@@ -58,3 +56,20 @@ def sales_page(request: Request, session: DbSession, group_by: str = "day",
         "report": report, "bars": bars, "values": values, "errors": by_field,
         "error_list": listed, "groups": reporting.GROUPS},
         status=422 if errors else 200)
+
+
+@router.get("/admin/reports/valuation", response_class=HTMLResponse)
+def valuation_page(request: Request, session: DbSession, location: str = "",
+                   staff: StaffSession = Depends(staff_page("reports:read"))) -> Response:
+    """The inventory valuation (``GET /api/v1/inventory/valuation``), with its CSV."""
+    try:
+        report = inventory.valuation(session, location or None)
+    except ValidationFailed as exc:
+        by_field, listed = form_errors(errors_of(exc))
+        return render(request, "admin/reports/valuation.html", {
+            "report": None, "values": {"location": location}, "errors": by_field,
+            "error_list": listed}, status=422)
+    if request.query_params.get("format") == "csv":
+        return csv_response(inventory.valuation_csv(report), "inventory-valuation.csv")
+    return render(request, "admin/reports/valuation.html", {
+        "report": report, "values": {"location": location}})
