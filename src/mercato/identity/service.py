@@ -368,6 +368,13 @@ class Identity:
         session.add(sign_in)
         return cookie, self._staff_principal(user)
 
+    @staticmethod
+    def web_sign_in_id(cookie: str) -> str | None:
+        """The sign-in a session cookie names (unchecked: ``web_session`` checks it), or None
+        when it is not one."""
+        parts = split_compound_secret(WEB_SESSION_PREFIX, cookie.strip())
+        return parts[0] if parts is not None else None
+
     def web_session(self, session: Session, cookie: str) -> WebSession | None:
         """The member a session cookie signs in, with the member's current role, or None when
         the cookie is unknown, ended, past its end or idle too long, or the member is

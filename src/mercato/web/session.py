@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from fastapi import Depends, Request
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from mercato.core.db import set_tenant
@@ -23,8 +23,8 @@ from mercato.core.errors import Forbidden, MercatoError
 from mercato.core.keys import derive_key
 from mercato.core.principal import Principal
 from mercato.core.uow import SAFE_METHODS, uow_of
-from mercato.identity.service import Identity, WebSession
-from mercato.tenancy import OrgSettings, organization_settings
+from mercato.identity.service import Identity
+from mercato.tenancy import organization_settings
 
 COOKIE = "mercato_session"
 LOGIN_CSRF_COOKIE = "mercato_login_csrf"
@@ -48,13 +48,21 @@ class CsrfRefused(MercatoError):
     code = "csrf_failed"
 
 
-@dataclass(frozen=True)
+@dataclass
 class StaffSession:
-    """Who a page acts as, with the CSRF token its forms carry."""
+    """Who a page acts as, with the CSRF token its forms carry. ``staff_page`` confirms it
+    on the endpoint's thread, just before the endpoint runs (``principal`` is known then)."""
 
-    principal: Principal
     sign_in_id: str
     csrf_token: str
+    confirmed: Principal | None = None
+
+    @property
+    def principal(self) -> Principal:
+        if self.confirmed is None:
+            raise RuntimeError("the session is confirmed on the endpoint's thread, before the "
+                               "endpoint runs: an async endpoint needs staff_page(now=True)")
+        return self.confirmed
 
     def can(self, permission: str) -> bool:
         return self.principal.can(permission)
@@ -96,29 +104,19 @@ async def check_csrf(request: Request, expected: str) -> None:
                           "reload the page and try again.")
 
 
-async def optional_staff(request: Request) -> StaffSession | None:
-    """The signed-in member of this browser, or None. Scopes the request's session."""
+def _confirm(request: Request, cookie: str) -> StaffSession | None:
+    """Look the cookie's sign-in up (with the organization's settings) in the request's
+    session, and scope that session to it; None when it is no (longer a) session."""
     cached: StaffSession | None = getattr(request.state, "staff_session", None)
     if cached is not None:
         return cached
-    cookie = request.cookies.get(COOKIE)
-    if not cookie:
-        return None
     identity: Identity = request.app.state.identity
     uow = uow_of(request)
-
-    def look_up() -> tuple[WebSession, OrgSettings] | None:
-        found = identity.web_session(uow.session, cookie)
-        if found is None:
-            return None
-        return found, organization_settings(uow.session, found.principal.organization_id)
-
-    looked_up = await run_in_threadpool(look_up)
-    if looked_up is None:
+    found = identity.web_session(uow.session, cookie)
+    if found is None:
         return None
-    found, org_settings = looked_up
-    request.state.org_settings = org_settings
     principal = found.principal
+    request.state.org_settings = organization_settings(uow.session, principal.organization_id)
     set_tenant(uow.session, principal.organization_id)
     uow.session.info["actor"] = principal
     request.state.principal = principal  # core.auth's cache: an API dependency sees the same
@@ -126,29 +124,69 @@ async def optional_staff(request: Request) -> StaffSession | None:
         when, sign_in = found.touch_at, found.sign_in_id
         uow.after_close(lambda: identity.touch_web_session(principal.organization_id,
                                                            sign_in, when))
-    staff = StaffSession(principal=principal, sign_in_id=found.sign_in_id,
-                         csrf_token=csrf_for(request, found.sign_in_id))
+    staff = StaffSession(sign_in_id=found.sign_in_id,
+                         csrf_token=csrf_for(request, found.sign_in_id), confirmed=principal)
     request.state.staff_session = staff
     return staff
 
 
-def staff_page(*permissions: str) -> Callable[..., Awaitable[StaffSession]]:
+async def optional_staff(request: Request) -> StaffSession | None:
+    """The signed-in member of this browser, or None (looked up now, on the thread pool)."""
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return None
+    return await run_in_threadpool(_confirm, request, cookie)
+
+
+def _sign_in_again(request: Request) -> SignInRequired:
+    path = request.url.path
+    if request.url.query and request.method in SAFE_METHODS:
+        path += "?" + request.url.query
+    return SignInRequired(path if request.method in SAFE_METHODS else "/admin")
+
+
+def _check_permissions(staff: StaffSession, permissions: tuple[str, ...]) -> None:
+    missing = [p for p in permissions if not staff.can(p)]
+    if missing:
+        raise Forbidden(f"Your role cannot open this page: it needs {', '.join(missing)}.",
+                        extra={"missing_permissions": missing})
+
+
+def staff_page(*permissions: str,
+               now: bool = False) -> Callable[..., Awaitable[StaffSession]]:
     """A page dependency: a signed-in member holding every named permission. Without a
     session the browser is sent to sign in (and back); without a permission, a 403 page;
-    an unsafe request without this session's CSRF token, a 403 page too."""
+    an unsafe request without this session's CSRF token, a 403 page too.
 
-    async def dependency(request: Request,
-                         staff: StaffSession | None = Depends(optional_staff)) -> StaffSession:
-        if staff is None:
-            path = request.url.path
-            if request.url.query and request.method in SAFE_METHODS:
-                path += "?" + request.url.query
-            raise SignInRequired(path if request.method in SAFE_METHODS else "/admin")
-        await check_csrf(request, staff.csrf_token)
-        missing = [p for p in permissions if not staff.can(p)]
-        if missing:
-            raise Forbidden(f"Your role cannot open this page: it needs {', '.join(missing)}.",
-                            extra={"missing_permissions": missing})
+    The CSRF token is checked at once (it is bound to the cookie's sign-in id, no lookup
+    needed); the session itself is confirmed on the endpoint's thread just before the
+    endpoint, as a staff token is (``UnitOfWork.defer``): one trip to the thread pool per
+    page, not two. ``now=True`` confirms it here instead, for an ``async`` endpoint."""
+
+    async def dependency(request: Request) -> StaffSession:
+        cookie = request.cookies.get(COOKIE, "")
+        identity: Identity = request.app.state.identity
+        sign_in_id = identity.web_sign_in_id(cookie)
+        if sign_in_id is None:
+            raise _sign_in_again(request)
+        await check_csrf(request, csrf_for(request, sign_in_id))
+        if now:
+            confirmed = await run_in_threadpool(_confirm, request, cookie)
+            if confirmed is None:
+                raise _sign_in_again(request)
+            _check_permissions(confirmed, permissions)
+            return confirmed
+        staff = StaffSession(sign_in_id=sign_in_id, csrf_token=csrf_for(request, sign_in_id))
+        refused = _sign_in_again(request)
+
+        def confirm(_session: object) -> None:
+            found = _confirm(request, cookie)
+            if found is None or found.sign_in_id != sign_in_id:
+                raise refused
+            staff.confirmed = found.principal
+            _check_permissions(staff, permissions)
+
+        uow_of(request).defer(confirm)
         return staff
 
     dependency.__name__ = "staff_page_" + "_".join(p.replace(":", "_") for p in permissions)

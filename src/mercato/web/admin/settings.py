@@ -236,8 +236,8 @@ def domain_page(request: Request, domain_id: str, session: DbSession,
 
 @router.post("/admin/settings/domains/{domain_id}/verify", response_class=HTMLResponse)
 async def verify_domain(request: Request, domain_id: str,
-                        staff: StaffSession = Depends(staff_page("organization:write"))
-                        ) -> Response:
+                        staff: StaffSession = Depends(staff_page("organization:write",
+                                                                 now=True))) -> Response:
     # As the API: the check waits on DNS and the web with no transaction open.
     uow = uow_of(request)
     organization_id = staff.principal.organization_id
