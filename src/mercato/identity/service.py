@@ -416,8 +416,7 @@ class Identity:
 
     def end_web_session(self, session: Session, cookie: str) -> None:
         """Sign out of a browser session; an unknown or ended one changes nothing."""
-        parts = split_compound_secret(WEB_SESSION_PREFIX, cookie.strip())
-        found = self.web_session(session, cookie) if parts is not None else None
+        found = self.web_session(session, cookie)
         if found is not None:
             _end_sign_ins(session, StaffSignIn.id == found.sign_in_id, reason="sign_out")
 

@@ -13,6 +13,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote
 
 from fastapi import Request
@@ -68,8 +69,13 @@ class StaffSession:
         return self.principal.can(permission)
 
 
+@lru_cache(maxsize=8)
+def _csrf_key(secret_key: str) -> bytes:
+    return derive_key(secret_key, "web-csrf")
+
+
 def csrf_for(request: Request, sign_in_id: str) -> str:
-    key = derive_key(request.app.state.settings.require_secret_key(), "web-csrf")
+    key = _csrf_key(request.app.state.settings.require_secret_key())
     return hmac.new(key, sign_in_id.encode(), hashlib.sha256).hexdigest()[:40]
 
 
@@ -104,9 +110,12 @@ async def check_csrf(request: Request, expected: str) -> None:
                           "reload the page and try again.")
 
 
-def _confirm(request: Request, cookie: str) -> StaffSession | None:
+def _confirm(request: Request, cookie: str,
+             staff: StaffSession | None = None) -> StaffSession | None:
     """Look the cookie's sign-in up (with the organization's settings) in the request's
-    session, and scope that session to it; None when it is no (longer a) session."""
+    session, and scope that session to it; None when it is no (longer a) session. ``staff``,
+    made before the lookup (``staff_page``), is the one confirmed when it names this
+    sign-in."""
     cached: StaffSession | None = getattr(request.state, "staff_session", None)
     if cached is not None:
         return cached
@@ -124,8 +133,10 @@ def _confirm(request: Request, cookie: str) -> StaffSession | None:
         when, sign_in = found.touch_at, found.sign_in_id
         uow.after_close(lambda: identity.touch_web_session(principal.organization_id,
                                                            sign_in, when))
-    staff = StaffSession(sign_in_id=found.sign_in_id,
-                         csrf_token=csrf_for(request, found.sign_in_id), confirmed=principal)
+    if staff is None or staff.sign_in_id != found.sign_in_id:
+        staff = StaffSession(sign_in_id=found.sign_in_id,
+                             csrf_token=csrf_for(request, found.sign_in_id))
+    staff.confirmed = principal
     request.state.staff_session = staff
     return staff
 
@@ -169,20 +180,20 @@ def staff_page(*permissions: str,
         sign_in_id = identity.web_sign_in_id(cookie)
         if sign_in_id is None:
             raise _sign_in_again(request)
-        await check_csrf(request, csrf_for(request, sign_in_id))
+        token = csrf_for(request, sign_in_id)
+        await check_csrf(request, token)
         if now:
             confirmed = await run_in_threadpool(_confirm, request, cookie)
             if confirmed is None:
                 raise _sign_in_again(request)
             _check_permissions(confirmed, permissions)
             return confirmed
-        staff = StaffSession(sign_in_id=sign_in_id, csrf_token=csrf_for(request, sign_in_id))
-        refused = _sign_in_again(request)
+        staff = StaffSession(sign_in_id=sign_in_id, csrf_token=token)
 
         def confirm(_session: object) -> None:
-            found = _confirm(request, cookie)
+            found = _confirm(request, cookie, staff)
             if found is None or found.sign_in_id != sign_in_id:
-                raise refused
+                raise _sign_in_again(request)
             staff.confirmed = found.principal
             _check_permissions(staff, permissions)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from mercato.web.templating import NAV as NAV
 from tests.conftest import PASSWORD, LiveServer
 
 CHROMIUM = os.environ.get("MERCATO_TEST_CHROMIUM", "/usr/bin/chromium")

@@ -69,8 +69,8 @@ def test_a_post_without_the_csrf_token_is_refused(page: Any, org: Org) -> None:
 
 
 def test_pages_fit_a_360_pixel_screen(page: Any, client: TestClient, org: Org) -> None:
+    from mercato.web.templating import NAV
     from tests.orders.helpers import place_order, stocked
-    from tests.web.browser.conftest import NAV
 
     skus, _ = stocked(client, org, [3])
     order = place_order(client, org, [(skus[0], 1)], payments=[{"method": "cash"}])
