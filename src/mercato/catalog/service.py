@@ -67,6 +67,7 @@ from mercato.core.db import (
     add_unique,
     get_owned,
     require_owned,
+    table_of,
     tenant_execute,
     tenant_of,
     utcnow,
@@ -146,6 +147,54 @@ def create_product_type(session: Session, data: ProductTypeCreate) -> ProductTyp
 
 def list_product_types(session: Session, params: PageParams) -> Slice[ProductType]:
     return paginate(session, select(ProductType), [(ProductType.slug, False)], params)
+
+
+@dataclass(frozen=True)
+class TypeChoice:
+    """A product type as a list's filters offer it: its name, and the values each attribute
+    declares (``enum``, product attributes then variant attributes)."""
+
+    id: str
+    slug: str
+    name: str
+    enums: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+_ENUMS: dict[tuple[str, int], tuple[tuple[str, tuple[str, ...]], ...]] = {}
+"""Declared values by (type id, version): a list page reads names and versions, and a schema
+only when its type changed since this process last read it."""
+_ENUMS_KEPT = 4096
+_types = table_of(ProductType)
+_TYPE_CHOICES = (select(_types.c.id, _types.c.slug, _types.c.name, _types.c.version)
+                 .where(_types.c.organization_id == TENANT).order_by(_types.c.slug))
+
+
+def _declared(*schemas: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    found: dict[str, list[str]] = {}
+    for schema in schemas:
+        props = schema.get("properties")
+        for name, spec in (props.items() if isinstance(props, dict) else ()):
+            if isinstance(spec, dict) and isinstance(spec.get("enum"), list):
+                values = found.setdefault(str(name), [])
+                values += [str(v) for v in spec["enum"] if str(v) not in values]
+    return tuple((name, tuple(values)) for name, values in found.items())
+
+
+def type_choices(session: Session) -> list[TypeChoice]:
+    """The organization's product types, by slug, for filters: one narrow read (types are few,
+    their schemas large)."""
+    rows = tenant_execute(session, _TYPE_CHOICES).all()
+    known = {row.id: _ENUMS.get((row.id, row.version)) for row in rows}
+    missing = [tid for tid, enums in known.items() if enums is None]
+    if missing:
+        if len(_ENUMS) > _ENUMS_KEPT:
+            _ENUMS.clear()
+        for tid, version, attrs, variant_attrs in session.execute(
+                select(ProductType.id, ProductType.version, ProductType.attributes_schema,
+                       ProductType.variant_attributes_schema)
+                .where(ProductType.id.in_(missing))):
+            known[tid] = _ENUMS[(tid, version)] = _declared(attrs, variant_attrs)
+    return [TypeChoice(row.id, row.slug, row.name, known[row.id] or ()) for row in rows]
 
 
 def _by_ref(session: Session, model: type[M], ref: str, what: str) -> M:

@@ -105,6 +105,14 @@ _STAFF_ROLE_SIGNED_IN = (
            _staff.c.organization_id == TENANT, _sign_ins.c.id == bindparam("sid"),
            _sign_ins.c.ended_at.is_(None), _sign_ins.c.organization_id == TENANT))
 """The same, while the token's sign-in has not ended: still one statement, two primary keys."""
+_WEB_SESSION = (
+    select(_sign_ins.c.organization_id, _sign_ins.c.web_secret_hash, _sign_ins.c.expires_at,
+           _sign_ins.c.last_used_at, _sign_ins.c.ended_at, _staff.c.id, _staff.c.email,
+           _staff.c.role, _staff.c.is_active)
+    .select_from(_sign_ins.join(_staff, _staff.c.id == _sign_ins.c.staff_id))
+    .where(_sign_ins.c.id == bindparam("sid")))
+"""A browser session's sign-in and its member: every admin page runs it, so it is one prebuilt
+statement by primary key (``Identity.web_session``)."""
 _KEY_OWNER_ROLE = select(_staff.c.id, _staff.c.role).where(
     _staff.c.id == bindparam("id"), _staff.c.is_active.is_(True),
     _staff.c.organization_id == bindparam("org"))
@@ -136,6 +144,11 @@ class WebSession:
     sign_in_id: str
     principal: Principal
     touch_at: dt.datetime | None
+
+
+def _principal(staff_id: str, organization_id: str, email: str, role: str) -> Principal:
+    return Principal(kind="staff", id=staff_id, organization_id=organization_id, label=email,
+                     permissions=permissions_for(role), role=role)
 
 
 class Identity:
@@ -382,25 +395,22 @@ class Identity:
         parts = split_compound_secret(WEB_SESSION_PREFIX, cookie.strip())
         if parts is None:
             return None
-        with system_scope(session):
-            found = session.execute(
-                select(StaffSignIn, StaffUser)
-                .join(StaffUser, StaffUser.id == StaffSignIn.staff_id)
-                .where(StaffSignIn.id == parts[0])).first()
+        with system_scope(session):  # Core, past the ORM's per-statement scoping: it is hot
+            found = session.connection().execute(_WEB_SESSION, {"sid": parts[0]}).first()
         if found is None:
             return None
-        sign_in, user = found
-        if sign_in.web_secret_hash is None or not secret_matches(sign_in.web_secret_hash,
-                                                                  parts[1]):
+        org_id, secret_hash, expires_at, last_used_at, ended_at, staff_id, email, role, \
+            active = found
+        if secret_hash is None or not secret_matches(secret_hash, parts[1]):
             return None
         now = utcnow()
         idle = dt.timedelta(seconds=self.settings.refresh_token_idle_seconds)
-        if (sign_in.ended_at is not None or sign_in.expires_at <= now or not user.is_active
-                or (sign_in.last_used_at is not None and sign_in.last_used_at + idle <= now)):
+        if (ended_at is not None or expires_at <= now or not active
+                or (last_used_at is not None and last_used_at + idle <= now)):
             return None
-        set_tenant(session, sign_in.organization_id)
-        stale = sign_in.last_used_at is None or now - sign_in.last_used_at > LAST_USED_RESOLUTION
-        return WebSession(sign_in_id=sign_in.id, principal=self._staff_principal(user),
+        set_tenant(session, org_id)
+        stale = last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION
+        return WebSession(sign_in_id=parts[0], principal=_principal(staff_id, org_id, email, role),
                           touch_at=now if stale else None)
 
     def touch_web_session(self, organization_id: str, sign_in_id: str,
@@ -424,9 +434,7 @@ class Identity:
 
     @staticmethod
     def _staff_principal(user: StaffUser) -> Principal:
-        return Principal(kind="staff", id=user.id, organization_id=user.organization_id,
-                         label=user.email, permissions=permissions_for(user.role),
-                         role=user.role)
+        return _principal(user.id, user.organization_id, user.email, user.role)
 
     def verify_staff_token(self, token: str) -> tuple[Principal, str | None]:
         """The staff principal a signed access token names, and its sign-in (``sid``), checked

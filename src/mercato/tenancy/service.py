@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import is_currency
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from mercato.core.db import (
     require_owned,
     set_tenant,
     system_scope,
+    table_of,
     utcnow,
 )
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
@@ -201,8 +202,16 @@ def update_organization(session: Session, org: Organization, *, name: str | None
 def organization_settings(session: Session, organization_id: str) -> OrgSettings:
     """The organization's time zone, locale and default currency (404 when it does not
     exist)."""
-    org = get_organization(session, organization_id)
-    return OrgSettings(time_zone=org.time_zone, locale=org.locale, currency=org.currency)
+    found = session.connection().execute(_SETTINGS, {"id": organization_id}).first()
+    if found is None:
+        raise NotFound("Organization not found.")
+    return OrgSettings(time_zone=found.time_zone, locale=found.locale, currency=found.currency)
+
+
+_orgs = table_of(Organization)
+_SETTINGS = select(_orgs.c.time_zone, _orgs.c.locale, _orgs.c.currency).where(
+    _orgs.c.id == bindparam("id"))
+"""Every admin page reads them: three columns by primary key, not the whole organization."""
 
 
 def add_domain(session: Session, organization_id: str, domain: str, *,

@@ -20,7 +20,7 @@ from babel.dates import format_date, format_datetime
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from pydantic import ValidationError
 
 from mercato.core.errors import MercatoError
@@ -37,6 +37,8 @@ env = Environment(
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
+    # Templates ship with the code: no stat of every template on every page (restart to edit).
+    auto_reload=False,
 )
 
 
@@ -191,7 +193,7 @@ def pydantic_errors(exc: Any) -> list[dict[str, Any]]:
 def badge_html(text: str, tone: str = "neutral") -> Markup:
     """A status as a worded badge (colour is never the only signal); a function rather than a
     macro because a list shows one per row."""
-    return Markup('<span class="badge badge-{}">{}</span>').format(tone, text)
+    return Markup(f'<span class="badge badge-{escape(tone)}">{escape(text)}</span>')  # noqa: S704
 
 
 env.globals["asset"] = ASSETS.url
