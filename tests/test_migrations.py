@@ -216,9 +216,9 @@ def test_connections_to_one_shop_keep_the_working_one_and_park_the_others(
 
 
 def test_products_written_before_facet_sets_gain_theirs(backend: str, tmp_path: Path) -> None:
-    """0020 rebuilds every product's derived rows: a catalog from before it is counted from
-    facet sets at once (and its listings carry ``channels``, which 0013 left to the newest
-    rebuild)."""
+    """The newest rebuild of every product's derived rows (0024's, taken over from 0020):
+    a catalog from before 0020 is counted from facet sets at once, and its listings carry
+    ``channels`` (which 0013 left to the newest rebuild) and each variant's ``archived_at``."""
     url = new_database_url(backend, tmp_path)
     db = Database(url)
     try:
@@ -245,6 +245,7 @@ def test_products_written_before_facet_sets_gain_theirs(backend: str, tmp_path: 
             "attr.condition": ["LP", "NM"]}}
         assert listing is not None
         assert json_loads(listing)["channels"] == ["web"]
+        assert [v["archived_at"] for v in json_loads(listing)["variants"]] == [None, None]
     finally:
         db.dispose()
         if backend == "postgresql":

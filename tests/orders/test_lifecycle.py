@@ -340,3 +340,38 @@ def test_several_rates_inside_one_price_split_the_tax_it_holds(client: TestClien
             "sku": skus[0], "quantity": 1, "tax_lines": [{"title": "A"}]}]})
     assert empty.status_code == 422
     assert empty.json()["errors"][0]["field"] == "lines.0.tax_lines.0"
+
+
+def _archive(client: TestClient, org: Org, sku: str) -> None:
+    variant = client.get("/api/v1/variants", headers=org.headers,
+                         params={"sku": sku}).json()["data"][0]
+    archived = client.post(f"/api/v1/variants/{variant['id']}/archive", headers=org.headers)
+    assert archived.status_code == 200, archived.text
+
+
+def test_an_archived_variant_is_refused_to_new_orders_but_its_orders_carry_on(
+        client: TestClient, org: Org) -> None:
+    skus, place = stocked(client, org, [5, 5])
+    order = place_order(client, org, [(skus[1], 2)], payments=[{"method": "cash"}])
+    _archive(client, org, skus[1])
+    made = client.post(ORDERS, headers=org.headers, json={
+        "channel": "manual", "currency": "USD",
+        "lines": [{"sku": skus[0], "quantity": 1}, {"sku": skus[1], "quantity": 1}]})
+    assert made.status_code == 422, made.text
+    assert made.json()["errors"] == [{"field": "lines.1.sku", "message": (
+        f"no product for sale with SKU {skus[1]!r} (the variant is archived)")}]
+    assert on_hand(client, org, skus[0], place) == 5
+    # sold on a channel already: recorded as it happened
+    recorded = place_order(client, org, [(skus[1], 1)], external_id=f"EXT-{order['id']}")
+    assert recorded["lines"][0]["sku"] == skus[1]
+    line = order["lines"][0]["id"]
+    assert act(client, org, order, "fulfillments", {}, expect=201)[
+        "fulfillment_status"] == "fulfilled"
+    returned = act(client, org, order, "returns", {
+        "received": True, "restock": True, "lines": [{"line_id": line, "quantity": 1}]},
+        expect=201)
+    assert returned["lines"][0]["returned"] == 1
+    refunded = act(client, org, order, "refunds",
+                   {"lines": [{"line_id": line, "quantity": 1}]}, expect=201)
+    assert refunded["refunds"][0]["amount"] == "10.00"
+    assert on_hand(client, org, skus[1], place) == 5 - 2 - 1 + 1

@@ -518,3 +518,59 @@ def test_bulk_edit_of_the_whole_page_and_a_refusal_keeps_the_selection(
     assert f'value="{on_page[0]}" aria-label="Select Card' in refused.text
     checked = re.search(rf'value="{on_page[0]}" aria-label="[^"]+" checked', refused.text)
     assert checked
+
+
+def test_a_variant_is_archived_and_restored_from_the_product_page(
+        client: TestClient, browser: Browser, org: Org) -> None:
+    _install(client, org)
+    card = _card(client, org, "Alpha")
+    sku = f"ALPHA-DMG-{new_id()}"
+    added = client.post(f"/api/v1/products/{card['id']}/variants", headers=org.headers, json={
+        "sku": sku, "price": "0.50", "attributes": {
+            "condition": "DMG", "finish": "nonfoil", "language": "EN"}})
+    assert added.status_code == 201, added.text
+    variant_id, first = added.json()["id"], card["variants"][0]["id"]
+    browser.sign_in(org.owner_email)
+    page = browser.get(f"/admin/products/{card['id']}")
+    action = f"/admin/products/{card['id']}/variants/{variant_id}/archive"
+    assert f'action="{action}"' in page.text
+    assert f"Archive {sku}" in page.text
+    no_csrf = browser.post(action, data={}, follow_redirects=False)
+    assert no_csrf.status_code == 403
+    assert client.get(f"/api/v1/variants/{variant_id}",
+                      headers=org.headers).json()["archived_at"] is None
+    archived = browser.submit(action)
+    assert archived.status_code == 303, archived.text
+    assert archived.headers["location"] == f"/admin/products/{card['id']}#variants"
+    assert client.get(f"/api/v1/variants/{variant_id}",
+                      headers=org.headers).json()["archived_at"] is not None
+    shown = browser.get(archived.headers["location"]).text
+    assert f"Variant {sku} archived." in shown
+    assert ">Archived</span>" in shown
+    assert f"Restore {sku}" in shown
+    assert f"/variants/{first}/archive" not in shown  # the last live one: no button
+    refused = browser.submit(f"/admin/products/{card['id']}/variants/{first}/archive")
+    assert refused.status_code == 409
+    assert "at least one live variant" in refused.text
+    assert client.get(f"/api/v1/variants/{first}",
+                      headers=org.headers).json()["archived_at"] is None
+    restored = browser.submit(f"/admin/products/{card['id']}/variants/{variant_id}/unarchive")
+    assert restored.status_code == 303, restored.text
+    assert f"Variant {sku} restored." in browser.get(restored.headers["location"]).text
+    assert client.get(f"/api/v1/variants/{variant_id}",
+                      headers=org.headers).json()["archived_at"] is None
+
+
+def test_a_reader_cannot_archive_a_variant_from_the_page(client: TestClient, browser: Browser,
+                                                         org: Org) -> None:
+    _install(client, org)
+    card = _card(client, org, "Alpha")
+    added = client.post(f"/api/v1/products/{card['id']}/variants", headers=org.headers, json={
+        "sku": f"ALPHA-LP-{new_id()}", "price": "0.50", "attributes": {
+            "condition": "LP", "finish": "nonfoil", "language": "EN"}})
+    variant_id = added.json()["id"]
+    browser.sign_in(add_staff(client, org, "fulfillment"))
+    refused = browser.submit(f"/admin/products/{card['id']}/variants/{variant_id}/archive")
+    assert refused.status_code == 403
+    assert client.get(f"/api/v1/variants/{variant_id}",
+                      headers=org.headers).json()["archived_at"] is None

@@ -310,6 +310,27 @@ def update_variant(variant_id: str, body: VariantUpdate, request: Request, respo
     return VariantOut.model_validate(variant)
 
 
+@router.post("/variants/{variant_id}/archive", response_model=VariantOut,
+             summary="Archive a variant: no longer sold anywhere, kept for its orders and "
+                     "stock (idempotent; 409 for a product's last live variant)")
+def archive_variant(variant_id: str, response: Response, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> VariantOut:
+    variant = service.archive_variant(session, service.get_variant(session, variant_id))
+    session.flush()
+    set_etag(response, variant)
+    return VariantOut.model_validate(variant)
+
+
+@router.post("/variants/{variant_id}/unarchive", response_model=VariantOut,
+             summary="Restore an archived variant: sold again (idempotent)")
+def unarchive_variant(variant_id: str, response: Response, *, _: Principal = Depends(WRITE),
+                      session: DbSession) -> VariantOut:
+    variant = service.unarchive_variant(session, service.get_variant(session, variant_id))
+    session.flush()
+    set_etag(response, variant)
+    return VariantOut.model_validate(variant)
+
+
 @router.delete("/variants/{variant_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_variant(variant_id: str, request: Request, *, _: Principal = Depends(WRITE),
                    session: DbSession) -> Response:

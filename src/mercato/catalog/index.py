@@ -8,6 +8,9 @@ The derived rows therefore commit or roll back with the change that caused them,
 path can forget them. A change that alters how a product reads without writing its row (a
 collection deleted, stock moved by a Core update) must ``touch`` the products it affects.
 
+Facets and the price range are of a product's live variants (an archived one is not for
+sale); the search document and the listing JSON keep archived ones too (the admin shows them).
+
 Migrations that add derived data rebuild every product with ``reindex_products``; it reads the
 tables as the models have them, so only the newest such migration does the rebuild.
 """
@@ -137,8 +140,10 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
         facets = {("tag", tag) for tag in product.tags if 0 < len(tag) <= MAX_VALUE}
         facets.update(attribute_facets(product.attributes))
         words = [product.title, product.vendor or "", *_strings(product.attributes)]
-        for variant in own:
+        live = [v for v in own if v.archived_at is None]  # what is for sale
+        for variant in live:
             facets.update(attribute_facets(variant.attributes))
+        for variant in own:  # an archived SKU still finds its product (orders name it)
             words += [variant.sku, variant.barcode or "", *_strings(variant.attributes)]
         facet_rows += [{"organization_id": org, "product_id": product.id, "field": name,
                         "value": value} for name, value in facets]
@@ -157,7 +162,7 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
             "variants": [v._mapping for v in own]})
         listing_rows.append({"organization_id": org, "product_id": product.id,
                              "body": listing.model_dump_json()})
-        variant_prices = [Decimal(v.price) for v in own]
+        variant_prices = [Decimal(v.price) for v in live]
         low = min(variant_prices) if variant_prices else None
         high = max(variant_prices) if variant_prices else None
         if (low, high) != (product.min_price, product.max_price):

@@ -129,6 +129,9 @@ class Variant(Timestamps, Versioned, TenantMixin, Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     available: Mapped[int] = mapped_column(Integer, default=0)
     """Units available to sell over all locations; inventory keeps it, listings filter on it."""
+    archived_at: Mapped[dt.datetime | None]
+    """When the variant stopped being sold (NULL: live). Kept rather than deleted because
+    orders, the stock ledger and channel mappings refer to it; nothing new may sell it."""
 
     product: Mapped[Product] = relationship(back_populates="variants")
 

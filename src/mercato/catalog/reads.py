@@ -113,7 +113,8 @@ class PublishedProduct:
 def published_products(session: Session, channel_kind: str, *, after: str = "",
                        limit: int = 25) -> list[PublishedProduct]:
     """The next ``limit`` products (by id, after ``after``) published on channels of this
-    kind and not archived, with their variants."""
+    kind and not archived, with their live variants (an archived variant is left out, so a
+    connector that sets a product's variants from this list delists it)."""
     stmt = (select(Product).options(selectinload(Product.variants))
             .where(Product.status != "archived", published_on(session, channel_kind),
                    Product.id > after).order_by(Product.id).limit(limit))
@@ -122,7 +123,7 @@ def published_products(session: Session, channel_kind: str, *, after: str = "",
         status=p.status, tags=list(p.tags or []),
         variants=[PublishedVariant(id=v.id, sku=v.sku, title=v.title, price=v.price,
                                    compare_at_price=v.compare_at_price, barcode=v.barcode)
-                  for v in p.variants])
+                  for v in p.variants if v.archived_at is None])
         for p in session.scalars(stmt)]
 
 

@@ -184,6 +184,9 @@ class VariantOut(BaseModel):
     attributes: dict[str, Any]
     position: int
     available: int = Field(description="Units available to sell over all locations.")
+    archived_at: dt.datetime | None = Field(
+        default=None, description="When the variant was archived (no longer sold anywhere); "
+        "null while it is live.")
     created_at: dt.datetime
     updated_at: dt.datetime
 

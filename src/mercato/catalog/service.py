@@ -514,12 +514,46 @@ def update_variant(session: Session, variant: Variant, data: VariantUpdate) -> V
     return variant
 
 
+def _live_others(variant: Variant) -> int:
+    """How many of the variant's siblings are live (not archived)."""
+    return sum(1 for v in variant.product.variants
+               if v.id != variant.id and v.archived_at is None)
+
+
 def delete_variant(session: Session, variant: Variant) -> None:
     if len(variant.product.variants) == 1:
         raise Conflict("A product keeps at least one variant; delete the product instead.")
+    if variant.archived_at is None and not _live_others(variant):
+        raise Conflict("A product keeps at least one live variant; restore another first.")
     record_event(session, "variant.deleted", resource_type="variant", resource_id=variant.id,
                  data=_variant_snapshot(variant))
     session.delete(variant)
+
+
+def archive_variant(session: Session, variant: Variant) -> Variant:
+    """Stop selling the variant without deleting it: orders, the stock ledger and channel
+    mappings keep referring to it. Archiving an archived variant changes nothing; the last
+    live variant of a product is refused (409), so every product has one to sell."""
+    if variant.archived_at is not None:
+        return variant
+    if not _live_others(variant):
+        raise Conflict("A product keeps at least one live variant; archive the product "
+                       "instead, or restore another variant first.")
+    variant.archived_at = utcnow()
+    record_event(session, "variant.archived", resource_type="variant", resource_id=variant.id,
+                 data={**_variant_snapshot(variant),
+                       "archived_at": variant.archived_at.isoformat()})
+    return variant
+
+
+def unarchive_variant(session: Session, variant: Variant) -> Variant:
+    """Sell the variant again; a live variant is left as it is."""
+    if variant.archived_at is None:
+        return variant
+    variant.archived_at = None
+    record_event(session, "variant.unarchived", resource_type="variant",
+                 resource_id=variant.id, data=_variant_snapshot(variant))
+    return variant
 
 
 def find_variants(session: Session, params: PageParams, *, sku: str | None = None,
@@ -723,7 +757,8 @@ def _conditions(shape: _Shape, param: Param) -> list[ColumnElement[bool]]:
         where.append(_published(shape.dialect, param))
     where += _facet_conditions(shape, param, Product.id)
     if shape.price_min or shape.price_max:
-        priced = [Variant.product_id == Product.id, *_own(Variant, shape.scoped)]
+        priced = [Variant.product_id == Product.id, Variant.archived_at.is_(None),
+                  *_own(Variant, shape.scoped)]
         if shape.price_min:
             priced.append(Variant.price >= param("f_price_min"))
         if shape.price_max:
@@ -731,7 +766,7 @@ def _conditions(shape: _Shape, param: Param) -> list[ColumnElement[bool]]:
         where.append(exists().where(*priced))
     if shape.in_stock is not None:
         stocked = exists().where(Variant.product_id == Product.id, Variant.available > 0,
-                                 *_own(Variant, shape.scoped))
+                                 Variant.archived_at.is_(None), *_own(Variant, shape.scoped))
         where.append(stocked if shape.in_stock else not_(stocked))
     if shape.text is not None:
         where.append(_text_match(shape, param))
@@ -1044,10 +1079,13 @@ class SaleItem:
     weight_grams: int = 0
     status: str = "active"
     channels: tuple[str, ...] | None = None
+    archived: bool = False
+    """The variant is archived: nothing new may sell it (its past orders still refer to it)."""
 
     def sold_on(self, kind: str) -> bool:
-        """The product is active and published on channels of this kind."""
-        return self.status == "active" and (self.channels is None or kind in self.channels)
+        """The variant is live, its product active and published on channels of this kind."""
+        return not self.archived and self.status == "active" and (
+            self.channels is None or kind in self.channels)
 
 
 def sale_items(session: Session, skus: Iterable[str] = (), *,
@@ -1059,13 +1097,14 @@ def sale_items(session: Session, skus: Iterable[str] = (), *,
         return {}
     stmt = (select(Variant.id, Variant.sku, Product.title, Variant.title, Variant.price,
                    Variant.currency, Variant.product_id, Variant.weight_grams, Product.status,
-                   Product.channels)
+                   Product.channels, Variant.archived_at)
             .join(Product, Product.id == Variant.product_id)
             .where(Variant.id.in_(by_id) if by_id else Variant.sku.in_(wanted)))
     found = {}
-    for vid, sku, ptitle, vtitle, price, currency, pid, grams, status, channels in \
+    for vid, sku, ptitle, vtitle, price, currency, pid, grams, status, channels, archived in \
             session.execute(stmt):
         item = SaleItem(vid, sku, ptitle, vtitle, Decimal(price), currency, pid, grams or 0,
-                        status, tuple(channels) if channels is not None else None)
+                        status, tuple(channels) if channels is not None else None,
+                        archived is not None)
         found[vid if by_id else sku] = item
     return found

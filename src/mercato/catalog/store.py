@@ -83,7 +83,8 @@ def get_published(session: Session, slug: str) -> dict[str, Any]:
 def shoppable(session: Session, listings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stored listings (``ProductOut`` JSON) as shoppers see them, with what the web channel
     can sell of each variant now: one availability read and two slug lookups per page."""
-    variant_ids = [v["id"] for product in listings for v in product["variants"]]
+    variant_ids = [v["id"] for product in listings for v in product["variants"]
+                   if v.get("archived_at") is None]
     units = ports.units_for_sale(session, variant_ids) if variant_ids else {}
     type_ids = {p["product_type_id"] for p in listings}
     category_ids = {p["category_id"] for p in listings if p["category_id"]}
@@ -110,8 +111,9 @@ def _price_range(variants: list[dict[str, Any]], key: str) -> dict[str, str] | N
 
 def _product(listing: dict[str, Any], units: dict[str, int], types: dict[str, str],
              categories: dict[str, str]) -> dict[str, Any]:
+    live = [v for v in listing["variants"] if v.get("archived_at") is None]  # archived: not sold
     variants = []
-    for v in listing["variants"]:
+    for v in live:
         available = units.get(v["id"], 0)
         variants.append({
             "id": v["id"], "sku": v["sku"], "title": v["title"], "attributes": v["attributes"],
@@ -125,8 +127,8 @@ def _product(listing: dict[str, Any], units: dict[str, int], types: dict[str, st
         "category": categories.get(listing["category_id"] or ""),
         "tags": listing["tags"], "collections": listing["collections"],
         "media": listing["media"], "attributes": listing["attributes"],
-        "price_range": _price_range(listing["variants"], "price"),
-        "compare_at_price_range": _price_range(listing["variants"], "compare_at_price"),
+        "price_range": _price_range(live, "price"),
+        "compare_at_price_range": _price_range(live, "compare_at_price"),
         "purchasable": any(v["purchasable"] for v in variants),
         "variants": variants,
     }

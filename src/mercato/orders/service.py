@@ -316,12 +316,13 @@ def ingest(session: Session, organization_id: str, data: OrderIn, *,
     ``reservation``: stock a checkout already holds for this order; it is committed (sold)
     and its units are the lines' allocations. Should it have expired meanwhile, the order
     takes what is free like any other, and what is not is short (the sale happened).
-    ``account_id``/``customer_id``: the signed-in shopper who placed it, whatever the email."""
+    ``account_id``/``customer_id``: the signed-in shopper who placed it, whatever the email.
+    An archived variant's SKU is refused (422) unless the order has an ``external_id``."""
     key, source, channel = _channel(session, data.channel)
     existing = _existing(session, key, data.external_id)
     if existing is not None:
         return existing, False
-    items = _items(session, data.lines)
+    items = _items(session, data.lines, recorded=data.external_id is not None)
     pickup = _location(session, "pickup_location", data.pickup_location)
     totals = order_totals(
         [LineIn(ln.quantity, _price(ln, items[ln.sku]),
@@ -410,12 +411,21 @@ def ingest(session: Session, organization_id: str, data: OrderIn, *,
     return order, True
 
 
-def _items(session: Session, lines: Sequence[OrderLineIn]) -> dict[str, SaleItem]:
+def _items(session: Session, lines: Sequence[OrderLineIn], *,
+           recorded: bool) -> dict[str, SaleItem]:
+    """The lines' variants. An archived variant is not for sale: an order made here is
+    refused it, while one ``recorded`` from elsewhere (an ``external_id``: a channel's order,
+    a checkout that was checked when it began) happened already and is taken as it is."""
     items = sale_items(session, [ln.sku for ln in lines])
     errors = [{"field": f"lines.{i}.sku", "message": f"no variant with SKU {ln.sku!r}"}
               for i, ln in enumerate(lines) if ln.sku not in items]
     if errors:
         raise ValidationFailed("Unknown SKU.", errors=errors)
+    archived = [{"field": f"lines.{i}.sku", "message": f"no product for sale with SKU "
+                 f"{ln.sku!r} (the variant is archived)"}
+                for i, ln in enumerate(lines) if items[ln.sku].archived]
+    if archived and not recorded:
+        raise ValidationFailed("This product is not for sale here.", errors=archived)
     return items
 
 

@@ -187,3 +187,36 @@ def test_an_expired_cart_can_no_longer_change(client: TestClient, org: Org,
     refused = client.post(store_url(org.slug, f"/carts/{cart['id']}/lines"),
                           json={"sku": skus[0], "quantity": 1})
     assert refused.status_code == 409
+
+
+def _archive(client: TestClient, org: Org, sku: str) -> None:
+    variant = client.get("/api/v1/variants", headers=org.headers,
+                         params={"sku": sku}).json()["data"][0]
+    archived = client.post(f"/api/v1/variants/{variant['id']}/archive", headers=org.headers)
+    assert archived.status_code == 200, archived.text
+
+
+def test_an_archived_variant_is_refused_like_an_unpublished_one_and_flagged_in_a_cart(
+        client: TestClient, org: Org) -> None:
+    skus, _, method = shop(client, org, [5, 5])
+    cart = new_cart(client, org, [(skus[1], 1)], method_id=method, address=ADDRESS)
+    _archive(client, org, skus[1])
+    made = client.post(store_url(org.slug, "/carts"),
+                       json={"lines": [{"sku": skus[1], "quantity": 1}]})
+    assert made.status_code == 422, made.text
+    url = store_url(org.slug, f"/carts/{cart['id']}/lines")
+    added = client.post(url, json={"sku": skus[1], "quantity": 1})
+    assert added.status_code == 422
+    assert added.json()["detail"] == "This product is not for sale here."
+    assert added.json()["errors"] == [
+        {"field": "sku", "message": f"no product for sale with SKU {skus[1]!r}"}]
+    more = client.patch(f"{url}/{cart['lines'][0]['id']}", json={"quantity": 2})
+    assert (more.status_code, more.json()["errors"][0]["field"]) == (422, "quantity")
+    again = client.get(store_url(org.slug, f"/carts/{cart['id']}")).json()
+    assert [ln["quantity"] for ln in again["lines"]] == [1]
+    assert again["lines"][0]["problems"] == ["no longer for sale"]
+    refused = client.post(store_url(org.slug, f"/carts/{cart['id']}/checkout"),
+                          json={"payment": {"method": "manual"}})
+    assert refused.status_code == 422, refused.text
+    assert {"field": "lines.0", "message": "no longer for sale"} in refused.json()["errors"]
+    assert client.post(url, json={"sku": skus[0], "quantity": 1}).status_code == 201

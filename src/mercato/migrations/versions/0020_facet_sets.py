@@ -1,9 +1,9 @@
 """Catalog: each product's facets in one row (``product_facet_sets``), which facet counts read.
 
-Existing products gain theirs from the rebuild of every product's derived rows below, which
-this migration takes over from 0013 (see ``mercato.catalog.index``: only the newest migration
-that adds derived data rebuilds them, as the rebuild reads and writes the tables as the models
-have them).
+Existing products gain theirs from the rebuild of every product's derived rows, which this
+migration took over from 0013 and 0024 took over in turn (see ``mercato.catalog.index``: only
+the newest migration that adds derived data rebuilds them, as the rebuild reads and writes the
+tables as the models have them).
 
 Revision ID: 0020
 Revises: 0019
@@ -25,8 +25,6 @@ down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-REBUILD_BATCH = 1000
-
 
 def upgrade() -> None:
     op.create_table(
@@ -46,21 +44,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_product_facet_sets_organization_id'), 'product_facet_sets',
                     ['organization_id'], unique=False)
-    enable_tenant_rls('product_facet_sets')
-    _rebuild_derived_rows()
-
-
-def _rebuild_derived_rows() -> None:
-    """Every product's derived rows, its facet set among them (and, from 0013, its listing
-    with ``channels``)."""
-    from mercato.catalog.index import reindex_products
-
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        bind.exec_driver_sql("SELECT set_config('mercato.organization_id', '*', true)")
-    ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM products ORDER BY id"))]
-    for start in range(0, len(ids), REBUILD_BATCH):
-        reindex_products(bind, ids[start:start + REBUILD_BATCH])
+    enable_tenant_rls('product_facet_sets')  # existing products' sets: 0024's rebuild
 
 
 def downgrade() -> None:

@@ -8,7 +8,7 @@ filters, same cursor), a save is the API's create or update.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from html import escape as esc
@@ -646,3 +646,37 @@ def variant_delete(product_id: str, variant_id: str, request: Request, session: 
         return product_page(request, session, variant.product, status=exc.status,
                              error_list=problems_of(exc)[1])
     return redirect(f"/admin/products/{product_id}#variants", flash=f"Variant {sku} deleted.")
+
+
+def _variant_action(request: Request, session: DbSession, product_id: str, variant_id: str,
+                    action: Callable[[Any, Any], object], done: str) -> Response:
+    """A variant's archive or restore from the product page: the API's call, then back to
+    the variants with a flash, or the product page with the problem (409: the last live
+    variant)."""
+    variant = _variant_of(session, product_id, variant_id)
+    try:
+        action(session, variant)
+        session.flush()
+    except MercatoError as exc:
+        return product_page(request, session, variant.product, status=exc.status,
+                             error_list=problems_of(exc)[1])
+    return redirect(f"/admin/products/{product_id}#variants",
+                    flash=f"Variant {variant.sku} {done}.")
+
+
+@router.post("/admin/products/{product_id}/variants/{variant_id}/archive",
+             response_class=HTMLResponse)
+def variant_archive(product_id: str, variant_id: str, request: Request, session: DbSession,
+                    staff: StaffSession = Depends(WRITE)) -> Response:
+    """``POST /api/v1/variants/{id}/archive``: no longer sold, kept for its orders."""
+    return _variant_action(request, session, product_id, variant_id,
+                           service.archive_variant, "archived")
+
+
+@router.post("/admin/products/{product_id}/variants/{variant_id}/unarchive",
+             response_class=HTMLResponse)
+def variant_unarchive(product_id: str, variant_id: str, request: Request, session: DbSession,
+                      staff: StaffSession = Depends(WRITE)) -> Response:
+    """``POST /api/v1/variants/{id}/unarchive``: sold again."""
+    return _variant_action(request, session, product_id, variant_id,
+                           service.unarchive_variant, "restored")
