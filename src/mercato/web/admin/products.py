@@ -181,35 +181,44 @@ def _kept_pairs(query: QueryParams, *,
 _TONES = {"active": "good", "archived": "bad"}
 
 
-def _rows_html(items: Sequence[Any], type_names: Mapping[str, str], fmt: Formats, *,
+@lru_cache(maxsize=2048)
+def _row_parts(item: str, fmt: Formats) -> tuple[str, str, str, str]:
+    """A stored listing body as its row shows it: (id, title, type id, the cells after the
+    type), escaped. Kept per body text, which changes whenever the product does: the list's
+    first pages are seen again and again, and parsing fifty bodies is most of a page's cost."""
+    body = orjson.loads(item)
+    variants = body.get("variants") or []
+    skus = [v["sku"] for v in variants]
+    price = ""
+    if variants:
+        prices = [Decimal(v["price"]) for v in variants]
+        low, high, currency = min(prices), max(prices), variants[0]["currency"]
+        price = esc(fmt.money(low, currency) if high == low else
+                    f"{fmt.money(low, currency)} \u2013 {fmt.money(high, currency)}")
+    status = body["status"]
+    rest = ("<td>" + esc(", ".join(skus[:3]))
+            + (f" and {len(skus) - 3} more" if len(skus) > 3 else "")
+            + f'</td><td><span class="badge badge-{_TONES.get(status, "warn")}">'
+            + esc(status.capitalize()) + f"</span></td><td>{price}</td><td>"
+            + esc(fmt.number(sum(int(v.get("available") or 0) for v in variants)))
+            + "</td></tr>")
+    return esc(body["id"]), esc(body["title"]), body["product_type_id"], rest
+
+
+def _rows_html(items: Sequence[str], type_names: Mapping[str, str], fmt: Formats, *,
                can_write: bool, selected: frozenset[str]) -> Markup:
     """The table's rows from the listing's stored bodies: built here rather than by a template
     loop, because a list page shows fifty and a template costs more than the JSON it shows
     (WEB.md: a page costs at most 1.5x its JSON). Every value is escaped (``html.escape``)."""
     out = []
     for item in items:
-        body = orjson.loads(item)
-        pid, title = esc(body["id"]), esc(body["title"])
-        variants = body.get("variants") or []
-        skus = [v["sku"] for v in variants]
-        price = ""
-        if variants:
-            prices = [Decimal(v["price"]) for v in variants]
-            low, high, currency = min(prices), max(prices), variants[0]["currency"]
-            price = esc(fmt.money(low, currency) if high == low else
-                        f"{fmt.money(low, currency)} \u2013 {fmt.money(high, currency)}")
-        status = body["status"]
+        pid, title, type_id, rest = _row_parts(item, fmt)
         out.append(
             (f'<tr><td><input type="checkbox" name="ids" value="{pid}" aria-label="Select '
-             f'{title}"{" checked" if body["id"] in selected else ""}><input type="hidden" '
+             f'{title}"{" checked" if pid in selected else ""}><input type="hidden" '
              f'name="page_ids" value="{pid}"></td>' if can_write else "<tr>")
             + f'<td class="wrap"><a href="/admin/products/{pid}">{title}</a></td><td>'
-            + esc(type_names.get(body["product_type_id"], "")) + "</td><td>"
-            + esc(", ".join(skus[:3])) + (f" and {len(skus) - 3} more" if len(skus) > 3 else "")
-            + f'</td><td><span class="badge badge-{_TONES.get(status, "warn")}">'
-            + esc(status.capitalize()) + f"</span></td><td>{price}</td><td>"
-            + esc(fmt.number(sum(int(v.get("available") or 0) for v in variants)))
-            + "</td></tr>")
+            + esc(type_names.get(type_id, "")) + "</td>" + rest)
     return Markup("\n".join(out))  # noqa: S704 (every value above went through esc)
 
 
