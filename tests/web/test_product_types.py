@@ -138,7 +138,7 @@ def test_only_catalog_writers_change_types_categories_and_collections(
         assert page.status_code == 200, path
         assert "New " not in page.text
     for path in ("/admin/product-types/new", "/admin/categories/new",
-                 "/admin/collections/new"):
+                 "/admin/collections/new", "/admin/categories/01ABCDEFGHJKMNPQRSTVWXYZ00"):
         assert cashier.get(path).status_code == 403, path
     for path in ("/admin/product-types", "/admin/product-types/install",
                  "/admin/categories", "/admin/collections"):
@@ -165,6 +165,40 @@ def test_categories_are_created_under_a_parent(client: TestClient, browser: Brow
     assert taken.status_code == 422
     assert _error_beside(taken.text, "slug") == "already in use"
     assert len(client.get("/api/v1/categories", headers=org.headers).json()["data"]) == 2
+
+
+def test_a_category_is_edited_moved_and_deleted_from_its_page(
+        client: TestClient, browser: Browser, org: Org) -> None:
+    browser.sign_in(org.owner_email)
+    browser.submit("/admin/categories", {"name": "Magic", "slug": "magic"})
+    browser.submit("/admin/categories", {"name": "Pokemon", "slug": "pokemon"})
+    listed = {c["slug"]: c for c in client.get("/api/v1/categories",
+                                                headers=org.headers).json()["data"]}
+    magic, pokemon = listed["magic"], listed["pokemon"]
+    browser.submit("/admin/categories", {"name": "Singles", "slug": "singles",
+                                         "parent": magic["id"]})
+    singles = next(c for c in client.get("/api/v1/categories", headers=org.headers)
+                   .json()["data"] if c["slug"] == "singles")
+    assert f'href="/admin/categories/{magic["id"]}"' in browser.get("/admin/categories").text
+    form = browser.get(f"/admin/categories/{magic['id']}")
+    assert form.status_code == 200
+    assert f'value="{singles["id"]}"' not in form.text  # its own subtree is no parent
+    saved = browser.submit(f"/admin/categories/{singles['id']}", {
+        "name": "Pokemon singles", "slug": "pokemon-singles", "parent": pokemon["id"]})
+    assert saved.status_code == 303, saved.text
+    moved = client.get(f"/api/v1/categories/{singles['id']}", headers=org.headers).json()
+    assert (moved["name"], moved["parent_id"]) == ("Pokemon singles", pokemon["id"])
+    taken = browser.submit(f"/admin/categories/{singles['id']}", {
+        "name": "X", "slug": "magic", "parent": ""})
+    assert taken.status_code == 422
+    assert _error_beside(taken.text, "slug") == "already in use"
+    held = browser.submit(f"/admin/categories/{pokemon['id']}/delete")
+    assert held.status_code == 409
+    assert "subcategories" in held.text
+    assert browser.submit(f"/admin/categories/{singles['id']}/delete").status_code == 303
+    assert browser.submit(f"/admin/categories/{pokemon['id']}/delete").status_code == 303
+    assert [c["slug"] for c in client.get("/api/v1/categories", headers=org.headers)
+            .json()["data"]] == ["magic"]
 
 
 def test_collections_are_created_edited_and_deleted(client: TestClient, browser: Browser,

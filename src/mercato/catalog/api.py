@@ -16,6 +16,7 @@ from mercato.catalog.models import ImportRowError
 from mercato.catalog.schemas import (
     CategoryCreate,
     CategoryOut,
+    CategoryUpdate,
     CollectionCreate,
     CollectionOut,
     CollectionUpdate,
@@ -128,6 +129,23 @@ def list_categories(*, params: PageParams = Depends(page_params), _: Principal =
 def get_category(category_id: str, *, _: Principal = Depends(READ),
                  session: DbSession) -> CategoryOut:
     return CategoryOut.model_validate(service.get_category(session, category_id))
+
+
+@router.patch("/categories/{category_id}", response_model=CategoryOut)
+def update_category(category_id: str, body: CategoryUpdate, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> CategoryOut:
+    category = service.get_category(session, category_id)
+    service.update_category(session, category, body)
+    session.flush()
+    return CategoryOut.model_validate(category)
+
+
+@router.delete("/categories/{category_id}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Delete an empty category (409 while it holds products or subcategories)")
+def delete_category(category_id: str, *, _: Principal = Depends(WRITE),
+                    session: DbSession) -> Response:
+    service.delete_category(session, service.get_category(session, category_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # -- collections ------------------------------------------------------------------------------

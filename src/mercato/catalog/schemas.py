@@ -105,6 +105,14 @@ class CategoryCreate(BaseModel):
     parent: str | None = Field(default=None, description="Parent category id or slug.")
 
 
+class CategoryUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    slug: str | None = Field(default=None, pattern=SLUG)
+    parent: str | None = Field(default=None, description=(
+        "Parent category id or slug; null moves the category to the top level."))
+
+
 class CategoryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str

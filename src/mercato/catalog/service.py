@@ -51,6 +51,7 @@ from mercato.catalog.models import (
 )
 from mercato.catalog.schemas import (
     CategoryCreate,
+    CategoryUpdate,
     CollectionCreate,
     CollectionUpdate,
     ProductCreate,
@@ -265,6 +266,38 @@ def create_category(session: Session, data: CategoryCreate) -> Category:
     add_unique(session, category, field="slug",
                detail=f"A category with slug {data.slug!r} exists.")
     return category
+
+
+def update_category(session: Session, category: Category, data: CategoryUpdate) -> Category:
+    """Rename, re-slug or move a category (with its subtree). Listings name categories by id,
+    so no product is rebuilt; filters by a category follow the tree as it is when they run."""
+    values = data.model_dump(exclude_unset=True)
+    _reject_nulls(values, ("name", "slug"))
+    if "parent" in values:
+        ref = values.pop("parent")
+        parent = get_category(session, ref) if ref else None
+        if parent is not None and parent.id in descendants(session, category):
+            raise ValidationFailed("A category cannot move under itself.", errors=[{
+                "field": "parent",
+                "message": "not this category or one of its subcategories"}])
+        values["parent_id"] = parent.id if parent else None
+    try:
+        with session.begin_nested():
+            _changes(category, values)
+    except IntegrityError:
+        raise Conflict(f"A category with slug {values.get('slug')!r} exists.",
+                       errors=[{"field": "slug", "message": "already in use"}]) from None
+    return category
+
+
+def delete_category(session: Session, category: Category) -> None:
+    """Only an empty category goes: one that holds products or subcategories is a 409 (its
+    products would lose their place in the tree without anyone choosing where)."""
+    if session.scalar(select(Category.id).where(Category.parent_id == category.id).limit(1)):
+        raise Conflict("This category has subcategories; move or delete them first.")
+    if session.scalar(select(Product.id).where(Product.category_id == category.id).limit(1)):
+        raise Conflict("Products are in this category; move them to another first.")
+    session.delete(category)
 
 
 def list_categories(session: Session, params: PageParams) -> Slice[Category]:

@@ -1,7 +1,6 @@
-"""The admin's categories pages: the tree as a list, and a new category (under a parent).
-
-The catalog has no category edit (``/api/v1/categories`` creates and reads only), so neither
-do these pages."""
+"""The admin's categories pages: the tree as a list, a new category (under a parent), and a
+category's edit (rename, re-slug, move) and delete, through ``/api/v1/categories``' own
+service functions."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from mercato.catalog import service
-from mercato.catalog.schemas import CategoryCreate
+from mercato.catalog.schemas import CategoryCreate, CategoryUpdate
 from mercato.core.errors import MercatoError
 from mercato.core.pagination import MAX_LIMIT, PageParams
 from mercato.core.uow import DbSession, MercatoRoute
@@ -34,7 +33,8 @@ def categories_index(request: Request, session: DbSession,
     page = service.list_categories(session, params)
     names = {c.id: c.name for c in page.items}
     return render(request, "admin/categories/index.html", {
-        "rows": [{"name": c.name, "slug": c.slug, "parent": names.get(c.parent_id or "", "")
+        "rows": [{"id": c.id, "name": c.name, "slug": c.slug,
+                  "parent": names.get(c.parent_id or "", "")
                   if c.parent_id else ""} for c in page.items],
         "can_write": staff.can("catalog:write"),
         "next_url": "/admin/categories?" + urlencode({"cursor": page.next_cursor})
@@ -44,11 +44,15 @@ def categories_index(request: Request, session: DbSession,
 
 def _form(request: Request, session: DbSession, values: Mapping[str, str], *,
           status: int = 200, errors: Mapping[str, str] | None = None,
-          error_list: list[dict[str, str]] | None = None) -> HTMLResponse:
+          error_list: list[dict[str, str]] | None = None,
+          category: Any | None = None) -> HTMLResponse:
+    """The new-category form, or ``category``'s edit form (its own subtree is no parent)."""
     parents: list[Any] = list(service.list_categories(session, PageParams(MAX_LIMIT, None)).items)
+    below = set(service.descendants(session, category)) if category is not None else set()
     return render(request, "admin/categories/form.html", {
-        "parents": [(c.id, c.name) for c in parents], "values": values,
-        "errors": errors or {}, "error_list": error_list or []}, status=status)
+        "parents": [(c.id, c.name) for c in parents if c.id not in below], "values": values,
+        "category": category, "errors": errors or {}, "error_list": error_list or []},
+        status=status)
 
 
 @router.get("/admin/categories/new", response_class=HTMLResponse)
@@ -71,3 +75,45 @@ def category_create(request: Request, session: DbSession, form: Form_,
         return _form(request, session, form_dict(form), status=422, errors=errors,
                      error_list=listed)
     return redirect("/admin/categories", flash=f"Category {category.name} saved.")
+
+
+@router.get("/admin/categories/{category_id}", response_class=HTMLResponse)
+def category_edit(category_id: str, request: Request, session: DbSession,
+                  staff: StaffSession = Depends(WRITE)) -> Response:
+    category = service.get_category(session, category_id)
+    return _form(request, session, {"name": category.name, "slug": category.slug,
+                                    "parent": category.parent_id or ""}, category=category)
+
+
+@router.post("/admin/categories/{category_id}", response_class=HTMLResponse)
+def category_update(category_id: str, request: Request, session: DbSession, form: Form_,
+                    staff: StaffSession = Depends(WRITE)) -> Response:
+    """``PATCH /api/v1/categories/{id}`` from the form (an empty parent is the top level)."""
+    category = service.get_category(session, category_id)
+    try:
+        service.update_category(session, category, CategoryUpdate.model_validate({
+            "name": form_text(form, "name"), "slug": form_text(form, "slug"),
+            "parent": form_text(form, "parent") or None}))
+        session.flush()
+    except (ValidationError, MercatoError) as exc:
+        errors, listed = problems_of(exc)
+        return _form(request, session, form_dict(form), status=422, errors=errors,
+                     error_list=listed, category=category)
+    return redirect("/admin/categories", flash=f"Category {category.name} saved.")
+
+
+@router.post("/admin/categories/{category_id}/delete", response_class=HTMLResponse)
+def category_delete(category_id: str, request: Request, session: DbSession,
+                    staff: StaffSession = Depends(WRITE)) -> Response:
+    """``DELETE /api/v1/categories/{id}``: a category holding products or subcategories stays,
+    and the page says why."""
+    category = service.get_category(session, category_id)
+    try:
+        service.delete_category(session, category)
+        session.flush()
+    except MercatoError as exc:
+        errors, listed = problems_of(exc)
+        return _form(request, session, {"name": category.name, "slug": category.slug,
+                                        "parent": category.parent_id or ""},
+                     status=exc.status, errors=errors, error_list=listed, category=category)
+    return redirect("/admin/categories", flash=f"Category {category.name} deleted.")
