@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from mercato.core.ids import new_id
 from tests.conftest import PASSWORD, Org
-from tests.web.conftest import Browser, add_staff
+from tests.web.conftest import Browser, add_staff, csrf_of
 from tests.web.test_settings import signed_in
 
 
@@ -58,6 +58,53 @@ def test_an_invitation_shows_its_token_once(browser: Browser, client: TestClient
     assert accepted.status_code == 200, accepted.text
     member = staff_of(client, org, email)
     assert token.group(1) not in browser.get(f"/admin/settings/staff/{member['id']}").text
+
+
+def test_an_invited_member_sets_a_password_from_the_link_and_is_signed_in(
+        app: FastAPI, browser: Browser, client: TestClient, org: Org) -> None:
+    browser.sign_in(org.owner_email)
+    email = f"inv-{new_id().lower()}@{org.slug}.test"
+    invited = browser.submit("/admin/settings/staff",
+                             {"email": email, "role": "inventory", "invite": "true"})
+    link = re.search(r'id="invite-link" type="text" readonly value="([^"]+)"', invited.text)
+    assert link
+    public_url = app.state.settings.public_url.rstrip("/")
+    # the configured address, whatever Host the owner's request came with
+    assert link.group(1).startswith(f"{public_url}/admin/accept-invite?token=inv_")
+    with Browser(app, raise_server_exceptions=False, base_url="http://testserver") as invitee:
+        form = invitee.get(link.group(1).removeprefix(public_url))
+        assert form.status_code == 200
+        assert "Set password" in form.text
+        token = re.search(r'name="token" value="([^"]+)"', form.text)
+        assert token
+        csrf = csrf_of(form.text)
+        forged = invitee.post("/admin/accept-invite", follow_redirects=False, data={
+            "token": token.group(1), "password": PASSWORD, "csrf_token": "forged"})
+        assert forged.status_code == 403
+        short = invitee.post("/admin/accept-invite", follow_redirects=False, data={
+            "token": token.group(1), "password": "short", "csrf_token": csrf})
+        assert short.status_code == 422
+        assert 'id="e-password"' in short.text
+        wrong = invitee.post("/admin/accept-invite", follow_redirects=False, data={
+            "token": "inv_nope_nope", "password": PASSWORD, "csrf_token": csrf})
+        assert wrong.status_code == 401
+        assert "invalid or has expired" in wrong.text
+        assert staff_of(client, org, email)["status"] == "invited"
+        accepted = invitee.post("/admin/accept-invite", follow_redirects=False, data={
+            "token": token.group(1), "password": PASSWORD, "csrf_token": csrf})
+        assert accepted.status_code == 303, accepted.text
+        assert accepted.headers["location"] == "/admin"
+        home = invitee.get("/admin/inventory")
+        assert home.status_code == 200
+        assert email in home.text
+        reopened = invitee.get("/admin/accept-invite", params={"token": token.group(1)})
+        again = invitee.post("/admin/accept-invite", follow_redirects=False, data={
+            "token": token.group(1), "password": PASSWORD,
+            "csrf_token": csrf_of(reopened.text)})
+        assert again.status_code == 401  # an invitation is used once
+    assert staff_of(client, org, email)["status"] == "active"
+    fresh = Browser(app, raise_server_exceptions=False, base_url="http://testserver")
+    fresh.sign_in(email)
 
 
 def test_a_bad_member_is_422_beside_the_field_and_adds_no_one(

@@ -1,4 +1,4 @@
-"""Signing in and out of the admin."""
+"""Signing in and out of the admin, and an invited member's first password."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from mercato.core.errors import RateLimited, Unauthorized, ValidationFailed
+from mercato.core.errors import MercatoError, RateLimited, Unauthorized, ValidationFailed
 from mercato.core.uow import MercatoRoute, uow_of
 from mercato.identity.deps import client_of
 from mercato.identity.service import Identity
@@ -22,7 +22,7 @@ from mercato.web.session import (
     new_login_csrf,
     optional_staff,
 )
-from mercato.web.templating import redirect, render
+from mercato.web.templating import errors_of, form_errors, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 
@@ -108,3 +108,57 @@ async def logout(request: Request,
     response.delete_cookie(COOKIE, path="/")
     return response
 
+
+
+INVITE_PATH = "/admin/accept-invite"
+INVITE_CSRF_COOKIE = "mercato_invite_csrf"
+
+
+def _invite_page(request: Request, *, token: str, status: int = 200,
+                 errors: list[dict[str, str]] | None = None) -> HTMLResponse:
+    """The form an invited member opens from the link the owner sent: the token (hidden when
+    the link carries it), a new password. Its CSRF token is a cookie of its own path, as the
+    sign-in form's is: the member has no session yet."""
+    csrf = request.cookies.get(INVITE_CSRF_COOKIE) or new_login_csrf()
+    by_field, listed = form_errors(list(errors or []))
+    response = render(request, "admin/accept_invite.html", {
+        "token": token, "invite_csrf": csrf, "errors": by_field, "error_list": listed},
+        status=status)
+    response.set_cookie(INVITE_CSRF_COOKIE, csrf, path=INVITE_PATH, httponly=True,
+                        samesite="lax", secure=cookie_secure(request))
+    return response
+
+
+@router.get(INVITE_PATH, response_class=HTMLResponse)
+async def accept_invite_form(request: Request, token: str = "") -> Response:
+    return _invite_page(request, token=token[:200])
+
+
+@router.post(INVITE_PATH, response_class=HTMLResponse)
+def accept_invite(request: Request, token: Annotated[str, Form()] = "",
+                  password: Annotated[str, Form()] = "",
+                  csrf_token: Annotated[str, Form()] = "") -> Response:
+    """``POST /api/v1/auth/accept-invite`` from the form; then the member is signed in."""
+    token = token.strip()[:200]
+    expected = request.cookies.get(INVITE_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return _invite_page(request, token=token, status=403, errors=[
+            {"field": "", "message": "The form expired; open the invitation link again."}])
+    missing = [{"field": name, "message": message} for name, value, message in (
+        ("token", token, "Enter the invitation token you were sent."),
+        ("password", password, "Choose a password.")) if not value]
+    if missing:
+        return _invite_page(request, token=token, status=422, errors=missing)
+    identity: Identity = request.app.state.identity
+    session = uow_of(request).session
+    try:
+        user = identity.accept_invite(session, token=token, password=password[:256])
+        session.flush()
+    except MercatoError as exc:
+        return _invite_page(request, token=token, status=exc.status, errors=errors_of(exc))
+    cookie, _ = identity.start_web_session(session, user.id, user.organization_id)
+    response = redirect("/admin", flash="Your password is set. Welcome to Mercato.")
+    response.set_cookie(COOKIE, cookie, path="/", httponly=True, samesite="lax",
+                        secure=cookie_secure(request))
+    response.delete_cookie(INVITE_CSRF_COOKIE, path=INVITE_PATH)
+    return response

@@ -10,6 +10,7 @@ and an invitation's token are in the answer to the form that made them, and neve
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,6 +21,8 @@ from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.identity.schemas import ApiKeyCreate, ApiKeyOwner, StaffCreate, StaffUpdate
 from mercato.identity.service import API_KEY_PREFIX, PERMISSIONS, Identity, Role
+from mercato.settings import Settings
+from mercato.web.admin.auth import INVITE_PATH
 from mercato.web.admin.settings import available, failed
 from mercato.web.session import StaffSession, staff_page
 from mercato.web.templating import redirect, render
@@ -80,8 +83,12 @@ def add_member(request: Request, session: DbSession,
     if invite_token is None:
         return redirect("/admin/settings/staff", flash=f"{user.email} is added as {user.role}.")
     # The invitation's token is shown in this answer only: it is stored hashed.
-    return render(request, "admin/settings/invited.html",
-                  {"member": user, "invite_token": invite_token})
+    settings: Settings = request.app.state.settings
+    link = f"{INVITE_PATH}?{urlencode({'token': invite_token})}"
+    return render(request, "admin/settings/invited.html", {
+        "member": user, "invite_token": invite_token,
+        # the configured address, never the request's Host (which a client chooses)
+        "invite_link": (settings.public_url.rstrip("/") if settings.public_url else "") + link})
 
 
 def _member_page(request: Request, session: Any, staff: StaffSession,
