@@ -645,32 +645,25 @@ def variant_update(product_id: str, variant_id: str, request: Request, session: 
              response_class=HTMLResponse)
 def variant_delete(product_id: str, variant_id: str, request: Request, session: DbSession,
                    staff: StaffSession = Depends(WRITE)) -> Response:
-    """``DELETE /api/v1/variants/{id}``: a product keeps at least one variant."""
-    variant = _variant_of(session, product_id, variant_id)
-    sku = variant.sku
-    try:
-        service.delete_variant(session, variant)
-        session.flush()
-    except MercatoError as exc:
-        return product_page(request, session, variant.product, status=exc.status,
-                             error_list=problems_of(exc)[1])
-    return redirect(f"/admin/products/{product_id}#variants", flash=f"Variant {sku} deleted.")
+    """``DELETE /api/v1/variants/{id}``: a product keeps at least one live variant."""
+    return _variant_action(request, session, product_id, variant_id,
+                           service.delete_variant, "deleted")
 
 
 def _variant_action(request: Request, session: DbSession, product_id: str, variant_id: str,
                     action: Callable[[Any, Any], object], done: str) -> Response:
-    """A variant's archive or restore from the product page: the API's call, then back to
-    the variants with a flash, or the product page with the problem (409: the last live
+    """A variant's delete, archive or restore from the product page: the API's call, then back
+    to the variants with a flash, or the product page with the problem (409: the last live
     variant)."""
     variant = _variant_of(session, product_id, variant_id)
+    sku = variant.sku
     try:
         action(session, variant)
         session.flush()
     except MercatoError as exc:
         return product_page(request, session, variant.product, status=exc.status,
                              error_list=problems_of(exc)[1])
-    return redirect(f"/admin/products/{product_id}#variants",
-                    flash=f"Variant {variant.sku} {done}.")
+    return redirect(f"/admin/products/{product_id}#variants", flash=f"Variant {sku} {done}.")
 
 
 @router.post("/admin/products/{product_id}/variants/{variant_id}/archive",
