@@ -18,6 +18,9 @@ This package is catalog's face: other modules import what they use from here (or
   ``join_list`` (rows upserted by SKU as a CSV import would; ``BatchResult``).
 - ``export_rows``: the catalog (or what ``service.filter_conditions`` selects) as CSV
   chunks, the API's export and the admin's.
+- The storefront (the API's ``/store/v1`` and the pages' ``/s``): ``published_filters``,
+  ``facet_fields``, ``list_published``, ``get_published`` (``store``); approved reviews as
+  shoppers see them, ``approved_reviews`` and ``rating_summary`` (``reviews``).
 - ``slugify``.
 - CSV imports (the admin's pages): ``check_import_file`` / ``CsvLimits`` / ``CsvFormatError``,
   ``create_import_job``, ``get_import_job``, ``import_job_errors``, ``import_error_page``,
@@ -49,6 +52,7 @@ from mercato.catalog.reads import (
     variant_prices,
     variants_matching,
 )
+from mercato.catalog.reviews.service import approved_reviews, rating_summary
 from mercato.catalog.schemas import ProductCreate, ProductTypeCreate, VariantIn
 from mercato.catalog.service import (
     SaleItem,
@@ -62,6 +66,7 @@ from mercato.catalog.service import (
     slugify,
     stock_items,
 )
+from mercato.catalog.store import facet_fields, get_published, list_published, published_filters
 
 __all__ = [
     "BatchResult",
@@ -78,13 +83,16 @@ __all__ = [
     "VariantIn",
     "VariantPrice",
     "apply_import_dry_run",
+    "approved_reviews",
     "category_ids_under",
     "check_import_file",
     "create_import_job",
     "create_product",
     "create_product_type",
     "export_rows",
+    "facet_fields",
     "get_import_job",
+    "get_published",
     "import_error_page",
     "import_failed_rows",
     "import_job_errors",
@@ -92,8 +100,11 @@ __all__ = [
     "install_type_set",
     "join_list",
     "list_import_jobs",
+    "list_published",
     "product_type_id",
+    "published_filters",
     "published_products",
+    "rating_summary",
     "sale_items",
     "set_available",
     "set_costs",

@@ -4,16 +4,15 @@ they can be bought now."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import Field
 
 from mercato.catalog import service, store
-from mercato.catalog.schemas import ListingQuery
+from mercato.catalog.schemas import StorePageQuery
 from mercato.catalog.schemas_store import StorePage, StoreProduct
 from mercato.core.db import json_bytes
-from mercato.core.pagination import PageParams, PageQuery
+from mercato.core.pagination import PageParams
 from mercato.core.query import filter_parameters, parse_query, query_parameters
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.tenancy import Store
@@ -24,19 +23,6 @@ store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute, t
 CACHE_SECONDS = 30
 """Short: availability moves with every sale, and a checkout re-checks stock anyway."""
 CACHE_CONTROL = f"public, max-age={CACHE_SECONDS}"
-StoreSort = Literal["created", "-created", "title", "-title", "price", "-price"]
-
-
-class StoreQuery(ListingQuery):
-    """The storefront's filters: the shared ones and the shopper's sorts (status and channel
-    are fixed: ``store.published_filters``)."""
-
-    in_stock: bool | None = Field(None, description="Some variant has units in stock.")
-    sort: StoreSort = Field("-created", description="`price` is the lowest variant price.")
-
-
-class StorePageQuery(StoreQuery, PageQuery):
-    """The storefront's filters and page, validated together: a 422 names every bad one."""
 
 
 async def store_page(request: Request) -> tuple[service.ProductFilters, PageParams]:

@@ -43,6 +43,21 @@ class ListingQuery(BaseModel):
                 if name not in PageQuery.model_fields}
 
 
+StoreSort = Literal["created", "-created", "title", "-title", "price", "-price"]
+
+
+class StoreQuery(ListingQuery):
+    """The storefront's filters (the API's and the pages'): the shared ones and the shopper's
+    sorts (status and channel are fixed: ``store.published_filters``)."""
+
+    in_stock: bool | None = Field(None, description="Some variant has units in stock.")
+    sort: StoreSort = Field("-created", description="`price` is the lowest variant price.")
+
+
+class StorePageQuery(StoreQuery, PageQuery):
+    """The storefront's filters and page, validated together: a 422 names every bad one."""
+
+
 Sort = Literal["created", "-created", "updated", "-updated", "title", "-title", "price",
                "-price"]
 

@@ -16,8 +16,10 @@ from mercato.core.errors import MercatoError
 from mercato.web.session import SignInRequired, login_path
 from mercato.web.templating import render
 
-PAGE_PREFIXES = ("/admin",)
+PAGE_PREFIXES = ("/admin", "/s")
 """Paths answered with pages: their errors are pages too."""
+STORE_PREFIX = "/s/"
+"""The storefront's pages: their errors show in the store's layout."""
 
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 
@@ -30,6 +32,11 @@ def is_page(request: Request) -> bool:
 def error_page(request: Request, status: int, message: str) -> Response:
     heading = {403: "You cannot open this page", 404: "Page not found",
                422: "Check what you entered"}.get(status, HTTPStatus(status).phrase)
+    if request.url.path.startswith(STORE_PREFIX):  # a shopper's error, in the store's layout
+        shop = getattr(request.state, "shop", None)
+        return render(request, "store/error.html", {
+            "heading": heading, "message": message, "shop": shop,
+            "csrf_token": shop.csrf_token if shop else ""}, status=status)
     return render(request, "error.html", {"heading": heading, "message": message},
                   status=status)
 

@@ -32,7 +32,8 @@ HERE = Path(__file__).resolve().parent
 FLASH_COOKIE = "mercato_flash"
 
 env = Environment(
-    loader=FileSystemLoader([HERE / "templates", HERE / "admin" / "templates"]),
+    loader=FileSystemLoader([HERE / "templates", HERE / "admin" / "templates",
+                             HERE / "store" / "templates"]),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,

@@ -1,0 +1,16 @@
+"""The storefront's pages (``/s/{store}``): home, catalog, product pages and the cart, for
+shoppers, over the same catalog and cart functions as ``/store/v1/{store}``.
+
+A layout of its own (the store's name, a search box, the cart with its count, the store's
+locale), no script: every page and form works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from mercato.web.routing import fenced
+from mercato.web.store import cart, catalog
+
+routers: list[APIRouter] = [fenced(part.router) for part in (catalog, cart)]
+"""Every area's router, each behind a fence of its own paths (``web.routing``)."""

@@ -1,0 +1,134 @@
+"""What every storefront page shares: the store it is for, its CSRF cookie, its cart cookie
+and the layout's context (store name, locale, cart count).
+
+Shoppers have no session yet: a form's CSRF token is a double-submit cookie of the store's
+path (as the admin's sign-in form's is), and a guest cart is remembered by its id, the
+credential ``/store/v1/{store}/carts/{id}`` takes, in an HttpOnly SameSite=Lax cookie of the
+store's path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from mercato import checkout
+from mercato.core.errors import MercatoError
+from mercato.settings import Settings
+from mercato.tenancy import OrgSettings, Store, organization_settings
+from mercato.tenancy.deps import current_store
+from mercato.web.session import check_csrf, cookie_secure, new_login_csrf
+from mercato.web.templating import render
+
+PREFIX = "/s"
+CSRF_COOKIE = "mercato_store_csrf"
+CART_COOKIE = "mercato_cart"
+
+
+@dataclass
+class Shop:
+    """The store a page is for, with this browser's CSRF token and guest cart id."""
+
+    store: Store
+    csrf_token: str
+    new_csrf: bool
+    cart_id: str | None
+    cart_count: int = 0
+    settings: OrgSettings | None = None
+
+    @property
+    def base(self) -> str:
+        return f"{PREFIX}/{self.store.slug}"
+
+    @property
+    def currency(self) -> str:
+        return self.settings.currency if self.settings else "USD"
+
+
+async def shop_page(request: Request, store: Store = Depends(current_store)) -> Shop:
+    """A page dependency: the store (404 page when no store has the slug) and, on an unsafe
+    request, the CSRF check (403 page without the cookie's token in the form)."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    await check_csrf(request, cookie)
+    shop = Shop(store=store, csrf_token=cookie or new_login_csrf(), new_csrf=not cookie,
+                cart_id=request.cookies.get(CART_COOKIE) or None)
+    request.state.shop = shop
+    return shop
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def load(request: Request, session: Session, shop: Shop) -> OrgSettings:
+    """The organization's locale, currency and time zone, for formats and new carts."""
+    if shop.settings is None:
+        shop.settings = organization_settings(session, shop.store.organization_id)
+        request.state.org_settings = shop.settings
+    return shop.settings
+
+
+def open_cart(session: Session, shop: Shop) -> checkout.CartView | None:
+    """The guest cart of this browser, priced now, if it is still open (an expired, merged
+    or checked-out one is forgotten)."""
+    if shop.cart_id is None:
+        return None
+    try:
+        cart = checkout.get_cart(session, shop.cart_id, None)
+    except MercatoError:
+        shop.cart_id = None
+        return None
+    if cart.status != "open":
+        shop.cart_id = None
+        return None
+    current = checkout.view(session, cart)
+    shop.cart_count = sum(lv.line.quantity for lv in current.lines)
+    return current
+
+
+def cart_count(session: Session, shop: Shop) -> None:
+    """The number of units in the cart, for the header's link (no pricing)."""
+    if shop.cart_id is None:
+        return
+    try:
+        cart = checkout.get_cart(session, shop.cart_id, None)
+    except MercatoError:
+        shop.cart_id = None
+        return
+    if cart.status != "open":
+        shop.cart_id = None
+        return
+    shop.cart_count = sum(line.quantity for line in cart.lines)
+
+
+def with_cookies(request: Request, shop: Shop, response: Response) -> Response:
+    """Set the CSRF cookie when it is new, and the cart cookie as the cart now stands."""
+    secure = cookie_secure(request)
+    if shop.new_csrf:
+        response.set_cookie(CSRF_COOKIE, shop.csrf_token, path=shop.base, httponly=True,
+                            samesite="lax", secure=secure)
+    sent = request.cookies.get(CART_COOKIE) or None
+    if shop.cart_id != sent:
+        if shop.cart_id is None:
+            response.delete_cookie(CART_COOKIE, path=shop.base, httponly=True, samesite="lax",
+                                   secure=secure)
+        else:
+            ttl = settings_of(request).cart_ttl_hours * 3600
+            response.set_cookie(CART_COOKIE, shop.cart_id, path=shop.base, max_age=ttl,
+                                httponly=True, samesite="lax", secure=secure)
+    return response
+
+
+def page(request: Request, shop: Shop, name: str, values: Mapping[str, Any] | None = None,
+         *, status: int = 200) -> HTMLResponse:
+    """A storefront page in the store's layout, with its cookies."""
+    response = render(request, name, {"shop": shop, "csrf_token": shop.csrf_token,
+                                      **(values or {})}, status=status)
+    with_cookies(request, shop, response)
+    return response
