@@ -290,7 +290,8 @@ def test_add_to_cart_makes_a_guest_cart_remembered_by_a_store_scoped_cookie(
     assert "Added to your cart." in page.text
     assert "$5.00" in page.text
     assert 'class="count">(2' in page.text
-    assert f'href="/s/{org.slug}/checkout">Checkout</a>' in page.text
+    assert f'action="/s/{org.slug}/checkout"><button type="submit" class="primary">Checkout' \
+        in page.text
     # the same cart the store API shows: its id is the guest's credential
     shown = client.get(f"/store/v1/{org.slug}/carts/{cart_id}").json()
     assert [(ln["sku"], ln["quantity"]) for ln in shown["lines"]] == [(sku, 2)]
