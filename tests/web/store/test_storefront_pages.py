@@ -385,3 +385,21 @@ def test_the_csrf_cookie_is_scoped_to_the_stores_path(guest: TestClient, org: Or
     assert f"Path=/s/{org.slug}" in cookie
     assert "HttpOnly" in cookie
     assert "samesite=lax" in cookie.lower()
+
+
+def test_every_storefront_page_weighs_under_100_kb_compressed_and_is_served_gzipped(
+        client: TestClient, guest: TestClient, org: Org) -> None:
+    tag = _tag()
+    sku = f"W-{tag}"
+    made = card(client, org, f"Weighed {tag}", tag=tag, variants=[variant(sku)],
+                stock={sku: 1})
+    assert _add(guest, org, made, sku).status_code == 303
+    for path in ("/", "/products", f"/products/{made['slug']}", "/cart"):
+        page = guest.get(f"/s/{org.slug}{path}", headers={"Accept-Encoding": "gzip"})
+        assert page.status_code == 200, (path, page.status_code)
+        assert page.headers.get("content-encoding") == "gzip", path
+        assert "<script src" not in page.text  # no script at all: nothing to download or run
+        total = page.num_bytes_downloaded
+        for asset in re.findall(r'(?:href|src)="(/assets/[^"]+\.(?:css|js|svg))"', page.text):
+            total += guest.get(asset, headers={"Accept-Encoding": "gzip"}).num_bytes_downloaded
+        assert total < 100_000, f"{path} costs {total} bytes on first load"

@@ -66,7 +66,7 @@ def variant_label(variant: dict[str, Any]) -> str:
     return ", ".join(shown) or variant.get("title") or variant["sku"]
 
 
-def _published(session: Session, request: Request, **filters: Any) -> list[dict[str, Any]]:
+def _published(session: Session, **filters: Any) -> list[dict[str, Any]]:
     listed = catalog.list_published(session, catalog.published_filters(**filters),
                                     PageParams(limit=HOME_SIZE, cursor=None))
     found: list[dict[str, Any]] = listed["data"]
@@ -78,9 +78,9 @@ def _published(session: Session, request: Request, **filters: Any) -> list[dict[
 def home(request: Request, session: DbSession, shop: Shop = Depends(shop_page)) -> Response:
     load(request, session, shop)
     cart_count(session, shop)
-    arrivals = _published(session, request, sort="-created")
+    arrivals = _published(session, sort="-created")
     try:
-        featured = _published(session, request, collection="featured", sort="-created")
+        featured = _published(session, collection="featured", sort="-created")
     except NotFound:  # the store has no collection "featured"
         featured = []
     return page(request, shop, "store/home.html", {"arrivals": arrivals, "featured": featured})

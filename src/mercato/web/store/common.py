@@ -54,10 +54,10 @@ async def shop_page(request: Request, store: Store = Depends(current_store)) -> 
     """A page dependency: the store (404 page when no store has the slug) and, on an unsafe
     request, the CSRF check (403 page without the cookie's token in the form)."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    await check_csrf(request, cookie)
     shop = Shop(store=store, csrf_token=cookie or new_login_csrf(), new_csrf=not cookie,
                 cart_id=request.cookies.get(CART_COOKIE) or None)
-    request.state.shop = shop
+    request.state.shop = shop  # a refusal's page shows in the store's layout too
+    await check_csrf(request, cookie)
     return shop
 
 
