@@ -403,3 +403,23 @@ def test_every_storefront_page_weighs_under_100_kb_compressed_and_is_served_gzip
         for asset in re.findall(r'(?:href|src)="(/assets/[^"]+\.(?:css|js|svg))"', page.text):
             total += guest.get(asset, headers={"Accept-Encoding": "gzip"}).num_bytes_downloaded
         assert total < 100_000, f"{path} costs {total} bytes on first load"
+
+
+def test_a_cart_cookie_naming_another_stores_cart_is_no_cart_here(
+        client: TestClient, guest: TestClient, org: Org, other_org: Org) -> None:
+    tag = _tag()
+    sku = f"T-{tag}"
+    theirs = card(client, other_org, f"Theirs {tag}", tag=tag, variants=[variant(sku)],
+                  stock={sku: 2})
+    assert _add(guest, other_org, theirs, sku).status_code == 303
+    their_cart = guest.cookies.get("mercato_cart", path=f"/s/{other_org.slug}")
+    assert their_cart
+    guest.cookies.set("mercato_cart", their_cart, path=f"/s/{org.slug}")
+    page = guest.get(f"/s/{org.slug}/cart")
+    assert page.status_code == 200
+    assert "Your cart is empty." in page.text
+    assert f"Theirs {tag}" not in page.text
+    assert 'class="count">(0' in page.text
+    cleared = [c for c in page.headers.get_list("set-cookie")  # it was sent, and is cleared
+               if c.startswith("mercato_cart=") and "Max-Age=0" in c]
+    assert cleared, page.headers.get_list("set-cookie")
