@@ -230,6 +230,22 @@ def test_product_page_shows_variants_by_condition_and_finish_with_meta_and_json_
     assert "<script>" not in html.replace("<script type=\"application/ld+json\">", "")
 
 
+def test_a_product_pages_canonical_address_is_the_public_url_whatever_the_host(
+        app: FastAPI, client: TestClient, guest: TestClient, org: Org) -> None:
+    tag = _tag()
+    made = card(client, org, f"Canon {tag}", tag=tag)
+    page = guest.get(f"/s/{org.slug}/products/{made['slug']}",
+                     headers={"Host": "attacker.example"})
+    assert page.status_code == 200, page.text
+    expected = (f"{app.state.settings.public_url.rstrip('/')}/s/{org.slug}/products/"
+                f"{made['slug']}")
+    assert f'<link rel="canonical" href="{expected}">' in page.text
+    assert f'<meta property="og:url" content="{expected}">' in page.text
+    block = page.text.split('<script type="application/ld+json">')[1].split("</script>")[0]
+    assert json.loads(block)["url"] == expected
+    assert "attacker.example" not in page.text
+
+
 def test_a_product_with_nothing_to_sell_says_sold_out_without_an_add_to_cart_button(
         client: TestClient, guest: TestClient, org: Org) -> None:
     made = card(client, org, f"Empty {_tag()}", tag=_tag())

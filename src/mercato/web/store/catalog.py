@@ -154,12 +154,21 @@ def json_ld(data: dict[str, Any]) -> Markup:
     return Markup(text)  # noqa: S704 - escaped for a script data block above
 
 
-def _structured(request: Request, product: dict[str, Any], summary: dict[str, Any] | None
-                ) -> dict[str, Any]:
+def canonical_url(request: Request, shop: Shop, path: str) -> str | None:
+    """A page's address for search engines and link previews: under ``MERCATO_PUBLIC_URL``,
+    never built from the request's Host (which a client chooses, and a cache may keep); None
+    when no public URL is configured."""
+    public_url = settings_of(request).public_url
+    return f"{public_url.rstrip('/')}{shop.base}{path}" if public_url else None
+
+
+def _structured(product: dict[str, Any], summary: dict[str, Any] | None,
+                url: str | None) -> dict[str, Any]:
     """schema.org ``Product`` with an offer per sellable variant price range."""
-    url = str(request.url.replace(query=None, fragment=None))
     data: dict[str, Any] = {"@context": "https://schema.org", "@type": "Product",
-                            "name": product["title"], "url": url}
+                            "name": product["title"]}
+    if url:
+        data["url"] = url
     if product["description"]:
         data["description"] = _summary(product["description"])
     if product["media"]:
@@ -195,6 +204,7 @@ def product_page(request: Request, session: Session, shop: Shop, slug: str, *,
     product = catalog.get_published(session, slug)
     summary = catalog.rating_summary(session, product["id"]).model_dump()
     reviews = catalog.approved_reviews(session, product["id"], PageParams(limit=10, cursor=None))
+    canonical = canonical_url(request, shop, f"/products/{product['slug']}")
     chosen = (values or {}).get("sku") or next(
         (v["sku"] for v in product["variants"] if v["purchasable"]), "")
     return page(request, shop, "store/product.html", {
@@ -202,8 +212,8 @@ def product_page(request: Request, session: Session, shop: Shop, slug: str, *,
         "reviews": reviews.items, "summary": summary,
         "chosen": chosen, "quantity": (values or {}).get("quantity", "1"),
         "meta_description": _summary(product["description"] or product["title"]),
-        "canonical": str(request.url.replace(query=None, fragment=None)),
-        "json_ld": json_ld(_structured(request, product, summary)),
+        "canonical": canonical,
+        "json_ld": json_ld(_structured(product, summary, canonical)),
         "errors": errors or {}, "error_list": error_list or []}, status=status)
 
 
