@@ -767,6 +767,11 @@ def test_demo_creates_a_store_the_printed_credentials_sign_in_to(tmp_path: Path)
         ready = http.get("/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["database"] == "sqlite"
+        storefront = f"{base}/s/{DEMO_SLUG}/"
+        assert f"storefront: {storefront}" in process.output()
+        shop = http.get(storefront)
+        assert shop.status_code == 200, shop.text
+        assert ">Search</label>" in shop.text
 
     data = cwd / "mercato-demo"  # the default --data-dir, relative to where it ran
     assert (data / "mercato.db").is_file()

@@ -568,6 +568,7 @@ def demo(
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
+        f"  storefront: {base}/s/{DEMO_SLUG}/\n"
         f"  API docs:  {base}/docs\n"
         f"  API token: curl -s -X POST {base}/api/v1/auth/token -H 'content-type: "
         f"application/json' -d '{{\"email\": \"{DEMO_EMAIL}\", \"password\": "
