@@ -19,7 +19,8 @@ This package is catalog's face: other modules import what they use from here (or
 - ``export_rows``: the catalog (or what ``service.filter_conditions`` selects) as CSV
   chunks, the API's export and the admin's.
 - The storefront (the API's ``/store/v1`` and the pages' ``/s``): ``published_filters``,
-  ``facet_fields``, ``list_published``, ``get_published`` (``store``); approved reviews as
+  ``facet_fields``, ``list_published``, ``get_published``, ``published_count`` and
+  ``published_slugs`` (sitemaps) (``store``); approved reviews as
   shoppers see them, ``approved_reviews`` and ``rating_summary`` (``reviews``).
 - ``slugify``.
 - CSV imports (the admin's pages): ``check_import_file`` / ``CsvLimits`` / ``CsvFormatError``,
@@ -66,9 +67,18 @@ from mercato.catalog.service import (
     slugify,
     stock_items,
 )
-from mercato.catalog.store import facet_fields, get_published, list_published, published_filters
+from mercato.catalog.store import (
+    SITEMAP_LIMIT,
+    facet_fields,
+    get_published,
+    list_published,
+    published_count,
+    published_filters,
+    published_slugs,
+)
 
 __all__ = [
+    "SITEMAP_LIMIT",
     "BatchResult",
     "CsvFormatError",
     "CsvLimits",
@@ -102,8 +112,10 @@ __all__ = [
     "list_import_jobs",
     "list_published",
     "product_type_id",
+    "published_count",
     "published_filters",
     "published_products",
+    "published_slugs",
     "rating_summary",
     "sale_items",
     "set_available",

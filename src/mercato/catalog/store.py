@@ -16,7 +16,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mercato.catalog import ports, service
@@ -50,6 +50,29 @@ def facet_fields(requested: list[str]) -> list[str]:
         raise ValidationFailed("Too many facet fields.", errors=[
             {"field": "facets", "message": f"at most {MAX_FACETS} fields"}])
     return fields
+
+
+SITEMAP_LIMIT = 50_000
+"""URLs in one sitemap file (the sitemaps.org protocol's limit)."""
+
+
+def _published_products(session: Session) -> Any:
+    return (select(Product.id, Product.slug, Product.updated_at)
+            .where(Product.status == "active", service.published_on(session, WEB)))
+
+
+def published_count(session: Session) -> int:
+    """How many products the storefront publishes (how many sitemap files list them)."""
+    return int(session.scalar(select(func.count()).select_from(
+        _published_products(session).subquery())) or 0)
+
+
+def published_slugs(session: Session, *, part: int = 1,
+                    size: int = SITEMAP_LIMIT) -> list[tuple[str, Any]]:
+    """(slug, last change) of the storefront's published products, ``size`` a part (from 1),
+    by id: what one sitemap file lists, in one narrow read."""
+    stmt = _published_products(session).order_by(Product.id).offset((part - 1) * size)
+    return [(slug, changed) for _, slug, changed in session.execute(stmt.limit(size))]
 
 
 def list_published(session: Session, filters: service.ProductFilters, params: PageParams, *,
