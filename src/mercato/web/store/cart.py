@@ -110,10 +110,7 @@ def change_line(line_id: str, request: Request, session: DbSession,
                 shop: Shop = Depends(shop_page)) -> Response:
     try:
         body = CartLineUpdate.model_validate({"quantity": quantity})
-        if shop.cart_id is None:
-            raise no_cart()
-        current = checkout.editable(session, shop.cart_id, None,
-                                    ttl_hours=settings_of(request).cart_ttl_hours)
+        current = _existing(request, session, shop)
         checkout.set_quantity(session, current, line_id, body.quantity)
     except (ValidationError, MercatoError) as exc:
         errors = errors_of(exc)
@@ -125,10 +122,7 @@ def change_line(line_id: str, request: Request, session: DbSession,
 def remove_line(line_id: str, request: Request, session: DbSession,
                 shop: Shop = Depends(shop_page)) -> Response:
     try:
-        if shop.cart_id is None:
-            raise no_cart()
-        current = checkout.editable(session, shop.cart_id, None,
-                                    ttl_hours=settings_of(request).cart_ttl_hours)
+        current = _existing(request, session, shop)
         checkout.remove_line(session, current, line_id)
     except MercatoError as exc:
         errors = errors_of(exc)
@@ -141,10 +135,7 @@ def add_code(request: Request, session: DbSession, code: Annotated[str, Form()] 
              shop: Shop = Depends(shop_page)) -> Response:
     try:
         body = CodeIn.model_validate({"code": code.strip()})
-        if shop.cart_id is None:
-            raise no_cart()
-        current = checkout.editable(session, shop.cart_id, None,
-                                    ttl_hours=settings_of(request).cart_ttl_hours)
+        current = _existing(request, session, shop)
         checkout.add_code(session, current, body.code)
     except (ValidationError, MercatoError) as exc:
         errors = errors_of(exc)
@@ -157,10 +148,7 @@ def add_code(request: Request, session: DbSession, code: Annotated[str, Form()] 
 def remove_code(request: Request, session: DbSession, code: Annotated[str, Form()] = "",
                 shop: Shop = Depends(shop_page)) -> Response:
     try:
-        if shop.cart_id is None:
-            raise no_cart()
-        current = checkout.editable(session, shop.cart_id, None,
-                                    ttl_hours=settings_of(request).cart_ttl_hours)
+        current = _existing(request, session, shop)
         checkout.remove_code(current, code)
     except MercatoError as exc:
         errors = errors_of(exc)
@@ -168,6 +156,10 @@ def remove_code(request: Request, session: DbSession, code: Annotated[str, Form(
     return _back_to_cart(request, shop, "Discount code removed.")
 
 
-def no_cart() -> MercatoError:
-    """A change to a cart this browser does not have (expired, or its cookie gone)."""
-    return NotFound("Your cart has expired; add the products again.")
+def _existing(request: Request, session: Session, shop: Shop) -> Any:
+    """This browser's open cart, locked for a change; a 404 when it has none (expired, or
+    its cookie gone)."""
+    if shop.cart_id is None:
+        raise NotFound("Your cart has expired; add the products again.")
+    return checkout.editable(session, shop.cart_id, None,
+                             ttl_hours=settings_of(request).cart_ttl_hours)

@@ -74,18 +74,25 @@ def load(request: Request, session: Session, shop: Shop) -> OrgSettings:
     return shop.settings
 
 
-def open_cart(session: Session, shop: Shop) -> checkout.CartView | None:
-    """The guest cart of this browser, priced now, if it is still open (an expired, merged
-    or checked-out one is forgotten)."""
+def _open(session: Session, shop: Shop) -> Any | None:
+    """This browser's guest cart if it is still open; an expired, merged or checked-out one
+    is forgotten (its cookie cleared)."""
     if shop.cart_id is None:
         return None
     try:
         cart = checkout.get_cart(session, shop.cart_id, None)
     except MercatoError:
+        cart = None
+    if cart is None or cart.status != "open":
         shop.cart_id = None
         return None
-    if cart.status != "open":
-        shop.cart_id = None
+    return cart
+
+
+def open_cart(session: Session, shop: Shop) -> checkout.CartView | None:
+    """The guest cart of this browser, priced now, if it is still open."""
+    cart = _open(session, shop)
+    if cart is None:
         return None
     current = checkout.view(session, cart)
     shop.cart_count = sum(lv.line.quantity for lv in current.lines)
@@ -94,17 +101,9 @@ def open_cart(session: Session, shop: Shop) -> checkout.CartView | None:
 
 def cart_count(session: Session, shop: Shop) -> None:
     """The number of units in the cart, for the header's link (no pricing)."""
-    if shop.cart_id is None:
-        return
-    try:
-        cart = checkout.get_cart(session, shop.cart_id, None)
-    except MercatoError:
-        shop.cart_id = None
-        return
-    if cart.status != "open":
-        shop.cart_id = None
-        return
-    shop.cart_count = sum(line.quantity for line in cart.lines)
+    cart = _open(session, shop)
+    if cart is not None:
+        shop.cart_count = sum(line.quantity for line in cart.lines)
 
 
 def with_cookies(request: Request, shop: Shop, response: Response) -> Response:
