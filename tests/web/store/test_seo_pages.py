@@ -59,6 +59,8 @@ def test_the_sitemap_lists_published_products_only_under_the_public_url(
                      part.text)
     assert "attacker.example" not in index.text + part.text
     assert guest.get(f"/s/{org.slug}/sitemap-2.xml").status_code == 404
+    for bad in ("0", "-1", "abc", "99999999999999999999999"):
+        assert guest.get(f"/s/{org.slug}/sitemap-{bad}.xml").status_code == 422, bad
 
 
 def test_without_a_public_url_there_is_no_sitemap(settings: Settings, db: Database,

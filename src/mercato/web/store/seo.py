@@ -7,9 +7,10 @@ platform without one has no sitemap (404), and its ``robots.txt`` names none.
 from __future__ import annotations
 
 import math
+from typing import Annotated
 from xml.sax.saxutils import escape
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from mercato import catalog
@@ -52,12 +53,17 @@ def sitemap_index(request: Request, session: DbSession,
                     f"{entries}</sitemapindex>\n", media_type=XML)
 
 
+MAX_PART = 10_000
+"""More sitemap files than any store has (500 million products): a larger number is a 422,
+never an offset the database cannot take."""
+
+
 @router.get("/s/{store}/sitemap-{part}.xml")
-def sitemap(part: int, request: Request, session: DbSession,
+def sitemap(part: Annotated[int, Path(ge=1, le=MAX_PART)], request: Request, session: DbSession,
             shop: Shop = Depends(shop_page)) -> Response:
     """One file of product pages (the first also lists the home page and the catalog)."""
     site = _site(request, shop)
-    found = catalog.published_slugs(session, part=part) if part >= 1 else []
+    found = catalog.published_slugs(session, part=part)
     if part != 1 and not found:
         raise NotFound("No such sitemap.")
     pages = [f"<url><loc>{escape(site)}/</loc></url>",
