@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from mercato import checkout
 from mercato.core.errors import MercatoError
+from mercato.identity import Shopper
 from mercato.settings import Settings
 from mercato.tenancy import OrgSettings, Store, organization_settings
 from mercato.tenancy.deps import current_store
@@ -40,6 +41,8 @@ class Shop:
     cart_id: str | None
     cart_count: int = 0
     settings: OrgSettings | None = None
+    shopper: Shopper | None = None
+    """The signed-in customer of this browser, None for a guest."""
 
     @property
     def base(self) -> str:
