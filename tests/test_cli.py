@@ -35,6 +35,7 @@ from mercato.core.db import Database, system_scope
 from mercato.core.ids import new_id
 from mercato.core.outbox import OutboxDelivery, pending_deliveries, record_event, subscribe
 from mercato.core.outbox import unsubscribe as unsubscribe_handler
+from mercato.demo_store import CASHIER_EMAIL, CUSTOMER_EMAIL
 from mercato.identity.models import StaffUser
 from mercato.migrations import current_revision, head_revision
 from mercato.settings import Settings
@@ -772,6 +773,12 @@ def test_demo_creates_a_store_the_printed_credentials_sign_in_to(tmp_path: Path)
         assert ready.json()["database"] == "sqlite"
         storefront = f"{base}/s/{DEMO_SLUG}/"
         assert f"storefront: {storefront}" in process.output()
+        assert f"POS:       {base}/pos" in process.output()
+        assert CUSTOMER_EMAIL in process.output()
+        assert CASHIER_EMAIL in process.output()
+        customer = http.post(f"/store/v1/{DEMO_SLUG}/auth/token",
+                             json={"email": CUSTOMER_EMAIL, "password": DEMO_PASSWORD})
+        assert customer.status_code == 200, customer.text
         shop = http.get(storefront)
         assert shop.status_code == 200, shop.text
         assert ">Search</label>" in shop.text
@@ -821,7 +828,7 @@ def test_demo_run_again_reuses_the_same_store_key_and_tokens(tmp_path: Path) -> 
     assert key.read_text() == first_key
     url = f"sqlite:///{cwd / 'mercato-demo' / 'mercato.db'}"
     assert count(url, Organization) == 1
-    assert count(url, StaffUser) == 1
+    assert count(url, StaffUser) == 2  # the owner and the cashier, made once
 
 
 # -- worker --------------------------------------------------------------------------------------

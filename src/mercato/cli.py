@@ -561,14 +561,23 @@ def demo(
         exists = get_by_slug(session, DEMO_SLUG) is not None
     db.dispose()
     if not exists:
-        _create_org(settings, name="Demo Card Shop", slug=DEMO_SLUG, owner_email=DEMO_EMAIL,
-                    owner_password=DEMO_PASSWORD, domains=[])
+        from mercato.demo_store import seed_store
+
+        made = _create_org(settings, name="Demo Card Shop", slug=DEMO_SLUG,
+                           owner_email=DEMO_EMAIL, owner_password=DEMO_PASSWORD, domains=[])
+        owner = made["owner"]
+        assert isinstance(owner, dict)
+        seed_store(settings, str(made["id"]), str(owner["id"]))
+    from mercato.demo_store import CASHIER_EMAIL, CUSTOMER_EMAIL, PROMO_CODE
+
     base = f"http://{host}:{port}"
     shop = _demo_shopify(settings, base, host, port + 1)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
-        f"  storefront: {base}/s/{DEMO_SLUG}/\n"
+        f"  storefront: {base}/s/{DEMO_SLUG}/  (customer {CUSTOMER_EMAIL}, password "
+        f"{DEMO_PASSWORD}; code {PROMO_CODE} takes 10% off)\n"
+        f"  POS:       {base}/pos  (cashier {CASHIER_EMAIL}, password {DEMO_PASSWORD})\n"
         f"  API docs:  {base}/docs\n"
         f"  API token: curl -s -X POST {base}/api/v1/auth/token -H 'content-type: "
         f"application/json' -d '{{\"email\": \"{DEMO_EMAIL}\", \"password\": "
