@@ -11,17 +11,20 @@ exact units for sale on the web channel).
 
 from __future__ import annotations
 
+import functools
+import re
+import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from mercato.catalog import ports, service
 from mercato.catalog.models import Category, Product, ProductListing, ProductType
-from mercato.core.db import json_loads
+from mercato.core.db import TENANT, json_bytes, json_dumps, json_loads, tenant_execute
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.pagination import PageParams
 
@@ -75,21 +78,35 @@ def published_slugs(session: Session, *, part: int = 1,
     return [(slug, changed) for _, slug, changed in session.execute(stmt.limit(size))]
 
 
+def list_published_json(session: Session, filters: service.ProductFilters,
+                        params: PageParams, *, facets: Sequence[str] = (),
+                        facet_ttl_seconds: float = 0.0) -> bytes:
+    """A page of published products as shoppers see them (``StorePage``), as JSON bytes, with
+    facet counts under the same filters when ``facets`` names fields. Whatever ``filters``
+    says of status and channel, only published products are listed.
+
+    Each product is its stored listing as it is stored, cut once into the text between its
+    availability slots (``_fragments``, kept per stored body) and spliced with this page's
+    units: three reads (the listing, the units for sale, type and category slugs) and no
+    parsing or encoding of the products per request."""
+    published = replace(filters, status="active", channel=WEB)
+    page = service.list_products(session, published, params)
+    parts = [b'{"data":[', ",".join(_shoppable_texts(session, page.items)).encode(),
+             b'],"next_cursor":', json_bytes(page.next_cursor)]
+    if facets:
+        parts += [b',"facets":', json_bytes(service.FACETS.counts(
+            session, published, list(facets), facet_ttl_seconds))]
+    parts.append(b"}")
+    return b"".join(parts)
+
+
 def list_published(session: Session, filters: service.ProductFilters, params: PageParams, *,
                    facets: Sequence[str] = (), facet_ttl_seconds: float = 0.0
                    ) -> dict[str, Any]:
-    """A page of published products as shoppers see them (``StorePage``), with facet counts
-    under the same filters when ``facets`` names fields. Whatever ``filters`` says of status
-    and channel, only published products are listed."""
-    published = replace(filters, status="active", channel=WEB)
-    page = service.list_products(session, published, params)
-    result: dict[str, Any] = {
-        "data": shoppable(session, json_loads(f"[{','.join(page.items)}]")),
-        "next_cursor": page.next_cursor}
-    if facets:
-        result["facets"] = service.FACETS.counts(session, published, list(facets),
-                                                 facet_ttl_seconds)
-    return result
+    """``list_published_json`` as data, for the storefront's pages."""
+    loaded: dict[str, Any] = json_loads(list_published_json(
+        session, filters, params, facets=facets, facet_ttl_seconds=facet_ttl_seconds))
+    return loaded
 
 
 def get_published(session: Session, slug: str) -> dict[str, Any]:
@@ -105,19 +122,103 @@ def get_published(session: Session, slug: str) -> dict[str, Any]:
 
 def shoppable(session: Session, listings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stored listings (``ProductOut`` JSON) as shoppers see them, with what the web channel
-    can sell of each variant now: one availability read and two slug lookups per page."""
-    variant_ids = [v["id"] for product in listings for v in product["variants"]
-                   if v.get("archived_at") is None]
+    can sell of each variant now."""
+    loaded: list[dict[str, Any]] = json_loads(
+        "[" + ",".join(_shoppable_texts(session, [json_dumps(p) for p in listings])) + "]")
+    return loaded
+
+
+_SLUGS = union_all(
+    select(ProductType.id, ProductType.slug)
+    .where(ProductType.organization_id == TENANT,
+           ProductType.id.in_(bindparam("type_ids", expanding=True))),
+    select(Category.id, Category.slug)
+    .where(Category.organization_id == TENANT,
+           Category.id.in_(bindparam("category_ids", expanding=True))))
+"""The slugs of a page's product types and categories, in one read."""
+
+
+def _shoppable_texts(session: Session, bodies: list[str]) -> list[str]:
+    """Stored listing bodies as the JSON shoppers see, with the units the web channel can
+    sell now: one availability read and one slug read for the whole page."""
+    if not bodies:
+        return []
+    cuts = [_cut(body) for body in bodies]
+    variant_ids = [v for cut in cuts for v in cut.variant_ids]
     units = ports.units_for_sale(session, variant_ids) if variant_ids else {}
-    type_ids = {p["product_type_id"] for p in listings}
-    category_ids = {p["category_id"] for p in listings if p["category_id"]}
-    types = dict(session.execute(select(ProductType.id, ProductType.slug)
-                                 .where(ProductType.id.in_(sorted(type_ids))))
-                 .all()) if type_ids else {}
-    categories = dict(session.execute(select(Category.id, Category.slug)
-                                      .where(Category.id.in_(sorted(category_ids))))
-                      .all()) if category_ids else {}
-    return [_product(p, units, types, categories) for p in listings]
+    type_ids = sorted({cut.type_id for cut in cuts})
+    category_ids = sorted({cut.category_id for cut in cuts if cut.category_id})
+    rows = tenant_execute(session, _SLUGS, {"type_ids": type_ids,
+                                            "category_ids": category_ids}).all()
+    slugs = dict(cast("list[tuple[str, str]]", rows))
+    return [_fragments(body, slugs.get(cut.type_id), slugs.get(cut.category_id or ""))
+            .render(units) for body, cut in zip(bodies, cuts, strict=True)]
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """What a stored body needs of the page's reads: its live variants, type and category."""
+
+    variant_ids: tuple[str, ...]
+    type_id: str
+    category_id: str | None
+
+
+@dataclass(frozen=True)
+class _Fragments:
+    """A product's shopper JSON cut at its availability slots, in the order they appear: the
+    product's ``purchasable``, then each live variant's ``available`` and ``purchasable``."""
+
+    texts: tuple[str, ...]
+    variant_ids: tuple[str, ...]
+
+    def render(self, units: dict[str, int]) -> str:
+        counts = [units.get(v, 0) for v in self.variant_ids]
+        texts = self.texts
+        out = [texts[0], "true" if any(n > 0 for n in counts) else "false"]
+        for i, n in enumerate(counts):
+            out += [texts[2 * i + 1], str(min(n, MAX_SHOWN_AVAILABLE)), texts[2 * i + 2],
+                    "true" if n > 0 else "false"]
+        out.append(texts[-1])
+        return "".join(out)
+
+
+_SLOT = f"slot-{secrets.token_hex(8)}"
+_SLOTS = re.compile(f'"{_SLOT}"')
+
+
+@functools.lru_cache(maxsize=4096)
+def _cut(body: str) -> _Cut:
+    listing = json_loads(body)
+    return _Cut(tuple(v["id"] for v in listing["variants"] if v.get("archived_at") is None),
+                listing["product_type_id"], listing["category_id"])
+
+
+@functools.lru_cache(maxsize=4096)
+def _fragments(body: str, product_type: str | None, category: str | None) -> _Fragments:
+    """The shopper JSON of a stored body with a slot (a quoted random token, which no stored
+    text can hold unescaped) where each number of the page goes; kept per (body, slugs), so
+    a product whose listing, type or category changes is cut again."""
+    listing = json_loads(body)
+    live = [v for v in listing["variants"] if v.get("archived_at") is None]  # archived: not sold
+    product = {
+        "id": listing["id"], "slug": listing["slug"], "title": listing["title"],
+        "description": listing["description"], "vendor": listing["vendor"],
+        "product_type": product_type, "category": category,
+        "tags": listing["tags"], "collections": listing["collections"],
+        "media": listing["media"], "attributes": listing["attributes"],
+        "price_range": _price_range(live, "price"),
+        "compare_at_price_range": _price_range(live, "compare_at_price"),
+        "purchasable": _SLOT,
+        "variants": [{
+            "id": v["id"], "sku": v["sku"], "title": v["title"], "attributes": v["attributes"],
+            "price": v["price"], "compare_at_price": v["compare_at_price"],
+            "currency": v["currency"], "available": _SLOT, "purchasable": _SLOT}
+            for v in live],
+    }
+    texts = tuple(_SLOTS.split(json_bytes(product).decode()))
+    assert len(texts) == 2 + 2 * len(live)  # the slots are ours alone
+    return _Fragments(texts, tuple(v["id"] for v in live))
 
 
 def _price_range(variants: list[dict[str, Any]], key: str) -> dict[str, str] | None:
@@ -130,28 +231,3 @@ def _price_range(variants: list[dict[str, Any]], key: str) -> dict[str, str] | N
     if not amounts:
         return None
     return {"min": f"{min(amounts):.2f}", "max": f"{max(amounts):.2f}", "currency": currency}
-
-
-def _product(listing: dict[str, Any], units: dict[str, int], types: dict[str, str],
-             categories: dict[str, str]) -> dict[str, Any]:
-    live = [v for v in listing["variants"] if v.get("archived_at") is None]  # archived: not sold
-    variants = []
-    for v in live:
-        available = units.get(v["id"], 0)
-        variants.append({
-            "id": v["id"], "sku": v["sku"], "title": v["title"], "attributes": v["attributes"],
-            "price": v["price"], "compare_at_price": v["compare_at_price"],
-            "currency": v["currency"], "available": min(available, MAX_SHOWN_AVAILABLE),
-            "purchasable": available > 0})
-    return {
-        "id": listing["id"], "slug": listing["slug"], "title": listing["title"],
-        "description": listing["description"], "vendor": listing["vendor"],
-        "product_type": types.get(listing["product_type_id"]),
-        "category": categories.get(listing["category_id"] or ""),
-        "tags": listing["tags"], "collections": listing["collections"],
-        "media": listing["media"], "attributes": listing["attributes"],
-        "price_range": _price_range(live, "price"),
-        "compare_at_price_range": _price_range(live, "compare_at_price"),
-        "purchasable": any(v["purchasable"] for v in variants),
-        "variants": variants,
-    }

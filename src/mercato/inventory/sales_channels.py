@@ -19,15 +19,25 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from mercato.catalog import ports as catalog_ports
 from mercato.catalog.service import set_available, stock_items
-from mercato.core.db import SYSTEM, Database, get_owned, set_tenant, table_of, utcnow
+from mercato.core.db import (
+    SYSTEM,
+    TENANT,
+    Database,
+    get_owned,
+    set_tenant,
+    table_of,
+    tenant_execute,
+    utcnow,
+)
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import NewEvent, record_events
 from mercato.core.pagination import PageParams, Slice, paginate
@@ -243,11 +253,66 @@ def sellable(session: Session, channel: SalesChannel | None,
     return {v: _numbers(by_variant[v], locations, buffers.get(v, default)) for v in ids}
 
 
+def _web_units_statement() -> Any:
+    """``sellable`` for the web channel as one statement, built once: the channel (the oldest
+    of kind ``web``), its locations (or, with none, the active locations that fulfil online),
+    the levels there with expired holds added back, and the buffer per variant. A storefront
+    page asks it once for all of its variants; it took five reads before."""
+    locations_t = table_of(Location)
+    lines_t, holds_t = stock.reservation_lines_t, stock.reservations_t
+    levels_t = stock.levels_t
+    web = (select(channels_t.c.id)
+           .where(channels_t.c.organization_id == TENANT, channels_t.c.kind == "web")
+           .order_by(channels_t.c.id).limit(1).scalar_subquery())
+    where = union_all(
+        select(channel_locations_t.c.location_id)
+        .where(channel_locations_t.c.organization_id == TENANT,
+               channel_locations_t.c.channel_id == web),
+        select(locations_t.c.id)
+        .where(locations_t.c.organization_id == TENANT, locations_t.c.active.is_(True),
+               locations_t.c.fulfills_online.is_(True), web.is_(None)))
+    ids: BindParameter[str] = bindparam("ids", expanding=True)
+    parts = union_all(
+        select(levels_t.c.variant_id.label("variant_id"),
+               (levels_t.c.on_hand - levels_t.c.reserved - levels_t.c.safety_stock)
+               .label("units"))
+        .where(levels_t.c.organization_id == TENANT, levels_t.c.variant_id.in_(ids),
+               levels_t.c.location_id.in_(where)),
+        select(lines_t.c.variant_id, lines_t.c.quantity)
+        .join(holds_t, holds_t.c.id == lines_t.c.reservation_id)
+        .where(lines_t.c.organization_id == TENANT, holds_t.c.organization_id == TENANT,
+               holds_t.c.status == "active", holds_t.c.expires_at <= bindparam("now"),
+               lines_t.c.variant_id.in_(ids), lines_t.c.location_id.in_(where)),
+    ).subquery()
+    totals = (select(parts.c.variant_id, func.sum(parts.c.units).label("units"))
+              .group_by(parts.c.variant_id).subquery())
+    default = (select(channels_t.c.default_buffer)
+               .where(channels_t.c.organization_id == TENANT, channels_t.c.id == web)
+               .scalar_subquery())
+    return (select(totals.c.variant_id, totals.c.units,
+                   func.coalesce(buffers_t.c.buffer, default, 0))
+            .select_from(totals)
+            .outerjoin(buffers_t, and_(buffers_t.c.organization_id == TENANT,
+                                       buffers_t.c.channel_id == web,
+                                       buffers_t.c.variant_id == totals.c.variant_id)))
+
+
+_WEB_UNITS = _web_units_statement()
+
+
 @catalog_ports.units_for_sale.provide
 def web_units(session: Session, variant_ids: list[str]) -> dict[str, int]:
     """Units of each variant the storefront may sell now: the web channel's ``sellable``
-    (catalog's storefront listing asks through ``catalog.ports``, exact at every read)."""
-    return sellable(session, web_channel(session), variant_ids)
+    (catalog's storefront listing asks through ``catalog.ports``, exact at every read), in
+    one read (``_WEB_UNITS``)."""
+    ids = sorted(set(variant_ids))
+    if not ids:
+        return {}
+    units = dict.fromkeys(ids, 0)
+    rows = tenant_execute(session, _WEB_UNITS, {"ids": ids, "now": utcnow()}).all()
+    for variant_id, total, buffer in cast("list[tuple[str, int, int]]", rows):
+        units[variant_id] = max(0, int(total) - int(buffer))
+    return units
 
 
 def candidates_online(session: Session) -> list[str]:
