@@ -308,3 +308,20 @@ def test_a_3d_secure_card_failed_at_the_bank_reopens_the_cart_and_gives_the_stoc
     # the cart is this browser's again, and can be paid another way
     _path, _ = confirmed(guest, place(guest, org, method, {"payment_method": "manual"}))
     assert stock(client, org, skus[0], where) == (0, 0)
+
+
+def test_with_a_real_publishable_key_the_page_loads_stripe_js_and_its_policy_allows_it(
+        client: TestClient, guest: TestClient, org: Org) -> None:
+    connect_stripe(client, org, "https://api.stripe.com")
+    skus, _, _ = shop(client, org, [1])
+    fill_cart(guest, org, skus[0])
+    shown = guest.get(f"/s/{org.slug}/checkout")
+    assert shown.status_code == 200
+    assert '<script src="https://js.stripe.com/v3/"></script>' in shown.text
+    assert 'id="payment-element" data-key="pk_test_' in shown.text
+    assert "pm_card_visa" not in shown.text  # test cards only with the emulator
+    policy = shown.headers["content-security-policy"]
+    assert "script-src 'self' https://js.stripe.com" in policy
+    assert "frame-src https://js.stripe.com" in policy
+    elsewhere = guest.get(f"/s/{org.slug}/cart")
+    assert "js.stripe.com" not in elsewhere.headers["content-security-policy"]
