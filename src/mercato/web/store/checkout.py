@@ -57,6 +57,8 @@ PLACED_COOKIE = "mercato_placed"
 """The ids of the carts this browser checked out (newest first, a few): its credential for
 their confirmation pages, as a cart's id is for the cart."""
 PLACED_KEEP = 5
+PLACED_DAYS = 30
+"""How long a browser can open its confirmations again."""
 METHOD_LABELS = {"manual": "Pay in store", "gift_card": "Gift card",
                  "store_credit": "Store credit", "stripe": "Card"}
 TEST_CARDS = (("pm_card_visa", "Visa ending 4242 (succeeds)"),
@@ -234,7 +236,7 @@ def _placed(request: Request) -> list[str]:
 def _remember(request: Request, shop: Shop, response: Response, cart_id: str) -> Response:
     kept = [cart_id, *[c for c in _placed(request) if c != cart_id]][:PLACED_KEEP]
     response.set_cookie(PLACED_COOKIE, ".".join(kept), path=shop.base,
-                        max_age=settings_of(request).cart_ttl_hours * 3600 * 24 * 30,
+                        max_age=PLACED_DAYS * 24 * 3600,
                         httponly=True, samesite="lax", secure=cookie_secure(request))
     return response
 
