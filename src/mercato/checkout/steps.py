@@ -352,7 +352,7 @@ def _result_of(applied: list[dict[str, Any]]) -> promotions.PromoResult:
 def _payment_state(result: ChargeResult) -> dict[str, Any]:
     return {"method": result.method, "status": result.status, "amount": str(result.amount),
             "reference": result.reference, "client_secret": result.client_secret,
-            "failure": result.failure}
+            "failure": result.failure, "redirect_url": result.redirect_url}
 
 
 # -- the provider's word (webhooks) -------------------------------------------------------------

@@ -11,7 +11,8 @@ This package is payments' face: other modules import from here, never its intern
   update a provider sends (``PaymentUpdate``), once per provider event.
 - The store's payment settings and balances, as the admin routes change them: the Stripe
   account and the methods checkout offers (``current_settings``, ``update_stripe``,
-  ``set_methods``, ``configured_methods``, ``METHODS``); gift cards (``issue_gift_card``,
+  ``set_methods``, ``configured_methods``, ``METHODS``, ``stripe_emulated``: test cards
+  instead of Stripe.js); gift cards (``issue_gift_card``,
   ``get_gift_card``, ``gift_card_fields`` / ``gift_card_status`` (a card as shown),
   ``update_gift_card``, ``list_gift_cards``, ``move_gift_card``,
   ``list_gift_card_transactions``) and store credit (``move_store_credit``,
@@ -30,6 +31,7 @@ from mercato.payments.gateways import (
     current_settings,
     gateway_for,
     set_methods,
+    stripe_emulated,
     update_stripe,
 )
 from mercato.payments.hooks import PaymentUpdate, on_payment_update
@@ -73,6 +75,7 @@ __all__ = [
     "on_payment_update",
     "set_methods",
     "store_credit_balances",
+    "stripe_emulated",
     "to_cents",
     "update_gift_card",
     "update_stripe",

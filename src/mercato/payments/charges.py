@@ -31,6 +31,9 @@ class ChargeResult:
     reference: str | None           # provider id: pi_..., gift card transaction id, entry id
     client_secret: str | None = None
     failure: str | None = None
+    redirect_url: str | None = None
+    """Where the shopper confirms the payment with their bank (3-D Secure), when the provider
+    answers ``requires_action`` with a page to visit (a ``return_url`` was given)."""
 
 
 class Gateway(Protocol):

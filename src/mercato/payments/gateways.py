@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -104,6 +105,16 @@ def configured_methods(row: PaymentSettings | None) -> list[str]:
     enabled = list(METHODS) if row is None else row.enabled_methods
     return [m for m in METHODS if m in enabled
             and (m != "stripe" or (row is not None and row.stripe_secret_key_encrypted))]
+
+
+def stripe_emulated(row: PaymentSettings | None) -> bool:
+    """Whether the store's Stripe points somewhere other than Stripe's own API (the Stripe
+    emulator of the tests and the demo): pages then offer its test cards, and never load
+    Stripe.js, which only works against Stripe itself."""
+    if row is None or not row.stripe_api_base:
+        return False
+    host = (urlsplit(row.stripe_api_base).hostname or "").lower()
+    return host != "stripe.com" and not host.endswith(".stripe.com")
 
 
 def set_methods(session: Session, organization_id: str, enabled: list[str]) -> PaymentSettings:

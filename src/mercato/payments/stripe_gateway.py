@@ -52,6 +52,16 @@ def unavailable(exc: stripe.StripeError) -> ServiceUnavailable:
                               extra={"provider": "stripe"})
 
 
+def redirect_of(intent: Any) -> str | None:
+    """The bank's page of a payment confirmed with a ``return_url`` that needs 3-D Secure
+    (``next_action.redirect_to_url.url``), or None."""
+    action = intent.to_dict().get("next_action") or {}
+    if action.get("type") != "redirect_to_url":
+        return None
+    url = (action.get("redirect_to_url") or {}).get("url")
+    return str(url) if url else None
+
+
 class StripeGateway:
     name = "stripe"
     remote = True
@@ -107,7 +117,8 @@ class StripeGateway:
         return ChargeResult(
             method=self.name, status=status, amount=request.amount, reference=str(intent.id),
             client_secret=str(intent.client_secret) if status == "requires_action" else None,
-            failure=failure)
+            failure=failure, redirect_url=redirect_of(intent) if status == "requires_action"
+            else None)
 
     def _declined(self, request: ChargeRequest, exc: stripe.CardError) -> ChargeResult:
         reference = None

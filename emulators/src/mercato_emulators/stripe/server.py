@@ -12,6 +12,10 @@ Test payment methods: ``pm_card_visa`` (and any other ``pm_card_*``) succeeds,
 ``pm_card_chargeDeclined`` is declined (402 ``card_error`` / ``card_declined``), and
 ``pm_card_threeDSecure2Required`` needs the shopper: the intent waits in ``requires_action``
 until ``POST /_emulator/payment_intents/{id}/authenticate`` with ``outcome=succeed|fail``.
+Confirmed with a ``return_url``, such an intent's ``next_action`` is ``redirect_to_url``: the
+emulator's own 3-D Secure page (``GET /_emulator/3ds/{id}``), whose "Complete authentication"
+and "Fail authentication" buttons authenticate and send the browser back to the return URL
+(with ``payment_intent`` and ``redirect_status``, as Stripe does).
 Every handler is ``async`` with no await while it changes state, so requests never interleave.
 """
 
@@ -24,12 +28,13 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 DECLINED = "pm_card_chargeDeclined"
 THREE_D_SECURE = "pm_card_threeDSecure2Required"
@@ -125,6 +130,7 @@ class StripeEmulator:
     idempotency: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = field(
         default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    public_url: str = ""                      # this server as its clients reach it
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- events ---------------------------------------------------------------------------
@@ -191,6 +197,7 @@ class StripeEmulator:
             "metadata": dict(params.get("metadata") or {}), "next_action": None,
             "payment_method": params.get("payment_method"),
             "receipt_email": params.get("receipt_email"),
+            "return_url": params.get("return_url"),
             "status": "requires_confirmation" if params.get("payment_method")
             else "requires_payment_method",
         }
@@ -225,8 +232,16 @@ class StripeEmulator:
                                 payment_intent=intent)
         if method == THREE_D_SECURE:
             intent["status"] = "requires_action"
-            intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {
-                "type": "three_d_secure_redirect"}}
+            return_url = params.get("return_url") or intent.get("return_url")
+            if return_url:
+                intent["return_url"] = return_url
+                intent["next_action"] = {"type": "redirect_to_url", "redirect_to_url": {
+                    "url": f"{self.public_url}/_emulator/3ds/{ident}?return_url="
+                           f"{quote(str(return_url), safe='')}",
+                    "return_url": return_url}}
+            else:
+                intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {
+                    "type": "three_d_secure_redirect"}}
             return intent
         return self._authorized(intent)
 
@@ -356,6 +371,7 @@ def create_app(webhook_url: str | None = None, webhook_secret: str | None = None
 
     async def run(request: Request, action: Any) -> Response:
         """Authenticate, parse, replay or run ``action(params)``, remember the answer."""
+        emulator.public_url = str(request.base_url).rstrip("/")
         try:
             key = authorized(request)
             body = await request.body()
@@ -434,6 +450,48 @@ def create_app(webhook_url: str | None = None, webhook_secret: str | None = None
                                                                             "succeed"))))
         except StripeFailure as failure:
             return _error(failure)
+
+    @app.get("/_emulator/3ds/{ident}", response_class=HTMLResponse)
+    async def challenge(ident: str, return_url: str = "") -> Response:
+        """The bank's 3-D Secure page a ``redirect_to_url`` sends the shopper to."""
+        intent = emulator.intents.get(ident)
+        if intent is None:
+            return HTMLResponse("<h1>No such payment</h1>", status_code=404)
+        amount = f"{intent['amount'] / 100:.2f} {intent['currency'].upper()}"
+        target = escape(f"/_emulator/3ds/{ident}")
+        back = escape(return_url)
+        buttons = "".join(
+            f'<form method="post" action="{target}"><input type="hidden" name="return_url" '
+            f'value="{back}"><input type="hidden" name="outcome" value="{outcome}">'
+            f'<button type="submit">{label}</button></form>'
+            for outcome, label in (("succeed", "Complete authentication"),
+                                   ("fail", "Fail authentication")))
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<title>3-D Secure test page</title></head><body>"
+            "<h1>3-D Secure test page</h1>"
+            f"<p>Stripe emulator: confirm the payment of {escape(amount)} ({escape(ident)}), "
+            f"or fail it.</p>{buttons}</body></html>")
+
+    @app.post("/_emulator/3ds/{ident}")
+    async def challenge_answer(ident: str, request: Request) -> Response:
+        """Authenticate (or fail) as the page's button says, then back to the store."""
+        params = parse_form(await request.body())
+        outcome = "succeed" if params.get("outcome") == "succeed" else "fail"
+        try:
+            intent = emulator.authenticate(ident, outcome)
+        except StripeFailure as failure:
+            return _error(failure)
+        back = str(params.get("return_url") or intent.get("return_url") or "")
+        if not back:
+            return JSONResponse(intent)
+        status = "succeeded" if intent["status"] in ("succeeded", "requires_capture") \
+            else "failed"
+        query = urlencode({"payment_intent": ident,
+                           "payment_intent_client_secret": intent["client_secret"],
+                           "redirect_status": status})
+        return RedirectResponse(f"{back}{'&' if '?' in back else '?'}{query}", status_code=303)
 
     @app.get("/_emulator/events")
     async def events() -> Response:
