@@ -572,12 +572,16 @@ def demo(
 
     base = f"http://{host}:{port}"
     shop = _demo_shopify(settings, base, host, port + 1)
+    cards = _demo_stripe(settings, base, host, port + 2)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
         f"  storefront: {base}/s/{DEMO_SLUG}/  (customer {CUSTOMER_EMAIL}, password "
         f"{DEMO_PASSWORD}; code {PROMO_CODE} takes 10% off)\n"
         f"  POS:       {base}/pos  (cashier {CASHIER_EMAIL}, password {DEMO_PASSWORD})\n"
+        f"  cards:     an emulated Stripe at {cards} takes card payments at checkout; the "
+        f"page offers its test cards\n             (one succeeds, one needs 3-D Secure, one "
+        f"is declined)\n"
         f"  API docs:  {base}/docs\n"
         f"  API token: curl -s -X POST {base}/api/v1/auth/token -H 'content-type: "
         f"application/json' -d '{{\"email\": \"{DEMO_EMAIL}\", \"password\": "
@@ -592,18 +596,30 @@ def demo(
     _run_server(host, port, 1, run_worker=True)
 
 
-def _demo_shopify(settings: Settings, base: str, host: str, port: int) -> str:
-    from mercato.channels.demo import seed
+def _demo_org_id(settings: Settings) -> str:
     from mercato.core.db import Database
     from mercato.tenancy.service import get_by_slug
 
     db = Database.from_settings(settings, pool_size=1)
-    with db.session(write=False) as session:
-        org = get_by_slug(session, DEMO_SLUG)
-        assert org is not None
-        org_id = org.id
-    db.dispose()
-    return seed(settings, org_id, DEMO_SLUG, base, host, port)
+    try:
+        with db.session(write=False) as session:
+            org = get_by_slug(session, DEMO_SLUG)
+            assert org is not None
+            return org.id
+    finally:
+        db.dispose()
+
+
+def _demo_stripe(settings: Settings, base: str, host: str, port: int) -> str:
+    from mercato.payments.demo import start_stripe_emulator
+
+    return start_stripe_emulator(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
+
+
+def _demo_shopify(settings: Settings, base: str, host: str, port: int) -> str:
+    from mercato.channels.demo import seed
+
+    return seed(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
 
 
 def main() -> None:
