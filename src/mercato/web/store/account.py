@@ -400,7 +400,11 @@ def write_review(slug: str, request: Request, session: DbSession,
     if shop.shopper is None:
         return _sign_in_first(request, shop, product_path + "#review-h")
     try:
-        data = catalog.ReviewIn.model_validate({"rating": rating, "title": title.strip() or None,
+        stars = int(rating) if rating.strip().isdigit() else 0  # a form sends text
+        if not 1 <= stars <= 5:
+            raise ValidationFailed("Choose a rating.", errors=[
+                {"field": "rating", "message": "Choose a rating from 1 to 5 stars."}])
+        data = catalog.ReviewIn.model_validate({"rating": stars, "title": title.strip() or None,
                                                 "body": body})
         catalog.create_review(session, customer_id=shop.shopper.customer_id,
                               product_id=catalog.published_product_id(session, slug), data=data)
@@ -413,4 +417,4 @@ def write_review(slug: str, request: Request, session: DbSession,
                             review={"rating": rating, "title": title, "body": body})
     return with_cookies(request, shop, redirect(
         product_path + "#review-h",
-        flash="Thank you: your review awaits the store's approval before it is shown."))
+        flash="Thank you: your review awaits approval before it is shown."))
