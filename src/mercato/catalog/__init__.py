@@ -21,7 +21,9 @@ This package is catalog's face: other modules import what they use from here (or
 - The storefront (the API's ``/store/v1`` and the pages' ``/s``): ``published_filters``,
   ``facet_fields``, ``list_published``, ``get_published``, ``published_count`` and
   ``published_slugs`` (sitemaps) (``store``); approved reviews as
-  shoppers see them, ``approved_reviews`` and ``rating_summary`` (``reviews``).
+  shoppers see them, ``approved_reviews`` and ``rating_summary`` (``reviews``); a signed-in
+  customer's review, ``create_review`` / ``ReviewIn`` (pending until moderated) of
+  ``published_product_id``.
 - ``slugify``.
 - CSV imports (the admin's pages): ``check_import_file`` / ``CsvLimits`` / ``CsvFormatError``,
   ``create_import_job``, ``get_import_job``, ``import_job_errors``, ``import_error_page``,
@@ -53,7 +55,13 @@ from mercato.catalog.reads import (
     variant_prices,
     variants_matching,
 )
-from mercato.catalog.reviews.service import approved_reviews, rating_summary
+from mercato.catalog.reviews.schemas import ReviewIn
+from mercato.catalog.reviews.service import (
+    approved_reviews,
+    create_review,
+    published_product_id,
+    rating_summary,
+)
 from mercato.catalog.schemas import ProductCreate, ProductTypeCreate, VariantIn
 from mercato.catalog.service import (
     SaleItem,
@@ -86,6 +94,7 @@ __all__ = [
     "ProductTypeCreate",
     "PublishedProduct",
     "PublishedVariant",
+    "ReviewIn",
     "SaleItem",
     "SourceRow",
     "StockItem",
@@ -99,6 +108,7 @@ __all__ = [
     "create_import_job",
     "create_product",
     "create_product_type",
+    "create_review",
     "export_rows",
     "facet_fields",
     "get_import_job",
@@ -114,6 +124,7 @@ __all__ = [
     "product_type_id",
     "published_count",
     "published_filters",
+    "published_product_id",
     "published_products",
     "published_slugs",
     "rating_summary",

@@ -7,7 +7,9 @@ Inside, one sub-package per feature (``cart``, ``pricing``, ``promotions``, ``ta
 
 - Carts: ``create_cart``, ``get_cart``, ``editable``, ``add_line``, ``set_quantity``,
   ``remove_line``, ``add_code``, ``remove_code``, ``set_address``, ``set_method``,
-  ``set_email``, ``shipping_options``; ``view`` prices a cart as it stands (a ``CartView``).
+  ``set_email``, ``shipping_options``; ``merge_into_customer`` (a guest cart at sign-in),
+  ``shopper_cart`` (a signed-in shopper's open cart); ``view`` prices a cart as it stands
+  (a ``CartView``).
 - Checkout as explicit steps: ``prepare`` (one transaction: lock, price, hold stock, record the
   attempt; a ``Prepared``), ``charge`` (a remote gateway outside any transaction), then
   ``complete`` or ``compensate`` (hold released, cart reopened); ``start`` composes them and
@@ -29,6 +31,7 @@ from mercato.checkout.cart.service import (
     create_cart,
     editable,
     get_cart,
+    merge_into_customer,
     public_payment,
     remove_code,
     remove_line,
@@ -37,6 +40,7 @@ from mercato.checkout.cart.service import (
     set_method,
     set_quantity,
     shipping_options,
+    shopper_cart,
     view,
 )
 from mercato.checkout.pricing.service import (
@@ -118,6 +122,7 @@ __all__ = [
     "list_shipping_methods",
     "list_shipping_zones",
     "list_tax_rates",
+    "merge_into_customer",
     "prepare",
     "price_list_entry_counts",
     "public_payment",
@@ -130,6 +135,7 @@ __all__ = [
     "set_price_list_entries",
     "set_quantity",
     "shipping_options",
+    "shopper_cart",
     "start",
     "tax_settings_row",
     "update_price_list",

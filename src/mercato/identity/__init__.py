@@ -19,6 +19,14 @@ these names from here, never ``identity.customers``' models or schemas.
   updates of a row are named, ``order.fulfilled`` rather than ``order.updated``).
   ``audit_trail(session, resource_type, resource_id)``: one resource's history (what, who,
   when; ``AuditTrailEntry``), for a timeline such as an order's.
+- Shoppers' accounts, as the storefront's pages use them through the same calls as
+  ``/store/v1/{store}/customers``, ``/auth/...`` and ``/me`` (``customer_auth``):
+  ``sign_up_customer`` / ``SignUpIn``, ``check_customer_password`` (before the request's
+  transaction: it counts failures), ``customer_account``, ``customer_profile``,
+  ``request_password_reset``, ``reset_customer_password``, ``request_email_verification``,
+  ``verify_customer_email``; the pages' server-side sessions ``start_customer_session``,
+  ``customer_session`` (the ``Shopper`` of a cookie, or None), ``end_customer_session``; the
+  address book ``add_customer_address`` / ``AddressBookIn``.
 - ``Address``, ``Email``: the address with a name and the lowercased email that orders and
   carts take as input, as customers do.
 """
@@ -32,7 +40,17 @@ from mercato.identity.audit import list_entries as list_audit_entries
 from mercato.identity.audit import named as audit_action
 from mercato.identity.audit import record as record_audit
 from mercato.identity.audit import trail as audit_trail
-from mercato.identity.customer_auth import email_verified
+from mercato.identity.customer_auth import email_verified, request_password_reset
+from mercato.identity.customer_auth import end_web_session as end_customer_session
+from mercato.identity.customer_auth import get_account as customer_account
+from mercato.identity.customer_auth import profile as customer_profile
+from mercato.identity.customer_auth import request_verification as request_email_verification
+from mercato.identity.customer_auth import reset_password as reset_customer_password
+from mercato.identity.customer_auth import sign_up as sign_up_customer
+from mercato.identity.customer_auth import start_web_session as start_customer_session
+from mercato.identity.customer_auth import verify_email as verify_customer_email
+from mercato.identity.customer_auth import verify_password as check_customer_password
+from mercato.identity.customer_auth import web_session_shopper as customer_session
 from mercato.identity.customers.schemas import (
     Address,
     CustomerIn,
@@ -41,6 +59,7 @@ from mercato.identity.customers.schemas import (
     Email,
     MergeIn,
 )
+from mercato.identity.customers.service import add_address as add_customer_address
 from mercato.identity.customers.service import (
     create_customer,
     customer_id_for_email,
@@ -51,10 +70,12 @@ from mercato.identity.customers.service import (
     update_customer,
 )
 from mercato.identity.customers.service import merge as merge_customers
+from mercato.identity.schemas_store import AddressBookIn, SignUpIn
 from mercato.identity.shoppers import Shopper
 
 __all__ = [
     "Address",
+    "AddressBookIn",
     "AuditTrailEntry",
     "CustomerIn",
     "CustomerOut",
@@ -62,19 +83,32 @@ __all__ = [
     "Email",
     "MergeIn",
     "Shopper",
+    "SignUpIn",
+    "add_customer_address",
     "annotate_audit",
     "audit_action",
     "audit_trail",
+    "check_customer_password",
     "create_customer",
+    "customer_account",
     "customer_id_for_email",
     "customer_out",
+    "customer_profile",
+    "customer_session",
     "customer_tags",
     "email_verified",
+    "end_customer_session",
     "get_audit_entry",
     "get_customer",
     "list_audit_entries",
     "list_customers",
     "merge_customers",
     "record_audit",
+    "request_email_verification",
+    "request_password_reset",
+    "reset_customer_password",
+    "sign_up_customer",
+    "start_customer_session",
     "update_customer",
+    "verify_customer_email",
 ]

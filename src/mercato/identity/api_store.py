@@ -13,7 +13,7 @@ from mercato.identity import customer_auth as auth
 from mercato.identity import ports
 from mercato.identity.customers import service as customers
 from mercato.identity.customers.schemas import CustomerAddressOut
-from mercato.identity.deps import client_of, current_customer, identity
+from mercato.identity.deps import account_link, client_of, current_customer, identity
 from mercato.identity.schemas import TokenResponse
 from mercato.identity.schemas_store import (
     Accepted,
@@ -33,21 +33,11 @@ from mercato.identity.service import Identity
 from mercato.identity.shoppers import Shopper
 from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
-from mercato.tenancy.service import storefront_url
 
 store_router = APIRouter(prefix="/store/v1/{store}", route_class=MercatoRoute,
                          tags=["storefront accounts"])
 BODY_CREDENTIAL = [Depends(credential_in_body)]
 """Sign-in and token routes: the body is the credential an Idempotency-Key is scoped to."""
-
-
-def _link(request: Request, session: Session, store: Store, page: str) -> str | None:
-    """Where a mailed link points: the storefront's account page, on the store's verified
-    domain or MERCATO_PUBLIC_URL, never on the request's own host (``storefront_url``)."""
-    base = storefront_url(session, slug=store.slug,
-                          public_url=request.app.state.settings.public_url,
-                          via_host=request.headers.get("host"))
-    return f"{base}/account/{page}" if base else None
 
 
 def _token(ident: Identity, token: str) -> TokenResponse:
@@ -70,7 +60,7 @@ def sign_up(body: SignUpIn, request: Request, *, store: Store = Depends(current_
                            first_name=body.first_name, last_name=body.last_name)
     customer = customers.get_customer(session, account.customer_id)
     auth.request_verification(session, store, account, body.email,
-                              _link(request, session, store, "verify-email"))
+                              account_link(request, session, store, "verify-email"))
     return ProfileOut(**auth.profile(account, customer))
 
 
@@ -113,7 +103,7 @@ def request_reset(body: ResetRequestIn, request: Request,
                   *, store: Store = Depends(current_store),
                   session: DbSession) -> Accepted:
     auth.request_password_reset(session, store, body.email,
-                                _link(request, session, store, "reset-password"))
+                                account_link(request, session, store, "reset-password"))
     return Accepted(status="If the email has an account, a reset link is on its way.")
 
 
@@ -135,7 +125,7 @@ def request_verify(request: Request, *, store: Store = Depends(current_store),
                    session: DbSession) -> Accepted:
     account = auth.get_account(session, shopper)
     auth.request_verification(session, store, account, shopper.email,
-                              _link(request, session, store, "verify-email"))
+                              account_link(request, session, store, "verify-email"))
     return Accepted(status="A verification link is on its way unless already verified.")
 
 

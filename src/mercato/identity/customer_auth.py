@@ -37,7 +37,10 @@ from mercato.tenancy import Store
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
 RESET_TTL = dt.timedelta(hours=1)
 VERIFY_TTL = dt.timedelta(days=3)
-PURPOSES = ("password_reset", "verify_email")
+WEB_SESSION_TTL = dt.timedelta(days=30)
+PURPOSES = ("password_reset", "verify_email", "web_session")
+"""What a ``CustomerToken`` is for: the two mailed one-time tokens, and the storefront pages'
+sign-ins (a browser's session, ended by sign-out or a new password)."""
 log = structlog.get_logger("mercato.identity")
 
 
@@ -231,6 +234,7 @@ def reset_password(session: Session, identity: Identity, *, token: str,
     account = _use_token(session, token, "password_reset")
     account.password_hash = identity.passwords.hash(password)
     account.token_epoch += 1
+    _end_web_sessions(session, account)
     account.verified_at = account.verified_at or utcnow()
     session.flush()
     return account
@@ -262,7 +266,73 @@ def change_password(session: Session, identity: Identity, account: CustomerAccou
                                errors=[{"field": "current_password", "message": "wrong"}])
     account.password_hash = identity.passwords.hash(check_password(new, "new_password"))
     account.token_epoch += 1
+    _end_web_sessions(session, account)
     session.flush()
+
+
+# -- the storefront pages' sessions ----------------------------------------------------------------
+
+def start_web_session(session: Session, account_id: str) -> tuple[str, Shopper]:
+    """A browser's sign-in to the storefront pages (the account's password or a mailed token
+    was checked): the cookie and the shopper it signs in. Kept server-side (a
+    ``CustomerToken`` of purpose ``web_session``): the cookie holds only its id and secret, so
+    signing out or a new password ends it at once, unlike a signed customer token, which
+    lives until it expires."""
+    account = get_owned(session, CustomerAccount, account_id)
+    if account is None:  # removed since the password was checked
+        raise Unauthorized("Email or password is incorrect.")
+    token, _ = _new_token(session, account, "web_session", WEB_SESSION_TTL)
+    customer = get_customer(session, account.customer_id)
+    return token, Shopper(account_id=account.id, customer_id=account.customer_id,
+                          organization_id=account.organization_id, email=customer.email or "")
+
+
+def _web_session_row(session: Session, cookie: str,
+                     organization_id: str) -> tuple[CustomerToken, CustomerAccount, str] | None:
+    parts = split_compound_secret(TOKEN_PREFIX, cookie.strip())
+    if parts is None:
+        return None
+    row = session.execute(
+        select(CustomerToken, CustomerAccount, Customer.email)
+        .join(CustomerAccount, CustomerAccount.id == CustomerToken.account_id)
+        .join(Customer, Customer.id == CustomerAccount.customer_id)
+        .where(CustomerToken.id == parts[0])).first()
+    if row is None:
+        return None
+    token, account, email = row
+    if (token.purpose != "web_session" or token.organization_id != organization_id
+            or token.used_at is not None or token.expires_at <= utcnow()
+            or not secret_matches(token.secret_hash, parts[1])):
+        return None
+    return token, account, email or ""
+
+
+def web_session_shopper(session: Session, cookie: str, organization_id: str) -> Shopper | None:
+    """The shopper a storefront session cookie signs in to this organization's store, or None
+    when it is no (longer a) session: unknown, signed out, ended by a new password, expired,
+    or another organization's."""
+    found = _web_session_row(session, cookie, organization_id)
+    if found is None:
+        return None
+    _, account, email = found
+    return Shopper(account_id=account.id, customer_id=account.customer_id,
+                   organization_id=account.organization_id, email=email)
+
+
+def end_web_session(session: Session, cookie: str, organization_id: str) -> None:
+    """Sign a browser out; an unknown or ended session changes nothing."""
+    found = _web_session_row(session, cookie, organization_id)
+    if found is not None:
+        found[0].used_at = utcnow()
+        session.flush()
+
+
+def _end_web_sessions(session: Session, account: CustomerAccount) -> None:
+    """A new password ends every browser's session of the account, as it ends its tokens
+    (``token_epoch``)."""
+    session.execute(update(CustomerToken).where(
+        CustomerToken.account_id == account.id, CustomerToken.purpose == "web_session",
+        CustomerToken.used_at.is_(None)).values(used_at=utcnow()))
 
 
 def profile(account: CustomerAccount, customer: Customer) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, Request, Security
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from mercato.core.auth import Authenticator, bearer_scheme
@@ -19,6 +20,7 @@ from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import API_KEY_PREFIX
 from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
+from mercato.tenancy.service import storefront_url
 
 STORE_PREFIX = "/store/"
 AUTH_PREFIX = "/api/v1/auth/"
@@ -32,6 +34,16 @@ def client_of(request: Request) -> str:
     """The caller's address, which sign-in failures are counted against: the connection's, or
     the one a trusted proxy reports (``core.proxies``), never a header from anyone else."""
     return request.client.host if request.client else "unknown"
+
+
+def account_link(request: Request, session: Session, store: Store, page: str) -> str | None:
+    """Where a mailed link points: the storefront's account page (``/account/<page>``), on
+    the store's verified domain or MERCATO_PUBLIC_URL, never on the request's own host
+    (``storefront_url``). The API's account routes and the storefront's pages both use it."""
+    base = storefront_url(session, slug=store.slug,
+                          public_url=request.app.state.settings.public_url,
+                          via_host=request.headers.get("host"))
+    return f"{base}/account/{page}" if base else None
 
 
 # -- staff: the authenticator ------------------------------------------------------------------

@@ -194,6 +194,14 @@ def set_email(cart: Cart, email: str) -> None:
 
 # -- merging at sign-in --------------------------------------------------------------------------
 
+def shopper_cart(session: Session, shopper: Shopper) -> Cart | None:
+    """The shopper's newest open cart (the one a sign-in without a guest cart carries on
+    with), or None."""
+    return session.scalar(select(Cart).where(
+        Cart.customer_id == shopper.customer_id, Cart.status == "open",
+        Cart.expires_at > utcnow()).order_by(Cart.updated_at.desc(), Cart.id.desc()).limit(1))
+
+
 def merge_into_customer(session: Session, guest_id: str, shopper: Shopper, *,
                         ttl_hours: int) -> Cart:
     """The shopper's open cart with the guest cart's lines added (the guest cart is then

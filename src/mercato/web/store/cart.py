@@ -1,5 +1,6 @@
-"""The storefront's cart page: a guest cart made, changed and priced by the same cart service
-as ``/store/v1/{store}/carts``, remembered by its id in a cookie of the store's path.
+"""The storefront's cart page: a cart (a guest's, or the signed-in customer's) made, changed
+and priced by the same cart service as ``/store/v1/{store}/carts``, remembered by its id in
+a cookie of the store's path.
 
 Every change is a plain form POST (CSRF checked by ``shop_page``) answered by a redirect to
 the cart (POST-redirect-GET); a refused change re-renders the page with its error beside the
@@ -22,6 +23,7 @@ from mercato.core.uow import DbSession, MercatoRoute
 from mercato.web.store.catalog import product_page
 from mercato.web.store.common import (
     Shop,
+    adopt_shopper_cart,
     load,
     open_cart,
     page,
@@ -67,14 +69,17 @@ def cart(request: Request, session: DbSession, shop: Shop = Depends(shop_page)) 
 
 
 def _editable(request: Request, session: Session, shop: Shop) -> Any:
-    """This browser's open cart, locked for a change; a new guest cart when it has none."""
+    """This browser's open cart, locked for a change; a new one (the signed-in customer's,
+    or a guest's) when it has none."""
+    adopt_shopper_cart(session, shop)
     if shop.cart_id is not None:
         try:
-            return checkout.editable(session, shop.cart_id, None,
+            return checkout.editable(session, shop.cart_id, shop.shopper,
                                      ttl_hours=settings_of(request).cart_ttl_hours)
         except MercatoError:
             shop.cart_id = None
-    made = checkout.create_cart(session, None, currency=load(request, session, shop).currency,
+    made = checkout.create_cart(session, shop.shopper,
+                                currency=load(request, session, shop).currency,
                                 email=None, ttl_hours=settings_of(request).cart_ttl_hours)
     shop.cart_id = made.id
     return made
@@ -161,5 +166,5 @@ def _existing(request: Request, session: Session, shop: Shop) -> Any:
     its cookie gone)."""
     if shop.cart_id is None:
         raise NotFound("Your cart has expired; add the products again.")
-    return checkout.editable(session, shop.cart_id, None,
+    return checkout.editable(session, shop.cart_id, shop.shopper,
                              ttl_hours=settings_of(request).cart_ttl_hours)

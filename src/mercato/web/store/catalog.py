@@ -196,9 +196,10 @@ def _structured(product: dict[str, Any], summary: dict[str, Any] | None,
 def product_page(request: Request, session: Session, shop: Shop, slug: str, *,
                  status: int = 200, errors: dict[str, str] | None = None,
                  error_list: list[dict[str, str]] | None = None,
-                 values: dict[str, str] | None = None) -> Response:
-    """A product's page; also the answer to an add-to-cart the cart refused (422, its
-    errors beside the fields)."""
+                 values: dict[str, str] | None = None,
+                 review: dict[str, str] | None = None) -> Response:
+    """A product's page; also the answer to an add-to-cart or a review (``review``: what was
+    entered) refused (422, its errors beside the fields)."""
     load(request, session, shop)
     cart_count(session, shop)
     product = catalog.get_published(session, slug)
@@ -214,7 +215,8 @@ def product_page(request: Request, session: Session, shop: Shop, slug: str, *,
         "meta_description": _summary(product["description"] or product["title"]),
         "canonical": canonical,
         "json_ld": json_ld(_structured(product, summary, canonical)),
-        "errors": errors or {}, "error_list": error_list or []}, status=status)
+        "errors": errors or {}, "error_list": error_list or [], "review": review or {}},
+        status=status)
 
 
 @router.get("/s/{store}/products/{slug}", response_class=HTMLResponse)

@@ -1,10 +1,11 @@
-"""What every storefront page shares: the store it is for, its CSRF cookie, its cart cookie
-and the layout's context (store name, locale, cart count).
+"""What every storefront page shares: the store it is for, its CSRF cookie, its cart cookie,
+the signed-in customer and the layout's context (store name, locale, cart count).
 
-Shoppers have no session yet: a form's CSRF token is a double-submit cookie of the store's
-path (as the admin's sign-in form's is), and a guest cart is remembered by its id, the
-credential ``/store/v1/{store}/carts/{id}`` takes, in an HttpOnly SameSite=Lax cookie of the
-store's path.
+A form's CSRF token is a double-submit cookie of the store's path (as the admin's sign-in
+form's is), and a cart is remembered by its id, the credential
+``/store/v1/{store}/carts/{id}`` takes, in an HttpOnly SameSite=Lax cookie of the store's
+path. A customer who signs in (``account``) holds a server-side session in another such
+cookie (``SESSION_COOKIE``): ``shop.shopper`` on every page, None for a guest.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from mercato import checkout
+from mercato import checkout, identity
 from mercato.core.errors import MercatoError
+from mercato.core.uow import uow_of
 from mercato.identity import Shopper
 from mercato.settings import Settings
 from mercato.tenancy import OrgSettings, Store, organization_settings
@@ -29,6 +31,9 @@ from mercato.web.templating import render
 PREFIX = "/s"
 CSRF_COOKIE = "mercato_store_csrf"
 CART_COOKIE = "mercato_cart"
+SESSION_COOKIE = "mercato_customer"
+SESSION_MAX_AGE = 30 * 86400
+"""The customer session cookie's lifetime: the session's own (``WEB_SESSION_TTL``)."""
 
 
 @dataclass
@@ -43,6 +48,8 @@ class Shop:
     settings: OrgSettings | None = None
     shopper: Shopper | None = None
     """The signed-in customer of this browser, None for a guest."""
+    session_cookie: str | None = None
+    """The customer session cookie as this answer leaves it (None: none, or cleared)."""
 
     @property
     def base(self) -> str:
@@ -54,13 +61,28 @@ class Shop:
 
 
 async def shop_page(request: Request, store: Store = Depends(current_store)) -> Shop:
-    """A page dependency: the store (404 page when no store has the slug) and, on an unsafe
-    request, the CSRF check (403 page without the cookie's token in the form)."""
+    """A page dependency: the store (404 page when no store has the slug), the signed-in
+    customer, and, on an unsafe request, the CSRF check (403 page without the cookie's token
+    in the form).
+
+    The customer's session is looked up on the endpoint's thread just before a plain ``def``
+    endpoint runs (``UnitOfWork.defer``), as a staff session is: no second trip to the thread
+    pool, and none at all for a guest. An ``async`` endpoint calls ``uow.run_deferred()`` on
+    its thread before it reads ``shop.shopper``."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
+    signed_in = request.cookies.get(SESSION_COOKIE) or None
     shop = Shop(store=store, csrf_token=cookie or new_login_csrf(), new_csrf=not cookie,
-                cart_id=request.cookies.get(CART_COOKIE) or None)
+                cart_id=request.cookies.get(CART_COOKIE) or None, session_cookie=signed_in)
     request.state.shop = shop  # a refusal's page shows in the store's layout too
     await check_csrf(request, cookie)
+    if signed_in is not None:
+        def confirm(session: Session) -> None:
+            shop.shopper = identity.customer_session(session, signed_in,
+                                                     store.organization_id)
+            if shop.shopper is None:  # signed out, a new password, expired: forget it
+                shop.session_cookie = None
+
+        uow_of(request).defer(confirm)
     return shop
 
 
@@ -77,13 +99,23 @@ def load(request: Request, session: Session, shop: Shop) -> OrgSettings:
     return shop.settings
 
 
+def adopt_shopper_cart(session: Session, shop: Shop) -> None:
+    """A signed-in customer whose browser holds no cart carries on with their open cart (one
+    made in another browser, or before a sign-out)."""
+    if shop.cart_id is None and shop.shopper is not None:
+        own = checkout.shopper_cart(session, shop.shopper)
+        shop.cart_id = own.id if own is not None else None
+
+
 def _open(session: Session, shop: Shop) -> Any | None:
-    """This browser's guest cart if it is still open; an expired, merged or checked-out one
-    is forgotten (its cookie cleared)."""
+    """This browser's cart (a guest's, or the signed-in customer's) if it is still open; an
+    expired, merged or checked-out one, or a customer's cart after sign-out, is forgotten (its
+    cookie cleared)."""
+    adopt_shopper_cart(session, shop)
     if shop.cart_id is None:
         return None
     try:
-        cart = checkout.get_cart(session, shop.cart_id, None)
+        cart = checkout.get_cart(session, shop.cart_id, shop.shopper)
     except MercatoError:
         cart = None
     if cart is None or cart.status != "open":
@@ -93,7 +125,7 @@ def _open(session: Session, shop: Shop) -> Any | None:
 
 
 def open_cart(session: Session, shop: Shop) -> checkout.CartView | None:
-    """The guest cart of this browser, priced now, if it is still open."""
+    """The cart of this browser, priced now, if it is still open."""
     cart = _open(session, shop)
     if cart is None:
         return None
@@ -110,11 +142,20 @@ def cart_count(session: Session, shop: Shop) -> None:
 
 
 def with_cookies(request: Request, shop: Shop, response: Response) -> Response:
-    """Set the CSRF cookie when it is new, and the cart cookie as the cart now stands."""
+    """Set the CSRF cookie when it is new, and the cart and customer session cookies as they
+    now stand."""
     secure = cookie_secure(request)
     if shop.new_csrf:
         response.set_cookie(CSRF_COOKIE, shop.csrf_token, path=shop.base, httponly=True,
                             samesite="lax", secure=secure)
+    if shop.session_cookie != (request.cookies.get(SESSION_COOKIE) or None):
+        if shop.session_cookie is None:
+            response.delete_cookie(SESSION_COOKIE, path=shop.base, httponly=True,
+                                   samesite="lax", secure=secure)
+        else:
+            response.set_cookie(SESSION_COOKIE, shop.session_cookie, path=shop.base,
+                                max_age=SESSION_MAX_AGE, httponly=True, samesite="lax",
+                                secure=secure)
     sent = request.cookies.get(CART_COOKIE) or None
     if shop.cart_id != sent:
         if shop.cart_id is None:
