@@ -171,9 +171,8 @@ def register(request: Request, session: DbSession,
 
 
 @router.post("/pos/register", response_class=HTMLResponse)
-async def choose_register(request: Request, session: DbSession,
+def choose_register(request: Request, session: DbSession, form: FormData = Depends(form_of),
                           staff: StaffSession = Depends(staff_page(SELL))) -> Response:
-    form = await form_of(request)
     wanted = text(form, "location", 50)
     found = inventory.find_location(session, wanted) if wanted else None
     if found is None or not found.active:
@@ -205,11 +204,10 @@ def _add(session: Session, ticket: Ticket, sku: str, quantity: int) -> str:
 
 
 @router.post("/pos/scan", response_class=HTMLResponse)
-async def scan(request: Request, session: DbSession,
+def scan(request: Request, session: DbSession, form: FormData = Depends(form_of),
                staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     """What the "Scan or search" field sends (a scanner types then presses Enter): an exact
     SKU or barcode adds one unit; anything else searches by name at this register."""
-    form = await form_of(request)
     code = text(form, "code")
     ticket = read_ticket(request, staff)
     if not code:
@@ -227,10 +225,9 @@ async def scan(request: Request, session: DbSession,
 
 
 @router.post("/pos/lines", response_class=HTMLResponse)
-async def add_line(request: Request, session: DbSession,
+def add_line(request: Request, session: DbSession, form: FormData = Depends(form_of),
                    staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     """A search result's "Add" button."""
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     try:
         title = _add(session, ticket, text(form, "sku", 100), 1)
@@ -241,10 +238,9 @@ async def add_line(request: Request, session: DbSession,
 
 
 @router.post("/pos/lines/update", response_class=HTMLResponse)
-async def update_line(request: Request, session: DbSession,
+def update_line(request: Request, session: DbSession, form: FormData = Depends(form_of),
                       staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     """A line's quantity (0 removes it)."""
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     line = ticket.line(text(form, "sku", 100))
     if line is None:
@@ -263,9 +259,8 @@ async def update_line(request: Request, session: DbSession,
 
 
 @router.post("/pos/lines/remove", response_class=HTMLResponse)
-async def remove_line(request: Request, session: DbSession,
+def remove_line(request: Request, session: DbSession, form: FormData = Depends(form_of),
                       staff: StaffSession = Depends(staff_page(SELL))) -> Response:
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     line = ticket.line(text(form, "sku", 100))
     if line is not None:
@@ -275,9 +270,8 @@ async def remove_line(request: Request, session: DbSession,
 
 
 @router.post("/pos/lines/discount", response_class=HTMLResponse)
-async def line_discount(request: Request, session: DbSession,
+def line_discount(request: Request, session: DbSession, form: FormData = Depends(form_of),
                         staff: StaffSession = Depends(staff_page(SELL, DISCOUNT))) -> Response:
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     line = ticket.line(text(form, "sku", 100))
     if line is None:
@@ -292,9 +286,8 @@ async def line_discount(request: Request, session: DbSession,
 
 
 @router.post("/pos/discount", response_class=HTMLResponse)
-async def order_discount(request: Request, session: DbSession,
+def order_discount(request: Request, session: DbSession, form: FormData = Depends(form_of),
                          staff: StaffSession = Depends(staff_page(SELL, DISCOUNT))) -> Response:
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     try:
         ticket.discount = parse_discount(text(form, "kind", 10), text(form, "value", 20))
@@ -306,16 +299,15 @@ async def order_discount(request: Request, session: DbSession,
 
 
 @router.post("/pos/clear", response_class=HTMLResponse)
-async def clear(request: Request, staff: StaffSession = Depends(staff_page(SELL))) -> Response:
+def clear(request: Request, staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     return saved(request, staff, None, flash="Sale cleared.")
 
 
 # -- the customer --------------------------------------------------------------------------------
 
 @router.post("/pos/customer", response_class=HTMLResponse)
-async def attach_customer(request: Request, session: DbSession,
+def attach_customer(request: Request, session: DbSession, form: FormData = Depends(form_of),
                           staff: StaffSession = Depends(staff_page(SELL))) -> Response:
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     customer = get_customer(session, text(form, "customer_id", 26))  # 404 when unknown
     ticket.customer_id = customer.id
@@ -324,10 +316,9 @@ async def attach_customer(request: Request, session: DbSession,
 
 
 @router.post("/pos/customer/new", response_class=HTMLResponse)
-async def new_customer(request: Request, session: DbSession,
+def new_customer(request: Request, session: DbSession, form: FormData = Depends(form_of),
                        staff: StaffSession = Depends(staff_page(SELL, "customers:write"))
                        ) -> Response:
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     first, _, last = text(form, "name", 200).partition(" ")
     entered = {"name": text(form, "name"), "email": text(form, "email", 320)}
@@ -353,7 +344,7 @@ async def new_customer(request: Request, session: DbSession,
 
 
 @router.post("/pos/customer/remove", response_class=HTMLResponse)
-async def detach_customer(request: Request,
+def detach_customer(request: Request,
                           staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     ticket = read_ticket(request, staff)
     ticket.customer_id = None
@@ -432,10 +423,9 @@ def tender_of(form: FormData, due: Decimal, *, final: bool) -> Tender:
 
 
 @router.post("/pos/tenders", response_class=HTMLResponse)
-async def add_tender(request: Request, session: DbSession,
+def add_tender(request: Request, session: DbSession, form: FormData = Depends(form_of),
                      staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     """Part of the total on one tender (a split payment); the rest is taken next."""
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     due = price(session, ticket, currency_of(request)).total - ticket.paid()
     entered = {k: text(form, k) for k in ("method", "received", "amount", "reference", "code")}
@@ -456,9 +446,8 @@ async def add_tender(request: Request, session: DbSession,
 
 
 @router.post("/pos/tenders/remove", response_class=HTMLResponse)
-async def remove_tender(request: Request,
+def remove_tender(request: Request, form: FormData = Depends(form_of),
                         staff: StaffSession = Depends(staff_page(SELL))) -> Response:
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     index = text(form, "index", 3)
     if index.isdigit() and int(index) < len(ticket.tenders):
@@ -539,10 +528,9 @@ def complete(session: Session, organization_id: str, location: inventory.Locatio
 
 
 @router.post("/pos/sale", response_class=HTMLResponse)
-async def complete_sale(request: Request, session: DbSession,
+def complete_sale(request: Request, session: DbSession, form: FormData = Depends(form_of),
                         staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     """"Complete sale": the last tender covers what is left, and the sale is made."""
-    form = await form_of(request)
     ticket = read_ticket(request, staff)
     entered = {k: text(form, k) for k in ("method", "received", "amount", "reference", "code")}
     register_ = register_of(request, session)
@@ -625,9 +613,8 @@ def receipt(order_id: str, request: Request, session: DbSession,
 
 
 @router.post("/pos/receipts/{order_id}/email", response_class=HTMLResponse)
-async def email(order_id: str, request: Request, session: DbSession,
+def email(order_id: str, request: Request, session: DbSession, form: FormData = Depends(form_of),
                 staff: StaffSession = Depends(staff_page(SELL))) -> Response:
-    form = await form_of(request)
     to = text(form, "email", 320)
     if not to or "@" not in to:
         return receipt_page(request, session, order_id, status=422, values={"email": to},
