@@ -558,7 +558,7 @@ def complete_sale(request: Request, session: DbSession, form: FormData = Depends
                     f"{fmt.money(due, currency)} due.")}])
             if last.amount:
                 ticket.tenders.append(last)
-        order_id, change = complete(session, organization_of(staff), register_.location,
+        order_id, _change = complete(session, organization_of(staff), register_.location,
                                     ticket, priced, currency)
     except SaleRefused as refused:
         return pay_page(request, session, staff, read_ticket(request, staff),
@@ -569,10 +569,8 @@ def complete_sale(request: Request, session: DbSession, form: FormData = Depends
         return pay_page(request, session, staff, read_ticket(request, staff),
                         status=exc.status if exc.status in (409, 422) else 422,
                         errors=errors_of(exc), values=entered)
-    fmt = formats_of(request)
-    response = redirect(f"{PATH}/receipts/{order_id}", flash=(
-        f"Sale complete. Change due: {fmt.money(change, currency)}." if change
-        else "Sale complete."))
+    # the receipt shows the change due (once on the page: the flash does not repeat it)
+    response = redirect(f"{PATH}/receipts/{order_id}", flash="Sale complete.")
     write_ticket(request, response, staff, None)
     return response
 
