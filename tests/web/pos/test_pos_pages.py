@@ -15,6 +15,7 @@ from mercato.core.ids import new_id
 from tests.conftest import PASSWORD, Org
 from tests.inventory.helpers import level, make_location, receive
 from tests.web.conftest import Browser, add_staff, csrf_of
+from tests.payments.helpers import grant_credit, issue_card, new_customer
 from tests.web.store.helpers import card, variant
 
 
@@ -293,3 +294,72 @@ def test_the_register_location_is_remembered_and_can_be_changed(
     assert person.submit("/pos/register", {"location": first["code"]}).status_code == 303
     assert f'value="{first["id"]}" selected' in person.get("/pos").text
     assert person.submit("/pos/register", {"location": "nowhere"}).status_code == 422
+
+
+def test_a_return_against_a_receipt_restocks_the_register_and_refunds(
+        app: FastAPI, client: TestClient, org: Org) -> None:
+    sku, _, place = stocked_card(client, org, 2, price="6.00")
+    person = cashier(app, client, org)
+    scan(person, sku)
+    scan(person, sku)
+    assert person.submit("/pos/sale", {"method": "cash", "received": "12"}).status_code == 303
+    assert on_hand(client, org, sku, place) == 0
+    [order] = orders_of(client, org, sku)
+    missing = person.get("/pos/returns", params={"number": "999999"})
+    assert missing.status_code == 404
+    found = person.get("/pos/returns", params={"number": str(order["number"])})
+    assert found.status_code == 200
+    line_id = client.get(f"/api/v1/orders/{order['id']}",
+                         headers=org.headers).json()["lines"][0]["id"]
+    too_many = person.submit(f"/pos/returns/{order['id']}", {
+        f"qty.{line_id}": "3", "restock": "true", "refund": "cash"})
+    assert too_many.status_code == 422
+    assert on_hand(client, org, sku, place) == 0
+    done = person.submit(f"/pos/returns/{order['id']}", {
+        f"qty.{line_id}": "1", "restock": "true", "refund": "cash"})
+    assert done.status_code == 303, done.text
+    assert on_hand(client, org, sku, place) == 1
+    after = client.get(f"/api/v1/orders/{order['id']}", headers=org.headers).json()
+    assert after["lines"][0]["returned"] == 1
+    assert after["refunded_total"] == "6.00"
+    # the returned copy sells again at once (an exchange is a return, then a new sale)
+    assert sell_for_cash(person, sku, "6").status_code == 303
+    assert on_hand(client, org, sku, place) == 0
+
+
+def test_store_credit_and_a_gift_card_split_a_sale_with_cash_and_a_bad_code_changes_nothing(
+        app: FastAPI, client: TestClient, org: Org) -> None:
+    sku, _, place = stocked_card(client, org, 1, price="20.00")
+    customer = new_customer(client, org)
+    grant_credit(client, org, customer, "5.00")
+    gift = issue_card(client, org, "10.00")
+    person = cashier(app, client, org)
+    scan(person, sku)
+    assert person.submit("/pos/customer", {"customer_id": customer}).status_code == 303
+    assert person.submit("/pos/tenders", {"method": "store_credit",
+                                          "amount": "5.00"}).status_code == 303
+    bad = person.submit("/pos/tenders", {"method": "gift_card", "amount": "10.00",
+                                         "code": "NOPE-NOPE"})
+    assert bad.status_code == 303  # a code is checked when the sale is made, with the rest
+    refused = person.submit("/pos/sale", {"method": "cash", "received": "5.00"})
+    assert refused.status_code == 422
+    assert "Gift card refused" in refused.text
+    assert on_hand(client, org, sku, place) == 1
+    credit = client.get(f"/api/v1/customers/{customer}/store-credit", headers=org.headers)
+    assert "5.00" in credit.text  # the store credit charge was undone with the sale
+    assert orders_of(client, org, sku) == []
+
+    person.submit("/pos/tenders/remove", {"index": "1"})
+    assert person.submit("/pos/tenders", {"method": "gift_card", "amount": "10.00",
+                                          "code": gift["code"]}).status_code == 303
+    done = person.submit("/pos/sale", {"method": "cash", "received": "10.00"})
+    assert done.status_code == 303, done.text
+    receipt = person.get(done.headers["location"]).text
+    assert re.search(r"Change due</dt><dd><strong[^>]*>\$5\.00<", receipt)
+    [order] = orders_of(client, org, sku)
+    detail = client.get(f"/api/v1/orders/{order['id']}", headers=org.headers).json()
+    assert sorted((p["method"], p["amount"]) for p in detail["payments"]) == [
+        ("cash", "5.00"), ("gift_card", "10.00"), ("store_credit", "5.00")]
+    card_now = client.get(f"/api/v1/gift-cards/{gift['id']}", headers=org.headers).json()
+    assert card_now["balance"] == "0.00"
+    assert on_hand(client, org, sku, place) == 0
