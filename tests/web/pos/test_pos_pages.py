@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from mercato.core.ids import new_id
 from tests.conftest import PASSWORD, Org
 from tests.inventory.helpers import level, make_location, receive
-from tests.web.conftest import Browser, add_staff, csrf_of
 from tests.payments.helpers import grant_credit, issue_card, new_customer
+from tests.web.conftest import Browser, add_staff, csrf_of
 from tests.web.store.helpers import card, variant
 
 
@@ -363,3 +363,20 @@ def test_store_credit_and_a_gift_card_split_a_sale_with_cash_and_a_bad_code_chan
     card_now = client.get(f"/api/v1/gift-cards/{gift['id']}", headers=org.headers).json()
     assert card_now["balance"] == "0.00"
     assert on_hand(client, org, sku, place) == 0
+
+
+def test_another_organizations_receipts_and_returns_are_404(
+        app: FastAPI, client: TestClient, org: Org, other_org: Org) -> None:
+    sku, _, _ = stocked_card(client, org, 1)
+    person = cashier(app, client, org)
+    assert sell_for_cash(person, sku, "10").status_code == 303
+    [order] = orders_of(client, org, sku)
+    theirs = cashier(app, client, other_org)
+    assert theirs.get(f"/pos/receipts/{order['id']}").status_code == 404
+    assert theirs.submit(f"/pos/receipts/{order['id']}/email",
+                         {"email": "x@example.com"}).status_code == 404
+    line_id = client.get(f"/api/v1/orders/{order['id']}",
+                         headers=org.headers).json()["lines"][0]["id"]
+    assert theirs.submit(f"/pos/returns/{order['id']}",
+                         {f"qty.{line_id}": "1", "refund": "cash"}).status_code == 404
+    assert person.get(f"/pos/receipts/{order['id']}").status_code == 200
