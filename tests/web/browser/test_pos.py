@@ -30,12 +30,20 @@ def test_a_cashier_sells_the_last_copy_for_cash_and_the_store_shows_it_sold_out(
     page.get_by_role("status").filter(has_text="Added").wait_for()
     sale = page.get_by_role("table", name="Sale")
     assert sale.get_by_text(f"Lightning Bolt {tag}", exact=True).is_visible()
+    for name in ("Scan or search", "Location"):  # the contract's names, once each (API.md)
+        assert page.get_by_label(name).count() == 1, name
+    assert page.get_by_role("button", name="Pay").count() == 1
+    screenshot(page, "pos-register")
     page.get_by_role("button", name="Pay").click()
     page.wait_for_url(re.compile(r"/pos/pay\b"))
+    assert page.get_by_label("Cash").count() == 1
+    assert page.get_by_label("Amount received").count() == 1
+    assert page.get_by_role("button", name="Complete sale").count() == 1
     page.get_by_label("Cash", exact=True).check()
     page.get_by_label("Amount received").fill("10")
     page.get_by_role("button", name="Complete sale").click()
     page.wait_for_url(re.compile(r"/pos/receipts/"))
+    assert page.get_by_text("Change due").count() == 1
     assert page.get_by_text("Change due").is_visible()
     assert "$5.75" in page.locator(".receipt").inner_text()
     screenshot(page, "pos-receipt")
