@@ -12,7 +12,8 @@ This package is catalog's face: other modules import what they use from here (or
 - Reads for other modules (``reads``): ``variant_facts`` / ``VariantFacts`` and
   ``category_ids_under`` (pricing scopes), ``published_products`` and ``variant_prices``
   (connectors' exports), ``product_type_id``, ``variants_matching`` (a search box's
-  variants, as a subquery of ids).
+  variants, as a subquery of ids), ``sku_for_code`` (the SKU a scanned SKU or barcode
+  names).
 - Writes: ``create_product`` / ``ProductCreate`` / ``VariantIn``, ``create_product_type`` /
   ``ProductTypeCreate``, ``install_type_set``; ``import_rows`` with ``SourceRow`` and
   ``join_list`` (rows upserted by SKU as a CSV import would; ``BatchResult``).
@@ -51,6 +52,7 @@ from mercato.catalog.reads import (
     import_rows,
     product_type_id,
     published_products,
+    sku_for_code,
     variant_facts,
     variant_prices,
     variants_matching,
@@ -131,6 +133,7 @@ __all__ = [
     "sale_items",
     "set_available",
     "set_costs",
+    "sku_for_code",
     "slugify",
     "stock_items",
     "variant_facts",

@@ -157,6 +157,18 @@ def import_rows(session: Session, organization_id: str,
     return Importer(organization_id).apply(session, rows)
 
 
+def sku_for_code(session: Session, code: str) -> str | None:
+    """The SKU of the variant whose SKU or barcode is exactly ``code`` (what a scanner at the
+    point of sale reads), or None."""
+    code = code.strip()
+    if not code:
+        return None
+    found = session.scalar(select(Variant.sku).where(Variant.sku == code).limit(1))
+    if found is None:
+        found = session.scalar(select(Variant.sku).where(Variant.barcode == code).limit(1))
+    return found
+
+
 def variants_matching(session: Session, text: str) -> Select[Any]:
     """Ids of the variants a search box finds, as a subquery: the variant whose SKU is exactly
     ``text`` when there is one, else every variant of the products the catalog's search finds

@@ -32,6 +32,7 @@ PERMISSIONS: dict[str, str] = {
     "customers:read": "Read customer records.",
     "customers:write": "Create, edit and merge customers.",
     "pos:sell": "Sell at the point of sale.",
+    "pos:discount": "Give line and order discounts at the point of sale.",
     "pricing:read": "Read price lists, pricing rules and promotions.",
     "pricing:write": "Manage price lists, pricing rules and promotions.",
     "checkout:read": "Read tax rates, shipping zones and shipping methods.",

@@ -1,4 +1,5 @@
-"""Mercato's pages: the admin (``/admin``), the storefront (``/s/{store}``), later the POS.
+"""Mercato's pages: the admin (``/admin``), the storefront (``/s/{store}``), the POS
+(``/pos``).
 
 Server-rendered (Jinja2) with htmx for partial updates; every handler is thin: it parses the
 form with the API's own schemas, calls the same service functions in the same unit of work,
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from mercato.web import admin, assets, store
+from mercato.web import admin, assets, pos, store
 from mercato.web.compression import PageCompression
 from mercato.web.errors import install_page_errors
 from mercato.web.routing import fenced
@@ -21,7 +22,7 @@ def install_pages(app: FastAPI) -> None:
     is fenced (``web.routing``), so an API request costs a string test per area, and a page
     request never tries the API's routes. Page paths answer errors with pages.
     Call after the error handlers are installed."""
-    for router in (fenced(assets.router), *admin.routers, *store.routers):
+    for router in (fenced(assets.router), *admin.routers, *store.routers, *pos.routers):
         app.include_router(router)
     install_page_errors(app)
     app.add_middleware(PageCompression)

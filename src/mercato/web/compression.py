@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-COMPRESSED_PREFIXES = ("/admin", "/assets/", "/s/")
+COMPRESSED_PREFIXES = ("/admin", "/assets/", "/s/", "/pos")
 
 
 class PageCompression:

@@ -153,7 +153,8 @@ def _sign_in_again(request: Request) -> SignInRequired:
     path = request.url.path
     if request.url.query and request.method in SAFE_METHODS:
         path += "?" + request.url.query
-    return SignInRequired(path if request.method in SAFE_METHODS else "/admin")
+    home = "/pos" if path == "/pos" or path.startswith("/pos/") else "/admin"
+    return SignInRequired(path if request.method in SAFE_METHODS else home)
 
 
 def _check_permissions(staff: StaffSession, permissions: tuple[str, ...]) -> None:

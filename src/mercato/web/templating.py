@@ -33,7 +33,7 @@ FLASH_COOKIE = "mercato_flash"
 
 env = Environment(
     loader=FileSystemLoader([HERE / "templates", HERE / "admin" / "templates",
-                             HERE / "store" / "templates"]),
+                             HERE / "store" / "templates", HERE / "pos" / "templates"]),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,

@@ -28,8 +28,10 @@ router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 
 
 def safe_next(value: str | None) -> str:
-    """Only a path of the admin: never another host (``//evil``) nor a scheme."""
-    if not value or not value.startswith("/admin") or value.startswith("//") or "\\" in value:
+    """Only a path of the admin or the POS (which signs in here): never another host
+    (``//evil``) nor a scheme."""
+    if (not value or not value.startswith(("/admin", "/pos")) or value.startswith("//")
+            or "\\" in value):
         return "/admin"
     return value
 
