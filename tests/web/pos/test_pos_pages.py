@@ -296,6 +296,20 @@ def test_the_register_location_is_remembered_and_can_be_changed(
     assert person.submit("/pos/register", {"location": "nowhere"}).status_code == 422
 
 
+def test_the_register_preselects_the_shop_among_warehouses_or_the_pos_channels_location(
+        app: FastAPI, client: TestClient, org: Org) -> None:
+    shop = make_location(client, org)
+    make_location(client, org, kind="warehouse")
+    person = cashier(app, client, org)
+    assert f'value="{shop["id"]}" selected' in person.get("/pos").text  # the only shop
+    other = make_location(client, org)
+    assert "Choose this register" in person.get("/pos").text  # two shops: the cashier chooses
+    made = client.post("/api/v1/channels", headers=org.headers,
+                       json={"name": "Counter", "kind": "pos", "locations": [other["id"]]})
+    assert made.status_code == 201, made.text
+    assert f'value="{other["id"]}" selected' in person.get("/pos").text  # the POS channel's
+
+
 def test_a_return_against_a_receipt_restocks_the_register_and_refunds(
         app: FastAPI, client: TestClient, org: Org) -> None:
     sku, _, place = stocked_card(client, org, 2, price="6.00")

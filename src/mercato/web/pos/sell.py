@@ -87,14 +87,22 @@ class Register:
 
 def register_of(request: Request, session: Session) -> Register:
     """The location this register sells from: the one remembered (a cookie), else the only
-    active location there is; None until the cashier chooses among several."""
+    one it could be (the only active location; or the only one the store's point-of-sale
+    channel sells from; or the only shop among warehouses); None until the cashier chooses
+    among several."""
     listed = list_locations(session, PageParams(limit=200, cursor=None)).items
     active = [loc for loc in listed if loc.active]
     active.sort(key=lambda loc: (loc.name.lower(), loc.code))
     chosen = request.cookies.get(REGISTER_COOKIE, "")
     found = next((loc for loc in active if loc.id == chosen), None)
-    if found is None and len(active) == 1:
-        found = active[0]
+    if found is None:
+        channel = inventory.channel_of_kind(session, "pos")
+        linked = {link.location_id for link in channel.locations} if channel else set()
+        for candidates in (active, [loc for loc in active if loc.id in linked],
+                           [loc for loc in active if loc.kind == "store"]):
+            if len(candidates) == 1:
+                found = candidates[0]
+                break
     return Register(found, active)
 
 
