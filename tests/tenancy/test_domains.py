@@ -341,3 +341,45 @@ def test_a_verifier_that_never_answers_is_given_up_on(
     assert gave_up.json()["checks"] == ["the check did not finish within 0.3 s"]
     assert client.get(f"/api/v1/organization/domains/{added['id']}",
                       headers=org.headers).json()["verified"] is False
+
+
+@pytest.mark.usefixtures("offline_dns")
+def test_a_verified_domain_serves_the_storefront_pages_at_its_root(
+    client: TestClient, org: Org, other_org: Org
+) -> None:
+    """``https://cards.example/`` is the store's storefront: its pages link from ``/``, its
+    cookies are scoped to ``/``, its canonical links name the domain, and its robots.txt is
+    at the root; the platform's own paths (API, admin, POS, another store's ``/s/``) are
+    untouched."""
+    from tests.web.store.helpers import card, csrf_in
+
+    domain = fresh_domain("cards")
+    added = claim(client, org, domain)
+    publish(domain, added["verification"]["dns"]["value"])
+    assert verify(client, org, added["id"]).status_code == 200
+    made = card(client, org, "Rooted Dragon", tag="rooted")
+    host = {"Host": domain}
+
+    home = client.get("/", headers=host)
+    assert home.status_code == 200, home.text
+    assert 'href="/cart"' in home.text
+    assert f"/s/{org.slug}" not in home.text
+    assert "path=/;" in home.headers["set-cookie"].lower()
+    product = client.get(f"/products/{made['slug']}", headers=host)
+    assert product.status_code == 200, product.text
+    assert f'rel="canonical" href="https://{domain}/products/{made["slug"]}"' in product.text
+    robots = client.get("/robots.txt", headers=host)
+    assert robots.status_code == 200
+    assert "Disallow: /cart" in robots.text
+    login = client.get("/account/login", headers=host)
+    assert login.status_code == 200
+    assert csrf_in(login.text)
+    assert client.get("/cart", headers=host).status_code == 200
+
+    assert client.get("/api/v1/organization", headers={**host, **org.headers}).status_code == 200
+    assert client.get("/admin/login", headers=host).status_code == 200
+    elsewhere = client.get(f"/s/{other_org.slug}/", headers=host)
+    assert elsewhere.status_code in (200, 404)
+    assert "Rooted Dragon" not in elsewhere.text
+    unverified = client.get("/", headers={"Host": fresh_domain()})
+    assert "Rooted Dragon" not in unverified.text

@@ -39,9 +39,18 @@ async def current_store(store: str, request: Request) -> Store:
     return found
 
 
-# -- custom domains: ``https://cards.example.com/store/v1/...`` reaches ``/store/v1/{slug}/...``
+# -- custom domains: ``https://cards.example.com/store/v1/...`` reaches ``/store/v1/{slug}/...``,
+# and ``https://cards.example.com/...`` the storefront's pages ``/s/{slug}/...``
 
 PREFIX = "/store/v1"
+PAGES = "/s"
+PLATFORM_ROOTS = frozenset({"api", "admin", "pos", "s", "store", "webhooks", "static", "docs",
+                            "redoc", "openapi.json", "health", "ready", "metrics"})
+"""First path segments that are the platform's own on every host: a store's domain serves
+its storefront at every other path."""
+STOREFRONT_ROOT = "storefront_root"
+"""Set in the request's state when the storefront is served at a custom domain's root: its
+pages then link and scope their cookies from ``/``."""
 
 
 class CustomDomainMiddleware:
@@ -50,16 +59,30 @@ class CustomDomainMiddleware:
         self.resolver = resolver
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
-            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
-            if host:
-                known, slug = self.resolver.cached(host)
-                if not known:
-                    slug = await run_in_threadpool(self.resolver.slug_for_host, host)
-                if slug:
+        if scope["type"] == "http":
+            path: str = scope.get("path", "")
+            api = path == PREFIX or path.startswith(PREFIX + "/")
+            root = path.split("/", 2)[1] if path.startswith("/") else ""
+            if api or root not in PLATFORM_ROOTS:
+                slug = await self._slug(scope)
+                if slug and api:
                     rest = path[len(PREFIX):].lstrip("/")
                     if rest.split("/", 1)[0] != slug:
-                        new_path = f"{PREFIX}/{slug}" + (f"/{rest}" if rest else "")
-                        scope = {**scope, "path": new_path, "raw_path": new_path.encode()}
+                        scope = _moved(scope, f"{PREFIX}/{slug}" + (f"/{rest}" if rest else ""))
+                elif slug:
+                    scope = _moved(scope, f"{PAGES}/{slug}{path if path != '/' else '/'}")
+                    scope["state"] = {**scope.get("state", {}), STOREFRONT_ROOT: True}
         await self.app(scope, receive, send)
+
+    async def _slug(self, scope: Scope) -> str | None:
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+        if not host:
+            return None
+        known, slug = self.resolver.cached(host)
+        if not known:
+            slug = await run_in_threadpool(self.resolver.slug_for_host, host)
+        return slug
+
+
+def _moved(scope: Scope, path: str) -> Scope:
+    return {**scope, "path": path, "raw_path": path.encode()}

@@ -23,7 +23,15 @@ from mercato.core.errors import NotFound
 from mercato.core.pagination import PageParams
 from mercato.core.query import filter_parameters, parse_query
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.web.store.common import Shop, cart_count, load, page, settings_of, shop_page
+from mercato.web.store.common import (
+    Shop,
+    cart_count,
+    load,
+    page,
+    settings_of,
+    shop_page,
+    site_url,
+)
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 
@@ -155,11 +163,10 @@ def json_ld(data: dict[str, Any]) -> Markup:
 
 
 def canonical_url(request: Request, shop: Shop, path: str) -> str | None:
-    """A page's address for search engines and link previews: under ``MERCATO_PUBLIC_URL``,
-    never built from the request's Host (which a client chooses, and a cache may keep); None
-    when no public URL is configured."""
-    public_url = settings_of(request).public_url
-    return f"{public_url.rstrip('/')}{shop.base}{path}" if public_url else None
+    """A page's address for search engines and link previews (``site_url``: never built from
+    a Host a client chose); None when the platform has no public address."""
+    site = site_url(request, shop)
+    return f"{site}{path}" if site else None
 
 
 def _structured(product: dict[str, Any], summary: dict[str, Any] | None,

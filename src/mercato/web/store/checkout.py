@@ -235,7 +235,7 @@ def _placed(request: Request) -> list[str]:
 
 def _remember(request: Request, shop: Shop, response: Response, cart_id: str) -> Response:
     kept = [cart_id, *[c for c in _placed(request) if c != cart_id]][:PLACED_KEEP]
-    response.set_cookie(PLACED_COOKIE, ".".join(kept), path=shop.base,
+    response.set_cookie(PLACED_COOKIE, ".".join(kept), path=shop.cookie_path,
                         max_age=PLACED_DAYS * 24 * 3600,
                         httponly=True, samesite="lax", secure=cookie_secure(request))
     return response

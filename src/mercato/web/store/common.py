@@ -24,7 +24,8 @@ from mercato.core.uow import uow_of
 from mercato.identity import Shopper
 from mercato.settings import Settings
 from mercato.tenancy import OrgSettings, Store, organization_settings
-from mercato.tenancy.deps import current_store
+from mercato.tenancy.deps import STOREFRONT_ROOT, current_store
+from mercato.tenancy.service import DomainResolver
 from mercato.web.session import check_csrf, cookie_secure, new_login_csrf
 from mercato.web.templating import render
 
@@ -50,10 +51,17 @@ class Shop:
     """The signed-in customer of this browser, None for a guest."""
     session_cookie: str | None = None
     """The customer session cookie as this answer leaves it (None: none, or cleared)."""
+    at_root: bool = False
+    """Served at the root of the store's verified custom domain (``https://cards.example/``)."""
 
     @property
     def base(self) -> str:
-        return f"{PREFIX}/{self.store.slug}"
+        """Where the store's pages are: ``/s/{slug}``, or ``""`` at a custom domain's root."""
+        return "" if self.at_root else f"{PREFIX}/{self.store.slug}"
+
+    @property
+    def cookie_path(self) -> str:
+        return self.base or "/"
 
     @property
     def currency(self) -> str:
@@ -72,7 +80,8 @@ async def shop_page(request: Request, store: Store = Depends(current_store)) -> 
     cookie = request.cookies.get(CSRF_COOKIE, "")
     signed_in = request.cookies.get(SESSION_COOKIE) or None
     shop = Shop(store=store, csrf_token=cookie or new_login_csrf(), new_csrf=not cookie,
-                cart_id=request.cookies.get(CART_COOKIE) or None, session_cookie=signed_in)
+                cart_id=request.cookies.get(CART_COOKIE) or None, session_cookie=signed_in,
+                at_root=bool(getattr(request.state, STOREFRONT_ROOT, False)))
     request.state.shop = shop  # a refusal's page shows in the store's layout too
     await check_csrf(request, cookie)
     if signed_in is not None:
@@ -89,6 +98,17 @@ async def shop_page(request: Request, store: Store = Depends(current_store)) -> 
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def site_url(request: Request, shop: Shop) -> str | None:
+    """The storefront's absolute address, for canonical links and sitemaps: at a custom
+    domain's root, ``https://`` and that domain (the middleware served the page only because
+    the Host is a verified domain of this store); else under ``MERCATO_PUBLIC_URL``, never
+    built from the request's Host. None when neither applies."""
+    if shop.at_root:
+        return f"https://{DomainResolver.bare(request.headers.get('host', ''))}"
+    public_url = settings_of(request).public_url
+    return f"{public_url.rstrip('/')}{shop.base}" if public_url else None
 
 
 def load(request: Request, session: Session, shop: Shop) -> OrgSettings:
@@ -146,24 +166,24 @@ def with_cookies(request: Request, shop: Shop, response: Response) -> Response:
     now stand."""
     secure = cookie_secure(request)
     if shop.new_csrf:
-        response.set_cookie(CSRF_COOKIE, shop.csrf_token, path=shop.base, httponly=True,
+        response.set_cookie(CSRF_COOKIE, shop.csrf_token, path=shop.cookie_path, httponly=True,
                             samesite="lax", secure=secure)
     if shop.session_cookie != (request.cookies.get(SESSION_COOKIE) or None):
         if shop.session_cookie is None:
-            response.delete_cookie(SESSION_COOKIE, path=shop.base, httponly=True,
+            response.delete_cookie(SESSION_COOKIE, path=shop.cookie_path, httponly=True,
                                    samesite="lax", secure=secure)
         else:
-            response.set_cookie(SESSION_COOKIE, shop.session_cookie, path=shop.base,
+            response.set_cookie(SESSION_COOKIE, shop.session_cookie, path=shop.cookie_path,
                                 max_age=SESSION_MAX_AGE, httponly=True, samesite="lax",
                                 secure=secure)
     sent = request.cookies.get(CART_COOKIE) or None
     if shop.cart_id != sent:
         if shop.cart_id is None:
-            response.delete_cookie(CART_COOKIE, path=shop.base, httponly=True, samesite="lax",
-                                   secure=secure)
+            response.delete_cookie(CART_COOKIE, path=shop.cookie_path, httponly=True,
+                                   samesite="lax", secure=secure)
         else:
             ttl = settings_of(request).cart_ttl_hours * 3600
-            response.set_cookie(CART_COOKIE, shop.cart_id, path=shop.base, max_age=ttl,
+            response.set_cookie(CART_COOKIE, shop.cart_id, path=shop.cookie_path, max_age=ttl,
                                 httponly=True, samesite="lax", secure=secure)
     return response
 

@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse, Response
 from mercato import catalog
 from mercato.core.errors import NotFound
 from mercato.core.uow import DbSession, MercatoRoute
-from mercato.web.store.common import Shop, settings_of, shop_page
+from mercato.web.store.common import Shop, shop_page, site_url
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 
@@ -27,16 +27,16 @@ NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 
 def _site(request: Request, shop: Shop) -> str:
-    public_url = settings_of(request).public_url
-    if not public_url:
+    site = site_url(request, shop)
+    if not site:
         raise NotFound("This platform has no public address (MERCATO_PUBLIC_URL), so no sitemap.")
-    return f"{public_url.rstrip('/')}{shop.base}"
+    return site
 
 
 @router.get("/s/{store}/robots.txt", response_class=PlainTextResponse)
 def robots(request: Request, shop: Shop = Depends(shop_page)) -> Response:
     lines = ["User-agent: *", *(f"Disallow: {shop.base}/{p}" for p in PRIVATE)]
-    if settings_of(request).public_url:
+    if site_url(request, shop):
         lines.append(f"Sitemap: {_site(request, shop)}/sitemap.xml")
     return PlainTextResponse("\n".join(lines) + "\n")
 
