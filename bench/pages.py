@@ -1,11 +1,15 @@
-"""The admin's product list page beside the JSON list it is built on.
+"""The admin's product list page, and the storefront's catalog and product pages, beside the
+JSON they are built on.
 
 A catalog of 100,000 variants (20,000 cards x 5 conditions, through the real import path),
 then at 16 connections: ``api_list`` (``GET /api/v1/products``, 50 items, a staff token) and
 ``admin_page`` (``GET /admin/products``, the same 50 items rendered as the page a signed-in
 member sees, with a session cookie), each with its filtered variant. Both compare with the
 ``auth_read`` ceiling; the page's ratio to the list is its cost of rendering (WEB.md: at most
-1.5x).
+1.5x). Then, anonymous as a shopper: ``store_list`` (``GET /store/v1/bench/products``, 24
+cards of one game with the eight facets the page shows) and ``store_catalog_page``
+(``GET /s/bench/products``, that page), ``store_product`` and ``store_product_page`` (one
+product's JSON and its page), compared with the ``noop`` ceiling.
 
 ``python -m bench pages [--db sqlite,postgresql]``; ``MERCATO_BENCH_PAGES_PRODUCTS`` (default
 20000) scales the catalog.
@@ -58,7 +62,7 @@ def page_session(server: Server) -> dict[str, str]:
         conn.close()
 
 
-@register("pages", description="the admin's product list page beside its JSON list")
+@register("pages", description="admin and storefront pages beside their JSON")
 def pages(ctx: Context) -> list[Row]:
     total_products = int(os.environ.get("MERCATO_BENCH_PAGES_PRODUCTS", "20000"))
     with stack(ctx.database) as s, tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +93,24 @@ def pages(ctx: Context) -> list[Row]:
             ctx.measure("admin_page_filtered", s.server, RequestTemplate(
                 "GET", f"/admin/products?{query}", cookie), ceiling="auth_read"),
         ]
-        for page_row, list_row in ((rows[1], rows[0]), (rows[3], rows[2])):
+        # the storefront's catalog page (24 cards and its facets) and a product page, each
+        # beside the storefront JSON it is built on, anonymous as a shopper is
+        facets = "product_type,category,attr.game,attr.set_code,attr.rarity,attr.condition," \
+                 "attr.finish,vendor"
+        shop = "attr.game=magic&sort=title"
+        rows += [
+            ctx.measure("store_list", s.server, RequestTemplate(
+                "GET", f"/store/v1/bench/products?limit=24&{shop}&facets={facets}", {}),
+                ceiling="noop"),
+            ctx.measure("store_catalog_page", s.server, RequestTemplate(
+                "GET", f"/s/bench/products?{shop}", {}), ceiling="noop"),
+            ctx.measure("store_product", s.server, RequestTemplate(
+                "GET", "/store/v1/bench/products/card-1", {}), ceiling="noop"),
+            ctx.measure("store_product_page", s.server, RequestTemplate(
+                "GET", "/s/bench/products/card-1", {}), ceiling="noop"),
+        ]
+        for page_row, list_row in ((rows[1], rows[0]), (rows[3], rows[2]), (rows[5], rows[4]),
+                                   (rows[7], rows[6])):
             page_row.extra["vs_json"] = round(
                 list_row.result.rps / page_row.result.rps, 2) if page_row.result.rps else None
         rows[0].extra["catalog"] = {"products": total_products,

@@ -70,7 +70,7 @@ def test_the_package_holds_no_emulator_and_never_imports_one() -> None:
                 importing.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}")
     assert not importing, (
         "mercato imports the emulators (load them with importlib where they are needed, as "
-        f"mercato.channels.demo.load_shopify_emulator does): {importing}")
+        f"mercato.core.demo_servers.load_emulator does): {importing}")
     wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
     assert wheel["targets"]["wheel"]["packages"] == ["src/mercato"]
 

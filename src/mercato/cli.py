@@ -530,7 +530,8 @@ def demo(
     = DEMO_DIR,
 ) -> None:
     """Create a demo store on SQLite (once) and serve it, with events dispatched in-process."""
-    from mercato.channels.demo import EmulatorsMissing, load_shopify_emulator
+    from mercato.channels.demo import load_shopify_emulator
+    from mercato.core.demo_servers import EmulatorsMissing
 
     try:  # before anything is created: the demo's Shopify store is an emulator
         load_shopify_emulator()

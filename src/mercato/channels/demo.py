@@ -7,22 +7,18 @@ order, so its ids come out the same) and a ``product_import`` job links it afres
 
 The emulator is not part of the ``mercato`` package: it is the ``mercato-emulators``
 distribution (``emulators/`` in the repository), imported here only when the demo starts.
-``load_shopify_emulator`` raises ``EmulatorsMissing``, saying how to install it, when it is absent.
+``load_shopify_emulator`` raises ``core.demo_servers.EmulatorsMissing``, saying how to install
+it, when it is absent.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import threading
-import time
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
 
-import httpx
 import structlog
-import uvicorn
 
 from mercato import inventory
 from mercato.catalog import (
@@ -36,6 +32,7 @@ from mercato.channels import jobs
 from mercato.channels.schemas import ConnectionIn, ConnectionSettings, ShopifyCredentials
 from mercato.channels.service import connect
 from mercato.core.db import Database
+from mercato.core.demo_servers import load_emulator, serve_on_thread
 from mercato.inventory import (
     AdjustmentIn,
     AdjustmentLine,
@@ -60,25 +57,9 @@ TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "REFUNDS_CREATE
           "INVENTORY_LEVELS_UPDATE")
 
 
-EMULATORS = "mercato_emulators"
-INSTALL_HINT = (
-    "the demo's Shopify store needs the Mercato emulators, which are not installed: from the "
-    "repository's root run `.venv/bin/pip install -e ./emulators` (or install the "
-    "mercato-emulators wheel), then run `mercato demo` again")
-
-
-class EmulatorsMissing(RuntimeError):
-    """The ``mercato-emulators`` distribution is not installed."""
-
-
 def load_shopify_emulator() -> ModuleType:
     """``mercato_emulators.shopify``, imported now; ``EmulatorsMissing`` when not installed."""
-    try:
-        return importlib.import_module(f"{EMULATORS}.shopify")
-    except ModuleNotFoundError as exc:
-        if exc.name not in (EMULATORS, f"{EMULATORS}.shopify"):
-            raise  # installed, but something it needs is missing: say so as it is
-        raise EmulatorsMissing(INSTALL_HINT) from None
+    return load_emulator("shopify", "the demo's Shopify store")
 
 
 def start_emulator(host: str, port: int) -> tuple[Any, str]:
@@ -86,17 +67,8 @@ def start_emulator(host: str, port: int) -> tuple[Any, str]:
     shopify = load_shopify_emulator()
     emulator = shopify.ShopifyEmulator(shop_domain=DOMAIN, shop_name="Demo Card Shop (Shopify)",
                                        access_token=ACCESS_TOKEN, client_secret=CLIENT_SECRET)
-    server = uvicorn.Server(uvicorn.Config(shopify.create_app(emulator), host=host, port=port,
-                                           log_config=None, access_log=False, lifespan="off"))
-    threading.Thread(target=server.run, name="shopify-emulator", daemon=True).start()
-    url = f"http://{host}:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    return emulator, url
+    return emulator, serve_on_thread(shopify.create_app(emulator), host, port,
+                                     "shopify-emulator")
 
 
 def seed(settings: Settings, organization_id: str, store_slug: str, mercato_url: str,

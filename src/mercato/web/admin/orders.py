@@ -217,8 +217,9 @@ def in_stock(line: Any) -> int:
     return sum(a.quantity - a.fulfilled - a.cancelled for a in line.allocations)
 
 
-def returnable(order: OrderOut) -> dict[str, int]:
-    """Units of each line shipped and not returned (nor in a return awaiting its goods)."""
+def returnable(order: OrderOut | Any) -> dict[str, int]:
+    """Units of each line shipped (or handed over at the counter) and not returned (nor in a
+    return awaiting its goods): the admin's order page and the POS's returns."""
     pending: dict[str, int] = {}
     for ret in order.returns:
         if ret.status == "requested":

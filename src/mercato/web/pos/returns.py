@@ -24,24 +24,13 @@ from mercato.core.uow import DbSession, MercatoRoute
 from mercato.orders import RefundIn
 from mercato.orders.schemas import LineQuantity, ReturnIn, ReturnLineIn
 from mercato.orders.service import create_return, get_order, list_orders, refund
+from mercato.web.admin.orders import returnable
 from mercato.web.pos.sell import SELL, TENDER_NAMES, form_of, register_of, text
 from mercato.web.session import StaffSession, staff_page
 from mercato.web.templating import errors_of, form_errors, redirect, render
 
 router = APIRouter(route_class=MercatoRoute, include_in_schema=False)
 REFUND_METHODS = (("cash", "Cash"), ("store_credit", "Store credit"), ("none", "No refund"))
-
-
-def returnable(order: Any) -> dict[str, int]:
-    """Units of each line sold and not yet returned (nor in a return awaiting its goods)."""
-    pending: dict[str, int] = {}
-    for ret in order.returns:
-        if ret.status == "requested":
-            for entry in ret.lines:
-                pending[entry["line_id"]] = pending.get(entry["line_id"], 0) + int(
-                    entry["quantity"])
-    return {line.id: line.fulfilled - line.returned - pending.get(line.id, 0)
-            for line in order.lines}
 
 
 def find_sale(session: Session, number: str) -> Any | None:
