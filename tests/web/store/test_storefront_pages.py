@@ -409,7 +409,8 @@ def test_every_storefront_page_weighs_under_100_kb_compressed_and_is_served_gzip
     made = card(client, org, f"Weighed {tag}", tag=tag, variants=[variant(sku)],
                 stock={sku: 1})
     assert _add(guest, org, made, sku).status_code == 303
-    for path in ("/", "/products", f"/products/{made['slug']}", "/cart"):
+    for path in ("/", "/products", f"/products/{made['slug']}", "/cart", "/checkout",
+                 "/account/register", "/account/login", "/account/reset-password"):
         page = guest.get(f"/s/{org.slug}{path}", headers={"Accept-Encoding": "gzip"})
         assert page.status_code == 200, (path, page.status_code)
         assert page.headers.get("content-encoding") == "gzip", path
