@@ -6,13 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from mercato.core.db import SYSTEM, Database
+from mercato.catalog import stock_items
+from mercato.core.db import SYSTEM, Database, utcnow
 from mercato.core.ids import new_id
 from mercato.core.outbox import OutboxEvent
 from mercato.inventory import stock
-from mercato.inventory.sales_channels import publish_availability
+from mercato.inventory.sales_channels import (
+    publish_availability,
+    sellable,
+    web_channel,
+    web_units,
+)
 from tests.conftest import Org
 from tests.inventory.helpers import make_location, make_variants, receive
 from tests.inventory.test_levels import assert_consistent, fields
@@ -262,3 +268,53 @@ def test_low_stock_is_emitted_once_per_crossing(client: TestClient, org: Org,
     publish(db)
     assert [e["available"] for e in events(db, org, LOW)] == [3, 2]
     assert_consistent(db, org)
+
+
+def test_the_storefronts_one_statement_read_agrees_with_sellable_everywhere(
+        client: TestClient, db: Database, org: Org) -> None:
+    """``web_units`` (the storefront page's one read) against ``sellable`` (a read per part),
+    through every case: no web channel, a channel with some locations, a default and a
+    per-SKU buffer, live holds and an expired hold the worker has not released yet."""
+    skus = make_variants(client, org, 4)
+    shop, backroom, closed = (make_location(client, org) for _ in range(3))
+    for i, sku in enumerate(skus):
+        receive(client, org, sku, shop["code"], 3 + i)
+        receive(client, org, sku, backroom["code"], 2 * i + 1)
+    receive(client, org, skus[0], closed["code"], 7)
+
+    def agree() -> dict[str, int]:
+        with db.session(write=False, tenant=org.id) as session:
+            ids = [item.id for item in stock_items_of(session, skus)]
+            one = web_units(session, [*ids, new_id()])
+            parts = sellable(session, web_channel(session), [*ids])
+            assert {k: v for k, v in one.items() if k in parts} == parts
+            assert sum(1 for k in one if k not in parts) == 1  # an unknown id: 0
+            return {sku: one[i] for sku, i in zip(skus, ids, strict=True)}
+
+    first = agree()  # no web channel: every active location that fulfils online
+    assert first[skus[0]] == 3 + 1 + 7
+    client.patch(f"/api/v1/locations/{closed['id']}", headers=org.headers,
+                 json={"active": False})
+    assert agree()[skus[0]] == 3 + 1
+    web = make_channel(client, org, [shop["code"], backroom["code"]], default_buffer=1)
+    client.put(f"/api/v1/channels/{web['id']}/buffers", headers=org.headers,
+               json={"buffers": [{"sku": skus[1], "buffer": 2}]})
+    held = client.post("/api/v1/inventory/reservations", headers=org.headers, json={
+        "reference": f"live-{new_id()}", "lines": [{"sku": skus[2], "quantity": 2}]})
+    assert held.status_code == 201, held.text
+    old = client.post("/api/v1/inventory/reservations", headers=org.headers, json={
+        "reference": f"old-{new_id()}", "lines": [{"sku": skus[3], "quantity": 4}]})
+    assert old.status_code == 201, old.text
+    with db.transaction(tenant=org.id) as session:
+        session.execute(update(stock.reservations_t)
+                        .where(stock.reservations_t.c.id == old.json()["id"])
+                        .values(expires_at=utcnow()))
+    counted = agree()
+    assert counted[skus[3]] == 6 + 7 - 1  # the expired hold counts as free again
+    assert counted[skus[1]] == 4 + 3 - 2  # its own buffer
+    assert counted[skus[2]] == 5 + 5 - 2 - 1  # the live hold and the default buffer
+
+
+def stock_items_of(session: Any, skus: list[str]) -> list[Any]:
+    found = {item.sku: item for item in stock_items(session, skus=skus)}
+    return [found[sku] for sku in skus]
