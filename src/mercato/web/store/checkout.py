@@ -219,7 +219,8 @@ def _form_page(request: Request, session: Session, shop: Shop, cart: Any,
         "choices": choices, "test_cards": TEST_CARDS,
         "stripe_js": STRIPE_JS if choices.card == "element" else None}, status=status)
     if choices.card == "element":  # Stripe.js and its frames, on this page only
-        response.headers["Content-Security-Policy"] = HTML_CSP.replace(
+        policy = response.headers.get("Content-Security-Policy", HTML_CSP)
+        response.headers["Content-Security-Policy"] = policy.replace(
             "script-src 'self'", "script-src 'self' https://js.stripe.com").replace(
             "default-src 'self'", "default-src 'self'; frame-src https://js.stripe.com "
             "https://hooks.stripe.com; connect-src 'self' https://api.stripe.com")

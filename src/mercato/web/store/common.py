@@ -27,6 +27,7 @@ from mercato.tenancy import OrgSettings, Store, organization_settings
 from mercato.tenancy.deps import STOREFRONT_ROOT, current_store
 from mercato.tenancy.service import DomainResolver
 from mercato.web.session import check_csrf, cookie_secure, new_login_csrf
+from mercato.web.store.branding import allow, brand_of
 from mercato.web.templating import render
 
 PREFIX = "/s"
@@ -190,8 +191,12 @@ def with_cookies(request: Request, shop: Shop, response: Response) -> Response:
 
 def page(request: Request, shop: Shop, name: str, values: Mapping[str, Any] | None = None,
          *, status: int = 200) -> HTMLResponse:
-    """A storefront page in the store's layout, with its cookies."""
+    """A storefront page in the store's layout (with the store's logo and colours), with its
+    cookies."""
+    brand = brand_of(shop.settings)
     response = render(request, name, {"shop": shop, "csrf_token": shop.csrf_token,
-                                      **(values or {})}, status=status)
+                                      "brand": brand, **(values or {})}, status=status)
+    if brand is not None:
+        allow(response, brand)
     with_cookies(request, shop, response)
     return response
