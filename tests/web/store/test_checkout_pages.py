@@ -428,3 +428,23 @@ def test_store_credit_too_small_is_a_402_and_changes_nothing(
     assert confirmed(guest, place(guest, org, method, {"payment_method": "manual"},
                                   email=email))
     assert stock(client, org, skus[0], where) == (1, 0)
+
+
+def test_the_cart_estimates_shipping_to_a_country_and_postal_code_and_saves_nothing(
+        client: TestClient, guest: TestClient, org: Org) -> None:
+    skus, _, _ = shop(client, org, [2])
+    fill_cart(guest, org, skus[0])
+    cart_id = guest.cookies["mercato_cart"]
+    there = guest.get(f"/s/{org.slug}/cart",
+                      params={"country": "United States", "postal_code": "78701"})
+    assert there.status_code == 200, there.text
+    assert "Standard: $5.00" in there.text
+    nowhere = guest.get(f"/s/{org.slug}/cart", params={"country": "FR"})
+    assert nowhere.status_code == 200
+    assert "Standard: $5.00" not in nowhere.text
+    assert "No shipping method reaches that address" in nowhere.text
+    bad = guest.get(f"/s/{org.slug}/cart", params={"country": "Atlantis"})
+    assert bad.status_code == 422
+    assert "Enter a country" in bad.text
+    saved = client.get(f"/store/v1/{org.slug}/carts/{cart_id}").json()
+    assert saved["shipping_address"] is None  # an estimate changes nothing

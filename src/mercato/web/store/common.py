@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from babel import Locale
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
@@ -94,6 +95,26 @@ async def shop_page(request: Request, store: Store = Depends(current_store)) -> 
 
         uow_of(request).defer(confirm)
     return shop
+
+
+def country_code(value: str, locale: str) -> str | None:
+    """An ISO 3166-1 alpha-2 code from a code or a country's name (the store's language or
+    English), or None."""
+    text = " ".join(value.split())
+    if not text:
+        return None
+    names: dict[str, str] = {}
+    for where in {locale, "en"}:
+        try:
+            territories = Locale.parse(where).territories
+        except (ValueError, TypeError):
+            continue
+        names.update({name.casefold(): code for code, name in territories.items()
+                      if code.isalpha() and len(code) == 2})
+    codes = set(names.values())
+    if len(text) == 2 and text.upper() in codes:
+        return text.upper()
+    return names.get(text.casefold())
 
 
 def settings_of(request: Request) -> Settings:
