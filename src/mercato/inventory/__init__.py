@@ -17,7 +17,8 @@ caller reads but does not query.
   ``update_channel``, ``emails_buyers``, ``on_published`` (listen to published
   availability).
 - Locations: ``create_location``, ``get_location``, ``find_location``,
-  ``location_ids_by_name``.
+  ``location_ids_by_name``; the store locator's ``find_public_locations`` (nearest a point
+  from ``parse_point``, or a postal code).
 - Upkeep: ``verify_ledger`` / ``rebuild_levels`` (the CLI's ledger check and repair).
 - For the admin's pages (the same calls as the API's routes): channels' ``list_channels``,
   ``buffers_of``, ``set_buffers`` / ``BufferIn``; transfers (``create_transfer``,
@@ -37,6 +38,7 @@ from mercato.inventory.counts import cancel as cancel_count
 from mercato.inventory.counts import create_count, get_count, list_counts
 from mercato.inventory.counts import record as record_counts
 from mercato.inventory.counts import variance as count_variance
+from mercato.inventory.locator import Located, find_public_locations, parse_point
 from mercato.inventory.lookup import location_id
 from mercato.inventory.models import Location, Reservation, SalesChannel
 from mercato.inventory.purchasing.schemas import PurchaseOrderCreate
@@ -107,16 +109,18 @@ from mercato.inventory.transfers import receive as receive_transfer
 __all__ = [
     "MAX_LINES", "MAX_UNITS", "AdjustmentIn", "AdjustmentLine", "ApplyIn",
     "AvailabilityListener", "BufferIn", "ChannelCreate", "ChannelUpdate", "CountIn",
-    "CountedIn", "InsufficientStock", "Level", "LevelSet", "Location", "LocationCreate",
+    "CountedIn", "InsufficientStock", "Level", "LevelSet", "Located", "Location", "LocationCreate",
     "PlaceAddress", "PublishedNumber", "PurchaseOrderCreate", "PurchaseReceiveIn",
     "Reservation", "ReservationIn", "ReservationLineIn", "SalesChannel", "TransferIn",
     "TransferReceiveIn", "adjust", "apply_count", "available_to_sell", "buffers_of",
     "cancel_count", "cancel_purchase_order", "cancel_transfer", "candidates", "channel_of_kind",
     "commit", "count_variance", "create_channel", "create_count", "create_location",
-    "create_purchase_order", "create_transfer", "emails_buyers", "find_location", "get_channel",
+    "create_purchase_order", "create_transfer", "emails_buyers", "find_location",
+    "find_public_locations", "get_channel",
     "get_count", "get_location", "get_purchase_order", "get_transfer", "in_transit", "levels",
     "list_channels", "list_counts", "list_levels", "list_purchase_orders", "list_transfers",
-    "location_id", "location_ids_by_name", "on_published", "places", "rebuild_levels",
+    "location_id", "location_ids_by_name", "on_published", "parse_point", "places",
+    "rebuild_levels",
     "receive_purchase_order", "receive_transfer", "record_counts", "release", "reserve",
     "restock", "sell", "sellable", "set_buffers", "set_level", "take_what_is_free",
     "update_channel", "valuation", "valuation_csv", "verify_ledger", "web_channel",

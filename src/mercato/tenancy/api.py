@@ -54,7 +54,8 @@ def domain_out(row: OrganizationDomain) -> DomainOut:
 def _out(session: Session, org: Organization) -> OrganizationOut:
     return OrganizationOut(
         id=org.id, slug=org.slug, name=org.name, time_zone=org.time_zone, locale=org.locale,
-        currency=org.currency, created_at=org.created_at,
+        currency=org.currency, logo_url=org.logo_url, brand_color=org.brand_color,
+        accent_color=org.accent_color, created_at=org.created_at,
         updated_at=org.updated_at,
         domains=[domain_out(d) for d in service.list_domains(session)],
     )
@@ -79,10 +80,12 @@ def get_org(
 
 
 @router.patch("/organization", response_model=OrganizationOut,
-              summary="Rename the organization or change its time zone, locale or currency "
-              "(If-Match supported)",
-              description="Fields left out stay as they are. An unknown time zone, locale or "
-              "currency is a 422 naming the field, and nothing changes.")
+              summary="Rename the organization or change its time zone, locale, currency or "
+              "storefront branding (If-Match supported)",
+              description="Fields left out stay as they are; `\"\"` clears a branding field. "
+              "An unknown time zone, locale or currency, a colour not written `#rrggbb`, or a "
+              "logo that is neither an https URL nor a path of the store's media is a 422 "
+              "naming the field, and nothing changes.")
 def update_org(
     body: OrganizationUpdate,
     request: Request,
@@ -93,7 +96,9 @@ def update_org(
     org = service.get_organization(session, principal.organization_id)
     check_if_match(request, org)
     service.update_organization(session, org, name=body.name, time_zone=body.time_zone,
-                                locale=body.locale, currency=body.currency)
+                                locale=body.locale, currency=body.currency,
+                                logo_url=body.logo_url, brand_color=body.brand_color,
+                                accent_color=body.accent_color)
     request.app.state.stores.forget()
     set_etag(response, org)
     return _out(session, org)

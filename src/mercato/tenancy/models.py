@@ -24,6 +24,12 @@ class Organization(Timestamps, Versioned, Base):
     """CLDR locale (``en``, ``fr_CA``) that pages format numbers, money and dates for."""
     currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
     """ISO 4217 default currency: what reports total in and new prices default to."""
+    logo_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    """The storefront's logo: an https URL or a path of the store's own media."""
+    brand_color: Mapped[str | None] = mapped_column(String(7), default=None)
+    """``#rrggbb``: the storefront header's background."""
+    accent_color: Mapped[str | None] = mapped_column(String(7), default=None)
+    """``#rrggbb``: the storefront's primary buttons."""
 
 
 class OrganizationDomain(TenantMixin, Base):

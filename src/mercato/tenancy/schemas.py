@@ -51,6 +51,14 @@ class OrganizationOut(BaseModel):
                         examples=["en_US"])
     currency: str = Field(description="ISO 4217 default currency; reports total in it.",
                           examples=["USD"])
+    logo_url: str | None = Field(description="The storefront's logo: an https URL or a path "
+                                 "of the store's media; null shows the name alone.")
+    brand_color: str | None = Field(description="`#rrggbb` of the storefront's header (its "
+                                    "text is white or black, whichever reads better).",
+                                    examples=["#1a5fb4"])
+    accent_color: str | None = Field(description="`#rrggbb` of the storefront's primary "
+                                     "buttons (text picked the same way).",
+                                     examples=["#e66100"])
     domains: list[DomainOut]
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -67,6 +75,16 @@ class OrganizationUpdate(BaseModel):
                                description="A CLDR locale identifier (`en`, `en_US`, `fr-CA`).")
     currency: str | None = Field(default=None, max_length=3, examples=["EUR"],
                                  description="An ISO 4217 currency code.")
+    logo_url: str | None = Field(default=None, max_length=500, description=(
+        "An `https://` address of an image, or a path of the store's own media "
+        "(`/media/<organization id>/<name>`); `\"\"` removes the logo."),
+        examples=["https://cdn.example.com/logo.svg"])
+    brand_color: str | None = Field(default=None, max_length=7, examples=["#1a5fb4"],
+                                    description="`#rrggbb`, the storefront header's colour; "
+                                    "`\"\"` goes back to the default.")
+    accent_color: str | None = Field(default=None, max_length=7, examples=["#e66100"],
+                                     description="`#rrggbb`, the storefront buttons' colour; "
+                                     "`\"\"` goes back to the default.")
 
 
 class StoreOut(BaseModel):

@@ -132,6 +132,12 @@ class OrgSettings:
     """CLDR locale identifier (``en``, ``fr_CA``)."""
     currency: str
     """ISO 4217 code of the default currency."""
+    logo_url: str | None = None
+    """The storefront's logo (an https URL or ``/media/<organization>/<name>``), or None."""
+    brand_color: str | None = None
+    """``#rrggbb`` of the storefront's header, or None."""
+    accent_color: str | None = None
+    """``#rrggbb`` of the storefront's primary buttons, or None."""
 
 
 LOCALE_LENGTH = 35  # organizations.locale
@@ -180,13 +186,70 @@ def _settings_errors(*, time_zone: str | None, locale: str | None,
     return clean, errors
 
 
+LOGO_LENGTH = 500  # organizations.logo_url
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+_MEDIA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_URL_UNSAFE = re.compile(r"[\s\"'<>\\`]")
+
+
+def _branding_errors(organization_id: str, *, logo_url: str | None, brand_color: str | None,
+                     accent_color: str | None) -> tuple[dict[str, str | None],
+                                                        list[dict[str, str]]]:
+    """(the branding as stored, ``""`` clearing a value to None; the errors). A colour is
+    ``#rrggbb``; a logo is an https URL (no credentials in it) or a file of the store's own
+    media, ``/media/<organization>/<name>``: nothing a page could be tricked by."""
+    clean: dict[str, str | None] = {}
+    errors: list[dict[str, str]] = []
+    for field, value in (("brand_color", brand_color), ("accent_color", accent_color)):
+        if value is None:
+            continue
+        if not value.strip():
+            clean[field] = None
+        elif _COLOR.fullmatch(value.strip()):
+            clean[field] = value.strip().lower()
+        else:
+            errors.append({"field": field,
+                           "message": f"{value!r} is not a colour written #rrggbb, such as "
+                                      "'#1a5fb4'"})
+    if logo_url is not None:
+        url = logo_url.strip()
+        media = f"/media/{organization_id}/"
+        if not url:
+            clean["logo_url"] = None
+        elif len(url) <= LOGO_LENGTH and not _URL_UNSAFE.search(url) and (
+                (url.startswith(media) and _MEDIA_NAME.fullmatch(url[len(media):]))
+                or _https(url)):
+            clean["logo_url"] = url
+        else:
+            errors.append({"field": "logo_url",
+                           "message": "must be an https:// address of an image, or a path "
+                                      f"of this store's media ({media}<name>)"})
+    return clean, errors
+
+
+def _https(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is not a number raises
+    except ValueError:
+        return False
+    return (parts.scheme == "https" and bool(parts.hostname) and "@" not in parts.netloc
+            and (port is None or 0 < port < 65536))
+
+
 def update_organization(session: Session, org: Organization, *, name: str | None = None,
                         time_zone: str | None = None, locale: str | None = None,
-                        currency: str | None = None) -> Organization:
-    """Change what is given (``None`` leaves a value as it is); all valid or nothing changes
-    (422 naming each bad field). Locales are stored as CLDR writes them (``en-us`` ->
-    ``en_US``), currencies upper case."""
+                        currency: str | None = None, logo_url: str | None = None,
+                        brand_color: str | None = None,
+                        accent_color: str | None = None) -> Organization:
+    """Change what is given (``None`` leaves a value as it is; ``""`` clears a branding
+    value); all valid or nothing changes (422 naming each bad field). Locales are stored as
+    CLDR writes them (``en-us`` -> ``en_US``), currencies upper case, colours lower case."""
     clean, errors = _settings_errors(time_zone=time_zone, locale=locale, currency=currency)
+    branding, branding_errors = _branding_errors(org.id, logo_url=logo_url,
+                                                 brand_color=brand_color,
+                                                 accent_color=accent_color)
+    errors += branding_errors
     if name is not None and not name.strip():
         errors.insert(0, {"field": "name", "message": "must not be empty"})
     if errors:
@@ -195,6 +258,8 @@ def update_organization(session: Session, org: Organization, *, name: str | None
         org.name = name.strip()
     for key, value in clean.items():
         setattr(org, key, value)
+    for key, brand in branding.items():
+        setattr(org, key, brand)
     session.flush()
     return org
 
@@ -205,13 +270,16 @@ def organization_settings(session: Session, organization_id: str) -> OrgSettings
     found = session.connection().execute(_SETTINGS, {"id": organization_id}).first()
     if found is None:
         raise NotFound("Organization not found.")
-    return OrgSettings(time_zone=found.time_zone, locale=found.locale, currency=found.currency)
+    return OrgSettings(time_zone=found.time_zone, locale=found.locale, currency=found.currency,
+                       logo_url=found.logo_url, brand_color=found.brand_color,
+                       accent_color=found.accent_color)
 
 
 _orgs = table_of(Organization)
-_SETTINGS = select(_orgs.c.time_zone, _orgs.c.locale, _orgs.c.currency).where(
+_SETTINGS = select(_orgs.c.time_zone, _orgs.c.locale, _orgs.c.currency, _orgs.c.logo_url,
+                   _orgs.c.brand_color, _orgs.c.accent_color).where(
     _orgs.c.id == bindparam("id"))
-"""Every admin page reads them: three columns by primary key, not the whole organization."""
+"""Every page reads them: a few columns by primary key, not the whole organization."""
 
 
 def add_domain(session: Session, organization_id: str, domain: str, *,

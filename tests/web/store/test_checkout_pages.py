@@ -15,10 +15,18 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from mercato.core.ids import new_id
 from tests.checkout.helpers import shop
 from tests.conftest import LiveServer, Org
 from tests.inventory.helpers import level
-from tests.payments.helpers import StripeServer, connect_stripe, issue_card, stripe_server
+from tests.payments.helpers import (
+    StripeServer,
+    connect_stripe,
+    grant_credit,
+    issue_card,
+    stripe_server,
+)
+from tests.storefront_helpers import SHOPPER_PASSWORD
 from tests.web.store.helpers import csrf_in
 
 __all__ = ["stripe_server"]  # the session fixture, used by the card tests below
@@ -325,3 +333,118 @@ def test_with_a_real_publishable_key_the_page_loads_stripe_js_and_its_policy_all
     assert "frame-src https://js.stripe.com" in policy
     elsewhere = guest.get(f"/s/{org.slug}/cart")
     assert "js.stripe.com" not in elsewhere.headers["content-security-policy"]
+
+
+# -- a signed-in customer ----------------------------------------------------------------------
+
+def _signed_up(browser: TestClient, org: Org) -> str:
+    """Sign up on the register page (which signs the browser in); the customer's email."""
+    email = f"buyer-{new_id().lower()}@example.com"
+    form = browser.get(f"/s/{org.slug}/account/register")
+    made = browser.post(f"/s/{org.slug}/account/register", data={
+        "email": email, "password": SHOPPER_PASSWORD, "first_name": "Ada",
+        "last_name": "Byron", "csrf_token": csrf_in(form.text)}, follow_redirects=False)
+    assert made.status_code == 303, made.text
+    return email
+
+
+def _customer_id(client: TestClient, org: Org, email: str) -> str:
+    found = client.get("/api/v1/customers", headers=org.headers, params={"q": email})
+    assert found.status_code == 200, found.text
+    ids = [c["id"] for c in found.json()["data"] if c["email"] == email]
+    assert len(ids) == 1, found.text
+    return str(ids[0])
+
+
+def test_a_signed_in_customers_order_is_theirs_in_the_account_history_and_detail(
+        client: TestClient, guest: TestClient, other: TestClient, org: Org) -> None:
+    skus, where, method = shop(client, org, [2])
+    email = _signed_up(guest, org)
+    fill_cart(guest, org, skus[0])
+    html = open_checkout(guest, org)
+    assert f'value="{email}"' in html  # the account's email, ready
+    path, confirmation = confirmed(guest, place(guest, org, method, {"payment_method": "manual"},
+                                                email=email))
+    order_id = path.rsplit("/", 1)[1]
+    staff = client.get(f"/api/v1/orders/{order_id}", headers=org.headers).json()
+    assert staff["customer_id"] == _customer_id(client, org, email)
+    assert f"Order number <strong>{staff['number']}</strong>" in confirmation
+    history = guest.get(f"/s/{org.slug}/account")
+    assert history.status_code == 200
+    assert f"Order #{staff['number']}" in history.text
+    assert f'href="/s/{org.slug}/account/orders/{order_id}"' in history.text
+    detail = guest.get(f"/s/{org.slug}/account/orders/{order_id}")
+    assert detail.status_code == 200, detail.text
+    assert f"Order #{staff['number']}" in detail.text
+    assert stock(client, org, skus[0], where) == (1, 0)
+    # another customer cannot open it
+    _signed_up(other, org)
+    assert other.get(f"/s/{org.slug}/account/orders/{order_id}").status_code == 404
+    assert other.get(path).status_code == 404
+
+
+def test_store_credit_is_offered_only_when_signed_in_and_pays_from_the_balance(
+        client: TestClient, guest: TestClient, other: TestClient, org: Org) -> None:
+    skus, where, method = shop(client, org, [2])
+    fill_cart(other, org, skus[0])  # a guest: no store credit on offer
+    assert 'value="store_credit"' not in open_checkout(other, org)
+    email = _signed_up(guest, org)
+    customer = _customer_id(client, org, email)
+    grant_credit(client, org, customer, "40.00")
+    fill_cart(guest, org, skus[0])
+    html = open_checkout(guest, org)
+    assert 'name="payment_method" value="store_credit"' in html
+    assert ">Store credit<" in html
+    path, confirmation = confirmed(guest, place(guest, org, method, {
+        "payment_method": "store_credit"}, email=email))
+    assert "Your payment is received." in confirmation
+    order_id = path.rsplit("/", 1)[1]
+    staff = client.get(f"/api/v1/orders/{order_id}", headers=org.headers).json()
+    assert (staff["financial_status"], staff["total"]) == ("paid", "15.00")
+    credit = client.get(f"/api/v1/customers/{customer}/store-credit",
+                        headers=org.headers).json()
+    assert credit["balances"][0]["balance"] == "25.00"
+    assert stock(client, org, skus[0], where) == (1, 0)
+
+
+def test_store_credit_too_small_is_a_402_and_changes_nothing(
+        client: TestClient, guest: TestClient, org: Org) -> None:
+    skus, where, method = shop(client, org, [2])
+    email = _signed_up(guest, org)
+    customer = _customer_id(client, org, email)
+    grant_credit(client, org, customer, "5.00")
+    fill_cart(guest, org, skus[0])
+    before = len(orders_of(client, org))
+    refused = place(guest, org, method, {"payment_method": "store_credit"}, email=email)
+    assert refused.status_code == 402, refused.text
+    assert "Your payment was declined" in refused.text
+    assert 'id="e-payment_method"' in refused.text
+    assert len(orders_of(client, org)) == before
+    assert stock(client, org, skus[0], where) == (2, 0)
+    credit = client.get(f"/api/v1/customers/{customer}/store-credit",
+                        headers=org.headers).json()
+    assert credit["balances"][0]["balance"] == "5.00"
+    # the cart is still theirs and can be paid another way
+    assert confirmed(guest, place(guest, org, method, {"payment_method": "manual"},
+                                  email=email))
+    assert stock(client, org, skus[0], where) == (1, 0)
+
+
+def test_the_cart_estimates_shipping_to_a_country_and_postal_code_and_saves_nothing(
+        client: TestClient, guest: TestClient, org: Org) -> None:
+    skus, _, _ = shop(client, org, [2])
+    fill_cart(guest, org, skus[0])
+    cart_id = guest.cookies["mercato_cart"]
+    there = guest.get(f"/s/{org.slug}/cart",
+                      params={"country": "United States", "postal_code": "78701"})
+    assert there.status_code == 200, there.text
+    assert "Standard: $5.00" in there.text
+    nowhere = guest.get(f"/s/{org.slug}/cart", params={"country": "FR"})
+    assert nowhere.status_code == 200
+    assert "Standard: $5.00" not in nowhere.text
+    assert "No shipping method reaches that address" in nowhere.text
+    bad = guest.get(f"/s/{org.slug}/cart", params={"country": "Atlantis"})
+    assert bad.status_code == 422
+    assert "Enter a country" in bad.text
+    saved = client.get(f"/store/v1/{org.slug}/carts/{cart_id}").json()
+    assert saved["shipping_address"] is None  # an estimate changes nothing

@@ -448,9 +448,15 @@ def _shipping(session: Session, info: CheckoutInfo, subtotal: Decimal,
         return None, exc.detail
 
 
-def shipping_options(session: Session, cart: Cart) -> list[shipping.ShippingQuote]:
+def shipping_options(session: Session, cart: Cart, *, country: str | None = None,
+                     postal_code: str | None = None) -> list[shipping.ShippingQuote]:
+    """The methods that can ship the cart, priced; with ``country`` (and ``postal_code``),
+    to that destination instead of the cart's address: the cart page's estimate, which
+    saves nothing."""
+    address = tax.TaxAddress(country=country, postal_code=postal_code or None) if country \
+        else address_of(cart)
     current = view(session, cart, stock=False)
-    return shipping.quotes(session, address=address_of(cart), currency=cart.currency,
+    return shipping.quotes(session, address=address, currency=cart.currency,
                            subtotal=current.merchandise, weight_grams=current.weight_grams,
                            wanted=wanted(cart))
 

@@ -179,22 +179,27 @@ def settings_index(request: Request, session: DbSession,
     org = values["org"]
     return render(request, "admin/settings/index.html", {**values, "values": {
         "name": org.name, "time_zone": org.time_zone, "locale": org.locale,
-        "currency": org.currency}})
+        "currency": org.currency, "logo_url": org.logo_url or "",
+        "brand_color": org.brand_color or "", "accent_color": org.accent_color or ""}})
 
 
 @router.post("/admin/settings/organization", response_class=HTMLResponse)
 def update_organization(
         request: Request, session: DbSession, form: Annotated[FormData, Depends(posted)],
         staff: StaffSession = Depends(staff_page("organization:write"))) -> Response:
-    """The name, time zone, locale and default currency, as ``PATCH /api/v1/organization``
-    changes them (all valid or nothing changes)."""
+    """The name, time zone, locale, default currency and the storefront's branding (an empty
+    branding field goes back to the default), as ``PATCH /api/v1/organization`` changes them
+    (all valid or nothing changes)."""
     entered = {name: str(form.get(name) or "")
-               for name in ("name", "time_zone", "locale", "currency")}
+               for name in ("name", "time_zone", "locale", "currency", "logo_url",
+                            "brand_color", "accent_color")}
     try:
         body = OrganizationUpdate.model_validate(entered)
         org = tenancy.get_organization(session, staff.principal.organization_id)
         update_organization_settings(session, org, name=body.name, time_zone=body.time_zone,
-                                     locale=body.locale, currency=body.currency)
+                                     locale=body.locale, currency=body.currency,
+                                     logo_url=body.logo_url, brand_color=body.brand_color,
+                                     accent_color=body.accent_color)
     except (ValidationError, MercatoError) as exc:
         session.rollback()
         return failed(request, "admin/settings/index.html", _index_values(session, staff),

@@ -24,6 +24,7 @@ from mercato.web.store.catalog import product_page
 from mercato.web.store.common import (
     Shop,
     adopt_shopper_cart,
+    country_code,
     load,
     open_cart,
     page,
@@ -55,12 +56,34 @@ def cart_page(request: Request, session: Session, shop: Shop, *, status: int = 2
               errors: list[dict[str, Any]] | None = None, line_id: str = "") -> Response:
     """The cart as it stands, priced now; with a refused change's errors (``line_id``: the
     line whose quantity was refused)."""
-    load(request, session, shop)
+    settings = load(request, session, shop)
     current = open_cart(session, shop)
-    by_field, listed = form_errors(errors or [])
+    estimate = _estimate(request, session, current, settings.locale) if current else None
+    refused = (estimate or {}).get("errors", [])
+    by_field, listed = form_errors([*(errors or []), *refused])
+    if refused and status == 200:
+        status = 422
     return page(request, shop, "store/cart.html", {
         "cart": current, "lines": _lines(current), "errors": by_field, "error_list": listed,
-        "error_line": line_id}, status=status)
+        "error_line": line_id, "estimate": estimate}, status=status)
+
+
+def _estimate(request: Request, session: Session, current: checkout.CartView,
+              locale: str) -> dict[str, Any] | None:
+    """The shipping estimate asked for (``?country=&postal_code=``): the methods that can
+    ship this cart there, priced; the cart is not changed."""
+    asked = request.query_params.get("country", "").strip()
+    postal = request.query_params.get("postal_code", "").strip()[:20]
+    if not asked:
+        return None
+    country = country_code(asked[:60], locale)
+    if country is None:
+        return {"country": asked, "postal_code": postal, "options": [], "errors": [
+            {"field": "estimate_country",
+             "message": "Enter a country, such as US or United States"}]}
+    options = checkout.shipping_options(session, current.cart, country=country,
+                                        postal_code=postal)
+    return {"country": asked, "postal_code": postal, "options": options}
 
 
 @router.get("/s/{store}/cart", response_class=HTMLResponse)

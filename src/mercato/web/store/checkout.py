@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from babel import Locale
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
@@ -42,6 +41,7 @@ from mercato.orders import service as orders
 from mercato.web.session import cookie_secure
 from mercato.web.store.common import (
     Shop,
+    country_code,
     load,
     open_cart,
     page,
@@ -96,32 +96,12 @@ class Choices:
 
 # -- reading the form ------------------------------------------------------------------------
 
-def _country(value: str, locale: str) -> str | None:
-    """An ISO 3166-1 alpha-2 code from a code or a country's name (the store's language or
-    English), or None."""
-    text = " ".join(value.split())
-    if not text:
-        return None
-    names: dict[str, str] = {}
-    for where in {locale, "en"}:
-        try:
-            territories = Locale.parse(where).territories
-        except (ValueError, TypeError):
-            continue
-        names.update({name.casefold(): code for code, name in territories.items()
-                      if code.isalpha() and len(code) == 2})
-    codes = set(names.values())
-    if len(text) == 2 and text.upper() in codes:
-        return text.upper()
-    return names.get(text.casefold())
-
-
 def _parse(values: dict[str, str], locale: str) -> tuple[CheckoutForm | None,
                                                          list[dict[str, str]]]:
     """The form as the steps take it, or every field's error."""
     errors = [{"field": name, "message": message} for name, message in REQUIRED
               if not values.get(name, "").strip()]
-    country = _country(values.get("country", ""), locale)
+    country = country_code(values.get("country", ""), locale)
     if values.get("country", "").strip() and country is None:
         errors.append({"field": "country",
                        "message": "Enter a country, such as US or United States"})
@@ -219,7 +199,8 @@ def _form_page(request: Request, session: Session, shop: Shop, cart: Any,
         "choices": choices, "test_cards": TEST_CARDS,
         "stripe_js": STRIPE_JS if choices.card == "element" else None}, status=status)
     if choices.card == "element":  # Stripe.js and its frames, on this page only
-        response.headers["Content-Security-Policy"] = HTML_CSP.replace(
+        policy = response.headers.get("Content-Security-Policy", HTML_CSP)
+        response.headers["Content-Security-Policy"] = policy.replace(
             "script-src 'self'", "script-src 'self' https://js.stripe.com").replace(
             "default-src 'self'", "default-src 'self'; frame-src https://js.stripe.com "
             "https://hooks.stripe.com; connect-src 'self' https://api.stripe.com")

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from babel import Locale
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from mercato.tenancy import OrgSettings, Store, organization_settings
 from mercato.tenancy.deps import STOREFRONT_ROOT, current_store
 from mercato.tenancy.service import DomainResolver
 from mercato.web.session import check_csrf, cookie_secure, new_login_csrf
+from mercato.web.store.branding import allow, brand_of
 from mercato.web.templating import render
 
 PREFIX = "/s"
@@ -93,6 +95,26 @@ async def shop_page(request: Request, store: Store = Depends(current_store)) -> 
 
         uow_of(request).defer(confirm)
     return shop
+
+
+def country_code(value: str, locale: str) -> str | None:
+    """An ISO 3166-1 alpha-2 code from a code or a country's name (the store's language or
+    English), or None."""
+    text = " ".join(value.split())
+    if not text:
+        return None
+    names: dict[str, str] = {}
+    for where in {locale, "en"}:
+        try:
+            territories = Locale.parse(where).territories
+        except (ValueError, TypeError):
+            continue
+        names.update({name.casefold(): code for code, name in territories.items()
+                      if code.isalpha() and len(code) == 2})
+    codes = set(names.values())
+    if len(text) == 2 and text.upper() in codes:
+        return text.upper()
+    return names.get(text.casefold())
 
 
 def settings_of(request: Request) -> Settings:
@@ -190,8 +212,12 @@ def with_cookies(request: Request, shop: Shop, response: Response) -> Response:
 
 def page(request: Request, shop: Shop, name: str, values: Mapping[str, Any] | None = None,
          *, status: int = 200) -> HTMLResponse:
-    """A storefront page in the store's layout, with its cookies."""
+    """A storefront page in the store's layout (with the store's logo and colours), with its
+    cookies."""
+    brand = brand_of(shop.settings)
     response = render(request, name, {"shop": shop, "csrf_token": shop.csrf_token,
-                                      **(values or {})}, status=status)
+                                      "brand": brand, **(values or {})}, status=status)
+    if brand is not None:
+        allow(response, brand)
     with_cookies(request, shop, response)
     return response
