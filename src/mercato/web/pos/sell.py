@@ -46,6 +46,7 @@ from mercato.web.pos.ticket import (
     parse_discount,
     price,
     read_ticket,
+    ticket_fits,
     write_ticket,
 )
 from mercato.web.session import StaffSession, cookie_secure, staff_page
@@ -205,6 +206,11 @@ def _add(session: Session, ticket: Ticket, sku: str, quantity: int) -> str:
             raise ValidationFailed("The sale is full.", errors=[
                 {"field": "code", "message": f"At most {MAX_TICKET_LINES} lines per sale."}])
         ticket.lines.append(TicketLine(sku, quantity))
+        if not ticket_fits(ticket):
+            ticket.lines.pop()
+            raise ValidationFailed("The sale is full.", errors=[
+                {"field": "code", "message": "This sale holds no more lines: complete it and "
+                                             "start another."}])
     else:
         line.quantity = min(line.quantity + quantity, inventory.MAX_UNITS)
     ticket.tenders = []  # the total changed: tenders are taken again

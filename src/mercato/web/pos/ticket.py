@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -141,6 +142,22 @@ def _load(data: dict[str, Any]) -> Ticket:
                   tenders=[Tender(str(m), Decimal(a), r, c) for m, a, r, c in data.get("t", [])])
 
 
+MAX_COOKIE = 3800
+"""Bytes the ticket's cookie may take: browsers drop a cookie past 4 KB without a word."""
+
+
+def _encoded(ticket: Ticket) -> str:
+    """The ticket as the cookie holds it: compact JSON, compressed (SKUs repeat their
+    prefixes), in URL-safe base64."""
+    raw = json.dumps(_dump(ticket), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode()
+
+
+def ticket_fits(ticket: Ticket) -> bool:
+    """Whether the ticket still fits its cookie (with its signature)."""
+    return len(_encoded(ticket)) + 33 <= MAX_COOKIE
+
+
 def read_ticket(request: Request, staff: StaffSession) -> Ticket:
     """This register's ticket, or a new empty one (a cookie that is not this sign-in's, or
     was tampered with, is ignored)."""
@@ -148,8 +165,9 @@ def read_ticket(request: Request, staff: StaffSession) -> Ticket:
     payload, _, signature = raw.rpartition(".")
     if payload and hmac.compare_digest(signature, _sign(request, staff, payload.encode())):
         try:
-            return _load(json.loads(base64.urlsafe_b64decode(payload.encode())))
-        except (ValueError, KeyError, TypeError, IndexError, InvalidOperation):
+            return _load(json.loads(zlib.decompress(base64.urlsafe_b64decode(
+                payload.encode()), bufsize=65536)))
+        except (ValueError, KeyError, TypeError, IndexError, InvalidOperation, zlib.error):
             pass
     return Ticket()
 
@@ -160,8 +178,7 @@ def write_ticket(request: Request, response: Response, staff: StaffSession,
     if ticket is None:
         response.delete_cookie(COOKIE, path=PATH)
         return
-    payload = base64.urlsafe_b64encode(
-        json.dumps(_dump(ticket), separators=(",", ":")).encode()).decode()
+    payload = _encoded(ticket)
     response.set_cookie(COOKIE, f"{payload}.{_sign(request, staff, payload.encode())}",
                         path=PATH, httponly=True, samesite="lax",
                         secure=cookie_secure(request))
