@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
@@ -107,6 +107,8 @@ def _facets(base: str, params: list[tuple[str, str]],
     for field, heading in FACETS:
         chosen = {v for k, v in kept if k == field}
         others = [(k, v) for k, v in kept if k != field]
+        without = _link(base, others)  # the others encoded once; each value adds its pair
+        joined = f"{without}{'&' if others else '?'}{quote_plus(field)}="
         values = []
         for item in counts.get(field, [])[:FACET_VALUES]:
             value = "" if item["value"] is None else str(item["value"])
@@ -114,8 +116,8 @@ def _facets(base: str, params: list[tuple[str, str]],
                 continue
             selected = value in chosen
             values.append({"label": _shown(field, value), "count": item["count"],
-                           "selected": selected, "href": _link(base, others if selected else
-                                         [*others, (field, value)])})
+                           "selected": selected,
+                           "href": without if selected else joined + quote_plus(value)})
         if values:
             out.append({"field": field, "heading": heading, "options": values})
     return out
