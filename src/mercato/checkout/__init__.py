@@ -85,6 +85,7 @@ from mercato.checkout.tax.service import delete_rate as delete_tax_rate
 from mercato.checkout.tax.service import get_rate as get_tax_rate
 from mercato.checkout.tax.service import list_rates as list_tax_rates
 from mercato.checkout.tax.service import put_settings as put_tax_settings
+from mercato.checkout.tax.service import sale_taxes
 from mercato.checkout.tax.service import settings_row as tax_settings_row
 from mercato.checkout.tax.service import update_rate as update_tax_rate
 
@@ -129,6 +130,7 @@ __all__ = [
     "put_tax_settings",
     "remove_code",
     "remove_line",
+    "sale_taxes",
     "set_address",
     "set_email",
     "set_method",

@@ -394,3 +394,34 @@ def test_another_organizations_receipts_and_returns_are_404(
     assert theirs.submit(f"/pos/returns/{order['id']}",
                          {f"qty.{line_id}": "1", "refund": "cash"}).status_code == 404
     assert person.get(f"/pos/receipts/{order['id']}").status_code == 200
+
+
+def test_a_sale_at_the_counter_pays_the_tax_of_the_registers_address(
+        app: FastAPI, client: TestClient, org: Org) -> None:
+    """A shop in Austin charges Texas sales tax at the counter: the register page, the amount
+    cash must cover, the order and the receipt all carry it."""
+    tag = new_id()[-8:].lower()
+    sku = f"TAX-{tag}"
+    card(client, org, f"Taxed Bolt {tag}", tag=tag, variants=[variant(sku, "10.00")])
+    shop = make_location(client, org, address={
+        "line1": "200 Congress Ave", "city": "Austin", "region": "TX", "postal_code": "78701",
+        "country": "US"})
+    receive(client, org, sku, shop["code"], 1)
+    rate = client.post("/api/v1/tax/rates", headers=org.headers, json={
+        "country": "US", "region": "US-TX", "title": "Texas sales tax", "rate": "0.0825"})
+    assert rate.status_code == 201, rate.text
+    person = cashier(app, client, org)
+    assert person.submit("/pos/register", {"location": shop["id"]}).status_code == 303
+    assert scan(person, sku).status_code == 303
+    register = person.get("/pos").text
+    assert "<dt>Tax</dt><dd>$0.82</dd>" in register  # 8.25 % of 10.00, half-even
+    assert "$10.82" in register
+    short = person.submit("/pos/sale", {"method": "cash", "received": "10.00"})
+    assert short.status_code == 422  # the tax is due too
+    sold = person.submit("/pos/sale", {"method": "cash", "received": "20.00"})
+    assert sold.status_code == 303, sold.text
+    [order] = orders_of(client, org, sku)
+    assert (order["total"], order["paid_total"]) == ("10.82", "10.82")
+    receipt = person.get(sold.headers["location"]).text
+    assert "Tax" in receipt
+    assert "$9.18" in receipt  # change due from $20.00

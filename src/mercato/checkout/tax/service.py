@@ -16,7 +16,7 @@ removed (``"k1a 0b1"`` is ``K1A0B1``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -159,6 +159,15 @@ def rates_for(session: Session, address: TaxAddress | None) -> list[tuple[str, D
 def tax_lines(session: Session, address: TaxAddress | None) -> list[TaxIn]:
     """The rates at this address as ``orders.totals`` tax lines, for merchandise lines."""
     return [TaxIn(title, rate) for title, rate in rates_for(session, address)]
+
+
+def sale_taxes(session: Session, address: Mapping[str, Any] | None) -> tuple[list[TaxIn], bool]:
+    """The tax lines a sale handed over at this address pays (the shop's own address, for
+    the counter), and whether the store's prices include them."""
+    where = TaxAddress(country=str(address["country"]), region=address.get("region") or None,
+                       postal_code=address.get("postal_code") or None) \
+        if address and address.get("country") else None
+    return tax_lines(session, where), tax_settings(session).prices_include_tax
 
 
 def shipping_tax_lines(session: Session, address: TaxAddress | None) -> list[TaxIn]:

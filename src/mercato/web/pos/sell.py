@@ -85,6 +85,11 @@ class Register:
     location: inventory.Location | None
     choices: list[inventory.Location]
 
+    @property
+    def address(self) -> dict[str, Any] | None:
+        """Where the register hands goods over: what its sales are taxed by."""
+        return dict(self.location.address or {}) if self.location is not None else None
+
 
 def register_of(request: Request, session: Session) -> Register:
     """The location this register sells from: the one remembered (a cookie), else the only
@@ -130,7 +135,7 @@ def register_page(request: Request, session: Session, staff: StaffSession, ticke
                   extra: dict[str, Any] | None = None) -> HTMLResponse:
     currency = currency_of(request)
     register = register_of(request, session)
-    priced = price(session, ticket, currency)
+    priced = price(session, ticket, currency, register.address)
     q = request.query_params.get("q", "").strip()[:200]
     results: list[dict[str, Any]] = []
     if q and register.location is not None:
@@ -441,7 +446,8 @@ def add_tender(request: Request, session: DbSession, form: FormData = Depends(fo
                      staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     """Part of the total on one tender (a split payment); the rest is taken next."""
     ticket = read_ticket(request, staff)
-    due = price(session, ticket, currency_of(request)).total - ticket.paid()
+    due = price(session, ticket, currency_of(request),
+                register_of(request, session).address).total - ticket.paid()
     entered = {k: text(form, k) for k in ("method", "received", "amount", "reference", "code")}
     try:
         tender = tender_of(form, due, final=False)
@@ -525,7 +531,8 @@ def complete(session: Session, organization_id: str, location: inventory.Locatio
         try:
             order, _ = ingest(session, organization_id, OrderIn(
                 channel=channel.id if channel else "pos", currency=currency,
-                lines=order_lines(priced), customer=customer, pickup_location=location.id,
+                lines=order_lines(priced), taxes_included=priced.taxes_included,
+                customer=customer, pickup_location=location.id,
                 payments=paid, tags=["pos"]), customer_id=ticket.customer_id)
         except ValidationFailed as exc:
             savepoint.rollback()
@@ -549,7 +556,7 @@ def complete_sale(request: Request, session: DbSession, form: FormData = Depends
     entered = {k: text(form, k) for k in ("method", "received", "amount", "reference", "code")}
     register_ = register_of(request, session)
     currency = currency_of(request)
-    priced = price(session, ticket, currency)
+    priced = price(session, ticket, currency, register_.address)
     due = priced.total - ticket.paid()
     try:
         if register_.location is None:

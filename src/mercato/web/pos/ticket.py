@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -24,11 +25,12 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from mercato import checkout
 from mercato.catalog import SaleItem, sale_items
 from mercato.core.ids import new_id
 from mercato.core.keys import derive_key
 from mercato.core.money import MAX_AMOUNT, allocate, cents
-from mercato.orders import LineIn, OrderLineIn, OrderTotals, order_totals
+from mercato.orders import LineIn, OrderLineIn, OrderTotals, TaxIn, order_totals
 from mercato.web.session import StaffSession, cookie_secure
 
 COOKIE = "mercato_pos_ticket"
@@ -203,16 +205,21 @@ class Priced:
     totals: OrderTotals
     order_discount: Decimal
     problems: list[str]
+    taxes: list[TaxIn] = field(default_factory=list)
+    taxes_included: bool = False
 
     @property
     def total(self) -> Decimal:
         return self.totals.total
 
 
-def price(session: Session, ticket: Ticket, currency: str) -> Priced:
+def price(session: Session, ticket: Ticket, currency: str,
+          where: Mapping[str, Any] | None = None) -> Priced:
     """The ticket priced as its order will be: catalog prices, each line's own discount, then
     the order's discount spread over the lines in proportion to what is left of each (in whole
-    cents that add up exactly), through ``orders.order_totals``."""
+    cents that add up exactly), and the tax rates at ``where`` (the register's address: a sale
+    handed over at the counter pays the shop's own rates), through ``orders.order_totals``."""
+    taxes, included = checkout.sale_taxes(session, where)
     items = sale_items(session, [ln.sku for ln in ticket.lines])
     problems: list[str] = []
     bases: list[tuple[Decimal, Decimal, list[tuple[str, Decimal]]]] = []
@@ -236,20 +243,21 @@ def price(session: Session, ticket: Ticket, currency: str) -> Priced:
             share = shares.get(str(i), ZERO)
             if share:
                 discounts.append(("Order discount", share))
-    totals = order_totals([LineIn(ln.quantity, unit, discounts)
+    totals = order_totals([LineIn(ln.quantity, unit, discounts, taxes)
                            for ln, (unit, _, discounts) in zip(ticket.lines, bases, strict=True)],
-                          [], included=False)
+                          [], included=included)
     problems += [e["message"] for e in totals.errors]
     lines = [PricedLine(ln, items.get(ln.sku), unit, discounts, t.subtotal, t.discount_total,
                         t.total)
              for ln, (unit, _, discounts), t in zip(ticket.lines, bases, totals.lines,
                                                      strict=True)]
-    return Priced(lines, totals, order_off, problems)
+    return Priced(lines, totals, order_off, problems, taxes, included)
 
 
 def order_lines(priced: Priced) -> list[OrderLineIn]:
     """The order's lines, at the prices and discounts the cashier saw."""
     return [OrderLineIn.model_validate({
         "sku": pl.line.sku, "quantity": pl.line.quantity, "unit_price": pl.unit_price,
-        "discounts": [{"title": title, "amount": amount} for title, amount in pl.discounts]})
+        "discounts": [{"title": title, "amount": amount} for title, amount in pl.discounts],
+        "tax_lines": [{"title": t.title, "rate": t.rate} for t in priced.taxes]})
         for pl in priced.lines]
