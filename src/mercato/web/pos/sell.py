@@ -235,6 +235,13 @@ def scan(request: Request, session: DbSession, form: FormData = Depends(form_of)
     sku = sku_for_code(session, code)
     if sku is None:
         return redirect(PATH + "?" + urlencode({"q": code}))
+    return _add_one(request, session, staff, ticket, sku)
+
+
+def _add_one(request: Request, session: Session, staff: StaffSession, ticket: Ticket,
+             sku: str) -> Response:
+    """One unit of ``sku`` on the sale (a scan, or a search result's "Add"), or the register
+    with the refusal beside the field."""
     try:
         title = _add(session, ticket, sku, 1)
     except ValidationFailed as exc:
@@ -247,13 +254,8 @@ def scan(request: Request, session: DbSession, form: FormData = Depends(form_of)
 def add_line(request: Request, session: DbSession, form: FormData = Depends(form_of),
                    staff: StaffSession = Depends(staff_page(SELL))) -> Response:
     """A search result's "Add" button."""
-    ticket = read_ticket(request, staff)
-    try:
-        title = _add(session, ticket, text(form, "sku", 100), 1)
-    except ValidationFailed as exc:
-        return register_page(request, session, staff, ticket, status=422,
-                             errors=errors_of(exc))
-    return saved(request, staff, ticket, flash=f"Added {title}.")
+    return _add_one(request, session, staff, read_ticket(request, staff),
+                    text(form, "sku", 100))
 
 
 @router.post("/pos/lines/update", response_class=HTMLResponse)
