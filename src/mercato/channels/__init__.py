@@ -4,7 +4,7 @@ This package is channels' face for web skins (the admin's pages): the connection
 (``get_connection``, ``connections_by_channel``, ``connect``, ``disconnect``,
 ``connection_out``), the sync jobs' (``create_job``, ``job_history``, ``get_job``,
 ``job_errors``, ``cancel_job``, ``retry_job``) and which jobs a connector runs
-(``job_kinds``, ``supports``), as ``channels.api`` calls them.
+(``job_kinds``, ``runs``, ``supports``), as ``channels.api`` calls them.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from mercato.channels.jobs import (
     get_job,
     job_errors,
     retry_job,
+    subscribe_if_changed,
 )
 from mercato.channels.jobs import history as job_history
-from mercato.channels.registry import job_kinds, supports
+from mercato.channels.registry import job_kinds, runs, supports
 from mercato.channels.service import (
     connect,
     connection_out,
@@ -39,5 +40,7 @@ __all__ = [
     "job_history",
     "job_kinds",
     "retry_job",
+    "runs",
+    "subscribe_if_changed",
     "supports",
 ]

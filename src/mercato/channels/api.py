@@ -49,9 +49,7 @@ def put_connection(channel_id: str, body: ConnectionIn, request: Request, respon
     existing = session.scalar(select(Connection).where(Connection.channel_id == channel_id))
     before = existing.settings.get("webhook_url") if existing is not None else None
     connection, created = service.connect(session, channel_id, body, request.app.state.settings)
-    if body.settings.webhook_url and body.settings.webhook_url != before:
-        jobs.create_job(session, connection, "subscribe_webhooks", trigger="connect",
-                        exclusive=False)
+    jobs.subscribe_if_changed(session, connection, before)
     if created:
         response.status_code = status.HTTP_201_CREATED
     return service.connection_out(session, connection)

@@ -10,19 +10,23 @@ from sqlalchemy.orm import Session
 from mercato.channels import push  # noqa: F401  (registers the publisher's listener)
 from mercato.channels.jobs import create_job
 from mercato.channels.models import Connection
-from mercato.channels.shopify.inbound import CANCELLED_ON_SHOPIFY, SHOPIFY_REFUND
+from mercato.channels.registry import cancelled_on, platform_refund, runs
 from mercato.core.outbox import Event, subscribe
 
 
-def _connection_for(session: Session, event: Event, setting: str) -> Connection | None:
+def _connection_for(session: Session, event: Event, setting: str,
+                    job: str) -> Connection | None:
     """The enabled connection of the event's order's channel, when the order came from the
-    platform (it has an external id) and the connection's ``setting`` is on."""
+    platform (it has an external id), the connection's ``setting`` is on and its connector
+    can send this change (``job``)."""
     order = event.data.get("order") or {}
     if not order.get("external_id"):
         return None
     connection = session.scalar(select(Connection).where(
         Connection.channel_id == order.get("channel"), Connection.enabled.is_(True)))
     if connection is None or not (connection.settings or {}).get(setting, True):
+        return None
+    if not runs(connection.kind, job):
         return None
     return connection
 
@@ -32,7 +36,7 @@ def send_fulfillments(session: Session, event: Event) -> None:
     """A fulfillment made in Mercato for a channel's order goes back to that platform."""
     if event.data.get("action") != "fulfil":
         return
-    connection = _connection_for(session, event, "push_fulfillments")
+    connection = _connection_for(session, event, "push_fulfillments", "fulfillment_push")
     if connection is None:
         return
     for made in (event.data.get("changes") or {}).get("fulfillments", []):
@@ -44,10 +48,8 @@ def send_fulfillments(session: Session, event: Event) -> None:
 def send_cancellation(session: Session, event: Event) -> None:
     """A channel's order cancelled in Mercato is cancelled on the platform; one the platform
     cancelled (and Mercato followed) is not sent back."""
-    if event.data.get("reason") == CANCELLED_ON_SHOPIFY:
-        return
-    connection = _connection_for(session, event, "push_cancellations")
-    if connection is not None:
+    connection = _connection_for(session, event, "push_cancellations", "cancellation_push")
+    if connection is not None and event.data.get("reason") != cancelled_on(connection.kind):
         create_job(session, connection, "cancellation_push", trigger="event", exclusive=False,
                    params={"order_id": event.data["order"]["id"],
                            "restock": bool(event.data.get("restock", True))})
@@ -58,9 +60,10 @@ def send_refund(session: Session, event: Event) -> None:
     """A refund made in Mercato for a channel's order is made on the platform; one that came
     from the platform is not sent back."""
     refund = event.data.get("refund") or {}
-    if str(refund.get("reason") or "").startswith(SHOPIFY_REFUND) or not refund.get("id"):
+    if not refund.get("id"):
         return
-    connection = _connection_for(session, event, "push_refunds")
-    if connection is not None:
+    connection = _connection_for(session, event, "push_refunds", "refund_push")
+    if connection is not None and not str(refund.get("reason") or "").startswith(
+            platform_refund(connection.kind)):
         create_job(session, connection, "refund_push", trigger="event", exclusive=False,
                    params={"order_id": event.data["order"]["id"], "refund_id": refund["id"]})

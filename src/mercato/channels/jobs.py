@@ -26,7 +26,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mercato.channels.models import Connection, SyncItemError, SyncJob
-from mercato.channels.registry import ConnectionConfig, breaker_for, job_runner
+from mercato.channels.registry import ConnectionConfig, breaker_for, job_runner, runs
 from mercato.channels.schemas import SCHEDULABLE
 from mercato.channels.service import config_of, record_health
 from mercato.channels.toolkit import ChannelError
@@ -80,6 +80,16 @@ def create_job(session: Session, connection: Connection, kind: str, *,
     session.add(job)
     session.flush()
     return job
+
+
+def subscribe_if_changed(session: Session, connection: Connection,
+                         before: str | None) -> None:
+    """A connection given a new ``webhook_url`` subscribes the platform's webhooks to it,
+    where its connector does that (Shopify); eBay and the others are told by hand."""
+    url = (connection.settings or {}).get("webhook_url")
+    if url and url != before and runs(connection.kind, "subscribe_webhooks"):
+        create_job(session, connection, "subscribe_webhooks", trigger="connect",
+                   exclusive=False)
 
 
 def get_job(session: Session, job_id: str) -> SyncJob:

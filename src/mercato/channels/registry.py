@@ -16,6 +16,11 @@ from mercato.channels.toolkit import ChannelError, CircuitBreaker, ErrorKind
 from mercato.core.errors import ValidationFailed
 
 
+DEFAULT_HOSTS = {"tcgplayer": "https://api.tcgplayer.com", "ebay": "https://api.ebay.com"}
+"""Where each platform's API is when a connection names no ``api_base`` (Shopify's is the
+shop's own domain)."""
+
+
 @dataclass(frozen=True)
 class ConnectionConfig:
     """A connection as a connector needs it, detached from any session; holds secrets, so
@@ -34,7 +39,8 @@ class ConnectionConfig:
 
     @property
     def base_url(self) -> str:
-        return (self.api_base or f"https://{self.account}").rstrip("/")
+        return (self.api_base or DEFAULT_HOSTS.get(self.kind)
+                or f"https://{self.account}").rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,20 @@ class ConnectorKind:
     push: PushFunc | None = None
 
 
+TITLES = {"shopify": "Shopify", "binderpos": "Shopify", "tcgplayer": "TCGplayer",
+          "ebay": "eBay", "amazon": "Amazon", "shopee": "Shopee", "tiktok": "TikTok Shop"}
+
+
+def cancelled_on(kind: str) -> str:
+    """The reason of a cancellation that came from the platform (never sent back to it)."""
+    return f"cancelled on {TITLES.get(kind, kind)}"
+
+
+def platform_refund(kind: str, remote_id: str = "") -> str:
+    """How the reason of a refund that came from the platform reads (never sent back)."""
+    return f"{TITLES.get(kind, kind)} refund {remote_id}"
+
+
 _kinds: dict[str, ConnectorKind] = {}
 _breakers: dict[str, CircuitBreaker] = {}
 
@@ -92,6 +112,10 @@ def supports(kind: str, job_kind: str) -> None:
     if job_kind not in _kinds.get(kind, ConnectorKind()).jobs:
         raise ValidationFailed(f"A {kind} connection has no {job_kind} sync.", errors=[
             {"field": "kind", "message": f"not supported by {kind}"}])
+
+
+def runs(kind: str, job_kind: str) -> bool:
+    return job_kind in _kinds.get(kind, ConnectorKind()).jobs
 
 
 def job_kinds(kind: str) -> list[str]:

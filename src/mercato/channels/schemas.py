@@ -6,17 +6,40 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
-ConnectionKind = Literal["shopify", "binderpos"]
+ConnectionKind = Literal["shopify", "binderpos", "tcgplayer", "ebay"]
 Mode = Literal["channel", "system_of_record"]
 JobKind = Literal["product_import", "product_export", "inventory_push", "order_pull",
                   "price_push", "fulfillment_push", "cancellation_push", "refund_push",
-                  "subscribe_webhooks"]
+                  "subscribe_webhooks", "price_pull"]
 PER_ITEM = ("fulfillment_push", "cancellation_push", "refund_push")
 """Kinds that send one thing each (several may wait at once)."""
 SHOP_DOMAIN = re.compile(r"[a-z0-9][a-z0-9.-]{0,250}")
-SCHEDULABLE = ("product_import", "product_export", "inventory_push", "order_pull", "price_push")
+ACCOUNT_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
+    "shopify": (SHOP_DOMAIN, "a shop domain such as card-store.myshopify.com"),
+    "binderpos": (SHOP_DOMAIN, "a shop domain such as card-store.myshopify.com"),
+    "tcgplayer": (re.compile(r"[a-z0-9][a-z0-9_-]{0,63}"),
+                  "a TCGplayer store key (letters, digits, - and _)"),
+    "ebay": (re.compile(r"[a-z0-9][a-z0-9._*-]{0,63}"),
+             "an eBay user id (letters, digits, and . _ - *)"),
+}
+"""How each kind's ``account`` looks once normalised (lowercase, no scheme or path)."""
+API_VERSIONS = {"shopify": "2026-10", "binderpos": "2026-10", "tcgplayer": "v1.39.0",
+                "ebay": "v1"}
+"""The API version a connection uses when none is given."""
+SHOPIFY_VERSION = re.compile(r"20\d\d-(01|04|07|10)")
+SCHEDULABLE = ("product_import", "product_export", "inventory_push", "order_pull", "price_push",
+               "price_pull")
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
@@ -26,6 +49,42 @@ class ShopifyCredentials(BaseModel):
         "The Admin API access token of a custom app (`shpat_…`)."))
     client_secret: str = Field(min_length=8, max_length=255, description=(
         "The app's client secret: Shopify signs webhooks with it."))
+
+
+class TcgplayerCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    public_key: str = Field(min_length=8, max_length=255, description=(
+        "The API application's public key (the OAuth client id)."))
+    private_key: str = Field(min_length=8, max_length=255, description=(
+        "The API application's private key (the OAuth client secret)."))
+    access_token: str | None = Field(default=None, min_length=8, max_length=500, description=(
+        "The store's access token, when the store has authorized the application already."))
+    authorization_code: str | None = Field(default=None, min_length=6, max_length=64,
+                                           description=(
+        "The store's authorization code (six characters, valid for an hour): exchanged for "
+        "the store's access token at the first call."))
+
+    @model_validator(mode="after")
+    def _store_access(self) -> TcgplayerCredentials:
+        if self.access_token is None and self.authorization_code is None:
+            raise ValueError("give the store's access_token or its authorization_code")
+        return self
+
+
+class EbayCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(min_length=8, max_length=255, description="The app's client id.")
+    client_secret: str = Field(min_length=8, max_length=255, description=(
+        "The app's client secret."))
+    refresh_token: str = Field(min_length=8, max_length=2000, description=(
+        "The seller's user refresh token (scopes `sell.inventory`, `sell.fulfillment`, "
+        "`sell.account`): access tokens are minted from it and renewed before they expire."))
+
+
+Credentials = ShopifyCredentials | TcgplayerCredentials | EbayCredentials
+CREDENTIALS_OF: dict[str, type[BaseModel]] = {
+    "shopify": ShopifyCredentials, "binderpos": ShopifyCredentials,
+    "tcgplayer": TcgplayerCredentials, "ebay": EbayCredentials}
 
 
 class ConnectionSettings(BaseModel):
@@ -48,8 +107,42 @@ class ConnectionSettings(BaseModel):
         "Send refunds made in Mercato for this channel's orders back to the platform (the "
         "amount, against the order's payments; the platform notifies the buyer)."))
     webhook_url: str | None = Field(default=None, max_length=500, description=(
-        "Public URL of `/webhooks/shopify/{store}`: when set, connecting subscribes the "
-        "platform's webhooks to it."))
+        "Public URL of `/webhooks/{kind}/{store}`: when set, connecting Shopify subscribes its "
+        "webhooks to it; eBay answers its endpoint challenge with it."))
+    rate_per_second: float | None = Field(default=None, gt=0, le=1000, description=(
+        "Requests per second the client keeps under (TCGplayer: 10 when unset)."))
+    verification_token: str | None = Field(default=None, min_length=32, max_length=80,
+                                           pattern=r"^[A-Za-z0-9_-]+$", description=(
+        "eBay: the verification token given for the notification endpoint (its challenge "
+        "response is SHA-256 of challenge code + this token + `webhook_url`)."))
+    marketplace_id: str = Field(default="EBAY_US", pattern=r"^[A-Z_]{3,20}$", description=(
+        "eBay: the marketplace offers are published on."))
+    content_language: str = Field(default="en-US", pattern=r"^[a-z]{2}-[A-Z]{2}$",
+                                  description="eBay: the inventory items' `Content-Language`.")
+    category_id: str = Field(default="183454", pattern=r"^[0-9]{1,10}$", description=(
+        "eBay: the leaf category of new offers (183454: CCG Individual Cards)."))
+    merchant_location_key: str | None = Field(default=None, max_length=36, description=(
+        "eBay: the inventory location offers ship from."))
+    fulfillment_policy_id: str | None = Field(default=None, max_length=40)
+    payment_policy_id: str | None = Field(default=None, max_length=40)
+    return_policy_id: str | None = Field(default=None, max_length=40)
+    daily_revision_limit: int = Field(default=250, ge=1, le=10_000, description=(
+        "eBay: revisions a listing may take in a day; pushes beyond it wait for the next "
+        "day (reported on the mapping)."))
+
+
+COMMON_SETTINGS = ("schedules", "push_fulfillments", "push_cancellations", "push_refunds",
+                   "webhook_url")
+SETTINGS_OF: dict[str, tuple[str, ...]] = {
+    "shopify": (*COMMON_SETTINGS, "remote_location_id", "bucket_size", "restore_rate"),
+    "binderpos": (*COMMON_SETTINGS, "remote_location_id", "bucket_size", "restore_rate"),
+    "tcgplayer": (*COMMON_SETTINGS, "rate_per_second"),
+    "ebay": (*COMMON_SETTINGS, "rate_per_second", "verification_token", "marketplace_id",
+             "content_language", "category_id", "merchant_location_key",
+             "fulfillment_policy_id", "payment_policy_id", "return_policy_id",
+             "daily_revision_limit"),
+}
+"""The settings each kind uses (the admin's form shows these; the others keep defaults)."""
 
 
 class ConnectionIn(BaseModel):
@@ -59,30 +152,72 @@ class ConnectionIn(BaseModel):
         "`channel`: Mercato is the source of truth and pushes stock. `system_of_record`: the "
         "catalog and stock come from the platform. BinderPOS is always the latter."))
     account: str = Field(min_length=1, max_length=500, description=(
-        "The shop's domain, e.g. `card-store.myshopify.com`; a URL such as "
-        "`https://Card-Store.myshopify.com/` is taken as its host, and the account is stored "
-        "and compared lowercase. One connection per shop and organization: Shopify and "
-        "BinderPOS count as one platform (409)."))
-    api_version: str = Field(default="2026-10", pattern=r"^20\d\d-(01|04|07|10)$")
+        "The platform account: Shopify's shop domain (`card-store.myshopify.com`; a URL "
+        "such as `https://Card-Store.myshopify.com/` is taken as its host), TCGplayer's "
+        "store key, eBay's user id. Stored and compared lowercase. One connection per "
+        "account and organization: Shopify and BinderPOS count as one platform (409)."))
+    api_version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,20}$",
+                                    description=(
+        "Shopify: a quarterly version such as `2026-10` (the default). Other platforms: "
+        "their current version when omitted."))
     api_base: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=500,
                                  description=(
         "Where the API is, when not at `https://{account}` (the emulator, a proxy)."))
-    credentials: ShopifyCredentials | None = Field(default=None, description=(
-        "Required when connecting; omitted on an update, the stored ones are kept."))
+    credentials: Credentials | None = Field(default=None, description=(
+        "The platform's own (see the kinds' fields). Required when connecting; omitted on "
+        "an update, the stored ones are kept."))
     settings: ConnectionSettings = Field(default_factory=ConnectionSettings)
     enabled: bool = True
 
     @field_validator("account")
     @classmethod
-    def _normalise_account(cls, value: str) -> str:
+    def _account_of_kind(cls, value: str, info: ValidationInfo) -> str:
         account = normalise_account(value)
-        if not SHOP_DOMAIN.fullmatch(account):
-            raise ValueError("must be a shop domain such as card-store.myshopify.com")
+        form, what = ACCOUNT_FORMS.get(info.data.get("kind") or "shopify", ACCOUNT_FORMS["shopify"])
+        if not form.fullmatch(account):
+            raise ValueError(f"must be {what}")
         return account
+
+    @field_validator("api_version")
+    @classmethod
+    def _version_of_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if value is not None and kind in ("shopify", "binderpos") and not (
+                SHOPIFY_VERSION.fullmatch(value)):
+            raise ValueError("must be a Shopify version such as 2026-10")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_of_kind(cls, data: Any) -> Any:
+        """Credentials read as the kind's own model, so an error names the field
+        (``credentials.access_token``), not a member of the union."""
+        if not isinstance(data, dict) or not isinstance(data.get("credentials"), dict):
+            return data
+        model = CREDENTIALS_OF.get(data.get("kind"))  # type: ignore[arg-type]
+        if model is None:
+            return data
+        try:
+            return {**data, "credentials": model.model_validate(data["credentials"])}
+        except ValidationError as exc:
+            errors: list[InitErrorDetails] = []
+            for error in exc.errors():
+                detail = InitErrorDetails(type=error["type"], input=error["input"],
+                                          loc=("credentials", *error["loc"]))
+                if "ctx" in error:
+                    detail["ctx"] = error["ctx"]
+                errors.append(detail)
+            raise ValidationError.from_exception_data(cls.__name__, errors) from None
+
+    @model_validator(mode="after")
+    def _default_version(self) -> ConnectionIn:
+        if self.api_version is None:
+            self.api_version = API_VERSIONS[self.kind]
+        return self
 
 
 def normalise_account(account: str) -> str:
-    """A shop domain as Mercato stores and compares it: no scheme, no path, lowercase."""
+    """An account as Mercato stores and compares it: no scheme, no path, lowercase."""
     host = account.strip()
     for scheme in ("https://", "http://"):
         if host.lower().startswith(scheme):

@@ -21,6 +21,7 @@ from mercato.catalog.service import stock_items
 from mercato.channels.models import Connection, Mapping
 from mercato.channels.registry import ConnectionConfig
 from mercato.channels.schemas import (
+    CREDENTIALS_OF,
     ConnectionIn,
     ConnectionOut,
     Health,
@@ -37,9 +38,10 @@ from mercato.settings import Settings
 
 mappings_t = table_of(Mapping)
 connections_t = table_of(Connection)
-SECRET_NAMES = ("access_token", "client_secret")
-KIND_OF_CHANNEL = {"shopify": "shopify", "binderpos": "binderpos"}
-PLATFORM_OF = {"shopify": "shopify", "binderpos": "shopify"}
+SECRET_NAMES = {kind: tuple(model.model_fields) for kind, model in CREDENTIALS_OF.items()}
+"""The secrets each kind holds, as its connection shows them (set or not, last four)."""
+PLATFORM_OF = {"shopify": "shopify", "binderpos": "shopify", "tcgplayer": "tcgplayer",
+               "ebay": "ebay"}
 """The platform each connection kind talks to; an account is unique per platform."""
 WEBHOOK_SEEN_EVERY = dt.timedelta(seconds=5)
 
@@ -97,7 +99,7 @@ def connect(session: Session, channel_id: str, data: ConnectionIn,
             settings: Settings | None = None) -> tuple[Connection, bool]:
     """Create or replace the channel's connection; (connection, created)."""
     channel = get_channel(session, channel_id)
-    if channel.kind != KIND_OF_CHANNEL[data.kind]:
+    if channel.kind != data.kind:
         raise ValidationFailed(
             f"A {data.kind} connection needs a channel of kind {data.kind!r}.",
             errors=[{"field": "kind", "message": f"the channel's kind is {channel.kind!r}"}])
@@ -105,6 +107,10 @@ def connect(session: Session, channel_id: str, data: ConnectionIn,
     if data.kind == "binderpos" and data.mode != "system_of_record":
         raise ValidationFailed("BinderPOS is always the system of record.", errors=[
             {"field": "mode", "message": "must be system_of_record for binderpos"}])
+    if data.kind not in ("shopify", "binderpos") and data.mode != "channel":
+        raise ValidationFailed(f"A {data.kind} connection is always in channel mode: Mercato "
+                               "is the source of truth and pushes stock.", errors=[
+            {"field": "mode", "message": f"must be channel for {data.kind}"}])
     vault = Vault.of(session, "channels", settings)
     connection = session.scalar(select(Connection).where(Connection.channel_id == channel_id)
                                 .with_for_update())
@@ -115,7 +121,7 @@ def connect(session: Session, channel_id: str, data: ConnectionIn,
                 {"field": "credentials", "message": "required"}])
         connection = Connection(channel_id=channel_id, circuit={}, cursors={})
     if data.credentials is not None:
-        secrets = data.credentials.model_dump()
+        secrets = data.credentials.model_dump(exclude_none=True)
         connection.credentials = vault.seal(json.dumps(secrets))
         connection.credential_hints = {name: value[-4:] for name, value in secrets.items()}
         connection.signature_failures = 0  # counted against the secret now in use
@@ -126,7 +132,7 @@ def connect(session: Session, channel_id: str, data: ConnectionIn,
     connection.platform = PLATFORM_OF[data.kind]
     connection.mode = mode
     connection.account = account
-    connection.api_version = data.api_version
+    connection.api_version = data.api_version or ""
     connection.api_base = data.api_base
     connection.settings = data.settings.model_dump()
     connection.enabled = data.enabled
@@ -172,7 +178,28 @@ def record_health(session: Session, connection_id: str, *, error: str | None = N
     session.execute(stmt.values(**values))
 
 
-def record_signature_failure(db: Database, organization_id: str, connection_id: str) -> None:
+def save_secrets(db: Database, config: ConnectionConfig, values: dict[str, str | None]) -> None:
+    """Merge secrets a connector obtained (a token from an authorization code, a refreshed
+    token) into the connection's sealed credentials; ``None`` removes one (a used code).
+    Kept sealed like the ones given, so a restart does not lose what cannot be asked again."""
+    with db.transaction(tenant=config.organization_id) as session:
+        connection = session.get(Connection, config.id, with_for_update=True)
+        if connection is None:
+            return
+        vault = Vault.of(session, "channels")
+        secrets = json.loads(vault.open(connection.credentials))
+        for name, value in values.items():
+            if value is None:
+                secrets.pop(name, None)
+            else:
+                secrets[name] = value
+        connection.credentials = vault.seal(json.dumps(secrets))
+        connection.credential_hints = {name: value[-4:] for name, value in secrets.items()
+                                       if name in SECRET_NAMES.get(connection.kind, ())}
+
+
+def record_signature_failure(db: Database, organization_id: str, connection_id: str,
+                             message: str | None = None) -> None:
     """A webhook refused for its signature, counted in a transaction of its own: the
     request's own transaction rolls back with its 401."""
     now = utcnow()
@@ -180,8 +207,8 @@ def record_signature_failure(db: Database, organization_id: str, connection_id: 
         session.execute(update(connections_t).where(connections_t.c.id == connection_id).values(
             signature_failures=connections_t.c.signature_failures + 1,
             last_signature_failure_at=now, last_error_at=now, last_error_kind="auth",
-            last_error="A webhook was refused: its X-Shopify-Hmac-Sha256 does not verify "
-                       "with this connection's client secret."))
+            last_error=message or "A webhook was refused: its X-Shopify-Hmac-Sha256 does not "
+                                  "verify with this connection's client secret."))
 
 
 def record_webhook_verified(session: Session, connection_id: str) -> None:
@@ -234,7 +261,7 @@ def connection_out(session: Session, connection: Connection) -> ConnectionOut:
         mode=connection.mode, account=connection.account,
         api_version=connection.api_version, api_base=connection.api_base,
         credentials={name: SecretHint(set=name in hints, last4=hints.get(name))
-                     for name in SECRET_NAMES},
+                     for name in SECRET_NAMES.get(connection.kind, ())},
         settings=connection.settings, enabled=connection.enabled,
         health=health_of(connection), pending_pushes=pending_pushes(session, connection.id),
         created_at=connection.created_at, updated_at=connection.updated_at)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from mercato import catalog, inventory
 from mercato.channels.models import Connection, Mapping, WebhookReceipt
+from mercato.channels.registry import cancelled_on, platform_refund
 from mercato.channels.schemas import WebhookAck
 from mercato.channels.service import (
     config_of,
@@ -43,9 +44,9 @@ from mercato.orders import service as orders
 from mercato.settings import Settings
 
 SYNC_REFERENCE = "shopify"
-CANCELLED_ON_SHOPIFY = "cancelled on Shopify"
+CANCELLED_ON_SHOPIFY = cancelled_on("shopify")
 """The reason of a cancellation that came from Shopify (so it is not sent back)."""
-SHOPIFY_REFUND = "Shopify refund "
+SHOPIFY_REFUND = platform_refund("shopify")
 """How the reason of a refund that came from Shopify begins (its Shopify id follows)."""
 MERCATO_REFUND = re.compile(r"\bMercato refund ([0-9A-Za-z]+)")
 

@@ -15,12 +15,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from starlette.datastructures import FormData
 
 from mercato import channels, inventory
-from mercato.channels.schemas import PER_ITEM, ConnectionIn, ConnectionSettings, JobIn
+from mercato.channels.schemas import (
+    API_VERSIONS,
+    CREDENTIALS_OF,
+    PER_ITEM,
+    SETTINGS_OF,
+    ConnectionIn,
+    ConnectionSettings,
+    JobIn,
+)
 from mercato.core.errors import MercatoError
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
@@ -59,13 +67,6 @@ def _plain(annotation: Any) -> Any:
     return annotation
 
 
-def _credentials_model() -> type[BaseModel]:
-    found = _plain(ConnectionIn.model_fields["credentials"].annotation)
-    if not (isinstance(found, type) and issubclass(found, BaseModel)):
-        raise TypeError("ConnectionIn.credentials is not a model")
-    return found
-
-
 def _input(prefix: str, name: str, info: FieldInfo, *, secret: bool) -> dict[str, Any] | None:
     """One input for a model's field: a checkbox for a bool, a number, a choice for a
     Literal, a password input for a secret; ``None`` for a field a form cannot hold (a
@@ -88,15 +89,17 @@ def _input(prefix: str, name: str, info: FieldInfo, *, secret: bool) -> dict[str
             "default": default, "step": "any" if kind is float else "1"}
 
 
-def credential_inputs() -> list[dict[str, Any]]:
-    model = _credentials_model()
+def credential_inputs(kind: str) -> list[dict[str, Any]]:
+    model = CREDENTIALS_OF[kind]
     return [i for name, info in model.model_fields.items()
             if (i := _input("credentials", name, info, secret=True)) is not None]
 
 
-def settings_inputs() -> list[dict[str, Any]]:
+def settings_inputs(kind: str) -> list[dict[str, Any]]:
+    """The settings the kind uses, in the model's order."""
+    used = SETTINGS_OF.get(kind, ())
     return [i for name, info in ConnectionSettings.model_fields.items()
-            if (i := _input("settings", name, info, secret=False)) is not None]
+            if name in used and (i := _input("settings", name, info, secret=False)) is not None]
 
 
 def _from_inputs(form: FormData, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -110,10 +113,10 @@ def _from_inputs(form: FormData, inputs: list[dict[str, Any]]) -> dict[str, Any]
 
 
 def _connection_body(form: FormData, kind: str, stored: dict[str, Any] | None) -> dict[str, Any]:
-    secrets = _from_inputs(form, credential_inputs())
+    secrets = _from_inputs(form, credential_inputs(kind))
     settings = {**{k: v for k, v in (stored or {}).items()
-                   if k not in {i["field"] for i in settings_inputs()}},
-                **_from_inputs(form, settings_inputs())}
+                   if k not in {i["field"] for i in settings_inputs(kind)}},
+                **_from_inputs(form, settings_inputs(kind))}
     body: dict[str, Any] = {
         "kind": kind, "mode": text(form, "mode") or "channel", "account": text(form, "account"),
         "api_base": optional(form, "api_base"), "settings": settings,
@@ -130,24 +133,24 @@ def _connection_values(connection: Any) -> dict[str, Any]:
                               "api_version": connection.api_version,
                               "api_base": connection.api_base or "",
                               "enabled": connection.enabled}
-    for i in settings_inputs():
+    for i in settings_inputs(connection.kind):
         stored = (connection.settings or {}).get(i["field"], i["default"])
         values[i["name"]] = "" if stored is None else stored
     return values
 
 
-def _new_values() -> dict[str, Any]:
+def _new_values(kind: str) -> dict[str, Any]:
     values: dict[str, Any] = {"mode": "channel", "enabled": True,
-                              "api_version": ConnectionIn.model_fields["api_version"].default}
-    for i in settings_inputs():
+                              "api_version": API_VERSIONS.get(kind, "")}
+    for i in settings_inputs(kind):
         values[i["name"]] = "" if i["default"] is None else i["default"]
     return values
 
 
-def _form_values(form: FormData) -> dict[str, Any]:
+def _form_values(form: FormData, kind: str) -> dict[str, Any]:
     """What was entered, secrets left out (a password input is never filled again)."""
     values = {k: v for k, v in raw(form).items() if not k.startswith("credentials.")}
-    for i in [*settings_inputs(), {"name": "enabled", "widget": "checkbox"}]:
+    for i in [*settings_inputs(kind), {"name": "enabled", "widget": "checkbox"}]:
         if i["widget"] == "checkbox":
             values[i["name"]] = flag(form, i["name"])
     return values
@@ -204,8 +207,11 @@ def _channel_page(session: Any, staff: StaffSession, channel_id: str) -> dict[st
         "jobs": channels.job_history(session, connection.id, limit=50) if connection else [],
         "job_kinds": [(k, JOB_LABELS.get(k, k.replace("_", " ")))
                       for k in channels.job_kinds(channel.kind) if k not in PER_ITEM],
-        "job_labels": JOB_LABELS, "credential_inputs": credential_inputs(),
-        "settings_inputs": settings_inputs(), "modes": MODES,
+        "job_labels": JOB_LABELS,
+        "credential_inputs": credential_inputs(channel.kind) if channel.kind in CONNECTABLE
+        else [],
+        "settings_inputs": settings_inputs(channel.kind),
+        "modes": MODES if channel.kind in ("shopify", "binderpos") else MODES[:1],
         "can_write": staff.can("channels:write")}
 
 
@@ -216,7 +222,8 @@ def channel_page(request: Request, channel_id: str, session: DbSession,
     connection = channels.connections_by_channel(session).get(channel_id)
     return render(request, "admin/channels/channel.html", {
         **values,
-        "values": _connection_values(connection) if connection else _new_values()})
+        "values": _connection_values(connection) if connection
+        else _new_values(values["channel"].kind)})
 
 
 @router.post("/admin/channels/{channel_id}/connection", response_class=HTMLResponse)
@@ -230,15 +237,13 @@ def connect(request: Request, channel_id: str, session: DbSession, form: Form,
             form, channel.kind, existing.settings if existing else None))
         connection, created = channels.connect(session, channel_id, body,
                                                request.app.state.settings)
-        if body.settings.webhook_url and body.settings.webhook_url != before:
-            channels.create_job(session, connection, "subscribe_webhooks", trigger="connect",
-                                exclusive=False)
+        channels.subscribe_if_changed(session, connection, before)
         session.flush()
     except (ValidationError, MercatoError) as exc:
         session.rollback()
         return failed(request, "admin/channels/channel.html",
                       _channel_page(session, staff, channel_id), exc,
-                      form=_form_values(form))
+                      form=_form_values(form, channel.kind))
     return redirect(f"/admin/channels/{channel_id}",
                     flash=f"{channel.name} is connected to {connection.account}." if created
                     else "The connection is saved.")
@@ -267,7 +272,8 @@ def start_job(request: Request, channel_id: str, session: DbSession, form: Form,
         values = _channel_page(session, staff, channel_id)
         existing = channels.connections_by_channel(session).get(channel_id)
         return failed(request, "admin/channels/channel.html", values, exc,
-                      form={**(_connection_values(existing) if existing else _new_values()),
+                      form={**(_connection_values(existing) if existing
+                               else _new_values(values["channel"].kind)),
                             "kind": text(form, "kind")})
     return redirect(f"/admin/channels/jobs/{job.id}",
                     flash=f"{JOB_LABELS.get(job.kind, job.kind)} is queued.")
