@@ -239,3 +239,68 @@ def test_schedules_queue_a_job_when_due_and_never_a_second_one_while_it_waits(
     jobs.schedule_due(db)
     history = client.get(f"/api/v1/channels/{made['id']}/sync-jobs", headers=org.headers)
     assert [(j["kind"], j["trigger"]) for j in history.json()] == [("order_pull", "schedule")]
+
+
+TCG_KEYS = {"public_key": "PUBLIC-0123456789", "private_key": "PRIVATE-0123456789"}
+EBAY_KEYS = {"client_id": "Mercato-App-PRD-0123", "client_secret": "PRD-secret-0123456789",
+             "refresh_token": "v^1.1#i^1#refresh-0123456789"}
+
+
+def test_tcgplayer_and_ebay_connect_with_their_own_credentials_shown_only_as_hints(
+        client: TestClient, org: Org, db: Database) -> None:
+    tcg = channel(client, org, "tcgplayer")
+    made = client.put(f"/api/v1/channels/{tcg['id']}/connection", headers=org.headers, json={
+        "kind": "tcgplayer", "account": "A1B2C3D4",
+        "credentials": {**TCG_KEYS, "authorization_code": "X7Y8Z9"}})
+    assert made.status_code == 201, made.text
+    out = made.json()
+    assert (out["account"], out["mode"], out["api_version"]) == ("a1b2c3d4", "channel",
+                                                                 "v1.39.0")
+    assert out["credentials"] == {
+        "public_key": {"set": True, "last4": "6789"}, "private_key": {"set": True, "last4": "6789"},
+        "access_token": {"set": False, "last4": None},
+        "authorization_code": {"set": True, "last4": "Y8Z9"}}
+    assert "PRIVATE-0123456789" not in made.text
+    assert "X7Y8Z9" not in made.text
+    ebay = channel(client, org, "ebay")
+    made = client.put(f"/api/v1/channels/{ebay['id']}/connection", headers=org.headers, json={
+        "kind": "ebay", "account": "Card_Shop-1", "credentials": EBAY_KEYS,
+        "settings": {"verification_token": "t" * 40}})
+    assert made.status_code == 201, made.text
+    assert made.json()["account"] == "card_shop-1"
+    assert set(made.json()["credentials"]) == set(EBAY_KEYS)
+    assert EBAY_KEYS["refresh_token"] not in made.text
+    with db.session(tenant=org.id) as session:
+        stored = session.scalar(select(Connection.credentials).where(
+            Connection.channel_id == ebay["id"]))
+    assert stored is not None
+    assert EBAY_KEYS["client_secret"] not in stored
+
+
+@pytest.mark.parametrize(("kind", "changes", "field"), [
+    ("tcgplayer", {"credentials": TCG_KEYS}, "credentials"),  # no store access given
+    ("tcgplayer", {"credentials": {**TCG_KEYS, "access_token": "short"}},
+     "credentials.access_token"),
+    ("tcgplayer", {"account": "not a store key"}, "account"),
+    ("ebay", {"credentials": {"access_token": ACCESS_TOKEN, "client_secret": CLIENT_SECRET}},
+     "credentials.client_id"),
+    ("ebay", {"mode": "system_of_record"}, "mode"),
+    ("ebay", {"api_version": "2026-10", "kind": "shopify"}, "kind"),  # an ebay channel
+])
+def test_a_connection_in_another_platform_s_form_is_422_naming_the_field(
+        client: TestClient, org: Org, kind: str, changes: dict[str, Any], field: str) -> None:
+    made = channel(client, org, kind)
+    good = {"tcgplayer": {"kind": "tcgplayer", "account": "a1b2c3d4",
+                          "credentials": {**TCG_KEYS, "access_token": "tok-0123456789"}},
+            "ebay": {"kind": "ebay", "account": "card_shop", "credentials": EBAY_KEYS}}[kind]
+    payload = {**good, **changes}
+    if payload["kind"] == "shopify":
+        payload["account"] = "x.myshopify.com"
+        payload["credentials"] = BODY["credentials"]
+    response = client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                          json=payload)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in {e["field"] for e in response.json()["errors"]}, response.json()
+    assert client.get(f"/api/v1/channels/{made['id']}/connection",
+                      headers=org.headers).status_code == 404

@@ -12,6 +12,14 @@ from mercato.channels.jobs import create_job
 from mercato.channels.models import Connection
 from mercato.channels.registry import cancelled_on, platform_refund, runs
 from mercato.core.outbox import Event, subscribe
+from mercato.orders import CancelIn
+from mercato.orders import service as orders
+
+OVERSOLD = "oversold: nothing left to send"
+CANCEL_OVERSOLD_BY_DEFAULT = frozenset({"tcgplayer", "ebay", "amazon", "shopee", "tiktok"})
+"""Marketplaces where a sale Mercato cannot cover is cancelled back by default: a one-off
+card sold twice is the one outcome a card store cannot leave waiting. A Shopify store
+resolves its oversold orders itself (``cancel_oversold`` turns either way on or off)."""
 
 
 def _connection_for(session: Session, event: Event, setting: str,
@@ -24,7 +32,9 @@ def _connection_for(session: Session, event: Event, setting: str,
         return None
     connection = session.scalar(select(Connection).where(
         Connection.channel_id == order.get("channel"), Connection.enabled.is_(True)))
-    if connection is None or not (connection.settings or {}).get(setting, True):
+    default = (connection.kind in CANCEL_OVERSOLD_BY_DEFAULT if connection is not None
+               and setting == "cancel_oversold" else True)
+    if connection is None or not (connection.settings or {}).get(setting, default):
         return None
     if not runs(connection.kind, job):
         return None
@@ -67,3 +77,18 @@ def send_refund(session: Session, event: Event) -> None:
             platform_refund(connection.kind)):
         create_job(session, connection, "refund_push", trigger="event", exclusive=False,
                    params={"order_id": event.data["order"]["id"], "refund_id": refund["id"]})
+
+
+@subscribe("order.oversold", name="channels.cancel_oversold")
+def cancel_oversold(session: Session, event: Event) -> None:
+    """A platform's order of which not one unit could be covered (another channel sold the
+    last copy first) is cancelled, which sends the cancellation back to the platform. An
+    order with some units covered stays flagged for someone to resolve."""
+    connection = _connection_for(session, event, "cancel_oversold", "cancellation_push")
+    if connection is None:
+        return
+    order = orders.get_order(session, event.data["order"]["id"])
+    if order.status == "cancelled" or any(
+            line.short < line.quantity - line.cancelled for line in order.lines):
+        return
+    orders.cancel(session, order.id, CancelIn(reason=OVERSOLD))

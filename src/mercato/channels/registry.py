@@ -15,7 +15,6 @@ from typing import Any
 from mercato.channels.toolkit import ChannelError, CircuitBreaker, ErrorKind
 from mercato.core.errors import ValidationFailed
 
-
 DEFAULT_HOSTS = {"tcgplayer": "https://api.tcgplayer.com", "ebay": "https://api.ebay.com"}
 """Where each platform's API is when a connection names no ``api_base`` (Shopify's is the
 shop's own domain)."""

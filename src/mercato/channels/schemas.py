@@ -106,6 +106,10 @@ class ConnectionSettings(BaseModel):
     push_refunds: bool = Field(default=True, description=(
         "Send refunds made in Mercato for this channel's orders back to the platform (the "
         "amount, against the order's payments; the platform notifies the buyer)."))
+    cancel_oversold: bool | None = Field(default=None, description=(
+        "Cancel an order from the platform of which no unit could be covered (another "
+        "channel sold the last copy first), which sends the cancellation back to the "
+        "platform. Unset: on for marketplaces (TCGplayer, eBay), off for Shopify."))
     webhook_url: str | None = Field(default=None, max_length=500, description=(
         "Public URL of `/webhooks/{kind}/{store}`: when set, connecting Shopify subscribes its "
         "webhooks to it; eBay answers its endpoint challenge with it."))
@@ -132,7 +136,7 @@ class ConnectionSettings(BaseModel):
 
 
 COMMON_SETTINGS = ("schedules", "push_fulfillments", "push_cancellations", "push_refunds",
-                   "webhook_url")
+                   "cancel_oversold", "webhook_url")
 SETTINGS_OF: dict[str, tuple[str, ...]] = {
     "shopify": (*COMMON_SETTINGS, "remote_location_id", "bucket_size", "restore_rate"),
     "binderpos": (*COMMON_SETTINGS, "remote_location_id", "bucket_size", "restore_rate"),

@@ -4,6 +4,7 @@ returns, payments and refunds.
 This package is orders' face (with ``orders.service``, where its use cases live): other
 modules import from here, never ``orders.models``, ``orders.schemas`` or ``orders.totals``.
 
+- ``CancelIn``: what ``service.cancel`` takes (a channel cancels an order it cannot send).
 - Taking orders: ``OrderIn`` / ``OrderLineIn`` / ``CustomerRef`` / ``PaymentIn`` (an order
   from any source, for ``service.ingest``), ``RefundIn`` (``service.refund``).
 - ``Order``: the row ``service.get_order`` and ``service.ingest`` return (read it; do not
@@ -24,6 +25,7 @@ from mercato.orders import customers as _customers  # noqa: F401 - registers its
 from mercato.orders.models import Order
 from mercato.orders.sales import SalesLine, sales_lines
 from mercato.orders.schemas import (
+    CancelIn,
     CustomerRef,
     OrderIn,
     OrderLineIn,
@@ -36,6 +38,7 @@ from mercato.orders.service import has_purchased
 from mercato.orders.totals import LineIn, OrderTotals, ShippingIn, TaxIn, order_totals
 
 __all__ = [
+    "CancelIn",
     "CustomerRef",
     "LineIn",
     "Order",
