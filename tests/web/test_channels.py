@@ -19,10 +19,10 @@ TOKEN = "shpat_" + "0123456789abcdef0123456789abcdef"
 SECRET = "shpss_" + "fedcba9876543210fedcba9876543210"
 
 
-def a_channel(browser: Browser, client: TestClient, org: Org) -> str:
+def a_channel(browser: Browser, client: TestClient, org: Org, kind: str = "shopify") -> str:
     location = make_location(client, org)
     added = browser.submit("/admin/channels", {"name": f"Shop {new_id()[-5:]}",
-                                               "kind": "shopify",
+                                               "kind": kind,
                                                "locations": location["code"]})
     assert added.status_code == 303, added.text
     return added.headers["location"].rsplit("/", 1)[1]
@@ -151,3 +151,30 @@ def test_disconnect(browser: Browser, client: TestClient, org: Org) -> None:
     gone = browser.submit(f"/admin/channels/{channel_id}/disconnect")
     assert gone.status_code == 303
     assert connection(client, org, channel_id).status_code == 404
+
+
+def test_an_ebay_channel_s_form_asks_for_ebay_s_credentials_and_settings(
+        browser: Browser, client: TestClient, org: Org) -> None:
+    browser.sign_in(org.owner_email)
+    channel_id = a_channel(browser, client, org, "ebay")
+    page = browser.get(f"/admin/channels/{channel_id}")
+    assert page.status_code == 200
+    for name in ("credentials.client_id", "credentials.client_secret",
+                 "credentials.refresh_token"):
+        assert re.search(rf'name="{re.escape(name)}" type="password"', page.text), name
+    assert 'name="settings.marketplace_id"' in page.text
+    assert 'name="settings.bucket_size"' not in page.text  # Shopify's
+    assert 'value="system_of_record"' not in page.text
+    refresh = "v^1.1#i^1#" + "r" * 30
+    made = browser.submit(f"/admin/channels/{channel_id}/connection", {
+        "account": "Card_Shop", "mode": "channel", "credentials.client_id": "App-0123456789",
+        "credentials.client_secret": "PRD-0123456789", "credentials.refresh_token": refresh,
+        "settings.marketplace_id": "EBAY_GB", "settings.content_language": "en-GB",
+        "settings.category_id": "183454", "settings.daily_revision_limit": "250",
+        "enabled": "true"})
+    assert made.status_code == 303, made.text
+    out = connection(client, org, channel_id).json()
+    assert (out["kind"], out["account"], out["settings"]["marketplace_id"]) == (
+        "ebay", "card_shop", "EBAY_GB")
+    shown = browser.get(f"/admin/channels/{channel_id}")
+    assert refresh not in shown.text
