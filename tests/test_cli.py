@@ -942,7 +942,8 @@ def test_import_products_applies_a_csv_with_progress_and_prints_the_result(
         "completed_with_errors", 2, 1)
     assert report["message"].startswith("1 of 3 rows were not imported")
     assert report["errors"] == [{"line": 4, "sku": f"CLI-3-{tag}", "field": "price",
-                                 "message": report["errors"][0]["message"]}]
+                                 "message": report["errors"][0]["message"],
+                                 "severity": "error"}]
     assert "importing cards.csv" in result.stderr
     found = client.get("/api/v1/products", headers=org.headers, params={"q": f"cli-1-{tag}"})
     assert len(found.json()["data"][0]["variants"]) == 2
@@ -952,6 +953,26 @@ def test_import_products_applies_a_csv_with_progress_and_prints_the_result(
     missing = run_cli(["import", "products", str(csv_file), "--org", "no-such-org"], env)
     assert missing.returncode == 1
     assert "no organization" in missing.stderr
+
+    # a TCGplayer file's quantities go to --location (two locations: it must be named)
+    for code in (f"front-{tag}", f"back-{tag}"):
+        made = client.post("/api/v1/locations", headers=org.headers,
+                           json={"name": code, "code": code})
+        assert made.status_code == 201, made.text
+    cards = tmp_path / "tcg.csv"
+    cards.write_text("TCGplayer Id,Product Line,Set Name,Product Name,Number,Rarity,Condition,"
+                     f"TCG Marketplace Price,Total Quantity\n9{len(tag)}1,Magic,Set {tag},Bolt,"
+                     "1,Common,Near Mint,1.00,4\n")
+    unnamed = run_cli(["import", "products", str(cards), "--org", org.slug], env)
+    assert unnamed.returncode == 1
+    assert "say which location" in unnamed.stderr
+    placed = run_cli(["import", "products", str(cards), "--org", org.slug,
+                      "--location", f"back-{tag}"], env)
+    assert placed.returncode == 0, placed.stdout + placed.stderr
+    assert json.loads(placed.stdout)["location_id"] is not None
+    levels = client.get("/api/v1/inventory/levels", headers=org.headers,
+                        params={"sku": f"TCG-9{len(tag)}1"}).json()["data"]
+    assert [lv["on_hand"] for lv in levels] == [4]
 
 
 # -- inventory verify ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -290,6 +291,63 @@ def test_secrets_stored_in_plain_text_before_0021_are_gone_after_it(
         assert (mails["r0"].status, mails["r1"].status) == ("skipped", "sent")
         assert (mails["r2"].body_text, mails["r2"].status) == ("sealed:gAAAA", "pending")
         assert (mails["r3"].body_text, mails["r3"].status) == ("your order", "pending")
+    finally:
+        db.dispose()
+        if backend == "postgresql":
+            drop_pg_database(url)
+
+
+def test_installed_card_types_accept_any_rarity_and_condition_after_0026(
+    backend: str, tmp_path: Path
+) -> None:
+    """An organization whose ``tcg`` types were installed with the closed rarity list (and
+    condition codes) takes Lorcana's ``enchanted`` and a kept condition after 0026."""
+    from mercato.catalog.service import install_type_set
+    from mercato.catalog.validation import attribute_errors, validator_for
+
+    url = new_database_url(backend, tmp_path)
+    db = Database(url)
+    try:
+        org = create_org(db, make_settings(url))
+        with db.transaction(tenant=org.id) as session:
+            install_type_set(session, "tcg")
+        db.dispose()
+        downgrade(url, "0025")
+        closed = ["common", "uncommon", "rare", "mythic", "special", "promo", "secret", "other"]
+        with db.engine.begin() as conn:  # as installed before 0026
+            if backend == "postgresql":
+                conn.execute(text("SELECT set_config('mercato.organization_id', '*', true)"))
+            for type_id, attrs, variant in conn.execute(text(
+                    "SELECT id, attributes_schema, variant_attributes_schema FROM product_types "
+                    "WHERE slug = 'tcg-single'")).all():
+                attrs = json_loads(attrs) if isinstance(attrs, str) else attrs
+                variant = json_loads(variant) if isinstance(variant, str) else variant
+                attrs["properties"]["rarity"] = {"type": "string", "enum": closed}
+                variant["properties"]["condition"] = {"type": "string",
+                                                      "enum": ["NM", "LP", "MP", "HP", "DMG"]}
+                del variant["properties"]["tcgplayer_id"]
+                conn.execute(text("UPDATE product_types SET attributes_schema = :a, "
+                                  "variant_attributes_schema = :v WHERE id = :id"),
+                             {"a": json.dumps(attrs), "v": json.dumps(variant), "id": type_id})
+        with db.session(tenant=SYSTEM) as session:
+            before = session.execute(text(
+                "SELECT attributes_schema FROM product_types WHERE slug = 'tcg-single'")).scalar()
+        before = json_loads(before) if isinstance(before, str) else before
+        card = {"game": "lorcana", "set_name": "The First Chapter", "collector_number": "1",
+                "rarity": "enchanted"}
+        assert attribute_errors(validator_for(before), card, "attributes")  # refused before
+        upgrade(url)
+        with db.session(tenant=SYSTEM) as session:
+            attrs, variant = session.execute(text(
+                "SELECT attributes_schema, variant_attributes_schema FROM product_types "
+                "WHERE slug = 'tcg-single'")).one()
+        attrs = json_loads(attrs) if isinstance(attrs, str) else attrs
+        variant = json_loads(variant) if isinstance(variant, str) else variant
+        assert attribute_errors(validator_for(attrs), card, "attributes") == []
+        assert attribute_errors(validator_for(variant), {
+            "condition": "Excellent", "finish": "foil", "language": "EN",
+            "tcgplayer_id": "12345"}, "attributes") == []
+        assert attribute_errors(validator_for(attrs), {**card, "rarity": ""}, "attributes")
     finally:
         db.dispose()
         if backend == "postgresql":

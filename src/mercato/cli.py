@@ -410,6 +410,9 @@ def import_products(
     dry_run: Annotated[bool, typer.Option(help="Check and count; write nothing.")] = False,
     file_format: Annotated[str, typer.Option(
         "--format", help="auto, mercato, tcgplayer or binderpos.")] = "auto",
+    location: Annotated[str | None, typer.Option(
+        help="TCGplayer files: the location (id or code) whose stock Total Quantity and Add "
+             "to Quantity set; default the organization's only active location.")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Import products from a CSV here and now, with a progress bar; print the result as JSON.
@@ -422,6 +425,7 @@ def import_products(
     from mercato.catalog import imports
     from mercato.catalog.csvio import FORMATS, CsvFormatError, CsvLimits
     from mercato.core.db import SYSTEM, Database
+    from mercato.core.errors import ValidationFailed
     from mercato.tenancy.service import get_by_slug
 
     if file_format not in ("auto", *FORMATS):
@@ -442,10 +446,14 @@ def import_products(
                           max_row_chars=settings.csv_max_row_chars))
             with db.transaction(tenant=organization.id) as session:
                 job = imports.create_job(session, checked=checked, filename=file.name,
-                                         dry_run=dry_run, created_by=None, claim=True)
+                                         dry_run=dry_run, created_by=None, claim=True,
+                                         location=location)
                 job_id, total = job.id, job.rows_total
         except CsvFormatError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except ValidationFailed as exc:
+            typer.echo(f"error: {exc.detail}", err=True)
             raise typer.Exit(1) from None
         with typer.progressbar(length=total, label=f"importing {file.name}",
                                file=sys.stderr) as bar:  # stdout stays pure JSON
@@ -462,9 +470,11 @@ def import_products(
             errors = imports.job_errors(session, job_id, limit=20)
             result = {name: getattr(job, name) for name in (
                 "id", "status", "format", "dry_run", "rows_total", "rows_done", "created",
-                "updated", "unchanged", "failed", "products_created", "message")}
+                "updated", "unchanged", "failed", "products_created", "warnings",
+                "location_id", "adds_skipped", "message")}
             result["errors"] = [{"line": e.line, "sku": e.sku, "field": e.field,
-                                 "message": e.message} for e in errors]
+                                 "message": e.message, "severity": e.severity}
+                                for e in errors]
         typer.echo(json.dumps(result, indent=2))
         if result["status"] == "completed_with_errors":
             raise typer.Exit(3)

@@ -89,7 +89,7 @@ def test_a_card_in_several_conditions_becomes_one_product_with_a_variant_per_tit
         "BINDER-pokemon-77-moderately-played-reverse-holofoil-japanese",
         "Moderately Played Reverse Holofoil Japanese", "300.00",
         {"condition": "MP", "finish": "reverse-holo", "language": "JA"})]
-    assert products["Charizard"]["attributes"]["rarity"] == "rare"
+    assert products["Charizard"]["attributes"]["rarity"] == "holo-rare"  # kept as given
 
 
 def test_bad_rows_are_reported_with_their_line_and_the_good_rows_still_land(
@@ -105,13 +105,17 @@ def test_bad_rows_are_reported_with_their_line_and_the_good_rows_still_land(
         "mtg,6,Also Good,Alpha,6,Rare,Lightly Played,0.50",
     ))
     assert job["status"] == "completed_with_errors"
-    assert (job["created"], job["failed"]) == (2, 4), job["errors"]
-    errors = {(e["line"], e["field"]): e["message"] for e in job["errors"]}
-    assert "Mint-ish" in errors[(3, "variant.attr.condition")]
-    assert (4, "price") in errors
-    assert errors[(5, "sku")] == "required"
+    assert (job["created"], job["failed"], job["warnings"]) == (3, 3, 1), job["errors"]
+    errors = {(e["line"], e["field"]): (e["severity"], e["message"]) for e in job["errors"]}
+    severity, message = errors[(3, "Variant Title")]  # a condition is kept, with a warning
+    assert severity == "warning"
+    assert "Mint-ish" in message
+    assert errors[(4, "price")][0] == "error"
+    assert errors[(5, "sku")] == ("error", "required")
     assert (6, "attr.game") in errors
-    assert set(_by_title(client, org)) == {"Good Card", "Also Good"}
+    products = _by_title(client, org)
+    assert set(products) == {"Good Card", "Odd Condition", "Also Good"}
+    assert products["Odd Condition"]["variants"][0]["attributes"]["condition"] == "Mint-ish"
 
 
 def test_sealed_rows_without_a_condition_become_sealed_products(

@@ -182,7 +182,7 @@ def test_bad_rows_fail_alone_with_line_numbers_and_never_half_write_a_product(
     job = import_csv(client, org, db, _csv(
         _card_row(f"good-{t}", f"G1-{t}", title="Good"),
         _card_row(f"half-{t}", f"H1-{t}", title="Half"),
-        _card_row(f"half-{t}", f"H2-{t}", title="Half", condition="MINT"),
+        _card_row(f"half-{t}", f"H2-{t}", title="Half", finish="MINT"),
         _card_row(f"price-{t}", f"P1-{t}", title="Price", price="1.999"),
         _card_row(f"float-{t}", f"F1-{t}", title="Dup", price="abc"),
         _card_row(f"dup-{t}", f"G1-{t}", title="Dup"),
@@ -194,7 +194,7 @@ def test_bad_rows_fail_alone_with_line_numbers_and_never_half_write_a_product(
                               f"(GET /api/v1/imports/{job['id']}/errors)")
     assert (job["created"], job["failed"]) == (2, 5)
     errors = {(e["line"], e["field"]): e["message"] for e in job["errors"]}
-    assert "MINT" in errors[(4, "variant.attr.condition")]
+    assert "MINT" in errors[(4, "variant.attr.finish")]
     assert errors[(3, "")] == "not imported: line 4 of the same product failed"
     assert (5, "price") in errors
     assert (6, "price") in errors
@@ -235,7 +235,7 @@ def test_dry_run_reports_what_would_change_and_writes_nothing(
     job = import_csv(client, org, db, _csv(
         _card_row(f"d-{t}", f"D1-{t}", title="Dry", price="9.00"),
         _card_row(f"d-{t}", f"D2-{t}", title="Dry", condition="LP"),
-        _card_row(f"e-{t}", f"E1-{t}", title="Else", condition="nope"),
+        _card_row(f"e-{t}", f"E1-{t}", title="Else", finish="nope"),
     ), dry_run="true")
     assert job["dry_run"]
     assert job["status"] == "completed_with_errors"
@@ -331,13 +331,13 @@ def test_tcgplayer_inventory_layout_imports_cards_as_products_with_condition_var
               "Total Quantity,Add to Quantity,TCG Marketplace Price,Photo URL")
     rows = [
         f"1{t},Magic: The Gathering,Alpha {t},Black Lotus,,232,Rare,Near Mint,"
-        "30000.00,,,,1,0,29999.99,https://tcgplayer-cdn.test/1.jpg",
+        "30000.00,,,,,,29999.99,https://tcgplayer-cdn.test/1.jpg",
         f"2{t},Magic: The Gathering,Alpha {t},Black Lotus,,232,Rare,Lightly Played Foil,"
-        "25000.00,,,,1,0,,",
+        "25000.00,,,,,,,",
         f"3{t},Pokemon,Base Set {t},Charizard,,4/102,Holo Rare,"
-        "Moderately Played Holofoil Japanese,400.00,,,,2,0,380.00,",
-        f"4{t},Pokemon,Base Set {t},Booster Box,,,,Unopened,9000.00,,,,1,0,8500.00,",
-        f"5{t},Pokemon,Base Set {t},Pikachu,,58/102,Common,Near Mint,,,,,1,0,,",
+        "Moderately Played Holofoil Japanese,400.00,,,,,,380.00,",
+        f"4{t},Pokemon,Base Set {t},Booster Box,,,,Unopened,9000.00,,,,,,8500.00,",
+        f"5{t},Pokemon,Base Set {t},Pikachu,,58/102,Common,Near Mint,,,,,,,,",
     ]
     dry = import_csv(client, org, db, _csv(*rows, header=header), dry_run="true")
     assert (dry["created"], dry["failed"], dry["products_created"]) == (4, 1, 3), dry["errors"]
@@ -559,11 +559,11 @@ def test_a_tcgplayer_file_over_many_batches_fails_only_its_malformed_rows(
     t = new_id()[-6:]
     monkeypatch.setattr(imports, "BATCH_ROWS", 12)
     rows = [f"{i}{t},Magic: The Gathering,Set {t},Card {i // 2},,{i // 2},Rare,"
-            f"{('Near Mint', 'Lightly Played Foil')[i % 2]},{1 + i % 9}.00,,,,1,0,,"
+            f"{('Near Mint', 'Lightly Played Foil')[i % 2]},{1 + i % 9}.00,,,,,,,"
             for i in range(120)]  # a card per two lines: its two conditions
-    rows[90] = f"90{t},Magic: The Gathering,Set {t},Booster Box,,,,Unopened,90.00,,,,1,0,,"
-    rows[91] = f"91{t},Magic: The Gathering,Set {t},Booster Box,,,,Unopened,90.00,,,,1,0,,"
-    rows[47] = f"47{t},Magic: The Gathering,Set {t},Odd {t},,1,Rare,Near Mint,abc,,,,1,0,,"
+    rows[90] = f"90{t},Magic: The Gathering,Set {t},Booster Box,,,,Unopened,90.00,,,,,,,"
+    rows[91] = f"91{t},Magic: The Gathering,Set {t},Booster Box,,,,Unopened,90.00,,,,,,,"
+    rows[47] = f"47{t},Magic: The Gathering,Set {t},Odd {t},,1,Rare,Near Mint,abc,,,,,,,"
     rows[103] = f"103{t},Magic: The Gathering,Set {t},Short {t},,51,Rare"  # cut short
     job = import_csv(client, org, db, _csv(*rows, header=TCG_HEADER))
     assert job["status"] == "completed_with_errors", job
@@ -799,13 +799,13 @@ def test_an_upload_is_read_and_checked_while_no_transaction_holds_the_database(
         assert made.status_code == 201, made.text
         headers = {"Authorization": f"Bearer {made.json()['key']}"}
     held: list[bool] = []
-    read_header = csvio.read_header
+    scan = csvio.scan
 
-    def watched(*args: Any, **kwargs: Any) -> tuple[str, int]:
+    def watched(*args: Any, **kwargs: Any) -> csvio.Header:
         held.append(_writers_elsewhere(db))
-        return read_header(*args, **kwargs)
+        return scan(*args, **kwargs)
 
-    monkeypatch.setattr(csvio, "read_header", watched)
+    monkeypatch.setattr(csvio, "scan", watched)
     _install(client, org)
     t = new_id()[-8:].lower()
     good = client.post("/api/v1/imports", headers=headers,

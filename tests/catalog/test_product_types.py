@@ -112,10 +112,10 @@ def test_a_card_is_one_product_with_a_variant_per_condition_and_finish(
         "title": "X", "product_type": "tcg-single",
         "attributes": {"game": "magic", "set_code": "LEA", "collector_number": "1"},
         "variants": [{"sku": f"X-{new_id()}", "price": "1.00",
-                      "attributes": {"condition": "MINT", "finish": "foil",
+                      "attributes": {"condition": "NM", "finish": "MINT",
                                      "language": "EN"}}]})
-    assert bad_condition.status_code == 422
-    assert bad_condition.json()["errors"][0]["field"] == "variants.0.attributes.condition"
+    assert bad_condition.status_code == 422  # a condition is data (any text); a finish is not
+    assert bad_condition.json()["errors"][0]["field"] == "variants.0.attributes.finish"
 
 
 def test_a_serialized_product_has_exactly_one_variant(client: TestClient, org: Org) -> None:

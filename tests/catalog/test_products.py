@@ -147,10 +147,10 @@ def test_variants_are_found_by_sku_and_edited_with_if_match(
     assert changed.status_code == 200
     assert changed.json()["price"] == "3.50"
     bad = client.patch(f"/api/v1/variants/{variant.json()['id']}", headers=org.headers,
-                       json={"attributes": {"condition": "MINT", "finish": "foil",
+                       json={"attributes": {"condition": "NM", "finish": "MINT",
                                             "language": "EN"}})
     assert bad.status_code == 422
-    assert bad.json()["errors"][0]["field"] == "attributes.condition"
+    assert bad.json()["errors"][0]["field"] == "attributes.finish"
 
 
 def test_editing_a_variant_onto_a_taken_sku_or_barcode_is_a_409_that_changes_nothing(

@@ -408,11 +408,15 @@ def create_import(
     kind: Literal["products"] = Form("products"),
     dry_run: bool = Form(False, description="Check every row and count what would change; "
                          "write nothing."),
+    location: str | None = Form(None, max_length=50, description=(
+        "TCGplayer files: the location (id or code) whose stock Total Quantity and Add to "
+        "Quantity set; default the organization's only active location (422 when the file "
+        "has quantities and there is none, or several).")),
     principal: Principal = Depends(WRITE),
     session: DbSession,
 ) -> ImportJobOut:
     job = imports.create_job(session, checked=upload[0], filename=upload[1],
-                             dry_run=dry_run, created_by=principal.id)
+                             dry_run=dry_run, created_by=principal.id, location=location)
     response.headers["Location"] = f"/api/v1/imports/{job.id}"
     return _job_out(session, job.id)
 
@@ -440,17 +444,24 @@ def list_import_errors(import_id: str, *, params: PageParams = Depends(page_para
             openapi_extra=query_parameters(ProductQuery))
 def export_products(request: Request,
                     *, filters: service.ProductFilters = Depends(product_filters),
-                    format: Literal["mercato", "binderpos"] = Query(
+                    format: Literal["mercato", "binderpos", "tcgplayer"] = Query(
                         "mercato", description="`binderpos`: BinderPOS's product layout, "
-                        "for the card products (tcg-single, tcg-sealed) only."),
+                        "for the card products (tcg-single, tcg-sealed) only; `tcgplayer`: "
+                        "the inventory file a store uploads to TCGplayer, with the channel's "
+                        "available-to-sell and price."),
+                    channel: str | None = Query(None, max_length=26, description=(
+                        "`format=tcgplayer`: the sales channel whose quantities and prices "
+                        "are written; default the first channel of kind `tcgplayer`.")),
                     principal: Principal = Depends(READ),
                     session: DbSession) -> StreamingResponse:
     conditions = service.filter_conditions(session, filters)  # unknown category: 404 here
     db = request.app.state.db
+    channel_id = imports.export_channel(session, format, channel)  # 422 before streaming
 
     def rows() -> Iterator[bytes]:
         with db.session(write=False, tenant=principal.organization_id) as export_session:
-            for chunk in imports.export_rows(export_session, conditions, format):
+            for chunk in imports.export_rows(export_session, conditions, format,
+                                             channel_id=channel_id):
                 yield chunk.encode()
 
     filename = "products.csv" if format == "mercato" else f"products-{format}.csv"

@@ -36,7 +36,7 @@ BINDERPOS_COLUMNS = ("Game Type", "Binder ID", "Card Name", "Set Name", "Collect
                      "Rarity", "Variant Title", "Price", "Barcode", "SKU")
 """The columns a BinderPOS export writes, in order (see docs/catalog-csv.md)."""
 FORMATS = ("mercato", "tcgplayer", "binderpos")
-EXPORT_FORMATS = ("mercato", "binderpos")
+EXPORT_FORMATS = ("mercato", "binderpos", "tcgplayer")
 TCG_FORMATS = frozenset({"tcgplayer", "binderpos"})
 """Formats whose files describe cards: importing one installs the ``tcg`` product types."""
 
@@ -67,6 +67,12 @@ class SourceRow:
     cells: dict[str, str]
     create_only: frozenset[str] = field(default_factory=frozenset)
     """Product columns applied only when the row creates its product (TCGplayer's status)."""
+    stock: tuple[str, str] | None = None
+    """A TCGplayer row's ``Total Quantity`` and ``Add to Quantity`` cells, as written: stock
+    at the import's location (``imports``), not catalog columns."""
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    """(column, message): what the row keeps as written though Mercato does not know it (an
+    unknown rarity, condition or game). Reported on the job's line; the row is imported."""
 
     @property
     def group(self) -> str:
@@ -117,10 +123,27 @@ def _text(content: bytes) -> io.StringIO:
         raise CsvFormatError(f"The file is not UTF-8 (byte {exc.start}).") from None
 
 
+@dataclass(frozen=True)
+class Header:
+    """What ``read_header`` learnt of a file: its format, its data rows, and whether a
+    TCGplayer file's stock columns hold any number (then it needs a location)."""
+
+    format: str
+    rows: int
+    stock_numbers: bool = False
+
+
 def read_header(content: bytes, fmt: str | None,
                 limits: CsvLimits = CsvLimits()) -> tuple[str, int]:
     """The file's format and how many data rows it has; raises if it cannot be imported
     (a header or a row past ``limits`` included). Linear in the file's size."""
+    header = scan(content, fmt, limits)
+    return header.format, header.rows
+
+
+def scan(content: bytes, fmt: str | None, limits: CsvLimits = CsvLimits()) -> Header:
+    """``read_header``, also noting whether a TCGplayer file's ``Total Quantity`` or ``Add to
+    Quantity`` cells hold anything."""
     nul = content.find(b"\x00")
     if nul >= 0:  # no text column stores it (PostgreSQL refuses it): the file, not a row
         raise CsvFormatError(f"The file holds the NUL character (byte {nul}); no text column "
@@ -137,7 +160,9 @@ def read_header(content: bytes, fmt: str | None,
                              f"{limits.max_columns} (MERCATO_CSV_MAX_COLUMNS).")
     fmt = fmt or detect_format(header)
     check_header(header, fmt, limits)
-    rows = 0
+    rows, stock_numbers = 0, False
+    stock_columns = [i for i, name in enumerate(header) if name in STOCK_COLUMNS] \
+        if fmt == "tcgplayer" else []
     try:
         for row in reader:
             if len(row) > limits.max_columns:
@@ -149,9 +174,11 @@ def read_header(content: bytes, fmt: str | None,
                                      "(MERCATO_CSV_MAX_ROW_CHARS).")
             if any(cell.strip() for cell in row):
                 rows += 1
+                if stock_columns and not stock_numbers:
+                    stock_numbers = any(i < len(row) and row[i].strip() for i in stock_columns)
     except csv.Error as exc:
         raise CsvFormatError(f"Not readable as CSV at line {reader.line_num}: {exc}.") from None
-    return fmt, rows
+    return Header(fmt, rows, stock_numbers)
 
 
 def read_rows(content: bytes, fmt: str, *, skip: int = 0) -> Iterator[SourceRow]:
@@ -199,8 +226,30 @@ FINISH_NAMES = {"nonfoil": "", "foil": "Foil", "holo": "Holofoil",
                 "reverse-holo": "Reverse Holofoil", "etched": "Etched Foil",
                 "gilded": "Gilded Foil", "textured": "Textured Foil", "surge-foil": "Surge Foil"}
 LANGUAGE_TITLES = {code: name.title() for name, code in LANGUAGE_NAMES.items() if code != "EN"}
-RARITIES = {"common": "common", "uncommon": "uncommon", "rare": "rare", "mythic": "mythic",
-            "special": "special", "promo": "promo", "secret": "secret"}
+STOCK_COLUMNS = ("Total Quantity", "Add to Quantity")
+GAME_LINES = {"magic": "Magic", "pokemon": "Pokemon", "yugioh": "YuGiOh",
+              "lorcana": "Lorcana TCG", "onepiece": "One Piece Card Game",
+              "fab": "Flesh and Blood TCG", "digimon": "Digimon Card Game"}
+"""Mercato's game → the Product Line an export writes (``_game`` reads each back)."""
+RARITY_LETTERS = {"c": "common", "u": "uncommon", "r": "rare", "m": "mythic", "s": "special",
+                  "p": "promo", "l": "land", "t": "token"}
+"""One-letter rarities (as Magic's files sometimes write them) → their slug."""
+KNOWN_RARITIES = frozenset({
+    "common", "uncommon", "rare", "mythic", "mythic-rare", "special", "promo", "land", "token",
+    "secret", "secret-rare", "super-rare", "ultra-rare", "legendary", "enchanted", "epic",
+    "iconic", "holo-rare", "rare-holo", "double-rare", "illustration-rare",
+    "special-illustration-rare", "hyper-rare", "ace-spec-rare", "shiny-rare",
+    "shiny-ultra-rare", "amazing-rare", "radiant-rare", "rare-holo-v", "rare-holo-vmax",
+    "rare-holo-vstar", "rare-holo-ex", "rare-holo-gx", "rare-ultra", "rare-secret",
+    "rare-rainbow", "rare-shiny", "rare-prism-star", "starlight-rare",
+    "quarter-century-secret-rare", "ghost-rare", "collectors-rare", "ultimate-rare",
+    "prismatic-secret-rare", "platinum-secret-rare", "short-print", "super-short-print",
+    "leader", "special-card", "treasure-rare", "fabled", "majestic", "marvel",
+    "bonus", "other"})
+"""Rarities the games name in TCGplayer's files: any other is kept too, with a warning (a
+new set brings new ones; the warning says to check the spelling, not that it is wrong)."""
+SEALED_CONDITIONS = frozenset({"", "unopened", "sealed", "new"})
+"""Condition cells of sealed product (TCGplayer writes "Unopened")."""
 assert set(LANGUAGE_NAMES.values()) <= set(LANGUAGES)
 
 
@@ -209,29 +258,61 @@ def _game(product_line: str) -> str:
     return next((code for name, code in GAMES.items() if name in lowered), "other")
 
 
-def _rarity(text: str) -> str:
-    words = re.findall(r"[a-z]+", text.lower())
-    return next((RARITIES[w] for w in words if w in RARITIES), "other")
+def rarity_slug(text: str) -> str:
+    """A rarity as stored: lower case, words joined by ``-`` ("Super Rare" → ``super-rare``,
+    "Holo Rare" → ``holo-rare``); a one-letter Magic rarity spelled out (``M`` → ``mythic``)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
+    return RARITY_LETTERS.get(slug, slug)
+
+
+def rarity_title(slug: str) -> str:
+    """A stored rarity as files spell it: ``super-rare`` → ``Super Rare``."""
+    return " ".join(word.capitalize() for word in slug.split("-") if word)
+
+
+def _rarity(text: str, warnings: list[tuple[str, str]], column: str) -> str:
+    slug = rarity_slug(text)
+    if slug and slug not in KNOWN_RARITIES:
+        warnings.append((column, f"rarity {text!r} is not one Mercato knows; kept as "
+                                 f"{slug!r}"))
+    return slug
+
+
+def _words(text: str) -> list[str]:
+    return " ".join(text.lower().replace("-", " ").split()).split()
+
+
+def _finish_language(rest: list[str]) -> tuple[str, str]:
+    finish = next((code for word, code in FINISH_WORDS if word in rest), "nonfoil")
+    language = ("ZH-TW" if "chinese" in rest and "traditional" in rest
+                else next((code for name, code in LANGUAGE_NAMES.items() if name in rest), "EN"))
+    return finish, language
 
 
 def parse_condition(text: str) -> tuple[str, str, str] | None:
     """``Near Mint Foil`` → (NM, foil, EN); ``Lightly Played Reverse Holofoil Japanese`` →
     (LP, reverse-holo, JA). None when the text names no condition (sealed product)."""
-    lowered = " ".join(text.lower().replace("-", " ").split())
+    lowered = " ".join(_words(text))
     condition = next((code for name, code in CONDITIONS.items() if lowered.startswith(name)),
                      None)
     if condition is None:
         return None
-    rest = lowered.split()
-    finish = next((code for word, code in FINISH_WORDS if word in rest), "nonfoil")
-    language = ("ZH-TW" if "chinese" in rest and "traditional" in rest
-                else next((code for name, code in LANGUAGE_NAMES.items() if name in rest), "EN"))
-    return condition, finish, language
+    return (condition, *_finish_language(lowered.split()))
+
+
+def kept_condition(text: str) -> tuple[str, str, str]:
+    """A condition ``parse_condition`` cannot read, kept as written (a store's own grades,
+    "Mint", "Excellent"), with the finish and language its words still name."""
+    return (" ".join(text.split())[:100], *_finish_language(_words(text)))
 
 
 def condition_title(condition: str, finish: str, language: str) -> str:
     """The inverse of ``parse_condition``, spelled the way card stores title their variants:
-    (LP, foil, JA) → ``Lightly Played Foil Japanese``; (NM, nonfoil, EN) → ``Near Mint``."""
+    (LP, foil, JA) → ``Lightly Played Foil Japanese``; (NM, nonfoil, EN) → ``Near Mint``. A
+    condition kept as written is written back as it was."""
+    if condition not in CONDITION_NAMES:
+        return condition
     words = [CONDITION_NAMES.get(condition, condition), FINISH_NAMES.get(finish, finish),
              "Traditional Chinese" if language == "ZH-TW" else LANGUAGE_TITLES.get(language, "")]
     return " ".join(word for word in words if word)
@@ -239,28 +320,75 @@ def condition_title(condition: str, finish: str, language: str) -> str:
 
 def from_tcgplayer(line: int, row: dict[str, str]) -> SourceRow:
     """One TCGplayer inventory row as a Mercato row: a card is a product, each
-    condition/printing a variant with SKU ``TCG-<TCGplayer Id>``."""
+    condition/printing a variant with SKU ``TCG-<TCGplayer Id>``. Its stock cells ride
+    along (``SourceRow.stock``); what it names that Mercato does not know is kept, with a
+    warning."""
+    warnings: list[tuple[str, str]] = []
     name = row.get("Product Name", "")
     set_name = row.get("Set Name", "")
     number = row.get("Number", "")
-    game = _game(row.get("Product Line", ""))
+    product_line = row.get("Product Line", "")
+    game = _game(product_line)
     price = row.get("TCG Marketplace Price") or row.get("TCG Market Price", "")
-    parsed = parse_condition(row.get("Condition", ""))
+    condition_text = row.get("Condition", "")
+    parsed = parse_condition(condition_text)
     cells = {"handle": slugify(f"{game} {set_name} {name} {number}"), "title": name,
              "status": "active", "sku": f"TCG-{row.get('TCGplayer Id', '')}", "price": price,
              "attr.game": game}
+    if game == "other" and product_line:
+        cells["attr.product_line"] = product_line[:200]
+        warnings.append(("Product Line", f"game {product_line!r} is not one Mercato knows; "
+                                         "kept in attr.product_line, attr.game is 'other'"))
     if set_name:
         cells["attr.set_name"] = set_name
-    if parsed is None:
+    if parsed is None and " ".join(_words(condition_text)) in SEALED_CONDITIONS:
         cells.update({"product_type": "tcg-sealed", "attr.kind": "other"})
     else:
+        if parsed is None:
+            parsed = kept_condition(condition_text)
+            warnings.append(("Condition", f"condition {condition_text!r} names none of Near "
+                                          "Mint, Lightly Played, Moderately Played, Heavily "
+                                          "Played, Damaged; kept as written"))
         cells.update({"product_type": "tcg-single", "attr.collector_number": number,
-                      "attr.rarity": _rarity(row.get("Rarity", "")),
+                      "attr.rarity": _rarity(row.get("Rarity", ""), warnings, "Rarity"),
                       "variant.attr.condition": parsed[0], "variant.attr.finish": parsed[1],
                       "variant.attr.language": parsed[2]})
     if row.get("Photo URL"):
         cells["media"] = json.dumps([{"url": row["Photo URL"], "alt": name, "position": 0}])
-    return SourceRow(line, cells, create_only=frozenset({"status"}))
+    stock = (row.get("Total Quantity", ""), row.get("Add to Quantity", ""))
+    return SourceRow(line, cells, create_only=frozenset({"status"}),
+                     stock=stock if any(stock) else None, warnings=warnings)
+
+
+def tcgplayer_id(sku: str, variant_attributes: dict[str, Any]) -> str:
+    """The TCGplayer Id of a variant: from a ``TCG-<id>`` SKU, else its ``tcgplayer_id``
+    attribute, else empty (TCGplayer cannot match the row)."""
+    if sku.startswith("TCG-") and sku[4:].isdigit():
+        return sku[4:]
+    return str(variant_attributes.get("tcgplayer_id", "") or "")
+
+
+def to_tcgplayer(*, tcgplayer_id: str, title: str, attributes: dict[str, Any],
+                 variant_attributes: dict[str, Any], sealed: bool, quantity: int, price: str,
+                 photo_url: str) -> list[str]:
+    """One variant as a row of TCGplayer's inventory file (``TCGPLAYER_COLUMNS``), which
+    ``from_tcgplayer`` reads back to the same product and variant. Market prices are
+    TCGplayer's to fill; ``Add to Quantity`` is left empty (``Total Quantity`` says it)."""
+    game = str(attributes.get("game", ""))
+    line = str(attributes.get("product_line") or GAME_LINES.get(game, game))
+    if sealed:
+        condition = "Unopened"
+    else:
+        condition = condition_title(str(variant_attributes.get("condition", "")),
+                                    str(variant_attributes.get("finish", "nonfoil")),
+                                    str(variant_attributes.get("language", "EN")))
+    values = {"TCGplayer Id": tcgplayer_id, "Product Line": line,
+              "Set Name": str(attributes.get("set_name", "")), "Product Name": title,
+              "Number": str(attributes.get("collector_number", "")),
+              "Rarity": rarity_title(str(attributes.get("rarity", ""))), "Condition": condition,
+              "Total Quantity": str(quantity), "TCG Marketplace Price": price,
+              "Photo URL": photo_url}
+    return [values.get(column, "") for column in TCGPLAYER_COLUMNS]
 
 
 # -- BinderPOS --------------------------------------------------------------------------------
@@ -374,18 +502,24 @@ def from_binderpos(line: int, row: dict[str, str]) -> SourceRow:
     if "barcode" in row:
         cells["barcode"] = row["barcode"]
     create_only = {"status"}
+    warnings: list[tuple[str, str]] = []
     parsed = parse_condition(title)
     if parsed is None and (not number or title.lower() in ("", DEFAULT_VARIANT)):
         cells.update({"product_type": "tcg-sealed", "attr.kind": _sealed_kind(name)})
         create_only.add("attr.kind")  # a kind set by hand is not guessed over again
     else:
-        condition, finish, language = parsed or (title, "nonfoil", "EN")
+        if parsed is None:
+            parsed = kept_condition(title)
+            warnings.append(("Variant Title", f"{title!r} names none of Near Mint, Lightly "
+                                              "Played, Moderately Played, Heavily Played, "
+                                              "Damaged; the condition is kept as written"))
+        condition, finish, language = parsed
         cells.update({"product_type": "tcg-single", "attr.collector_number": number,
                       "variant.attr.condition": condition, "variant.attr.finish": finish,
                       "variant.attr.language": language})
         if row.get("rarity"):
-            cells["attr.rarity"] = _rarity(row["rarity"])
-    return SourceRow(line, cells, create_only=frozenset(create_only))
+            cells["attr.rarity"] = _rarity(row["rarity"], warnings, "Rarity")
+    return SourceRow(line, cells, create_only=frozenset(create_only), warnings=warnings)
 
 
 def to_binderpos(*, title: str, attributes: dict[str, Any], sku: str, variant_title: str,
@@ -408,7 +542,7 @@ def to_binderpos(*, title: str, attributes: dict[str, Any], sku: str, variant_ti
     rarity = str(attributes.get("rarity", ""))
     return [key[0] if key else BINDER_GAME_TYPES.get(game, game), key[1] if key else "", title,
             str(attributes.get("set_name", "")), str(attributes.get("collector_number", "")),
-            rarity.title(), shown, price, barcode, sku]
+            rarity_title(rarity), shown, price, barcode, sku]
 
 
 # -- cells -------------------------------------------------------------------------------------

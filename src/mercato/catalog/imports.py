@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import threading
@@ -31,7 +32,7 @@ from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, tru
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mercato.catalog import csvio
+from mercato.catalog import csvio, ports
 from mercato.catalog.index import products_t, reindex_pending, touch, variants_t
 from mercato.catalog.models import (
     Category,
@@ -49,7 +50,7 @@ from mercato.core import csvcells
 from mercato.core import queue as leases
 from mercato.core.collector import bulk_allocations
 from mercato.core.db import SYSTEM, Database, among, insert_many, table_of, utcnow
-from mercato.core.errors import Conflict, NotFound
+from mercato.core.errors import Conflict, NotFound, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import NewEvent, record_events
 from mercato.core.pagination import PageParams, Slice, paginate
@@ -88,6 +89,8 @@ class CheckedFile:
     content: bytes
     format: str
     rows: int
+    stock_numbers: bool = False
+    """A TCGplayer file whose Total Quantity or Add to Quantity cells hold something."""
 
 
 def check_file(content: bytes, fmt: str | None,
@@ -97,27 +100,57 @@ def check_file(content: bytes, fmt: str | None,
     It reads the whole file: call it before the transaction that stores the job begins (on
     SQLite a write transaction holds the database's one write lock, and every other write
     waited while a 40,000-column header was checked)."""
-    fmt, total = csvio.read_header(content, fmt, limits or csvio.CsvLimits())
-    return CheckedFile(content=content, format=fmt, rows=total)
+    header = csvio.scan(content, fmt, limits or csvio.CsvLimits())
+    return CheckedFile(content=content, format=header.format, rows=header.rows,
+                       stock_numbers=header.stock_numbers)
+
+
+def _location(session: Session, checked: CheckedFile, location: str | None) -> str | None:
+    """Where a TCGplayer file's quantities go: the location named (id or code), else the
+    organization's only active location. 422 on ``location`` when one is named for a file
+    with no stock columns, is unknown, or is needed and cannot be chosen."""
+    if checked.format != "tcgplayer":
+        if location:
+            raise ValidationFailed("Only a TCGplayer file carries stock for a location.",
+                                   errors=[{"field": "location", "message": (
+                                       f"a {checked.format} file has no quantities")}])
+        return None
+    found = ports.stock_location(session, location or None)
+    if found is None and checked.stock_numbers:
+        raise ValidationFailed(
+            "The file has Total Quantity or Add to Quantity numbers: say which location "
+            "they are for.", errors=[{"field": "location", "message": (
+                "required: the organization has no location, or more than one")}])
+    return found
 
 
 def create_job(session: Session, *, content: bytes | None = None,
                checked: CheckedFile | None = None, filename: str, fmt: str | None = None,
-               dry_run: bool, created_by: str | None, claim: bool = False) -> ImportJob:
+               dry_run: bool, created_by: str | None, claim: bool = False,
+               location: str | None = None) -> ImportJob:
     """Store a job for a file ``check_file`` accepted (given ``content`` instead, it is
-    checked here, inside the caller's transaction)."""
+    checked here, inside the caller's transaction).
+
+    ``location`` (id or code): where a TCGplayer file's quantities go (``_location``). A
+    real import of a file with quantities records the file's SHA-256 at that location; the
+    same bytes imported there again skip their Add to Quantity (``adds_skipped``)."""
     if checked is None:
         if content is None:
             raise TypeError("create_job needs the file: checked or content")
         checked = check_file(content, fmt)
+    location_id = _location(session, checked, location)
     job = ImportJob(format=checked.format, filename=filename[:300], dry_run=dry_run,
-                    rows_total=checked.rows, created_by=created_by,
+                    rows_total=checked.rows, created_by=created_by, location_id=location_id,
                     status="running" if claim else "queued",
                     lease_until=utcnow() + LEASE if claim else None,
                     started_at=utcnow() if claim else None)
     session.add(job)
     session.flush()  # the job row first: its file's row refers to it
     session.add(ImportContent(job_id=job.id, content=checked.content))
+    if location_id is not None and checked.stock_numbers and not dry_run:
+        digest = hashlib.sha256(checked.content).hexdigest()
+        job.adds_skipped = not ports.first_stock_file(session, location_id, digest,
+                                                      f"import:{job.id}")
     session.flush()
     return job
 
@@ -151,8 +184,10 @@ def apply_dry_run(session: Session, job_id: str, *, created_by: str | None) -> I
     content = session.scalar(select(ImportContent.content)
                              .where(ImportContent.job_id == job_id)) or b""
     return create_job(session, checked=CheckedFile(content=content, format=job.format,
-                                                   rows=job.rows_total),
-                      filename=job.filename, dry_run=False, created_by=created_by)
+                                                   rows=job.rows_total,
+                                                   stock_numbers=job.location_id is not None),
+                      filename=job.filename, dry_run=False, created_by=created_by,
+                      location=job.location_id)
 
 
 def error_page(session: Session, job_id: str, params: PageParams) -> Slice[ImportRowError]:
@@ -166,7 +201,8 @@ def failed_rows(session: Session, job_id: str) -> Iterator[str]:
     file's own header, as CSV text a chunk at a time: fix them and import the file again."""
     get_job(session, job_id)
     lines = set(session.scalars(select(ImportRowError.line)
-                                .where(ImportRowError.job_id == job_id).distinct()))
+                                .where(ImportRowError.job_id == job_id,
+                                       ImportRowError.severity == "error").distinct()))
     content = session.scalar(select(ImportContent.content)
                              .where(ImportContent.job_id == job_id)) or b""
     buffer = io.StringIO()
@@ -233,13 +269,16 @@ def _run_job(db: Database, job_id: str, progress: Callable[[int, int], None] | N
                                  .where(ImportContent.job_id == job_id)) or b""
         org, fmt, done = job.organization_id, job.format, job.rows_done
         dry_run, total = job.dry_run, job.rows_total
+        location_id, adds = job.location_id, not job.adds_skipped
     needs_types = fmt in csvio.TCG_FORMATS
     if needs_types and not dry_run:
         # committed before any batch plans: a batch under way on another connection cannot
         # see what an uncommitted batch installed (its products' type would not exist yet)
         with db.transaction(tenant=org) as session:
             install_type_set(session, "tcg")
-    importer = Importer(org, dry_run=dry_run, install_tcg=needs_types and dry_run)
+    importer = Importer(org, dry_run=dry_run, install_tcg=needs_types and dry_run,
+                        stock=StockTarget(location_id, adds, f"import:{job_id}")
+                        if location_id is not None else None)
     run = _BatchRun(db, job_id, importer)
     batches, analyze_at = 0, 1
     try:
@@ -442,14 +481,18 @@ class _BatchRun:
                     updated=jobs_t.c.updated + result.updated,
                     unchanged=jobs_t.c.unchanged + result.unchanged,
                     failed=jobs_t.c.failed + result.failed,
+                    warnings=jobs_t.c.warnings + len(result.warnings),
                     products_created=jobs_t.c.products_created + result.products_created))
         if getattr(advanced, "rowcount", 0) != 1:
             raise Superseded
-        if result.errors:
+        notes = [(e, "error") for e in result.errors] + [(w, "warning")
+                                                          for w in result.warnings]
+        if notes:
             session.execute(insert(errors_t), [
                 {"organization_id": self.importer.org, "job_id": self.job_id, "line": e.line,
-                 "sku": e.sku, "field": e.field, "message": e.message[:2000]}
-                for e in result.errors])
+                 "sku": e.sku, "field": e.field, "message": e.message[:2000],
+                 "severity": severity}
+                for e, severity in sorted(notes, key=lambda note: note[0].line)])
 
 
 CATALOG_TABLES = ("products", "variants", "product_facets", "product_facet_sets",
@@ -481,6 +524,14 @@ def _finish(db: Database, job_id: str, org: str, status: str, message: str) -> N
                        f"{'would not be' if job.dry_run else 'were not'} imported; "
                        f"their errors say why (GET /api/v1/imports/{job_id}/errors)")
             message = f"{message}; {skipped}" if message else skipped
+        notes = []
+        if job.adds_skipped:
+            notes.append("this file was imported at this location before: its Add to "
+                         "Quantity was not applied again")
+        if job.warnings:
+            notes.append(f"{job.warnings} warning(s): rows kept values Mercato does not "
+                         "know (see errors, severity warning)")
+        message = "; ".join([m for m in (message, *notes) if m])
         session.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
             status=status, message=message[:2000], finished_at=utcnow(), lease_until=None))
         if not job.dry_run:
@@ -509,6 +560,18 @@ class BatchResult:
     failed: int = 0
     products_created: int = 0
     errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    """Notes on rows that were imported (a value kept though Mercato does not know it)."""
+
+
+@dataclass(frozen=True)
+class StockTarget:
+    """Where a job's TCGplayer quantities go, whether its Add to Quantity applies (not when
+    the same file was imported there before), and the ledger's reference for its moves."""
+
+    location_id: str
+    adds: bool
+    reference: str
 
 
 @dataclass
@@ -525,6 +588,9 @@ class Plan:
     variant_updates: list[dict[str, Any]] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
+    stock: list[tuple[csvio.SourceRow, str, int | None, int | None]] = field(
+        default_factory=list)
+    """(row, variant id, Total Quantity, Add to Quantity) of rows with quantities."""
     keys: set[str] = field(default_factory=set)
     """Values the plan frees or read besides its rows' own cells (``Planned.keys``)."""
 
@@ -578,6 +644,35 @@ class Existing:
     links: dict[str, set[str]]
 
 
+MAX_QUANTITY = 1_000_000
+
+
+def _quantities(row: csvio.SourceRow, fail: Callable[[csvio.SourceRow, str, str], None]
+                ) -> tuple[int | None, int | None] | None:
+    """A TCGplayer row's (Total Quantity, Add to Quantity) as numbers (None: empty), or None
+    when it has neither; a cell that is not a whole number fails the row on its column."""
+    if row.stock is None:
+        return None
+    values: list[int | None] = []
+    for column, text, lowest in (("Total Quantity", row.stock[0], 0),
+                                 ("Add to Quantity", row.stock[1], -MAX_QUANTITY)):
+        text = text.strip()
+        if not text:
+            values.append(None)
+            continue
+        try:
+            number = int(text)
+        except ValueError:
+            number = None
+        if number is None or not lowest <= number <= MAX_QUANTITY:
+            fail(row, column, f"{text!r} is not a whole number from {lowest} to "
+                              f"{MAX_QUANTITY}")
+            values.append(None)
+        else:
+            values.append(number)
+    return values[0], values[1]
+
+
 def _merge_attribute_cells(attributes: dict[str, Any], cells: dict[str, str],
                            names: Iterable[str], prefix: str, schema: dict[str, Any]
                            ) -> dict[str, Any]:
@@ -627,10 +722,11 @@ class Importer:
     """Applies batches of rows for one organization, caching its types and categories."""
 
     def __init__(self, organization_id: str, *, dry_run: bool = False,
-                 install_tcg: bool = False) -> None:
+                 install_tcg: bool = False, stock: StockTarget | None = None) -> None:
         self.org = organization_id
         self.dry_run = dry_run
         self.install_tcg = install_tcg
+        self.stock = stock
         self.seen_skus: dict[str, int] = {}
         self._types: dict[str, dict[str, Any]] | None = None
         self._categories: dict[str, str] | None = None
@@ -714,11 +810,37 @@ class Importer:
         """Write a planned batch. ``speculative``: it was planned while an earlier batch had
         not committed, so a conflict raises ``_Speculative`` instead of failing rows."""
         result = planned.result
-        for plan in self._write_all(session, planned.plans, result, speculative):
-            for outcome in plan.outcomes:
-                setattr(result, outcome, getattr(result, outcome) + 1)
+        written = self._write_all(session, planned.plans, result, speculative)
+        refused = self._apply_stock(session, written)
+        for plan in written:
+            for row, outcome in zip(plan.rows, plan.outcomes, strict=True):
+                if row.line in refused:
+                    column, message = refused[row.line]
+                    result.errors.append(RowError(row.line, row.cells.get("sku") or None,
+                                                  column, message))
+                    result.failed += 1
+                else:
+                    setattr(result, outcome, getattr(result, outcome) + 1)
+                result.warnings += [RowError(row.line, row.cells.get("sku") or None, column,
+                                             message) for column, message in row.warnings]
             result.products_created += plan.product_insert is not None
         return result
+
+    def _apply_stock(self, session: Session, plans: list[Plan]) -> dict[int, tuple[str, str]]:
+        """The written rows' quantities, at the job's location through inventory (its ledger,
+        its guards): (column, message) by line of each row inventory refused. The catalog
+        part of such a row stays written; its stock is untouched, so importing the file
+        again tries it again."""
+        if self.stock is None:
+            return {}
+        lines = [ports.StockLine(row.line, variant_id, row.cells.get("sku", ""), total, add)
+                 for plan in plans for row, variant_id, total, add in plan.stock
+                 if total is not None or add]
+        if not lines:
+            return {}
+        refused = ports.apply_imported_stock(session, self.stock.location_id,
+                                             self.stock.reference, lines, self.stock.adds)
+        return {line: ("Total Quantity", message) for line, message in refused.items()}
 
     def _fail(self, result: BatchResult, group: list[csvio.SourceRow],
               errors: list[RowError]) -> None:
@@ -900,6 +1022,7 @@ class Importer:
                     fail(row, "barcode", f"barcode {variant.barcode!r} is already used")
                 barcodes[variant.barcode] = row.line
             new_values = {name: getattr(variant, name) for name in VARIANT_FIELDS}
+            quantities = _quantities(row, fail)
             if current is None:
                 count += 1
                 plan.variant_inserts.append({
@@ -907,9 +1030,13 @@ class Importer:
                     **new_values, "position": positions, "available": 0})
                 positions += 1
                 plan.outcomes.append("created")
+                if quantities is not None:
+                    plan.stock.append((row, plan.variant_inserts[-1]["id"], *quantities))
             elif current.product_id != product_id:
                 fail(row, "sku", "this SKU belongs to another product")
             else:
+                if quantities is not None:
+                    plan.stock.append((row, current.id, *quantities))
                 changes = {name: {"from": json_value(getattr(current, name)),
                                   "to": json_value(value)}
                            for name, value in new_values.items()
@@ -1046,13 +1173,31 @@ def _attribute_names(session: Session, column: Any, products: Any) -> list[str]:
     return sorted({str(k) for k in session.scalars(keys.distinct())})
 
 
-def export_rows(session: Session, conditions: list[Any], fmt: str = "mercato"
-                ) -> Iterator[str]:
+def export_channel(session: Session, fmt: str, channel: str | None) -> str | None:
+    """The sales channel an export's quantities and prices are for: ``format=tcgplayer``'s
+    (the one named, else the first of kind ``tcgplayer``; 422 on ``channel`` otherwise);
+    None for the other formats, which take no channel (422 when one is named)."""
+    if fmt == "tcgplayer":
+        return ports.sales_channel(session, channel, "tcgplayer")
+    if channel:
+        raise ValidationFailed("Only format=tcgplayer writes a channel's numbers.", errors=[
+            {"field": "channel", "message": f"format={fmt} takes no channel"}])
+    return None
+
+
+def export_rows(session: Session, conditions: list[Any], fmt: str = "mercato", *,
+                channel_id: str | None = None) -> Iterator[str]:
     """The catalog (or the products ``conditions`` select: ``service.filter_conditions``) as
     CSV text, a chunk at a time, in the layout import reads: export then import changes
-    nothing. ``fmt`` is one of ``csvio.EXPORT_FORMATS``."""
+    nothing. ``fmt`` is one of ``csvio.EXPORT_FORMATS``; ``tcgplayer`` needs the sales
+    channel (``export_channel``) whose available-to-sell and price it writes."""
     if fmt == "binderpos":
         yield from _binderpos_rows(session, conditions)
+        return
+    if fmt == "tcgplayer":
+        if channel_id is None:
+            raise ValueError("a TCGplayer export is for a sales channel")
+        yield from _tcgplayer_rows(session, conditions, channel_id)
         return
     if fmt != "mercato":
         raise ValueError(f"no export format {fmt!r}")
@@ -1151,6 +1296,66 @@ def _binderpos_rows(session: Session, conditions: list[Any]) -> Iterator[str]:
                     title=p.title, attributes=p.attributes, sku=v.sku, variant_title=v.title,
                     variant_attributes=v.attributes, price=json_value(v.price),
                     barcode=v.barcode or ""))
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.getvalue():
+        yield buffer.getvalue()
+
+
+TCGPLAYER_TYPES = ("tcg-single", "tcg-sealed")
+"""What TCGplayer's inventory file lists: singles and sealed product (graded cards are not
+sold through it)."""
+
+
+def _tcgplayer_rows(session: Session, conditions: list[Any], channel_id: str
+                    ) -> Iterator[str]:
+    """The selected card variants with a TCGplayer Id (``csvio.tcgplayer_id``) in TCGplayer's
+    inventory layout (``csvio.TCGPLAYER_COLUMNS``): Total Quantity is the channel's
+    available-to-sell, TCG Marketplace Price the channel's price (``catalog.ports``). A
+    variant TCGplayer cannot match (no id) is left out."""
+    org = session.info["tenant"]
+    types = dict(session.execute(select(ProductType.id, ProductType.slug).where(
+        ProductType.slug.in_(TCGPLAYER_TYPES))).all())
+    conditions = [products_t.c.organization_id == org,
+                  products_t.c.product_type_id.in_(list(types)), *conditions]
+    buffer = io.StringIO()
+    writer = csvcells.Writer(buffer, lineterminator="\n")
+    writer.writerow(csvio.TCGPLAYER_COLUMNS)
+    last = ""
+    while True:
+        products = session.execute(
+            select(products_t.c.id, products_t.c.title, products_t.c.attributes,
+                   products_t.c.media, products_t.c.product_type_id)
+            .where(*conditions, products_t.c.id > last)
+            .order_by(products_t.c.id).limit(EXPORT_BATCH)).all()
+        if not products:
+            break
+        last = products[-1].id
+        variants: dict[str, list[Any]] = defaultdict(list)
+        for v in session.execute(
+                select(variants_t.c.id, variants_t.c.product_id, variants_t.c.sku,
+                       variants_t.c.attributes, variants_t.c.price, variants_t.c.currency)
+                .where(variants_t.c.product_id.in_([p.id for p in products]),
+                       variants_t.c.archived_at.is_(None))
+                .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)):
+            if csvio.tcgplayer_id(v.sku, v.attributes):
+                variants[v.product_id].append(v)
+        listed = [v for vs in variants.values() for v in vs]
+        units = ports.channel_units(session, channel_id, [v.id for v in listed])
+        prices = ports.channel_prices(session, channel_id, [
+            ports.PricedVariant(v.id, v.price, v.currency) for v in listed])
+        for p in products:
+            media = sorted(p.media or [], key=lambda m: m.get("position", 0))
+            for v in variants[p.id]:
+                price = prices.get(v.id)
+                writer.writerow(csvio.to_tcgplayer(
+                    tcgplayer_id=csvio.tcgplayer_id(v.sku, v.attributes), title=p.title,
+                    attributes=p.attributes, variant_attributes=v.attributes,
+                    sealed=types[p.product_type_id] == "tcg-sealed",
+                    quantity=units.get(v.id, 0),
+                    price=json_value(price) if price is not None else "",
+                    photo_url=str(media[0].get("url", "")) if media else ""))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

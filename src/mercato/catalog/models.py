@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -261,6 +262,14 @@ class ImportJob(TenantMixin, Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     products_created: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    location_id: Mapped[str | None] = mapped_column(String(26), doc=(
+        "Where a TCGplayer file's quantities go (inventory's location; no foreign key: "
+        "catalog does not own it)."))
+    adds_skipped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(),
+                                               doc="The same file was imported at this "
+                                                   "location before: Add to Quantity is not "
+                                                   "applied again.")
     message: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str | None] = mapped_column(String(26))
     lease_until: Mapped[dt.datetime | None]
@@ -293,3 +302,6 @@ class ImportRowError(TenantMixin, Base):
     sku: Mapped[str | None] = mapped_column(String(100))
     field: Mapped[str] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16), default="error", server_default="error",
+                                          doc="``error``: the row was not imported; "
+                                              "``warning``: it was, with what it says kept.")

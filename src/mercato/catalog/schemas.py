@@ -286,6 +286,9 @@ class ImportRowErrorOut(BaseModel):
     sku: str | None
     field: str = Field(description="Column the error is about (empty: the whole row).")
     message: str
+    severity: Literal["error", "warning"] = Field(
+        default="error", description="`error`: the row was not imported; `warning`: it was, "
+        "keeping a value Mercato does not know (an unknown rarity, condition or game).")
 
 
 class ImportJobOut(BaseModel):
@@ -305,6 +308,12 @@ class ImportJobOut(BaseModel):
     unchanged: int
     failed: int
     products_created: int
+    warnings: int = Field(default=0, description="Notes on imported rows (severity "
+                          "`warning` in `errors`).")
+    location_id: str | None = Field(default=None, description="Where a TCGplayer file's "
+                                    "Total Quantity and Add to Quantity go.")
+    adds_skipped: bool = Field(default=False, description="The same file was imported at "
+                               "this location before: its Add to Quantity is not added again.")
     message: str
     created_at: dt.datetime
     started_at: dt.datetime | None

@@ -7,10 +7,17 @@ from typing import Any
 GAMES = ["magic", "pokemon", "yugioh", "lorcana", "onepiece", "fab", "digimon",
          "sports", "other"]
 CONDITIONS = ["NM", "LP", "MP", "HP", "DMG"]
+"""The condition codes Mercato reads from a file's text; a card's condition is data, though
+(``CONDITION``): a store may grade "EX" or "Mint", and an import keeps what it cannot read."""
 FINISHES = ["nonfoil", "foil", "etched", "reverse-holo", "holo", "gilded", "textured",
             "surge-foil"]
 LANGUAGES = ["EN", "JA", "DE", "FR", "IT", "ES", "PT", "KO", "ZH-CN", "ZH-TW", "RU"]
-RARITIES = ["common", "uncommon", "rare", "mythic", "special", "promo", "secret", "other"]
+RARITY = {"type": "string", "minLength": 1, "maxLength": 60}
+"""A rarity is data, not a closed list: each game names its own (Lorcana's ``enchanted``,
+Pokémon's ``illustration-rare``). Imports store it as a slug (``csvio.rarity_slug``)."""
+CONDITION = {"type": "string", "minLength": 1, "maxLength": 100}
+TCGPLAYER_ID = {"type": "string", "pattern": "^[0-9]{1,12}$"}
+"""A variant's TCGplayer product-condition id, when its SKU does not say it (``TCG-<id>``)."""
 GRADERS = ["PSA", "BGS", "CGC", "SGC", "TAG", "other"]
 
 _card: dict[str, Any] = {
@@ -18,7 +25,7 @@ _card: dict[str, Any] = {
     "set_code": {"type": "string", "minLength": 1, "maxLength": 16},
     "set_name": {"type": "string", "minLength": 1, "maxLength": 200},
     "collector_number": {"type": "string", "minLength": 1, "maxLength": 20},
-    "rarity": {"type": "string", "enum": RARITIES},
+    "rarity": RARITY,
 }
 
 TYPE_SETS: dict[str, list[dict[str, Any]]] = {
@@ -36,9 +43,10 @@ TYPE_SETS: dict[str, list[dict[str, Any]]] = {
             "variant_attributes_schema": {
                 "type": "object",
                 "properties": {
-                    "condition": {"type": "string", "enum": CONDITIONS},
+                    "condition": CONDITION,
                     "finish": {"type": "string", "enum": FINISHES},
                     "language": {"type": "string", "enum": LANGUAGES},
+                    "tcgplayer_id": TCGPLAYER_ID,
                 },
                 "required": ["condition", "finish", "language"],
                 "additionalProperties": False,
@@ -89,7 +97,8 @@ TYPE_SETS: dict[str, list[dict[str, Any]]] = {
             },
             "variant_attributes_schema": {
                 "type": "object",
-                "properties": {"language": {"type": "string", "enum": LANGUAGES}},
+                "properties": {"language": {"type": "string", "enum": LANGUAGES},
+                               "tcgplayer_id": TCGPLAYER_ID},
                 "additionalProperties": False,
             },
         },

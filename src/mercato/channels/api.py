@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from mercato.channels.schemas import (
     WebhookAck,
 )
 from mercato.channels.shopify import inbound
+from mercato.channels.tcgplayer import orders_csv
 from mercato.core.auth import require
 from mercato.core.principal import Principal
 from mercato.core.uow import DbSession, MercatoRoute, raw_body, uow_of
@@ -32,6 +33,7 @@ from mercato.tenancy.deps import current_store
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["channels"])
 store_router = APIRouter(route_class=MercatoRoute, tags=["webhooks"])
 READ, WRITE = require("channels:read"), require("channels:write")
+ORDERS_WRITE = require("orders:write")
 
 
 def _job_out(session: Session, job: SyncJob, *, errors: bool = False) -> JobOut:
@@ -117,6 +119,26 @@ def list_jobs(channel_id: str, *, kind: str | None = Query(default=None, max_len
     connection = service.get_connection(session, channel_id)
     return [_job_out(session, job) for job in jobs.history(session, connection.id, kind=kind,
                                                            status=status_, limit=limit)]
+
+
+@router.post("/channels/{channel_id}/orders/import", response_model=orders_csv.OrdersImportOut,
+             summary="Import TCGplayer's order export (CSV) as orders of this channel "
+                     "(kind tcgplayer); deduped by order number")
+def import_channel_orders(
+    channel_id: str, request: Request,
+    file: UploadFile | None = File(None, description="TCGplayer's order CSV; see "
+                                   "docs/channels.md."),
+    *, principal: Principal = Depends(ORDERS_WRITE), session: DbSession,
+) -> orders_csv.OrdersImportOut:
+    orders_csv.tcgplayer_channel(session, channel_id)  # 404 / 422 before the file is read
+    if file is None:
+        raise orders_csv.OrdersCsvError("Send the order CSV as the multipart field file.")
+    limit = request.app.state.settings.max_upload_bytes
+    content = file.file.read(limit + 1)
+    if len(content) > limit:
+        raise orders_csv.OrdersCsvError(f"The file is larger than {limit} bytes "
+                                        "(MERCATO_MAX_UPLOAD_BYTES); split it.")
+    return orders_csv.import_orders(session, principal.organization_id, channel_id, content)
 
 
 @router.get("/sync-jobs/{job_id}", response_model=JobOut,

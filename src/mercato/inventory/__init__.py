@@ -33,6 +33,7 @@ caller reads but does not query.
 
 from __future__ import annotations
 
+from mercato.inventory import imported as _imported  # noqa: F401 - provides catalog's ports
 from mercato.inventory.counts import apply as apply_count
 from mercato.inventory.counts import cancel as cancel_count
 from mercato.inventory.counts import create_count, get_count, list_counts

@@ -204,6 +204,36 @@ class ChannelStock(TenantMixin, Base):
     published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ImportedStock(TenantMixin, Base):
+    """The quantity the last imported TCGplayer file gave a variant at a location (its Total
+    Quantity plus its Add to Quantity): the next file moves stock by the difference only, so
+    sales made in between are kept (``inventory.imported``)."""
+
+    __tablename__ = "imported_stock"
+    __audited__ = False
+
+    variant_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    location_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ImportedStockFile(TenantMixin, Base):
+    """A stock file imported at a location, by its SHA-256: the same bytes again do not add
+    their Add to Quantity a second time."""
+
+    __tablename__ = "imported_stock_files"
+    __audited__ = False
+
+    location_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Transfer(Timestamps, Versioned, TenantMixin, Base):
     __tablename__ = "transfers"
 

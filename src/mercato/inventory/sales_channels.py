@@ -339,6 +339,28 @@ def web_units(session: Session, variant_ids: list[str]) -> dict[str, int]:
     return units
 
 
+@catalog_ports.sales_channel.provide
+def channel_for(session: Session, channel_id: str | None, kind: str) -> str:
+    """The channel a catalog export is for: the one named (422 on ``channel`` when there is
+    none such), else the oldest of ``kind`` (422 when there is none)."""
+    if channel_id:
+        return get_channel(session, channel_id, field="channel").id
+    found = session.scalar(select(SalesChannel.id).where(SalesChannel.kind == kind)
+                           .order_by(SalesChannel.id).limit(1))
+    if found is None:
+        raise ValidationFailed(
+            f"No sales channel of kind {kind!r}: name one with channel, or create one "
+            f"(POST /api/v1/channels with kind {kind!r} and its locations).",
+            errors=[{"field": "channel", "message": f"no channel of kind {kind!r}"}])
+    return found
+
+
+@catalog_ports.channel_units.provide
+def channel_units(session: Session, channel_id: str, variant_ids: list[str]) -> dict[str, int]:
+    """The channel's ``sellable`` units (buffers and safety stock taken off), for an export."""
+    return sellable(session, get_channel(session, channel_id), variant_ids)
+
+
 def candidates_online(session: Session) -> list[str]:
     """Active locations that fulfill online orders, by id: where a channel-less sale takes
     stock from."""

@@ -29,6 +29,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from mercato.catalog import VariantFacts, category_ids_under, sale_items, variant_facts
+from mercato.catalog import ports as catalog_ports
 from mercato.checkout.pricing.models import PriceList, PriceListEntry, PricingRule
 from mercato.checkout.pricing.schemas import (
     EntryIn,
@@ -43,6 +44,7 @@ from mercato.core.db import utcnow
 from mercato.core.errors import NotFound, ValidationFailed
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
+from mercato.inventory import get_channel
 
 Error = dict[str, str]
 ZERO = Decimal("0")
@@ -217,6 +219,26 @@ def resolve_prices(session: Session, *, currency: str, customer_groups: Sequence
         resolved[item.variant_id] = ResolvedPrice(
             unit_price=unit, compare_at=reference if unit < reference else None, source=source)
     return resolved
+
+
+@catalog_ports.channel_prices.provide
+def channel_prices(session: Session, channel_id: str,
+                   variants: list[catalog_ports.PricedVariant]) -> dict[str, Decimal]:
+    """The price a buyer with no customer group pays on this channel now, by variant: price
+    lists and rules for the channel's kind, in each variant's own currency (a catalog export
+    for the channel, such as TCGplayer's file)."""
+    kind = get_channel(session, channel_id).kind
+    by_currency: dict[str, list[PriceRequest]] = {}
+    for variant in variants:
+        by_currency.setdefault(variant.currency, []).append(
+            PriceRequest(variant.variant_id, 1, variant.price, variant.currency))
+    prices: dict[str, Decimal] = {}
+    for currency, items in by_currency.items():
+        for variant_id, resolved in resolve_prices(session, currency=currency,
+                                                   customer_groups=[], channel_kind=kind,
+                                                   items=items).items():
+            prices[variant_id] = resolved.unit_price
+    return prices
 
 
 def _base_price(offers: list[tuple[PriceList, PriceListEntry]], item: PriceRequest,

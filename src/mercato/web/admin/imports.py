@@ -16,8 +16,10 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from mercato import catalog
 from mercato.catalog.schemas import ImportJobOut, ImportRowErrorOut
+from mercato.core.errors import ValidationFailed
 from mercato.core.pagination import DEFAULT_LIMIT, PageParams
 from mercato.core.uow import DbSession, MercatoRoute, uow_of
+from mercato.inventory import service as inventory_service
 from mercato.web.session import StaffSession, staff_page
 from mercato.web.templating import form_errors, redirect, render
 
@@ -59,18 +61,25 @@ def imports_index(request: Request, session: DbSession,
 
 # -- a new import ------------------------------------------------------------------------------
 
-def _new_page(request: Request, *, values: dict[str, Any] | None = None,
+def _locations(session: Any) -> list[tuple[str, str]]:
+    """Where a TCGplayer file's quantities may go (the first 250 locations)."""
+    page = inventory_service.list_locations(session, PageParams(limit=250, cursor=None))
+    return [(loc.id, f"{loc.name} ({loc.code})") for loc in page.items]
+
+
+def _new_page(request: Request, session: Any, *, values: dict[str, Any] | None = None,
               errors: list[dict[str, str]] | None = None, status: int = 200) -> HTMLResponse:
     by_field, listed = form_errors(errors or [])
     return render(request, "admin/imports/new.html", {
         "layouts": LAYOUTS, "values": values or {"format": "auto", "dry_run": False},
-        "errors": by_field, "error_list": listed}, status=status)
+        "locations": _locations(session), "errors": by_field, "error_list": listed},
+        status=status)
 
 
 @router.get("/admin/imports/new", response_class=HTMLResponse)
-def new_import(request: Request,
+def new_import(request: Request, session: DbSession,
                staff: StaffSession = Depends(staff_page(WRITE))) -> Response:
-    return _new_page(request)
+    return _new_page(request, session)
 
 
 @router.post("/admin/imports", response_class=HTMLResponse)
@@ -78,10 +87,11 @@ def create_import(request: Request, session: DbSession,
                   file: Annotated[UploadFile | None, File()] = None,
                   format: Annotated[str, Form(max_length=20)] = "auto",
                   dry_run: Annotated[str, Form(max_length=10)] = "",
+                  location: Annotated[str, Form(max_length=50)] = "",
                   staff: StaffSession = Depends(staff_page(WRITE))) -> Response:
-    values = {"format": format, "dry_run": bool(dry_run)}
+    values = {"format": format, "dry_run": bool(dry_run), "location": location}
     if format not in {code for code, _ in LAYOUTS}:
-        return _new_page(request, values=values, status=422, errors=[
+        return _new_page(request, session, values=values, status=422, errors=[
             {"field": "format", "message": "Choose one of the layouts listed."}])
     settings = request.app.state.settings
     # as the API: the file is read and checked before the write transaction begins (SQLite's
@@ -89,10 +99,10 @@ def create_import(request: Request, session: DbSession,
     uow_of(request).release()
     content = file.file.read(settings.max_upload_bytes + 1) if file is not None else b""
     if file is None or (not file.filename and not content):
-        return _new_page(request, values=values, status=422, errors=[
+        return _new_page(request, session, values=values, status=422, errors=[
             {"field": "file", "message": "Choose a CSV file to import."}])
     if len(content) > settings.max_upload_bytes:
-        return _new_page(request, values=values, status=422, errors=[
+        return _new_page(request, session, values=values, status=422, errors=[
             {"field": "file", "message": f"The file is larger than {settings.max_upload_bytes} "
                                          "bytes; split it."}])
     limits = catalog.CsvLimits(max_columns=settings.csv_max_columns,
@@ -101,10 +111,14 @@ def create_import(request: Request, session: DbSession,
         checked = catalog.check_import_file(content, None if format == "auto" else format,
                                             limits)
     except catalog.CsvFormatError as exc:
-        return _new_page(request, values=values, status=422,
+        return _new_page(request, session, values=values, status=422,
                          errors=[{"field": "file", "message": str(exc)}])
-    job = catalog.create_import_job(session, checked=checked, filename=file.filename or "",
-                                    dry_run=bool(dry_run), created_by=staff.principal.id)
+    try:
+        job = catalog.create_import_job(session, checked=checked, filename=file.filename or "",
+                                        dry_run=bool(dry_run), created_by=staff.principal.id,
+                                        location=location or None)
+    except ValidationFailed as exc:
+        return _new_page(request, session, values=values, status=422, errors=exc.errors)
     what = "Dry run" if dry_run else "Import"
     return redirect(f"/admin/imports/{job.id}",
                     flash=f"{what} of {checked.rows} rows queued: it starts in a moment.")
