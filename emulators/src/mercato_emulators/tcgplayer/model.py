@@ -152,6 +152,8 @@ class TcgplayerEmulator:
         self._budget = rate_per_second or 0.0
         self._budget_at = time.monotonic()
         self.fail_next = 0
+        self.refused = 0
+        """Requests answered 429."""
         self.requests: dict[str, int] = {}
         self.log: list[tuple[str, str]] = []
         self.categories: dict[int, dict[str, Any]] = {}
@@ -380,6 +382,7 @@ class TcgplayerEmulator:
             self.log.append((method, path))
             if self.fail_next > 0:
                 self.fail_next -= 1
+                self.refused += 1
                 raise Throttled(0.05)
             if self.rate is None:
                 return
@@ -387,6 +390,7 @@ class TcgplayerEmulator:
             self._budget = min(self.rate, self._budget + (now - self._budget_at) * self.rate)
             self._budget_at = now
             if self._budget < 1.0:
+                self.refused += 1
                 raise Throttled((1.0 - self._budget) / self.rate)
             self._budget -= 1.0
 
