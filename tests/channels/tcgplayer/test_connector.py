@@ -50,7 +50,8 @@ def test_the_authorization_code_is_exchanged_once_and_the_store_token_kept_seale
         client: TestClient, org: Org, db: Database, tcg: TcgplayerServer) -> None:
     made = connect(client, org, tcg)
     hints = made["connection"]["credentials"]
-    assert hints["authorization_code"]["set"] and not hints["access_token"]["set"]
+    assert hints["authorization_code"]["set"]
+    assert not hints["access_token"]["set"]
     start_job(client, org, made["channel"]["id"], "product_import")
     settle(db, org)
     connection = client.get(f"/api/v1/channels/{made['channel']['id']}/connection",
@@ -75,7 +76,8 @@ def test_a_spent_authorization_code_fails_the_job_as_auth(
     started = start_job(client, org, made["channel"]["id"], "product_import")
     settle(db, org)
     report = job(client, org, started["id"])
-    assert report["status"] == "failed" and report["error_kind"] == "validation"
+    assert report["status"] == "failed"
+    assert report["error_kind"] == "validation"
     assert "authorization code" in report["error"]
 
 
@@ -192,7 +194,7 @@ def test_price_push_sets_the_listing_price(
 
 def test_orders_are_pulled_once_and_bad_ones_reported_with_their_number(
         client: TestClient, org: Org, db: Database, tcg: TcgplayerServer) -> None:
-    made, sku, remote = linked(client, org, db, tcg, 5)
+    made, _sku, remote = linked(client, org, db, tcg, 5)
     channel = made["channel"]["id"]
     sold = tcg.state.place_order([{"skuId": remote, "quantity": 2, "price": "85.00"}])
     stray = tcg.state.place_order([{"skuId": tcg.sku("Black Lotus"), "quantity": 1,

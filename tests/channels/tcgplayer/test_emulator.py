@@ -46,7 +46,8 @@ def test_client_credentials_give_a_bearer_token_and_wrong_keys_are_invalid_clien
     answer = token(http)
     assert answer.status_code == 200
     body = answer.json()
-    assert body["token_type"] == "bearer" and body["expires_in"] > 0
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] > 0
     assert {"access_token", "userName", ".issued", ".expires"} <= set(body)
     refused = token(http, "not-the-private-key")
     assert (refused.status_code, refused.json()) == (400, {"error": "invalid_client"})
@@ -67,22 +68,27 @@ def test_an_authorization_code_is_exchanged_once(http: TestClient) -> None:
     headers = bearer(http)
     first = http.post("/app/authorize/AB12CD", headers=headers)
     assert first.status_code == 200
-    assert first.json()["success"] is True and first.json()["results"][0]["accessToken"]
+    assert first.json()["success"] is True
+    assert first.json()["results"][0]["accessToken"]
     again = http.post("/app/authorize/AB12CD", headers=headers)
-    assert again.status_code == 400 and again.json()["success"] is False
+    assert again.status_code == 400
+    assert again.json()["success"] is False
 
 
 def test_more_than_250_ids_and_pages_over_100_are_refused(http: TestClient) -> None:
     headers = bearer(http)
     ids = ",".join(str(100_001 + i) for i in range(251))
     too_many = http.get(f"/pricing/sku/{ids}", headers=headers)
-    assert too_many.status_code == 400 and "250" in too_many.json()["errors"][0]
+    assert too_many.status_code == 400
+    assert "250" in too_many.json()["errors"][0]
     ids = ",".join(str(100_001 + i) for i in range(250))
     assert http.get(f"/pricing/sku/{ids}", headers=headers).status_code == 200
     big = http.get("/catalog/products", headers=headers, params={"limit": 101})
-    assert big.status_code == 400 and big.json()["success"] is False
+    assert big.status_code == 400
+    assert big.json()["success"] is False
     page = http.get("/catalog/products", headers=headers, params={"limit": 100}).json()
-    assert page["totalItems"] == 4 and len(page["results"]) == 4
+    assert page["totalItems"] == 4
+    assert len(page["results"]) == 4
 
 
 def test_over_the_rate_the_answer_is_429_with_retry_after(
@@ -91,9 +97,11 @@ def test_over_the_rate_the_answer_is_429_with_retry_after(
     emulator.throttle(rate_per_second=2)
     statuses = [http.get("/catalog/categories", headers=headers).status_code
                 for _ in range(6)]
-    assert 429 in statuses and statuses[0] == 200
+    assert 429 in statuses
+    assert statuses[0] == 200
     refused = http.get("/catalog/categories", headers=headers)
-    assert refused.status_code == 429 and float(refused.headers["Retry-After"]) > 0
+    assert refused.status_code == 429
+    assert float(refused.headers["Retry-After"]) > 0
 
 
 def test_store_endpoints_need_the_store_token_and_a_sale_takes_units_off_the_listing(
