@@ -35,8 +35,9 @@ RATE = 10.0
 _bearers: dict[tuple[str, str], tuple[str, float]] = {}
 """Bearer token and when to renew it (monotonic), by (API host, public key): one token serves
 every connection of the application in this process."""
-_store_tokens: dict[str, str] = {}
-"""Store access tokens exchanged in this process, by connection id (saved sealed too)."""
+_store_tokens: dict[tuple[str, str], str] = {}
+"""Store access tokens exchanged in this process, by connection id and the code exchanged
+(saved sealed too; a connection given a new code exchanges that one)."""
 _buckets: dict[str, TokenBucket] = {}
 
 
@@ -124,7 +125,9 @@ class TcgplayerClient:
                 request.headers["X-Tcg-Access-Token"] = token
 
     def _store_token(self) -> str | None:
-        return self.config.secrets.get("access_token") or _store_tokens.get(self.config.id)
+        code = self.config.secrets.get("authorization_code", "")
+        return self.config.secrets.get("access_token") or _store_tokens.get(
+            (self.config.id, code))
 
     async def bearer(self, *, renew: bool = False) -> str:
         """The application's bearer token, from the cache unless ``renew`` or due."""
@@ -172,7 +175,7 @@ class TcgplayerClient:
         if not token:
             raise ChannelError(ErrorKind.AUTH, "TCGplayer's authorization answer has no "
                                "access token")
-        _store_tokens[self.config.id] = str(token)
+        _store_tokens[(self.config.id, code)] = str(token)
         save_secrets(self.db, self.config, {"access_token": str(token),
                                             "authorization_code": None})
         return str(token)
