@@ -29,7 +29,7 @@ from mercato.settings import Settings
 log = structlog.get_logger("mercato.demo")
 
 PUBLIC_KEY = "tcg-demo-public-key-0000"  # the emulator's, not a real application's
-PRIVATE_KEY = "tcg-demo-private-key-0000"  # noqa: S105
+PRIVATE_KEY = "tcg-demo-private-key-0000"
 STORE_KEY = "demo-card-shop"
 SETS = (  # category, set name, abbreviation, [(card, number, rarity, market price)]
     (1, "Dominaria United", "DMU", [("Sheoldred, the Apocalypse", "107", "Mythic", "72.00")]),
