@@ -218,3 +218,21 @@ def test_orders_are_pulled_once_and_bad_ones_reported_with_their_number(
     assert job(client, org, again["id"])["done"] == 3
     assert len(client.get("/api/v1/orders", headers=org.headers,
                           params={"channel": channel}).json()["data"]) == 1
+
+
+def test_a_fulfillment_with_tracking_is_added_to_the_tcgplayer_order_once(
+        client: TestClient, org: Org, db: Database, tcg: TcgplayerServer) -> None:
+    made, _, remote = linked(client, org, db, tcg, 3)
+    channel = made["channel"]["id"]
+    sold = tcg.state.place_order([{"skuId": remote, "quantity": 1}])
+    start_job(client, org, channel, "order_pull")
+    settle(db, org)
+    [order] = client.get("/api/v1/orders", headers=org.headers,
+                         params={"channel": channel}).json()["data"]
+    response = client.post(f"/api/v1/orders/{order['id']}/fulfillments", headers=org.headers,
+                           json={"carrier": "USPS", "tracking_number": "9400100000000000000"})
+    assert response.status_code in (200, 201), response.text
+    settle(db, org)
+    assert tcg.state.orders[sold["orderNumber"]].tracking == [
+        {"carrier": "USPS", "trackingNumber": "9400100000000000000"}]
+    assert tcg.state.orders[sold["orderNumber"]].status_id == 3  # shipped
