@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic and for tests that inspect the schema."""
 
 # modules whose tables register on import (their names are not re-exported here)
+import mercato.catalog.market
 import mercato.catalog.reviews.models
 import mercato.channels.models
 import mercato.checkout.cart.models

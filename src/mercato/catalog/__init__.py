@@ -25,6 +25,13 @@ This package is catalog's face: other modules import what they use from here (or
   shoppers see them, ``approved_reviews`` and ``rating_summary`` (``reviews``); a signed-in
   customer's review, ``create_review`` / ``ReviewIn`` (pending until moderated) of
   ``published_product_id``.
+- Market prices (``market``): ``record_market_prices`` / ``MarketQuote`` (a marketplace's
+  low, mid, market and direct low of variants, kept as history; written by a connector's
+  price pull), ``latest_market_prices`` (the latest per variant, what a price rule or the API
+  reads) and ``market_price_history``.
+- ``card_variants`` / ``CardVariant``: live variants with their products' attributes (game,
+  set, collector number; condition, finish, language), what a marketplace connector links
+  cards by.
 - ``slugify``.
 - CSV imports (the admin's pages): ``check_import_file`` / ``CsvLimits`` / ``CsvFormatError``,
   ``create_import_job``, ``get_import_job``, ``import_job_errors``, ``import_error_page``,
@@ -43,11 +50,19 @@ from mercato.catalog.imports import failed_rows as import_failed_rows
 from mercato.catalog.imports import get_job as get_import_job
 from mercato.catalog.imports import job_errors as import_job_errors
 from mercato.catalog.imports import list_jobs as list_import_jobs
+from mercato.catalog.market import (
+    MarketQuote,
+    latest_market_prices,
+    market_price_history,
+    record_market_prices,
+)
 from mercato.catalog.reads import (
+    CardVariant,
     PublishedProduct,
     PublishedVariant,
     VariantFacts,
     VariantPrice,
+    card_variants,
     category_ids_under,
     import_rows,
     product_type_id,
@@ -90,8 +105,10 @@ from mercato.catalog.store import (
 __all__ = [
     "SITEMAP_LIMIT",
     "BatchResult",
+    "CardVariant",
     "CsvFormatError",
     "CsvLimits",
+    "MarketQuote",
     "ProductCreate",
     "ProductTypeCreate",
     "PublishedProduct",
@@ -105,6 +122,7 @@ __all__ = [
     "VariantPrice",
     "apply_import_dry_run",
     "approved_reviews",
+    "card_variants",
     "category_ids_under",
     "check_import_file",
     "create_import_job",
@@ -121,8 +139,10 @@ __all__ = [
     "import_rows",
     "install_type_set",
     "join_list",
+    "latest_market_prices",
     "list_import_jobs",
     "list_published",
+    "market_price_history",
     "product_type_id",
     "published_count",
     "published_filters",
@@ -130,6 +150,7 @@ __all__ = [
     "published_products",
     "published_slugs",
     "rating_summary",
+    "record_market_prices",
     "sale_items",
     "set_available",
     "set_costs",

@@ -178,3 +178,35 @@ def variants_matching(session: Session, text: str) -> Select[Any]:
         return exact
     products = select(Product.id).where(*filter_conditions(session, ProductFilters(q=text)))
     return select(Variant.id).where(Variant.product_id.in_(products))
+
+
+@dataclass(frozen=True)
+class CardVariant:
+    """A live variant with what identifies the card it is: its product's attributes (game,
+    set_code, set_name, collector_number, ...) and its own (condition, finish, language)."""
+
+    id: str
+    sku: str
+    product_id: str
+    title: str
+    product_type: str
+    attributes: dict[str, Any]
+    variant_attributes: dict[str, Any]
+
+
+def card_variants(session: Session, *, after: str = "", limit: int = 100,
+                  ids: Iterable[str] | None = None) -> list[CardVariant]:
+    """The next ``limit`` live variants by id after ``after`` (or exactly ``ids``), with their
+    products' attributes: what a marketplace connector matches cards on."""
+    stmt = (select(Variant.id, Variant.sku, Variant.product_id, Product.title,
+                   ProductType.slug, Product.attributes, Variant.attributes)
+            .join(Product, Product.id == Variant.product_id)
+            .join(ProductType, ProductType.id == Product.product_type_id)
+            .where(Variant.archived_at.is_(None)))
+    if ids is not None:
+        stmt = stmt.where(Variant.id.in_(sorted(set(ids))))
+    else:
+        stmt = stmt.where(Variant.id > after)
+    return [CardVariant(vid, sku, pid, title, slug, dict(attrs or {}), dict(vattrs or {}))
+            for vid, sku, pid, title, slug, attrs, vattrs
+            in session.execute(stmt.order_by(Variant.id).limit(limit))]

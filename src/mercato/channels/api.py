@@ -20,6 +20,7 @@ from mercato.channels.schemas import (
     JobOut,
     MappingOut,
     MappingsIn,
+    MarketPriceOut,
     WebhookAck,
 )
 from mercato.channels.shopify import inbound
@@ -94,6 +95,19 @@ def get_mappings(channel_id: str,
                  session: DbSession) -> list[MappingOut]:
     connection = service.get_connection(session, channel_id)
     return service.list_mappings(session, connection, resource=resource, sku=sku, limit=limit)
+
+
+@router.get("/channels/{channel_id}/market-prices", response_model=list[MarketPriceOut],
+            summary="The platform's market prices of linked variants (TCGplayer's price_pull)",
+            description="The latest low, market and direct low of each linked variant, as "
+                        "the last `price_pull` recorded them; with `sku`, that variant's "
+                        "history, newest first. 404 for a SKU not linked on this channel.")
+def get_market_prices(channel_id: str, *, sku: str | None = Query(default=None, max_length=100),
+                      limit: int = Query(default=500, ge=1, le=5000),
+                      _: Principal = Depends(READ),
+                      session: DbSession) -> list[MarketPriceOut]:
+    connection = service.get_connection(session, channel_id)
+    return service.market_prices(session, connection, sku=sku, limit=limit)
 
 
 @router.post("/channels/{channel_id}/sync-jobs", response_model=JobOut,

@@ -7,4 +7,5 @@ adds a connector the same way: a module in ``settings.extensions`` that calls
 from __future__ import annotations
 
 import mercato.channels.binderpos
-import mercato.channels.shopify.sync  # noqa: F401
+import mercato.channels.shopify.sync
+import mercato.channels.tcgplayer.sync  # noqa: F401

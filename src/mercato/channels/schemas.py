@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import (
@@ -346,3 +347,16 @@ class WebhookAck(BaseModel):
     topic: str
     processed: bool
     message: str | None = None
+
+
+class MarketPriceOut(BaseModel):
+    sku: str | None
+    variant_id: str
+    remote_id: str | None = Field(description="The platform's id of what was priced (a "
+                                  "TCGplayer SKU id).")
+    currency: str
+    low: Decimal | None
+    mid: Decimal | None = Field(description="Not given by TCGplayer's SKU prices: null.")
+    market: Decimal | None
+    direct_low: Decimal | None
+    pulled_at: dt.datetime

@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mercato.catalog import latest_market_prices, market_price_history
 from mercato.catalog.service import stock_items
 from mercato.channels.models import Connection, Mapping
 from mercato.channels.registry import ConnectionConfig
@@ -27,6 +28,7 @@ from mercato.channels.schemas import (
     Health,
     MappingIn,
     MappingOut,
+    MarketPriceOut,
     SecretHint,
     normalise_account,
 )
@@ -346,3 +348,25 @@ def mapped(session: Session, connection_id: str, resource: str) -> dict[str, Map
     """A connection's mappings of one resource by local id."""
     return {m.local_id: m for m in session.scalars(select(Mapping).where(
         Mapping.connection_id == connection_id, Mapping.resource == resource))}
+
+
+def market_prices(session: Session, connection: Connection, *, sku: str | None = None,
+                  limit: int = 500) -> list[MarketPriceOut]:
+    """The platform's latest market prices of the connection's linked variants; with ``sku``,
+    that variant's history, newest first (catalog keeps the feed)."""
+    links = mapped(session, connection.id, "variant")
+    if sku is not None:
+        items = [i for i in stock_items(session, skus=[sku]) if i.id in links]
+        if not items:
+            raise NotFound(f"No variant with SKU {sku!r} is linked on this channel.")
+        quotes = market_price_history(session, items[0].id, source=connection.kind,
+                                      limit=limit)
+    else:
+        ids = sorted(links)[:limit]
+        quotes = sorted(latest_market_prices(session, ids, source=connection.kind).values(),
+                        key=lambda q: q.variant_id)
+    skus = {i.id: i.sku for i in stock_items(session, ids=[q.variant_id for q in quotes])}
+    return [MarketPriceOut(sku=skus.get(q.variant_id), variant_id=q.variant_id,
+                           remote_id=q.remote_id, currency=q.currency, low=q.low, mid=q.mid,
+                           market=q.market, direct_low=q.direct_low, pulled_at=q.pulled_at)
+            for q in quotes]

@@ -1,2 +1,4 @@
-"""TCGplayer: no API a store may use; its seller portal exchanges CSV files. The inventory file
-is the catalog's (``catalog.csvio``); the order export is read here (``orders_csv``)."""
+"""TCGplayer: a marketplace channel (store inventory and prices pushed, orders and market
+prices pulled, cards linked to TCGplayer SKUs; ``sync`` registers it), and, for the many
+stores without API keys, its seller portal's order export read here (``orders_csv``; the
+inventory file is the catalog's, ``catalog.csvio``)."""

@@ -1,0 +1,88 @@
+"""The demo's TCGplayer store: the emulator on its own port, its catalog holding the demo
+store's singles (``demo_store.SINGLES``: Lightning Bolt, Sheoldred, Ragavan, Charizard,
+Pikachu), and a connected ``tcgplayer`` channel that links them, pushes their stock, and pulls
+orders and market prices on a schedule.
+
+The emulator keeps its state in memory, so it is seeded again at every start, with a fresh
+store authorization code that the connection is given (the first job exchanges it). Sell on
+"TCGplayer" with ``curl -X POST {url}/_emulator/orders -d '{"items": [{"skuId": N,
+"quantity": 1}]}'`` (the SKU ids are listed at ``GET {url}/_emulator/products``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import ModuleType
+from typing import Any
+
+import structlog
+
+from mercato import inventory
+from mercato.channels import jobs
+from mercato.channels.schemas import ConnectionIn, ConnectionSettings, TcgplayerCredentials
+from mercato.channels.service import connect
+from mercato.core.db import Database
+from mercato.core.demo_servers import load_emulator, serve_on_thread
+from mercato.inventory import ChannelCreate, channel_of_kind, create_channel
+from mercato.settings import Settings
+
+log = structlog.get_logger("mercato.demo")
+
+PUBLIC_KEY = "tcg-demo-public-key-0000"  # the emulator's, not a real application's
+PRIVATE_KEY = "tcg-demo-private-key-0000"
+STORE_KEY = "demo-card-shop"
+SETS = (  # category, set name, abbreviation, [(card, number, rarity, market price)]
+    (1, "Dominaria United", "DMU", [("Sheoldred, the Apocalypse", "107", "Mythic", "72.00")]),
+    (1, "Modern Horizons 2", "MH2", [("Ragavan, Nimble Pilferer", "138", "Mythic",
+                                      "48.00")]),
+)
+"""Cards added to the emulator's own catalog (which already has Alpha's Lightning Bolt and
+Base Set's Charizard and Pikachu)."""
+SCHEDULES = {"order_pull": 300, "price_pull": 3600}
+
+
+def load_tcgplayer_emulator() -> ModuleType:
+    """``mercato_emulators.tcgplayer``; ``EmulatorsMissing`` when not installed."""
+    return load_emulator("tcgplayer", "the demo's TCGplayer store")
+
+
+def start_emulator(host: str, port: int) -> tuple[Any, str]:
+    """A ``TcgplayerEmulator`` (the demo's cards added, 10 requests a second) served on a
+    daemon thread, and its URL."""
+    tcgplayer = load_tcgplayer_emulator()
+    emulator = tcgplayer.TcgplayerEmulator(public_key=PUBLIC_KEY, private_key=PRIVATE_KEY,
+                                           store_key=STORE_KEY, rate_per_second=10.0)
+    for category, name, abbreviation, cards in SETS:
+        group = emulator.add_group(category, name, abbreviation)
+        for card, number, rarity, market in cards:
+            emulator.add_product(group, card, number, rarity, market=market)
+    return emulator, serve_on_thread(tcgplayer.create_app(emulator), host, port,
+                                     "tcgplayer-emulator")
+
+
+def seed(settings: Settings, organization_id: str, host: str, port: int,
+         location_code: str = "demo-shop") -> str:
+    """Start the emulator and connect the organization's ``tcgplayer`` channel to it (made
+    over ``location_code`` when missing), then queue the link job; the emulator's URL."""
+    emulator, url = start_emulator(host, port)
+    db = Database.from_settings(settings, pool_size=1)
+    try:
+        with db.transaction(tenant=organization_id) as session:
+            session.info["actor_label"] = "demo"
+            location = inventory.find_location(session, location_code)
+            channel = channel_of_kind(session, "tcgplayer")
+            if channel is None:
+                channel = create_channel(session, ChannelCreate(
+                    name="TCGplayer (emulated)", kind="tcgplayer",
+                    locations=[location.id] if location is not None else []))
+            connection, _ = connect(session, channel.id, ConnectionIn(
+                kind="tcgplayer", account=STORE_KEY, api_base=url,
+                credentials=TcgplayerCredentials(public_key=PUBLIC_KEY, private_key=PRIVATE_KEY,
+                                                 authorization_code=emulator.new_code()),
+                settings=ConnectionSettings(schedules=SCHEDULES)), settings)
+            with contextlib.suppress(jobs.JobInProgress):  # a link left from the last start
+                jobs.create_job(session, connection, "product_import", trigger="demo")
+            log.info("demo_tcgplayer_connected", channel=channel.id, connection=connection.id)
+    finally:
+        db.dispose()
+    return url
