@@ -16,7 +16,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails
 
 ConnectionKind = Literal["shopify", "binderpos", "tcgplayer", "ebay"]
 Mode = Literal["channel", "system_of_record"]
@@ -205,10 +204,10 @@ class ConnectionIn(BaseModel):
         try:
             return {**data, "credentials": model.model_validate(data["credentials"])}
         except ValidationError as exc:
-            errors: list[InitErrorDetails] = []
+            errors: list[Any] = []  # pydantic_core.InitErrorDetails
             for error in exc.errors():
-                detail = InitErrorDetails(type=error["type"], input=error["input"],
-                                          loc=("credentials", *error["loc"]))
+                detail = {"type": error["type"], "input": error["input"],
+                          "loc": ("credentials", *error["loc"])}
                 if "ctx" in error:
                     detail["ctx"] = error["ctx"]
                 errors.append(detail)

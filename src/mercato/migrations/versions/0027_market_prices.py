@@ -2,7 +2,7 @@
 history (catalog's ``market_prices``; TCGplayer's price pull writes it).
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-14 12:00:00
 """
 
@@ -17,7 +17,7 @@ import mercato.core.db
 from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0027'
-down_revision: str | None = '0025'
+down_revision: str | None = '0026'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
