@@ -584,6 +584,7 @@ def demo(
     base = f"http://{host}:{port}"
     shop = _demo_shopify(settings, base, host, port + 1)
     cards = _demo_stripe(settings, base, host, port + 2)
+    tcg = _demo_tcgplayer(settings, host, port + 3)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
@@ -603,6 +604,9 @@ def demo(
         f"             curl -s -X POST {shop}/_emulator/orders -H 'content-type: "
         f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-BOLT-LP\", "
         f"\"quantity\": 1}}]}}'\n"
+        f"  TCGplayer: an emulated store at {tcg} is connected (channel 'TCGplayer "
+        f"(emulated)'): its cards are\n             linked, stock pushed, orders and market "
+        f"prices pulled; SKU ids at {tcg}/_emulator/products\n"
     )
     _run_server(host, port, 1, run_worker=True)
 
@@ -625,6 +629,12 @@ def _demo_stripe(settings: Settings, base: str, host: str, port: int) -> str:
     from mercato.payments.demo import start_stripe_emulator
 
     return start_stripe_emulator(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
+
+
+def _demo_tcgplayer(settings: Settings, host: str, port: int) -> str:
+    from mercato.channels.tcgplayer.demo import seed
+
+    return seed(settings, _demo_org_id(settings), host, port)
 
 
 def _demo_shopify(settings: Settings, base: str, host: str, port: int) -> str:
