@@ -124,7 +124,8 @@ def test_a_bulk_update_takes_25_and_answers_207_for_a_bad_part(ebay: EbayServer)
     assert mixed.status_code == 207
     parts = {p["sku"]: p for p in mixed.json()["responses"]}
     assert parts["SKU-3"]["statusCode"] == 200
-    assert parts["NOPE"]["statusCode"] == 404 and parts["NOPE"]["errors"]
+    assert parts["NOPE"]["statusCode"] == 404
+    assert parts["NOPE"]["errors"]
     assert ebay.state.quantity("SKU-3") == 2
 
 
