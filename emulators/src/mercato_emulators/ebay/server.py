@@ -133,6 +133,8 @@ class EbayEmulator:
         """(listing id, UTC day) → revisions that day."""
         self.calls: list[tuple[str, str]] = []
         self.bulk_log: list[dict[str, Any]] = []
+        self.order_queries: list[tuple[str | None, dict[str, str]]] = []
+        """(limit, query) of each order search."""
         self.throttled = 0
         self.token_requests: list[dict[str, str]] = []
         self._ids = itertools.count(1)
@@ -488,6 +490,7 @@ class EbayEmulator:
         return cancel_id
 
     def list_orders(self, params: dict[str, str]) -> dict[str, Any]:
+        self.order_queries.append((params.get("limit"), dict(params)))
         try:
             limit = int(params.get("limit") or 50)
             offset = int(params.get("offset") or 0)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from mercato import catalog
 from mercato.channels.ebay import conditions, inbound
-from mercato.channels.ebay.client import MAX_BULK, EbayClient, error_messages
+from mercato.channels.ebay.client import MAX_BULK, MAX_ORDERS_PAGE, EbayClient, error_messages
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Connection, ListingRevision
 from mercato.channels.push import want
@@ -308,8 +308,8 @@ orders are deduplicated, so the overlap costs nothing."""
 
 async def order_pull(ctx: JobContext) -> None:
     """Orders modified in [since, until] (``since``: the last pull's watermark, or
-    ``params.since``, or a day ago), page by page by offset; resumable; the watermark moves
-    only when the window is done."""
+    ``params.since``, or a day ago), page by page by offset (``params.page_size``, at most
+    200); resumable; the watermark moves only when the window is done."""
     with ctx.session() as session:
         cursors = dict(_connection(session, ctx).cursors or {})
     now = utcnow()
@@ -317,9 +317,10 @@ async def order_pull(ctx: JobContext) -> None:
                 or ebay_time(now - dt.timedelta(days=1)))
     until = str(ctx.state.get("until") or ebay_time(now))
     offset = int(ctx.state.get("offset") or 0)
+    size = max(1, min(MAX_ORDERS_PAGE, int(ctx.params.get("page_size") or MAX_ORDERS_PAGE)))
     async with EbayClient(ctx.config, db=ctx.db) as client:
         while True:
-            page = await client.orders(since=since, until=until, offset=offset)
+            page = await client.orders(since=since, until=until, offset=offset, limit=size)
             found = list(page.get("orders") or [])
             finished = not found or not page.get("next")
             with ctx.session() as session:
