@@ -86,7 +86,8 @@ def put_mappings(channel_id: str, body: MappingsIn, *, _: Principal = Depends(WR
 @router.get("/channels/{channel_id}/mappings", response_model=list[MappingOut],
             summary="Mappings, with each variant's push state")
 def get_mappings(channel_id: str,
-                 *, resource: Literal["variant", "location", "product"] = "variant",
+                 *, resource: Literal["variant", "location", "product", "order",
+                                      "refund"] = "variant",
                  sku: str | None = Query(default=None, max_length=100),
                  limit: int = Query(default=500, ge=1, le=5000),
                  _: Principal = Depends(READ),
