@@ -180,3 +180,23 @@ def test_a_revoked_refresh_token_shows_as_an_auth_failure(
     assert "invalid_grant" in failed["error"]
     health = connection(client, org, made["channel"]["id"])["health"]
     assert (health["status"], health["last_error_kind"]) == ("failing", "auth")
+
+
+def test_a_price_change_reaches_the_offer_and_counts_as_a_revision(
+        client: TestClient, org: Org, db: Database, ebay: EbayServer) -> None:
+    sku = card(client, org, price="12.50")
+    made = exported(client, org, db, ebay, [(sku, 2)], daily_revision_limit=1)
+    [mapped] = mappings(client, org, made["channel"]["id"])
+    changed = client.patch(f"/api/v1/variants/{mapped['local_id']}", headers=org.headers,
+                           json={"price": "14.00"})
+    assert changed.status_code == 200, changed.text
+    report = start_job(client, org, made["channel"]["id"], "price_push")
+    settle(db, org)
+    assert job(client, org, report["id"])["status"] == "succeeded"
+    offer = ebay.state.offers[mapped["remote_id"]]
+    assert offer["pricingSummary"]["price"] == {"value": "14.00", "currency": "USD"}
+    again = start_job(client, org, made["channel"]["id"], "price_push")
+    settle(db, org)
+    skipped = job(client, org, again["id"])
+    assert skipped["status"] == "completed_with_errors"
+    assert LIMIT_MESSAGE in skipped["errors"][0]["message"]

@@ -470,6 +470,54 @@ async def refund_push(ctx: JobContext) -> None:
         ctx.progress(add=1, session=session)
 
 
+async def price_push(ctx: JobContext) -> None:
+    """Mapped variants' prices (``params.skus`` narrows them) onto their offers, by bulk
+    update in groups of 25; each is a revision of its listing, so a listing at its daily
+    limit is skipped and reported."""
+    skus = set(ctx.params.get("skus") or [])
+    limit = _limit(ctx.config)
+    day = utcnow().date()
+    with ctx.session() as session:
+        variants = mapped(session, ctx.config.id, "variant")
+        rows = [r for r in catalog.variant_prices(session, variants)
+                if not skus or r.sku in skus]
+        items = catalog.sale_items(session, [r.sku for r in rows])
+        counts = revisions_today(session, ctx.config.id, [
+            variants[r.id].remote_extra or variants[r.id].remote_id for r in rows], day)
+        work = []
+        for row in rows:
+            mapping = variants[row.id]
+            listing = mapping.remote_extra or mapping.remote_id
+            if counts.get(listing, 0) >= limit:
+                ctx.item_error(f"sku {row.sku}", "rate_limit",
+                               f"listing {listing}: {LIMIT_MESSAGE}", session=session)
+                continue
+            currency = items[row.sku].currency if row.sku in items else "USD"
+            work.append((row.sku, mapping.remote_id, listing, {
+                "sku": row.sku, "offers": [{"offerId": mapping.remote_id, "price": {
+                    "value": f"{row.price:.2f}", "currency": currency}}]}))
+    ctx.progress(total=len(work))
+    async with EbayClient(ctx.config, db=ctx.db) as client:
+        for start in range(0, len(work), MAX_BULK):
+            chunk = work[start:start + MAX_BULK]
+            answers = await client.bulk_update([request for _, _, _, request in chunk])
+            by_offer = {str(a.get("offerId")): a for a in answers if a.get("offerId")}
+            revised: Counter[str] = Counter()
+            refused: dict[str, int] = {}
+            with ctx.session() as session:
+                for sku, offer_id, listing, _ in chunk:
+                    part = by_offer.get(offer_id) or {}
+                    if int(part.get("statusCode") or 0) == 200:
+                        revised[listing] += 1
+                        continue
+                    if _is_limit(part):
+                        refused[listing] = limit
+                    ctx.item_error(f"sku {sku}", "validation", error_messages(part)
+                                   or "eBay did not take the price", session=session)
+                count_revisions(session, ctx.config.id, dict(revised), day, at_least=refused)
+                ctx.progress(add=len(chunk), session=session)
+
+
 async def inventory_push(ctx: JobContext) -> None:
     """Every mapped variant's number, wanted again and pushed by the pusher."""
     from mercato.channels.push import want_all
@@ -481,6 +529,6 @@ async def inventory_push(ctx: JobContext) -> None:
 
 JOBS: dict[str, JobFunc] = {
     "product_export": product_export, "inventory_push": inventory_push,
-    "order_pull": order_pull, "fulfillment_push": fulfillment_push,
+    "order_pull": order_pull, "price_push": price_push, "fulfillment_push": fulfillment_push,
     "cancellation_push": cancellation_push, "refund_push": refund_push}
 register("ebay", jobs=JOBS, push=push)
