@@ -200,3 +200,16 @@ def test_a_price_change_reaches_the_offer_and_counts_as_a_revision(
     skipped = job(client, org, again["id"])
     assert skipped["status"] == "completed_with_errors"
     assert LIMIT_MESSAGE in skipped["errors"][0]["message"]
+
+
+def test_a_token_about_to_expire_is_renewed_before_it_is_used(
+        client: TestClient, org: Org, db: Database) -> None:
+    with EbayServer(token_lifetime=240) as server:  # under the five minutes kept in hand
+        sku = card(client, org)
+        made = exported(client, org, db, server, [(sku, 3)])
+        before = len(server.state.token_requests)
+        receive(client, org, sku, made["location"], -1)
+        settle(db, org)
+        assert server.state.quantity(sku) == 2
+        assert len(server.state.token_requests) == before + 1
+        assert server.state.refused == 0

@@ -136,6 +136,8 @@ class EbayEmulator:
         self.order_queries: list[tuple[str | None, dict[str, str]]] = []
         """(limit, query) of each order search."""
         self.throttled = 0
+        self.refused = 0
+        """Calls refused for their token."""
         self.token_requests: list[dict[str, str]] = []
         self._ids = itertools.count(1)
         self.key = ec.generate_private_key(ec.SECP256R1())
@@ -210,6 +212,7 @@ class EbayEmulator:
             token = authorization[len(scheme) + 1:].strip()
         known = self.tokens.get(token or "")
         if known is None or known[0] != kind or known[1] <= self.now():
+            self.refused += 1
             raise _fail(401, 1001, "Invalid access token", domain="OAuth",
                         longMessage="Invalid access token. Check the value of the "
                                     "Authorization HTTP request header.")
