@@ -16,7 +16,7 @@ by ``mercato.catalog``): they never query catalog's tables themselves.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -96,6 +96,9 @@ class PublishedVariant:
     price: Decimal
     compare_at_price: Decimal | None
     barcode: str | None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """The variant's own attributes (a card's condition, finish, language)."""
+    currency: str = "USD"
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,10 @@ class PublishedProduct:
     status: str
     tags: list[str]
     variants: list[PublishedVariant]
+    product_type: str = ""
+    """The product type's slug (``tcg-single``, ``tcg-graded`` …)."""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    image_urls: list[str] = field(default_factory=list)
 
 
 def published_products(session: Session, channel_kind: str, *, after: str = "",
@@ -118,13 +125,22 @@ def published_products(session: Session, channel_kind: str, *, after: str = "",
     stmt = (select(Product).options(selectinload(Product.variants))
             .where(Product.status != "archived", published_on(session, channel_kind),
                    Product.id > after).order_by(Product.id).limit(limit))
+    products = list(session.scalars(stmt))
+    types = dict(session.execute(select(ProductType.id, ProductType.slug).where(
+        ProductType.id.in_(sorted({p.product_type_id for p in products})))).all()) \
+        if products else {}
     return [PublishedProduct(
         id=p.id, slug=p.slug, title=p.title, description=p.description, vendor=p.vendor,
         status=p.status, tags=list(p.tags or []),
         variants=[PublishedVariant(id=v.id, sku=v.sku, title=v.title, price=v.price,
-                                   compare_at_price=v.compare_at_price, barcode=v.barcode)
-                  for v in p.variants if v.archived_at is None])
-        for p in session.scalars(stmt)]
+                                   compare_at_price=v.compare_at_price, barcode=v.barcode,
+                                   attributes=dict(v.attributes or {}), currency=v.currency)
+                  for v in p.variants if v.archived_at is None],
+        product_type=types.get(p.product_type_id, ""), attributes=dict(p.attributes or {}),
+        image_urls=[str(m["url"]) for m in sorted(p.media or [],
+                                                  key=lambda m: m.get("position", 0))
+                    if m.get("url")])
+        for p in products]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Connections, mappings and sync jobs under ``/api/v1/channels/{id}``; Shopify's webhooks at
-``/webhooks/shopify/{store}``."""
+``/webhooks/shopify/{store}``, eBay's notifications at ``/webhooks/ebay/{store}``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mercato.channels import jobs, registry, service
+from mercato.channels.ebay import inbound as ebay_inbound
 from mercato.channels.models import Connection, SyncJob
 from mercato.channels.schemas import (
     PER_ITEM,
@@ -88,7 +89,8 @@ def put_mappings(channel_id: str, body: MappingsIn, *, _: Principal = Depends(WR
 @router.get("/channels/{channel_id}/mappings", response_model=list[MappingOut],
             summary="Mappings, with each variant's push state")
 def get_mappings(channel_id: str,
-                 *, resource: Literal["variant", "location", "product"] = "variant",
+                 *, resource: Literal["variant", "location", "product", "order",
+                                      "refund"] = "variant",
                  sku: str | None = Query(default=None, max_length=100),
                  limit: int = Query(default=500, ge=1, le=5000),
                  _: Principal = Depends(READ),
@@ -197,3 +199,38 @@ def shopify_webhook(request: Request, *, store: Store = Depends(current_store),
 
     return inbound.receive(session, request.headers, payload, request.app.state.settings,
                            on_bad_signature=refused)
+
+
+@store_router.get(
+    "/webhooks/ebay/{store}",
+    responses={404: {"description": "The store has no eBay connection with a "
+                                    "verification token"}},
+    summary="eBay's endpoint challenge: SHA-256 of challenge code, verification token and "
+            "endpoint URL")
+def ebay_challenge(request: Request, *, challenge_code: str = Query(min_length=1,
+                                                                    max_length=200),
+                   store: Store = Depends(current_store),
+                   session: DbSession) -> dict[str, str]:
+    return ebay_inbound.challenge(session, request.app.state.settings, store.slug,
+                                  str(request.url.remove_query_params("challenge_code")),
+                                  challenge_code)
+
+
+@store_router.post(
+    "/webhooks/ebay/{store}", response_model=WebhookAck,
+    responses={401: {"description": "A missing or bad X-EBAY-SIGNATURE (counted in the "
+                                    "connection's health)"}},
+    summary="eBay notifications (marketplace account deletion): verified, processed once each")
+def ebay_notification(request: Request, *, store: Store = Depends(current_store),
+                      payload: bytes = Depends(raw_body),
+                      session: DbSession) -> WebhookAck:
+    uow, db = uow_of(request), request.app.state.db
+
+    def refused(connection: Connection, message: str) -> None:
+        connection_id, organization_id = connection.id, connection.organization_id
+        uow.after_close(lambda: service.record_signature_failure(db, organization_id,
+                                                                 connection_id, message))
+
+    return ebay_inbound.receive(session, request.app.state.settings, store.slug,
+                                str(request.url.remove_query_params("challenge_code")),
+                                request.headers, payload, on_bad_signature=refused)

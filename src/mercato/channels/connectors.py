@@ -7,5 +7,6 @@ adds a connector the same way: a module in ``settings.extensions`` that calls
 from __future__ import annotations
 
 import mercato.channels.binderpos
+import mercato.channels.ebay.sync
 import mercato.channels.shopify.sync
 import mercato.channels.tcgplayer.sync  # noqa: F401

@@ -26,7 +26,13 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from mercato.channels.models import Connection, SyncItemError, SyncJob
-from mercato.channels.registry import ConnectionConfig, breaker_for, job_runner, runs
+from mercato.channels.registry import (
+    ConnectionConfig,
+    breaker_for,
+    job_runner,
+    runs,
+    using_database,
+)
 from mercato.channels.schemas import SCHEDULABLE
 from mercato.channels.service import config_of, record_health
 from mercato.channels.toolkit import ChannelError
@@ -283,7 +289,8 @@ def run_job(db: Database, job_id: str, worker_id: str, *, budget: float = 5.0,
     ctx = JobContext(db, job, config, worker_id, time.monotonic() + budget)
     run = job_runner(config.kind, job.kind)
     try:
-        asyncio.run(run(ctx))
+        with using_database(db):
+            asyncio.run(run(ctx))
     except Paused:
         _finish(db, job_id, worker_id, status="queued", run_after=utcnow(),
                 attempts=jobs_t.c.attempts - 1)  # a slice is not a failed attempt

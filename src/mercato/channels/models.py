@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -176,3 +177,19 @@ class WebhookReceipt(TenantMixin, Base):
     delivery_id: Mapped[str] = mapped_column(String(100))
     topic: Mapped[str] = mapped_column(String(60))
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ListingRevision(TenantMixin, Base):
+    """How many times Mercato revised one platform listing on one UTC day: eBay allows a
+    listing 250 revisions a day, and the push never sends the one past the limit."""
+
+    __tablename__ = "channel_listing_revisions"
+    __audited__ = False
+    __table_args__ = (UniqueConstraint("connection_id", "listing_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    connection_id: Mapped[str] = mapped_column(
+        String(26), ForeignKey("channel_connections.id", ondelete="CASCADE"))
+    listing_id: Mapped[str] = mapped_column(String(100))
+    day: Mapped[dt.date] = mapped_column(Date)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -29,6 +29,7 @@ from mercato.channels.registry import (
     PushResult,
     breaker_for,
     pusher,
+    using_database,
 )
 from mercato.channels.service import (
     config_of,
@@ -183,7 +184,8 @@ async def drain(db: Database, config: ConnectionConfig, *, until: float,
         if not entries:
             break
         try:
-            results = await push(config, entries)
+            with using_database(db):
+                results = await push(config, entries)
         except ChannelError as exc:
             _note(db, config, exc)
             if after_batch is None:

@@ -8,7 +8,9 @@ holds the plain types a connector is handed (``ConnectionConfig``, ``PushEntry``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +88,26 @@ def cancelled_on(kind: str) -> str:
 def platform_refund(kind: str, remote_id: str = "") -> str:
     """How the reason of a refund that came from the platform reads (never sent back)."""
     return f"{TITLES.get(kind, kind)} refund {remote_id}"
+
+
+_database: ContextVar[Any] = ContextVar("channels_database", default=None)
+
+
+@contextmanager
+def using_database(db: Any) -> Iterator[None]:
+    """Within the block, ``current_database()`` is ``db`` (a ``core.db.Database``): a
+    pusher, which is handed only its connection, may keep its own records (eBay's daily
+    revisions of each listing) and persist a refreshed token."""
+    token = _database.set(db)
+    try:
+        yield
+    finally:
+        _database.reset(token)
+
+
+def current_database() -> Any:
+    """The database the pusher or job in hand runs against (None outside one)."""
+    return _database.get()
 
 
 _kinds: dict[str, ConnectorKind] = {}
