@@ -375,7 +375,7 @@ class EbayEmulator:
             return [{"errorId": error_id, "domain": "API_INVENTORY", "category": "REQUEST",
                      "message": message}]
 
-        ids = [str(o.get("offerId")) for o in offers] or [None]
+        ids: list[str | None] = [str(o.get("offerId")) for o in offers] or [None]
         if sku not in self.items:
             return [answer(i, 404, error(25702, f"SKU {sku} is not available in the system."))
                     for i in ids]
@@ -468,7 +468,8 @@ class EbayEmulator:
                         "email": email or f"{buyer}@members.ebay.test"}}}],
                 "lineItems": items}
             self.orders[order_id] = order
-            return json.loads(json.dumps(order))
+            copied: dict[str, Any] = json.loads(json.dumps(order))
+            return copied
 
     def _touch(self, order: dict[str, Any]) -> None:
         order["lastModifiedDate"] = _now_iso(self.now())

@@ -237,7 +237,7 @@ def sku_details(em: TcgplayerEmulator, m: re.Match[str], q: dict[str, str],
 @route("GET", r"/pricing/sku/([\d,]+)")
 def sku_prices(em: TcgplayerEmulator, m: re.Match[str], q: dict[str, str],
                body: Any) -> dict[str, Any]:
-    found = []
+    found: list[dict[str, Any]] = []
     for sku_id in _ids(m.group(1)):
         sku = em.skus.get(sku_id)
         if sku is None:
@@ -254,7 +254,7 @@ def sku_prices(em: TcgplayerEmulator, m: re.Match[str], q: dict[str, str],
 @route("GET", r"/pricing/product/([\d,]+)")
 def product_prices(em: TcgplayerEmulator, m: re.Match[str], q: dict[str, str],
                    body: Any) -> dict[str, Any]:
-    found = []
+    found: list[dict[str, Any]] = []
     for product_id in _ids(m.group(1)):
         product = em.products.get(product_id)
         if product is None:
@@ -560,8 +560,9 @@ def create_app(emulator: TcgplayerEmulator | None = None, **options: Any) -> Fas
             if found is None or route_method != method:
                 continue
             if store:
-                token = request.headers.get("x-tcg-access-token")
-                if not token or not secrets.compare_digest(token, state.store_access_token):
+                store_token = request.headers.get("x-tcg-access-token")
+                if not store_token or not secrets.compare_digest(store_token,
+                                                                 state.store_access_token):
                     return _problem(403, "The application is not authorized for this store.")
                 key = found.group(1) if found.re.groups else "self"
                 if key != "self" and key.lower() != state.store_key:
