@@ -585,6 +585,7 @@ def demo(
     shop = _demo_shopify(settings, base, host, port + 1)
     cards = _demo_stripe(settings, base, host, port + 2)
     tcg = _demo_tcgplayer(settings, host, port + 3)
+    bay = _demo_ebay(settings, base, host, port + 4)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
@@ -607,6 +608,12 @@ def demo(
         f"  TCGplayer: an emulated store at {tcg} is connected (channel 'TCGplayer "
         f"(emulated)'): its cards are\n             linked, stock pushed, orders and market "
         f"prices pulled; SKU ids at {tcg}/_emulator/products\n"
+        f"  eBay:      an emulated seller account at {bay} is connected (channel 'eBay "
+        f"(emulated)'): cards listed with\n             their condition descriptors; a "
+        f"buyer's order is pulled within 10 minutes (or run Pull orders):\n"
+        f"             curl -s -X POST {bay}/_emulator/orders -H 'content-type: "
+        f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-CHARIZARD-NM\", "
+        f"\"quantity\": 1}}]}}'\n"
     )
     _run_server(host, port, 1, run_worker=True)
 
@@ -629,6 +636,12 @@ def _demo_stripe(settings: Settings, base: str, host: str, port: int) -> str:
     from mercato.payments.demo import start_stripe_emulator
 
     return start_stripe_emulator(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
+
+
+def _demo_ebay(settings: Settings, base: str, host: str, port: int) -> str:
+    from mercato.channels.ebay.demo import seed
+
+    return seed(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
 
 
 def _demo_tcgplayer(settings: Settings, host: str, port: int) -> str:
