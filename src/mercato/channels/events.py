@@ -32,9 +32,13 @@ def _connection_for(session: Session, event: Event, setting: str,
         return None
     connection = session.scalar(select(Connection).where(
         Connection.channel_id == order.get("channel"), Connection.enabled.is_(True)))
-    default = (connection.kind in CANCEL_OVERSOLD_BY_DEFAULT if connection is not None
-               and setting == "cancel_oversold" else True)
-    if connection is None or not (connection.settings or {}).get(setting, default):
+    if connection is None:
+        return None
+    chosen = (connection.settings or {}).get(setting)
+    if chosen is None:  # unset: the kind's default
+        chosen = (connection.kind in CANCEL_OVERSOLD_BY_DEFAULT
+                  if setting == "cancel_oversold" else True)
+    if not chosen:
         return None
     if not runs(connection.kind, job):
         return None

@@ -95,6 +95,19 @@ def _want(session: Session, connection_id: str, quantities: dict[str, int]) -> N
          for variant_id, quantity in sorted(quantities.items())])
 
 
+def resend(session: Session, connection_id: str, variant_ids: list[str]) -> None:
+    """The platform changed these variants' quantities itself (a cancellation there puts
+    the units back on its listing): what it holds is forgotten and Mercato's number is sent
+    again."""
+    if variant_ids:
+        session.execute(update(mappings_t).where(
+            mappings_t.c.connection_id == connection_id, mappings_t.c.resource == "variant",
+            mappings_t.c.local_id.in_(sorted(set(variant_ids))),
+            mappings_t.c.want_quantity.is_not(None))
+            .values(remote_quantity=None, want_version=mappings_t.c.want_version + 1,
+                    wanted_at=utcnow()))
+
+
 def want_all(session: Session, connection: Connection) -> int:
     """Every mapped variant's current number, wanted again (a full inventory push). What the
     platform holds is forgotten, so it is read again: a full push corrects drift Mercato did

@@ -26,7 +26,7 @@ from mercato.channels.ebay import conditions, inbound
 from mercato.channels.ebay.client import MAX_BULK, MAX_ORDERS_PAGE, EbayClient, error_messages
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Connection, ListingRevision
-from mercato.channels.push import want
+from mercato.channels.push import resend, want
 from mercato.channels.registry import (
     ConnectionConfig,
     JobFunc,
@@ -420,6 +420,7 @@ async def cancellation_push(ctx: JobContext) -> None:
             raise ChannelError(ErrorKind.VALIDATION,
                                "Not a cancelled order that came from this channel.")
         external = order.external_id
+        variant_ids = [line.variant_id for line in order.lines]
     ctx.progress(total=1)
     async with EbayClient(ctx.config, db=ctx.db) as client:
         remote = await _remote_order(client, external)
@@ -430,7 +431,10 @@ async def cancellation_push(ctx: JobContext) -> None:
         if status.get("cancelState") != "CANCELED" and not pending:
             await client.cancel(str(remote.get("legacyOrderId") or external),
                                 SELLER_CANCEL_REASON)
-    ctx.progress(add=1)
+    with ctx.session() as session:
+        # eBay puts a cancelled order's units back on its listings: send Mercato's number
+        resend(session, ctx.config.id, variant_ids)
+        ctx.progress(add=1, session=session)
 
 
 def refund_reason(reason: str | None, cancelled: bool) -> str:
