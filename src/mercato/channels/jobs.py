@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -35,11 +37,13 @@ from mercato.channels.registry import (
 )
 from mercato.channels.schemas import SCHEDULABLE
 from mercato.channels.service import config_of, record_health
-from mercato.channels.toolkit import ChannelError
+from mercato.channels.toolkit import ChannelError, ErrorKind
 from mercato.core import queue as leases
 from mercato.core.db import SYSTEM, Database, set_tenant, table_of, utcnow
-from mercato.core.errors import Conflict, NotFound
+from mercato.core.errors import Conflict, MercatoError, NotFound
 from mercato.core.outbox import backoff_seconds
+from mercato.orders import Order
+from mercato.orders import service as orders
 from mercato.settings import Settings
 
 log = structlog.get_logger("mercato.channels")
@@ -153,6 +157,20 @@ def retry_job(session: Session, job: SyncJob, created_by: str | None = None) -> 
 
 # -- running ------------------------------------------------------------------------------------
 
+@dataclass
+class FulfillmentToSend:
+    """A Mercato fulfillment of a platform's order, as a push back sends it."""
+
+    id: str
+    external_id: str
+    """The platform's order id."""
+    carrier: str | None
+    tracking_number: str | None
+    created_at: dt.datetime
+    units: dict[str, int]
+    """Units shipped by SKU (a platform matches its own lines by SKU)."""
+
+
 class JobContext:
     """What a connector sees of the job it runs: its parameters, its resume point, a way to
     save progress and to report items it could not sync."""
@@ -188,6 +206,35 @@ class JobContext:
                 self._inside -= 1
         if self._saved != saved:  # progress was saved in it: a page ended here
             self._stop_if_asked()
+
+    def connection(self, session: Session) -> Connection:
+        """The job's connection in ``session`` (a job outliving its connection fails)."""
+        connection = session.get(Connection, self.config.id)
+        if connection is None:
+            raise ChannelError(ErrorKind.VALIDATION, "The connection was removed.")
+        return connection
+
+    def order(self, session: Session) -> Order:
+        """The Mercato order a push back names in its ``order_id`` parameter."""
+        try:
+            return orders.get_order(session, str(self.params.get("order_id") or ""))
+        except MercatoError as exc:
+            raise ChannelError(ErrorKind.VALIDATION, exc.detail) from None
+
+    def fulfillment(self, session: Session) -> FulfillmentToSend:
+        """The fulfillment a ``fulfillment_push`` names (``order_id``, ``fulfillment_id``),
+        read into plain values while ``session`` is open: its units by SKU, what to tell."""
+        order = self.order(session)
+        made = next((f for f in order.fulfillments
+                     if f.id == self.params.get("fulfillment_id")), None)
+        if made is None or not order.external_id:
+            raise ChannelError(ErrorKind.VALIDATION, "No such fulfillment to send.")
+        sku_of = {line.id: line.sku for line in order.lines}
+        units: dict[str, int] = defaultdict(int)
+        for part in made.lines:
+            units[sku_of.get(part["line_id"], "")] += int(part["quantity"])
+        return FulfillmentToSend(made.id, order.external_id, made.carrier,
+                                 made.tracking_number, made.created_at, units)
 
     def progress(self, *, add: int = 0, total: int | None = None,
                  state: dict[str, Any] | None = None, session: Session | None = None) -> None:

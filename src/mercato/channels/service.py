@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mercato.catalog import latest_market_prices, market_price_history
 from mercato.catalog.service import stock_items
-from mercato.channels.models import Connection, Mapping
+from mercato.channels.models import Connection, Mapping, WebhookReceipt
 from mercato.channels.registry import ConnectionConfig
 from mercato.channels.schemas import (
     CREDENTIALS_OF,
@@ -211,6 +211,19 @@ def record_signature_failure(db: Database, organization_id: str, connection_id: 
             last_signature_failure_at=now, last_error_at=now, last_error_kind="auth",
             last_error=message or "A webhook was refused: its X-Shopify-Hmac-Sha256 does not "
                                   "verify with this connection's client secret."))
+
+
+def first_delivery(session: Session, connection_id: str, delivery_id: str, topic: str) -> bool:
+    """Record a platform's notification by its id; False when it was recorded before (a
+    redelivery, or a twin arriving at once: the unique key decides), so it changes nothing."""
+    try:
+        with session.begin_nested():
+            session.add(WebhookReceipt(connection_id=connection_id, delivery_id=delivery_id[:100],
+                                       topic=topic[:60]))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 def record_webhook_verified(session: Session, connection_id: str) -> None:

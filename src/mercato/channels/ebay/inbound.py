@@ -19,16 +19,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato import catalog
 from mercato.channels.ebay.client import EbayClient
-from mercato.channels.models import Connection, Mapping, WebhookReceipt
+from mercato.channels.models import Connection, Mapping
 from mercato.channels.registry import cancelled_on
 from mercato.channels.schemas import WebhookAck
 from mercato.channels.service import (
     config_of,
+    first_delivery,
     map_one,
     record_health,
     record_webhook_verified,
@@ -302,12 +302,7 @@ def receive(session: Session, settings: Settings, store: str, request_url: str,
     except (ValueError, KeyError, TypeError):
         return WebhookAck(received=True, duplicate=False, topic="", processed=False,
                           message="malformed notification")
-    try:
-        with session.begin_nested():
-            session.add(WebhookReceipt(connection_id=connection.id,
-                                       delivery_id=notification_id[:100], topic=topic[:60]))
-            session.flush()
-    except IntegrityError:
+    if not first_delivery(session, connection.id, notification_id, topic):
         return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
     if topic != ACCOUNT_DELETION:
         return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,

@@ -25,7 +25,7 @@ from mercato import catalog
 from mercato.channels.ebay import conditions, inbound
 from mercato.channels.ebay.client import MAX_BULK, MAX_ORDERS_PAGE, EbayClient, error_messages
 from mercato.channels.jobs import JobContext
-from mercato.channels.models import Connection, ListingRevision
+from mercato.channels.models import ListingRevision
 from mercato.channels.push import resend, want
 from mercato.channels.registry import (
     ConnectionConfig,
@@ -41,8 +41,6 @@ from mercato.core.db import SYSTEM, Database, utcnow
 from mercato.core.errors import MercatoError
 from mercato.core.outbox import periodic
 from mercato.inventory import get_channel, sellable
-from mercato.orders import Order
-from mercato.orders import service as orders
 
 LIMIT_MESSAGE = "revision limit reached for today; next push after 00:00 UTC"
 REVISION_LIMIT_ERROR = 25020
@@ -50,12 +48,6 @@ REVISION_LIMIT_ERROR = 25020
 for the Inventory API: the message is matched too)."""
 EXPORT_PAGE = 10
 
-
-def _connection(session: Session, ctx: JobContext) -> Connection:
-    connection = session.get(Connection, ctx.config.id)
-    if connection is None:
-        raise ChannelError(ErrorKind.VALIDATION, "The connection is gone.")
-    return connection
 
 
 def ebay_time(moment: dt.datetime) -> str:
@@ -224,7 +216,7 @@ async def product_export(ctx: JobContext) -> None:
         after = str(ctx.state.get("after") or "")
         work: list[dict[str, Any]] = []
         with ctx.session() as session:
-            connection = _connection(session, ctx)
+            connection = ctx.connection(session)
             channel = get_channel(session, connection.channel_id)
             batch = catalog.published_products(session, "ebay", after=after, limit=EXPORT_PAGE)
             known = mapped(session, connection.id, "variant")
@@ -283,7 +275,7 @@ async def product_export(ctx: JobContext) -> None:
                     continue
                 made.append((one, offer_id, str(listing_id)))
         with ctx.session() as session:
-            connection = _connection(session, ctx)
+            connection = ctx.connection(session)
             for one, offer_id, listing_id in made:
                 mapping = map_one(session, connection.id, "variant", one["variant_id"],
                                   offer_id, listing_id)
@@ -311,7 +303,7 @@ async def order_pull(ctx: JobContext) -> None:
     ``params.since``, or a day ago), page by page by offset (``params.page_size``, at most
     200); resumable; the watermark moves only when the window is done."""
     with ctx.session() as session:
-        cursors = dict(_connection(session, ctx).cursors or {})
+        cursors = dict(ctx.connection(session).cursors or {})
     now = utcnow()
     since = str(ctx.params.get("since") or ctx.state.get("since") or cursors.get("orders")
                 or ebay_time(now - dt.timedelta(days=1)))
@@ -324,7 +316,7 @@ async def order_pull(ctx: JobContext) -> None:
             found = list(page.get("orders") or [])
             finished = not found or not page.get("next")
             with ctx.session() as session:
-                connection = _connection(session, ctx)
+                connection = ctx.connection(session)
                 for payload in found:
                     try:
                         with session.begin_nested():
@@ -349,13 +341,6 @@ async def order_pull(ctx: JobContext) -> None:
 
 # -- back to eBay -------------------------------------------------------------------------------
 
-def _order_of(session: Session, ctx: JobContext) -> Order:
-    try:
-        return orders.get_order(session, str(ctx.params.get("order_id") or ""))
-    except MercatoError as exc:
-        raise ChannelError(ErrorKind.VALIDATION, exc.detail) from None
-
-
 async def _remote_order(client: EbayClient, external: str) -> dict[str, Any]:
     remote = await client.order(external)
     if remote is None:
@@ -368,18 +353,9 @@ async def fulfillment_push(ctx: JobContext) -> None:
     by SKU against what eBay has left to ship). eBay's fulfillments are read first: one with
     the same tracking number, or nothing left to ship, means it was sent."""
     with ctx.session() as session:
-        order = _order_of(session, ctx)
-        fulfillment = next((f for f in order.fulfillments
-                            if f.id == ctx.params.get("fulfillment_id")), None)
-        if fulfillment is None or not order.external_id:
-            raise ChannelError(ErrorKind.VALIDATION, "No such fulfillment to send.")
-        sku_of = {line.id: line.sku for line in order.lines}
-        units: dict[str, int] = defaultdict(int)
-        for part in fulfillment.lines:
-            units[sku_of.get(part["line_id"], "")] += int(part["quantity"])
-        carrier, tracking = fulfillment.carrier, fulfillment.tracking_number
-        shipped_at = fulfillment.created_at
-        external = order.external_id
+        made = ctx.fulfillment(session)
+    units, external, carrier = made.units, made.external_id, made.carrier
+    tracking, shipped_at = made.tracking_number, made.created_at
     ctx.progress(total=sum(units.values()))
     async with EbayClient(ctx.config, db=ctx.db) as client:
         remote = await _remote_order(client, external)
@@ -415,7 +391,7 @@ async def cancellation_push(ctx: JobContext) -> None:
     an order eBay has as cancelled already is left alone. The money goes back as a refund
     of its own (``refund_push``)."""
     with ctx.session() as session:
-        order = _order_of(session, ctx)
+        order = ctx.order(session)
         if order.status != "cancelled" or not order.external_id:
             raise ChannelError(ErrorKind.VALIDATION,
                                "Not a cancelled order that came from this channel.")
@@ -452,7 +428,7 @@ async def refund_push(ctx: JobContext) -> None:
     refund id is kept in a mapping, so a rerun sends nothing."""
     refund_id = str(ctx.params.get("refund_id") or "")
     with ctx.session() as session:
-        order = _order_of(session, ctx)
+        order = ctx.order(session)
         refund = next((r for r in order.refunds if r.id == refund_id), None)
         if refund is None or not order.external_id:
             raise ChannelError(ErrorKind.VALIDATION,
@@ -527,7 +503,7 @@ async def inventory_push(ctx: JobContext) -> None:
     from mercato.channels.push import want_all
 
     with ctx.session() as session:
-        count = want_all(session, _connection(session, ctx))
+        count = want_all(session, ctx.connection(session))
         ctx.progress(add=count, total=count, session=session)
 
 

@@ -12,16 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato import catalog, inventory
-from mercato.channels.models import Connection, Mapping, WebhookReceipt
+from mercato.channels.models import Connection, Mapping
 from mercato.channels.registry import cancelled_on, platform_refund
 from mercato.channels.schemas import WebhookAck
 from mercato.channels.service import (
     config_of,
     find_by_account,
+    first_delivery,
     map_one,
     mappings_t,
     record_health,
@@ -346,14 +346,8 @@ def receive(session: Session, headers: MappingType[str, str], payload: bytes,
     record_webhook_verified(session, connection.id)
     topic = headers.get("x-shopify-topic", "")
     delivery = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id") or ""
-    if delivery:
-        try:
-            with session.begin_nested():
-                session.add(WebhookReceipt(connection_id=connection.id,
-                                           delivery_id=delivery[:100], topic=topic[:60]))
-                session.flush()
-        except IntegrityError:
-            return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
+    if delivery and not first_delivery(session, connection.id, delivery, topic):
+        return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
     handler = TOPICS.get(topic)
     if handler is None:
         return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,

@@ -52,8 +52,6 @@ from mercato.inventory import (
     sellable,
     update_channel,
 )
-from mercato.orders import Order
-from mercato.orders import service as orders
 
 BULK_PRODUCTS = (
     "{ products { edges { node { id handle title descriptionHtml vendor productType status "
@@ -67,12 +65,6 @@ CAS_TRIES = 4
 _locations: dict[str, str] = {}
 """The Shopify location a channel-mode connection pushes to, by connection id."""
 
-
-def _connection(session: Session, ctx: JobContext) -> Connection:
-    connection = session.get(Connection, ctx.config.id)
-    if connection is None:
-        raise ChannelError(ErrorKind.VALIDATION, "The connection was removed.")
-    return connection
 
 
 # -- inventory push -----------------------------------------------------------------------------
@@ -172,7 +164,7 @@ def _index(field: Any) -> int | None:
 async def inventory_push(ctx: JobContext) -> None:
     if not ctx.state.get("wanted"):  # once: a later slice only goes on pushing
         with ctx.session() as session:
-            total = want_all(session, _connection(session, ctx))
+            total = want_all(session, ctx.connection(session))
             ctx.progress(total=total, state={"wanted": True}, session=session)
     await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
                 after_batch=lambda n: ctx.progress(add=n))
@@ -209,7 +201,7 @@ async def product_import(ctx: JobContext) -> None:
         if "locations_done" not in ctx.state:
             remote = await client.locations()
             with ctx.session() as session:
-                _map_locations(session, _connection(session, ctx), remote)
+                _map_locations(session, ctx.connection(session), remote)
                 ctx.progress(state={**ctx.state, "locations_done": True}, session=session)
         if "bulk_id" not in ctx.state:
             bulk_id = await client.run_bulk_query(BULK_PRODUCTS)
@@ -231,7 +223,7 @@ async def product_import(ctx: JobContext) -> None:
     for first in range(start, len(products), PAGE):
         chunk = products[first:first + PAGE]
         with ctx.session() as session:
-            result, _ = inbound.import_products(session, _connection(session, ctx), chunk,
+            result, _ = inbound.import_products(session, ctx.connection(session), chunk,
                                                 start_line=first)
             for error in result.errors:
                 ctx.item_error(f"sku {error.sku}" if error.sku else f"row {error.line}",
@@ -250,7 +242,7 @@ async def _link_by_sku(ctx: JobContext) -> None:
             with ctx.session() as session:
                 items = {i.sku: i for i in stock_items(
                     session, skus=[n["sku"] for n in nodes if n.get("sku")])}
-                connection = _connection(session, ctx)
+                connection = ctx.connection(session)
                 for node in nodes:
                     sku = node.get("sku")
                     if not sku or sku not in items:
@@ -265,7 +257,7 @@ async def _link_by_sku(ctx: JobContext) -> None:
                 ctx.progress(add=len(nodes), state={**ctx.state, "after": cursor},
                              session=session)
     with ctx.session() as session:
-        want_all(session, _connection(session, ctx))
+        want_all(session, ctx.connection(session))
 
 
 async def product_export(ctx: JobContext) -> None:
@@ -295,7 +287,7 @@ async def product_export(ctx: JobContext) -> None:
                 else:
                     made.append((product_id, answer["product"], None))
             with ctx.session() as session:
-                connection = _connection(session, ctx)
+                connection = ctx.connection(session)
                 touched: list[str] = []
                 for product_id, product, errors in made:
                     if product is None:
@@ -318,7 +310,7 @@ async def product_export(ctx: JobContext) -> None:
 
 async def order_pull(ctx: JobContext) -> None:
     with ctx.session() as session:
-        cursors = dict(_connection(session, ctx).cursors or {})
+        cursors = dict(ctx.connection(session).cursors or {})
     since = ctx.params.get("since") or ctx.state.get("since") or cursors.get("orders") or (
         utcnow() - dt.timedelta(days=1)).isoformat()
     newest = since
@@ -333,7 +325,7 @@ async def order_pull(ctx: JobContext) -> None:
         async for page, cursor, _ in pages:
             nodes = [await client.complete_lines(node) for node in page]
             with ctx.session() as session:
-                connection = _connection(session, ctx)
+                connection = ctx.connection(session)
                 for node in nodes:
                     payload = rest_order(node)
                     try:
@@ -356,7 +348,7 @@ async def order_pull(ctx: JobContext) -> None:
 async def price_push(ctx: JobContext) -> None:
     skus = set(ctx.params.get("skus") or [])
     with ctx.session() as session:
-        connection = _connection(session, ctx)
+        connection = ctx.connection(session)
         variants = mapped(session, connection.id, "variant")
         products = mapped(session, connection.id, "product")
         rows = variant_prices(session, variants)
@@ -379,20 +371,10 @@ async def price_push(ctx: JobContext) -> None:
 
 
 async def fulfillment_push(ctx: JobContext) -> None:
-    order_id = str(ctx.params["order_id"])
     with ctx.session() as session:
-        order = orders.get_order(session, order_id)
-        fulfillment = next((f for f in order.fulfillments
-                            if f.id == ctx.params.get("fulfillment_id")), None)
-        if fulfillment is None or not order.external_id:
-            raise ChannelError(ErrorKind.VALIDATION, "No such fulfillment to send.")
-        sku_of = {line.id: line.sku for line in order.lines}
-        units: dict[str, int] = defaultdict(int)
-        for part in fulfillment.lines:
-            units[sku_of.get(part["line_id"], "")] += int(part["quantity"])
-        carrier, tracking = fulfillment.carrier, fulfillment.tracking_number
-        external = order.external_id
-        fulfillment_id = fulfillment.id
+        made = ctx.fulfillment(session)
+    units, external = made.units, made.external_id
+    carrier, tracking, fulfillment_id = made.carrier, made.tracking_number, made.id
     ctx.progress(total=sum(units.values()))
     async with ShopifyClient(ctx.config) as client:
         remote = await client.fulfillment_orders(f"gid://shopify/Order/{external}")
@@ -426,14 +408,6 @@ async def fulfillment_push(ctx: JobContext) -> None:
                          for i in g["fulfillmentOrderLineItems"]))
 
 
-def _order_of(session: Session, ctx: JobContext) -> Order:
-    """The Mercato order a push names in its ``order_id`` parameter."""
-    try:
-        return orders.get_order(session, str(ctx.params.get("order_id") or ""))
-    except MercatoError as exc:
-        raise ChannelError(ErrorKind.VALIDATION, exc.detail) from None
-
-
 CANCEL_POLLS = 20
 """How many times (every half second) a cancellation's job is asked whether it is done."""
 
@@ -443,7 +417,7 @@ async def cancellation_push(ctx: JobContext) -> None:
     in Mercato goes as a ``refund_push`` of its own), stock restocked as Mercato did, the
     buyer notified by Shopify."""
     with ctx.session() as session:
-        order = _order_of(session, ctx)
+        order = ctx.order(session)
         if order.status != "cancelled" or not order.external_id:
             raise ChannelError(ErrorKind.VALIDATION,
                                "Not a cancelled order that came from this channel.")
@@ -506,7 +480,7 @@ async def refund_push(ctx: JobContext) -> None:
     cancellations and returns move the units."""
     refund_id = str(ctx.params.get("refund_id") or "")
     with ctx.session() as session:
-        order = _order_of(session, ctx)
+        order = ctx.order(session)
         refund = next((r for r in order.refunds if r.id == refund_id), None)
         if refund is None or not order.external_id:
             raise ChannelError(ErrorKind.VALIDATION,

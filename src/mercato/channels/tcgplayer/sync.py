@@ -64,12 +64,6 @@ CANCELLED_ON_TCGPLAYER = cancelled_on("tcgplayer")
 PAGE = 100
 
 
-def _connection(session: Session, ctx: JobContext) -> Connection:
-    connection = session.get(Connection, ctx.config.id)
-    if connection is None:
-        raise ChannelError(ErrorKind.VALIDATION, "The connection was removed.")
-    return connection
-
 
 def _client(ctx: JobContext) -> TcgplayerClient:
     return TcgplayerClient(ctx.config, db=ctx.db)
@@ -107,7 +101,7 @@ async def push(config: ConnectionConfig, entries: list[PushEntry]) -> list[PushR
 async def inventory_push(ctx: JobContext) -> None:
     if not ctx.state.get("wanted"):
         with ctx.session() as session:
-            total = want_all(session, _connection(session, ctx))
+            total = want_all(session, ctx.connection(session))
             ctx.progress(total=total, state={"wanted": True}, session=session)
     await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
                 after_batch=lambda n: ctx.progress(add=n))
@@ -267,7 +261,7 @@ async def product_import(ctx: JobContext) -> None:
                 after = page[-1].id
                 ctx.progress(add=len(page), state={"after": after}, session=session)
     with ctx.session() as session:
-        want_all(session, _connection(session, ctx))
+        want_all(session, ctx.connection(session))
 
 
 # -- prices -------------------------------------------------------------------------------------
@@ -378,7 +372,7 @@ async def order_pull(ctx: JobContext) -> None:
     and items fetched, each order ingested in its own savepoint (a bad one is reported with
     its number and the others go on), the watermark moved with the page."""
     with ctx.session() as session:
-        cursors = dict(_connection(session, ctx).cursors or {})
+        cursors = dict(ctx.connection(session).cursors or {})
     since = str(ctx.params.get("since") or ctx.state.get("since") or cursors.get("orders")
                 or (utcnow() - dt.timedelta(days=1)).isoformat())
     newest = str(ctx.state.get("newest") or since)
@@ -395,7 +389,7 @@ async def order_pull(ctx: JobContext) -> None:
                     f"/orders/{order.get('orderNumber')}/items"), store=True)
                 items[str(order.get("orderNumber"))] = list(body.get("results") or [])
             with ctx.session() as session:
-                connection = _connection(session, ctx)
+                connection = ctx.connection(session)
                 for order in details:
                     number = str(order.get("orderNumber") or "?")
                     try:
@@ -439,16 +433,8 @@ async def fulfillment_push(ctx: JobContext) -> None:
     then shows as shipped); one without a tracking number has nothing to send. Sent once:
     the order's tracking numbers are read first."""
     with ctx.session() as session:
-        try:
-            order = orders.get_order(session, str(ctx.params.get("order_id") or ""))
-        except MercatoError as exc:
-            raise ChannelError(ErrorKind.VALIDATION, exc.detail) from None
-        fulfillment = next((f for f in order.fulfillments
-                            if f.id == ctx.params.get("fulfillment_id")), None)
-        if fulfillment is None or not order.external_id:
-            raise ChannelError(ErrorKind.VALIDATION, "No such fulfillment to send.")
-        number, carrier, tracking = (order.external_id, fulfillment.carrier,
-                                     fulfillment.tracking_number)
+        made = ctx.fulfillment(session)
+    number, carrier, tracking = made.external_id, made.carrier, made.tracking_number
     ctx.progress(total=1)
     if tracking:
         async with _client(ctx) as client:
