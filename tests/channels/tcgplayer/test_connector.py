@@ -120,6 +120,26 @@ def test_explicit_mappings_are_kept_by_the_link_job(
         str(chosen)]
 
 
+def test_the_pusher_exchanges_the_code_itself_when_no_job_has_run(
+        client: TestClient, org: Org, db: Database, tcg: TcgplayerServer) -> None:
+    sku = make_card(client, org)
+    made = connect(client, org, tcg)
+    remote = tcg.sku("Lightning Bolt")
+    response = client.put(f"/api/v1/channels/{made['channel']['id']}/mappings",
+                          headers=org.headers, json={"mappings": [
+                              {"resource": "variant", "local": sku, "remote_id": str(remote)}]})
+    assert response.status_code == 200, response.text
+    receive(client, org, sku, made["location"], 7)
+    settle(db, org)
+    assert tcg.state.listing(remote)["quantity"] == 7
+    assert tcg.state.calls("POST /app/authorize") == 1
+    connection = client.get(f"/api/v1/channels/{made['channel']['id']}/connection",
+                            headers=org.headers).json()
+    assert connection["credentials"]["access_token"]["set"] is True
+    assert connection["credentials"]["authorization_code"]["set"] is False
+    assert connection["health"]["status"] == "ok"
+
+
 def test_stock_reaches_the_store_and_a_burst_of_changes_sends_the_last_number(
         client: TestClient, org: Org, db: Database, tcg: TcgplayerServer) -> None:
     made, sku, remote = linked(client, org, db, tcg, 30)

@@ -166,9 +166,10 @@ class TcgplayerClient:
         if not code:
             raise ChannelError(ErrorKind.AUTH, "The connection has neither the store's access "
                                "token nor an authorization code: give one.")
-        if self.db is None:
-            raise ChannelError(ErrorKind.AUTH, "The store's authorization code is exchanged "
-                               "by the first sync job (run product_import); not yet done.")
+        if self.db is None:  # nowhere to keep the token: the code would be spent for nothing
+            raise ChannelError(ErrorKind.AUTH, "The store's authorization code can only be "
+                               "exchanged where its token can be saved (a sync job or the "
+                               "pusher).")
         body = await self.call("POST", f"/app/authorize/{quote(code, safe='')}")
         results = body.get("results") or []
         token = (results[0] or {}).get("accessToken") if results else None

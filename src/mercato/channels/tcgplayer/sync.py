@@ -38,6 +38,7 @@ from mercato.channels.registry import (
     PushEntry,
     PushResult,
     cancelled_on,
+    current_database,
     register,
 )
 from mercato.channels.service import map_one, mapped
@@ -76,7 +77,9 @@ async def push(config: ConnectionConfig, entries: list[PushEntry]) -> list[PushR
     is harmless). A SKU TCGplayer refuses is that entry's error; a rate limit TCGplayer keeps
     answering after the retries raises, and the round's entries stay due."""
     results: list[PushResult] = []
-    async with TcgplayerClient(config) as client:
+    async with TcgplayerClient(config, db=current_database()) as client:
+        if entries:  # a connection given a code only: the pusher exchanges it too
+            await client.store_access()
         for entry in entries:
             if entry.known_remote is not None and entry.known_remote == entry.quantity:
                 results.append(PushResult(entry.mapping_id, entry.quantity))
