@@ -79,6 +79,10 @@ def test_a_spent_authorization_code_fails_the_job_as_auth(
     assert report["status"] == "failed"
     assert report["error_kind"] == "validation"
     assert "authorization code" in report["error"]
+    health = client.get(f"/api/v1/channels/{made['channel']['id']}/connection",
+                        headers=org.headers).json()["health"]
+    assert code not in report["error"]
+    assert code not in str(health)
 
 
 def test_cards_are_linked_by_tcg_sku_and_by_attributes_and_unmatched_ones_reported(

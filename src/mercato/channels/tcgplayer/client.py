@@ -170,7 +170,12 @@ class TcgplayerClient:
             raise ChannelError(ErrorKind.AUTH, "The store's authorization code can only be "
                                "exchanged where its token can be saved (a sync job or the "
                                "pusher).")
-        body = await self.call("POST", f"/app/authorize/{quote(code, safe='')}")
+        try:
+            body = await self.call("POST", f"/app/authorize/{quote(code, safe='')}")
+        except ChannelError as exc:  # the path holds the code: never in a message or health
+            exc.message = exc.message.replace(quote(code, safe=""), "<code>").replace(
+                code, "<code>")
+            raise
         results = body.get("results") or []
         token = (results[0] or {}).get("accessToken") if results else None
         if not token:
