@@ -166,6 +166,13 @@ def test_a_sale_on_any_channel_takes_the_card_to_zero_on_every_other(
         assert sources == sorted([store.channels["ebay"], store.channels["pos"]])
         assert not [o for o in store.orders(store.playset) + store.orders(store.slab)
                     if o["oversold"]]
+        # the platforms email their buyers; Mercato does not
+        [from_ebay] = [o for o in store.orders(store.playset)
+                       if o["channel"] == store.channels["ebay"]]
+        assert from_ebay["email"]
+        sent = _ok(client.get("/api/v1/notifications", headers=org.headers,
+                              params={"recipient": from_ebay["email"]}))["data"]
+        assert sent == []
 
 
 def test_the_last_copy_sold_twice_at_once_is_one_order_and_one_cancelled_back_on_ebay(
