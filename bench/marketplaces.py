@@ -462,6 +462,16 @@ def _p(values: list[float]) -> str:
             f"/{_ms(ordered[-1] if ordered else 0)}")
 
 
+def _writes(done: Round, name: str) -> list[float]:
+    """[first write call started, last one ended], seconds after the round's first request:
+    when the pusher was at the platform."""
+    writes = done.writes[name]
+    if not writes:
+        return []
+    return [min(w.started for w in writes) - done.sent.started,
+            max(w.ended for w in writes) - done.sent.started]
+
+
 def _missing(count: int, where: str) -> str | None:
     return f"{count} SKUs not on {where} after {ARRIVAL_TIMEOUT:.0f} s" if count else None
 
@@ -498,7 +508,8 @@ def rounds_rows(ctx: Context, market: Market, rounds: list[Round], cpu: Cpu) -> 
                           "p95_ms": percentile(sorted(r.arrival[n]), 0.95) * 1000,
                           "last_s": r.window[n], "quantities": r.quantities[n],
                           "write_calls": len(r.writes[n]), "other_requests": r.others[n],
-                          "throttled": r.throttled[n]} for n in PLATFORMS}}
+                          "throttled": r.throttled[n],
+                          "writes_s": _writes(r, n)} for n in PLATFORMS}}
         for r in rounds]
     propagation.extra["note"] = (
         f"{skus:,} cards on Shopify, TCGplayer and eBay (linked in "
@@ -546,8 +557,9 @@ def rounds_rows(ctx: Context, market: Market, rounds: list[Round], cpu: Cpu) -> 
             f"{row.extra['push']['mean_batch']:.1f} per call) over {window:.1f} s = "
             f"{row.extra['push']['quantities_per_s']:.1f} quantities/s, "
             f"{row.extra['push']['calls_per_s']:.2f} calls/s; {others} other requests; "
-            f"{refusal}: {throttled}; {capacity(name)}; latencies are the platform's time "
-            f"per write call")
+            f"{refusal}: {throttled}; writes from-to (s after each round's first request) "
+            + ", ".join("-".join(f"{t:.1f}" for t in _writes(r, name)) for r in rounds)
+            + f"; {capacity(name)}; latencies are the platform's time per write call")
         rows.append(row)
     return rows
 
