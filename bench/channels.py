@@ -70,7 +70,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -184,30 +184,40 @@ class Emulator:
 
 
 @contextmanager
-def emulator() -> Iterator[Emulator]:
-    """The emulator on a uvicorn thread (default limits), until the block ends."""
+def serve(app: ASGIApp, name: str) -> Iterator[str]:
+    """``app`` served by uvicorn on a thread of this process until the block ends; yields its
+    base URL. The benchmark reads the emulator's state directly, without a request."""
     import uvicorn
 
-    from mercato_emulators.shopify import ShopifyEmulator, create_app
-
-    state = ShopifyEmulator(shop_domain=SHOP_DOMAIN, access_token=ACCESS_TOKEN,
-                            client_secret=CLIENT_SECRET)
-    timed = TimedApp(create_app(state))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(timed, host="127.0.0.1", port=port, log_config=None,
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
                                            access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, name="shopify-emulator", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"{name}-emulator", daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 15
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Shopify emulator did not start")
+                raise RuntimeError(f"the {name} emulator did not start")
             time.sleep(0.02)
-        yield Emulator(state, timed, f"http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def emulator() -> Iterator[Emulator]:
+    """The Shopify emulator on a uvicorn thread (default limits), until the block ends."""
+    from mercato_emulators.shopify import ShopifyEmulator, create_app
+
+    state = ShopifyEmulator(shop_domain=SHOP_DOMAIN, access_token=ACCESS_TOKEN,
+                            client_secret=CLIENT_SECRET)
+    timed = TimedApp(create_app(state))
+    try:
+        with serve(timed, "shopify") as url:
+            yield Emulator(state, timed, url)
+    finally:
         state.close()
 
 
@@ -365,21 +375,85 @@ class Cpu:
         return self.used[0] / self.seconds, own, self.used[2] / self.seconds
 
 
-def watch(shop: Shop, want: dict[str, int], changed: dict[str, float], *,
-          poll: float = POLL, failed: Callable[[], None] = lambda: None) -> dict[str, float]:
-    """First time the emulator held each SKU's wanted number, for SKUs whose change time is
-    known (``changed`` fills while this runs); stops when all arrived or after
-    ``ARRIVAL_TIMEOUT``."""
-    seen: dict[str, float] = {}
-    available = shop.emulator.state.available
+Reader = Callable[[str], int | None]
+"""What a platform holds for a SKU, read in-process from its emulator."""
+
+
+def watch_many(readers: Mapping[str, Reader], want: dict[str, int],
+               changed: dict[str, float], *, poll: float = POLL,
+               failed: Callable[[], None] = lambda: None) -> dict[str, dict[str, float]]:
+    """Per platform, the first time its emulator held each SKU's wanted number, for SKUs whose
+    change time is known (``changed`` fills while this runs); stops when every platform has
+    every number or after ``ARRIVAL_TIMEOUT``."""
+    seen: dict[str, dict[str, float]] = {name: {} for name in readers}
     deadline = time.monotonic() + ARRIVAL_TIMEOUT
-    while len(seen) < len(want) and time.monotonic() < deadline:
+    while (any(len(s) < len(want) for s in seen.values())
+           and time.monotonic() < deadline):
         failed()
-        for sku in [s for s in list(changed) if s not in seen]:
-            if available(shop.items[sku]) == want[sku]:
-                seen[sku] = time.monotonic()
+        for name, read in readers.items():
+            got = seen[name]
+            for sku in [s for s in list(changed) if s not in got]:
+                if read(sku) == want[sku]:
+                    got[sku] = time.monotonic()
         time.sleep(poll)
     return seen
+
+
+def watch(shop: Shop, want: dict[str, int], changed: dict[str, float], *,
+          poll: float = POLL, failed: Callable[[], None] = lambda: None) -> dict[str, float]:
+    """``watch_many`` for the Shopify emulator alone."""
+    return watch_many({"shopify": lambda s: shop.emulator.state.available(shop.items[s])},
+                      want, changed, poll=poll, failed=failed)["shopify"]
+
+
+@dataclass
+class Sent:
+    """A change of many SKUs sent while their arrival was watched."""
+
+    changed: dict[str, float]
+    """When each SKU's request returned."""
+    seen: dict[str, dict[str, float]]
+    """Per platform, when its emulator first held each SKU's new number."""
+    started: float
+    sending: float
+    """First request sent to the last one answered: the changes alone."""
+    ended: float
+    """The last arrival on any platform (or the timeout)."""
+
+
+def send_and_watch(server: Server, location: str, deltas: dict[str, int],
+                   want: dict[str, int], readers: Mapping[str, Reader], cpu: Cpu, *,
+                   poll: float = POLL) -> Sent:
+    """Change every SKU in ``deltas`` (``ADJUST_LINES`` a request, one at a time on a thread)
+    while this thread watches ``readers`` for ``want``."""
+    changed: dict[str, float] = {}
+    skus = list(deltas)
+    sent = 0.0
+
+    def send() -> None:
+        nonlocal sent
+        for first in range(0, len(skus), ADJUST_LINES):
+            batch = skus[first:first + ADJUST_LINES]
+            adjust(server, location, {s: deltas[s] for s in batch})
+            done = time.monotonic()
+            for sku in batch:
+                changed[sku] = done
+        sent = time.monotonic()
+
+    with cpu, ThreadPoolExecutor(1, thread_name_prefix="adjust") as pool:
+        started = sent = time.monotonic()
+        sender: Future[None] = pool.submit(send)
+
+        def failed() -> None:
+            if sender.done() and sender.exception() is not None:
+                sender.result()
+
+        seen = watch_many(readers, want, changed, poll=poll, failed=failed)
+        sender.result()
+        complete = all(len(s) == len(want) for s in seen.values())
+        ended = (max((t for s in seen.values() for t in s.values()), default=started)
+                 if complete else time.monotonic())
+    return Sent(changed, seen, started, sent - started, ended)
 
 
 @dataclass
@@ -404,37 +478,16 @@ def change_round(shop: Shop, deltas: dict[str, int], cpu: Cpu) -> Round:
     """Change every SKU in ``deltas`` (100 lines a request, on a thread) and time each SKU
     from its request's return until the emulator holds its new number."""
     want = {sku: shop.current[sku] + delta for sku, delta in deltas.items()}
-    changed: dict[str, float] = {}
-    skus = list(deltas)
-    sent = 0.0
     mutations, requests, throttled = (shop.emulator.mutations(), shop.emulator.timed.count(),
                                       shop.emulator.throttled())
-
-    def send() -> None:
-        nonlocal sent
-        for first in range(0, len(skus), ADJUST_LINES):
-            batch = skus[first:first + ADJUST_LINES]
-            adjust(shop.server, shop.location, {s: deltas[s] for s in batch})
-            done = time.monotonic()
-            for sku in batch:
-                changed[sku] = done
-        sent = time.monotonic()
-
-    with cpu, ThreadPoolExecutor(1, thread_name_prefix="adjust") as pool:
-        started = sent = time.monotonic()
-        sender: Future[None] = pool.submit(send)
-
-        def failed() -> None:
-            if sender.done() and sender.exception() is not None:
-                sender.result()
-
-        seen = watch(shop, want, changed, failed=failed)
-        sender.result()
-        ended = max(seen.values()) if len(seen) == len(want) else time.monotonic()
+    done = send_and_watch(
+        shop.server, shop.location, deltas, want,
+        {"shopify": lambda s: shop.emulator.state.available(shop.items[s])}, cpu)
+    seen = done.seen["shopify"]
     shop.current.update(want)
     calls, quantities = shop.emulator.quantities_since(mutations)
-    return Round(latencies=[seen[s] - changed[s] for s in seen], seconds=ended - started,
-                 sending=sent - started,
+    return Round(latencies=[seen[s] - done.changed[s] for s in seen],
+                 seconds=done.ended - done.started, sending=done.sending,
                  missing=len(want) - len(seen), calls=calls, quantities=quantities,
                  throttled=shop.emulator.throttled() - throttled,
                  requests=shop.emulator.timed.since(requests))
