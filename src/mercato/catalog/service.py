@@ -61,7 +61,7 @@ from mercato.catalog.schemas import (
     VariantIn,
     VariantUpdate,
 )
-from mercato.catalog.tcg import TYPE_SETS
+from mercato.catalog.tcg import FACET, TYPE_SETS
 from mercato.catalog.validation import attribute_errors, check_schema, validate_attributes
 from mercato.core.db import (
     TENANT,
@@ -170,14 +170,28 @@ _TYPE_CHOICES = (select(_types.c.id, _types.c.slug, _types.c.name, _types.c.vers
                  .where(_types.c.organization_id == TENANT).order_by(_types.c.slug))
 
 
+def _listed(spec: Any) -> list[Any] | None:
+    """A property's values for a filter: its ``enum``, or the ``examples`` of an open
+    property marked as a facet (a card's rarity); None for a property that is neither."""
+    if not isinstance(spec, dict):
+        return None
+    if isinstance(spec.get("enum"), list):
+        return list(spec["enum"])
+    if spec.get(FACET) is True:
+        examples = spec.get("examples")
+        return list(examples) if isinstance(examples, list) else []
+    return None
+
+
 def _declared(*schemas: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     found: dict[str, list[str]] = {}
     for schema in schemas:
         props = schema.get("properties")
         for name, spec in (props.items() if isinstance(props, dict) else ()):
-            if isinstance(spec, dict) and isinstance(spec.get("enum"), list):
+            listed = _listed(spec)
+            if listed is not None:
                 values = found.setdefault(str(name), [])
-                values += [str(v) for v in spec["enum"] if str(v) not in values]
+                values += [str(v) for v in listed if str(v) not in values]
     return tuple((name, tuple(values)) for name, values in found.items())
 
 
@@ -858,7 +872,8 @@ def list_products(session: Session, filters: ProductFilters,
 
 
 def default_facets(session: Session, product_type: str | None) -> list[str]:
-    """Product type and status, and every attribute some type declares with an ``enum``."""
+    """Product type and status, and every attribute some type declares with an ``enum`` or
+    marks as a facet (an open list such as a card's rarity)."""
     stmt = select(ProductType.attributes_schema, ProductType.variant_attributes_schema)
     if product_type:
         stmt = stmt.where(ProductType.id == get_product_type(session, product_type).id)
@@ -866,7 +881,7 @@ def default_facets(session: Session, product_type: str | None) -> list[str]:
     for schemas in session.execute(stmt):
         for schema in schemas:
             names.update(f"attr.{name}" for name, spec in schema.get("properties", {}).items()
-                         if isinstance(spec, dict) and "enum" in spec)
+                         if _listed(spec) is not None)
     return ["product_type", "status", *sorted(names)]
 
 

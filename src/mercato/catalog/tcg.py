@@ -12,10 +12,18 @@ CONDITIONS = ["NM", "LP", "MP", "HP", "DMG"]
 FINISHES = ["nonfoil", "foil", "etched", "reverse-holo", "holo", "gilded", "textured",
             "surge-foil"]
 LANGUAGES = ["EN", "JA", "DE", "FR", "IT", "ES", "PT", "KO", "ZH-CN", "ZH-TW", "RU"]
-RARITY = {"type": "string", "minLength": 1, "maxLength": 60}
+RARITIES = ["common", "uncommon", "rare", "mythic", "super-rare", "legendary", "enchanted",
+            "epic", "iconic", "holo-rare", "secret-rare", "promo", "special"]
+"""Rarities a store commonly sees, offered as examples (a filter's choices): not a limit."""
+FACET = "x-facet"
+"""A property without a closed list that is still offered as a facet and a filter (its
+``examples`` are the usual values)."""
+RARITY = {"type": "string", "minLength": 1, "maxLength": 60, "examples": RARITIES,
+          FACET: True}
 """A rarity is data, not a closed list: each game names its own (Lorcana's ``enchanted``,
 Pokémon's ``illustration-rare``). Imports store it as a slug (``csvio.rarity_slug``)."""
-CONDITION = {"type": "string", "minLength": 1, "maxLength": 100}
+CONDITION = {"type": "string", "minLength": 1, "maxLength": 100, "examples": CONDITIONS,
+             FACET: True}
 TCGPLAYER_ID = {"type": "string", "pattern": "^[0-9]{1,12}$"}
 """A variant's TCGplayer product-condition id, when its SKU does not say it (``TCG-<id>``)."""
 GRADERS = ["PSA", "BGS", "CGC", "SGC", "TAG", "other"]

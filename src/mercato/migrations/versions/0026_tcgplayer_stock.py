@@ -33,8 +33,12 @@ down_revision: str | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-RARITY = {"type": "string", "minLength": 1, "maxLength": 60}
-CONDITION = {"type": "string", "minLength": 1, "maxLength": 100}
+RARITY = {"type": "string", "minLength": 1, "maxLength": 60, "examples": [
+    "common", "uncommon", "rare", "mythic", "super-rare", "legendary", "enchanted", "epic",
+    "iconic", "holo-rare", "secret-rare", "promo", "special"], "x-facet": True}
+CONDITION = {"type": "string", "minLength": 1, "maxLength": 100,
+             "examples": ["NM", "LP", "MP", "HP", "DMG"], "x-facet": True}
+"""Open, but still facets and filters (``catalog.tcg.FACET``), as the closed lists were."""
 TCGPLAYER_ID = {"type": "string", "pattern": "^[0-9]{1,12}$"}
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 OLD_RARITIES = ["common", "uncommon", "rare", "mythic", "special", "promo", "secret", "other"]
