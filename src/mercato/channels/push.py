@@ -27,6 +27,7 @@ from mercato.channels.registry import (
     ConnectionConfig,
     PushEntry,
     PushResult,
+    batch_size,
     breaker_for,
     pusher,
     using_database,
@@ -48,8 +49,6 @@ from mercato.inventory import (
 )
 from mercato.settings import Settings
 
-BATCH = 250
-"""Shopify takes up to 250 quantities in one ``inventorySetQuantities``."""
 LEASE = dt.timedelta(seconds=30)
 
 
@@ -193,7 +192,7 @@ async def drain(db: Database, config: ConnectionConfig, *, until: float,
     pushed = 0
     while time.monotonic() < until:
         with db.transaction(tenant=config.organization_id) as session:
-            entries = _due(session, config.id, BATCH)
+            entries = _due(session, config.id, batch_size(config.kind))
         if not entries:
             break
         try:
@@ -213,18 +212,27 @@ async def drain(db: Database, config: ConnectionConfig, *, until: float,
     return pushed
 
 
+def _leased_config(db: Database, connection_id: str, owner: str,
+                   settings: Settings | None) -> ConnectionConfig | None:
+    """The connection, its lease taken for ``owner``; None when another pusher has it."""
+    if not _lease(db, connection_id, owner):
+        return None
+    with db.transaction(tenant=SYSTEM) as session:
+        connection = session.get(Connection, connection_id)
+        if connection is not None:
+            set_tenant(session, connection.organization_id)
+            return config_of(session, connection, settings)
+    _release(db, connection_id, owner)
+    return None
+
+
 def push_connection(db: Database, connection_id: str, owner: str, *, budget: float = 2.0,
                     settings: Settings | None = None) -> int:
     """Push a connection's due quantities for up to ``budget`` seconds, holding its lease."""
-    if not _lease(db, connection_id, owner):
+    config = _leased_config(db, connection_id, owner, settings)
+    if config is None:
         return 0
     try:
-        with db.transaction(tenant=SYSTEM) as session:
-            connection = session.get(Connection, connection_id)
-            if connection is None:
-                return 0
-            set_tenant(session, connection.organization_id)
-            config = config_of(session, connection, settings)
         return asyncio.run(drain(db, config, until=time.monotonic() + budget))
     finally:
         _release(db, connection_id, owner)
@@ -238,8 +246,20 @@ def _note(db: Database, config: ConnectionConfig, exc: ChannelError) -> None:
 
 def push_due(db: Database, owner: str, *, budget: float = 2.0,
              settings: Settings | None = None, organization_id: str | None = None) -> int:
-    """One round over every connection (of one organization) with quantities to push."""
-    total = 0
-    for connection_id in due_connections(db, organization_id):
-        total += push_connection(db, connection_id, owner, budget=budget, settings=settings)
-    return total
+    """One round over every connection (of one organization) with quantities to push, all
+    at once: a platform that answers slowly or throttles (TCGplayer's ten calls a second)
+    never holds up another's numbers."""
+    configs = [config for connection_id in due_connections(db, organization_id)
+               if (config := _leased_config(db, connection_id, owner, settings)) is not None]
+    if not configs:
+        return 0
+    until = time.monotonic() + budget
+
+    async def round_() -> list[int]:
+        return await asyncio.gather(*(drain(db, config, until=until) for config in configs))
+
+    try:
+        return sum(asyncio.run(round_()))
+    finally:
+        for config in configs:
+            _release(db, config.id, owner)

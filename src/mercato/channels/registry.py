@@ -74,6 +74,10 @@ PushFunc = Callable[[ConnectionConfig, list[PushEntry]], Coroutine[Any, Any, lis
 class ConnectorKind:
     jobs: dict[str, JobFunc] = field(default_factory=dict)
     push: PushFunc | None = None
+    batch: int = 250
+    """Quantities handed to ``push`` at once: about a second or two of the platform's
+    calls, so that one batch never holds a pusher long (Shopify sets 250 in one call,
+    TCGplayer one per call at 10 a second)."""
 
 
 TITLES = {"shopify": "Shopify", "binderpos": "Shopify", "tcgplayer": "TCGplayer",
@@ -114,8 +118,13 @@ _kinds: dict[str, ConnectorKind] = {}
 _breakers: dict[str, CircuitBreaker] = {}
 
 
-def register(kind: str, *, jobs: dict[str, JobFunc], push: PushFunc | None) -> None:
-    _kinds[kind] = ConnectorKind(dict(jobs), push)
+def register(kind: str, *, jobs: dict[str, JobFunc], push: PushFunc | None,
+             batch: int = 250) -> None:
+    _kinds[kind] = ConnectorKind(dict(jobs), push, batch)
+
+
+def batch_size(kind: str) -> int:
+    return _kinds.get(kind, ConnectorKind()).batch
 
 
 def job_runner(kind: str, job_kind: str) -> JobFunc:

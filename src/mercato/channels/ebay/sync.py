@@ -511,4 +511,4 @@ JOBS: dict[str, JobFunc] = {
     "product_export": product_export, "inventory_push": inventory_push,
     "order_pull": order_pull, "price_push": price_push, "fulfillment_push": fulfillment_push,
     "cancellation_push": cancellation_push, "refund_push": refund_push}
-register("ebay", jobs=JOBS, push=push)
+register("ebay", jobs=JOBS, push=push, batch=100)  # four bulk updates of 25

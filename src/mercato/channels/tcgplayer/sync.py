@@ -451,4 +451,4 @@ JOBS: dict[str, JobFunc] = {
     "product_import": product_import, "inventory_push": inventory_push,
     "price_pull": price_pull, "price_push": price_push, "order_pull": order_pull,
     "fulfillment_push": fulfillment_push}
-register("tcgplayer", jobs=JOBS, push=push)
+register("tcgplayer", jobs=JOBS, push=push, batch=20)  # two seconds at 10 calls/s
