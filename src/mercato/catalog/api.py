@@ -20,6 +20,7 @@ from mercato.catalog.schemas import (
     CollectionCreate,
     CollectionOut,
     CollectionUpdate,
+    ExportQuery,
     Facets,
     ImportJobOut,
     ImportRowErrorOut,
@@ -189,7 +190,7 @@ def delete_collection(collection_id: str, *, _: Principal = Depends(WRITE),
 
 # -- products ---------------------------------------------------------------------------------
 
-def _filters(query: ProductQuery, request: Request) -> service.ProductFilters:
+def _filters(query: ProductQuery | ExportQuery, request: Request) -> service.ProductFilters:
     return service.ProductFilters(**query.filter_values(),
                                   attributes=filter_parameters(request, "attr."))
 
@@ -198,6 +199,12 @@ async def product_filters(request: Request) -> service.ProductFilters:
     """The listing filters (``ProductQuery``); ``attr.<name>=<value>`` (repeat for any of
     several values) filters on a product or variant attribute."""
     return _filters(parse_query(ProductQuery, request), request)
+
+
+async def export_filters(request: Request) -> service.ProductFilters:
+    """``product_filters`` for an export (``ExportQuery``): its ``channel`` is the sales channel
+    a TCGplayer file is for, not a filter."""
+    return _filters(parse_query(ExportQuery, request), request)
 
 
 async def product_page(request: Request) -> tuple[service.ProductFilters, PageParams]:
@@ -441,9 +448,9 @@ def list_import_errors(import_id: str, *, params: PageParams = Depends(page_para
 @router.get("/exports/products.csv", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}},
             summary="The catalog, or the products the listing filters select, as CSV",
-            openapi_extra=query_parameters(ProductQuery))
+            openapi_extra=query_parameters(ExportQuery))
 def export_products(request: Request,
-                    *, filters: service.ProductFilters = Depends(product_filters),
+                    *, filters: service.ProductFilters = Depends(export_filters),
                     format: Literal["mercato", "binderpos", "tcgplayer"] = Query(
                         "mercato", description="`binderpos`: BinderPOS's product layout, "
                         "for the card products (tcg-single, tcg-sealed) only; `tcgplayer`: "

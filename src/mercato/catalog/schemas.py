@@ -71,6 +71,14 @@ class ProductQuery(ListingQuery):
     sort: Sort = "-created"
 
 
+class ExportQuery(ListingQuery):
+    """An export's filters: the listing's but ``channel``, which on an export names the sales
+    channel whose numbers a TCGplayer file carries (a channel id, not a kind)."""
+
+    status: Status | None = None
+    sort: Sort = "-created"
+
+
 class ProductPageQuery(ProductQuery, PageQuery):
     """The listing's filters and page, validated together: a 422 names every bad one."""
 

@@ -216,6 +216,26 @@ def test_price_push_sets_the_listing_price(
     assert tcg.state.listing(remote) == {"quantity": 2, "price": 80.0}
 
 
+def test_price_push_sends_the_channels_price_from_a_market_rule_for_tcgplayer(
+        client: TestClient, org: Org, db: Database, tcg: TcgplayerServer) -> None:
+    made, _, remote = linked(client, org, db, tcg, 2)
+    channel = made["channel"]["id"]
+    for body in ({"title": "TCGplayer at market", "adjustment": "market", "value": "98",
+                  "currency": "USD", "channel_kinds": ["tcgplayer"]},
+                 {"title": "Web half off", "adjustment": "percentage", "value": "50",
+                  "channel_kinds": ["web"], "priority": 10}):
+        rule = client.post("/api/v1/pricing-rules", headers=org.headers, json=body)
+        assert rule.status_code == 201, rule.text
+    start_job(client, org, channel, "price_push")
+    settle(db, org)  # no market price pulled yet: the catalog price
+    assert tcg.state.listing(remote)["price"] == 80.0
+    start_job(client, org, channel, "price_pull")  # market 89.00
+    settle(db, org)
+    start_job(client, org, channel, "price_push")
+    settle(db, org)
+    assert tcg.state.listing(remote)["price"] == 87.22  # 89.00 x 0.98
+
+
 def test_orders_are_pulled_once_and_bad_ones_reported_with_their_number(
         client: TestClient, org: Org, db: Database, tcg: TcgplayerServer) -> None:
     made, _sku, remote = linked(client, org, db, tcg, 5)

@@ -9,7 +9,8 @@
 - ``inventory_push``: every linked variant's available-to-sell, queued and pushed.
 - ``price_pull``: TCGplayer's low, market and direct low of linked SKUs (``/pricing/sku``,
   250 a call), recorded as history in catalog's market prices.
-- ``price_push``: linked variants' prices set as the store's listing prices.
+- ``price_push``: linked variants' prices on the channel (price lists and pricing rules for
+  kind ``tcgplayer``, such as a ``market`` rule) set as the store's listing prices.
 - ``order_pull``: the store's orders updated since the watermark, ingested once each.
 - ``fulfillment_push``: a Mercato fulfillment's tracking number added to the TCGplayer order.
 
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from mercato import catalog
 from mercato.catalog import CardVariant, MarketQuote, card_variants, record_market_prices
+from mercato.catalog import ports as catalog_ports
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Connection, Mapping
 from mercato.channels.push import drain, want_all
@@ -320,10 +322,14 @@ async def price_pull(ctx: JobContext) -> None:
 
 
 async def price_push(ctx: JobContext) -> None:
-    """Each linked variant's price set as its store listing's price."""
+    """Each linked variant's price on this channel (price lists and pricing rules for channels
+    of kind ``tcgplayer``, as the inventory file's export has it) set as its store listing's
+    price."""
     with ctx.session() as session:
         variants = _selected(session, ctx)
-        prices = {r.id: r.price for r in catalog.variant_prices(session, variants)}
+        items = catalog.sale_items(session, ids=variants)
+        prices = catalog_ports.channel_prices(session, ctx.config.channel_id, [
+            catalog_ports.PricedVariant(i.id, i.price, i.currency) for i in items.values()])
     todo = sorted((variants[v].remote_id, v) for v in prices)
     ctx.progress(total=len(todo))
     async with _client(ctx) as client:

@@ -45,7 +45,7 @@ def price_list_out(session: Session, price_list: PriceList,
 def rule_out(rule: PricingRule) -> PricingRuleOut:
     return PricingRuleOut(
         id=rule.id, title=rule.title, adjustment=rule.adjustment,
-        value=rule.value, currency=rule.currency,
+        value=rule.value, market_field=rule.market_field, currency=rule.currency,
         scope=ScopeOut(kind=rule.scope_kind, values=rule.scope_values),
         min_quantity=rule.min_quantity, customer_groups=rule.customer_groups,
         channel_kinds=rule.channel_kinds, starts_at=rule.starts_at, ends_at=rule.ends_at,

@@ -75,6 +75,8 @@ class PricingRule(Timestamps, Versioned, TenantMixin, Base):
     title: Mapped[str] = mapped_column(String(200))
     adjustment: Mapped[str] = mapped_column(String(20))
     value: Mapped[Decimal] = mapped_column(AMOUNT)
+    market_field: Mapped[str | None] = mapped_column(String(20))
+    """A ``market`` rule's figure of the market price feed (``market``, ``low``, ...)."""
     currency: Mapped[str | None] = mapped_column(String(3))
     scope_kind: Mapped[str] = mapped_column(String(20), default="all")
     scope_values: Mapped[list[str]]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -14,10 +14,15 @@ Group = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Code = Annotated[str, StringConstraints(strip_whitespace=True,
                                         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$")]
 ScopeKind = Literal["all", "product_type", "category", "collection", "tag", "sku"]
-Adjustment = Literal["percentage", "fixed_amount", "fixed_price"]
+Adjustment = Literal["percentage", "fixed_amount", "fixed_price", "market"]
+MarketField = Literal["market", "low", "mid", "direct_low"]
+"""Which figure of the market price feed (catalog's ``market_prices``) a ``market`` rule uses."""
 PromotionKind = Literal["percentage", "fixed_amount", "free_shipping", "buy_x_get_y"]
 Stacking = Literal["exclusive", "combinable"]
-ChannelKind = Literal["web", "pos"]
+ChannelKind = Literal["web", "pos", "tcgplayer"]
+"""Where a rule can apply: the storefront, the point of sale, or the price a TCGplayer channel
+sends (its inventory file and its price push)."""
+CHANNEL_KINDS = len(get_args(ChannelKind))
 MAX_ENTRIES = 1000
 MAX_USES = 2**31 - 1
 """Use limits are 32-bit integer columns."""
@@ -116,19 +121,33 @@ class EntriesOut(BaseModel):
 
 # -- pricing rules --------------------------------------------------------------------------
 
+ADJUSTMENT = ("`percentage` off, `fixed_amount` off, a `fixed_price`, or `market`: the variant's "
+              "latest market price (TCGplayer's, pulled by the connector's `price_pull`) times "
+              "`value` percent. A variant with no market price is not priced by a `market` rule.")
+VALUE = ("Percent off (above 0, at most 100) for `percentage`; percent of the market price "
+         "(above 0, at most 1000: `105` is 5 % over market, `90` 10 % under) for `market`; "
+         "an amount in `currency` otherwise.")
+MARKET_FIELD = ("Which market price a `market` rule uses: `market` (the default), `low`, `mid` "
+                "or `direct_low`; only with `market`.")
+CURRENCY = ("Required for amounts and for `market` (the market prices' currency: USD for "
+            "TCGplayer's); the rule then applies to carts in that currency only. A percentage "
+            "without one applies in every currency.")
+CHANNEL = ("Only on channels of these kinds (`web`, `pos`, `tcgplayer`: the price a TCGplayer "
+           "channel's inventory file and price push send); every channel when empty.")
+
 class PricingRuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=200)
-    adjustment: Adjustment = Field(description=(
-        "`percentage` off, `fixed_amount` off, or a `fixed_price`."))
-    value: Money = Field(description="Percent (0-100) or an amount in `currency`.")
-    currency: Currency | None = Field(default=None, description=(
-        "Required for amounts; a percentage without one applies in every currency."))
+    adjustment: Adjustment = Field(description=ADJUSTMENT)
+    value: Money = Field(description=VALUE)
+    market_field: MarketField | None = Field(default=None, description=MARKET_FIELD)
+    currency: Currency | None = Field(default=None, description=CURRENCY)
     scope: Scope = Field(default_factory=Scope)
     min_quantity: int = Field(default=1, ge=1, le=1_000_000)
     customer_groups: list[Group] = Field(default_factory=list, max_length=50, description=(
         "Only shoppers in one of these groups (customer tags); everyone when empty."))
-    channel_kinds: list[ChannelKind] = Field(default_factory=list, max_length=2)
+    channel_kinds: list[ChannelKind] = Field(default_factory=list, max_length=CHANNEL_KINDS,
+                                             description=CHANNEL)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     priority: int = Field(default=0, ge=-1000, le=1000)
@@ -139,13 +158,15 @@ class PricingRuleIn(BaseModel):
 class PricingRuleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(default=None, min_length=1, max_length=200)
-    adjustment: Adjustment | None = None
-    value: Money | None = None
-    currency: Currency | None = None
+    adjustment: Adjustment | None = Field(default=None, description=ADJUSTMENT)
+    value: Money | None = Field(default=None, description=VALUE)
+    market_field: MarketField | None = Field(default=None, description=MARKET_FIELD)
+    currency: Currency | None = Field(default=None, description=CURRENCY)
     scope: Scope | None = None
     min_quantity: int | None = Field(default=None, ge=1, le=1_000_000)
     customer_groups: list[Group] | None = Field(default=None, max_length=50)
-    channel_kinds: list[ChannelKind] | None = Field(default=None, max_length=2)
+    channel_kinds: list[ChannelKind] | None = Field(default=None, max_length=CHANNEL_KINDS,
+                                                    description=CHANNEL)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     priority: int | None = Field(default=None, ge=-1000, le=1000)
@@ -162,6 +183,7 @@ class PricingRuleOut(BaseModel):
     title: str
     adjustment: Adjustment
     value: Money
+    market_field: MarketField | None = Field(description="With `market` rules only.")
     currency: str | None
     scope: ScopeOut
     min_quantity: int

@@ -9,9 +9,10 @@ The order (docs/pricing.md, "How a price is resolved"):
    lower price wins, then the smaller list id. With no entry, the catalog price is the base when
    its currency is the cart's; otherwise the variant is not for sale in that currency.
 2. **Rule.** Of the pricing rules that apply to the variant (active, in their dates, scope,
-   ``min_quantity``, customer groups, channel kind, currency), the one with the highest
-   ``priority`` adjusts the base price; ties go to the lower resulting price, then the smaller
-   rule id. One rule at most: rules do not stack.
+   ``min_quantity``, customer groups, channel kind, currency; a ``market`` rule only to a
+   variant with a market price in the feed), the one with the highest ``priority`` adjusts the
+   base price; ties go to the lower resulting price, then the smaller rule id. One rule at
+   most: rules do not stack.
 3. **Rounding.** The result is never below 0 and is rounded half-even to the currency's minor
    unit (``core.money``: 0 decimals for JPY, KRW and the like; cents otherwise).
 """
@@ -28,7 +29,14 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from mercato.catalog import VariantFacts, category_ids_under, sale_items, variant_facts
+from mercato.catalog import (
+    MarketQuote,
+    VariantFacts,
+    category_ids_under,
+    latest_market_prices,
+    sale_items,
+    variant_facts,
+)
 from mercato.catalog import ports as catalog_ports
 from mercato.checkout.pricing.models import PriceList, PriceListEntry, PricingRule
 from mercato.checkout.pricing.schemas import (
@@ -49,6 +57,9 @@ from mercato.inventory import get_channel
 Error = dict[str, str]
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
+MAX_MARKET_PERCENT = Decimal("1000")
+MARKET = "market"
+"""The adjustment that prices from the market price feed (catalog's ``latest_market_prices``)."""
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
@@ -155,12 +166,26 @@ def _applies(rule: PricingRule, *, currency: str, groups: frozenset[str], channe
             and (not rule.channel_kinds or channel_kind in rule.channel_kinds))
 
 
-def adjust(rule: PricingRule, base: Decimal) -> Decimal:
-    """The base price after ``rule`` (unrounded, may be negative before clamping)."""
+def market_price(rule: PricingRule, quote: MarketQuote | None, currency: str) -> Decimal | None:
+    """The feed's figure a ``market`` rule prices from (its ``market_field``), or None when the
+    variant has none in ``currency``: the rule then does not apply to it."""
+    if quote is None or quote.currency != currency:
+        return None
+    figure: Decimal | None = getattr(quote, rule.market_field or MARKET)
+    return figure
+
+
+def adjust(rule: PricingRule, base: Decimal, market: Decimal | None = None) -> Decimal:
+    """The base price after ``rule`` (unrounded, may be negative before clamping); ``market``:
+    the market price a ``market`` rule takes ``value`` percent of."""
     if rule.adjustment == "percentage":
         return base - base * rule.value / HUNDRED
     if rule.adjustment == "fixed_amount":
         return base - rule.value
+    if rule.adjustment == MARKET:
+        if market is None:
+            raise ValueError("a market rule needs the variant's market price")
+        return market * rule.value / HUNDRED
     return rule.value  # fixed_price
 
 
@@ -190,7 +215,12 @@ def resolve_prices(session: Session, *, currency: str, customer_groups: Sequence
         entries.setdefault(entry.variant_id, []).append((price_list, entry))
     rules = [rule for rule in session.scalars(
         select(PricingRule).where(PricingRule.active.is_(True)).order_by(PricingRule.id))
-        if rule.currency in (None, currency) and in_window(rule.starts_at, rule.ends_at, at)]
+        if rule.currency in (None, currency) and in_window(rule.starts_at, rule.ends_at, at)
+        and (not rule.channel_kinds or channel_kind in rule.channel_kinds)
+        and (not rule.customer_groups or bool(folded(rule.customer_groups) & groups))]
+    # the feed is read once for the whole cart, and only when a market rule could apply
+    quotes = latest_market_prices(session, variant_ids) \
+        if any(rule.adjustment == MARKET for rule in rules) else {}
     if scope is None:
         scope = ScopeMatcher(session, variant_ids=variant_ids)
 
@@ -205,9 +235,14 @@ def resolve_prices(session: Session, *, currency: str, customer_groups: Sequence
             if not _applies(rule, currency=currency, groups=groups, channel_kind=channel_kind,
                             quantity=item.quantity, at=at):
                 continue
+            market = None
+            if rule.adjustment == MARKET:
+                market = market_price(rule, quotes.get(item.variant_id), currency)
+                if market is None:  # never priced by the feed: as if the rule did not match
+                    continue
             if not scope.matches(rule.scope_kind, rule.scope_values, item.variant_id):
                 continue
-            price = round_money(adjust(rule, base), currency)
+            price = round_money(adjust(rule, base, market), currency)
             key = (-rule.priority, price, rule.id)
             if best is None or key < best:
                 best, unit, chosen = key, price, rule
@@ -425,9 +460,20 @@ def _check_rule(rule: PricingRule) -> list[Error]:
     if rule.adjustment == "percentage":
         if not ZERO < rule.value <= HUNDRED:
             errors.append({"field": "value", "message": "a percentage above 0, at most 100"})
-    elif rule.currency is None:
+    elif rule.adjustment == MARKET and not ZERO < rule.value <= MAX_MARKET_PERCENT:
+        errors.append({"field": "value",
+                       "message": "a percentage of the market price above 0, at most 1000"})
+    if rule.adjustment != "percentage" and rule.currency is None:
         errors.append({"field": "currency", "message": f"required with {rule.adjustment}"})
+    if rule.adjustment != MARKET and rule.market_field is not None:
+        errors.append({"field": "market_field", "message": "only with the market adjustment"})
     return errors
+
+
+def _default_market_field(rule: PricingRule) -> None:
+    """A market rule without a figure prices from ``market``."""
+    if rule.adjustment == MARKET and rule.market_field is None:
+        rule.market_field = MARKET
 
 
 def _rule_values(data: PricingRuleIn | PricingRuleUpdate) -> dict[str, Any]:
@@ -450,6 +496,7 @@ def get_rule(session: Session, rule_id: str) -> PricingRule:
 
 def create_rule(session: Session, data: PricingRuleIn) -> PricingRule:
     rule = PricingRule(**_rule_values(data))
+    _default_market_field(rule)
     errors = _check_rule(rule)
     if errors:
         raise ValidationFailed("The request is not valid.", errors=errors)
@@ -460,7 +507,12 @@ def create_rule(session: Session, data: PricingRuleIn) -> PricingRule:
 
 
 def update_rule(session: Session, rule: PricingRule, data: PricingRuleUpdate) -> PricingRule:
-    apply_changes(rule, _rule_values(data), nullable={"currency", "starts_at", "ends_at"})
+    changes = _rule_values(data)
+    apply_changes(rule, changes,
+                  nullable={"currency", "starts_at", "ends_at", "market_field"})
+    if rule.adjustment != MARKET and "market_field" not in changes:
+        rule.market_field = None  # a rule turned from market into another keeps no figure
+    _default_market_field(rule)
     errors = _check_rule(rule)
     if errors:
         raise ValidationFailed("The request is not valid.", errors=errors)
