@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
@@ -182,6 +183,18 @@ def retry_job(job_id: str, *, principal: Principal = Depends(WRITE),
 
 # -- inbound webhooks ---------------------------------------------------------------------------
 
+def _count_refusal(request: Request) -> Callable[..., None]:
+    """What a webhook refused for its signature does: counts it in the connection's health
+    in a transaction of its own, once the request's own (which rolls back) has closed."""
+    uow, db = uow_of(request), request.app.state.db
+
+    def refused(connection: Connection, message: str | None = None) -> None:
+        connection_id, organization_id = connection.id, connection.organization_id
+        uow.after_close(lambda: service.record_signature_failure(db, organization_id,
+                                                                 connection_id, message))
+    return refused
+
+
 @store_router.post(
     "/webhooks/shopify/{store}", response_model=WebhookAck,
     responses={401: {"description": "Unknown shop, or a missing or bad X-Shopify-Hmac-Sha256 "
@@ -190,15 +203,8 @@ def retry_job(job_id: str, *, principal: Principal = Depends(WRITE),
 def shopify_webhook(request: Request, *, store: Store = Depends(current_store),
                     payload: bytes = Depends(raw_body),
                     session: DbSession) -> WebhookAck:
-    uow, db = uow_of(request), request.app.state.db
-
-    def refused(connection: Connection) -> None:
-        connection_id, organization_id = connection.id, connection.organization_id
-        uow.after_close(lambda: service.record_signature_failure(db, organization_id,
-                                                                 connection_id))
-
     return inbound.receive(session, request.headers, payload, request.app.state.settings,
-                           on_bad_signature=refused)
+                           on_bad_signature=_count_refusal(request))
 
 
 @store_router.get(
@@ -224,13 +230,7 @@ def ebay_challenge(request: Request, *, challenge_code: str = Query(min_length=1
 def ebay_notification(request: Request, *, store: Store = Depends(current_store),
                       payload: bytes = Depends(raw_body),
                       session: DbSession) -> WebhookAck:
-    uow, db = uow_of(request), request.app.state.db
-
-    def refused(connection: Connection, message: str) -> None:
-        connection_id, organization_id = connection.id, connection.organization_id
-        uow.after_close(lambda: service.record_signature_failure(db, organization_id,
-                                                                 connection_id, message))
-
+    refused = _count_refusal(request)
     return ebay_inbound.receive(session, request.app.state.settings, store.slug,
                                 str(request.url.remove_query_params("challenge_code")),
                                 request.headers, payload, on_bad_signature=refused)
