@@ -304,3 +304,77 @@ def test_a_connection_in_another_platform_s_form_is_422_naming_the_field(
     assert field in {e["field"] for e in response.json()["errors"]}, response.json()
     assert client.get(f"/api/v1/channels/{made['id']}/connection",
                       headers=org.headers).status_code == 404
+
+
+AMAZON_KEYS = {"client_id": "amzn1.application-oa2-client.0123456789",
+               "client_secret": "amzn-secret-0123456789",
+               "refresh_token": "Atzr|refresh-0123456789"}
+SHOPEE_KEYS = {"partner_id": "2001234", "partner_key": "shpk-partner-key-0123456789",
+               "access_token": "shopee-access-0123456789",
+               "refresh_token": "shopee-refresh-0123456789"}
+TIKTOK_KEYS = {"app_key": "6abcde12345", "app_secret": "tts-app-secret-0123456789",
+               "access_token": "ROW_access-0123456789", "refresh_token": "ROW_refresh-0123456789"}
+MARKETPLACES = {
+    "amazon": {"kind": "amazon", "account": "a2example1seller", "credentials": AMAZON_KEYS,
+               "settings": {"marketplace_ids": ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"]}},
+    "shopee": {"kind": "shopee", "account": "220012345", "credentials": SHOPEE_KEYS},
+    "tiktok": {"kind": "tiktok", "account": "ROW_AbCdEf12gh", "credentials": TIKTOK_KEYS,
+               "settings": {"shop_id": "7494001234567890"}},
+}
+
+
+@pytest.mark.parametrize(("kind", "account", "version"), [
+    ("amazon", "A2EXAMPLE1SELLER", "2021-08-01"),  # a seller id is uppercase
+    ("shopee", "220012345", "v2"),
+    ("tiktok", "ROW_AbCdEf12gh", "202309"),  # a shop cipher keeps its case
+])
+def test_amazon_shopee_and_tiktok_connect_with_their_own_credentials_and_account_forms(
+        client: TestClient, org: Org, db: Database, kind: str, account: str,
+        version: str) -> None:
+    made = channel(client, org, kind)
+    response = client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                          json=MARKETPLACES[kind])
+    assert response.status_code == 201, response.text
+    out = response.json()
+    assert (out["account"], out["mode"], out["api_version"]) == (account, "channel", version)
+    keys = MARKETPLACES[kind]["credentials"]
+    assert set(out["credentials"]) == set(keys)
+    assert all(out["credentials"][name] == {"set": True, "last4": value[-4:]}
+               for name, value in keys.items())
+    for secret in keys.values():
+        if len(secret) > 8:
+            assert secret not in response.text
+    if kind == "amazon":
+        assert out["settings"]["marketplace_ids"] == ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"]
+    # the same account again, written in another case where case does not count, is 409
+    twin = channel(client, org, kind)
+    again = client.put(f"/api/v1/channels/{twin['id']}/connection", headers=org.headers,
+                       json={**MARKETPLACES[kind],
+                             "account": account.lower() if kind == "amazon" else account})
+    assert again.status_code == 409, again.text
+
+
+@pytest.mark.parametrize(("kind", "changes", "field"), [
+    ("amazon", {"credentials": {**AMAZON_KEYS, "refresh_token": None}},
+     "credentials.refresh_token"),
+    ("amazon", {"account": "seller-with-dash"}, "account"),
+    ("amazon", {"settings": {"marketplace_ids": ["amazon.com"]}}, "settings.marketplace_ids.0"),
+    ("shopee", {"account": "card-shop"}, "account"),  # a shop id is digits
+    ("shopee", {"credentials": {**SHOPEE_KEYS, "partner_id": "abc"}},
+     "credentials.partner_id"),
+    ("shopee", {"mode": "system_of_record"}, "mode"),
+    ("tiktok", {"account": "ROW AbCd"}, "account"),
+    ("tiktok", {"credentials": {"app_key": "6abcde12345", "app_secret": "x" * 20}},
+     "credentials.access_token"),
+])
+def test_a_marketplace_connection_in_the_wrong_form_is_422_naming_the_field(
+        client: TestClient, org: Org, kind: str, changes: dict[str, Any], field: str) -> None:
+    made = channel(client, org, kind)
+    payload = {**MARKETPLACES[kind], **changes}
+    response = client.put(f"/api/v1/channels/{made['id']}/connection", headers=org.headers,
+                          json=payload)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in {e["field"] for e in response.json()["errors"]}, response.json()
+    assert client.get(f"/api/v1/channels/{made['id']}/connection",
+                      headers=org.headers).status_code == 404

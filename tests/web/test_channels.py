@@ -178,3 +178,29 @@ def test_an_ebay_channel_s_form_asks_for_ebay_s_credentials_and_settings(
         "ebay", "card_shop", "EBAY_GB")
     shown = browser.get(f"/admin/channels/{channel_id}")
     assert refresh not in shown.text
+
+
+def test_an_amazon_channel_s_form_takes_its_marketplaces_as_a_comma_separated_list(
+        browser: Browser, client: TestClient, org: Org) -> None:
+    browser.sign_in(org.owner_email)
+    channel_id = a_channel(browser, client, org, "amazon")
+    page = browser.get(f"/admin/channels/{channel_id}")
+    assert page.status_code == 200
+    for name in ("credentials.client_id", "credentials.client_secret",
+                 "credentials.refresh_token"):
+        assert re.search(rf'name="{re.escape(name)}" type="password"', page.text), name
+    assert re.search(r'name="settings.marketplace_ids"[^>]*value="ATVPDKIKX0DER"', page.text)
+    made = browser.submit(f"/admin/channels/{channel_id}/connection", {
+        "account": "A2EXAMPLE1SELLER", "mode": "channel",
+        "credentials.client_id": "amzn1.application-oa2-client.0123",
+        "credentials.client_secret": "amzn-secret-0123456789",
+        "credentials.refresh_token": "Atzr|" + "r" * 30,
+        "settings.marketplace_ids": "ATVPDKIKX0DER, A2EUQ1WTGCTBG2",
+        "settings.product_type": "PRODUCT", "settings.feed_threshold": "20",
+        "enabled": "true"})
+    assert made.status_code == 303, made.text
+    out = connection(client, org, channel_id).json()
+    assert out["settings"]["marketplace_ids"] == ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"]
+    shown = browser.get(f"/admin/channels/{channel_id}")
+    assert re.search(r'name="settings.marketplace_ids"[^>]*value="ATVPDKIKX0DER, '
+                     r'A2EUQ1WTGCTBG2"', shown.text), shown.text

@@ -1,5 +1,6 @@
 """Connections, mappings and sync jobs under ``/api/v1/channels/{id}``; Shopify's webhooks at
-``/webhooks/shopify/{store}``, eBay's notifications at ``/webhooks/ebay/{store}``."""
+``/webhooks/shopify/{store}``, eBay's notifications at ``/webhooks/ebay/{store}``, and the other
+platforms' at ``/webhooks/{kind}/{store}`` (each verified by its connector)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from mercato.channels.schemas import (
 from mercato.channels.shopify import inbound
 from mercato.channels.tcgplayer import orders_csv
 from mercato.core.auth import require
+from mercato.core.errors import NotFound
 from mercato.core.principal import Principal
 from mercato.core.uow import DbSession, MercatoRoute, raw_body, uow_of
 from mercato.tenancy import Store
@@ -234,3 +236,35 @@ def ebay_notification(request: Request, *, store: Store = Depends(current_store)
     return ebay_inbound.receive(session, request.app.state.settings, store.slug,
                                 str(request.url.remove_query_params("challenge_code")),
                                 request.headers, payload, on_bad_signature=refused)
+
+
+def _platform_webhook(kind: str) -> Callable[..., WebhookAck]:
+    """The route of one kind in ``registry.INBOUND_KINDS``: its connector's receiver checks
+    the platform's own signature over the raw body."""
+
+    def receive(request: Request, *, store: Store = Depends(current_store),
+                payload: bytes = Depends(raw_body), session: DbSession) -> WebhookAck:
+        receiver = registry.inbound_for(kind)
+        if receiver is None:
+            raise NotFound(f"{registry.TITLES[kind]} webhooks are not received by this build.")
+        notification = registry.Notification(store=store.slug, url=str(request.url),
+                                              headers=request.headers, body=payload)
+        result: WebhookAck = receiver(session, request.app.state.settings, notification,
+                                      _count_refusal(request))
+        return result
+    return receive
+
+
+for _kind, _scheme in (("shopee", "an `Authorization` that is not the hex HMAC-SHA256 of "
+                                  "`<callback URL>|<raw body>` keyed with the partner key"),
+                       ("tiktok", "an `Authorization` that is not the hex HMAC-SHA256 of "
+                                  "`app_key + raw body` keyed with the app secret")):
+    store_router.post(
+        f"/webhooks/{_kind}/{{store}}", response_model=WebhookAck,
+        name=f"{_kind}_webhook",
+        responses={401: {"description": f"A missing or bad signature ({_scheme}); counted in "
+                                        "the connection's health"},
+                   404: {"description": f"The store has no {registry.TITLES[_kind]} "
+                                        "connection"}},
+        summary=f"{registry.TITLES[_kind]} notifications: verified, processed once each")(
+            _platform_webhook(_kind))

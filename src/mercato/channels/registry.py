@@ -9,6 +9,7 @@ holds the plain types a connector is handed (``ConnectionConfig``, ``PushEntry``
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Mapping as MappingType
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -17,7 +18,10 @@ from typing import Any
 from mercato.channels.toolkit import ChannelError, CircuitBreaker, ErrorKind
 from mercato.core.errors import ValidationFailed
 
-DEFAULT_HOSTS = {"tcgplayer": "https://api.tcgplayer.com", "ebay": "https://api.ebay.com"}
+DEFAULT_HOSTS = {"tcgplayer": "https://api.tcgplayer.com", "ebay": "https://api.ebay.com",
+                 "amazon": "https://sellingpartnerapi-na.amazon.com",
+                 "shopee": "https://partner.shopeemobile.com",
+                 "tiktok": "https://open-api.tiktokglobalshop.com"}
 """Where each platform's API is when a connection names no ``api_base`` (Shopify's is the
 shop's own domain)."""
 
@@ -70,6 +74,23 @@ registry, so the registry does not name the type)."""
 PushFunc = Callable[[ConnectionConfig, list[PushEntry]], Coroutine[Any, Any, list[PushResult]]]
 
 
+@dataclass(frozen=True)
+class Notification:
+    """A platform's webhook as it arrived at ``/webhooks/{kind}/{store}``: the raw body (what
+    signatures cover), the headers, and the URL it was sent to."""
+
+    store: str
+    url: str
+    headers: MappingType[str, str]
+    body: bytes
+
+
+InboundFunc = Callable[..., Any]
+"""A connector's webhook receiver: ``(session, settings, notification, on_bad_signature)``
+returning a ``WebhookAck``; it raises ``Unauthorized`` (401) for a bad signature after telling
+``on_bad_signature(connection, message)``."""
+
+
 @dataclass
 class ConnectorKind:
     jobs: dict[str, JobFunc] = field(default_factory=dict)
@@ -78,6 +99,8 @@ class ConnectorKind:
     """Quantities handed to ``push`` at once: about a second or two of the platform's
     calls, so that one batch never holds a pusher long (Shopify sets 250 in one call,
     TCGplayer one per call at 10 a second)."""
+    inbound: InboundFunc | None = None
+    """Receives the platform's webhooks at ``/webhooks/{kind}/{store}`` (``INBOUND_KINDS``)."""
 
 
 TITLES = {"shopify": "Shopify", "binderpos": "Shopify", "tcgplayer": "TCGplayer",
@@ -119,8 +142,17 @@ _breakers: dict[str, CircuitBreaker] = {}
 
 
 def register(kind: str, *, jobs: dict[str, JobFunc], push: PushFunc | None,
-             batch: int = 250) -> None:
-    _kinds[kind] = ConnectorKind(dict(jobs), push, batch)
+             batch: int = 250, inbound: InboundFunc | None = None) -> None:
+    _kinds[kind] = ConnectorKind(dict(jobs), push, batch, inbound)
+
+
+INBOUND_KINDS = ("shopee", "tiktok")
+"""Kinds whose webhooks arrive through the shared route ``/webhooks/{kind}/{store}``
+(Shopify's and eBay's have routes of their own)."""
+
+
+def inbound_for(kind: str) -> InboundFunc | None:
+    return _kinds.get(kind, ConnectorKind()).inbound
 
 
 def batch_size(kind: str) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-ConnectionKind = Literal["shopify", "binderpos", "tcgplayer", "ebay"]
+ConnectionKind = Literal["shopify", "binderpos", "tcgplayer", "ebay", "amazon", "shopee", "tiktok"]
 Mode = Literal["channel", "system_of_record"]
 JobKind = Literal["product_import", "product_export", "inventory_push", "order_pull",
                   "price_push", "fulfillment_push", "cancellation_push", "refund_push",
@@ -32,10 +33,19 @@ ACCOUNT_FORMS: dict[str, tuple[re.Pattern[str], str]] = {
                   "a TCGplayer store key (letters, digits, - and _)"),
     "ebay": (re.compile(r"[a-z0-9][a-z0-9._*-]{0,63}"),
              "an eBay user id (letters, digits, and . _ - *)"),
+    "amazon": (re.compile(r"[A-Z0-9]{8,20}"), "an Amazon seller id (merchant token) such as "
+               "A2EXAMPLE1SELLER"),
+    "shopee": (re.compile(r"[1-9][0-9]{0,19}"), "a Shopee shop id (digits)"),
+    "tiktok": (re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{3,127}"),
+               "a TikTok Shop shop cipher such as ROW_AbCdEf12 (letters, digits, _ and -)"),
 }
-"""How each kind's ``account`` looks once normalised (lowercase, no scheme or path)."""
+"""How each kind's ``account`` looks once normalised (no scheme or path; lowercase, but an
+Amazon seller id uppercase and a TikTok shop cipher as given, since their case is part of
+the id)."""
+CASE_KEPT: dict[str, Callable[[str], str]] = {"amazon": str.upper, "tiktok": str.strip}
+"""Kinds whose account ids are case-sensitive, and how their case is made canonical."""
 API_VERSIONS = {"shopify": "2026-10", "binderpos": "2026-10", "tcgplayer": "v1.39.0",
-                "ebay": "v1"}
+                "ebay": "v1", "amazon": "2021-08-01", "shopee": "v2", "tiktok": "202309"}
 """The API version a connection uses when none is given."""
 SHOPIFY_VERSION = re.compile(r"20\d\d-(01|04|07|10)")
 SCHEDULABLE = ("product_import", "product_export", "inventory_push", "order_pull", "price_push",
@@ -81,10 +91,47 @@ class EbayCredentials(BaseModel):
         "`sell.account`): access tokens are minted from it and renewed before they expire."))
 
 
-Credentials = ShopifyCredentials | TcgplayerCredentials | EbayCredentials
+class AmazonCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(min_length=8, max_length=255, description=(
+        "The Login with Amazon client id of the SP-API application (`amzn1.application-oa2-"
+        "client.…`)."))
+    client_secret: str = Field(min_length=8, max_length=255, description=(
+        "The LWA client secret."))
+    refresh_token: str = Field(min_length=8, max_length=2000, description=(
+        "The seller's LWA refresh token (`Atzr|…`): access tokens, valid an hour, are "
+        "minted from it."))
+
+
+class ShopeeCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    partner_id: str = Field(min_length=1, max_length=20, pattern=r"^[1-9][0-9]*$",
+                            description="The Open Platform app's partner id.")
+    partner_key: str = Field(min_length=8, max_length=255, description=(
+        "The app's partner key: it signs every call and Shopee's pushes."))
+    access_token: str = Field(min_length=8, max_length=500, description=(
+        "The shop's access token (valid 4 hours; renewed with the refresh token)."))
+    refresh_token: str = Field(min_length=8, max_length=500, description=(
+        "The shop's refresh token (valid 30 days; each renewal gives a new one)."))
+
+
+class TiktokCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    app_key: str = Field(min_length=4, max_length=255, description="The app's key.")
+    app_secret: str = Field(min_length=8, max_length=255, description=(
+        "The app's secret: it signs every call and TikTok Shop's webhooks."))
+    access_token: str = Field(min_length=8, max_length=2000, description=(
+        "The shop's access token (`x-tts-access-token`; renewed with the refresh token)."))
+    refresh_token: str = Field(min_length=8, max_length=2000, description=(
+        "The shop's refresh token."))
+
+
+Credentials = (ShopifyCredentials | TcgplayerCredentials | EbayCredentials | AmazonCredentials
+               | ShopeeCredentials | TiktokCredentials)
 CREDENTIALS_OF: dict[str, type[BaseModel]] = {
     "shopify": ShopifyCredentials, "binderpos": ShopifyCredentials,
-    "tcgplayer": TcgplayerCredentials, "ebay": EbayCredentials}
+    "tcgplayer": TcgplayerCredentials, "ebay": EbayCredentials, "amazon": AmazonCredentials,
+    "shopee": ShopeeCredentials, "tiktok": TiktokCredentials}
 
 
 class ConnectionSettings(BaseModel):
@@ -109,7 +156,8 @@ class ConnectionSettings(BaseModel):
     cancel_oversold: bool | None = Field(default=None, description=(
         "Cancel an order from the platform of which no unit could be covered (another "
         "channel sold the last copy first), which sends the cancellation back to the "
-        "platform. Unset: on for marketplaces (TCGplayer, eBay), off for Shopify."))
+        "platform. Unset: on for marketplaces (TCGplayer, eBay, Amazon, Shopee, TikTok "
+        "Shop), off for Shopify."))
     webhook_url: str | None = Field(default=None, max_length=500, description=(
         "Public URL of `/webhooks/{kind}/{store}`: when set, connecting Shopify subscribes its "
         "webhooks to it; eBay answers its endpoint challenge with it."))
@@ -133,6 +181,25 @@ class ConnectionSettings(BaseModel):
     daily_revision_limit: int = Field(default=250, ge=1, le=10_000, description=(
         "eBay: revisions a listing may take in a day; pushes beyond it wait for the next "
         "day (reported on the mapping)."))
+    marketplace_ids: list[Annotated[str, Field(pattern=r"^[A-Z0-9]{10,16}$")]] = Field(
+        default_factory=lambda: ["ATVPDKIKX0DER"], min_length=1, max_length=20, description=(
+            "Amazon: the marketplaces listings are updated and orders pulled in "
+            "(ATVPDKIKX0DER: amazon.com)."))
+    product_type: str = Field(default="PRODUCT", pattern=r"^[A-Z][A-Z0-9_]{1,59}$",
+                              description=(
+        "Amazon: the `productType` sent with listing patches (`PRODUCT` suits offer-only "
+        "changes such as quantity and price)."))
+    feed_threshold: int = Field(default=20, ge=2, le=10_000, description=(
+        "Amazon: SKUs changed at once from which a `JSON_LISTINGS_FEED` is sent instead of "
+        "one listing patch each."))
+    location_id: str | None = Field(default=None, max_length=64, description=(
+        "Shopee: the warehouse (`location_id`) stock is set at, for multi-warehouse shops."))
+    shop_id: str | None = Field(default=None, max_length=64, pattern=r"^[0-9A-Za-z_-]+$",
+                                description=(
+        "TikTok Shop: the shop's id, which its webhooks name (the account is the shop "
+        "cipher)."))
+    warehouse_id: str | None = Field(default=None, max_length=64, description=(
+        "TikTok Shop: the warehouse quantities are set at (the SKU's first when unset)."))
 
 
 COMMON_SETTINGS = ("schedules", "push_fulfillments", "push_cancellations", "push_refunds",
@@ -145,6 +212,9 @@ SETTINGS_OF: dict[str, tuple[str, ...]] = {
              "content_language", "category_id", "merchant_location_key",
              "fulfillment_policy_id", "payment_policy_id", "return_policy_id",
              "daily_revision_limit"),
+    "amazon": (*COMMON_SETTINGS, "marketplace_ids", "product_type", "feed_threshold"),
+    "shopee": (*COMMON_SETTINGS, "rate_per_second", "location_id"),
+    "tiktok": (*COMMON_SETTINGS, "rate_per_second", "shop_id", "warehouse_id"),
 }
 """The settings each kind uses (the admin's form shows these; the others keep defaults)."""
 
@@ -158,7 +228,9 @@ class ConnectionIn(BaseModel):
     account: str = Field(min_length=1, max_length=500, description=(
         "The platform account: Shopify's shop domain (`card-store.myshopify.com`; a URL "
         "such as `https://Card-Store.myshopify.com/` is taken as its host), TCGplayer's "
-        "store key, eBay's user id. Stored and compared lowercase. One connection per "
+        "store key, eBay's user id, Amazon's seller id, Shopee's shop id, TikTok Shop's shop "
+        "cipher. Stored and compared lowercase (an Amazon seller id uppercase, a shop cipher "
+        "as given). One connection per "
         "account and organization: Shopify and BinderPOS count as one platform (409)."))
     api_version: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,20}$",
                                     description=(
@@ -176,8 +248,9 @@ class ConnectionIn(BaseModel):
     @field_validator("account")
     @classmethod
     def _account_of_kind(cls, value: str, info: ValidationInfo) -> str:
-        account = normalise_account(value)
-        form, what = ACCOUNT_FORMS.get(info.data.get("kind") or "shopify", ACCOUNT_FORMS["shopify"])
+        kind = info.data.get("kind") or "shopify"
+        account = normalise_account(value, kind)
+        form, what = ACCOUNT_FORMS.get(kind, ACCOUNT_FORMS["shopify"])
         if not form.fullmatch(account):
             raise ValueError(f"must be {what}")
         return account
@@ -220,13 +293,14 @@ class ConnectionIn(BaseModel):
         return self
 
 
-def normalise_account(account: str) -> str:
-    """An account as Mercato stores and compares it: no scheme, no path, lowercase."""
+def normalise_account(account: str, kind: str = "shopify") -> str:
+    """An account as Mercato stores and compares it: no scheme, no path, lowercase (or in
+    the kind's own case, ``CASE_KEPT``)."""
     host = account.strip()
     for scheme in ("https://", "http://"):
         if host.lower().startswith(scheme):
             host = host[len(scheme):]
-    return host.split("/", 1)[0].rstrip(".").lower()
+    return CASE_KEPT.get(kind, str.lower)(host.split("/", 1)[0].rstrip("."))
 
 
 class SecretHint(BaseModel):

@@ -43,7 +43,7 @@ connections_t = table_of(Connection)
 SECRET_NAMES = {kind: tuple(model.model_fields) for kind, model in CREDENTIALS_OF.items()}
 """The secrets each kind holds, as its connection shows them (set or not, last four)."""
 PLATFORM_OF = {"shopify": "shopify", "binderpos": "shopify", "tcgplayer": "tcgplayer",
-               "ebay": "ebay"}
+               "ebay": "ebay", "amazon": "amazon", "shopee": "shopee", "tiktok": "tiktok"}
 """The platform each connection kind talks to; an account is unique per platform."""
 WEBHOOK_SEEN_EVERY = dt.timedelta(seconds=5)
 
@@ -61,10 +61,31 @@ def connections_by_channel(session: Session) -> dict[str, Connection]:
     return {c.channel_id: c for c in session.scalars(select(Connection))}
 
 
+def connections_of(session: Session, kind: str, *, enabled: bool = True) -> list[Connection]:
+    """The organization's connections of one kind, oldest first (a webhook route picks among
+    them by the account its notification names)."""
+    stmt = select(Connection).where(Connection.kind == kind).order_by(Connection.id)
+    if enabled:
+        stmt = stmt.where(Connection.enabled.is_(True))
+    return list(session.scalars(stmt))
+
+
+def webhook_endpoint(connection: Connection, settings: Settings, store: str) -> str:
+    """The URL a platform calls for this connection (and signs over, for eBay's challenge and
+    Shopee's pushes): its ``webhook_url``, else ``MERCATO_PUBLIC_URL`` +
+    ``/webhooks/{kind}/{store}``."""
+    url = (connection.settings or {}).get("webhook_url")
+    if url:
+        return str(url)
+    base = (settings.public_url or "").rstrip("/")
+    return f"{base}/webhooks/{connection.kind}/{store}"
+
+
 def find_by_account(session: Session, platform: str, account: str) -> Connection | None:
     """The organization's one connection to this platform account (compared normalised)."""
     return session.scalar(select(Connection).where(
-        Connection.platform == platform, Connection.account == normalise_account(account)))
+        Connection.platform == platform,
+        Connection.account == normalise_account(account, platform)))
 
 
 def _account_taken(session: Session, connection: Connection) -> None:
@@ -127,7 +148,7 @@ def connect(session: Session, channel_id: str, data: ConnectionIn,
         connection.credentials = vault.seal(json.dumps(secrets))
         connection.credential_hints = {name: value[-4:] for name, value in secrets.items()}
         connection.signature_failures = 0  # counted against the secret now in use
-    account = normalise_account(data.account)
+    account = normalise_account(data.account, data.kind)
     if not created and (connection.account != account or connection.kind != data.kind):
         connection.cursors = {}
     connection.kind = data.kind

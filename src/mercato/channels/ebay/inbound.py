@@ -28,10 +28,12 @@ from mercato.channels.registry import cancelled_on
 from mercato.channels.schemas import WebhookAck
 from mercato.channels.service import (
     config_of,
+    connections_of,
     first_delivery,
     map_one,
     record_health,
     record_webhook_verified,
+    webhook_endpoint,
 )
 from mercato.channels.toolkit import ChannelError
 from mercato.core.errors import NotFound, Unauthorized
@@ -181,34 +183,17 @@ def _follow_payment(session: Session, order: Order, payload: MappingType[str, An
 
 # -- notifications ------------------------------------------------------------------------------
 
-def _ebay_connections(session: Session, *, enabled: bool = True) -> list[Connection]:
-    stmt = select(Connection).where(Connection.kind == "ebay").order_by(Connection.id)
-    if enabled:
-        stmt = stmt.where(Connection.enabled.is_(True))
-    return list(session.scalars(stmt))
-
-
-def endpoint_of(connection: Connection, settings: Settings, store: str) -> str:
-    """The URL eBay calls (and hashes into its challenge): the connection's ``webhook_url``,
-    else ``MERCATO_PUBLIC_URL`` + ``/webhooks/ebay/{store}``."""
-    url = (connection.settings or {}).get("webhook_url")
-    if url:
-        return str(url)
-    base = (settings.public_url or "").rstrip("/")
-    return f"{base}/webhooks/ebay/{store}"
-
-
 def _choose(session: Session, settings: Settings, store: str, url: str,
             need_token: bool) -> Connection:
     """The store's eBay connection this endpoint is for: when several, the one whose
     endpoint is the URL asked."""
-    found = [c for c in _ebay_connections(session)
+    found = [c for c in connections_of(session, "ebay")
              if not need_token or (c.settings or {}).get("verification_token")]
     if not found:
         raise NotFound("This store has no eBay connection with a verification token.")
     if len(found) == 1:
         return found[0]
-    same = [c for c in found if endpoint_of(c, settings, store) == url]
+    same = [c for c in found if webhook_endpoint(c, settings, store) == url]
     return (same or found)[0]
 
 
@@ -218,7 +203,7 @@ def challenge(session: Session, settings: Settings, store: str, request_url: str
     endpoint's URL."""
     connection = _choose(session, settings, store, request_url, need_token=True)
     token = str(connection.settings["verification_token"])
-    endpoint = endpoint_of(connection, settings, store)
+    endpoint = webhook_endpoint(connection, settings, store)
     digest = hashlib.sha256((code + token + endpoint).encode()).hexdigest()
     return {"challengeResponse": digest}
 
@@ -324,7 +309,7 @@ def erase_buyer(session: Session, username: str) -> int:
         return 0
     rows = list(session.scalars(select(Mapping).where(
         Mapping.resource == "order", Mapping.remote_extra == name,
-        Mapping.connection_id.in_([c.id for c in _ebay_connections(session, enabled=False)]))))
+        Mapping.connection_id.in_([c.id for c in connections_of(session, "ebay", enabled=False)]))))
     erased = orders.anonymise_buyer(session, [m.local_id for m in rows],
                                     reason="eBay marketplace account deletion")
     for mapping in rows:

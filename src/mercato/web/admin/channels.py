@@ -69,11 +69,13 @@ def _plain(annotation: Any) -> Any:
 
 def _input(prefix: str, name: str, info: FieldInfo, *, secret: bool) -> dict[str, Any] | None:
     """One input for a model's field: a checkbox for a bool, a number, a choice for a
-    Literal, a password input for a secret; ``None`` for a field a form cannot hold (a
-    mapping), which keeps its stored value."""
+    Literal, a password input for a secret, a comma-separated text for a list of strings;
+    ``None`` for a field a form cannot hold (a mapping), which keeps its stored value."""
     kind = _plain(info.annotation)
     if typing.get_origin(kind) is Literal:
         widget, options = "select", _choices(kind)
+    elif typing.get_origin(kind) is list:
+        widget, options = "list", []
     elif kind is bool:
         widget, options = "checkbox", []
     elif kind in (int, float):
@@ -83,8 +85,11 @@ def _input(prefix: str, name: str, info: FieldInfo, *, secret: bool) -> dict[str
     else:
         return None
     default = None if info.is_required() else info.get_default(call_default_factory=True)
+    hint = info.description
+    if widget == "list":
+        hint = f"{hint} Comma-separated."
     return {"name": f"{prefix}.{name}", "field": name,
-            "label": name.replace("_", " ").capitalize(), "hint": info.description,
+            "label": name.replace("_", " ").capitalize(), "hint": hint,
             "widget": widget, "options": options, "required": info.is_required(),
             "default": default, "step": "any" if kind is float else "1"}
 
@@ -107,6 +112,9 @@ def _from_inputs(form: FormData, inputs: list[dict[str, Any]]) -> dict[str, Any]
     for i in inputs:
         if i["widget"] == "checkbox":
             values[i["field"]] = flag(form, i["name"])
+        elif i["widget"] == "list":
+            values[i["field"]] = [v.strip() for v in text(form, i["name"]).split(",")
+                                  if v.strip()]
         elif text(form, i["name"]):
             values[i["field"]] = text(form, i["name"])
     return values
@@ -135,7 +143,7 @@ def _connection_values(connection: Any) -> dict[str, Any]:
                               "enabled": connection.enabled}
     for i in settings_inputs(connection.kind):
         stored = (connection.settings or {}).get(i["field"], i["default"])
-        values[i["name"]] = "" if stored is None else stored
+        values[i["name"]] = _shown(stored)
     return values
 
 
@@ -143,8 +151,15 @@ def _new_values(kind: str) -> dict[str, Any]:
     values: dict[str, Any] = {"mode": "channel", "enabled": True,
                               "api_version": API_VERSIONS.get(kind, "")}
     for i in settings_inputs(kind):
-        values[i["name"]] = "" if i["default"] is None else i["default"]
+        values[i["name"]] = _shown(i["default"])
     return values
+
+
+def _shown(value: Any) -> Any:
+    """A setting as its input shows it (a list comma-separated)."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else value
 
 
 def _form_values(form: FormData, kind: str) -> dict[str, Any]:
