@@ -11,22 +11,13 @@ store authorization code that the connection is given (the first job exchanges i
 
 from __future__ import annotations
 
-import contextlib
 from types import ModuleType
 from typing import Any
 
-import structlog
-
-from mercato import inventory
-from mercato.channels import jobs
+from mercato.channels.demo_kit import connect_demo_channel
 from mercato.channels.schemas import ConnectionIn, ConnectionSettings, TcgplayerCredentials
-from mercato.channels.service import connect
-from mercato.core.db import Database
 from mercato.core.demo_servers import load_emulator, serve_on_thread
-from mercato.inventory import ChannelCreate, channel_of_kind, create_channel
 from mercato.settings import Settings
-
-log = structlog.get_logger("mercato.demo")
 
 PUBLIC_KEY = "tcg-demo-public-key-0000"  # the emulator's, not a real application's
 PRIVATE_KEY = "tcg-demo-private-key-0000"
@@ -76,24 +67,10 @@ def seed(settings: Settings, organization_id: str, host: str, port: int,
     """Start the emulator and connect the organization's ``tcgplayer`` channel to it (made
     over ``location_code`` when missing), then queue the link job; the emulator's URL."""
     emulator, url = start_emulator(host, port)
-    db = Database.from_settings(settings, pool_size=1)
-    try:
-        with db.transaction(tenant=organization_id) as session:
-            session.info["actor_label"] = "demo"
-            location = inventory.find_location(session, location_code)
-            channel = channel_of_kind(session, "tcgplayer")
-            if channel is None:
-                channel = create_channel(session, ChannelCreate(
-                    name="TCGplayer (emulated)", kind="tcgplayer",
-                    locations=[location.id] if location is not None else []))
-            connection, _ = connect(session, channel.id, ConnectionIn(
-                kind="tcgplayer", account=STORE_KEY, api_base=url,
-                credentials=TcgplayerCredentials(public_key=PUBLIC_KEY, private_key=PRIVATE_KEY,
-                                                 authorization_code=emulator.new_code()),
-                settings=ConnectionSettings(schedules=SCHEDULES)), settings)
-            with contextlib.suppress(jobs.JobInProgress):  # a link left from the last start
-                jobs.create_job(session, connection, "product_import", trigger="demo")
-            log.info("demo_tcgplayer_connected", channel=channel.id, connection=connection.id)
-    finally:
-        db.dispose()
+    connect_demo_channel(settings, organization_id, ConnectionIn(
+        kind="tcgplayer", account=STORE_KEY, api_base=url,
+        credentials=TcgplayerCredentials(public_key=PUBLIC_KEY, private_key=PRIVATE_KEY,
+                                         authorization_code=emulator.new_code()),
+        settings=ConnectionSettings(schedules=SCHEDULES)),
+        name="TCGplayer (emulated)", first_job="product_import", location_code=location_code)
     return url
