@@ -531,11 +531,12 @@ def _missing(count: int) -> str | None:
 
 def push_capacity(restore_rate: float) -> float:
     """Quantities per second the bucket allows once its burst is spent: full batches of
-    ``push.BATCH`` at Shopify's flat cost of a mutation."""
-    from mercato.channels.push import BATCH
+    Shopify's push batch at its flat cost of a mutation."""
+    import mercato.channels.shopify.sync  # noqa: F401 - registers Shopify's batch size
+    from mercato.channels.registry import batch_size
     from mercato_emulators.shopify.schema import MUTATION_COST
 
-    return restore_rate / MUTATION_COST * BATCH
+    return restore_rate / float(MUTATION_COST) * batch_size("shopify")
 
 
 # -- cases --------------------------------------------------------------------------------------

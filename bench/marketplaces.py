@@ -1,9 +1,13 @@
-"""Marketplaces: how long a stock change takes to reach Shopify, TCGplayer and eBay at once.
+"""Marketplaces: how long a stock change takes to reach every connected platform at once, and
+how fast their orders come in.
 
 The same system under test as ``bench.channels`` (the server from ``bench.stack`` and a
-separate ``mercato worker`` process; its channel thread pushes every connection's due numbers
-in turn), with three channels over one location, each connected to its emulator served by
-uvicorn on its own thread of this process under the platform's documented limits:
+separate ``mercato worker`` process, whose pusher pushes every due connection at once), with a
+channel per platform over one location, each connected to its emulator served by uvicorn on its
+own thread of this process under the platform's documented limits. Each platform is a ``Kind``
+(how to start its emulator, list the SKUs on it, connect, link, read what it holds, and make a
+buyer's order); ``MERCATO_BENCH_MARKET_PLATFORMS`` (comma-separated) picks some, by default
+every one:
 
 - Shopify (``mercato_emulators.shopify``): the standard plan's cost bucket, 2,000 points
   restored at 100/s; up to 250 quantities per ``inventorySetQuantities``.
@@ -40,6 +44,10 @@ emulator holds every number and nothing is pending.
    429 / ``THROTTLED`` answers.
 3. ``single_change``: one SKU changed alone ``SINGLE_CHANGES`` times, each after the previous
    one reached all three plus a random 0.2-1.2 s; latency to all three (polled every 5 ms).
+4. ``order_ingestion`` (platforms that can make a buyer's order in the benchmark: ``Kind.sell``):
+   ``MERCATO_BENCH_MARKET_ORDERS`` (default 100) orders of one unit on each, then every one's
+   ``order_pull`` started at once; orders ingested per second of each pull (``orders_<name>``)
+   and of all together. Each SKU's number then falls by what was sold and is pushed everywhere.
 
 Checks afterwards (``extra["check"]`` on ``propagation``): for every SKU and platform the
 emulator holds what the benchmark changed it to and what ``GET
@@ -101,7 +109,6 @@ PREFIX = "MK"
 START_UNITS = 20
 SINGLE_CHANGES = 10
 SETTLE_TIMEOUT = 120.0
-PLATFORMS = ("shopify", "tcgplayer", "ebay")
 TCG_PUBLIC_KEY = "tcg-public-bench0123456789"
 TCG_PRIVATE_KEY = "tcg-private-bench9876543210"
 TCG_STORE_KEY = "benchstore"
@@ -178,11 +185,46 @@ class Recorder:
             return self.requests[index:]
 
 
+@dataclass(frozen=True)
+class Kind:
+    """How the benchmark drives one platform's emulator: makes it, puts the SKUs on it,
+    connects a channel to it, links the SKUs, and reads what it holds."""
+
+    name: str
+    start: Callable[[], Any]
+    """The emulator's state object, under the platform's documented limits."""
+    app: Callable[[Any], ASGIApp]
+    write: Callable[[str, str, bytes], bool]
+    """Whether a request (method, path, start of the body) writes quantities."""
+    list_skus: Callable[[Platform, list[str]], None]
+    """Put the SKUs on the platform (0 available) and note its id of each in ``ids``."""
+    connection: Callable[[Platform], dict[str, Any]]
+    """The connection's body beside ``kind`` and ``api_base``."""
+    link: Callable[[Server, Platform, list[str]], str]
+    """Start what links every SKU (and pushes its stock); the sync job's id."""
+    read: Callable[[Platform, str], int | None]
+    """The number the platform shows buyers for a SKU (None: not listed)."""
+    capacity: str
+    """What the platform's limit (or Mercato's own pace) allows, in quantities a second."""
+    quantities: Callable[[Platform], int | None] = lambda platform: None
+    """Quantities written so far from the emulator's own state (None: one per 2xx write)."""
+    throttled: Callable[[Platform], int] = lambda platform: 0
+    """Refusals for the rate answered other than by a 429 (Shopify's ``THROTTLED``)."""
+    refusal: str = "429"
+    check: Callable[[Platform, dict[str, int | None]], list[str]] = (
+        lambda platform, held: [])
+    """Platform-specific mismatches after the runs (eBay's offers against its items)."""
+    close: Callable[[Any], None] = lambda state: None
+    sell: Callable[[Platform, str], str] | None = None
+    """Make a buyer's order of one unit of a SKU on the platform (its own stock goes down at
+    once); the platform's order id. Platforms with it take part in ``order_ingestion``."""
+
+
 @dataclass
 class Platform:
     """One emulator, served, and what the benchmark knows of it."""
 
-    name: str
+    kind: Kind
     state: Any
     recorder: Recorder
     url: str
@@ -190,37 +232,39 @@ class Platform:
     """The platform's id for each SKU (Shopify inventory item, TCGplayer ``skuId``)."""
     channel: str = ""
 
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
     def read(self, sku: str) -> int | None:
-        """The number the platform shows buyers for ``sku`` (None: not listed)."""
-        state = self.state
-        if self.name == "shopify":
-            return int(state.available(self.ids[sku]))
-        if self.name == "tcgplayer":
-            listing = state.listing(self.ids[sku])
-            return None if listing is None else int(listing["quantity"])
-        with state.lock:
-            return int(state.quantity(sku)) if sku in state.items else None
+        return self.kind.read(self, sku)
 
     def quantities(self) -> int:
-        """Quantities written so far, counted from the emulator's own state (TCGplayer's
-        store writes come from the recorder: one SKU a successful PUT)."""
-        state = self.state
-        with state.lock:
-            if self.name == "shopify":
-                return sum(len(v["input"]["quantities"]) for name, v in state.mutation_log
-                           if name == "inventorySetQuantities")
-            if self.name == "ebay":
-                return sum(len(b["requests"]) for b in state.bulk_log)
+        """Quantities written so far (from the emulator's state, or one per 2xx write)."""
+        counted = self.kind.quantities(self)
+        if counted is not None:
+            return counted
         return sum(1 for r in self.recorder.since(0) if r.write and 200 <= r.status < 300)
 
     def throttled(self) -> int:
-        """Answers refusing a call for the rate so far: 429s, and Shopify's ``THROTTLED``
-        (answered 200)."""
-        refused = sum(1 for r in self.recorder.since(0) if r.status == 429)
-        if self.name == "shopify":
-            with self.state.lock:
-                refused += int(self.state.throttled)
-        return refused
+        """Answers refusing a call for the rate so far."""
+        return (sum(1 for r in self.recorder.since(0) if r.status == 429)
+                + self.kind.throttled(self))
+
+
+# -- Shopify, TCGplayer, eBay --------------------------------------------------------------------
+
+def _shopify_start() -> Any:
+    from mercato_emulators import shopify
+
+    return shopify.ShopifyEmulator(shop_domain=SHOP_DOMAIN, access_token=ACCESS_TOKEN,
+                                   client_secret=CLIENT_SECRET)
+
+
+def _shopify_app(state: Any) -> ASGIApp:
+    from mercato_emulators import shopify
+
+    return shopify.create_app(state)
 
 
 def _shopify_write(method: str, path: str, head: bytes) -> bool:
@@ -228,39 +272,177 @@ def _shopify_write(method: str, path: str, head: bytes) -> bool:
         b"inventorySetQuantities" in head)
 
 
+def _shopify_list(platform: Platform, skus: list[str]) -> None:
+    for n, sku in enumerate(skus):
+        made = platform.state.add_product(f"Bench card {n}", variants=[{"sku": sku,
+                                                                        "price": "1.00"}])
+        platform.ids[sku] = str(made["variants"][0]["inventory_item_id"])
+
+
+def _shopify_quantities(platform: Platform) -> int:
+    with platform.state.lock:
+        return sum(len(v["input"]["quantities"]) for name, v in platform.state.mutation_log
+                   if name == "inventorySetQuantities")
+
+
+def _shopify_throttled(platform: Platform) -> int:
+    with platform.state.lock:
+        return int(platform.state.throttled)
+
+
+SHOPIFY = Kind(
+    name="shopify", start=_shopify_start, app=_shopify_app, write=_shopify_write,
+    list_skus=_shopify_list,
+    connection=lambda platform: {
+        "mode": "channel", "account": SHOP_DOMAIN, "api_version": API_VERSION,
+        "credentials": {"access_token": ACCESS_TOKEN, "client_secret": CLIENT_SECRET}},
+    link=lambda server, platform, skus: start_job(server, platform, "product_import"),
+    read=lambda platform, sku: int(platform.state.available(platform.ids[sku])),
+    capacity=(f"Shopify's refill allows {SHOPIFY_CAPACITY:,.0f} quantities/s (100 points/s, "
+              f"10 per mutation of up to 250)"),
+    quantities=_shopify_quantities, throttled=_shopify_throttled, refusal="THROTTLED or 429",
+    close=lambda state: state.close())
+
+
+def _tcgplayer_start() -> Any:
+    from mercato_emulators import tcgplayer
+
+    return tcgplayer.TcgplayerEmulator(public_key=TCG_PUBLIC_KEY, private_key=TCG_PRIVATE_KEY,
+                                       store_key=TCG_STORE_KEY,
+                                       store_access_token=TCG_STORE_TOKEN,
+                                       rate_per_second=TCG_RATE, seed=False)
+
+
+def _tcgplayer_app(state: Any) -> ASGIApp:
+    from mercato_emulators import tcgplayer
+
+    return tcgplayer.create_app(state)
+
+
 def _tcgplayer_write(method: str, path: str, head: bytes) -> bool:
     return method == "PUT" and TCG_PUT.fullmatch(path) is not None
+
+
+def _tcgplayer_list(platform: Platform, skus: list[str]) -> None:
+    state = platform.state
+    state.add_category(1, "Magic", "Magic: The Gathering")
+    group = state.add_group(1, "Limited Edition Alpha", "LEA")
+    for n, sku in enumerate(skus):
+        card = state.add_product(group, f"Bench card {n}", str(n + 1), languages=(1,))
+        platform.ids[sku] = state.find_sku(card["productId"], "NM", "Normal", "EN")
+
+
+def _tcgplayer_link(server: Server, platform: Platform, skus: list[str]) -> str:
+    """Mappings put by hand (each SKU to its Near Mint Normal English ``skuId``), then an
+    ``inventory_push``."""
+    for first in range(0, len(skus), 1000):
+        call(server, "PUT", f"/api/v1/channels/{platform.channel}/mappings", {"mappings": [
+            {"resource": "variant", "local": sku, "remote_id": str(platform.ids[sku])}
+            for sku in skus[first:first + 1000]]})
+    return start_job(server, platform, "inventory_push")
+
+
+def _tcgplayer_read(platform: Platform, sku: str) -> int | None:
+    listing = platform.state.listing(platform.ids[sku])
+    return None if listing is None else int(listing["quantity"])
+
+
+TCGPLAYER = Kind(
+    name="tcgplayer", start=_tcgplayer_start, app=_tcgplayer_app, write=_tcgplayer_write,
+    list_skus=_tcgplayer_list,
+    connection=lambda platform: {
+        "account": TCG_STORE_KEY,
+        "credentials": {"public_key": TCG_PUBLIC_KEY, "private_key": TCG_PRIVATE_KEY,
+                        "access_token": TCG_STORE_TOKEN},
+        "settings": {"rate_per_second": TCG_RATE}},
+    link=_tcgplayer_link, read=_tcgplayer_read,
+    capacity=f"TCGplayer allows {TCG_RATE:.0f} calls/s of one SKU = {TCG_RATE:.0f} quantities/s")
+
+
+def _ebay_start() -> Any:
+    from mercato_emulators import ebay
+
+    return ebay.EbayEmulator(client_id=EBAY_CLIENT_ID, client_secret=EBAY_CLIENT_SECRET,
+                             refresh_token=EBAY_REFRESH_TOKEN,
+                             revision_limit=EBAY_REVISION_LIMIT)
+
+
+def _ebay_app(state: Any) -> ASGIApp:
+    from mercato_emulators import ebay
+
+    return ebay.create_app(state)
 
 
 def _ebay_write(method: str, path: str, head: bytes) -> bool:
     return method == "POST" and path.endswith("/bulk_update_price_quantity")
 
 
-@contextmanager
-def emulators() -> Iterator[dict[str, Platform]]:
-    """The three emulators under their platforms' limits, each on its own uvicorn thread."""
-    from mercato_emulators import ebay, shopify, tcgplayer
+def _ebay_read(platform: Platform, sku: str) -> int | None:
+    state = platform.state
+    with state.lock:
+        return int(state.quantity(sku)) if sku in state.items else None
 
-    shop = shopify.ShopifyEmulator(shop_domain=SHOP_DOMAIN, access_token=ACCESS_TOKEN,
-                                   client_secret=CLIENT_SECRET)
-    tcg = tcgplayer.TcgplayerEmulator(public_key=TCG_PUBLIC_KEY, private_key=TCG_PRIVATE_KEY,
-                                      store_key=TCG_STORE_KEY,
-                                      store_access_token=TCG_STORE_TOKEN,
-                                      rate_per_second=TCG_RATE, seed=False)
-    bay = ebay.EbayEmulator(client_id=EBAY_CLIENT_ID, client_secret=EBAY_CLIENT_SECRET,
-                            refresh_token=EBAY_REFRESH_TOKEN,
-                            revision_limit=EBAY_REVISION_LIMIT)
-    recorders = {"shopify": Recorder(shopify.create_app(shop), _shopify_write),
-                 "tcgplayer": Recorder(tcgplayer.create_app(tcg), _tcgplayer_write),
-                 "ebay": Recorder(ebay.create_app(bay), _ebay_write)}
-    states = {"shopify": shop, "tcgplayer": tcg, "ebay": bay}
+
+def _ebay_quantities(platform: Platform) -> int:
+    with platform.state.lock:
+        return sum(len(b["requests"]) for b in platform.state.bulk_log)
+
+
+def _ebay_check(platform: Platform, held: dict[str, int | None]) -> list[str]:
+    with platform.state.lock:
+        off = [s for s in held if any(o.get("availableQuantity") != held[s]
+                                      for o in platform.state.offers_of(s))]
+    return [f"ebay: {len(off)} SKUs' offer quantity differs from the item (e.g. {off[:3]})"
+            ] if off else []
+
+
+EBAY = Kind(
+    name="ebay", start=_ebay_start, app=_ebay_app, write=_ebay_write,
+    list_skus=lambda platform, skus: None,  # the export makes the listings
+    connection=lambda platform: {
+        "account": "bench-seller",
+        "credentials": {"client_id": EBAY_CLIENT_ID, "client_secret": EBAY_CLIENT_SECRET,
+                        "refresh_token": EBAY_REFRESH_TOKEN},
+        "settings": {"fulfillment_policy_id": "6196932000", "payment_policy_id": "6196933000",
+                     "return_policy_id": "6196934000", "merchant_location_key": "shop"}},
+    link=lambda server, platform, skus: start_job(server, platform, "product_export"),
+    read=_ebay_read,
+    capacity=(f"eBay sets no per-second limit; Mercato's client paces itself at "
+              f"{EBAY_CLIENT_RATE:.0f} calls/s of up to 25 = {EBAY_CLIENT_RATE * 25:.0f} "
+              f"quantities/s"),
+    quantities=_ebay_quantities, check=_ebay_check)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (SHOPIFY, TCGPLAYER, EBAY)}
+"""Every platform the benchmark can drive, in the order its rows are printed."""
+
+
+def chosen() -> list[str]:
+    """``MERCATO_BENCH_MARKET_PLATFORMS`` (comma-separated), default every one."""
+    names = [n.strip() for n in os.environ.get("MERCATO_BENCH_MARKET_PLATFORMS",
+                                               ",".join(KINDS)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in KINDS]
+    if unknown or not names:
+        raise ValueError(f"MERCATO_BENCH_MARKET_PLATFORMS: unknown {unknown}; choose from "
+                         f"{sorted(KINDS)}")
+    return names
+
+
+@contextmanager
+def emulators(names: list[str]) -> Iterator[dict[str, Platform]]:
+    """The chosen emulators under their platforms' limits, each on its own uvicorn thread."""
+    states = {name: KINDS[name].start() for name in names}
     try:
         with ExitStack() as served:
-            yield {name: Platform(name, states[name], recorders[name],
-                                  served.enter_context(serve(recorders[name], name)))
-                   for name in PLATFORMS}
+            platforms = {}
+            for name in names:
+                kind = KINDS[name]
+                recorder = Recorder(kind.app(states[name]), kind.write)
+                platforms[name] = Platform(kind, states[name], recorder,
+                                           served.enter_context(serve(recorder, name)))
+            yield platforms
     finally:
-        shop.close()
+        for name, state in states.items():
+            KINDS[name].close(state)
 
 
 # -- setup --------------------------------------------------------------------------------------
@@ -300,24 +482,25 @@ class Market:
                            f"SKUs off per platform {off}")
 
 
-def make_cards(server: Server, skus: list[str]) -> None:
-    """One ``tcg-single`` card per SKU (Near Mint, non-foil, English), on all three."""
+def make_cards(server: Server, skus: list[str], channels: list[str]) -> None:
+    """One ``tcg-single`` card per SKU (Near Mint, non-foil, English), on every platform."""
     call(server, "POST", "/api/v1/product-types/install", {"set": "tcg"})
     for n, sku in enumerate(skus):
         call(server, "POST", "/api/v1/products", {
             "title": f"Bench card {n}", "product_type": "tcg-single", "status": "active",
-            "channels": list(PLATFORMS),
+            "channels": channels,
             "attributes": {**CARD_ATTRIBUTES, "collector_number": str(n + 1)},
             "variants": [{"sku": sku, "price": "1.00", "attributes": {
                 "condition": "NM", "finish": "nonfoil", "language": "EN"}}]})
 
 
-def connect(server: Server, platform: Platform, location: str, body: dict[str, Any]) -> None:
+def connect(server: Server, platform: Platform, location: str) -> None:
     platform.channel = call(server, "POST", "/api/v1/channels", {
         "name": f"{platform.name} bench", "kind": platform.name,
         "locations": [location]})["id"]
     call(server, "PUT", f"/api/v1/channels/{platform.channel}/connection",
-         {"kind": platform.name, "api_base": platform.url, **body})
+         {"kind": platform.name, "api_base": platform.url,
+          **platform.kind.connection(platform)})
 
 
 def start_job(server: Server, platform: Platform, kind: str) -> str:
@@ -327,45 +510,20 @@ def start_job(server: Server, platform: Platform, kind: str) -> str:
 
 def set_up(server: Server, platforms: dict[str, Platform], skus: list[str],
            pids: tuple[int, ...]) -> Market:
-    """Cards with stock, the three channels connected, every SKU linked on each, and every
+    """Cards with stock, every channel connected, every SKU linked on each, and every
     platform holding the stock: the rounds start from a quiet system."""
     location = call(server, "POST", "/api/v1/locations",
                     {"name": "Card shop", "code": "SHOP"})["id"]
-    make_cards(server, skus)
+    make_cards(server, skus, list(platforms))
     stock = {sku: START_UNITS + n % 13 for n, sku in enumerate(skus)}
     for first in range(0, len(skus), ADJUST_LINES):
         adjust(server, location, {s: stock[s] for s in skus[first:first + ADJUST_LINES]})
-    shop, tcg, bay = platforms["shopify"], platforms["tcgplayer"], platforms["ebay"]
-    tcg.state.add_category(1, "Magic", "Magic: The Gathering")
-    group = tcg.state.add_group(1, "Limited Edition Alpha", "LEA")
-    for n, sku in enumerate(skus):
-        made = shop.state.add_product(f"Bench card {n}", variants=[{"sku": sku,
-                                                                   "price": "1.00"}])
-        shop.ids[sku] = str(made["variants"][0]["inventory_item_id"])
-        card = tcg.state.add_product(group, f"Bench card {n}", str(n + 1), languages=(1,))
-        tcg.ids[sku] = tcg.state.find_sku(card["productId"], "NM", "Normal", "EN")
-    connect(server, shop, location, {
-        "mode": "channel", "account": SHOP_DOMAIN, "api_version": API_VERSION,
-        "credentials": {"access_token": ACCESS_TOKEN, "client_secret": CLIENT_SECRET}})
-    connect(server, tcg, location, {
-        "account": TCG_STORE_KEY,
-        "credentials": {"public_key": TCG_PUBLIC_KEY, "private_key": TCG_PRIVATE_KEY,
-                        "access_token": TCG_STORE_TOKEN},
-        "settings": {"rate_per_second": TCG_RATE}})
-    connect(server, bay, location, {
-        "account": "bench-seller",
-        "credentials": {"client_id": EBAY_CLIENT_ID, "client_secret": EBAY_CLIENT_SECRET,
-                        "refresh_token": EBAY_REFRESH_TOKEN},
-        "settings": {"fulfillment_policy_id": "6196932000", "payment_policy_id": "6196933000",
-                     "return_policy_id": "6196934000", "merchant_location_key": "shop"}})
-    for first in range(0, len(skus), 1000):
-        call(server, "PUT", f"/api/v1/channels/{tcg.channel}/mappings", {"mappings": [
-            {"resource": "variant", "local": sku, "remote_id": str(tcg.ids[sku])}
-            for sku in skus[first:first + 1000]]})
+    for platform in platforms.values():
+        platform.kind.list_skus(platform, skus)
+        connect(server, platform, location)
     started = time.monotonic()
-    jobs = {"shopify": start_job(server, shop, "product_import"),
-            "tcgplayer": start_job(server, tcg, "inventory_push"),
-            "ebay": start_job(server, bay, "product_export")}
+    jobs = {name: platform.kind.link(server, platform, skus)
+            for name, platform in platforms.items()}
     took: dict[str, float] = {}
     while len(took) < len(jobs):
         for name, job_id in jobs.items():
@@ -447,8 +605,9 @@ def change(market: Market, deltas: dict[str, int], cpu: Cpu, *, poll: float = PO
         writes[name] = [r for r in answered if r.write and 200 <= r.status < 300]
         others[name] = len(answered) - len(writes[name])
     return Round(sent, everywhere, arrival, window,
-                 {n: after.quantities[n] - before.quantities[n] for n in PLATFORMS}, writes,
-                 others, {n: after.throttled[n] - before.throttled[n] for n in PLATFORMS},
+                 {n: after.quantities[n] - before.quantities[n] for n in market.platforms},
+                 writes, others,
+                 {n: after.throttled[n] - before.throttled[n] for n in market.platforms},
                  len(want) - len(everywhere))
 
 
@@ -476,27 +635,22 @@ def _missing(count: int, where: str) -> str | None:
     return f"{count} SKUs not on {where} after {ARRIVAL_TIMEOUT:.0f} s" if count else None
 
 
-def capacity(name: str) -> str:
-    """What the platform's limit (or Mercato's own pace) allows, in quantities a second."""
-    if name == "shopify":
-        return (f"Shopify's refill allows {SHOPIFY_CAPACITY:,.0f} quantities/s (100 points/s, "
-                f"10 per mutation of up to 250)")
-    if name == "tcgplayer":
-        return f"TCGplayer allows {TCG_RATE:.0f} calls/s of one SKU = {TCG_RATE:.0f} quantities/s"
-    return (f"eBay sets no per-second limit; Mercato's client paces itself at "
-            f"{EBAY_CLIENT_RATE:.0f} calls/s of up to 25 = {EBAY_CLIENT_RATE * 25:.0f} "
-            f"quantities/s")
+def _every(names: list[str]) -> str:
+    return "all " + {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}.get(
+        len(names), str(len(names)))
 
 
 def rounds_rows(ctx: Context, market: Market, rounds: list[Round], cpu: Cpu) -> list[Row]:
     skus = len(market.current)
+    names = list(market.platforms)
+    every = _every(names)
     seconds = sum(r.sent.ended - r.sent.started for r in rounds)
     latency = [t for r in rounds for t in r.latency]
     missing = sum(r.missing for r in rounds)
     cores = cpu.cores()
     propagation = Row(ctx.benchmark, ctx.database, "propagation",
                       load_result(latency, len(latency), seconds, missing, cores,
-                                  _missing(missing, "all three")), 1)
+                                  _missing(missing, every)), 1)
     propagation.extra["setup"] = market.setup
     propagation.extra["rounds"] = [{
         "skus": skus, "seconds": r.sent.ended - r.sent.started, "sending_seconds":
@@ -509,21 +663,21 @@ def rounds_rows(ctx: Context, market: Market, rounds: list[Round], cpu: Cpu) -> 
                           "last_s": r.window[n], "quantities": r.quantities[n],
                           "write_calls": len(r.writes[n]), "other_requests": r.others[n],
                           "throttled": r.throttled[n],
-                          "writes_s": _writes(r, n)} for n in PLATFORMS}}
+                          "writes_s": _writes(r, n)} for n in names}}
         for r in rounds]
     propagation.extra["note"] = (
-        f"{skus:,} cards on Shopify, TCGplayer and eBay (linked in "
-        + ", ".join(f"{n} {market.setup[n]:.1f} s" for n in PLATFORMS)
+        f"{skus:,} cards on {', '.join(names)} (linked in "
+        + ", ".join(f"{n} {market.setup[n]:.1f} s" for n in names)
         + f"; all holding the stock {market.setup['settled']:.1f} s after the jobs started); "
         f"{len(rounds)} rounds of {skus:,} changes ({ADJUST_LINES} lines a request), sent in "
-        + ", ".join(f"{r.sent.sending:.1f}" for r in rounds) + " s, on all three in "
+        + ", ".join(f"{r.sent.sending:.1f}" for r in rounds) + f" s, on {every} in "
         + ", ".join(f"{r.sent.ended - r.sent.started:.1f}" for r in rounds)
-        + " s; latency to all three p50/p95/max per round "
+        + f" s; latency to {every} p50/p95/max per round "
         + ", ".join(_p(r.latency) for r in rounds) + " ms; by platform (pooled) "
-        + ", ".join(f"{n} {_p([t for r in rounds for t in r.arrival[n]])}" for n in PLATFORMS)
+        + ", ".join(f"{n} {_p([t for r in rounds for t in r.arrival[n]])}" for n in names)
         + " ms" + (f"; {missing} NEVER ARRIVED everywhere" if missing else ""))
     rows = [propagation]
-    for name in PLATFORMS:
+    for name in names:
         arrived = [t for r in rounds for t in r.arrival[name]]
         window = sum(r.window[name] for r in rounds)
         lost = len(rounds) * skus - len(arrived)
@@ -536,7 +690,8 @@ def rounds_rows(ctx: Context, market: Market, rounds: list[Round], cpu: Cpu) -> 
             + " s after each round's first request; req/s is SKUs arrived per second; "
             + _spread(arrived))
         rows.append(row)
-    for name in PLATFORMS:
+    for name in names:
+        kind = market.platforms[name].kind
         writes = [w for r in rounds for w in r.writes[name]]
         quantities = sum(r.quantities[name] for r in rounds)
         window = sum(r.window[name] for r in rounds)
@@ -551,15 +706,14 @@ def rounds_rows(ctx: Context, market: Market, rounds: list[Round], cpu: Cpu) -> 
             "quantities_per_s": quantities / window if window else 0.0,
             "calls_per_s": len(writes) / window if window else 0.0,
             "mean_batch": quantities / len(writes) if writes else 0.0}
-        refusal = "THROTTLED or 429" if name == "shopify" else "429"
         row.extra["note"] = (
             f"{quantities:,} quantities in {len(writes)} write calls (mean "
             f"{row.extra['push']['mean_batch']:.1f} per call) over {window:.1f} s = "
             f"{row.extra['push']['quantities_per_s']:.1f} quantities/s, "
             f"{row.extra['push']['calls_per_s']:.2f} calls/s; {others} other requests; "
-            f"{refusal}: {throttled}; writes from-to (s after each round's first request) "
+            f"{kind.refusal}: {throttled}; writes from-to (s after each round's first request) "
             + ", ".join("-".join(f"{t:.1f}" for t in _writes(r, name)) for r in rounds)
-            + f"; {capacity(name)}; latencies are the platform's time per write call")
+            + f"; {kind.capacity}; latencies are the platform's time per write call")
         rows.append(row)
     return rows
 
@@ -579,6 +733,7 @@ def single_change(ctx: Context, market: Market) -> Row:
     pace = random.Random(7919)  # spacing, not security
     cpu = Cpu(market.pids)
     done: list[Round] = []
+    every = _every(list(market.platforms))
     started = time.monotonic()
     for n in range(SINGLE_CHANGES):
         done.append(change(market, {sku: 1 if n % 2 == 0 else -1}, cpu, poll=SINGLE_POLL))
@@ -588,19 +743,88 @@ def single_change(ctx: Context, market: Market) -> Row:
     missing = sum(r.missing for r in done)
     row = Row(ctx.benchmark, ctx.database, "single_change",
               load_result(latency, len(latency), seconds, missing, cpu.cores(),
-                          _missing(missing, "all three")), 1)
-    by_platform = {n: [t for r in done for t in r.arrival[n]] for n in PLATFORMS}
+                          _missing(missing, every)), 1)
+    by_platform = {n: [t for r in done for t in r.arrival[n]] for n in market.platforms}
     row.extra["platforms"] = {n: {"p50_ms": percentile(sorted(v), 0.5) * 1000,
                                   "p95_ms": percentile(sorted(v), 0.95) * 1000,
                                   "max_ms": max(v, default=0) * 1000}
                               for n, v in by_platform.items()}
     row.extra["note"] = (
         f"one SKU changed alone {SINGLE_CHANGES} times ({SINGLE_GAP[0]}-{SINGLE_GAP[1]} s "
-        f"apart after it reached all three, polled every {SINGLE_POLL * 1000:.0f} ms): to all "
-        f"three {_spread(latency)}; p50/p95/max by platform "
+        f"apart after it reached {every}, polled every {SINGLE_POLL * 1000:.0f} ms): to "
+        f"{every} {_spread(latency)}; p50/p95/max by platform "
         + ", ".join(f"{n} {_p(v)}" for n, v in by_platform.items())
         + " ms; req/s is changes over the whole case, gaps included")
     return row
+
+
+def order_ingestion(ctx: Context, market: Market, per_platform: int) -> list[Row]:
+    """``per_platform`` buyers' orders (one unit of a SKU each, the SKUs in turn) made on
+    every platform that sells, then every one's ``order_pull`` started at once: orders in
+    Mercato per second of each pull, and of all of them together. Mercato's number of each
+    SKU then falls by the units sold, which every platform is then pushed."""
+    sellers = {n: p for n, p in market.platforms.items() if p.kind.sell is not None}
+    if not sellers:
+        return []
+    server, skus = market.server, list(market.current)
+    sold: dict[str, int] = {}
+    made: dict[str, list[str]] = {}
+    for name, platform in sellers.items():
+        sell = platform.kind.sell
+        assert sell is not None
+        made[name] = []
+        for n in range(per_platform):
+            sku = skus[n % len(skus)]
+            made[name].append(sell(platform, sku))
+            sold[sku] = sold.get(sku, 0) + 1
+    cpu = Cpu(market.pids)
+    started = time.monotonic()
+    jobs = {name: start_job(server, platform, "order_pull")
+            for name, platform in sellers.items()}
+    took: dict[str, float] = {}
+    statuses: dict[str, dict[str, Any]] = {}
+    while len(took) < len(jobs) and time.monotonic() - started < LINK_TIMEOUT:
+        for name, job_id in jobs.items():
+            if name not in took:
+                job = call(server, "GET", f"/api/v1/sync-jobs/{job_id}")
+                if job["status"] not in ("queued", "running"):
+                    took[name], statuses[name] = time.monotonic() - started, job
+        time.sleep(0.05)
+    seconds = max(took.values(), default=LINK_TIMEOUT)
+    rows: list[Row] = []
+    total = 0
+    wrong: list[str] = []
+    for name, platform in sellers.items():
+        orders = call(server, "GET", f"/api/v1/orders?channel={platform.channel}&limit=250")
+        got = {o.get("external_id") for o in orders["items"]}
+        missing = [o for o in made[name] if o not in got]
+        total += len(made[name]) - len(missing)
+        job = statuses.get(name, {"status": "still running", "failed": 0})
+        if missing or job["status"] != "succeeded":
+            wrong.append(f"{name}: job {job['status']}, {len(missing)} orders not in Mercato "
+                         f"(e.g. {missing[:3]})")
+        row = Row(ctx.benchmark, ctx.database, f"orders_{name}",
+                  load_result([took.get(name, seconds)], len(made[name]) - len(missing),
+                              took.get(name, seconds), len(missing), cpu.cores(),
+                              f"{len(missing)} orders not ingested" if missing else None), 1)
+        row.extra["note"] = (
+            f"{len(made[name])} orders made on {name}, pulled by one order_pull in "
+            f"{took.get(name, seconds):.2f} s (latency = the job's time) = "
+            f"{(len(made[name]) - len(missing)) / took.get(name, seconds):.1f} orders/s; "
+            f"job {job['status']}")
+        rows.append(row)
+    together = Row(ctx.benchmark, ctx.database, "order_ingestion",
+                   load_result(list(took.values()), total, seconds,
+                               sum(len(v) for v in made.values()) - total, cpu.cores(),
+                               "; ".join(wrong) or None), 1)
+    together.extra["note"] = (
+        f"{sum(len(v) for v in made.values())} orders on {', '.join(sellers)} "
+        f"({per_platform} each), their pulls started at once, all in Mercato after "
+        f"{seconds:.2f} s = {total / seconds:.1f} orders/s; "
+        + ("every order ingested once" if not wrong else "MISSING: " + "; ".join(wrong)))
+    for sku, units in sold.items():
+        market.current[sku] -= units
+    return [together, *rows]
 
 
 # -- checks -------------------------------------------------------------------------------------
@@ -609,7 +833,7 @@ def check(market: Market) -> tuple[dict[str, Any], list[str]]:
     """Every platform against Mercato's channel availability and the benchmark's changes."""
     server = market.server
     wrong: list[str] = []
-    found: dict[str, Any] = {"skus": len(market.current)}
+    found: dict[str, Any] = {"skus": len(market.current), "platforms": list(market.platforms)}
     for name, platform in market.platforms.items():
         channel = platform.channel
         held = {sku: platform.read(sku) for sku in market.current}
@@ -623,22 +847,17 @@ def check(market: Market) -> tuple[dict[str, Any], list[str]]:
         mapped = {m["sku"] for m in mappings}
         unmapped = [s for s in market.current if s not in mapped]
         unsynced = [m["sku"] for m in mappings if not m["in_sync"] or m["push_error"]]
-        offer_off: list[str] = []
-        if name == "ebay":
-            with platform.state.lock:
-                offer_off = [s for s in market.current if any(
-                    o.get("availableQuantity") != held[s]
-                    for o in platform.state.offers_of(s))]
         jobs = call(server, "GET", f"/api/v1/channels/{channel}/sync-jobs?limit=500")
         failed = [j for j in jobs if j["status"] == "failed"]
         connection = call(server, "GET", f"/api/v1/channels/{channel}/connection")
         health = connection["health"]
         for label, bad in (("emulator number differs from the change", off),
                            ("channel availability differs from the emulator", mercato_off),
-                           ("not mapped", unmapped), ("not in sync or push_error", unsynced),
-                           ("offer quantity differs from the item", offer_off)):
+                           ("not mapped", unmapped), ("not in sync or push_error", unsynced)):
             if bad:
                 wrong.append(f"{name}: {len(bad)} SKUs {label} (e.g. {bad[:3]})")
+        own = platform.kind.check(platform, held)
+        wrong.extend(own)
         if failed:
             wrong.append(f"{name}: {len(failed)} sync jobs failed: {failed[0].get('error')}")
         if health["status"] != "ok" or connection["pending_pushes"]:
@@ -646,7 +865,7 @@ def check(market: Market) -> tuple[dict[str, Any], list[str]]:
                          f"{connection['pending_pushes']} pending")
         found[name] = {"emulator_off": len(off), "availability_off": len(mercato_off),
                        "unmapped": len(unmapped), "not_in_sync": len(unsynced),
-                       "offer_off": len(offer_off), "jobs": len(jobs),
+                       "own_checks": own, "jobs": len(jobs),
                        "jobs_failed": len(failed), "health": health["status"],
                        "pending_pushes": connection["pending_pushes"]}
     found["exact"] = not wrong
@@ -657,8 +876,9 @@ def attach(row: Row, found: dict[str, Any], wrong: list[str]) -> None:
     """The checks on ``row``: in its note, and in its errors column when anything is off."""
     row.extra["check"] = found
     row.extra["note"] += (
-        f"; check: {found['skus']:,} SKUs x 3 platforms, emulator = changes = channel "
-        f"availability, all mapped and in_sync, eBay offers = items, no job failed, health "
+        f"; check: {found['skus']:,} SKUs x {len(found['platforms'])} platforms, emulator = "
+        f"changes = channel availability, all mapped and in_sync, eBay offers = items, no job "
+        f"failed, health "
         f"ok, nothing pending: " + ("exact" if not wrong else "MISMATCH: " + "; ".join(wrong)))
     if wrong:
         result = row.result
@@ -668,22 +888,26 @@ def attach(row: Row, found: dict[str, Any], wrong: list[str]) -> None:
 
 
 @register("marketplaces", uses_ceilings=False,
-          description="Shopify, TCGplayer and eBay at once against their emulators: stock "
-                      "change -> all three (p50/p95), quantities pushed/s per platform")
+          description="Every marketplace at once against its emulator (Shopify, TCGplayer, "
+                      "eBay, ...): stock change -> all (p50/p95), quantities pushed/s per "
+                      "platform")
 def marketplaces(ctx: Context) -> list[Row]:
     count = int(os.environ.get("MERCATO_BENCH_MARKET_SKUS", "100"))
     rounds = int(os.environ.get("MERCATO_BENCH_MARKET_ROUNDS", "3"))
-    if rounds + SINGLE_CHANGES + 1 >= EBAY_REVISION_LIMIT:
+    orders = int(os.environ.get("MERCATO_BENCH_MARKET_ORDERS", "100"))
+    names = chosen()
+    if "ebay" in names and rounds + SINGLE_CHANGES + 1 >= EBAY_REVISION_LIMIT:
         raise ValueError(f"{rounds} rounds would reach eBay's {EBAY_REVISION_LIMIT} "
                          "revisions a listing a day")
     skus = [f"{PREFIX}-{n}" for n in range(count)]
-    with stack(ctx.database) as s, emulators() as platforms, \
+    with stack(ctx.database) as s, emulators(names) as platforms, \
             running_worker(s.database_url) as worker:
         market = set_up(s.server, platforms, skus, (*s.server.pids, worker.pid))
         rows = propagation(ctx, market, rounds)
         single = single_change(ctx, market)
+        ingested = order_ingestion(ctx, market, orders)
         market.settle()
         attach(rows[0], *check(market))
         if worker.poll() is not None:
             raise RuntimeError(f"mercato worker exited with {worker.returncode}")
-        return [*rows, single]
+        return [*rows, single, *ingested]

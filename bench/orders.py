@@ -121,9 +121,9 @@ def ledger(database_url: str, org_id: str, prefix: str, sku_prefix: str, skus: i
             on_hand = session.scalar(select(func.coalesce(func.sum(StockLevel.on_hand), 0))
                                      .where(StockLevel.variant_id.in_(variants)))
             problems = verify(session)
-        return Ledger(set(ids), len(ids), int(twins or 0), int(order_units or 0),
-                      int(sold or 0), int(held or 0), skus * SKU_UNITS - int(on_hand or 0),
-                      int(oversold or 0), len(problems))
+        return Ledger({i for i in ids if i is not None}, len(ids), int(twins or 0),
+                      int(order_units or 0), int(sold or 0), int(held or 0),
+                      skus * SKU_UNITS - int(on_hand or 0), int(oversold or 0), len(problems))
     finally:
         db.dispose()
 
