@@ -67,9 +67,11 @@ def product(client: TestClient, org: Org, server: AmazonServer | None, *,
             price: str = "12.50", listed: bool = True) -> str:
     """A product published everywhere; listed on Amazon (an offer of the same SKU) unless
     ``listed`` is false. Its SKU."""
+    client.post("/api/v1/product-types/install", headers=org.headers, json={"set": "tcg"})
     sku = f"AMZ-{new_id()[-10:]}"
     response = client.post("/api/v1/products", headers=org.headers, json={
         "title": f"Booster box {sku[-4:]}", "status": "active",
+        "product_type": "accessory",
         "variants": [{"sku": sku, "price": price}]})
     assert response.status_code == 201, response.text
     if listed and server is not None:
