@@ -559,6 +559,13 @@ class AmazonEmulator:
             self.items[order_id] = items
             return _copy(order)
 
+    def forget_orders(self) -> None:
+        """Drop every order (a test module sharing one emulator starts each test afresh)."""
+        with self.lock:
+            self.orders.clear()
+            self.items.clear()
+            self.packages.clear()
+
     def _touch(self, order: dict[str, Any]) -> None:
         order["LastUpdateDate"] = iso(dt.datetime.now(dt.UTC))
 
