@@ -39,11 +39,13 @@ def test_import_links_each_sku_to_its_listing_and_names_the_ones_amazon_lacks(
     made = linked(client, org, db, amazon, [(listed, 4), (missing, 2)])
     assert made["job"]["status"] == "completed_with_errors"
     [error] = made["job"]["errors"]
-    assert missing in error["item"] and "no listing" in error["message"]
+    assert missing in error["item"]
+    assert "no listing" in error["message"]
     [shown] = mappings(client, org, made["channel"]["id"])
     assert (shown["sku"], shown["remote_id"]) == (listed, listed)
     assert shown["remote_extra"] == amazon.state.listings[listed]["asin"]
-    assert shown["in_sync"] and shown["remote_quantity"] == 4
+    assert shown["in_sync"]
+    assert shown["remote_quantity"] == 4
     assert amazon.state.quantity(listed) == 4
     assert made["connection"]["account"] == "A2TESTSELLER01"  # a seller id is uppercase
 
@@ -78,7 +80,8 @@ def test_many_changes_at_once_go_as_one_listings_feed_and_a_refused_sku_fails_al
     assert [(f["feedType"], f["processingStatus"]) for f in new] == [
         ("JSON_LISTINGS_FEED", "DONE")]
     shown = {m["sku"]: m for m in mappings(client, org, made["channel"]["id"])}
-    assert shown[skus[0]]["push_error"] is None and shown[skus[0]]["remote_quantity"] == 6
+    assert shown[skus[0]]["push_error"] is None
+    assert shown[skus[0]]["remote_quantity"] == 6
     assert "4000001" in shown[skus[2]]["push_error"]
 
 

@@ -197,7 +197,8 @@ def test_a_listings_feed_runs_asynchronously_and_reports_each_message(
         time.sleep(0.05)
         seen.append(http.get(f"/feeds/2021-06-30/feeds/{feed_id}", headers=auth).json()
                     ["processingStatus"])
-    assert "IN_PROGRESS" in seen and seen[-1] == "DONE"
+    assert "IN_PROGRESS" in seen
+    assert seen[-1] == "DONE"
     assert state.quantity("EMU-FEED-1") == 8
     done = http.get(f"/feeds/2021-06-30/feeds/{feed_id}", headers=auth).json()
     result = http.get(f"/feeds/2021-06-30/documents/{done['resultFeedDocumentId']}",
@@ -210,7 +211,7 @@ def test_a_listings_feed_runs_asynchronously_and_reports_each_message(
 
 def test_the_buyer_side_orders_cancels_and_shows_quantities(
         amazon: tuple[Any, TestClient]) -> None:
-    state, http = amazon
+    _state, http = amazon
     http.post("/_emulator/listings", json={"sku": "EMU-BUY", "quantity": 4})
     made = http.post("/_emulator/orders", json={"lines": [{"sku": "EMU-BUY", "quantity": 3}]})
     assert made.status_code == 201

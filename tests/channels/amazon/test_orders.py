@@ -104,7 +104,8 @@ def test_orders_are_pulled_with_their_buyer_page_by_page_once_each(
     queries = amazon.state.order_queries[-2:]
     assert (queries[0]["MaxResultsPerPage"], queries[0]["LastUpdatedAfter"]) == (
         "2", "2000-01-01T00:00:00Z")
-    assert "NextToken" in queries[1] and "LastUpdatedAfter" not in queries[1]
+    assert "NextToken" in queries[1]
+    assert "LastUpdatedAfter" not in queries[1]
     found = orders_of(client, org, channel_id)
     assert len(found) == 4
     assert len({o["external_id"] for o in found}) == 4
