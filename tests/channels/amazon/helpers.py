@@ -44,8 +44,8 @@ class AmazonServer:
         self.server.__exit__(*exc)
 
 
-def connect(client: TestClient, org: Org, server: AmazonServer,
-            **settings: Any) -> dict[str, Any]:
+def connect(client: TestClient, org: Org, server: AmazonServer, *,
+            account: str = SELLER.lower(), **settings: Any) -> dict[str, Any]:
     """An ``amazon`` channel over a new location, connected to the emulator."""
     location = make_location(client, org)["id"]
     response = client.post("/api/v1/channels", headers=org.headers, json={
@@ -53,7 +53,7 @@ def connect(client: TestClient, org: Org, server: AmazonServer,
     assert response.status_code == 201, response.text
     channel = response.json()
     response = client.put(f"/api/v1/channels/{channel['id']}/connection", headers=org.headers,
-                          json={"kind": "amazon", "account": SELLER.lower(),
+                          json={"kind": "amazon", "account": account,
                                 "api_base": server.url,
                                 "credentials": {"client_id": CLIENT_ID,
                                                 "client_secret": CLIENT_SECRET,
