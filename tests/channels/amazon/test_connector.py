@@ -166,3 +166,20 @@ def test_a_revoked_refresh_token_shows_as_an_auth_failure(
     assert "invalid_grant" in failed["error"]
     health = connection(client, org, made["channel"]["id"])["health"]
     assert (health["status"], health["last_error_kind"]) == ("failing", "auth")
+
+
+def test_tokens_come_from_login_with_amazon_for_every_amazon_host_and_else_from_api_base(
+) -> None:
+    from mercato.channels.amazon.client import LWA_HOST, lwa_base
+    from mercato.channels.registry import ConnectionConfig
+
+    def config(api_base: str | None) -> ConnectionConfig:
+        return ConnectionConfig("c", "o", "ch", "amazon", "channel", "A2SELLER", "2021-08-01",
+                                api_base, {}, {})
+
+    assert lwa_base(config(None)) == LWA_HOST
+    assert lwa_base(config("https://sellingpartnerapi-eu.amazon.com")) == LWA_HOST
+    assert lwa_base(config("https://sandbox.sellingpartnerapi-na.amazon.com/")) == LWA_HOST
+    assert lwa_base(config("http://127.0.0.1:8005/")) == "http://127.0.0.1:8005"
+    assert lwa_base(config("https://evil-amazon.com.example")) \
+        == "https://evil-amazon.com.example"

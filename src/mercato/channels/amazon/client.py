@@ -3,11 +3,12 @@ API, the Feeds API and the Orders API (v0).
 
 An access token is minted from the seller's refresh token (``POST /auth/o2/token``, grant
 ``refresh_token`` with the app's client id and secret in the form) at Login with Amazon —
-``https://api.amazon.com``, or the connection's ``api_base`` when it has one (the emulator
-serves both) — and sent as ``x-amz-access-token``. It lives an hour; it is renewed a minute
-before it expires, kept in the process and, sealed, in the connection's credentials
-(``access_token``, ``access_token_expires_at``). A 403 ``Unauthorized`` (SP-API's answer to
-an expired or revoked token) renews it once; a second one is an AUTH error.
+``https://api.amazon.com`` for every region, or the connection's ``api_base`` when that is
+not an Amazon host (the emulator serves both) — and sent as ``x-amz-access-token``. It lives
+an hour; it is renewed a minute before it expires, kept in the process and, sealed, in the
+connection's credentials (``access_token``, ``access_token_expires_at``). A 403
+``Unauthorized`` (SP-API's answer to an expired or revoked token) renews it once; a second
+one is an AUTH error.
 
 Each SP-API operation has its own token bucket (its rate and burst from Amazon's default
 usage plans); the rate each answer's ``x-amzn-RateLimit-Limit`` header gives replaces the
@@ -77,6 +78,17 @@ def error_messages(body: Any) -> str:
     return "; ".join(parts)
 
 
+def lwa_base(config: ConnectionConfig) -> str:
+    """Where access tokens are minted: Login with Amazon for Amazon's own hosts (every
+    region's SP-API and its sandbox), else the ``api_base`` (the emulator serves both)."""
+    if not config.api_base:
+        return LWA_HOST
+    host = httpx.URL(config.api_base).host.lower()
+    if host == "amazon.com" or host.endswith(".amazon.com"):
+        return LWA_HOST
+    return config.api_base.rstrip("/")
+
+
 class OperationBuckets:
     """A limiter with one token bucket per SP-API operation of a connection: the operation
     in hand is the one ``AmazonClient.call`` names."""
@@ -118,7 +130,7 @@ class AmazonClient:
             retry=retry or RetryPolicy(attempts=6, base=0.2, cap=10.0), timeout=30.0,
             transport=transport, headers={"Accept": "application/json",
                                           "User-Agent": "Mercato/1.0 (Language=Python)"})
-        self.lwa = ApiClient((config.api_base or LWA_HOST).rstrip("/"),
+        self.lwa = ApiClient(lwa_base(config),
                              retry=RetryPolicy(attempts=3, base=0.2, cap=5.0), timeout=30.0,
                              transport=transport)
         self.files = ApiClient("", retry=RetryPolicy(attempts=3, base=0.2, cap=5.0),
