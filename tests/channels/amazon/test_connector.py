@@ -183,3 +183,35 @@ def test_tokens_come_from_login_with_amazon_for_every_amazon_host_and_else_from_
     assert lwa_base(config("http://127.0.0.1:8005/")) == "http://127.0.0.1:8005"
     assert lwa_base(config("https://evil-amazon.com.example")) \
         == "https://evil-amazon.com.example"
+
+
+def test_a_feed_still_processing_leaves_the_numbers_due_until_amazon_is_done(
+        client: TestClient, org: Org, db: Database, amazon: AmazonServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mercato.channels.amazon import sync
+    from tests.channels.helpers import wait_for
+
+    skus = [product(client, org, amazon) for _ in range(2)]
+    made = linked(client, org, db, amazon, [(sku, 1) for sku in skus], feed_threshold=2)
+    feeds = len(amazon.state.feeds)
+    monkeypatch.setattr(sync, "FEED_WAIT", 0.05)
+    amazon.state.feed_delay = 1.0
+    try:
+        for sku in skus:
+            receive(client, org, sku, made["location"], 2)
+        settle(db, org)
+        [slow] = list(amazon.state.feeds.values())[feeds:]
+        shown = mappings(client, org, made["channel"]["id"])
+        assert not any(m["in_sync"] for m in shown)  # still due
+        assert "still processing" in connection(client, org, made["channel"]["id"])[
+            "health"]["last_error"]
+        settle(db, org)  # the next round waits for that feed: no second one
+        assert len(amazon.state.feeds) == feeds + 1
+        wait_for(lambda: amazon.state.quantities() and slow["processingStatus"] == "DONE")
+    finally:
+        amazon.state.feed_delay = 0.2
+    monkeypatch.setattr(sync, "FEED_WAIT", 20.0)
+    settle(db, org)
+    assert [amazon.state.quantity(s) for s in skus] == [3, 3]
+    assert len(amazon.state.feeds) == feeds + 2  # the latest numbers, sent again once
+    assert all(m["in_sync"] for m in mappings(client, org, made["channel"]["id"]))

@@ -201,3 +201,16 @@ def test_orders_are_pulled_on_a_default_schedule_unless_the_connection_sets_its_
                   schedules={"order_pull": 0})
     assert schedule_order_pulls(db, organization_id=org.id) == 0
     assert jobs_of(client, org, off["channel"]["id"], "order_pull") == []
+
+
+def test_a_pending_order_is_taken_once_amazon_has_the_money(
+        client: TestClient, org: Org, db: Database, amazon: AmazonServer) -> None:
+    sku = product(client, org, amazon, price="8.00")
+    made = linked(client, org, db, amazon, [(sku, 5)])
+    placed = amazon.state.place_order([{"sku": sku, "quantity": 1}], status="Pending")
+    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert orders_of(client, org, made["channel"]["id"]) == []
+    amazon.state.orders[placed["AmazonOrderId"]]["OrderStatus"] = "Unshipped"
+    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    [order] = orders_of(client, org, made["channel"]["id"])
+    assert order["external_id"] == placed["AmazonOrderId"]
