@@ -586,6 +586,7 @@ def demo(
     cards = _demo_stripe(settings, base, host, port + 2)
     tcg = _demo_tcgplayer(settings, host, port + 3)
     bay = _demo_ebay(settings, base, host, port + 4)
+    amz = _demo_amazon(settings, host, port + 5)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
@@ -616,6 +617,12 @@ def demo(
         f"             curl -s -X POST {bay}/_emulator/orders -H 'content-type: "
         f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-CHARIZARD-NM\", "
         f"\"quantity\": 1}}]}}'\n"
+        f"  Amazon:    an emulated SP-API seller at {amz} is connected (channel 'Amazon "
+        f"(emulated)'): sealed products\n             linked to its listings, stock pushed; "
+        f"a buyer's order is pulled within 10 minutes (or run Pull orders):\n"
+        f"             curl -s -X POST {amz}/_emulator/orders -H 'content-type: "
+        f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-BLB-BOX\", "
+        f"\"quantity\": 1}}]}}'\n"
     )
     _run_server(host, port, 1, run_worker=True)
 
@@ -644,6 +651,12 @@ def _demo_ebay(settings: Settings, base: str, host: str, port: int) -> str:
     from mercato.channels.ebay.demo import seed
 
     return seed(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
+
+
+def _demo_amazon(settings: Settings, host: str, port: int) -> str:
+    from mercato.channels.amazon.demo import seed
+
+    return seed(settings, _demo_org_id(settings), host, port)
 
 
 def _demo_tcgplayer(settings: Settings, host: str, port: int) -> str:

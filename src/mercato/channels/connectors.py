@@ -6,6 +6,7 @@ adds a connector the same way: a module in ``settings.extensions`` that calls
 
 from __future__ import annotations
 
+import mercato.channels.amazon.sync
 import mercato.channels.binderpos
 import mercato.channels.ebay.sync
 import mercato.channels.shopify.sync

@@ -1,0 +1,1 @@
+"""The Amazon Selling Partner API connector (see ``sync``)."""
