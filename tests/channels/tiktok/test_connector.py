@@ -49,7 +49,8 @@ def test_skus_are_linked_by_seller_sku_and_stock_changes_reach_tiktok(
     shown = {m["sku"]: m for m in mappings(client, org, made["channel"]["id"])}
     assert shown[first]["remote_id"] == sku["id"]
     assert shown[first]["remote_extra"] == f"{product['id']}/{WAREHOUSE}"
-    assert shown[first]["in_sync"] and shown[first]["remote_quantity"] == 5
+    assert shown[first]["in_sync"]
+    assert shown[first]["remote_quantity"] == 5
     assert tts.state.quantities()[first] == {WAREHOUSE: 5, "7068517275539719943": 0}
     before = len(tts.state.inventory_updates)
     receive(client, org, first, made["location"], -2)
@@ -137,7 +138,8 @@ def test_an_expired_token_is_renewed_once_and_the_rotated_pair_sealed(
     assert tts.state.quantity(sku) == 3
     assert tts.state.refreshes == refreshes + 1
     shown = connection(client, org, channel_id)
-    assert "access_token" in shown["credentials"] and shown["health"]["status"] == "ok"
+    assert "access_token" in shown["credentials"]
+    assert shown["health"]["status"] == "ok"
 
 
 def test_a_token_about_to_expire_is_renewed_before_it_is_used(

@@ -65,7 +65,8 @@ def test_a_signed_call_answers_in_tiktoks_envelope(tts: tuple[Any, TestClient]) 
     [sku] = product["skus"]
     assert sku["seller_sku"] == "PIKA-NM"
     assert sku["inventory"] == [{"warehouse_id": "7068517275539719942", "quantity": 4}]
-    assert body["data"]["total_count"] == 1 and body["data"]["next_page_token"] == ""
+    assert body["data"]["total_count"] == 1
+    assert body["data"]["next_page_token"] == ""
 
 
 def test_a_bad_signature_is_refused_with_106001(tts: tuple[Any, TestClient]) -> None:
@@ -110,7 +111,8 @@ def test_unknown_and_expired_tokens_and_a_missing_shop_cipher(
         tts: tuple[Any, TestClient]) -> None:
     state, http = tts
     unknown = call(http, "POST", SEARCH, {"page_size": "5"}, {}, token="TTP_nope").json()
-    assert unknown["code"] == 36009004 and "x-tts-access-token" in unknown["message"]
+    assert unknown["code"] == 36009004
+    assert "x-tts-access-token" in unknown["message"]
     state.access_tokens["TTP_old"] = state.now() - 1
     expired = call(http, "POST", SEARCH, {"page_size": "5"}, {}, token="TTP_old").json()
     assert expired["code"] == 105002
@@ -128,10 +130,12 @@ def test_refresh_rotates_the_pair_and_spends_the_old_refresh_token() -> None:
     first = http.get("/api/v2/token/refresh", params=params).json()
     assert first["code"] == 0
     data = first["data"]
-    assert data["access_token"] != "TTP_access" and data["refresh_token"] != "TTP_refresh"
+    assert data["access_token"] != "TTP_access"
+    assert data["refresh_token"] != "TTP_refresh"
     assert abs(data["access_token_expire_in"] - (time.time() + 60)) < 5  # a unix time
     again = http.get("/api/v2/token/refresh", params=params).json()
-    assert again["code"] != 0 and "refresh_token" in again["message"]
+    assert again["code"] != 0
+    assert "refresh_token" in again["message"]
     assert call(http, "POST", SEARCH, {"page_size": "1"}, {},
                 token=data["access_token"]).json()["code"] == 0
     state.advance(61)
