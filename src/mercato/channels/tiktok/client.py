@@ -69,11 +69,16 @@ AUTH_WORDS = ("access_token", "access-token", "`sign`", "signature", "timestamp"
 _tokens: dict[str, tuple[str, float, str]] = {}
 """Per process: a connection's access token, its expiry (epoch seconds), the refresh token
 that goes with it."""
+_replaced: dict[str, set[str]] = {}
+"""Per process: the access tokens a connection's renewals replaced (a configuration read
+before a renewal still names one; any other token was set since, by a reconnect or another
+worker, and wins over the cache)."""
 _buckets: dict[str, TokenBucket] = {}
 
 
 def forget_tokens(connection_id: str) -> None:
     _tokens.pop(connection_id, None)
+    _replaced.pop(connection_id, None)
 
 
 def sign(app_secret: str, path: str, params: dict[str, str], body: bytes = b"") -> str:
@@ -162,9 +167,10 @@ class TiktokClient:
 
     def _current(self) -> tuple[str, float, str]:
         cached = _tokens.get(self.config.id)
-        if cached is not None:
-            return cached
         secrets = self.config.secrets
+        if cached is not None and (secrets["access_token"] == cached[0] or secrets[
+                "access_token"] in _replaced.get(self.config.id, set())):
+            return cached
         try:
             expires = float(secrets.get("access_token_expires_at") or 0)
         except ValueError:
@@ -196,6 +202,7 @@ class TiktokClient:
             sealed = self._sealed()
             if sealed.get("refresh_token") and sealed["refresh_token"] != refresh_token:
                 # another worker renewed the pair first: use what it sealed
+                _replaced.setdefault(self.config.id, set()).add(self._current()[0])
                 _tokens[self.config.id] = (sealed["access_token"], float(
                     sealed.get("access_token_expires_at") or 0), sealed["refresh_token"])
                 return sealed["access_token"]
@@ -207,6 +214,7 @@ class TiktokClient:
         token = str(data["access_token"])
         expires = float(data.get("access_token_expire_in") or 0) or time.time() + 86_400
         renewed = str(data.get("refresh_token") or refresh_token)
+        _replaced.setdefault(self.config.id, set()).add(self._current()[0])
         _tokens[self.config.id] = (token, expires, renewed)
         if self.db is not None:
             from mercato.channels.service import save_secrets
