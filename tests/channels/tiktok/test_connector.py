@@ -17,6 +17,7 @@ from mercato.core.db import Database
 from mercato.core.secrets import Vault
 from tests.channels.helpers import job, settle, start_job
 from tests.channels.tiktok.helpers import (
+    OTHER_WAREHOUSE,
     WAREHOUSE,
     TiktokServer,
     connect,
@@ -48,10 +49,10 @@ def test_skus_are_linked_by_seller_sku_and_stock_changes_reach_tiktok(
     product, sku = tts.state.sku(first)
     shown = {m["sku"]: m for m in mappings(client, org, made["channel"]["id"])}
     assert shown[first]["remote_id"] == sku["id"]
-    assert shown[first]["remote_extra"] == f"{product['id']}/{WAREHOUSE}"
+    assert shown[first]["remote_extra"] == f"{product['id']}/{WAREHOUSE},{OTHER_WAREHOUSE}"
     assert shown[first]["in_sync"]
     assert shown[first]["remote_quantity"] == 5
-    assert tts.state.quantities()[first] == {WAREHOUSE: 5, "7068517275539719943": 0}
+    assert tts.state.quantities()[first] == {WAREHOUSE: 5, OTHER_WAREHOUSE: 0}
     before = len(tts.state.inventory_updates)
     receive(client, org, first, made["location"], -2)
     receive(client, org, second, made["location"], -1)
@@ -65,14 +66,14 @@ def test_skus_are_linked_by_seller_sku_and_stock_changes_reach_tiktok(
 def test_a_refused_sku_fails_alone_and_the_warehouse_setting_is_used(
         client: TestClient, org: Org, db: Database, tts: TiktokServer) -> None:
     made, (good, gone) = linked(client, org, db, tts, units=3, count=2,
-                                warehouse_id="7068517275539719943")
+                                warehouse_id=OTHER_WAREHOUSE)
     product, _ = tts.state.sku(gone)
-    assert tts.state.quantities()[good]["7068517275539719943"] == 3
+    assert tts.state.quantities()[good] == {OTHER_WAREHOUSE: 3, WAREHOUSE: 0}
     product["skus"] = [s for s in product["skus"] if s["seller_sku"] != gone]  # deleted there
     receive(client, org, good, made["location"], 1)
     receive(client, org, gone, made["location"], 1)
     settle(db, org)
-    assert tts.state.quantities()[good]["7068517275539719943"] == 4
+    assert tts.state.quantities()[good][OTHER_WAREHOUSE] == 4
     shown = {m["sku"]: m for m in mappings(client, org, made["channel"]["id"])}
     assert shown[good]["push_error"] is None
     assert "12052031" in shown[gone]["push_error"]

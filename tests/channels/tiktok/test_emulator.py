@@ -168,3 +168,18 @@ def test_an_order_takes_units_and_its_webhook_is_signed_as_documented(
     cancelled = http.post(f"/_emulator/orders/{order['id']}/cancel").json()
     assert cancelled["status"] == "CANCELLED"
     assert http.get("/_emulator/inventory").json()["PIKA-NM"] == {WAREHOUSE: 4}
+
+
+def test_an_inventory_update_must_name_every_warehouse_of_a_multi_warehouse_sku() -> None:
+    state, http = emulator(warehouses=("W1", "W2"))
+    product = state.add_product("Slab", [{"seller_sku": "SLAB", "quantity": 1,
+                                          "warehouse_ids": ["W1", "W2"]}])
+    path = f"/product/202309/products/{product['id']}/inventory/update"
+    sku_id = product["skus"][0]["id"]
+    one = call(http, "POST", path, body={"skus": [{"id": sku_id, "inventory": [
+        {"warehouse_id": "W1", "quantity": 3}]}]}).json()
+    assert one["code"] == 12019028
+    both = call(http, "POST", path, body={"skus": [{"id": sku_id, "inventory": [
+        {"warehouse_id": "W1", "quantity": 3}, {"warehouse_id": "W2", "quantity": 0}]}]})
+    assert both.json()["code"] == 0
+    assert state.quantities()["SLAB"] == {"W1": 3, "W2": 0}

@@ -26,8 +26,9 @@ Emulated, as TikTok Shop documents it:
   ``status``, ``seller_skus``) → ``{products[{id, title, status, skus[{id, seller_sku, price,
   inventory[{warehouse_id, quantity}]}]}], next_page_token, total_count}``;
   ``POST /product/202309/products/{id}/inventory/update`` ``{skus[{id, inventory[{warehouse_id,
-  quantity}]}]}`` and ``POST /product/202309/products/{id}/prices/update`` ``{skus[{id,
-  price{amount, currency}}]}``.
+  quantity}]}]}`` (a SKU in several warehouses needs them all: 12019028) and
+  ``POST /product/202309/products/{id}/prices/update`` ``{skus[{id, price{amount,
+  currency}}]}``.
 - Orders: ``POST /order/202309/orders/search?page_size&page_token&sort_field&sort_order`` with
   ``update_time_ge/lt`` and ``create_time_ge/lt`` (and ``order_status``) in the body →
   ``{orders, next_page_token, total_count}``; ``GET /order/202309/orders?ids=`` (≤ 50). An order
@@ -100,6 +101,7 @@ NOT_FOUND = 12052032
 BAD_SKU = 12052031
 BAD_STOCK = 12019024
 BAD_WAREHOUSE = 12019022
+MULTI_WAREHOUSE = 12019028
 BAD_PRICE = 12052012
 ORDER_STATE = 21011003
 BAD_PROVIDER = 21011004
@@ -381,6 +383,11 @@ class TiktokEmulator:
                 raise TiktokError(200, BAD_SKU, f"Invalid SKU id {change.get('id')} for "
                                                 f"product {product_id}.")
             held = {i["warehouse_id"] for i in sku["inventory"]}
+            given = {part.get("warehouse_id") for part in change.get("inventory") or []}
+            if len(held) > 1 and not held <= given:
+                raise TiktokError(200, MULTI_WAREHOUSE, "Multiple warehouses detected. "
+                                  "Include all warehouse IDs and the corresponding details "
+                                  "and try again.")
             for part in change.get("inventory") or []:
                 quantity = part.get("quantity")
                 if not isinstance(quantity, int) or isinstance(quantity, bool) \

@@ -2,13 +2,14 @@
 
 - ``product_import``: the shop's products searched page by page (``page_token``, 100 a page);
   each TikTok SKU whose ``seller_sku`` is a Mercato SKU is linked to it. Mapping of a
-  variant: ``remote_id`` = the TikTok SKU id, ``remote_extra`` = ``{product_id}/{warehouse_id}``
-  (the SKU's first warehouse). Mercato's catalog is not created on TikTok (listing a product
+  variant: ``remote_id`` = the TikTok SKU id, ``remote_extra`` = ``{product_id}/{warehouse
+  ids, comma-separated}``. Mercato's catalog is not created on TikTok (listing a product
   there needs categories, images and an audit): products are made in Seller Center with the
   Mercato SKU as their seller SKU, then linked.
 - The push: the wanted quantities grouped by product, one inventory update per product with
-  its changed SKUs, each at ``settings.warehouse_id`` or the SKU's own warehouse. A product
-  TikTok refuses is retried SKU by SKU, so one bad SKU fails alone.
+  its changed SKUs, each at ``settings.warehouse_id`` or the SKU's first warehouse (0 at the
+  SKU's other warehouses: TikTok wants them all). A product TikTok refuses is retried SKU by
+  SKU, so one bad SKU fails alone.
 - ``order_pull``: orders updated in [since, until) by ``update_time``, page by page with
   ``next_page_token``; resumable; the watermark (``connection.cursors["orders"]``, unix
   seconds) moves when the window is done. Orders are deduplicated by TikTok order id.
@@ -57,10 +58,31 @@ OUT_OF_STOCK = "seller_cancel_reason_out_of_stock"
 WRONG_PRICE = "seller_cancel_reason_wrong_price"
 
 
-def split_extra(extra: str | None) -> tuple[str, str]:
-    """(product id, warehouse id) of a variant's mapping."""
-    product, _, warehouse = (extra or "").partition("/")
-    return product, warehouse
+def split_extra(extra: str | None) -> tuple[str, list[str]]:
+    """(product id, the SKU's warehouse ids) of a variant's mapping."""
+    product, _, warehouses = (extra or "").partition("/")
+    return product, [w for w in warehouses.split(",") if w]
+
+
+def join_extra(product_id: str, warehouses: list[str]) -> str:
+    """``{product_id}/{warehouse},{warehouse}…``, as many warehouses as fit the column."""
+    extra = f"{product_id}/"
+    for i, warehouse in enumerate(warehouses):
+        part = ("," if i else "") + warehouse
+        if len(extra) + len(part) > 255:
+            break
+        extra += part
+    return extra
+
+
+def inventory_of(entry: PushEntry, chosen: str) -> list[dict[str, Any]]:
+    """The SKU's inventory to send: the number at the chosen warehouse (the setting, else the
+    SKU's first), 0 at its others (TikTok wants every warehouse of a multi-warehouse SKU)."""
+    _, warehouses = split_extra(entry.inventory_item_id)
+    target = chosen or warehouses[0]
+    quantity = min(MAX_STOCK, max(0, entry.quantity))
+    return [{"warehouse_id": target, "quantity": quantity}] + [
+        {"warehouse_id": w, "quantity": 0} for w in warehouses if w != target]
 
 
 # -- inventory push -----------------------------------------------------------------------------
@@ -71,17 +93,15 @@ async def push(config: ConnectionConfig, entries: list[PushEntry]) -> list[PushR
     groups: dict[str, list[PushEntry]] = defaultdict(list)
     chosen = str(config.settings.get("warehouse_id") or "")
     for entry in entries:
-        product, warehouse = split_extra(entry.inventory_item_id)
-        if not product or not (chosen or warehouse):
+        product, warehouses = split_extra(entry.inventory_item_id)
+        if not product or not (chosen or warehouses):
             results.append(PushResult(entry.mapping_id, None, "not linked to a TikTok product "
                                       "and warehouse: run product_import"))
         else:
             groups[product].append(entry)
 
     def body(entry: PushEntry) -> dict[str, Any]:
-        warehouse = chosen or split_extra(entry.inventory_item_id)[1]
-        return {"id": entry.remote_id, "inventory": [
-            {"warehouse_id": warehouse, "quantity": min(MAX_STOCK, max(0, entry.quantity))}]}
+        return {"id": entry.remote_id, "inventory": inventory_of(entry, chosen)}
 
     async with TiktokClient(config, db=current_database()) as client:
         for product, group in groups.items():
@@ -146,9 +166,9 @@ async def product_import(ctx: JobContext) -> None:
                             f"seller SKU {seller} is on more than one TikTok SKU; linked to "
                             f"the last one ({sku['id']})"), session=session)
                     levels = [i for i in sku.get("inventory") or [] if i.get("warehouse_id")]
-                    warehouse = str(levels[0]["warehouse_id"]) if levels else ""
                     mapping = map_one(session, ctx.config.id, "variant", items[seller],
-                                      str(sku["id"]), f"{product_id}/{warehouse}")
+                                      str(sku["id"]), join_extra(product_id, [
+                                          str(i["warehouse_id"]) for i in levels]))
                     mapping.remote_quantity = sum(int(i.get("quantity") or 0) for i in levels)
                     linked.add(seller)
                 ctx.progress(add=len(pairs), total=int(page.get("total_count") or 0),
