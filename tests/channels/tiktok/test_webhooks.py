@@ -114,3 +114,18 @@ def test_a_webhook_names_its_connection_by_shop_id(
                                                shop_id="2222222222"))
     assert response.status_code == 200  # the only connection is taken
     assert hook(client, org, {"type": 1}, signature="nope").status_code == 401
+
+
+def test_a_deauthorization_shows_in_the_health_as_needing_reauthorization(
+        client: TestClient, org: Org, tts: TiktokServer) -> None:
+    from tests.channels.tiktok.helpers import connect
+
+    made = connect(client, org, tts)
+    answer = hook(client, org, {"type": 6, "tts_notification_id": "n-deauth",
+                                "shop_id": SHOP_ID, "timestamp": 1700000000,
+                                "data": {"message": "seller deauthorized"}})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["topic"] == "SELLER_DEAUTHORIZATION"
+    health = connection(client, org, made["channel"]["id"])["health"]
+    assert (health["status"], health["last_error_kind"]) == ("failing", "auth")
+    assert "re-authorization" in health["last_error"]

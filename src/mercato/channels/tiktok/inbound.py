@@ -10,7 +10,9 @@ is ``{type, tts_notification_id, shop_id, timestamp, data}``. The connection is 
 ``settings.shop_id`` is the body's ``shop_id`` (else the store's only TikTok connection). Each
 ``tts_notification_id`` is applied once. An ORDER_STATUS_CHANGE (type 1) queues an
 ``order_pull`` for the connection: the request is answered at once and the order is read
-through the API (the webhook's data is never trusted for the order's contents).
+through the API (the webhook's data is never trusted for the order's contents). A
+SELLER_DEAUTHORIZATION (type 6) shows in the connection's health as needing
+re-authorization.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from mercato.channels.service import (
     connections_of,
     first_delivery,
     map_one,
+    record_health,
     record_webhook_verified,
 )
 from mercato.core.errors import NotFound, Unauthorized
@@ -48,9 +51,9 @@ from mercato.settings import Settings
 
 CANCELLED_ON_TIKTOK = cancelled_on("tiktok")
 ORDER_STATUS_CHANGE = 1
-WEBHOOK_TOPICS = {1: "ORDER_STATUS_CHANGE", 2: "REVERSE_ORDER_STATUS_CHANGE",
-                  5: "PRODUCT_STATUS_CHANGE", 6: "SELLER_DEAUTHORIZATION",
-                  7: "UPCOMING_AUTHORIZATION_EXPIRATION", 11: "CANCELLATION_STATUS_CHANGE"}
+SELLER_DEAUTHORIZATION = 6
+WEBHOOK_TOPICS = {1: "ORDER_STATUS_CHANGE", 5: "PRODUCT_STATUS_CHANGE",
+                  6: "SELLER_DEAUTHORIZATION", 7: "UPCOMING_AUTHORIZATION_EXPIRATION"}
 NOT_YET = frozenset({"UNPAID"})
 
 
@@ -215,6 +218,13 @@ def receive(session: Session, settings: Settings, notification: Notification,
     topic = WEBHOOK_TOPICS.get(kind, str(kind)) if isinstance(kind, int) else str(kind)
     if not first_delivery(session, connection.id, str(body["tts_notification_id"]), topic):
         return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
+    if kind == SELLER_DEAUTHORIZATION:
+        record_health(session, connection.id, error=(
+            "TikTok Shop says the seller deauthorized Mercato's app: the shop needs "
+            "re-authorization (authorize the app again and connect with the new tokens)."),
+            error_kind="auth")
+        return WebhookAck(received=True, duplicate=False, topic=topic, processed=True,
+                          message="re-authorization needed")
     if kind != ORDER_STATUS_CHANGE:
         return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
                           message="topic not handled")
