@@ -587,6 +587,7 @@ def demo(
     tcg = _demo_tcgplayer(settings, host, port + 3)
     bay = _demo_ebay(settings, base, host, port + 4)
     amz = _demo_amazon(settings, host, port + 5)
+    tts = _demo_tiktok(settings, base, host, port + 7)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
@@ -623,6 +624,12 @@ def demo(
         f"             curl -s -X POST {amz}/_emulator/orders -H 'content-type: "
         f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-BLB-BOX\", "
         f"\"quantity\": 1}}]}}'\n"
+        f"  TikTok:    an emulated TikTok Shop at {tts} is connected (channel 'TikTok Shop "
+        f"(emulated)'): cards linked by\n             seller SKU, stock pushed; its "
+        f"webhooks bring a buyer's order in seconds:\n"
+        f"             curl -s -X POST {tts}/_emulator/orders -H 'content-type: "
+        f"application/json' -d '{{\"lines\": [{{\"seller_sku\": \"DEMO-PIKACHU-NM\", "
+        f"\"quantity\": 1}}]}}'\n"
     )
     _run_server(host, port, 1, run_worker=True)
 
@@ -657,6 +664,12 @@ def _demo_amazon(settings: Settings, host: str, port: int) -> str:
     from mercato.channels.amazon.demo import seed
 
     return seed(settings, _demo_org_id(settings), host, port)
+
+
+def _demo_tiktok(settings: Settings, base: str, host: str, port: int) -> str:
+    from mercato.channels.tiktok.demo import seed
+
+    return seed(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
 
 
 def _demo_tcgplayer(settings: Settings, host: str, port: int) -> str:

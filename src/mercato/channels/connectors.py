@@ -10,4 +10,5 @@ import mercato.channels.amazon.sync
 import mercato.channels.binderpos
 import mercato.channels.ebay.sync
 import mercato.channels.shopify.sync
-import mercato.channels.tcgplayer.sync  # noqa: F401
+import mercato.channels.tcgplayer.sync
+import mercato.channels.tiktok.sync  # noqa: F401
