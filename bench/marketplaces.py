@@ -474,7 +474,60 @@ AMAZON = Kind(
               f"{AMAZON_FEED_DELAY:.0f} s)"),
     quantities=_amazon_quantities, sell=_amazon_sell)
 
-KINDS: dict[str, Kind] = {k.name: k for k in (SHOPIFY, TCGPLAYER, EBAY, AMAZON)}
+TIKTOK_APP_KEY = "6benchappkey"
+TIKTOK_APP_SECRET = "bench-app-secret-0123456789"
+TIKTOK_ACCESS = "TTP_bench-access-token-0123456789"
+TIKTOK_REFRESH = "TTP_bench-refresh-token-0123456789"
+TIKTOK_CIPHER = "ROW_BenchShop_Ab12"
+TIKTOK_SHOP_ID = "7494100000000000001"
+TIKTOK_RATE = 10.0
+"""Calls a second Mercato's TikTok client keeps under when the connection sets none."""
+
+
+def _tiktok_start() -> Any:
+    from mercato_emulators import tiktok
+
+    return tiktok.TiktokEmulator(app_key=TIKTOK_APP_KEY, app_secret=TIKTOK_APP_SECRET,
+                                 access_token=TIKTOK_ACCESS, refresh_token=TIKTOK_REFRESH,
+                                 shop_cipher=TIKTOK_CIPHER, shop_id=TIKTOK_SHOP_ID)
+
+
+def _tiktok_app(state: Any) -> ASGIApp:
+    from mercato_emulators import tiktok
+
+    return tiktok.create_app(state)
+
+
+def _tiktok_write(method: str, path: str, head: bytes) -> bool:
+    return method == "POST" and path.endswith("/inventory/update")
+
+
+def _tiktok_list(platform: Platform, skus: list[str]) -> None:
+    for n, sku in enumerate(skus):
+        platform.state.add_product(f"Bench card {n}", [{"seller_sku": sku, "quantity": 0,
+                                                        "price": "1.00"}])
+
+
+def _tiktok_sell(platform: Platform, sku: str) -> str:
+    return str(platform.state.place_order([{"seller_sku": sku, "quantity": 1}],
+                                          notify=False)["id"])
+
+
+TIKTOK = Kind(
+    name="tiktok", start=_tiktok_start, app=_tiktok_app, write=_tiktok_write,
+    list_skus=_tiktok_list,
+    connection=lambda platform: {
+        "account": TIKTOK_CIPHER,
+        "credentials": {"app_key": TIKTOK_APP_KEY, "app_secret": TIKTOK_APP_SECRET,
+                        "access_token": TIKTOK_ACCESS, "refresh_token": TIKTOK_REFRESH},
+        "settings": {"shop_id": TIKTOK_SHOP_ID}},
+    link=lambda server, platform, skus: start_job(server, platform, "product_import"),
+    read=lambda platform, sku: int(platform.state.quantity(sku)),
+    capacity=(f"TikTok Shop: one inventory update per product (here one SKU each); Mercato's "
+              f"client paces itself at {TIKTOK_RATE:.0f} calls/s"),
+    sell=_tiktok_sell)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (SHOPIFY, TCGPLAYER, EBAY, AMAZON, TIKTOK)}
 """Every platform the benchmark can drive, in the order its rows are printed."""
 
 
