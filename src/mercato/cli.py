@@ -586,6 +586,7 @@ def demo(
     cards = _demo_stripe(settings, base, host, port + 2)
     tcg = _demo_tcgplayer(settings, host, port + 3)
     bay = _demo_ebay(settings, base, host, port + 4)
+    pee = _demo_shopee(settings, base, host, port + 6)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
         f"  admin:     {base}/admin  (email {DEMO_EMAIL}, password {DEMO_PASSWORD})\n"
@@ -616,6 +617,12 @@ def demo(
         f"             curl -s -X POST {bay}/_emulator/orders -H 'content-type: "
         f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-CHARIZARD-NM\", "
         f"\"quantity\": 1}}]}}'\n"
+        f"  Shopee:    an emulated shop at {pee} is connected (channel 'Shopee (emulated)'): "
+        f"its listings are linked\n             by SKU and stock pushed; a buyer's order is "
+        f"pushed to Mercato and pulled at once:\n"
+        f"             curl -s -X POST {pee}/_emulator/orders -H 'content-type: "
+        f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-CHARIZARD-NM\", "
+        f"\"quantity\": 1}}]}}'\n"
     )
     _run_server(host, port, 1, run_worker=True)
 
@@ -642,6 +649,12 @@ def _demo_stripe(settings: Settings, base: str, host: str, port: int) -> str:
 
 def _demo_ebay(settings: Settings, base: str, host: str, port: int) -> str:
     from mercato.channels.ebay.demo import seed
+
+    return seed(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
+
+
+def _demo_shopee(settings: Settings, base: str, host: str, port: int) -> str:
+    from mercato.channels.shopee.demo import seed
 
     return seed(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
 

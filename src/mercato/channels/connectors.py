@@ -8,5 +8,6 @@ from __future__ import annotations
 
 import mercato.channels.binderpos
 import mercato.channels.ebay.sync
+import mercato.channels.shopee.sync
 import mercato.channels.shopify.sync
 import mercato.channels.tcgplayer.sync  # noqa: F401
