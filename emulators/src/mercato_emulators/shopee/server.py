@@ -240,6 +240,14 @@ class ShopeeEmulator:
                 "expire_in": self.token_lifetime, "request_id": _request_id(), "error": "",
                 "message": ""}
 
+    def authorize(self) -> tuple[str, str]:
+        """The shop authorizes the app (again): a new access and refresh token pair."""
+        with self.lock:
+            access, refresh = secrets.token_hex(16), secrets.token_hex(16)
+            self.access_tokens[access] = self.now() + self.token_lifetime
+            self.refresh_tokens[refresh] = self.now() + self.refresh_lifetime
+            return access, refresh
+
     def expire_tokens(self) -> None:
         """Every access token expires now (the refresh tokens still work)."""
         with self.lock:
