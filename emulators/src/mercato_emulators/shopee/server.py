@@ -507,7 +507,7 @@ class ShopeeEmulator:
 
     def _set_status(self, order: dict[str, Any], status: str) -> None:
         order["order_status"] = status
-        order["update_time"] = max(int(self.now()), int(order["update_time"]) + 1)
+        order["update_time"] = max(int(self.now()), int(order["update_time"]))
 
     def cancel_on_shopee(self, order_sn: str, *, by: str = "buyer",
                          reason: str = "Change of mind") -> dict[str, Any]:
