@@ -110,7 +110,8 @@ def test_a_refused_refresh_token_asks_for_authorization_again_once(
         report = start_job(client, org, made["channel"]["id"], "order_pull")
         settle(db, org)
         done = job(client, org, report["id"])
-        assert done["status"] == "failed" and done["error_kind"] == "auth"
+        assert done["status"] == "failed"
+        assert done["error_kind"] == "auth"
 
 
 def test_shopees_throttling_is_retried(

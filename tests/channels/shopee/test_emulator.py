@@ -53,7 +53,9 @@ def test_a_signed_call_answers_in_shopees_envelope(api: TestClient, shopee: Any)
                                              "item_status": "NORMAL"})
     assert answer.status_code == 200
     body = answer.json()
-    assert body["error"] == "" and body["message"] == "" and body["request_id"]
+    assert body["error"] == ""
+    assert body["message"] == ""
+    assert body["request_id"]
     assert [i["item_status"] for i in body["response"]["item"]] == ["NORMAL"]
 
 
@@ -85,7 +87,8 @@ def test_an_expired_access_token_is_refused_and_a_refresh_spends_the_refresh_tok
     renewed = api.post(path, params=public, json=body)
     assert renewed.status_code == 200, renewed.text
     pair = renewed.json()
-    assert pair["expire_in"] == 14400 and pair["refresh_token"] != REFRESH
+    assert pair["expire_in"] == 14400
+    assert pair["refresh_token"] != REFRESH
     assert call(api, "GET", ITEMS, params=params, token=pair["access_token"]).status_code == 200
     spent = api.post(path, params=public, json=body)
     assert spent.status_code == 403
@@ -99,7 +102,8 @@ def test_page_sizes_windows_and_one_item_per_stock_update_are_enforced(
         api: TestClient, shopee: Any) -> None:
     too_big = call(api, "GET", ITEMS, params={"offset": 0, "page_size": 101,
                                               "item_status": "NORMAL"})
-    assert too_big.status_code == 400 and too_big.json()["error"] == "error_param"
+    assert too_big.status_code == 400
+    assert too_big.json()["error"] == "error_param"
     now = int(time.time())
     window = call(api, "GET", "/api/v2/order/get_order_list", params={
         "time_range_field": "update_time", "time_from": now - 16 * 86400, "time_to": now,
@@ -147,6 +151,7 @@ def test_an_order_is_pushed_signed_and_its_cancellation_too(shopee: Any) -> None
     for signature, body in received:
         assert signature == push_auth(shopee.callback_url, body)
         push = json.loads(body)
-        assert push["code"] == 3 and str(push["shop_id"]) == SHOP_ID
+        assert push["code"] == 3
+        assert str(push["shop_id"]) == SHOP_ID
         statuses.append(push["data"]["status"])
     assert statuses == ["READY_TO_SHIP", "CANCELLED"]
