@@ -116,6 +116,14 @@ def classify(response: httpx.Response) -> ChannelError | None:
                         details=body)
 
 
+def token_refused(exc: ChannelError) -> bool:
+    """Shopee refused the call's access token (expired or unknown): ``invalid_acceess_token``
+    (its spelling), or ``error_auth`` saying "Invalid access_token"."""
+    error, message = _error_of(exc.details)
+    short = error.rsplit(".", 1)[-1]
+    return short in TOKEN_ERRORS or (short == "error_auth" and "access_token" in message)
+
+
 def bucket_for(config: ConnectionConfig) -> TokenBucket:
     rate = float(config.settings.get("rate_per_second") or RATE)
     bucket = _buckets.get(config.id)
@@ -223,8 +231,7 @@ class ShopeeClient:
         try:
             response = await self.api.request(method, path, params=params, json=json_body)
         except ChannelError as exc:
-            error, _ = _error_of(exc.details)
-            if error.rsplit(".", 1)[-1] not in TOKEN_ERRORS:
+            if not token_refused(exc):
                 raise
             _tokens.pop(self.config.id, None)
             await self.refresh()

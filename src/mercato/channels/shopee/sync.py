@@ -270,7 +270,8 @@ async def fulfillment_push(ctx: JobContext) -> None:
                                f"Shopee has order {external} as {status}: not shipped.")
         if status != "READY_TO_SHIP":
             return  # shipped already (or not yet paid: nothing Shopee lets us ship)
-        needed = (await client.shipping_parameter(external)).get("info_needed") or {}
+        parameter = await client.shipping_parameter(external)
+        needed = parameter.get("info_needed") or {}
         body: dict[str, Any] = {"order_sn": external}
         if "non_integrated" in needed:
             body["non_integrated"] = {"tracking_number": tracking} if tracking else {}
@@ -278,7 +279,6 @@ async def fulfillment_push(ctx: JobContext) -> None:
             body["dropoff"] = {"tracking_number": tracking} if tracking and "tracking_no" in (
                 needed.get("dropoff") or []) else {}
         elif "pickup" in needed:
-            parameter = await client.shipping_parameter(external)
             addresses = ((parameter.get("pickup") or {}).get("address_list") or [])
             if not addresses:
                 raise ChannelError(ErrorKind.VALIDATION, "Shopee offers no pickup address "
