@@ -155,3 +155,19 @@ def test_an_order_is_pushed_signed_and_its_cancellation_too(shopee: Any) -> None
         assert str(push["shop_id"]) == SHOP_ID
         statuses.append(push["data"]["status"])
     assert statuses == ["READY_TO_SHIP", "CANCELLED"]
+
+
+def test_the_control_routes_sell_cancel_and_show_stock(api: TestClient, shopee: Any) -> None:
+    made = api.post("/_emulator/items", json={"name": "Slab", "models": [
+        {"sku": "SLAB-1", "stock": 2, "price": "99.00"}]})
+    assert made.status_code == 201
+    order = api.post("/_emulator/orders", json={"lines": [{"sku": "SLAB-1", "quantity": 1}],
+                                                "buyer": "collector"})
+    assert order.status_code == 201, order.text
+    assert order.json()["buyer_username"] == "collector"
+    assert api.get("/_emulator/stock").json() == {"SLAB-1": 1}
+    cancelled = api.post(f"/_emulator/orders/{order.json()['order_sn']}/cancel")
+    assert cancelled.json()["order_status"] == "CANCELLED"
+    assert api.get("/_emulator/stock").json() == {"SLAB-1": 2}
+    too_many = api.post("/_emulator/orders", json={"lines": [{"sku": "SLAB-1", "quantity": 3}]})
+    assert too_many.status_code == 400

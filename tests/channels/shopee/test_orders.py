@@ -82,6 +82,9 @@ def test_orders_are_pulled_with_their_buyer_once_each(
     assert shown["financial_status"] == "paid"
     assert shown["total"] == "22.30"
     assert shown["email"] is None  # Shopee's buyer hears from Shopee, never from Mercato
+    sent = client.get("/api/v1/notifications", headers=org.headers)
+    assert sent.status_code == 200, sent.text
+    assert [n for n in sent.json()["data"] if n["reference"] == f"order:{order['id']}"] == []
     assert shopee.state.stock(sku) == 3  # Shopee took the units; Mercato's number agrees
     # more orders than a page holds, pulled again from long ago: each once
     for _ in range(3):
