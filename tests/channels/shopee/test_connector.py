@@ -5,14 +5,21 @@ Shopee), and Shopee's throttling retried."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from mercato.channels.models import Connection
+from mercato.channels.service import config_of
+from mercato.channels.shopee import client as shopee_client
 from mercato.core.db import Database
 from tests.channels.helpers import job, settle, start_job
 from tests.channels.shopee.helpers import (
+    PARTNER_ID,
+    PARTNER_KEY,
     ShopeeServer,
     card,
     connect,
@@ -85,6 +92,33 @@ def test_an_expired_access_token_is_renewed_and_the_new_pair_is_sealed(
     assert made["refresh_token"] not in shopee.state.refresh_tokens  # spent
 
 
+def test_a_worker_holding_a_spent_refresh_token_takes_the_one_another_worker_sealed(
+        client: TestClient, org: Org, db: Database, shopee: ShopeeServer) -> None:
+    sku = card(client, org)
+    shopee.list_skus(sku)
+    made = connect(client, org, shopee)
+    with db.transaction(tenant=org.id) as session:
+        stale = config_of(session, session.get(Connection, made["connection"]["id"]))
+    start_job(client, org, made["channel"]["id"], "product_import", skus=[sku])
+    settle(db, org)
+    shopee.state.expire_tokens()
+    stock(client, org, made, sku, 1)
+    settle(db, org)  # renewed here: the pair given at connection is spent
+    assert stale.secrets["refresh_token"] not in shopee.state.refresh_tokens
+    shopee_client.forget_tokens(stale.id)  # another process, its config read before
+    stale.secrets["access_token_expires_at"] = "1"  # and its access token expired
+    refreshes = shopee.state.refreshes
+
+    async def token() -> str:
+        async with shopee_client.ShopeeClient(stale, db=db) as other:
+            return await other.access_token()
+
+    taken = asyncio.run(token())
+    assert shopee.state.access_tokens[taken] > time.time()  # the sealed one, still valid
+    assert shopee.state.refreshes == refreshes  # the spent token was refused, nothing renewed
+    assert connection(client, org, made["channel"]["id"])["health"]["status"] == "ok"
+
+
 def test_a_refused_refresh_token_asks_for_authorization_again_once(
         client: TestClient, org: Org, db: Database) -> None:
     with ShopeeServer() as server:
@@ -112,6 +146,17 @@ def test_a_refused_refresh_token_asks_for_authorization_again_once(
         done = job(client, org, report["id"])
         assert done["status"] == "failed"
         assert done["error_kind"] == "auth"
+        # the shop authorizes the app again: connected with the new pair, stock flows
+        access, refresh = server.state.authorize()
+        again = client.put(f"/api/v1/channels/{made['channel']['id']}/connection",
+                           headers=org.headers, json={
+                               "kind": "shopee", "account": made["connection"]["account"],
+                               "api_base": server.url, "credentials": {
+                                   "partner_id": PARTNER_ID, "partner_key": PARTNER_KEY,
+                                   "access_token": access, "refresh_token": refresh}})
+        assert again.status_code == 200, again.text
+        settle(db, org)
+        assert server.state.stock(sku) == 5
 
 
 def test_shopees_throttling_is_retried(

@@ -26,8 +26,9 @@ from typing import Any
 
 import httpx
 
+from mercato.channels.models import Connection
 from mercato.channels.registry import ConnectionConfig, breaker_for
-from mercato.channels.service import save_secrets
+from mercato.channels.service import config_of, save_secrets
 from mercato.channels.toolkit import (
     ApiClient,
     ChannelError,
@@ -66,6 +67,10 @@ _refresh: dict[str, str] = {}
 """Per process: a connection's latest refresh token (a spent one is never sent again)."""
 _refused: dict[str, str] = {}
 """Per process: the refresh token Shopee refused, by connection: not sent again."""
+_chain: dict[str, set[str]] = {}
+"""Per process: the refresh tokens of a connection's current authorization (the one given and
+those renewed from it): a refresh token outside it means new credentials, and the cache
+starts over."""
 _buckets: dict[str, TokenBucket] = {}
 
 
@@ -73,6 +78,7 @@ def forget_tokens(connection_id: str) -> None:
     _tokens.pop(connection_id, None)
     _refresh.pop(connection_id, None)
     _refused.pop(connection_id, None)
+    _chain.pop(connection_id, None)
 
 
 def request_sign(partner_key: str, *parts: object) -> str:
@@ -176,12 +182,30 @@ class ShopeeClient:
                                             token, self.shop_id))
         request.url = request.url.copy_merge_params(params)
 
-    def _refresh_token(self) -> str:
-        return _refresh.get(self.config.id) or str(self.config.secrets.get("refresh_token")
-                                                    or "")
+    def _follow_credentials(self) -> None:
+        """Start the cache over when the connection was given another authorization."""
+        given = str(self.config.secrets.get("refresh_token") or "")
+        if given not in _chain.get(self.config.id, set()):
+            forget_tokens(self.config.id)
+            _chain[self.config.id] = {given}
+            _refresh[self.config.id] = given
 
-    async def refresh(self) -> str:
-        """A new token pair from the refresh token; both sealed in the connection."""
+    def _refresh_token(self) -> str:
+        self._follow_credentials()
+        return _refresh[self.config.id]
+
+    def _sealed(self) -> dict[str, str]:
+        """The connection's credentials as sealed now (another worker may have renewed)."""
+        if self.db is None:
+            return {}
+        with self.db.transaction(tenant=self.config.organization_id) as session:
+            connection = session.get(Connection, self.config.id)
+            return dict(config_of(session, connection).secrets) if connection else {}
+
+    async def refresh(self, *, again: bool = True) -> str:
+        """A new token pair from the refresh token; both sealed in the connection. Refused,
+        the sealed credentials are read again first: another worker may have renewed them
+        (spending the refresh token this one held)."""
         refresh_token = self._refresh_token()
         if _refused.get(self.config.id) == refresh_token:
             raise ChannelError(ErrorKind.AUTH, REAUTHORIZE.format("refused before"))
@@ -191,6 +215,19 @@ class ShopeeClient:
                 "shop_id": int(self.shop_id)})
         except ChannelError as exc:
             if exc.kind is ErrorKind.AUTH or exc.kind is ErrorKind.VALIDATION:
+                sealed = self._sealed() if again else {}
+                renewed_elsewhere = str(sealed.get("refresh_token") or "")
+                if renewed_elsewhere and renewed_elsewhere != refresh_token:
+                    _chain.setdefault(self.config.id, set()).add(renewed_elsewhere)
+                    _refresh[self.config.id] = renewed_elsewhere
+                    try:
+                        expires = float(sealed.get("access_token_expires_at") or 0)
+                    except ValueError:
+                        expires = 0.0
+                    if sealed.get("access_token") and expires - REFRESH_BEFORE > time.time():
+                        _tokens[self.config.id] = (str(sealed["access_token"]), expires)
+                        return str(sealed["access_token"])
+                    return await self.refresh(again=False)
                 _refused[self.config.id] = refresh_token
                 error, message = _error_of(exc.details)
                 raise ChannelError(ErrorKind.AUTH, REAUTHORIZE.format(
@@ -204,6 +241,7 @@ class ShopeeClient:
         expires = time.time() + float(body.get("expire_in") or TOKEN_LIFETIME)
         _tokens[self.config.id] = (str(token), expires)
         _refresh[self.config.id] = str(renewed)
+        _chain.setdefault(self.config.id, set()).add(str(renewed))
         if self.db is not None:
             save_secrets(self.db, self.config, {
                 "access_token": str(token), "refresh_token": str(renewed),
@@ -211,6 +249,7 @@ class ShopeeClient:
         return str(token)
 
     async def access_token(self) -> str:
+        self._follow_credentials()
         cached = _tokens.get(self.config.id)
         if cached is None and self.config.secrets.get("access_token"):
             try:
