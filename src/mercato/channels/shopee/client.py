@@ -65,8 +65,8 @@ _tokens: dict[str, tuple[str, float]] = {}
 """Per process: a connection's access token and when it expires (epoch seconds)."""
 _refresh: dict[str, str] = {}
 """Per process: a connection's latest refresh token (a spent one is never sent again)."""
-_refused: dict[str, str] = {}
-"""Per process: the refresh token Shopee refused, by connection: not sent again."""
+_refused: dict[str, tuple[str, str]] = {}
+"""Per process: the refresh token Shopee refused and why, by connection: not sent again."""
 _chain: dict[str, set[str]] = {}
 """Per process: the refresh tokens of a connection's current authorization (the one given and
 those renewed from it): a refresh token outside it means new credentials, and the cache
@@ -74,11 +74,16 @@ starts over."""
 _buckets: dict[str, TokenBucket] = {}
 
 
+_apps: dict[str, str] = {}
+"""Per process: a digest of the partner id and key a connection's cache was made with."""
+
+
 def forget_tokens(connection_id: str) -> None:
     _tokens.pop(connection_id, None)
     _refresh.pop(connection_id, None)
     _refused.pop(connection_id, None)
     _chain.pop(connection_id, None)
+    _apps.pop(connection_id, None)
 
 
 def request_sign(partner_key: str, *parts: object) -> str:
@@ -185,10 +190,12 @@ class ShopeeClient:
     def _follow_credentials(self) -> None:
         """Start the cache over when the connection was given another authorization."""
         given = str(self.config.secrets.get("refresh_token") or "")
-        if given not in _chain.get(self.config.id, set()):
+        app = hashlib.sha256(f"{self.partner_id}|{self.partner_key}".encode()).hexdigest()
+        if given not in _chain.get(self.config.id, set()) or _apps.get(self.config.id) != app:
             forget_tokens(self.config.id)
             _chain[self.config.id] = {given}
             _refresh[self.config.id] = given
+            _apps[self.config.id] = app
 
     def _refresh_token(self) -> str:
         self._follow_credentials()
@@ -207,8 +214,9 @@ class ShopeeClient:
         the sealed credentials are read again first: another worker may have renewed them
         (spending the refresh token this one held)."""
         refresh_token = self._refresh_token()
-        if _refused.get(self.config.id) == refresh_token:
-            raise ChannelError(ErrorKind.AUTH, REAUTHORIZE.format("refused before"))
+        refused = _refused.get(self.config.id)
+        if refused is not None and refused[0] == refresh_token:
+            raise ChannelError(ErrorKind.AUTH, refused[1])
         try:
             response = await self.oauth.request("POST", TOKEN_PATH, json={
                 "refresh_token": refresh_token, "partner_id": int(self.partner_id),
@@ -228,11 +236,16 @@ class ShopeeClient:
                         _tokens[self.config.id] = (str(sealed["access_token"]), expires)
                         return str(sealed["access_token"])
                     return await self.refresh(again=False)
-                _refused[self.config.id] = refresh_token
                 error, message = _error_of(exc.details)
-                raise ChannelError(ErrorKind.AUTH, REAUTHORIZE.format(
-                    f"{error}: {message}" if error else exc.message), status=exc.status,
-                    details=exc.details) from None
+                if error.rsplit(".", 1)[-1] == "error_sign":
+                    said = ("Shopee refused the request signature (error_sign): the partner "
+                            "key does not belong to the partner id. Connect again with the "
+                            "app's key.")
+                else:
+                    said = REAUTHORIZE.format(f"{error}: {message}" if error else exc.message)
+                _refused[self.config.id] = (refresh_token, said)
+                raise ChannelError(ErrorKind.AUTH, said, status=exc.status,
+                                   details=exc.details) from None
             raise
         body = response.json()
         token, renewed = body.get("access_token"), body.get("refresh_token")
