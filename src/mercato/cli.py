@@ -587,6 +587,7 @@ def demo(
     tcg = _demo_tcgplayer(settings, host, port + 3)
     bay = _demo_ebay(settings, base, host, port + 4)
     amz = _demo_amazon(settings, host, port + 5)
+    pee = _demo_shopee(settings, base, host, port + 6)
     tts = _demo_tiktok(settings, base, host, port + 7)
     typer.echo(
         f"\nMercato demo store '{DEMO_SLUG}' at {base}\n"
@@ -623,6 +624,12 @@ def demo(
         f"a buyer's order is pulled within 10 minutes (or run Pull orders):\n"
         f"             curl -s -X POST {amz}/_emulator/orders -H 'content-type: "
         f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-BLB-BOX\", "
+        f"\"quantity\": 1}}]}}'\n"
+        f"  Shopee:    an emulated shop at {pee} is connected (channel 'Shopee (emulated)'): "
+        f"its listings are linked\n             by SKU and stock pushed; a buyer's order is "
+        f"pushed to Mercato and pulled at once:\n"
+        f"             curl -s -X POST {pee}/_emulator/orders -H 'content-type: "
+        f"application/json' -d '{{\"lines\": [{{\"sku\": \"DEMO-CHARIZARD-NM\", "
         f"\"quantity\": 1}}]}}'\n"
         f"  TikTok:    an emulated TikTok Shop at {tts} is connected (channel 'TikTok Shop "
         f"(emulated)'): cards linked by\n             seller SKU, stock pushed; its "
@@ -664,6 +671,12 @@ def _demo_amazon(settings: Settings, host: str, port: int) -> str:
     from mercato.channels.amazon.demo import seed
 
     return seed(settings, _demo_org_id(settings), host, port)
+
+
+def _demo_shopee(settings: Settings, base: str, host: str, port: int) -> str:
+    from mercato.channels.shopee.demo import seed
+
+    return seed(settings, _demo_org_id(settings), DEMO_SLUG, base, host, port)
 
 
 def _demo_tiktok(settings: Settings, base: str, host: str, port: int) -> str:

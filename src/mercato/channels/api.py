@@ -5,9 +5,10 @@ platforms' at ``/webhooks/{kind}/{store}`` (each verified by its connector)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -238,31 +239,40 @@ def ebay_notification(request: Request, *, store: Store = Depends(current_store)
                                 request.headers, payload, on_bad_signature=refused)
 
 
-def _platform_webhook(kind: str) -> Callable[..., WebhookAck]:
+def _platform_webhook(kind: str) -> Callable[..., WebhookAck | Response]:
     """The route of one kind in ``registry.INBOUND_KINDS``: its connector's receiver checks
-    the platform's own signature over the raw body."""
+    the platform's own signature over the raw body. A receiver that returns None is answered
+    with an empty 200 (Shopee asks for an empty body)."""
 
     def receive(request: Request, *, store: Store = Depends(current_store),
-                payload: bytes = Depends(raw_body), session: DbSession) -> WebhookAck:
+                payload: bytes = Depends(raw_body),
+                session: DbSession) -> WebhookAck | Response:
         receiver = registry.inbound_for(kind)
         if receiver is None:
             raise NotFound(f"{registry.TITLES[kind]} webhooks are not received by this build.")
         notification = registry.Notification(store=store.slug, url=str(request.url),
                                               headers=request.headers, body=payload)
-        result: WebhookAck = receiver(session, request.app.state.settings, notification,
-                                      _count_refusal(request))
+        result: WebhookAck | None = receiver(session, request.app.state.settings,
+                                             notification, _count_refusal(request))
+        if result is None:
+            return Response(status_code=status.HTTP_200_OK)
         return result
     return receive
 
 
+_EMPTY_200: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Received: an empty body, as Shopee requires"}}
 for _kind, _scheme in (("shopee", "an `Authorization` that is not the hex HMAC-SHA256 of "
                                   "`<callback URL>|<raw body>` keyed with the partner key"),
                        ("tiktok", "an `Authorization` that is not the hex HMAC-SHA256 of "
                                   "`app_key + raw body` keyed with the app secret")):
+    _empty = _kind == "shopee"
     store_router.post(
-        f"/webhooks/{_kind}/{{store}}", response_model=WebhookAck,
+        f"/webhooks/{_kind}/{{store}}", response_model=None if _empty else WebhookAck,
+        response_class=Response if _empty else JSONResponse,
         name=f"{_kind}_webhook",
-        responses={401: {"description": f"A missing or bad signature ({_scheme}); counted in "
+        responses={**(_EMPTY_200 if _empty else {}),
+                   401: {"description": f"A missing or bad signature ({_scheme}); counted in "
                                         "the connection's health"},
                    404: {"description": f"The store has no {registry.TITLES[_kind]} "
                                         "connection"}},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mercato.channels.amazon.sync
 import mercato.channels.binderpos
 import mercato.channels.ebay.sync
+import mercato.channels.shopee.sync
 import mercato.channels.shopify.sync
 import mercato.channels.tcgplayer.sync
 import mercato.channels.tiktok.sync  # noqa: F401

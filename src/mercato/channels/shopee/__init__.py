@@ -1,0 +1,1 @@
+"""The Shopee Open Platform v2 connector (see ``sync``)."""
