@@ -33,11 +33,11 @@ from mercato.channels.events import OVERSOLD
 from mercato.channels.models import Connection
 from mercato.core.db import SYSTEM, Database
 from mercato.core.ids import new_id
-from tests.channels.amazon.helpers import AmazonServer
 from tests.channels.amazon.helpers import CLIENT_ID as AMAZON_CLIENT_ID
 from tests.channels.amazon.helpers import CLIENT_SECRET as AMAZON_SECRET
 from tests.channels.amazon.helpers import REFRESH_TOKEN as AMAZON_REFRESH
 from tests.channels.amazon.helpers import SELLER as AMAZON_SELLER
+from tests.channels.amazon.helpers import AmazonServer
 from tests.channels.helpers import ACCESS_TOKEN, VERSION, ShopifyServer, job, settle, start_job
 from tests.channels.helpers import CLIENT_SECRET as SHOPIFY_SECRET
 from tests.channels.shopee.helpers import PARTNER_ID, PARTNER_KEY, ShopeeServer
@@ -98,6 +98,7 @@ class Pool:
         self.client, self.org, self.db, self.platforms = client, org, db, platforms
         self.location = make_location(client, org)["id"]
         self.sku = f"POOL-{new_id()[-8:]}"
+        client.post("/api/v1/product-types/install", headers=org.headers, json={"set": "tcg"})
         _ok(client.post("/api/v1/products", headers=org.headers, json={
             "title": f"Booster box {self.sku[-4:]}", "product_type": "accessory",
             "status": "active", "channels": KINDS,
@@ -191,6 +192,13 @@ class Pool:
                         == "CANCELLED")
         return bool(platforms.tiktok.state.orders[external_id]["status"] == "CANCELLED")
 
+    def state(self) -> dict[str, Any]:
+        """What each place holds, and each connection's health and pending pushes."""
+        return {"held": self.held(), **{
+            kind: (c["pending_pushes"], c["health"]["status"], c["health"]["last_error"],
+                   c["health"]["circuit"])
+            for kind in ("shopify", *MARKETS) if (c := self.connection(kind))}}
+
     def orders(self) -> list[dict[str, Any]]:
         found = _ok(self.client.get("/api/v1/orders", headers=self.org.headers,
                                     params={"sku": self.sku, "limit": 50}))["data"]
@@ -199,11 +207,11 @@ class Pool:
 
 
 def eventually(check: Callable[[], bool], work: Callable[[], None], *,
-               timeout: float = 30) -> None:
+               timeout: float = 30, show: Callable[[], Any] = lambda: None) -> None:
     """Do ``work`` until ``check`` holds (jobs that wait on a platform run again later)."""
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "the platforms did not settle in time"
+        assert time.monotonic() < deadline, f"not settled in {timeout} s: {show()}"
         work()
         time.sleep(0.1)
 
@@ -233,7 +241,8 @@ def test_the_last_two_units_sold_on_three_marketplaces_at_once_are_two_orders_an
         assert lost["cancel_reason"] == OVERSOLD
         [lost_on] = [kind for kind in MARKETS if pool.channels[kind] == lost["channel"]]
         eventually(lambda: pool.cancelled_there(lost_on, lost["external_id"])
-                   and pool.held() == dict.fromkeys(KINDS, 0), lambda: settle(db, org))
+                   and pool.held() == dict.fromkeys(KINDS, 0),
+                   lambda: settle(db, org), show=pool.state)
         assert not [kind for kind in MARKETS if kind != lost_on
                     and pool.cancelled_there(kind, sold[kind])]
         # one inbox: each order carries its channel, its platform id and its buyer
@@ -261,7 +270,8 @@ def test_platforms_refusing_every_call_catch_up_with_the_last_number_once_they_a
         assert all(pool.connection(kind)["pending_pushes"] >= 1 for kind in MARKETS)
         for server in (platforms.amazon, platforms.shopee, platforms.tiktok):
             server.state.throttle(0)
-        eventually(lambda: pool.held() == dict.fromkeys(KINDS, 6), lambda: settle(db, org))
+        eventually(lambda: pool.held() == dict.fromkeys(KINDS, 6), lambda: settle(db, org),
+                   show=pool.state)
         for kind in ("shopify", *MARKETS):
             connection = pool.connection(kind)
             assert connection["pending_pushes"] == 0, (kind, connection)
@@ -282,11 +292,27 @@ class Gate:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         import anyio.to_thread
 
-        if (scope["type"] == "http" and self.closed.is_set()
+        if not (scope["type"] == "http" and self.closed.is_set()
                 and str(scope.get("path", "")).endswith("/inventory/update")):
-            self.arrived.set()
-            await anyio.to_thread.run_sync(self.opened.wait, 30)
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        body, more = bytearray(), True
+        while more:  # the whole request arrived before the sender dies
+            message = await receive()
+            body.extend(message.get("body", b""))
+            more = message.get("more_body", False)
+        self.arrived.set()
+        await anyio.to_thread.run_sync(self.opened.wait, 30)
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 def _worker_env(url: str) -> dict[str, str]:
@@ -366,7 +392,7 @@ def test_a_worker_killed_in_the_middle_of_a_push_loses_no_change(
             eventually(lambda: pool.held() == dict.fromkeys(KINDS, 4)
                        and not any(pool.connection(k)["pending_pushes"]
                                    for k in ("shopify", *MARKETS)),
-                       lambda: None, timeout=60)
+                       lambda: None, timeout=60, show=pool.state)
             survivor.send_signal(signal.SIGTERM)
             assert survivor.wait(20) == 0
             for kind in ("shopify", *MARKETS):

@@ -209,8 +209,9 @@ class TiktokEmulator:
             self.refresh_tokens.clear()
 
     def throttle(self, count: int) -> None:
+        """Refuse the next ``count`` calls for the rate (0 lifts it), like every emulator."""
         with self.lock:
-            self.throttled += count
+            self.throttled = count
 
     def refresh(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """``GET /api/v2/token/refresh``: a new pair; the old refresh token is spent."""

@@ -38,7 +38,7 @@ from mercato.channels.service import (
 )
 from mercato.core.errors import NotFound, Unauthorized
 from mercato.identity import Address
-from mercato.orders import OrderIn, OrderLineIn, PaymentIn
+from mercato.orders import CustomerRef, OrderIn, OrderLineIn, PaymentIn
 from mercato.orders import service as orders
 from mercato.settings import Settings
 
@@ -124,12 +124,17 @@ def order_in(payload: MappingType[str, Any], channel_id: str, sku_of: MappingTyp
         notes.append("Lines Mercato could not match to a variant (not in this order): "
                      + "; ".join(skipped) + f". Shopee's total: {total}.")
     created = payload.get("create_time")
+    address = _address(payload.get("recipient_address") or {})
     order = OrderIn.model_validate({
         "channel": channel_id, "external_id": order_sn, "external_number": order_sn,
         "currency": str(payload.get("currency") or "USD").upper(), "lines": lines,
         "shipping_lines": [{"title": "Shopee shipping", "price": shipping}]
         if shipping else [],
-        "shipping_address": _address(payload.get("recipient_address") or {}),
+        # Shopee shares no buyer email: the buyer is the recipient (their username is in
+        # the note and on the order's mapping)
+        "customer": CustomerRef(first_name=address.first_name, last_name=address.last_name)
+        if address is not None and address.first_name else None,
+        "shipping_address": address,
         "payments": [PaymentIn(method="shopee", amount=None, status="paid",
                                reference=order_sn)] if paid else [],
         "tags": ["shopee", "unmatched-lines"] if skipped else ["shopee"],
