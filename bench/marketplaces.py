@@ -474,6 +474,59 @@ AMAZON = Kind(
               f"{AMAZON_FEED_DELAY:.0f} s)"),
     quantities=_amazon_quantities, sell=_amazon_sell)
 
+SHOPEE_PARTNER_ID = "2001999"
+SHOPEE_PARTNER_KEY = "shpk-bench-0123456789abcdef0123456789abcdef"
+SHOPEE_SHOP_ID = "322300999"
+SHOPEE_RATE = 10.0
+"""Calls a second Mercato's Shopee client keeps under when the connection sets none."""
+
+
+def _shopee_start() -> Any:
+    from mercato_emulators import shopee
+
+    return shopee.ShopeeEmulator(partner_id=SHOPEE_PARTNER_ID, partner_key=SHOPEE_PARTNER_KEY,
+                                 shop_id=SHOPEE_SHOP_ID, access_token="bench-access-token-0",
+                                 refresh_token="bench-refresh-token-0")
+
+
+def _shopee_app(state: Any) -> ASGIApp:
+    from mercato_emulators import shopee
+
+    return shopee.create_app(state)
+
+
+def _shopee_write(method: str, path: str, head: bytes) -> bool:
+    return method == "POST" and path.endswith("/api/v2/product/update_stock")
+
+
+def _shopee_list(platform: Platform, skus: list[str]) -> None:
+    for sku in skus:
+        platform.state.add_item(f"Listing {sku}", models=[{"sku": sku, "stock": 0,
+                                                           "price": "1.00"}])
+
+
+def _shopee_connection(platform: Platform) -> dict[str, Any]:
+    access, refresh = platform.state.authorize()  # the shop authorized the app
+    return {"account": SHOPEE_SHOP_ID,
+            "credentials": {"partner_id": SHOPEE_PARTNER_ID,
+                            "partner_key": SHOPEE_PARTNER_KEY, "access_token": access,
+                            "refresh_token": refresh}}
+
+
+def _shopee_sell(platform: Platform, sku: str) -> str:
+    return str(platform.state.place_order([{"sku": sku, "quantity": 1}])["order_sn"])
+
+
+SHOPEE = Kind(
+    name="shopee", start=_shopee_start, app=_shopee_app, write=_shopee_write,
+    list_skus=_shopee_list, connection=_shopee_connection,
+    link=lambda server, platform, skus: start_job(server, platform, "product_import"),
+    read=lambda platform, sku: platform.state.stock(sku),
+    capacity=(f"Shopee: update_stock takes one item (its models together; here one SKU "
+              f"each); Mercato's client paces itself at {SHOPEE_RATE:.0f} calls/s"),
+    sell=_shopee_sell)
+
+
 TIKTOK_APP_KEY = "6benchappkey"
 TIKTOK_APP_SECRET = "bench-app-secret-0123456789"
 TIKTOK_ACCESS = "TTP_bench-access-token-0123456789"
@@ -527,7 +580,8 @@ TIKTOK = Kind(
               f"client paces itself at {TIKTOK_RATE:.0f} calls/s"),
     sell=_tiktok_sell)
 
-KINDS: dict[str, Kind] = {k.name: k for k in (SHOPIFY, TCGPLAYER, EBAY, AMAZON, TIKTOK)}
+KINDS: dict[str, Kind] = {k.name: k for k in (SHOPIFY, TCGPLAYER, EBAY, AMAZON, SHOPEE,
+                                                TIKTOK)}
 """Every platform the benchmark can drive, in the order its rows are printed."""
 
 

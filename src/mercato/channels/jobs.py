@@ -31,6 +31,7 @@ from mercato.channels.models import Connection, SyncItemError, SyncJob
 from mercato.channels.registry import (
     ConnectionConfig,
     breaker_for,
+    default_schedules,
     job_runner,
     runs,
     using_database,
@@ -288,6 +289,25 @@ class JobContext:
             with self.session() as own:
                 write(own)
 
+    def apply_order(self, session: Session, external: str, apply: Callable[[], str], *,
+                    unmatched: str = "no line with a SKU Mercato knows") -> str:
+        """One platform order applied (``apply``) in a savepoint of its own: one Mercato
+        refuses, a malformed one, or one with no line Mercato knows is an item error, and the
+        page goes on. The outcome, ``failed`` when it was refused."""
+        item = f"order {external}"
+        try:
+            with session.begin_nested():
+                outcome = apply()
+        except MercatoError as exc:
+            self.item_error(item, "validation", exc.detail, session=session)
+            return "failed"
+        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+            self.item_error(item, "validation", f"malformed order: {exc}", session=session)
+            return "failed"
+        if outcome == "skipped":
+            self.item_error(item, "validation", unmatched, session=session)
+        return outcome
+
 
 RunFunc = Callable[[JobContext], Any]
 """A connector's coroutine function for one job: ``await run(ctx)``."""
@@ -395,16 +415,21 @@ def run_due(db: Database, worker_id: str, *, budget: float = 5.0,
     return count
 
 
-def schedule_due(db: Database) -> int:
-    """Queue each connection's scheduled jobs that are due: a kind with ``every`` seconds in
-    the connection's ``schedules`` runs when its last run started that long ago and none is
-    waiting or running."""
+def schedule_due(db: Database, *, organization_id: str | None = None) -> int:
+    """Queue each connection's scheduled jobs that are due (of one organization when given):
+    a kind with ``every`` seconds in the connection's ``schedules``, or else in its
+    connector's default ones (``0`` turns one off), runs when its last run started that long
+    ago and none is waiting or running. How many were queued."""
     made = 0
     with db.transaction(tenant=SYSTEM) as session:
-        rows = list(session.scalars(select(Connection).where(Connection.enabled.is_(True))))
+        stmt = select(Connection).where(Connection.enabled.is_(True))
+        if organization_id is not None:
+            stmt = stmt.where(Connection.organization_id == organization_id)
+        rows = list(session.scalars(stmt))
         now = utcnow()
         for connection in rows:
-            schedules = (connection.settings or {}).get("schedules") or {}
+            schedules = {**default_schedules(connection.kind),
+                         **((connection.settings or {}).get("schedules") or {})}
             for kind, every in sorted(schedules.items()):
                 if kind not in SCHEDULABLE or not every:
                     continue

@@ -101,6 +101,9 @@ class ConnectorKind:
     TCGplayer one per call at 10 a second)."""
     inbound: InboundFunc | None = None
     """Receives the platform's webhooks at ``/webhooks/{kind}/{store}`` (``INBOUND_KINDS``)."""
+    schedules: dict[str, int] = field(default_factory=dict)
+    """Seconds between runs of a job kind when a connection's own ``schedules`` does not
+    name it (Amazon pulls its orders every 10 minutes: it sends no webhooks)."""
 
 
 TITLES = {"shopify": "Shopify", "binderpos": "Shopify", "tcgplayer": "TCGplayer",
@@ -142,8 +145,13 @@ _breakers: dict[str, CircuitBreaker] = {}
 
 
 def register(kind: str, *, jobs: dict[str, JobFunc], push: PushFunc | None,
-             batch: int = 250, inbound: InboundFunc | None = None) -> None:
-    _kinds[kind] = ConnectorKind(dict(jobs), push, batch, inbound)
+             batch: int = 250, inbound: InboundFunc | None = None,
+             schedules: dict[str, int] | None = None) -> None:
+    _kinds[kind] = ConnectorKind(dict(jobs), push, batch, inbound, dict(schedules or {}))
+
+
+def default_schedules(kind: str) -> dict[str, int]:
+    return dict(_kinds.get(kind, ConnectorKind()).schedules)
 
 
 INBOUND_KINDS = ("shopee", "tiktok")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from mercato.channels.amazon.sync import schedule_order_pulls
+from mercato.channels import jobs
 from mercato.core.db import Database
 from tests.channels.amazon.helpers import AmazonServer, connect, linked, product
 from tests.channels.helpers import job, settle, start_job
@@ -191,15 +191,15 @@ def test_a_mercato_cancellation_goes_to_amazon_once_as_an_acknowledgement_feed(
 def test_orders_are_pulled_on_a_default_schedule_unless_the_connection_sets_its_own(
         client: TestClient, org: Org, db: Database, amazon: AmazonServer) -> None:
     default = connect(client, org, amazon)
-    assert schedule_order_pulls(db, organization_id=org.id) == 1
-    assert schedule_order_pulls(db, organization_id=org.id) == 0  # one is waiting
+    assert jobs.schedule_due(db, organization_id=org.id) == 1
+    assert jobs.schedule_due(db, organization_id=org.id) == 0  # one is waiting
     [queued] = jobs_of(client, org, default["channel"]["id"], "order_pull")
     assert queued["trigger"] == "schedule"
     settle(db, org)
-    assert schedule_order_pulls(db, organization_id=org.id) == 0  # it ran just now
+    assert jobs.schedule_due(db, organization_id=org.id) == 0  # it ran just now
     off = connect(client, org, amazon, account="A2OTHERSELLER9",
                   schedules={"order_pull": 0})
-    assert schedule_order_pulls(db, organization_id=org.id) == 0
+    assert jobs.schedule_due(db, organization_id=org.id) == 0
     assert jobs_of(client, org, off["channel"]["id"], "order_pull") == []
 
 

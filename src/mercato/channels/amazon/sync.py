@@ -30,16 +30,14 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
-
-from sqlalchemy import select
 
 from mercato import catalog
 from mercato.channels.amazon import inbound
 from mercato.channels.amazon.client import MAX_ORDERS_PAGE, AmazonClient, error_messages
-from mercato.channels.jobs import ACTIVE, JobContext, create_job
-from mercato.channels.models import Connection, SyncJob
+from mercato.channels.jobs import JobContext
 from mercato.channels.push import drain, resend, want, want_all
 from mercato.channels.registry import (
     ConnectionConfig,
@@ -51,9 +49,7 @@ from mercato.channels.registry import (
 )
 from mercato.channels.service import map_one, mapped
 from mercato.channels.toolkit import ChannelError, ErrorKind
-from mercato.core.db import SYSTEM, Database, set_tenant, utcnow
-from mercato.core.errors import MercatoError
-from mercato.core.outbox import periodic
+from mercato.core.db import utcnow
 from mercato.inventory import get_channel, sellable
 
 FEED_WAIT = 20.0
@@ -287,17 +283,8 @@ async def order_pull(ctx: JobContext) -> None:
                 connection = ctx.connection(session)
                 for order in found:
                     external = str(order.get("AmazonOrderId"))
-                    try:
-                        with session.begin_nested():
-                            outcome = inbound.apply_order(session, connection, order,
-                                                          items.get(external))
-                    except MercatoError as exc:
-                        ctx.item_error(f"order {external}", "validation", exc.detail,
-                                       session=session)
-                        continue
-                    if outcome == "skipped":
-                        ctx.item_error(f"order {external}", "validation",
-                                       "no line with a SKU Mercato knows", session=session)
+                    ctx.apply_order(session, external, partial(
+                        inbound.apply_order, session, connection, order, items.get(external)))
                 if token is None:
                     start = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
                     connection.cursors = {**cursors,
@@ -452,46 +439,9 @@ async def cancellation_push(ctx: JobContext) -> None:
         ctx.progress(add=1, session=session)
 
 
-# -- the default schedule -----------------------------------------------------------------------
-
-def schedule_order_pulls(db: Database, now: dt.datetime | None = None, *,
-                         organization_id: str | None = None) -> int:
-    """Queue an ``order_pull`` for each enabled Amazon connection that has no schedule of
-    its own for it (``{"order_pull": 0}`` turns pulls off) and none waiting, running or
-    started in the last ``DEFAULT_PULL_EVERY`` seconds (of one organization when given); how
-    many were queued."""
-    now = now or utcnow()
-    made = 0
-    with db.transaction(tenant=SYSTEM) as session:
-        stmt = select(Connection).where(Connection.kind == "amazon",
-                                        Connection.enabled.is_(True))
-        if organization_id is not None:
-            stmt = stmt.where(Connection.organization_id == organization_id)
-        rows = list(session.scalars(stmt))
-        for connection in rows:
-            if "order_pull" in ((connection.settings or {}).get("schedules") or {}):
-                continue  # the connection's own schedule (jobs.schedule_due) decides
-            last = session.execute(
-                select(SyncJob.status, SyncJob.created_at)
-                .where(SyncJob.connection_id == connection.id, SyncJob.kind == "order_pull")
-                .order_by(SyncJob.created_at.desc()).limit(1)).first()
-            if last is not None and (last.status in ACTIVE or last.created_at
-                                     > now - dt.timedelta(seconds=DEFAULT_PULL_EVERY)):
-                continue
-            set_tenant(session, connection.organization_id)
-            create_job(session, connection, "order_pull", trigger="schedule")
-            set_tenant(session, SYSTEM)
-            made += 1
-    return made
-
-
-@periodic(every_seconds=60, name="channels.amazon.schedule_order_pulls")
-def _schedule(db: Database) -> None:
-    schedule_order_pulls(db)
-
-
 JOBS: dict[str, JobFunc] = {
     "product_import": product_import, "inventory_push": inventory_push,
     "order_pull": order_pull, "price_push": price_push, "fulfillment_push": fulfillment_push,
     "cancellation_push": cancellation_push}
-register("amazon", jobs=JOBS, push=push, batch=100)
+register("amazon", jobs=JOBS, push=push, batch=100,
+         schedules={"order_pull": DEFAULT_PULL_EVERY})  # Amazon sends no webhooks

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
@@ -38,7 +39,6 @@ from mercato.channels.registry import (
 from mercato.channels.service import map_one, mapped, mappings_t, record_health
 from mercato.channels.toolkit import ChannelError, ErrorKind
 from mercato.core.db import SYSTEM, Database, utcnow
-from mercato.core.errors import MercatoError
 from mercato.core.outbox import periodic
 from mercato.inventory import get_channel, sellable
 
@@ -318,16 +318,8 @@ async def order_pull(ctx: JobContext) -> None:
             with ctx.session() as session:
                 connection = ctx.connection(session)
                 for payload in found:
-                    try:
-                        with session.begin_nested():
-                            outcome = inbound.apply_order(session, connection, payload)
-                    except MercatoError as exc:
-                        ctx.item_error(f"order {payload.get('orderId')}", "validation",
-                                       exc.detail, session=session)
-                        continue
-                    if outcome == "skipped":
-                        ctx.item_error(f"order {payload.get('orderId')}", "validation",
-                                       "no line with a SKU Mercato knows", session=session)
+                    ctx.apply_order(session, str(payload.get("orderId")),
+                                    partial(inbound.apply_order, session, connection, payload))
                 offset += len(found)
                 if finished:
                     end = dt.datetime.fromisoformat(until.replace("Z", "+00:00"))

@@ -31,6 +31,7 @@ import datetime as dt
 import time
 from collections import defaultdict
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from mercato import catalog
@@ -48,7 +49,6 @@ from mercato.channels.service import map_one, mapped
 from mercato.channels.shopee import inbound
 from mercato.channels.shopee.client import MAX_DETAIL, MAX_PAGE, ShopeeClient
 from mercato.channels.toolkit import ChannelError, ErrorKind
-from mercato.core.errors import MercatoError
 from mercato.inventory import get_channel, sellable
 
 WINDOW = 15 * 24 * 3600
@@ -205,16 +205,8 @@ async def order_pull(ctx: JobContext) -> None:
             with ctx.session() as session:
                 connection = ctx.connection(session)
                 for payload in details:
-                    try:
-                        with session.begin_nested():
-                            outcome = inbound.apply_order(session, connection, payload)
-                    except MercatoError as exc:
-                        ctx.item_error(f"order {payload.get('order_sn')}", "validation",
-                                       exc.detail, session=session)
-                        continue
-                    if outcome == "skipped":
-                        ctx.item_error(f"order {payload.get('order_sn')}", "validation",
-                                       "no line with a SKU Mercato knows", session=session)
+                    ctx.apply_order(session, str(payload.get("order_sn")),
+                                    partial(inbound.apply_order, session, connection, payload))
                 if finished:
                     connection.cursors = {**cursors, "orders": max(since, until - OVERLAP)}
                 ctx.progress(add=len(details), state={

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -59,7 +60,6 @@ from mercato.channels.tcgplayer.mapping import (
 )
 from mercato.channels.toolkit import ChannelError, ErrorKind
 from mercato.core.db import utcnow
-from mercato.core.errors import MercatoError
 from mercato.orders import service as orders
 
 SOURCE = "tcgplayer"
@@ -401,22 +401,9 @@ async def order_pull(ctx: JobContext) -> None:
                 connection = ctx.connection(session)
                 for order in details:
                     number = str(order.get("orderNumber") or "?")
-                    try:
-                        with session.begin_nested():
-                            outcome = apply_order(session, connection, order,
-                                                  items.get(number, []))
-                    except MercatoError as exc:
-                        ctx.item_error(f"order {number}", "validation", exc.detail,
-                                       session=session)
-                        outcome = "failed"
-                    except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
-                        ctx.item_error(f"order {number}", "validation",
-                                       f"malformed order: {exc}", session=session)
-                        outcome = "failed"
-                    if outcome == "skipped":
-                        ctx.item_error(f"order {number}", "validation",
-                                       "no item with a TCGplayer SKU linked to a Mercato "
-                                       "variant", session=session)
+                    ctx.apply_order(session, number, partial(
+                        apply_order, session, connection, order, items.get(number, [])),
+                        unmatched="no item with a TCGplayer SKU linked to a Mercato variant")
                     updated = str(order.get("updatedAt") or "")
                     if updated and _later(updated, newest):
                         newest = updated

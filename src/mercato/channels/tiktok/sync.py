@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -48,7 +49,6 @@ from mercato.channels.service import map_one, mapped
 from mercato.channels.tiktok import inbound
 from mercato.channels.tiktok.client import MAX_PAGE, TiktokClient
 from mercato.channels.toolkit import ChannelError, ErrorKind
-from mercato.core.errors import MercatoError
 
 MAX_STOCK = 99_999
 ORDER_OVERLAP = 120
@@ -215,17 +215,9 @@ async def order_pull(ctx: JobContext) -> None:
             with ctx.session() as session:
                 connection = ctx.connection(session)
                 for payload in found:
-                    try:
-                        with session.begin_nested():
-                            outcome = inbound.apply_order(session, connection, payload)
-                    except MercatoError as exc:
-                        ctx.item_error(f"order {payload.get('id')}", "validation",
-                                       exc.detail, session=session)
-                        continue
-                    if outcome == "skipped":
-                        ctx.item_error(f"order {payload.get('id')}", "validation",
-                                       "no line with a seller SKU Mercato knows",
-                                       session=session)
+                    ctx.apply_order(session, str(payload.get("id")),
+                                    partial(inbound.apply_order, session, connection, payload),
+                                    unmatched="no line with a seller SKU Mercato knows")
                 if finished:
                     connection.cursors = {**cursors, "orders": str(until - ORDER_OVERLAP)}
                 ctx.progress(add=len(found), total=int(page.get("total_count") or 0),
