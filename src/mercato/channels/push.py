@@ -18,6 +18,7 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
@@ -48,6 +49,9 @@ from mercato.inventory import (
     sellable,
 )
 from mercato.settings import Settings
+
+if TYPE_CHECKING:
+    from mercato.channels.jobs import JobContext
 
 LEASE = dt.timedelta(seconds=30)
 
@@ -263,3 +267,15 @@ def push_due(db: Database, owner: str, *, budget: float = 2.0,
     finally:
         for config in configs:
             _release(db, config.id, owner)
+
+
+async def inventory_push(ctx: JobContext) -> None:
+    """The ``inventory_push`` job of a connector whose pusher does the sending: every linked
+    variant's number wanted again (once: a later slice of the job only goes on), then pushed
+    batch by batch with the job's progress."""
+    if not ctx.state.get("wanted"):
+        with ctx.session() as session:
+            total = want_all(session, ctx.connection(session))
+            ctx.progress(total=total, state={"wanted": True}, session=session)
+    await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
+                after_batch=lambda n: ctx.progress(add=n))

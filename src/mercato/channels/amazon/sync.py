@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import partial
@@ -38,7 +37,7 @@ from mercato import catalog
 from mercato.channels.amazon import inbound
 from mercato.channels.amazon.client import MAX_ORDERS_PAGE, AmazonClient, error_messages
 from mercato.channels.jobs import JobContext
-from mercato.channels.push import drain, resend, want, want_all
+from mercato.channels.push import inventory_push, resend, want
 from mercato.channels.registry import (
     ConnectionConfig,
     JobFunc,
@@ -179,15 +178,6 @@ async def push(config: ConnectionConfig, entries: list[PushEntry]) -> list[PushR
     return [PushResult(e.mapping_id, max(0, e.quantity)) if outcome.get(e.remote_id) is None
             else PushResult(e.mapping_id, None, outcome[e.remote_id]) for e in entries]
 
-
-async def inventory_push(ctx: JobContext) -> None:
-    """Every linked variant's number, wanted again and pushed."""
-    if not ctx.state.get("wanted"):
-        with ctx.session() as session:
-            total = want_all(session, ctx.connection(session))
-            ctx.progress(total=total, state={"wanted": True}, session=session)
-    await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
-                after_batch=lambda n: ctx.progress(add=n))
 
 
 # -- linking ------------------------------------------------------------------------------------

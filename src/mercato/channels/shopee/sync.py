@@ -36,7 +36,7 @@ from typing import Any
 
 from mercato import catalog
 from mercato.channels.jobs import JobContext
-from mercato.channels.push import drain, resend, want, want_all
+from mercato.channels.push import drain, inventory_push, resend, want
 from mercato.channels.registry import (
     ConnectionConfig,
     JobFunc,
@@ -110,14 +110,6 @@ async def push(config: ConnectionConfig, entries: list[PushEntry]) -> list[PushR
                     results.append(PushResult(entry.mapping_id, stocks[model_id]))
     return results
 
-
-async def inventory_push(ctx: JobContext) -> None:
-    if not ctx.state.get("wanted"):
-        with ctx.session() as session:
-            total = want_all(session, ctx.connection(session))
-            ctx.progress(total=total, state={"wanted": True}, session=session)
-    await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
-                after_batch=lambda n: ctx.progress(add=n))
 
 
 # -- linking ------------------------------------------------------------------------------------

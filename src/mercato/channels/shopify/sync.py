@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -34,7 +33,7 @@ from sqlalchemy.orm import Session
 from mercato.catalog import published_products, stock_items, variant_prices
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Connection
-from mercato.channels.push import drain, want, want_all
+from mercato.channels.push import inventory_push, want, want_all
 from mercato.channels.registry import ConnectionConfig, JobFunc, PushEntry, PushResult, register
 from mercato.channels.service import map_one, mapped
 from mercato.channels.shopify import inbound
@@ -160,14 +159,6 @@ def _index(field: Any) -> int | None:
 
 
 # -- jobs ---------------------------------------------------------------------------------------
-
-async def inventory_push(ctx: JobContext) -> None:
-    if not ctx.state.get("wanted"):  # once: a later slice only goes on pushing
-        with ctx.session() as session:
-            total = want_all(session, ctx.connection(session))
-            ctx.progress(total=total, state={"wanted": True}, session=session)
-    await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
-                after_batch=lambda n: ctx.progress(add=n))
 
 
 def _map_locations(session: Session, connection: Connection,

@@ -21,7 +21,6 @@ they are made in TCGplayer's seller portal).
 from __future__ import annotations
 
 import datetime as dt
-import time
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -34,7 +33,7 @@ from mercato.catalog import CardVariant, MarketQuote, card_variants, record_mark
 from mercato.catalog import ports as catalog_ports
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Connection, Mapping
-from mercato.channels.push import drain, want_all
+from mercato.channels.push import inventory_push, want_all
 from mercato.channels.registry import (
     ConnectionConfig,
     JobFunc,
@@ -102,14 +101,6 @@ async def push(config: ConnectionConfig, entries: list[PushEntry]) -> list[PushR
                                       else entry.quantity))
     return results
 
-
-async def inventory_push(ctx: JobContext) -> None:
-    if not ctx.state.get("wanted"):
-        with ctx.session() as session:
-            total = want_all(session, ctx.connection(session))
-            ctx.progress(total=total, state={"wanted": True}, session=session)
-    await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
-                after_batch=lambda n: ctx.progress(add=n))
 
 
 # -- linking the catalog ------------------------------------------------------------------------

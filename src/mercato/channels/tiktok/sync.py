@@ -36,7 +36,7 @@ from mercato import catalog
 from mercato.catalog import ports as catalog_ports
 from mercato.channels.jobs import JobContext
 from mercato.channels.models import Mapping
-from mercato.channels.push import drain, resend, want_all
+from mercato.channels.push import inventory_push, resend, want_all
 from mercato.channels.registry import (
     ConnectionConfig,
     JobFunc,
@@ -128,15 +128,6 @@ async def push(config: ConnectionConfig, entries: list[PushEntry]) -> list[PushR
                            for e in group)
     return results
 
-
-async def inventory_push(ctx: JobContext) -> None:
-    """Every linked variant's number, wanted again and pushed."""
-    if not ctx.state.get("wanted"):
-        with ctx.session() as session:
-            total = want_all(session, ctx.connection(session))
-            ctx.progress(total=total, state={"wanted": True}, session=session)
-    await drain(ctx.db, ctx.config, until=time.monotonic() + 3600,
-                after_batch=lambda n: ctx.progress(add=n))
 
 
 # -- linking ------------------------------------------------------------------------------------
