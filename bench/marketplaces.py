@@ -18,24 +18,33 @@ every one:
   250 revisions per listing per UTC day (a round changes each listing once, so the run stays
   far below it); no per-second limit (eBay documents daily call quotas), the client's own
   pace is 5 requests a second.
+- Amazon (``mercato_emulators.amazon``): SP-API's per-operation token buckets (listings PATCH
+  5/s burst 5, createFeed 0.0083/s burst 15, getOrders 0.0167/s burst 20, getOrderItems 0.5/s
+  burst 30), each answered with ``x-amzn-RateLimit-Limit``; from 20 SKUs at once one
+  ``JSON_LISTINGS_FEED`` (processed by the emulator in ``AMAZON_FEED_DELAY`` s).
+- Shopee (``mercato_emulators.shopee``): signed calls, one item per ``update_stock`` (here one
+  SKU each); Mercato's client at 10 calls a second.
+- TikTok Shop (``mercato_emulators.tiktok``): signed calls, one inventory update per product
+  (here one SKU each); Mercato's client at 10 calls a second.
 
 Each emulator is wrapped by a small ASGI recorder (``Recorder``) that times every API request
 and notes its status, so calls, 429s and the platform's time per write come from what the
 emulators answered.
 
 Setup, through the API: ``MERCATO_BENCH_MARKET_SKUS`` (default 100) ``tcg-single`` cards (one
-variant each, published on ``shopify``, ``tcgplayer`` and ``ebay``) with stock at one location;
-the same SKUs on the Shopify emulator (0 available) and a card per SKU in the TCGplayer
-emulator's catalog; the three channels connected; then, at once, Shopify's ``product_import``
-(variants matched by SKU), TCGplayer's mappings put by hand (``PUT .../mappings``, each SKU to
-its Near Mint Normal English ``skuId``) and an ``inventory_push`` job, and eBay's
-``product_export`` (inventory item, offer and listing per SKU). The benchmark waits until every
-emulator holds every number and nothing is pending.
+variant each, published on every chosen platform) with stock at one location; the same SKUs on
+each emulator (0 available: Shopify's products, a card per SKU in the TCGplayer emulator's
+catalog, Amazon's listings, Shopee's items, TikTok's products); the channels connected; then,
+at once, each one's linking job: ``product_import`` (matched by SKU) for Shopify, Amazon,
+Shopee and TikTok, TCGplayer's mappings put by hand (``PUT .../mappings``, each SKU to its Near
+Mint Normal English ``skuId``) and an ``inventory_push``, and eBay's ``product_export``
+(inventory item, offer and listing per SKU). The benchmark waits until every emulator holds
+every number and nothing is pending.
 
 1. ``propagation``: ``MERCATO_BENCH_MARKET_ROUNDS`` rounds (default 3); in each every SKU's
    stock changes (``POST /api/v1/inventory/adjustments``, 100 lines a request, as in
    ``bench.channels``). A SKU's latency runs from its request's return to the first poll
-   (every 20 ms, in-process) at which all three emulators hold its new number; req/s is SKUs
+   (every 20 ms, in-process) at which every emulator holds its new number; req/s is SKUs
    arrived everywhere per second of the rounds. ``arrival_<platform>``: the same, to one
    platform (req/s over the first request to that platform's last arrival).
 2. ``pushes_<platform>``: the rounds seen from each emulator: req/s is quantities written per
@@ -43,9 +52,9 @@ emulator holds every number and nothing is pending.
    write call (ASGI call to last byte), the note gives write calls/s, the mean batch and the
    429 / ``THROTTLED`` answers.
 3. ``single_change``: one SKU changed alone ``SINGLE_CHANGES`` times, each after the previous
-   one reached all three plus a random 0.2-1.2 s; latency to all three (polled every 5 ms).
+   one reached every platform plus a random 0.2-1.2 s; latency to all (polled every 5 ms).
 4. ``order_ingestion`` (platforms that can make a buyer's order in the benchmark: ``Kind.sell``):
-   ``MERCATO_BENCH_MARKET_ORDERS`` (default 100) orders of one unit on each, then every one's
+   ``MERCATO_BENCH_MARKET_ORDERS`` (default 50) orders of one unit on each, then every one's
    ``order_pull`` started at once; orders ingested per second of each pull (``orders_<name>``)
    and of all together. Each SKU's number then falls by what was sold and is pushed everywhere.
 
@@ -1063,7 +1072,7 @@ def attach(row: Row, found: dict[str, Any], wrong: list[str]) -> None:
 def marketplaces(ctx: Context) -> list[Row]:
     count = int(os.environ.get("MERCATO_BENCH_MARKET_SKUS", "100"))
     rounds = int(os.environ.get("MERCATO_BENCH_MARKET_ROUNDS", "3"))
-    orders = int(os.environ.get("MERCATO_BENCH_MARKET_ORDERS", "100"))
+    orders = int(os.environ.get("MERCATO_BENCH_MARKET_ORDERS", "50"))
     names = chosen()
     if "ebay" in names and rounds + SINGLE_CHANGES + 1 >= EBAY_REVISION_LIMIT:
         raise ValueError(f"{rounds} rounds would reach eBay's {EBAY_REVISION_LIMIT} "
