@@ -88,6 +88,8 @@ def test_a_bad_signature_is_refused_and_counted(
     other_shop = json.dumps({"shop_id": 1, "code": 3, "data": {}}).encode()
     assert post(client, org, other_shop, push_auth("https://hooks.example/shopee",
                                                    other_shop)).status_code == 404
+    # a body naming no shop is checked against the store's one connection: refused, 401
+    assert post(client, org, b"not json", "0" * 64).status_code == 401
 
 
 def test_the_emulators_pushes_bring_an_order_and_its_cancellation_in(

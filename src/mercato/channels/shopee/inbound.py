@@ -215,7 +215,11 @@ def receive(session: Session, settings: Settings, notification: Notification,
     except ValueError:
         body = None
     shop_id = str(body.get("shop_id") or "") if isinstance(body, dict) else ""
-    found = [c for c in connections_of(session, "shopee") if c.account == shop_id]
+    every = connections_of(session, "shopee")
+    # the connection of the shop the push names; a push naming none (not Shopee's) is checked
+    # against the store's only one, whose key refuses it (401)
+    found = [c for c in every if c.account == shop_id] if shop_id else (
+        every if len(every) == 1 else [])
     if not found:
         raise NotFound("This store has no Shopee connection for that shop.")
     connection = found[0]
