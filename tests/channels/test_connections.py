@@ -5,6 +5,8 @@ a twin, cancel, retry)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -12,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from mercato.channels import jobs
+from mercato.channels import jobs, registry
 from mercato.channels.models import Connection
 from mercato.core.db import Database
 from mercato.core.ids import new_id
-from tests.channels.helpers import ACCESS_TOKEN, CLIENT_SECRET, VERSION
+from tests.channels.helpers import ACCESS_TOKEN, CLIENT_SECRET, VERSION, start_job
 from tests.conftest import Org
 from tests.inventory.helpers import make_location, make_variants
 
@@ -378,3 +380,40 @@ def test_a_marketplace_connection_in_the_wrong_form_is_422_naming_the_field(
     assert field in {e["field"] for e in response.json()["errors"]}, response.json()
     assert client.get(f"/api/v1/channels/{made['id']}/connection",
                       headers=org.headers).status_code == 404
+
+
+def test_jobs_of_different_connections_run_together_and_one_connection_s_in_turn(
+        client: TestClient, org: Org, monkeypatch: pytest.MonkeyPatch, db: Database) -> None:
+    """A runner's slice runs one job per connection at once: a platform that makes its job
+    wait (a rate limit) does not hold up another platform's job."""
+    spans: list[tuple[str, str, float, float]] = []
+
+    async def waits(ctx: jobs.JobContext) -> None:
+        started = time.monotonic()
+        await asyncio.sleep(0.5)
+        spans.append((ctx.config.kind, ctx.kind, started, time.monotonic()))
+
+    for kind in ("tcgplayer", "ebay"):
+        for job_kind in ("price_push", "order_pull"):
+            monkeypatch.setitem(registry._kinds[kind].jobs, job_kind, waits)
+    made = {}
+    for kind, body in (("tcgplayer", {"account": f"s{new_id()[-8:].lower()}",
+                                      "credentials": {**TCG_KEYS, "access_token": "t" * 20}}),
+                       ("ebay", {"account": f"s{new_id()[-8:].lower()}",
+                                 "credentials": EBAY_KEYS})):
+        made[kind] = channel(client, org, kind)
+        response = client.put(f"/api/v1/channels/{made[kind]['id']}/connection",
+                              headers=org.headers, json={"kind": kind, **body,
+                                                         "api_base": "http://127.0.0.1:9"})
+        assert response.status_code == 201, response.text
+    for kind, job_kind in (("tcgplayer", "price_push"), ("tcgplayer", "order_pull"),
+                           ("ebay", "price_push")):
+        start_job(client, org, made[kind]["id"], job_kind)
+    assert jobs.run_due(db, "runner", budget=10, organization_id=org.id) == 3
+    by = {(kind, job_kind): (start, end) for kind, job_kind, start, end in spans}
+    tcg, bay = by[("tcgplayer", "price_push")], by[("ebay", "price_push")]
+    # the two platforms' jobs overlapped
+    assert tcg[0] < bay[1]
+    assert bay[0] < tcg[1]
+    second = by[("tcgplayer", "order_pull")]
+    assert second[0] >= tcg[1]  # one connection's jobs one after the other

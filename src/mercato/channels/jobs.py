@@ -18,7 +18,7 @@ import asyncio
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +54,8 @@ errors_t = table_of(SyncItemError)
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "completed_with_errors", "failed", "cancelled")
 LEASE = dt.timedelta(seconds=60)
+JOBS_AT_ONCE = 4
+"""Jobs of different connections a runner runs together (one event loop)."""
 
 
 class JobInProgress(Conflict):
@@ -185,6 +187,8 @@ class JobContext:
         self.state: dict[str, Any] = dict(job.state)
         self.done = job.done
         self.total = job.total
+        self.attempts = job.attempts
+        self.max_attempts = job.max_attempts
         self.config = config
         self.worker_id = worker_id
         self.deadline = deadline
@@ -313,15 +317,18 @@ RunFunc = Callable[[JobContext], Any]
 """A connector's coroutine function for one job: ``await run(ctx)``."""
 
 
-def claim_job(db: Database, worker_id: str, *,
-              organization_id: str | None = None) -> str | None:
-    """Take the oldest due job (or one whose runner's lease lapsed) for this runner."""
+def claim_job(db: Database, worker_id: str, *, organization_id: str | None = None,
+              besides: Collection[str] = ()) -> str | None:
+    """Take the oldest due job (or one whose runner's lease lapsed) for this runner, of a
+    connection not in ``besides``."""
     with db.transaction(tenant=SYSTEM) as session:
         now = utcnow()
         due = [or_((jobs_t.c.status == "queued") & (jobs_t.c.run_after <= now),
                    (jobs_t.c.status == "running") & (jobs_t.c.lease_until < now))]
         if organization_id is not None:
             due.append(jobs_t.c.organization_id == organization_id)
+        if besides:
+            due.append(jobs_t.c.connection_id.notin_(list(besides)))
         claimed = leases.claim(
             session, jobs_t, where=due, order_by=[jobs_t.c.run_after, jobs_t.c.id], limit=1,
             until=now + LEASE, owner=worker_id,
@@ -336,9 +343,9 @@ def _finish(db: Database, job_id: str, worker_id: str, **values: Any) -> bool:
                               where=[jobs_t.c.status == "running"], values=values)
 
 
-def run_job(db: Database, job_id: str, worker_id: str, *, budget: float = 5.0,
-            settings: Settings | None = None) -> str:
-    """Run a claimed job until it ends or its time slice does; its status afterwards."""
+def _prepare(db: Database, job_id: str, worker_id: str, deadline: float,
+             settings: Settings | None) -> JobContext | str:
+    """The context a claimed job runs with, or its status when it cannot run."""
     with db.transaction(tenant=SYSTEM) as session:
         job = session.get(SyncJob, job_id)
         if job is None or job.lease_owner != worker_id:
@@ -353,35 +360,38 @@ def run_job(db: Database, job_id: str, worker_id: str, *, budget: float = 5.0,
         _finish(db, job_id, worker_id, status="failed", finished_at=utcnow(),
                 error="The connection is disabled.", error_kind="validation")
         return "failed"
-    ctx = JobContext(db, job, config, worker_id, time.monotonic() + budget)
-    run = job_runner(config.kind, job.kind)
-    try:
-        with using_database(db):
-            asyncio.run(run(ctx))
-    except Paused:
+    return JobContext(db, job, config, worker_id, deadline)
+
+
+def _conclude(db: Database, ctx: JobContext, raised: BaseException | None) -> str:
+    """Record how a job's slice ended (``raised``: what its coroutine raised); its status."""
+    job_id, worker_id, config = ctx.job_id, ctx.worker_id, ctx.config
+    if raised is not None and not isinstance(raised, Exception):
+        raise raised  # the process is going away: nothing is recorded, the lease lapses
+    if isinstance(raised, Paused):
         _finish(db, job_id, worker_id, status="queued", run_after=utcnow(),
                 attempts=jobs_t.c.attempts - 1)  # a slice is not a failed attempt
         return "queued"
-    except Cancelled:
+    if isinstance(raised, Cancelled):
         _finish(db, job_id, worker_id, status="cancelled", finished_at=utcnow())
         return "cancelled"
-    except Superseded:
+    if isinstance(raised, Superseded):
         return "lost"
-    except ChannelError as exc:
-        _health(db, config, exc)
-        if exc.retryable and job.attempts < job.max_attempts:
-            delay = max(exc.retry_after or 0.0, backoff_seconds(job.attempts))
-            _finish(db, job_id, worker_id, status="queued", error=exc.message[:2000],
-                    error_kind=str(exc.kind),
+    if isinstance(raised, ChannelError):
+        _health(db, config, raised)
+        if raised.retryable and ctx.attempts < ctx.max_attempts:
+            delay = max(raised.retry_after or 0.0, backoff_seconds(ctx.attempts))
+            _finish(db, job_id, worker_id, status="queued", error=raised.message[:2000],
+                    error_kind=str(raised.kind),
                     run_after=utcnow() + dt.timedelta(seconds=delay))
             return "queued"
         _finish(db, job_id, worker_id, status="failed", finished_at=utcnow(),
-                error=exc.message[:2000], error_kind=str(exc.kind))
+                error=raised.message[:2000], error_kind=str(raised.kind))
         return "failed"
-    except Exception as exc:  # a bug, or data the connector cannot handle: never retried blind
-        log.exception("sync_job_crashed", job=job_id, kind=job.kind)
+    if raised is not None:  # a bug, or data the connector cannot handle: never retried blind
+        log.error("sync_job_crashed", job=job_id, kind=ctx.kind, exc_info=raised)
         _finish(db, job_id, worker_id, status="failed", finished_at=utcnow(),
-                error=f"{type(exc).__name__}: {exc}"[:2000], error_kind="internal")
+                error=f"{type(raised).__name__}: {raised}"[:2000], error_kind="internal")
         return "failed"
     _health(db, config, None)
     with db.session(write=False, tenant=SYSTEM) as session:  # items it had to skip, if any
@@ -390,6 +400,36 @@ def run_job(db: Database, job_id: str, worker_id: str, *, budget: float = 5.0,
     _finish(db, job_id, worker_id, status=status, finished_at=utcnow(), error=None,
             error_kind=None)
     return status
+
+
+def run_jobs(db: Database, job_ids: list[str], worker_id: str, *, budget: float = 5.0,
+             settings: Settings | None = None) -> list[str]:
+    """Run claimed jobs together (one event loop: a platform's rate limit or slow answer
+    never holds up another's job) until each ends or the time slice does; their statuses."""
+    deadline = time.monotonic() + budget
+    prepared = [_prepare(db, job_id, worker_id, deadline, settings) for job_id in job_ids]
+    contexts = [ctx for ctx in prepared if isinstance(ctx, JobContext)]
+
+    async def one(ctx: JobContext) -> BaseException | None:
+        try:
+            await job_runner(ctx.config.kind, ctx.kind)(ctx)
+        except BaseException as exc:  # concluded (or raised again) below
+            return exc
+        return None
+
+    async def together() -> list[BaseException | None]:
+        return list(await asyncio.gather(*(one(ctx) for ctx in contexts)))
+
+    with using_database(db):
+        raised = asyncio.run(together()) if contexts else []
+    ended = iter(_conclude(db, ctx, exc) for ctx, exc in zip(contexts, raised, strict=True))
+    return [next(ended) if isinstance(p, JobContext) else p for p in prepared]
+
+
+def run_job(db: Database, job_id: str, worker_id: str, *, budget: float = 5.0,
+            settings: Settings | None = None) -> str:
+    """Run a claimed job until it ends or its time slice does; its status afterwards."""
+    return run_jobs(db, [job_id], worker_id, budget=budget, settings=settings)[0]
 
 
 def _health(db: Database, config: ConnectionConfig, error: ChannelError | None) -> None:
@@ -401,18 +441,33 @@ def _health(db: Database, config: ConnectionConfig, error: ChannelError | None) 
 
 
 def run_due(db: Database, worker_id: str, *, budget: float = 5.0,
-            settings: Settings | None = None, organization_id: str | None = None) -> int:
-    """Claim and run due jobs for up to ``budget`` seconds; how many were run."""
+            settings: Settings | None = None, organization_id: str | None = None,
+            together: int = JOBS_AT_ONCE) -> int:
+    """Claim due jobs, up to ``together`` of different connections at once, and run them
+    for up to ``budget`` seconds; how many were run."""
     end = time.monotonic() + budget
     count = 0
     while time.monotonic() < end:
-        job_id = claim_job(db, worker_id, organization_id=organization_id)
-        if job_id is None:
+        claimed: list[str] = []
+        connections: list[str] = []
+        while len(claimed) < together:
+            job_id = claim_job(db, worker_id, organization_id=organization_id,
+                               besides=connections)
+            if job_id is None:
+                break
+            claimed.append(job_id)
+            connections.append(_connection_of(db, job_id))
+        if not claimed:
             break
-        run_job(db, job_id, worker_id, budget=max(0.5, end - time.monotonic()),
-                settings=settings)
-        count += 1
+        run_jobs(db, claimed, worker_id, budget=max(0.5, end - time.monotonic()),
+                 settings=settings)
+        count += len(claimed)
     return count
+
+
+def _connection_of(db: Database, job_id: str) -> str:
+    with db.session(write=False, tenant=SYSTEM) as session:
+        return str(session.scalar(select(jobs_t.c.connection_id).where(jobs_t.c.id == job_id)))
 
 
 def schedule_due(db: Database, *, organization_id: str | None = None) -> int:
