@@ -51,8 +51,10 @@ from mercato.channels.toolkit import ChannelError, ErrorKind
 from mercato.core.db import utcnow
 from mercato.inventory import get_channel, sellable
 
-FEED_WAIT = 20.0
-"""Seconds a push waits for a listings feed (under the pusher's 30-second lease)."""
+FEED_WAIT = 3.0
+"""Seconds a push waits for a listings feed: about a pusher's batch of another platform's
+calls, since every due connection's batch goes out in one round (a real feed takes minutes:
+the numbers then stay due and the next rounds only ask whether it is done)."""
 LINK_PAGE = 10
 ORDER_OVERLAP = dt.timedelta(minutes=2)
 """The next pull starts this much before the last one began (Amazon's order index lags a

@@ -349,6 +349,6 @@ JOBS: dict[str, JobFunc] = {
     "product_import": product_import, "inventory_push": inventory_push,
     "order_pull": order_pull, "price_push": price_push, "fulfillment_push": fulfillment_push,
     "cancellation_push": cancellation_push}
-register("tiktok", jobs=JOBS, push=push, batch=50, inbound=inbound.receive)
-# 50 quantities: at most 50 product updates, a few seconds at 10 calls a second, far fewer
-# when a product's SKUs change together
+# 20 quantities: at most 20 product updates, two seconds at 10 calls a second (fewer when a
+# product's SKUs change together), so one batch never holds up the other platforms' round
+register("tiktok", jobs=JOBS, push=push, batch=20, inbound=inbound.receive)
