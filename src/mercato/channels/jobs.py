@@ -363,11 +363,9 @@ def _prepare(db: Database, job_id: str, worker_id: str, deadline: float,
     return JobContext(db, job, config, worker_id, deadline)
 
 
-def _conclude(db: Database, ctx: JobContext, raised: BaseException | None) -> str:
+def _conclude(db: Database, ctx: JobContext, raised: Exception | None) -> str:
     """Record how a job's slice ended (``raised``: what its coroutine raised); its status."""
     job_id, worker_id, config = ctx.job_id, ctx.worker_id, ctx.config
-    if raised is not None and not isinstance(raised, Exception):
-        raise raised  # the process is going away: nothing is recorded, the lease lapses
     if isinstance(raised, Paused):
         _finish(db, job_id, worker_id, status="queued", run_after=utcnow(),
                 attempts=jobs_t.c.attempts - 1)  # a slice is not a failed attempt
@@ -405,24 +403,24 @@ def _conclude(db: Database, ctx: JobContext, raised: BaseException | None) -> st
 def run_jobs(db: Database, job_ids: list[str], worker_id: str, *, budget: float = 5.0,
              settings: Settings | None = None) -> list[str]:
     """Run claimed jobs together (one event loop: a platform's rate limit or slow answer
-    never holds up another's job) until each ends or the time slice does; their statuses."""
+    never holds up another's job), each until it ends or the time slice does, and recorded
+    as soon as it has; their statuses."""
     deadline = time.monotonic() + budget
     prepared = [_prepare(db, job_id, worker_id, deadline, settings) for job_id in job_ids]
     contexts = [ctx for ctx in prepared if isinstance(ctx, JobContext)]
 
-    async def one(ctx: JobContext) -> BaseException | None:
+    async def one(ctx: JobContext) -> str:
         try:
             await job_runner(ctx.config.kind, ctx.kind)(ctx)
-        except BaseException as exc:  # concluded (or raised again) below
-            return exc
-        return None
+        except Exception as exc:  # concluded below; anything else ends the process
+            return _conclude(db, ctx, exc)
+        return _conclude(db, ctx, None)
 
-    async def together() -> list[BaseException | None]:
+    async def together() -> list[str]:
         return list(await asyncio.gather(*(one(ctx) for ctx in contexts)))
 
     with using_database(db):
-        raised = asyncio.run(together()) if contexts else []
-    ended = iter(_conclude(db, ctx, exc) for ctx, exc in zip(contexts, raised, strict=True))
+        ended = iter(asyncio.run(together()) if contexts else [])
     return [next(ended) if isinstance(p, JobContext) else p for p in prepared]
 
 

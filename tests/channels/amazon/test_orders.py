@@ -214,3 +214,30 @@ def test_a_pending_order_is_taken_once_amazon_has_the_money(
     assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     [order] = orders_of(client, org, made["channel"]["id"])
     assert order["external_id"] == placed["AmazonOrderId"]
+
+
+def test_a_pull_s_time_slice_ends_between_orders_and_the_next_resumes_from_the_page_it_kept(
+        client: TestClient, org: Org, db: Database, amazon: AmazonServer) -> None:
+    """Each new order's items wait on getOrderItems' rate: a slice stops between orders (the
+    worker's other channel work goes on) and the next takes up the page it saved, without
+    asking Amazon for the page again or taking an order twice."""
+    sku = product(client, org, amazon, price="8.00")
+    made = linked(client, org, db, amazon, [(sku, 9)])
+    placed = [amazon.state.place_order([{"sku": sku, "quantity": 1}])["AmazonOrderId"]
+              for _ in range(4)]
+    queries = len(amazon.state.order_queries)
+    queued = start_job(client, org, made["channel"]["id"], "order_pull")
+    slices = 0
+    while True:
+        claimed = jobs.claim_job(db, "slicer", organization_id=org.id)
+        assert claimed == queued["id"]
+        slices += 1
+        if jobs.run_job(db, claimed, "slicer", budget=0.0) != "queued":
+            break
+        assert slices < 20
+    assert slices >= 4  # one order a slice
+    report = job(client, org, queued["id"])
+    assert (report["status"], report["done"]) == ("succeeded", 4)
+    assert len(amazon.state.order_queries) == queries + 1  # the page was asked for once
+    pulled = orders_of(client, org, made["channel"]["id"])
+    assert sorted(o["external_id"] for o in pulled) == sorted(placed)

@@ -251,7 +251,10 @@ async def price_push(ctx: JobContext) -> None:
 
 async def order_pull(ctx: JobContext) -> None:
     """Orders updated since the watermark (or ``params.since``, or a day ago), a page of
-    ``params.page_size`` (at most 100) at a time through ``NextToken``; resumable; the
+    ``params.page_size`` (at most 100) at a time through ``NextToken``, then each new order's
+    items (``getOrderItems``: 0.5 a second past a burst of 30), one order at a time with its
+    progress saved, so a time slice ends between orders, not after a page's worth of Amazon's
+    rate limit; resumable from the order in hand (the page is kept in the job's state); the
     watermark moves to the pull's start (less an overlap) when the last page is done."""
     with ctx.session() as session:
         cursors = dict(ctx.connection(session).cursors or {})
@@ -260,30 +263,38 @@ async def order_pull(ctx: JobContext) -> None:
                 or amazon_time(now - dt.timedelta(days=1)))
     started = str(ctx.state.get("started") or amazon_time(now))
     token = ctx.state.get("next_token")
+    last = bool(ctx.state.get("last"))
+    page: list[dict[str, Any]] | None = ctx.state.get("page")
     size = max(1, min(MAX_ORDERS_PAGE, int(ctx.params.get("page_size") or MAX_ORDERS_PAGE)))
+
+    def saved(remaining: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"since": since, "started": started, "next_token": token, "last": last,
+                "page": remaining or None}
+
     async with AmazonClient(ctx.config, db=ctx.db) as client:
         while True:
-            page = await client.orders(since=since, next_token=token, size=size)
-            found = list(page.get("Orders") or [])
-            with ctx.session() as session:
-                connection = ctx.connection(session)
-                wanted = [o for o in found if inbound.needs_items(session, connection, o)]
-            items = {str(o["AmazonOrderId"]): await client.order_items(str(o["AmazonOrderId"]))
-                     for o in wanted}
-            token = page.get("NextToken") or None
-            with ctx.session() as session:
-                connection = ctx.connection(session)
-                for order in found:
-                    external = str(order.get("AmazonOrderId"))
+            if page is None and not last:
+                answer = await client.orders(since=since, next_token=token, size=size)
+                page = list(answer.get("Orders") or [])
+                token = answer.get("NextToken") or None
+                last = token is None
+            while page:
+                order, external = page[0], str(page[0].get("AmazonOrderId"))
+                with ctx.session() as session:
+                    needs = inbound.needs_items(session, ctx.connection(session), order)
+                items = await client.order_items(external) if needs else None
+                with ctx.session() as session:
+                    connection = ctx.connection(session)
                     ctx.apply_order(session, external, partial(
-                        inbound.apply_order, session, connection, order, items.get(external)))
-                if token is None:
+                        inbound.apply_order, session, connection, order, items))
+                    page = page[1:]
+                    ctx.progress(add=1, state=saved(page), session=session)
+            page = None
+            if last:
+                with ctx.session() as session:
                     start = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
-                    connection.cursors = {**cursors,
-                                          "orders": amazon_time(start - ORDER_OVERLAP)}
-                ctx.progress(add=len(found), state={"since": since, "started": started,
-                                                    "next_token": token}, session=session)
-            if token is None:
+                    ctx.connection(session).cursors = {
+                        **cursors, "orders": amazon_time(start - ORDER_OVERLAP)}
                 return
 
 
