@@ -104,6 +104,9 @@ def target(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
         staff_ids["store"] = store_ids["store"] = org.slug
         (workdir / "staff-ids.json").write_text(json.dumps(staff_ids))
         (workdir / "store-ids.json").write_text(json.dumps(store_ids))
+        # built once here: schemathesis gives the document 10 s, which a loaded machine (the
+        # suite runs on every core) may not make in
+        app.openapi()
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(socket, "getaddrinfo", _loopback_only(socket.getaddrinfo))
             with LiveServer(app) as server:
