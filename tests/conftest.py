@@ -224,30 +224,39 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """A real uvicorn server on a thread, for tests that need concurrent HTTP clients."""
+    """A real uvicorn server on a thread, for tests that need concurrent HTTP clients.
+
+    Its socket is bound here, before the thread starts, so no other test process (the suite
+    runs on every core) can take the port between choosing it and listening on it."""
 
     def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
                                 access_log=False, lifespan="off", **SERVER_OPTIONS)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run,
+                                       kwargs={"sockets": [self.socket]}, daemon=True)
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # a machine busy with the whole suite is slow
+        while time.monotonic() < deadline and self.thread.is_alive():
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.05)
-        raise RuntimeError("live server did not start")
+        raise RuntimeError("live server did not start" + (
+            "" if self.thread.is_alive() else ": its thread ended (see the log above)"))
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.socket.close()
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,7 @@ class Platforms:
         self.tiktok = TiktokServer()
         if tiktok_gate is not None:  # TikTok's inventory updates pass through the gate
             tiktok_gate.app = self.tiktok.app
+            self.tiktok.server.socket.close()  # never served
             self.tiktok.server = LiveServer(tiktok_gate)  # type: ignore[arg-type]
             self.tiktok.url = self.tiktok.server.url
 
