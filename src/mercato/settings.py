@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         default="mercato.tenancy.verification:dns_or_http",
         description="module:function that checks a custom domain's proof (DNS TXT or HTTP).",
     )
+    webhook_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names or addresses (comma-separated) that outbound calls (webhook "
+        "endpoints, workflow and plugin calls) may reach although they are private, loopback "
+        "or link-local; anything else on such an address is refused.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Browser origins (comma-separated, scheme://host[:port]) allowed to call "
@@ -163,7 +169,7 @@ class Settings(BaseSettings):
     )
 
     @field_validator("extensions", "public_hosts", "cors_origins", "trusted_proxies",
-                     mode="before")
+                     "webhook_allow_hosts", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -180,7 +186,7 @@ class Settings(BaseSettings):
             raise ValueError("an http(s) URL with a host, e.g. https://shops.example.com")
         return value.strip().rstrip("/")
 
-    @field_validator("public_hosts")
+    @field_validator("public_hosts", "webhook_allow_hosts")
     @classmethod
     def _check_public_hosts(cls, value: list[str]) -> list[str]:
         return [_bare_host(host) for host in value]
