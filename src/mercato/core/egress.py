@@ -47,7 +47,7 @@ def _addresses(host: str, port: int) -> list[Address]:
         raise EgressRefused(f"{host!r} does not resolve: {exc}",
                             errors=[{"field": "url", "message": "host does not resolve"}]
                             ) from None
-    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
 def check_url(url: str, allow_hosts: Iterable[str] = (), *, field: str = "url",
