@@ -99,6 +99,35 @@ def settle(db: Database, org: Org, *, rounds: int = 60, runner: str = "test-runn
     raise AssertionError("the worker loops did not settle")
 
 
+def orders_of(client: TestClient, org: Org, channel_id: str) -> list[dict[str, Any]]:
+    """The channel's orders in Mercato's inbox."""
+    response = client.get("/api/v1/orders", headers=org.headers,
+                          params={"channel": channel_id, "limit": 100})
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+def order_detail(client: TestClient, org: Org, order_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/v1/orders/{order_id}", headers=org.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def pull_orders(client: TestClient, org: Org, db: Database, channel_id: str,
+                **params: Any) -> dict[str, Any]:
+    """An ``order_pull`` job, run to its end: its report."""
+    report = start_job(client, org, channel_id, "order_pull", **params)
+    settle(db, org)
+    return job(client, org, report["id"])
+
+
+def jobs_of(client: TestClient, org: Org, channel_id: str, kind: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/v1/channels/{channel_id}/sync-jobs", headers=org.headers,
+                          params={"kind": kind})
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
 def wait_for(predicate: Any, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -15,7 +15,15 @@ from fastapi.testclient import TestClient
 from mercato.channels import jobs
 from mercato.core.db import Database
 from tests.channels.amazon.helpers import AmazonServer, connect, linked, product
-from tests.channels.helpers import job, settle, start_job
+from tests.channels.helpers import (
+    job,
+    jobs_of,
+    order_detail,
+    orders_of,
+    pull_orders,
+    settle,
+    start_job,
+)
 from tests.conftest import Org
 
 
@@ -29,33 +37,6 @@ def amazon() -> Iterator[AmazonServer]:
 def no_other_orders(amazon: AmazonServer) -> None:
     """Each test sees only its own orders on the shared emulator."""
     amazon.state.forget_orders()
-
-
-def orders_of(client: TestClient, org: Org, channel_id: str) -> list[dict[str, Any]]:
-    response = client.get("/api/v1/orders", headers=org.headers,
-                          params={"channel": channel_id, "limit": 100})
-    assert response.status_code == 200, response.text
-    return list(response.json()["data"])
-
-
-def detail(client: TestClient, org: Org, order_id: str) -> dict[str, Any]:
-    response = client.get(f"/api/v1/orders/{order_id}", headers=org.headers)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def pull(client: TestClient, org: Org, db: Database, channel_id: str,
-         **params: Any) -> dict[str, Any]:
-    report = start_job(client, org, channel_id, "order_pull", **params)
-    settle(db, org)
-    return job(client, org, report["id"])
-
-
-def jobs_of(client: TestClient, org: Org, channel_id: str, kind: str) -> list[dict[str, Any]]:
-    response = client.get(f"/api/v1/channels/{channel_id}/sync-jobs", headers=org.headers,
-                          params={"kind": kind})
-    assert response.status_code == 200, response.text
-    return list(response.json())
 
 
 def on_hand(client: TestClient, org: Org, sku: str) -> int:
@@ -74,7 +55,7 @@ def with_order(client: TestClient, org: Org, db: Database, server: AmazonServer,
     made = linked(client, org, db, server, [(sku, 5)])
     placed = server.state.place_order([{"sku": sku, "quantity": quantity}],
                                       buyer_name="Ada Lovelace")
-    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert pull_orders(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     return made, sku, placed
 
 
@@ -83,7 +64,7 @@ def test_orders_are_pulled_with_their_buyer_page_by_page_once_each(
     made, sku, placed = with_order(client, org, db, amazon)
     channel_id = made["channel"]["id"]
     [order] = orders_of(client, org, channel_id)
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["external_id"] == placed["AmazonOrderId"]
     assert [(line["sku"], line["quantity"], line["unit_price"]) for line in shown["lines"]] \
         == [(sku, 2, "8.00")]
@@ -100,7 +81,7 @@ def test_orders_are_pulled_with_their_buyer_page_by_page_once_each(
     # more orders than a page holds, pulled again from long ago: each once
     for _ in range(3):
         amazon.state.place_order([{"sku": sku, "quantity": 1}])
-    again = pull(client, org, db, channel_id, since="2000-01-01T00:00:00Z", page_size=2)
+    again = pull_orders(client, org, db, channel_id, since="2000-01-01T00:00:00Z", page_size=2)
     assert again["status"] == "succeeded"
     queries = amazon.state.order_queries[-2:]
     assert (queries[0]["MaxResultsPerPage"], queries[0]["LastUpdatedAfter"]) == (
@@ -111,7 +92,7 @@ def test_orders_are_pulled_with_their_buyer_page_by_page_once_each(
     assert len(found) == 4
     assert len({o["external_id"] for o in found}) == 4
     # the next scheduled pull starts from the watermark, not from long ago
-    assert pull(client, org, db, channel_id)["status"] == "succeeded"
+    assert pull_orders(client, org, db, channel_id)["status"] == "succeeded"
     assert amazon.state.order_queries[-1]["LastUpdatedAfter"] != "2000-01-01T00:00:00Z"
     assert len(orders_of(client, org, channel_id)) == 4
 
@@ -122,9 +103,9 @@ def test_an_order_cancelled_on_amazon_is_cancelled_and_restocked_and_not_sent_ba
     assert on_hand(client, org, sku) == 3
     feeds = len(amazon.state.feeds)
     amazon.state.cancel_order(placed["AmazonOrderId"])
-    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert pull_orders(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     [order] = orders_of(client, org, made["channel"]["id"])
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["status"] == "cancelled"
     assert shown["cancel_reason"] == "cancelled on Amazon"
     assert on_hand(client, org, sku) == 5
@@ -184,8 +165,8 @@ def test_a_mercato_cancellation_goes_to_amazon_once_as_an_acknowledgement_feed(
     # Amazon put the units back on the listing; Mercato's number is what it shows
     assert amazon.state.quantity(sku) == 5
     # pulling Amazon's cancelled order again changes nothing in Mercato
-    assert pull(client, org, db, channel_id)["status"] == "succeeded"
-    assert detail(client, org, order["id"])["cancel_reason"] == "out of stock"
+    assert pull_orders(client, org, db, channel_id)["status"] == "succeeded"
+    assert order_detail(client, org, order["id"])["cancel_reason"] == "out of stock"
 
 
 def test_orders_are_pulled_on_a_default_schedule_unless_the_connection_sets_its_own(
@@ -208,10 +189,10 @@ def test_a_pending_order_is_taken_once_amazon_has_the_money(
     sku = product(client, org, amazon, price="8.00")
     made = linked(client, org, db, amazon, [(sku, 5)])
     placed = amazon.state.place_order([{"sku": sku, "quantity": 1}], status="Pending")
-    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert pull_orders(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     assert orders_of(client, org, made["channel"]["id"]) == []
     amazon.state.orders[placed["AmazonOrderId"]]["OrderStatus"] = "Unshipped"
-    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert pull_orders(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     [order] = orders_of(client, org, made["channel"]["id"])
     assert order["external_id"] == placed["AmazonOrderId"]
 

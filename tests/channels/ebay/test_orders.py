@@ -12,7 +12,15 @@ from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
 from tests.channels.ebay.helpers import EbayServer, card, connect, stock
-from tests.channels.helpers import job, settle, start_job
+from tests.channels.helpers import (
+    job,
+    jobs_of,
+    order_detail,
+    orders_of,
+    pull_orders,
+    settle,
+    start_job,
+)
 from tests.conftest import Org
 
 
@@ -20,33 +28,6 @@ from tests.conftest import Org
 def ebay() -> Iterator[EbayServer]:
     with EbayServer() as server:
         yield server
-
-
-def orders_of(client: TestClient, org: Org, channel_id: str) -> list[dict[str, Any]]:
-    response = client.get("/api/v1/orders", headers=org.headers,
-                          params={"channel": channel_id, "limit": 100})
-    assert response.status_code == 200, response.text
-    return list(response.json()["data"])
-
-
-def detail(client: TestClient, org: Org, order_id: str) -> dict[str, Any]:
-    response = client.get(f"/api/v1/orders/{order_id}", headers=org.headers)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def pull(client: TestClient, org: Org, db: Database, channel_id: str,
-         **params: Any) -> dict[str, Any]:
-    report = start_job(client, org, channel_id, "order_pull", **params)
-    settle(db, org)
-    return job(client, org, report["id"])
-
-
-def jobs_of(client: TestClient, org: Org, channel_id: str, kind: str) -> list[dict[str, Any]]:
-    response = client.get(f"/api/v1/channels/{channel_id}/sync-jobs", headers=org.headers,
-                          params={"kind": kind})
-    assert response.status_code == 200, response.text
-    return list(response.json())
 
 
 def with_order(client: TestClient, org: Org, db: Database, server: EbayServer,
@@ -59,7 +40,7 @@ def with_order(client: TestClient, org: Org, db: Database, server: EbayServer,
     settle(db, org)
     placed = server.state.place_order([{"sku": sku, "quantity": quantity}], buyer="Card_Fan",
                                       full_name="Ada Lovelace", shipping="3.00")
-    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert pull_orders(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     return made, sku, placed
 
 
@@ -68,7 +49,7 @@ def test_orders_are_pulled_page_by_page_once_each(
     made, sku, placed = with_order(client, org, db, ebay)
     channel_id = made["channel"]["id"]
     [order] = orders_of(client, org, channel_id)
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["external_id"] == placed["orderId"]
     assert [(line["sku"], line["quantity"], line["unit_price"]) for line in shown["lines"]] \
         == [(sku, 2, "8.00")]
@@ -95,9 +76,9 @@ def test_an_order_cancelled_on_ebay_is_cancelled_in_mercato_and_not_sent_back(
         client: TestClient, org: Org, db: Database, ebay: EbayServer) -> None:
     made, _, placed = with_order(client, org, db, ebay)
     ebay.state.cancel_on_ebay(placed["orderId"])
-    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert pull_orders(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     [order] = orders_of(client, org, made["channel"]["id"])
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["status"] == "cancelled"
     assert shown["cancel_reason"] == "cancelled on eBay"
     settle(db, org)
@@ -156,7 +137,7 @@ def test_a_cancellation_and_a_refund_go_to_ebay_once(
     assert len(ebay.state.cancellations) == 1
     assert len(ebay.state.orders[placed["orderId"]]["paymentSummary"]["refunds"]) == 1
     # pulling eBay's cancelled, refunded order again changes nothing in Mercato
-    assert pull(client, org, db, channel_id)["status"] == "succeeded"
-    shown = detail(client, org, order["id"])
+    assert pull_orders(client, org, db, channel_id)["status"] == "succeeded"
+    shown = order_detail(client, org, order["id"])
     assert shown["cancel_reason"] == "out of stock"
     assert len(shown["refunds"]) == 1

@@ -11,7 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
-from tests.channels.helpers import job, settle, start_job
+from tests.channels.helpers import (
+    job,
+    jobs_of,
+    order_detail,
+    orders_of,
+    pull_orders,
+    settle,
+    start_job,
+)
 from tests.channels.shopee.helpers import ShopeeServer, card, connect, stock
 from tests.conftest import Org
 from tests.inventory.helpers import level
@@ -21,33 +29,6 @@ from tests.inventory.helpers import level
 def shopee() -> Iterator[ShopeeServer]:
     with ShopeeServer() as server:
         yield server
-
-
-def orders_of(client: TestClient, org: Org, channel_id: str) -> list[dict[str, Any]]:
-    response = client.get("/api/v1/orders", headers=org.headers,
-                          params={"channel": channel_id, "limit": 100})
-    assert response.status_code == 200, response.text
-    return list(response.json()["data"])
-
-
-def detail(client: TestClient, org: Org, order_id: str) -> dict[str, Any]:
-    response = client.get(f"/api/v1/orders/{order_id}", headers=org.headers)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-def pull(client: TestClient, org: Org, db: Database, channel_id: str,
-         **params: Any) -> dict[str, Any]:
-    report = start_job(client, org, channel_id, "order_pull", **params)
-    settle(db, org)
-    return job(client, org, report["id"])
-
-
-def jobs_of(client: TestClient, org: Org, channel_id: str, kind: str) -> list[dict[str, Any]]:
-    response = client.get(f"/api/v1/channels/{channel_id}/sync-jobs", headers=org.headers,
-                          params={"kind": kind})
-    assert response.status_code == 200, response.text
-    return list(response.json())
 
 
 def with_order(client: TestClient, org: Org, db: Database, server: ShopeeServer,
@@ -63,7 +44,7 @@ def with_order(client: TestClient, org: Org, db: Database, server: ShopeeServer,
     settle(db, org)
     placed = server.state.place_order([{"sku": sku, "quantity": quantity}],
                                       buyer="card_fan_88", name="Ada Lovelace")
-    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert pull_orders(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     return made, sku, placed
 
 
@@ -72,7 +53,7 @@ def test_orders_are_pulled_with_their_buyer_once_each(
     made, sku, placed = with_order(client, org, db, shopee)
     channel_id = made["channel"]["id"]
     [order] = orders_of(client, org, channel_id)
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["external_id"] == placed["order_sn"]
     assert [(line["sku"], line["quantity"], line["unit_price"]) for line in shown["lines"]] \
         == [(sku, 2, "9.90")]
@@ -90,7 +71,7 @@ def test_orders_are_pulled_with_their_buyer_once_each(
     for _ in range(3):
         shopee.state.place_order([{"sku": sku, "quantity": 1}])
     queries = len(shopee.state.order_queries)
-    again = pull(client, org, db, channel_id, since="2026-01-01T00:00:00Z", page_size=2)
+    again = pull_orders(client, org, db, channel_id, since="2026-01-01T00:00:00Z", page_size=2)
     assert again["status"] == "succeeded"
     asked = shopee.state.order_queries[queries:]
     assert all(int(q["time_to"]) - int(q["time_from"]) <= 15 * 86400 for q in asked)
@@ -98,7 +79,7 @@ def test_orders_are_pulled_with_their_buyer_once_each(
     found = orders_of(client, org, channel_id)
     assert len(found) == 4
     assert len({o["external_id"] for o in found}) == 4
-    assert pull(client, org, db, channel_id)["status"] == "succeeded"
+    assert pull_orders(client, org, db, channel_id)["status"] == "succeeded"
     assert len(orders_of(client, org, channel_id)) == 4
 
 
@@ -107,9 +88,9 @@ def test_an_order_cancelled_on_shopee_is_cancelled_and_restocked_and_not_sent_ba
     made, sku, placed = with_order(client, org, db, shopee)
     assert level(client, org, sku, made["location"])["available"] == 3
     shopee.state.cancel_on_shopee(placed["order_sn"])
-    assert pull(client, org, db, made["channel"]["id"])["status"] == "succeeded"
+    assert pull_orders(client, org, db, made["channel"]["id"])["status"] == "succeeded"
     [order] = orders_of(client, org, made["channel"]["id"])
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["status"] == "cancelled"
     assert shown["cancel_reason"] == "cancelled on Shopee"
     settle(db, org)
@@ -141,8 +122,8 @@ def test_a_cancellation_in_mercato_goes_to_shopee_once(
     assert len([c for c in shopee.state.cancellations
                 if c["order_sn"] == placed["order_sn"]]) == 1
     assert shopee.state.stock(sku) == 5
-    assert pull(client, org, db, channel_id)["status"] == "succeeded"
-    assert detail(client, org, order["id"])["cancel_reason"] == "out of stock"
+    assert pull_orders(client, org, db, channel_id)["status"] == "succeeded"
+    assert order_detail(client, org, order["id"])["cancel_reason"] == "out of stock"
 
 
 def test_a_fulfillment_ships_the_order_on_shopee_once(

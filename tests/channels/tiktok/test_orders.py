@@ -15,7 +15,15 @@ from sqlalchemy import select
 from mercato.core.db import Database
 from mercato.core.outbox import Dispatcher
 from mercato.notifications.models import Notification
-from tests.channels.helpers import job, settle, start_job
+from tests.channels.helpers import (
+    job,
+    jobs_of,
+    order_detail,
+    orders_of,
+    pull_orders,
+    settle,
+    start_job,
+)
 from tests.channels.tiktok.helpers import TiktokServer, linked
 from tests.conftest import Org
 from tests.inventory.helpers import level
@@ -29,36 +37,14 @@ def tts() -> Iterator[TiktokServer]:
         yield server
 
 
-def orders_of(client: TestClient, org: Org, channel_id: str) -> list[dict[str, Any]]:
-    response = client.get("/api/v1/orders", headers=org.headers,
-                          params={"channel": channel_id, "limit": 100})
-    assert response.status_code == 200, response.text
-    return list(response.json()["data"])
-
-
-def detail(client: TestClient, org: Org, order_id: str) -> dict[str, Any]:
-    response = client.get(f"/api/v1/orders/{order_id}", headers=org.headers)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
 def pull(client: TestClient, org: Org, db: Database, channel_id: str,
          **params: Any) -> dict[str, Any]:
     """An order pull, done; the shop (shared by the module's tests) has other tests' orders,
     whose SKUs this organization does not know: those, and only those, are reported."""
-    report = start_job(client, org, channel_id, "order_pull", **params)
-    settle(db, org)
-    done = job(client, org, report["id"])
+    done = pull_orders(client, org, db, channel_id, **params)
     assert done["status"] in ("succeeded", "completed_with_errors"), done
     assert all("no line with a seller SKU" in e["message"] for e in done["errors"]), done
     return done
-
-
-def jobs_of(client: TestClient, org: Org, channel_id: str, kind: str) -> list[dict[str, Any]]:
-    response = client.get(f"/api/v1/channels/{channel_id}/sync-jobs", headers=org.headers,
-                          params={"kind": kind})
-    assert response.status_code == 200, response.text
-    return list(response.json())
 
 
 def with_order(client: TestClient, org: Org, db: Database, server: TiktokServer,
@@ -78,7 +64,7 @@ def test_orders_are_pulled_with_their_buyer_page_by_page_once_each(
     made, sku, placed = with_order(client, org, db, tts)
     channel_id = made["channel"]["id"]
     [order] = orders_of(client, org, channel_id)
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["external_id"] == placed["id"]
     assert [(line["sku"], line["quantity"], line["unit_price"]) for line in shown["lines"]] \
         == [(sku, 2, "8.00")]  # two TikTok line items, one per unit
@@ -114,7 +100,7 @@ def test_an_order_cancelled_on_tiktok_is_cancelled_and_restocked_and_not_sent_ba
     tts.state.cancel_on_tiktok(placed["id"])
     pull(client, org, db, made["channel"]["id"])
     [order] = orders_of(client, org, made["channel"]["id"])
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["status"] == "cancelled"
     assert shown["cancel_reason"] == "cancelled on TikTok Shop"
     assert level(client, org, sku, made["location"])["on_hand"] == 5
@@ -144,7 +130,7 @@ def test_a_cancellation_in_mercato_goes_to_tiktok_once(
     assert job(client, org, rerun["id"])["status"] == "succeeded"
     assert len([c for c in tts.state.cancellations if c["order_id"] == placed["id"]]) == 1
     pull(client, org, db, channel_id)
-    assert detail(client, org, order["id"])["cancel_reason"] == "out of stock"
+    assert order_detail(client, org, order["id"])["cancel_reason"] == "out of stock"
 
 
 def test_a_fulfillment_goes_to_tiktok_once_and_the_buyer_gets_no_email(
