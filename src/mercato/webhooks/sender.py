@@ -125,8 +125,8 @@ class Sender:
             if not candidates:
                 return []
             endpoint_ids = sorted({row.endpoint_id for row in candidates})
-            failures = dict(session.execute(select(e.id, e.consecutive_failures)
-                                            .where(e.id.in_(endpoint_ids))).tuples())
+            failures = {row[0]: int(row[1]) for row in session.execute(
+                select(e.id, e.consecutive_failures).where(e.id.in_(endpoint_ids)))}
             in_flight = _in_flight(session, endpoint_ids, now)
             picked: list[str] = []
             for delivery_id, endpoint_id in candidates:
@@ -305,8 +305,8 @@ def _in_flight(session: Session, endpoint_ids: list[str], now: dt.datetime) -> C
     rows = session.execute(
         select(d.endpoint_id, func.count()).where(
             d.endpoint_id.in_(endpoint_ids), d.status == PENDING, d.lease_until >= now)
-        .group_by(d.endpoint_id)).tuples()
-    return Counter({endpoint_id: int(count) for endpoint_id, count in rows})
+        .group_by(d.endpoint_id))
+    return Counter({str(row[0]): int(row[1]) for row in rows})
 
 
 def _take_probe(session: Session, lease: dt.timedelta, endpoint_id: str,
