@@ -105,7 +105,7 @@ def receiver(answer: Answer | None = None) -> Iterator[Receiver]:
         state.answer = answer
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             request = Request(self.path, {k.lower(): v for k, v in self.headers.items()},
                               self.rfile.read(length))

@@ -50,16 +50,20 @@ def test_a_delivery_is_signed_and_carries_the_event(
     assert request.headers["content-type"] == "application/json"
     body = request.json
     assert set(body) == {"id", "type", "created_at", "data"}
-    assert body["id"] == event_id and body["type"] == "test.pinged"
+    assert body["id"] == event_id
+    assert body["type"] == "test.pinged"
     assert body["data"] == {"seq": 0, "resource": "r1"}
     assert dt.datetime.fromisoformat(body["created_at"].replace("Z", "+00:00"))
     (delivery,) = deliveries(db, endpoint["id"])
     shown = hook_client.get(f"{PATH}/{endpoint['id']}/deliveries/{delivery.id}",
                             headers=org.headers).json()
-    assert shown["status"] == "delivered" and shown["attempts"] == 1
+    assert shown["status"] == "delivered"
+    assert shown["attempts"] == 1
     (attempt,) = shown["attempts_log"]
-    assert attempt["response_status"] == 200 and attempt["response_body"] == "status 200"
-    assert attempt["request_body"] == request.body.decode() and attempt["latency_ms"] >= 0
+    assert attempt["response_status"] == 200
+    assert attempt["response_body"] == "status 200"
+    assert attempt["request_body"] == request.body.decode()
+    assert attempt["latency_ms"] >= 0
     assert attempt["request_headers"]["Mercato-Signature"] == request.headers[
         "mercato-signature"]
 
@@ -130,7 +134,8 @@ def test_failures_back_off_then_dead_letter_then_manual_and_bulk_retry(
         waiting = [d for d in first if d.attempts == 1]
         assert len(waiting) == 2  # the first of each resource; the rest wait behind them
         for delivery in waiting:
-            assert delivery.status == "pending" and delivery.last_status_code == 503
+            assert delivery.status == "pending"
+            assert delivery.last_status_code == 503
             assert delivery.next_attempt_at > utcnow() + dt.timedelta(seconds=10)  # backoff
         assert send.drain() == 0  # nothing is due before its backoff ends
         for _ in range(hook_settings.webhook_max_attempts - 1):
@@ -138,7 +143,8 @@ def test_failures_back_off_then_dead_letter_then_manual_and_bulk_retry(
             send.drain()
         a0, a1, a2, b0 = deliveries(db, endpoint["id"])
         assert (a0.status, a0.attempts, b0.status, b0.attempts) == ("dead", 4, "dead", 4)
-        assert a1.attempts == 1 and a2.attempts == 0  # a dead one no longer holds "a"
+        assert a1.attempts == 1
+        assert a2.attempts == 0
         make_due(db)
         while send.drain() == 0 and any(d.status == "pending" for d in
                                         deliveries(db, endpoint["id"])):
@@ -154,7 +160,8 @@ def test_failures_back_off_then_dead_letter_then_manual_and_bulk_retry(
         failing = False
         one = hook_client.post(f"{PATH}/{endpoint['id']}/deliveries/{listed[0]['id']}/retry",
                                headers=org.headers)
-        assert one.status_code == 200 and one.json()["status"] == "pending"
+        assert one.status_code == 200
+        assert one.json()["status"] == "pending"
         again = hook_client.post(
             f"{PATH}/{endpoint['id']}/deliveries/{listed[0]['id']}/retry", headers=org.headers)
         assert again.status_code == 409
@@ -163,7 +170,8 @@ def test_failures_back_off_then_dead_letter_then_manual_and_bulk_retry(
                                 headers=org.headers).status_code == 409  # delivered
         bulk = hook_client.post(f"{PATH}/{endpoint['id']}/deliveries/retry",
                                 headers=org.headers)
-        assert bulk.status_code == 200 and bulk.json() == {"retried": 3}
+        assert bulk.status_code == 200
+        assert bulk.json() == {"retried": 3}
         assert send.drain() == 3
     assert {d.status for d in deliveries(db, endpoint["id"])} == {"delivered"}
     assert hook_client.get(f"{PATH}/{endpoint['id']}/deliveries", headers=org.headers,
@@ -187,7 +195,8 @@ def test_the_breaker_opens_after_consecutive_failures_and_one_probe_closes_it(
             make_due(db)
         url = f"{PATH}/{endpoint['id']}"
         breaker = hook_client.get(url, headers=org.headers).json()["breaker"]
-        assert breaker["state"] == "open" and breaker["consecutive_failures"] == 3
+        assert breaker["state"] == "open"
+        assert breaker["consecutive_failures"] == 3
         used = {d.id: d.attempts for d in deliveries(db, endpoint["id"])}
         make_due(db)
         assert send.drain() == 0  # held: no attempt is used while the breaker is open
@@ -227,7 +236,8 @@ def test_a_failed_probe_opens_the_breaker_again(
         assert send.drain() == 0
     assert len(hooks.received) == 2
     state = hook_client.get(f"{PATH}/{endpoint['id']}", headers=org.headers).json()["breaker"]
-    assert state["state"] == "open" and state["consecutive_failures"] == 2
+    assert state["state"] == "open"
+    assert state["consecutive_failures"] == 2
 
 
 def test_events_of_one_resource_arrive_in_order_under_failures_and_many_senders(

@@ -23,15 +23,18 @@ def test_create_returns_the_secret_once_and_stores_it_sealed(
     created = create_endpoint(hook_client, org, PUBLIC, events=["order.*"],
                               description="ERP")
     secret = created["secret"]
-    assert secret.startswith("whsec_") and len(secret) > 30
+    assert secret.startswith("whsec_")
+    assert len(secret) > 30
     assert created["secret_last4"] == secret[-4:]
     assert created["breaker"] == {"state": "closed", "consecutive_failures": 0,
                                   "open_until": None}
     shown = hook_client.get(f"{PATH}/{created['id']}", headers=org.headers)
     assert shown.status_code == 200
-    assert "secret" not in shown.json() and secret not in shown.text
+    assert "secret" not in shown.json()
+    assert secret not in shown.text
     listed = hook_client.get(PATH, headers=org.headers).json()["data"]
-    assert [e["id"] for e in listed] == [created["id"]] and secret not in json.dumps(listed)
+    assert [e["id"] for e in listed] == [created["id"]]
+    assert secret not in json.dumps(listed)
     assert secret not in stored_text(db)
 
 
@@ -86,7 +89,8 @@ def test_internal_targets_are_refused_unless_the_operator_allows_the_host(
     allowed = create_endpoint(hook_client, org, "http://127.0.0.1:9/hook")
     moved = hook_client.patch(f"{PATH}/{allowed['id']}", headers=org.headers,
                               json={"url": "http://10.1.2.3/hook"})
-    assert moved.status_code == 422 and moved.json()["errors"][0]["field"] == "url"
+    assert moved.status_code == 422
+    assert moved.json()["errors"][0]["field"] == "url"
     assert hook_client.get(f"{PATH}/{allowed['id']}",
                            headers=org.headers).json()["url"] == "http://127.0.0.1:9/hook"
 
@@ -97,7 +101,8 @@ def test_update_pause_and_delete(hook_client: TestClient, org: Org) -> None:
     changed = hook_client.patch(url, headers=org.headers, json={
         "events": ["product.*"], "description": "catalog sync", "enabled": False})
     assert changed.status_code == 200, changed.text
-    assert changed.json()["events"] == ["product.*"] and changed.json()["enabled"] is False
+    assert changed.json()["events"] == ["product.*"]
+    assert changed.json()["enabled"] is False
     assert hook_client.patch(url, headers=org.headers,
                              json={"url": None}).status_code == 422
     assert hook_client.delete(url, headers=org.headers).status_code == 204
@@ -111,12 +116,14 @@ def test_rotation_returns_a_new_secret_and_keeps_the_old_one_for_the_grace(
                                json={"grace_seconds": 600})
     assert rotated.status_code == 200, rotated.text
     body = rotated.json()
-    assert body["secret"] != created["secret"] and body["secret"].startswith("whsec_")
+    assert body["secret"] != created["secret"]
+    assert body["secret"].startswith("whsec_")
     assert body["previous_secret_last4"] == created["secret_last4"]
     assert body["previous_secret_expires_at"] is not None
     now = hook_client.post(f"{PATH}/{created['id']}/rotate-secret", headers=org.headers,
                            json={"grace_seconds": 0}).json()
-    assert now["previous_secret_last4"] is None and now["previous_secret_expires_at"] is None
+    assert now["previous_secret_last4"] is None
+    assert now["previous_secret_expires_at"] is None
     too_long = hook_client.post(f"{PATH}/{created['id']}/rotate-secret", headers=org.headers,
                                 json={"grace_seconds": 10**9})
     assert too_long.status_code == 422
