@@ -79,7 +79,8 @@ def receiver() -> Iterator[tuple[str, Arrivals]]:
             event_id = self.headers.get("Mercato-Event-Id", "")
             title = None
             if self.headers.get("Mercato-Event-Type") == "product.updated":
-                title = json.loads(body)["data"].get("title")
+                change = json.loads(body)["data"].get("changes", {}).get("title") or {}
+                title = change.get("to")
             with arrivals.cond:
                 arrivals.requests += 1
                 arrivals.first.setdefault(event_id, now)
@@ -229,7 +230,7 @@ def change_latency(ctx: Context, server: Server, arrivals: Arrivals) -> Row:
         title = f"bench-hook-{n}"
         call(server, "PATCH", f"/api/v1/products/{product['id']}", {"title": title})
         changed = time.monotonic()
-        if not arrivals.wait(lambda title=title: title in arrivals.titles, timeout=60):
+        if not arrivals.wait(lambda title=title: title in arrivals.titles, timeout=30):
             continue
         latencies.append(arrivals.titles[title] - changed)
         time.sleep(rng.uniform(0, 0.2))
