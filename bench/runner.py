@@ -28,7 +28,7 @@ from bench.stack import BACKENDS, PG_ROLE, ROOT, postgres_version
 
 BENCHMARK_MODULES = ("bench.ceilings", "bench.catalog", "bench.inventory",
                      "bench.orders", "bench.checkout", "bench.channels", "bench.marketplaces",
-                     "bench.pages")
+                     "bench.pages", "bench.webhooks")
 """Modules that register benchmarks when imported; add yours here."""
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -162,6 +162,37 @@ class Settings(BaseSettings):
         "endpoints, workflow and plugin calls) may reach although they are private, loopback "
         "or link-local; anything else on such an address is refused.",
     )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60,
+        description="How long an outbound webhook delivery waits for the endpoint's answer; "
+        "longer counts as a failed attempt.")
+    webhook_max_attempts: int = Field(
+        default=10, ge=1, le=50,
+        description="Attempts per webhook delivery; after the last it is dead-lettered (and "
+        "can be retried by hand).")
+    webhook_retry_base_seconds: float = Field(
+        default=30.0, gt=0,
+        description="Backoff after a delivery's first failed attempt; it doubles after each "
+        "later one (with jitter), up to webhook_retry_cap_seconds.")
+    webhook_retry_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=256,
+        description="Webhook sends a worker process runs at once (threads).")
+    webhook_endpoint_concurrency: int = Field(
+        default=2, ge=1, le=16,
+        description="Sends to one endpoint in flight at once, across workers: a slow endpoint "
+        "holds at most this many of them.")
+    webhook_breaker_threshold: int = Field(
+        default=5, ge=1,
+        description="Consecutive failed attempts that open an endpoint's circuit breaker.")
+    webhook_breaker_cooldown_seconds: float = Field(
+        default=60.0, gt=0,
+        description="How long an open breaker holds an endpoint's deliveries (without using "
+        "their attempts) before one probe is sent.")
+    webhook_lease_seconds: float = Field(
+        default=60.0, gt=0,
+        description="How long a worker owns a delivery it sends; a worker that dies leaves "
+        "it to another after this. More than webhook_timeout_seconds.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Browser origins (comma-separated, scheme://host[:port]) allowed to call "
@@ -218,6 +249,15 @@ class Settings(BaseSettings):
             port = f":{parts.port}" if parts.port not in (None, default) else ""
             origins.append(f"{parts.scheme}://{host}{port}")  # as a browser sends it
         return origins
+
+    @model_validator(mode="after")
+    def _lease_outlives_timeout(self) -> Settings:
+        """A send must end (answer or timeout) before its lease does, or another worker would
+        send it again while the first still waits."""
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds + 1:
+            raise ValueError("MERCATO_WEBHOOK_LEASE_SECONDS must exceed "
+                             "MERCATO_WEBHOOK_TIMEOUT_SECONDS by more than a second")
+        return self
 
     @property
     def platform_hosts(self) -> frozenset[str]:

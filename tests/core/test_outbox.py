@@ -95,9 +95,15 @@ def make_env(backend: str, tmp_path: Path) -> Iterator[Env]:
     settings = make_settings(url)
     db = Database(url, pool_size=5)
     h.reset()
+    # only this file's handlers: a module's (webhooks' fan-out wants "*") would add deliveries
+    foreign = [handler for handler in handlers() if handler.func.__module__ != h.__name__]
+    for handler in foreign:
+        unsubscribe(handler.name)
     try:
         yield Env(backend, url, settings, db, create_org(db, settings), tmp_path)
     finally:
+        for handler in foreign:
+            subscribe(*handler.event_types, name=handler.name)(handler.func)
         h.reset()
         db.dispose()
         if backend == "postgresql":
