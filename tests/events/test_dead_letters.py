@@ -108,7 +108,8 @@ def test_a_handler_failing_every_attempt_is_dead_lettered_listed_replayed_then_d
         EVENT, "widget", HANDLER)
     assert letter["attempts"] == MAX_ATTEMPTS
     assert letter["last_error"].startswith("RuntimeError: receiver down for")
-    assert letter["dead_at"] is not None and letter["event_created_at"] is not None
+    assert letter["dead_at"] is not None
+    assert letter["event_created_at"] is not None
 
     by_handler = client.get(BASE, headers=org.headers, params={"handler": HANDLER})
     assert [i["id"] for i in by_handler.json()["data"]] == [row.id]
@@ -158,7 +159,8 @@ def test_one_organizations_dead_letters_are_invisible_and_404_to_another(
     row, = deliveries(db, event_id)
     assert client.get(BASE, headers=other_org.headers).json()["data"] == []
     theirs = client.post(f"{BASE}/{row.id}/replay", headers=other_org.headers)
-    assert theirs.status_code == 404 and theirs.json()["code"] == "not_found"
+    assert theirs.status_code == 404
+    assert theirs.json()["code"] == "not_found"
     bulk = client.post(f"{BASE}/replay", headers=other_org.headers, json={})
     assert bulk.json() == {"replayed": 0, "ids": []}
     row, = deliveries(db, event_id)
@@ -251,7 +253,8 @@ def test_the_operator_lists_and_replays_dead_letters_from_the_command_line(
     only = run_cli(["events", "dead", "--org", org.slug, "--json"], env)
     assert [letter["id"] for letter in json.loads(only.stdout)] == [my_id]
     text = run_cli(["events", "dead", "--org", org.slug], env)
-    assert str(my_id) in text.stdout and "receiver down" in text.stdout
+    assert str(my_id) in text.stdout
+    assert "receiver down" in text.stdout
     assert "1 dead letter" in text.stdout
 
     # an id of another organization than --org's is no match: exit 1, and it stays dead
@@ -265,7 +268,8 @@ def test_the_operator_lists_and_replays_dead_letters_from_the_command_line(
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert f"replayed {my_id}" in replayed.stdout
     twice = run_cli(["events", "replay", str(my_id)], env)
-    assert twice.returncode == 1 and "not dead" in twice.stderr
+    assert twice.returncode == 1
+    assert "not dead" in twice.stderr
 
     everything = run_cli(["events", "replay", "--all", "--org", other.slug], env)
     assert everything.returncode == 0, everything.stdout + everything.stderr
@@ -277,4 +281,5 @@ def test_the_operator_lists_and_replays_dead_letters_from_the_command_line(
 
     assert run_cli(["events", "replay"], env).returncode == 1, "no ids nor --all: refused"
     unknown_org = run_cli(["events", "dead", "--org", "no-such-org"], env)
-    assert unknown_org.returncode == 1 and "no organization" in unknown_org.stderr
+    assert unknown_org.returncode == 1
+    assert "no organization" in unknown_org.stderr

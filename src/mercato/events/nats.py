@@ -185,7 +185,7 @@ class Exporter:
         slug = get_organization(session, event.organization_id).slug
         to = subject(self.config.prefix, slug, event.type)
         if self.publisher.publish(to, body(event), event.id):
-            log.info("nats_duplicate_dropped", event=event.id, subject=to)
+            log.info("nats_duplicate_dropped", event_id=event.id, subject=to)
 
 
 _exporter: Exporter | None = None
