@@ -5,7 +5,9 @@ replay; a replayed delivery is delivered once its handler works again."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
@@ -13,7 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from mercato.core import dead_letters
 from mercato.core.db import SYSTEM, Database, utcnow
+from mercato.core.errors import Conflict
 from mercato.core.ids import new_id
 from mercato.core.outbox import (
     DEAD,
@@ -149,6 +153,31 @@ def test_a_replay_that_fails_again_is_dead_again_and_replayable_again(
     row, = deliveries(db, event_id)
     assert (row.status, row.attempts) == (DEAD, MAX_ATTEMPTS)
     assert client.post(f"{BASE}/{row.id}/replay", headers=org.headers).status_code == 200
+
+
+def test_many_replays_of_one_dead_letter_at_once_put_it_back_once_and_it_is_delivered_once(
+    db: Database, org: Org, flaky: Flaky
+) -> None:
+    event_id = record(db, org)
+    fail_until_dead(db)
+    row, = deliveries(db, event_id)
+    start = threading.Barrier(8)
+
+    def replay() -> str:
+        start.wait()
+        try:
+            with db.transaction(tenant=org.id) as session:
+                dead_letters.replay(session, row.id)
+            return "replayed"
+        except Conflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda _: replay(), range(8)))
+    assert sorted(outcomes) == ["conflict"] * 7 + ["replayed"]
+    flaky.failing = False
+    Dispatcher(db).drain()
+    assert flaky.delivered == [event_id]
 
 
 def test_one_organizations_dead_letters_are_invisible_and_404_to_another(

@@ -91,6 +91,7 @@ class JetStreamPublisher:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._down_until = 0.0
+        self._connecting: asyncio.Lock | None = None  # made on the loop's thread, in _context
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._lock:
@@ -109,9 +110,17 @@ class JetStreamPublisher:
 
     async def _context(self) -> JetStreamContext:
         """The JetStream context, connecting (and making sure the stream exists) first when
-        there is no open connection."""
+        there is no open connection; publishes from many threads share one connection."""
         if self._nc is not None and self._nc.is_connected and self._js is not None:
             return self._js
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            return await self._connect()
+
+    async def _connect(self) -> JetStreamContext:
+        if self._nc is not None and self._nc.is_connected and self._js is not None:
+            return self._js  # another publish connected while this one waited
         if time.monotonic() < self._down_until:
             raise ConnectionError(f"NATS at {self.config.url} was unreachable moments ago")
         if self._nc is not None and not self._nc.is_closed:
@@ -131,7 +140,8 @@ class JetStreamPublisher:
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         """Create the stream when it is absent; one that exists is used as the operator set it
-        up (retention, replicas), only its subjects must cover ours."""
+        up (retention, replicas, duplicate window); its subjects must cover ours, or every
+        publish fails and is retried."""
         try:
             await js.stream_info(self.config.stream)
             return
