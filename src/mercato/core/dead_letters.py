@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,8 @@ from mercato.core.db import get_owned, utcnow
 from mercato.core.errors import Conflict, NotFound
 from mercato.core.outbox import DEAD, PENDING, OutboxDelivery, OutboxEvent
 from mercato.core.pagination import PageParams, Slice, paginate
+
+log = structlog.get_logger("mercato.worker")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ def replay(session: Session, delivery_id: int) -> DeadLetter:
         session.refresh(row)
         raise Conflict(f"This delivery is {row.status}, not dead: there is nothing to replay.")
     session.refresh(row)
+    log.info("dead_letter_replayed", delivery=delivery_id, handler=row.handler,
+             organization=row.organization_id)
     return DeadLetter.of(row)
 
 
@@ -118,4 +123,7 @@ def replay_all(session: Session, *, handler: str | None = None, event_type: str 
             .values(**_replayed())
             .returning(OutboxDelivery.id)
             .execution_options(synchronize_session=False))
+    if replayed:
+        log.info("dead_letters_replayed", count=len(replayed), handler=handler,
+                 event_type=event_type, organization=organization_id)
     return sorted(replayed)
