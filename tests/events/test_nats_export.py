@@ -39,6 +39,7 @@ from mercato.events.nats import HANDLER, ExportConfig, configure, disable, enabl
 from mercato.settings import Settings
 from tests.conftest import Org, free_port, make_settings, require_nats
 from tests.orders.helpers import place_order, stocked
+from tests.test_cli import cli_env, run_cli
 
 
 @pytest.fixture
@@ -291,6 +292,22 @@ def test_the_export_is_subscribed_only_when_a_nats_url_is_set(
         disable()
         _forget_pending_exports(db)
     assert HANDLER not in {h.name for h in handlers()}
+
+
+def test_mercato_worker_exports_with_the_nats_settings_of_its_environment(
+    database_url: str, db: Database, org: Org, export: ExportConfig
+) -> None:
+    """The real worker process: MERCATO_NATS_* turn the export on through load_modules."""
+    event_id = record(db, org, "widget.created", new_id(), {"n": 1})  # recorded with the
+    disable()  # export subscribed here, as the API process would; delivered by the worker
+    env = cli_env(database_url, MERCATO_NATS_URL=export.url,
+                  MERCATO_NATS_SUBJECT_PREFIX=export.prefix, MERCATO_NATS_STREAM=export.stream)
+    worker = run_cli(["worker", "--once"], env)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert [row.status for row in exports(db, [event_id])] == [DONE]
+    message, = all_messages(export)
+    assert message.headers["Nats-Msg-Id"] == event_id
+    assert message.subject == f"{export.prefix}.{org.slug}.widget.created"
 
 
 def test_bad_nats_settings_are_refused() -> None:
