@@ -3,7 +3,9 @@
 PostgreSQL comes from ``MERCATO_TEST_POSTGRES_URL`` (default: the local server as ``postgres``).
 The suite connects as a non-superuser role that owns a fresh database, exactly as production
 should, so row-level security applies. Without a reachable server the PostgreSQL half is
-skipped, unless ``MERCATO_TEST_REQUIRE_POSTGRES=1`` (CI), which makes it an error.
+skipped, unless ``MERCATO_TEST_REQUIRE_POSTGRES=1`` (CI), which makes it an error. NATS
+(``MERCATO_TEST_NATS_URL``, JetStream on) is the same: ``require_nats`` skips without it unless
+``MERCATO_TEST_REQUIRE_NATS=1``.
 """
 
 from __future__ import annotations
@@ -84,6 +86,40 @@ def require_postgres() -> None:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+
+
+NATS_URL = os.environ.get("MERCATO_TEST_NATS_URL", "nats://127.0.0.1:4222")
+REQUIRE_NATS = os.environ.get("MERCATO_TEST_REQUIRE_NATS", "") not in ("", "0", "false")
+
+
+def nats_available() -> bool:
+    """A NATS server with JetStream answers at ``NATS_URL``."""
+    import asyncio
+
+    import nats
+
+    async def probe() -> None:
+        client = await nats.connect(NATS_URL, connect_timeout=2, allow_reconnect=False)
+        try:
+            await client.jetstream().account_info()
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(probe())
+        return True
+    except Exception:
+        return False
+
+
+def require_nats() -> str:
+    """The NATS URL; skip the calling test without NATS (JetStream on), or fail it when CI
+    requires NATS (``MERCATO_TEST_REQUIRE_NATS=1``)."""
+    if not nats_available():
+        if REQUIRE_NATS:
+            pytest.fail(f"NATS with JetStream is required but not reachable at {NATS_URL}")
+        pytest.skip(f"NATS with JetStream not reachable at {NATS_URL} (start nats-server -js)")
+    return NATS_URL
 
 
 def new_database_url(backend: str, tmp_path: Path) -> str:

@@ -298,6 +298,9 @@ HELP_CASES = {
     "import products": (["import", "products"], ["file", "--org", "--dry-run", "--format"]),
     "inventory": (["inventory"], ["verify"]),
     "inventory verify": (["inventory", "verify"], ["--org", "--rebuild"]),
+    "events": (["events"], ["dead", "replay"]),
+    "events dead": (["events", "dead"], ["--org", "--handler", "--type", "--json"]),
+    "events replay": (["events", "replay"], ["ids", "--all", "--org", "--handler", "--type"]),
 }
 
 

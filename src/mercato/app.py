@@ -34,8 +34,9 @@ from mercato.web import install_pages
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
            "mercato.notifications", "mercato.channels", "mercato.reporting",
-           "mercato.webhooks")
-"""Business modules, in mount order. Each may have ``api`` (routers), ``events`` (handlers),
+           "mercato.webhooks", "mercato.events")
+"""Business modules, in mount order. Each may have ``api`` (routers), ``events`` (handlers;
+one whose subscriptions depend on the settings defines ``configure_handlers(settings)``),
 ``tasks`` (background loops) and ``connectors`` (plug-ins that register themselves) modules."""
 
 
@@ -51,6 +52,10 @@ def load_modules(settings: Settings) -> list[Any]:
                 if exc.name != f"{name}.{part}":
                     raise
     loaded.extend(importlib.import_module(ext) for ext in settings.extensions)
+    for module in loaded:
+        configure_handlers = getattr(module, "configure_handlers", None)
+        if callable(configure_handlers):
+            configure_handlers(settings)
     return loaded
 
 

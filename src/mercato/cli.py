@@ -1,4 +1,4 @@
-"""The ``mercato`` command: serve, worker, migrate, org, import, demo."""
+"""The ``mercato`` command: serve, worker, migrate, org, import, inventory, events, demo."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ import_app = typer.Typer(help="Bulk-load data from files.", no_args_is_help=True
 app.add_typer(import_app, name="import")
 inventory_app = typer.Typer(help="Check stock against its ledger.", no_args_is_help=True)
 app.add_typer(inventory_app, name="inventory")
+events_app = typer.Typer(help="Event deliveries that failed every attempt (dead letters).",
+                         no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 
 def _version(value: bool) -> None:
@@ -525,6 +528,87 @@ def inventory_verify(
             raise typer.Exit(1)
     finally:
         db.dispose()
+
+
+OrgOption = Annotated[str | None, typer.Option(
+    "--org", help="Organization slug (default: every organization).")]
+HandlerOption = Annotated[str | None, typer.Option(
+    "--handler", help="Only this handler's (e.g. nats-export).")]
+TypeOption = Annotated[str | None, typer.Option("--type", help="Only this event type's.")]
+
+
+def _events_db(data_dir: Path | None, org: str | None) -> tuple[Any, str | None]:
+    """The database, and the id of ``--org`` (None for every organization)."""
+    from mercato.core.db import Database
+    from mercato.core.errors import NotFound
+    from mercato.events import operator
+
+    settings = _settings(data_dir)
+    _configure(settings)
+    db = Database.from_settings(settings, pool_size=2)
+    try:
+        return db, operator.organization_id(db, org) if org is not None else None
+    except NotFound:
+        db.dispose()
+        _fail(f"no organization {org!r} in {_where(settings.database_url)}")
+
+
+@events_app.command("dead")
+def events_dead(
+    org: OrgOption = None, handler: HandlerOption = None, type_: TypeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List dead-lettered event deliveries, newest first: id, organization, handler, event
+    type, resource, attempts, when the last one failed, the last error."""
+    from mercato.events import operator
+
+    db, org_id = _events_db(data_dir, org)
+    try:
+        letters = operator.dead(db, organization_id=org_id, handler=handler, event_type=type_)
+    finally:
+        db.dispose()
+    if as_json:
+        typer.echo(json.dumps(letters, indent=2, default=str))
+        return
+    for letter in letters:
+        typer.echo(operator.as_line(letter))
+    typer.echo(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'}")
+
+
+@events_app.command("replay")
+def events_replay(
+    ids: Annotated[list[int] | None, typer.Argument(
+        help="Dead letters' ids (from `mercato events dead`).", show_default=False)] = None,
+    replay_all: Annotated[bool, typer.Option(
+        "--all", help="Every dead letter (of --org, --handler, --type).")] = False,
+    org: OrgOption = None, handler: HandlerOption = None, type_: TypeOption = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Put dead letters back in line (pending, attempts reset, due now): the ids given, or
+    with --all (or --handler/--type) every one that matches. Exits 1 when an id given is not
+    a dead letter."""
+    from mercato.events import operator
+
+    if ids and (replay_all or handler or type_):
+        _fail("give ids, or --all/--handler/--type, not both")
+    if not ids and not (replay_all or handler or type_):
+        _fail("give the ids to replay, or --all (optionally with --handler/--type)")
+    db, org_id = _events_db(data_dir, org)
+    try:
+        if ids:
+            outcomes = operator.replay_ids(db, ids, organization_id=org_id)
+            for outcome in outcomes:
+                typer.echo(outcome.message, err=not outcome.replayed)
+            if not all(outcome.replayed for outcome in outcomes):
+                raise typer.Exit(1)
+            return
+        replayed = operator.replay_matching(db, organization_id=org_id, handler=handler,
+                                            event_type=type_)
+    finally:
+        db.dispose()
+    typer.echo(f"replayed {len(replayed)} dead letter{'' if len(replayed) == 1 else 's'}"
+               + (f": {' '.join(map(str, replayed))}" if replayed else ""))
 
 
 DEMO_SLUG = "demo"

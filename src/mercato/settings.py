@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     worker_poll_interval_seconds: float = Field(default=0.2, gt=0)
     worker_lease_seconds: int = Field(default=60, ge=1)
     worker_max_attempts: int = Field(default=10, ge=1)
+    nats_url: str | None = Field(
+        default=None, description="NATS server (nats://host:4222) with JetStream: every "
+        "committed event is also published there (docs/events.md); unset: no export.")
+    nats_subject_prefix: str = Field(
+        default="mercato", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length=100,
+        description="Subjects are <prefix>.<organization slug>.<event type>.")
+    nats_stream: str = Field(
+        default="MERCATO_EVENTS", pattern=r"^[A-Za-z0-9_-]+$", max_length=100,
+        description="The JetStream stream the events go to; created (subjects <prefix>.>) "
+        "when absent.")
     smtp_host: str | None = Field(
         default=None, description="SMTP server for customer emails; unset: emails are recorded, "
         "not sent.")

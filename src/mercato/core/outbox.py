@@ -367,6 +367,8 @@ class Dispatcher:
             queue.release(session, OutboxDelivery, delivery_id, owner=self.worker_id, values={
                 "status": DEAD if dead else PENDING,
                 "available_at": utcnow() + dt.timedelta(seconds=backoff_seconds(attempts)),
+                # a dead letter's done_at is when it was given up on (core.dead_letters)
+                "done_at": utcnow() if dead else None,
                 "last_error": f"{type(exc).__name__}: {exc}"[:2000],
             })
 

@@ -45,6 +45,8 @@ PERMISSIONS: dict[str, str] = {
     "channels:write": "Connect channels and run sync jobs.",
     "webhooks:read": "See outbound webhook endpoints and deliveries.",
     "webhooks:write": "Manage outbound webhook endpoints and retry deliveries.",
+    "events:read": "See event deliveries that failed every attempt (dead letters).",
+    "events:write": "Replay dead-lettered event deliveries.",
     "reports:read": "Read reports.",
 }
 
