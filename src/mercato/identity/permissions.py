@@ -46,6 +46,8 @@ PERMISSIONS: dict[str, str] = {
     "webhooks:read": "See outbound webhook endpoints and deliveries.",
     "webhooks:write": "Manage outbound webhook endpoints and retry deliveries.",
     "reports:read": "Read reports.",
+    "workflows:read": "See workflows and their executions.",
+    "workflows:write": "Create, change, enable, disable and test-run workflows.",
 }
 
 ALL = frozenset(PERMISSIONS)
