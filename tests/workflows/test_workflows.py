@@ -198,6 +198,24 @@ def test_webhook_step_posts_json_to_an_allowed_loopback_receiver(
     assert run["steps"][0]["output"]["status"] == 200
 
 
+def test_templates_read_the_input_and_earlier_outputs_and_never_render_past_the_cap(
+        api: TestClient, org: Org, hook: Receiver) -> None:
+    workflow = create(api, org, steps=[
+        tag_step(),
+        {"id": "notify", "type": "call_webhook", "params": {"url": hook.url, "body": {
+            "changed": "{{ steps.tag.changed }}", "name": "{{ data.name | default('x') | title }}",
+            "huge": "{{ data.big }}{{ data.big }}{{ data.big }}"}}}])
+    run = run_now(api, org, workflow["id"], {"order_id": order(api, org)["id"],
+                                              "big": "y" * 8000})
+    assert run["status"] == "failed"
+    assert "rendered too long" in run["steps"][1]["error"]
+    assert hook.received == []
+    small = run_now(api, org, workflow["id"], {"order_id": order(api, org)["id"], "big": "",
+                                                "name": "ada"})
+    assert small["status"] == "succeeded", small
+    assert hook.received[0]["json"] == {"changed": "True", "name": "Ada", "huge": ""}
+
+
 def test_webhook_to_loopback_is_refused_unless_the_operator_allows_it(
         client: TestClient, org: Org, hook: Receiver) -> None:
     response = client.post(WORKFLOWS, headers=org.headers, json={
@@ -377,6 +395,16 @@ def test_failed_compensation_ends_the_execution_failed(api: TestClient, org: Org
      "steps.0.params.subject"),
     ({"event": "order.created"}, [{"id": "m", "type": "send_email", "params": {
         "to": "{{ data.email", "subject": "s", "body": "b"}}], "steps.0.params.to"),
+    ({"event": "order.created"}, [{"id": "m", "type": "send_email", "params": {
+        "to": "a@example.com", "subject": "s",
+        "body": "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"}}],
+     "steps.0.params.body"),
+    ({"event": "order.created"}, [{"id": "m", "type": "send_email", "params": {
+        "to": "a@example.com", "subject": "{{ 'x' | center(999999999) }}", "body": "b"}}],
+     "steps.0.params.subject"),
+    ({"event": "order.created"}, [{"id": "m", "type": "send_email", "params": {
+        "to": "a@example.com", "subject": "{{ data.__class__ }}", "body": "b"}}],
+     "steps.0.params.subject"),
     ({"event": "order.created"}, [{"id": "w", "type": "call_webhook",
                                    "params": {"url": "ftp://example.com/x"}}],
      "steps.0.params.url"),

@@ -3,8 +3,10 @@
 Templates are Jinja2 in a sandbox (``SandboxedEnvironment``: no attribute of Python's
 internals, no imports, no file access), rendered against the execution's context (the
 trigger's input, plus ``steps.<id>`` for earlier steps' outputs); a name that is not there
-fails the step rather than rendering as nothing. Output is capped, so a template cannot build
-megabytes from a loop.
+fails the step rather than rendering as nothing. Only substitutions are allowed
+(``{{ data.order.id }}``, ``{{ data.name | default("there") | title }}``): no statements, loops,
+calls, arithmetic or filters that pad, so no template can spin or build gigabytes; the output
+is read chunk by chunk and cut off past ``MAX_RENDERED`` characters.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,6 +28,37 @@ MAX_RENDERED = 20_000
 """Characters one rendered template may produce."""
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+FILTERS = frozenset({"default", "d", "lower", "upper", "title", "capitalize", "trim", "length",
+                     "count", "round", "int", "float", "string", "first", "last", "truncate",
+                     "abs", "tojson", "urlencode"})
+"""Filters a template may use: none of them makes text longer than what it is given."""
+_SIMPLE = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr,
+           nodes.Getitem, nodes.Const)
+
+
+def template_problem(text: str) -> str | None:
+    """Why ``text`` is not an allowed template, or None when it is."""
+    try:
+        tree = _env.parse(text)
+    except TemplateError as exc:
+        return f"not a valid template: {exc}"
+    for node in tree.find_all(nodes.Node):
+        if isinstance(node, nodes.Filter):
+            if node.name not in FILTERS:
+                return f"the filter {node.name!r} is not allowed"
+            if node.dyn_args or node.dyn_kwargs or not all(
+                    isinstance(arg, nodes.Const) for arg in
+                    [*node.args, *(kw.value for kw in node.kwargs)]):
+                return "filter arguments must be plain values"
+        elif isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            return f"the attribute {node.attr!r} is not allowed"
+        elif isinstance(node, nodes.Keyword) or (
+                isinstance(node, nodes.Neg) and isinstance(node.node, nodes.Const)):
+            continue
+        elif not isinstance(node, _SIMPLE):
+            return ("only substitutions such as {{ data.order.id }} are allowed "
+                    f"(not {type(node).__name__})")
+    return None
 
 
 # -- step parameters ------------------------------------------------------------------------
@@ -104,10 +137,9 @@ def _check_params(kind: str, params: dict[str, Any], field: str, allow_hosts: It
         return
     if kind in TEMPLATED:
         for path, text in _strings(params, f"{field}.params"):
-            try:
-                _env.parse(text)
-            except TemplateError as exc:
-                errors.append({"field": path, "message": f"not a valid template: {exc}"})
+            problem = template_problem(text)
+            if problem:
+                errors.append({"field": path, "message": problem})
     if kind == "call_webhook":
         url = str(params["url"])
         if "{{" in url or "{%" in url:
@@ -179,11 +211,19 @@ def render(value: Any, context: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         if "{" not in value:
             return value
-        text = _env.from_string(value).render(dict(context))
-        if len(text) > MAX_RENDERED:
-            raise ValidationFailed("A template rendered too much text.",
-                                   errors=[{"field": "params", "message": "rendered too long"}])
-        return text
+        problem = template_problem(value)
+        if problem:
+            raise ValidationFailed("A template is not allowed.",
+                                   errors=[{"field": "params", "message": problem}])
+        parts: list[str] = []
+        size = 0
+        for chunk in _env.from_string(value).generate(dict(context)):
+            size += len(chunk)
+            if size > MAX_RENDERED:
+                raise ValidationFailed("A template rendered too much text.", errors=[
+                    {"field": "params", "message": "rendered too long"}])
+            parts.append(chunk)
+        return "".join(parts)
     if isinstance(value, Mapping):
         return {key: render(item, context) for key, item in value.items()}
     if isinstance(value, list):
