@@ -397,7 +397,8 @@ def test_failed_compensation_ends_the_execution_failed(api: TestClient, org: Org
         "to": "{{ data.email", "subject": "s", "body": "b"}}], "steps.0.params.to"),
     ({"event": "order.created"}, [{"id": "m", "type": "send_email", "params": {
         "to": "a@example.com", "subject": "s",
-        "body": "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"}}],
+        "body": "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}"
+                "{% endfor %}"}}],
      "steps.0.params.body"),
     ({"event": "order.created"}, [{"id": "m", "type": "send_email", "params": {
         "to": "a@example.com", "subject": "{{ 'x' | center(999999999) }}", "body": "b"}}],
