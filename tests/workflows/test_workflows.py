@@ -136,6 +136,40 @@ def test_redelivered_event_starts_one_execution(api: TestClient, org: Org,
     assert len(errors) < 6
 
 
+def test_many_workers_run_each_execution_once(api: TestClient, org: Org, db: Database,
+                                              allowing: Settings) -> None:
+    skus, place = stocked(api, org, [30])
+    workflow = create(api, org, steps=[
+        {"id": "take", "type": "adjust_stock",
+         "params": {"sku": skus[0], "location": place["code"], "delta": -1}},
+        tag_step("after")])
+    with db.transaction(tenant=org.id) as session:
+        for n in range(12):
+            start_for_event(session, Event(
+                id=f"01JWORKERS{n:04d}{org.id[-12:]}", type="order.created",
+                organization_id=org.id, resource_type="order", resource_id=f"r{n}",
+                data={}, created_at=utcnow(), position=0))
+    barrier = threading.Barrier(4)
+
+    def work(name: str) -> None:
+        barrier.wait()
+        while run_due(db, allowing, worker=name, batch_size=2):
+            pass
+
+    threads = [threading.Thread(target=work, args=(f"worker-{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    runs = executions(api, org, workflow["id"])
+    assert len(runs) == 12
+    assert {run["status"] for run in runs} == {"failed"}  # the tag step has no order
+    assert on_hand(api, org, skus[0], place) == 30 - 12
+    for run in runs:
+        steps = execution(api, org, run["id"])["steps"]
+        assert [(s["step_id"], s["attempts"]) for s in steps] == [("take", 1), ("after", 1)]
+
+
 # -- schedules ----------------------------------------------------------------------------------
 
 def test_scheduled_workflow_starts_once_per_due_time(api: TestClient, org: Org,

@@ -522,5 +522,8 @@ def run_due(db: Database, settings: Settings, *, now: dt.datetime | None = None,
     worker = worker or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
     ids = _claim(db, worker, now or utcnow(), batch_size)
     for execution_id in ids:
-        _drive(db, settings, execution_id, worker, now)
+        try:
+            _drive(db, settings, execution_id, worker, now)
+        except Exception:  # the database failed us: the lease lapses and it is tried again
+            log.exception("workflow_execution_failed", execution=execution_id)
     return len(ids)
