@@ -34,7 +34,7 @@ from mercato.web import install_pages
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
            "mercato.notifications", "mercato.channels", "mercato.reporting",
-           "mercato.webhooks", "mercato.events")
+           "mercato.webhooks", "mercato.events", "mercato.workflows")
 """Business modules, in mount order. Each may have ``api`` (routers), ``events`` (handlers;
 one whose subscriptions depend on the settings defines ``configure_handlers(settings)``),
 ``tasks`` (background loops) and ``connectors`` (plug-ins that register themselves) modules."""

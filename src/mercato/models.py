@@ -11,7 +11,8 @@ import mercato.checkout.shipping.models
 import mercato.checkout.tax.models
 import mercato.notifications.models
 import mercato.payments.models
-import mercato.webhooks.models  # noqa: F401
+import mercato.webhooks.models
+import mercato.workflows.models  # noqa: F401
 from mercato.catalog.models import (
     Category,
     Collection,

@@ -48,6 +48,8 @@ PERMISSIONS: dict[str, str] = {
     "events:read": "See event deliveries that failed every attempt (dead letters).",
     "events:write": "Replay dead-lettered event deliveries.",
     "reports:read": "Read reports.",
+    "workflows:read": "See workflows and their executions.",
+    "workflows:write": "Create, change, enable, disable and test-run workflows.",
 }
 
 ALL = frozenset(PERMISSIONS)

@@ -145,6 +145,22 @@ def queue(session: Session, *, kind: str, to: str, context: Mapping[str, Any],
     return notification
 
 
+def send_message(session: Session, *, to: str, subject: str, body: str, reference: str,
+                 store_name: str = "") -> str | None:
+    """Queue a merchant's own plain-text email (kind ``workflow``): the id of the queued row, or
+    None when this reference was queued before (a step run twice sends one email)."""
+    subject = " ".join(subject.split())
+    if not subject or len(subject) > 500:
+        raise ValidationFailed("The subject is 1 to 500 characters.",
+                               errors=[{"field": "subject", "message": "1 to 500 characters"}])
+    if len(body) > 100_000:
+        raise ValidationFailed("The body is at most 100,000 characters.",
+                               errors=[{"field": "body", "message": "too long"}])
+    queued = queue(session, kind="workflow", to=to, reference=reference,
+                   context={"subject": subject, "body": body, "store_name": store_name})
+    return None if queued is None else queued.id
+
+
 def bodies(session: Session, notification: Notification,
            settings: Settings | None = None) -> tuple[str, str]:
     """The text and HTML parts as mailed: opened when they are stored sealed."""

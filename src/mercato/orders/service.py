@@ -551,6 +551,27 @@ def update_order(session: Session, order: Order, data: OrderUpdate) -> Order:
     return order
 
 
+def tag_order(session: Session, order_id: str, tag: str, *, remove: bool = False) -> bool:
+    """Add (or remove) one tag, for callers without the API's body (a workflow's step); True
+    when the tags changed. Nothing changes, and no ``order.updated`` is recorded, when the
+    order already is as asked, so a workflow reacting to ``order.updated`` cannot loop on it."""
+    tag = tag.strip()
+    if not tag or len(tag) > 100:
+        raise ValidationFailed("A tag is 1 to 100 characters.",
+                               errors=[{"field": "tag", "message": "1 to 100 characters"}])
+    order = get_order(session, order_id, lock=True)
+    tags = set(order.tags)
+    if (tag in tags) != remove:
+        return False
+    tags = tags - {tag} if remove else tags | {tag}
+    if len(tags) > 50:
+        raise ValidationFailed("An order has at most 50 tags.",
+                               errors=[{"field": "tag", "message": "at most 50 tags"}])
+    order.tags = sorted(tags)
+    _settled(session, order, action="update", changes={"tags": order.tags})
+    return True
+
+
 def set_status(session: Session, order_id: str, target: str) -> Order:
     """Close or reopen."""
     order = get_order(session, order_id, lock=True)

@@ -100,6 +100,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("Orders", "/admin/orders", "orders:read"),
     ("Customers", "/admin/customers", "customers:read"),
     ("Channels", "/admin/channels", "channels:read"),
+    ("Workflows", "/admin/workflows", "workflows:read"),
     ("Settings", "/admin/settings", "organization:read"),
 )
 """The admin's navigation: each entry shows only to a role holding its permission (and every

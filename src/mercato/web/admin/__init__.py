@@ -24,6 +24,7 @@ from mercato.web.admin import (
     settings_places,
     settings_pricing,
     settings_staff,
+    workflows,
 )
 from mercato.web.routing import fenced
 
@@ -32,6 +33,6 @@ routers: list[APIRouter] = [
     for part in (auth, dashboard, reports, products, product_types, categories, collections,
                  media, imports, inventory, orders, customers, channels, settings,
                  settings_staff, settings_places, settings_payments, settings_pricing,
-                 settings_audit)]
+                 settings_audit, workflows)]
 """Every area's router, each behind a fence of its own paths (``web.routing``)."""
 routers.append(fenced(media.files))
