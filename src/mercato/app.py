@@ -33,8 +33,9 @@ from mercato.web import install_pages
 
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
-           "mercato.notifications", "mercato.channels", "mercato.reporting")
-"""Business modules, in mount order. Each may have ``api`` (routers), ``events`` (handlers),
+           "mercato.notifications", "mercato.channels", "mercato.reporting", "mercato.plugins")
+"""Business modules, in mount order. Each may have ``api`` (routers; ``routers()`` for routers
+made at start, such as the installed plugins'), ``events`` (handlers),
 ``tasks`` (background loops) and ``connectors`` (plug-ins that register themselves) modules."""
 
 
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             router = getattr(module, attr, None)
             if router is not None:
                 app.include_router(router)
+        for router in getattr(module, "routers", list)():
+            app.include_router(router)
     _operations(app, db, settings)
     install_docs(app)
     # the last added runs first: security headers reach every answer, CORS headers errors too

@@ -10,7 +10,8 @@ import mercato.checkout.promotions.models
 import mercato.checkout.shipping.models
 import mercato.checkout.tax.models
 import mercato.notifications.models
-import mercato.payments.models  # noqa: F401
+import mercato.payments.models
+import mercato.plugins.models  # noqa: F401
 from mercato.catalog.models import (
     Category,
     Collection,

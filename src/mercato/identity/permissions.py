@@ -46,6 +46,8 @@ PERMISSIONS: dict[str, str] = {
     "webhooks:read": "See outbound webhook endpoints and deliveries.",
     "webhooks:write": "Manage outbound webhook endpoints and retry deliveries.",
     "reports:read": "Read reports.",
+    "plugins:read": "See the installed plugins and this organization's settings of them.",
+    "plugins:write": "Enable, configure and disable plugins for this organization.",
 }
 
 ALL = frozenset(PERMISSIONS)
