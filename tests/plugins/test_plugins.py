@@ -139,7 +139,8 @@ def test_a_refusing_before_hook_is_a_422_naming_the_plugin_and_nothing_changes(
     assert refused.status_code == 422, refused.text
     problem = refused.json()
     assert problem["plugin"] == "test-tagger"
-    assert "test-tagger" in problem["detail"] and "no notes like that" in problem["detail"]
+    assert "test-tagger" in problem["detail"]
+    assert "no notes like that" in problem["detail"]
     assert problem["errors"] == [{"field": "note", "message": "test-tagger: no notes like that"}]
     assert pclient.get("/api/v1/orders", headers=org.headers).json()["data"] == before
     product = pclient.post("/api/v1/products", headers=org.headers, json={
