@@ -14,7 +14,6 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import mercato.core.db
-
 from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0033'
