@@ -34,8 +34,8 @@ from mercato.web import install_pages
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
            "mercato.notifications", "mercato.channels", "mercato.reporting", "mercato.plugins")
-"""Business modules, in mount order. Each may have ``api`` (routers; ``routers()`` for routers
-made at start, such as the installed plugins'), ``events`` (handlers),
+"""Business modules, in mount order. Each may have ``api`` (routers; ``startup_routers()`` for
+routers made at start, such as the installed plugins'), ``events`` (handlers),
 ``tasks`` (background loops) and ``connectors`` (plug-ins that register themselves) modules."""
 
 
@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             router = getattr(module, attr, None)
             if router is not None:
                 app.include_router(router)
-        for router in getattr(module, "routers", list)():
+        for router in getattr(module, "startup_routers", list)():
             app.include_router(router)
     _operations(app, db, settings)
     install_docs(app)

@@ -80,7 +80,7 @@ def _enabled_for_caller(name: str) -> Callable[..., object]:
     return dependency
 
 
-def routers() -> list[APIRouter]:
+def startup_routers() -> list[APIRouter]:
     """Every installed plugin's routes, each under ``/api/v1/plugins/<name>`` (mounted by
     ``app.create_app``); a factory that fails is logged and its plugin serves no routes."""
     mounted = []

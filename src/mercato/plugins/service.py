@@ -9,6 +9,7 @@ event is delivered.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -167,7 +168,7 @@ def run_before(session: Session, hook: str, data: dict[str, Any]) -> dict[str, A
         ctx = _context(session, organization_id, row.plugin, dict(row.config))
         try:
             with _scoped(session, organization_id):
-                result = manifest.before[hook](ctx, dict(data))
+                result = manifest.before[hook](ctx, copy.deepcopy(data))
         except Refusal as refusal:
             raise _refused(row.plugin, refusal.message, refusal.field) from None
         except Exception as exc:  # a broken plugin refuses rather than let through unchecked
