@@ -71,3 +71,31 @@ def store_probe_fixture(param: str) -> Callable[[StoreFactory], StoreFactory]:
 def store_probe_body(method: str, path: str, body: Any) -> None:
     """A valid body for a storefront route (``path`` as declared, ``/store/v1/{store}/...``)."""
     STORE_BODIES[(method.upper(), path)] = body
+
+
+# -- names shared by every organization ------------------------------------------------------
+# A path parameter may name something installed on the server rather than an organization's
+# row (``{plugin_name}``: every organization reaches the same plugin, each with its own state
+# of it), so another organization is not answered 404. For such a route the probe checks
+# instead that the other organization's request neither shows nor changes the first one's
+# state: the factory sets that state up with a value only it holds (the ``secret``), and
+# ``state`` reads it back as the first organization sees it.
+
+SharedFactory = Callable[[TestClient, Org], tuple[str, str]]
+StateReader = Callable[[TestClient, Org, str], str]
+
+SHARED: dict[str, tuple[SharedFactory, StateReader]] = {}
+
+
+def shared_probe_fixture(param: str, state: StateReader) -> Callable[[SharedFactory],
+                                                                      SharedFactory]:
+    """Register ``{param}`` as a server-wide name: the factory gives (name, secret) after
+    giving the organization a state of it that holds ``secret``; ``state`` reads that."""
+
+    def decorator(factory: SharedFactory) -> SharedFactory:
+        if param in SHARED or param in FIXTURES:
+            raise ValueError(f"probe fixture for {{{param}}} registered twice")
+        SHARED[param] = (factory, state)
+        return factory
+
+    return decorator

@@ -41,7 +41,7 @@ from tests.conftest import (
     make_settings,
     new_database_url,
 )
-from tests.probe import FIXTURES, STORE_FIXTURES
+from tests.probe import FIXTURES, SHARED, STORE_FIXTURES
 from tests.storefront_helpers import sign_up
 from tests.test_tenant_probe import _load_fixture_modules
 
@@ -101,6 +101,8 @@ def target(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
             store_ids = {param: make(client, org, shopper) for param, make in sorted(
                 STORE_FIXTURES.items(), key=lambda item: (item[0] != "order_id", item[0]))}
             staff_ids = {param: make(client, org) for param, make in sorted(FIXTURES.items())}
+            staff_ids.update({param: make(client, org)[0]  # a plugin's name, say
+                              for param, (make, _) in sorted(SHARED.items())})
         staff_ids["store"] = store_ids["store"] = org.slug
         (workdir / "staff-ids.json").write_text(json.dumps(staff_ids))
         (workdir / "store-ids.json").write_text(json.dumps(store_ids))

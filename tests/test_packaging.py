@@ -99,3 +99,35 @@ def test_the_emulators_import_nothing_of_mercato_they_do_not_declare() -> None:
                 if not dists & declared:
                     missing.setdefault(top, set()).add(path.relative_to(ROOT).as_posix())
     assert not missing, f"imported but not in emulators/pyproject.toml: {missing}"
+
+
+def test_each_shipped_plugin_is_a_distribution_declaring_its_entry_point_and_imports() -> None:
+    """The plugins in ``plugins/`` are distributions of their own, found by their entry point
+    (group ``mercato.plugins``) like any other; each declares what it imports (mercato
+    included), and mercato imports none of them."""
+    owners = packages_distributions()
+    found = sorted(p.parent.name for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+    assert found == ["chat-notifier", "min-order-value"]
+    for name in found:
+        project = tomllib.loads((ROOT / "plugins" / name / "pyproject.toml").read_text())
+        package = "mercato_plugin_" + name.replace("-", "_")
+        points = project["project"]["entry-points"]["mercato.plugins"]
+        assert points == {name: f"{package}:manifest"}
+        declared = _names(project["project"]["dependencies"])
+        assert "mercato" in declared
+        for path in (ROOT / "plugins" / name / "src" / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                for module in modules:
+                    top = module.split(".")[0]
+                    if top == package or top in sys.stdlib_module_names:
+                        continue
+                    dists = {d.lower().replace("_", "-") for d in owners.get(top, [top])}
+                    assert dists & declared, f"{path}: {top} is not declared"
+    for path in (ROOT / "src" / "mercato").rglob("*.py"):
+        assert "mercato_plugin_" not in path.read_text(), f"{path} imports a plugin"

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 
 import tests
 from tests.conftest import Org
-from tests.probe import BODIES, FIXTURES, QUERIES, STORE_BODIES, STORE_FIXTURES
+from tests.probe import BODIES, FIXTURES, QUERIES, SHARED, STORE_BODIES, STORE_FIXTURES
 from tests.storefront_helpers import sign_up
 
 PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -68,10 +68,13 @@ def test_every_route_with_an_id_is_404_across_tenants(
     _load_fixture_modules()
     routes = probes(app)
     assert len(routes) >= 6, "the probe found too few routes: is it walking the app?"
-    missing = sorted({p for r in routes for p in r.params if p not in FIXTURES})
+    missing = sorted({p for r in routes for p in r.params if p not in FIXTURES | SHARED})
     assert not missing, f"register probe fixtures (tests/<module>/probe_fixtures.py) for {missing}"
     failures = []
     for probe in routes:
+        if any(p in SHARED for p in probe.params):
+            failures += _probe_shared(client, org, other_org, probe)
+            continue
         ids = {param: FIXTURES[param](client, org) for param in probe.params}
         url = probe.path.format(**ids)
         body = BODIES.get((probe.method, probe.path), {} if probe.method in {
@@ -87,6 +90,32 @@ def test_every_route_with_an_id_is_404_across_tenants(
             if mine.status_code != 200:
                 failures.append(f"control {probe.method} {probe.path}: {mine.status_code}")
     assert not failures, "\n".join(failures)
+
+
+def _probe_shared(client: TestClient, org: Org, other_org: Org, probe: Probe) -> list[str]:
+    """A route naming a server-wide thing (``SHARED``): the other organization's request
+    must neither show nor change the first organization's state of it."""
+    ids, secrets, readers = {}, [], []
+    for param in probe.params:
+        if param in SHARED:
+            factory, state = SHARED[param]
+            ids[param], secret = factory(client, org)
+            secrets.append(secret)
+            readers.append((state, ids[param]))
+        else:
+            ids[param] = FIXTURES[param](client, org)
+    before = [state(client, org, value) for state, value in readers]
+    url = probe.path.format(**ids)
+    body = BODIES.get((probe.method, probe.path), {} if probe.method in {
+        "POST", "PUT", "PATCH"} else None)
+    theirs = client.request(probe.method, url, headers=other_org.headers, json=body,
+                            params=QUERIES.get((probe.method, probe.path)))
+    failures = []
+    if theirs.status_code >= 500 or any(secret in theirs.text for secret in secrets):
+        failures.append(f"{probe.method} {probe.path}: {theirs.status_code} {theirs.text}")
+    if [state(client, org, value) for state, value in readers] != before:
+        failures.append(f"{probe.method} {probe.path}: changed the first organization's state")
+    return failures
 
 
 def test_the_probe_would_catch_a_route_that_leaks(app: FastAPI) -> None:

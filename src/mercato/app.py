@@ -34,9 +34,10 @@ from mercato.web import install_pages
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
            "mercato.notifications", "mercato.channels", "mercato.reporting",
-           "mercato.webhooks", "mercato.events", "mercato.workflows")
-"""Business modules, in mount order. Each may have ``api`` (routers), ``events`` (handlers;
-one whose subscriptions depend on the settings defines ``configure_handlers(settings)``),
+           "mercato.webhooks", "mercato.events", "mercato.plugins", "mercato.workflows")
+"""Business modules, in mount order. Each may have ``api`` (routers; ``startup_routers()`` for
+routers made at start, such as the installed plugins'), ``events`` (handlers; one whose
+subscriptions depend on the settings defines ``configure_handlers(settings)``),
 ``tasks`` (background loops) and ``connectors`` (plug-ins that register themselves) modules."""
 
 
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             router = getattr(module, attr, None)
             if router is not None:
                 app.include_router(router)
+        for router in getattr(module, "startup_routers", list)():
+            app.include_router(router)
     _operations(app, db, settings)
     install_docs(app)
     # the last added runs first: security headers reach every answer, CORS headers errors too

@@ -11,6 +11,7 @@ import mercato.checkout.shipping.models
 import mercato.checkout.tax.models
 import mercato.notifications.models
 import mercato.payments.models
+import mercato.plugins.models
 import mercato.webhooks.models
 import mercato.workflows.models  # noqa: F401
 from mercato.catalog.models import (

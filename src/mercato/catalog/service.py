@@ -74,6 +74,7 @@ from mercato.core.db import (
     utcnow,
 )
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.hooks import run_before_model
 from mercato.core.ids import new_id
 from mercato.core.outbox import record_event
 from mercato.core.pagination import (
@@ -435,6 +436,8 @@ def _channels(kinds: Iterable[str] | None) -> list[str] | None:
 
 
 def create_product(session: Session, data: ProductCreate) -> Product:
+    data = run_before_model(session, "before_product_save", data, key="product",
+                            context={"product_id": None})
     product_type = get_product_type(session, data.product_type)
     validate_attributes(product_type.attributes_schema, data.attributes, "attributes")
     _check_serialized(product_type, len(data.variants))
@@ -475,6 +478,8 @@ def get_product(session: Session, product_id: str) -> Product:
 
 
 def update_product(session: Session, product: Product, data: ProductUpdate) -> Product:
+    data = run_before_model(session, "before_product_save", data, key="product",
+                            context={"product_id": product.id})
     values = data.model_dump(exclude_unset=True)
     _reject_nulls(values, ("title", "slug", "status", "description", "tags", "media",
                            "attributes"))

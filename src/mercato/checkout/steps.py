@@ -43,6 +43,7 @@ from mercato.checkout.cart.service import CartView, fetch, get_cart, price, publ
 from mercato.checkout.promotions import service as promotions
 from mercato.core.db import SYSTEM, Database, get_owned, set_tenant, utcnow
 from mercato.core.errors import Conflict, MercatoError, PaymentFailed, ValidationFailed
+from mercato.core.hooks import hooked, run_before
 from mercato.identity import Shopper
 from mercato.inventory import (
     Reservation,
@@ -130,13 +131,15 @@ def prepare(session: Session, organization_id: str, cart_id: str, shopper: Shopp
     attempt = cart.attempt + 1
     reference = f"cart:{cart.id}:{attempt}"
     channel = info.channel
+    body = _before_checkout(session, cart, current,
+                            _order_body(cart, current, channel.id if channel else "web"))
+    details = _before_payment(session, cart, current, method, reference, details)
     pickup = current.shipping.pickup_location_id if current.shipping else None
     reservation, _ = reserve(session, ReservationIn(
         reference=reference, channel=channel.id if channel and not pickup else None,
         expires_in_seconds=settings.checkout_hold_minutes * 60,
         lines=[ReservationLineIn(sku=lv.line.sku, quantity=lv.line.quantity, location=pickup)
                for lv in current.lines]))
-    body = _order_body(cart, current, channel.id if channel else "web")
     request = ChargeRequest(method=method, amount=current.totals.total,
                             currency=cart.currency, reference=reference,
                             idempotency_key=reference, customer_id=cart.customer_id,
@@ -334,6 +337,45 @@ def _order_body(cart: Cart, current: CartView, channel: str) -> dict[str, Any]:
         "billing_address": cart.billing_address or (address if not pickup else None),
         "pickup_location": pickup, "note": cart.note, "tags": ["storefront"],
     }
+
+
+def _before_checkout(session: Session, cart: Cart, current: CartView,
+                     body: dict[str, Any]) -> dict[str, Any]:
+    """The organization's plugins' ``before_checkout`` hooks (``core.hooks``): they see the
+    priced cart and may refuse it, or change the order's ``note`` and ``tags``."""
+    if not hooked("before_checkout"):
+        return body
+    result = run_before(session, "before_checkout", {
+        "cart_id": cart.id, "currency": cart.currency, "email": cart.email,
+        "subtotal": str(current.totals.subtotal), "total": str(current.totals.total),
+        "lines": [{"sku": ln["sku"], "quantity": ln["quantity"], "unit_price": ln["unit_price"]}
+                  for ln in body["lines"]],
+        "order": {"note": body["note"], "tags": body["tags"]}})
+    order = result.get("order") or {}
+    note, tags = order.get("note"), order.get("tags")
+    if (note is not None and not isinstance(note, str)) or not isinstance(tags, list) \
+            or not all(isinstance(t, str) for t in tags):
+        raise ValidationFailed("A plugin changed the checkout into something that is not "
+                               "valid.", errors=[{"field": "order", "message": (
+                                   "note must be text or null, tags a list of text")}])
+    return {**body, "note": note, "tags": tags}
+
+
+def _before_payment(session: Session, cart: Cart, current: CartView, method: str,
+                    reference: str, details: dict[str, Any]) -> dict[str, Any]:
+    """The organization's plugins' ``before_payment`` hooks: they see the payment about to
+    be asked for and may refuse it, or change the ``details`` handed to the gateway."""
+    if not hooked("before_payment"):
+        return details
+    result = run_before(session, "before_payment", {
+        "cart_id": cart.id, "reference": reference, "method": method,
+        "amount": str(current.totals.total), "currency": cart.currency, "details": details})
+    changed = result.get("details")
+    if not isinstance(changed, dict):
+        raise ValidationFailed("A plugin changed the payment into something that is not "
+                               "valid.", errors=[{"field": "details",
+                                                  "message": "must be an object"}])
+    return changed
 
 
 def _applied(current: CartView) -> list[dict[str, Any]]:

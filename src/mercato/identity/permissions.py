@@ -50,6 +50,8 @@ PERMISSIONS: dict[str, str] = {
     "reports:read": "Read reports.",
     "workflows:read": "See workflows and their executions.",
     "workflows:write": "Create, change, enable, disable and test-run workflows.",
+    "plugins:read": "See the installed plugins and this organization's settings of them.",
+    "plugins:write": "Enable, configure and disable plugins for this organization.",
 }
 
 ALL = frozenset(PERMISSIONS)

@@ -32,6 +32,7 @@ from mercato.catalog.service import SaleItem, sale_items
 from mercato.core import csvcells
 from mercato.core.db import table_of, utcnow
 from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.hooks import run_before_model
 from mercato.core.like import like_contains
 from mercato.core.outbox import record_event
 from mercato.core.pagination import PageParams, Slice, paginate
@@ -322,6 +323,8 @@ def ingest(session: Session, organization_id: str, data: OrderIn, *,
     existing = _existing(session, key, data.external_id)
     if existing is not None:
         return existing, False
+    data = run_before_model(session, "before_order_create", data, key="order",
+                            keep=("channel", "external_id"))  # what it was deduplicated on
     items = _items(session, data.lines, recorded=data.external_id is not None)
     pickup = _location(session, "pickup_location", data.pickup_location)
     totals = order_totals(

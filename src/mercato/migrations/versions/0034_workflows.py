@@ -1,7 +1,7 @@
 """Workflows: definitions, their executions and each step's record.
 
 Revision ID: 0034
-Revises: 0030
+Revises: 0033
 Create Date: 2026-12-16 12:00:00
 """
 
@@ -18,7 +18,7 @@ import mercato.core.db
 from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0034'
-down_revision: str | None = '0030'
+down_revision: str | None = '0033'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

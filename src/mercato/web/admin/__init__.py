@@ -15,6 +15,7 @@ from mercato.web.admin import (
     inventory,
     media,
     orders,
+    plugins,
     product_types,
     products,
     reports,
@@ -33,6 +34,6 @@ routers: list[APIRouter] = [
     for part in (auth, dashboard, reports, products, product_types, categories, collections,
                  media, imports, inventory, orders, customers, channels, settings,
                  settings_staff, settings_places, settings_payments, settings_pricing,
-                 settings_audit, workflows)]
+                 settings_audit, plugins, workflows)]
 """Every area's router, each behind a fence of its own paths (``web.routing``)."""
 routers.append(fenced(media.files))

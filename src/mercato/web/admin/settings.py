@@ -54,6 +54,8 @@ SECTIONS: tuple[tuple[str, str, str, str], ...] = (
      "Issue and look up gift cards and credit."),
     ("Audit log", "/admin/settings/audit-log", "audit:read",
      "Every change, who made it and when."),
+    ("Plugins", "/admin/plugins", "plugins:read",
+     "Enable and configure the plugins installed on the server."),
 )
 """The settings' pages: the index links to each one the role may open (its permission is the
 API's read permission, which the page checks too). A section appears here only once its page

@@ -1,0 +1,132 @@
+"""The plugins installed on this server: found through the ``mercato.plugins`` entry points.
+
+Discovery reads ``importlib.metadata``'s entry points once per process (``installed()``), and
+checks each manifest (a valid name, known hook points, a valid JSON Schema, known
+permissions). A plugin that fails to import or to pass the checks is logged and skipped: a
+broken plugin never stops the server or the worker from starting. Each plugin with ``after``
+hooks gets one outbox subscriber, ``plugin:<name>``, so its retries and its order per resource
+are its own and one failing plugin never holds back another.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+import structlog
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from sqlalchemy.orm import Session
+
+from mercato.core.hooks import BEFORE_HOOKS
+from mercato.core.outbox import Event, subscribe, unsubscribe
+from mercato.core.ports import Port
+from mercato.identity.service import PERMISSIONS
+from mercato.plugins.sdk import NAME, Manifest
+
+log = structlog.get_logger("mercato.plugins")
+
+GROUP = "mercato.plugins"
+HANDLER_PREFIX = "plugin:"
+
+_lock = threading.Lock()
+_installed: dict[str, Manifest] | None = None
+
+
+class InvalidManifest(ValueError):
+    """A plugin's manifest breaks a rule (its message says which): the plugin is skipped."""
+
+
+def check(manifest: Any) -> Manifest:
+    """The manifest if it is usable, else ``InvalidManifest`` saying why."""
+    if not isinstance(manifest, Manifest):
+        raise InvalidManifest(f"the entry point gives {type(manifest).__name__}, not a "
+                              "mercato.plugins.Manifest")
+    if not NAME.match(manifest.name):
+        raise InvalidManifest(f"name {manifest.name!r} is not lower-case letters, digits and "
+                              "dashes (2 to 63)")
+    unknown = sorted(set(manifest.before) - set(BEFORE_HOOKS))
+    if unknown:
+        raise InvalidManifest(f"unknown hook points {unknown}; known: {list(BEFORE_HOOKS)}")
+    if any("." not in event_type for event_type in manifest.after):
+        raise InvalidManifest("after hooks are keyed by event type, e.g. 'order.created'")
+    try:
+        Draft202012Validator.check_schema(dict(manifest.settings_schema))
+    except SchemaError as exc:
+        raise InvalidManifest(f"settings_schema is not a JSON Schema: {exc.message}") from None
+    unknown = sorted(set(manifest.permissions) - set(PERMISSIONS))
+    if unknown:
+        raise InvalidManifest(f"unknown permissions {unknown}")
+    if manifest.routes is not None and not callable(manifest.routes):
+        raise InvalidManifest("routes must be a function returning an APIRouter")
+    return manifest
+
+
+def _load(entry: EntryPoint) -> Manifest:
+    value = entry.load()
+    if callable(value) and not isinstance(value, Manifest):
+        value = value()
+    return check(value)
+
+
+def discover() -> dict[str, Manifest]:
+    """Every usable installed plugin by name (read now; ``installed()`` caches it)."""
+    found: dict[str, Manifest] = {}
+    for entry in entry_points(group=GROUP):
+        try:
+            manifest = _load(entry)
+        except Exception as exc:  # a broken plugin is skipped, never fatal
+            log.error("plugin_skipped", entry_point=entry.name, value=entry.value,
+                      error=f"{type(exc).__name__}: {exc}")
+            continue
+        if manifest.name in found:
+            log.error("plugin_skipped", entry_point=entry.name, value=entry.value,
+                      error=f"another plugin is named {manifest.name!r}")
+            continue
+        found[manifest.name] = manifest
+    return found
+
+
+def installed() -> dict[str, Manifest]:
+    """The installed plugins, discovered on first use; their after hooks are subscribed."""
+    global _installed
+    with _lock:
+        if _installed is None:
+            _installed = discover()
+            _subscribe(_installed)
+        return dict(_installed)
+
+
+def refresh() -> dict[str, Manifest]:
+    """Discover again (tests that install a plugin at run time; a process otherwise reads
+    its plugins once, at start)."""
+    global _installed
+    with _lock:
+        if _installed is not None:
+            for name in _installed:
+                unsubscribe(HANDLER_PREFIX + name)
+        _installed = None
+    return installed()
+
+
+def get(name: str) -> Manifest | None:
+    return installed().get(name)
+
+
+run_after: Port[[Session, str, Event], None] = Port("plugins.run_after",
+                                                    "mercato.plugins.service")
+"""Runs one plugin's after hook for an event (the service: it reads the organization's
+settings of the plugin)."""
+
+
+def _subscribe(plugins: dict[str, Manifest]) -> None:
+    for manifest in plugins.values():
+        if not manifest.after:
+            continue
+        name = manifest.name
+
+        def handler(session: Session, event: Event, _name: str = name) -> None:
+            run_after(session, _name, event)
+
+        subscribe(*manifest.after, name=HANDLER_PREFIX + name)(handler)
