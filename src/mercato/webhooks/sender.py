@@ -104,6 +104,8 @@ class Sender:
         earlier = aliased(WebhookDelivery)
         threshold = self.settings.webhook_breaker_threshold
         cap = self.settings.webhook_endpoint_concurrency
+        if not self._anything_due():
+            return []
         with self.db.transaction(tenant=SYSTEM) as session:
             now = utcnow()
             sendable = select(e.id).where(e.enabled.is_(True),
@@ -153,6 +155,15 @@ class Sender:
                                     order_by=[d.next_attempt_at, d.event_position],
                                     limit=len(picked), until=now + self.lease,
                                     owner=self.worker_id, values={"attempts": d.attempts + 1}))
+
+    def _anything_due(self) -> bool:
+        """A read first: an idle worker polls without taking SQLite's write lock."""
+        d = WebhookDelivery
+        with self.db.session(write=False, tenant=SYSTEM) as session:
+            now = utcnow()
+            return session.scalar(
+                select(d.id).where(d.status == PENDING, d.next_attempt_at <= now,
+                                   queue.lapsed(d.lease_until, now)).limit(1)) is not None
 
     # -- sending -------------------------------------------------------------------------
 
