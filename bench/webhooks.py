@@ -4,8 +4,8 @@ committed change to the receiver holding it, with an endpoint that never answers
 The system under test is Mercato as deployed: the server (``bench.stack``) and a separate
 ``mercato worker`` process (same ``MERCATO_*`` environment, plus
 ``MERCATO_WEBHOOK_ALLOW_HOSTS=127.0.0.1``) whose dispatcher fans each event out to the
-endpoints and whose webhook sender posts them (``mercato.webhooks.sender``: 8 threads, at most
-2 sends per endpoint in flight, 5 s timeout, breaker after 5 failures). The receiver is a
+endpoints and whose webhook sender posts them (``mercato.webhooks.sender``: 16 threads, at most
+4 sends per endpoint in flight, 5 s timeout, breaker after 5 failures). The receiver is a
 threaded ``http.server`` on loopback in this process that answers 204 at once and notes when
 each event id first arrived. A second endpoint points at a socket that takes connections and
 never answers: every send to it waits for the timeout, until its breaker opens.

@@ -292,7 +292,9 @@ def worker(
     settings = _settings(data_dir, needs_key=True)
     _configure(settings)
     load_modules(settings)
-    db = Database.from_settings(settings, pool_size=2)
+    # the dispatcher and each background loop hold a connection briefly; the webhook sender's
+    # threads do too (a read before each POST, a write after it), never during the POST
+    db = Database.from_settings(settings, pool_size=2 + settings.webhook_concurrency // 4)
     dispatcher = Dispatcher(db, batch_size=settings.worker_batch_size,
                             lease_seconds=settings.worker_lease_seconds,
                             max_attempts=settings.worker_max_attempts,

@@ -186,10 +186,10 @@ class Settings(BaseSettings):
         "later one (with jitter), up to webhook_retry_cap_seconds.")
     webhook_retry_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
     webhook_concurrency: int = Field(
-        default=8, ge=1, le=256,
+        default=16, ge=1, le=256,
         description="Webhook sends a worker process runs at once (threads).")
     webhook_endpoint_concurrency: int = Field(
-        default=2, ge=1, le=16,
+        default=4, ge=1, le=16,
         description="Sends to one endpoint in flight at once, across workers: a slow endpoint "
         "holds at most this many of them.")
     webhook_breaker_threshold: int = Field(

@@ -320,3 +320,44 @@ def test_a_dead_endpoint_does_not_delay_a_healthy_one_or_another_organization(
             stop.set()
     thread.join()
     send.close()
+
+
+def test_no_more_than_the_per_endpoint_cap_is_in_flight_across_many_senders(
+        hook_client: TestClient, hook_settings: Settings, db: Database, org: Org) -> None:
+    changed = threading.Condition()
+    active = {"now": 0, "most": 0}
+
+    def hold(request: object) -> None:
+        """Answer once another send is in flight too (or after a second): sends overlap as
+        much as the senders let them."""
+        with changed:
+            active["now"] += 1
+            active["most"] = max(active["most"], active["now"])
+            changed.notify_all()
+            changed.wait_for(lambda: active["now"] > 1, timeout=1.0)
+            active["now"] -= 1
+
+    with receiver() as hooks:
+        hooks.hold = hold
+        create_endpoint(hook_client, org, hooks.url)
+        for resource in range(40):  # 40 resources: all could be sent at once but for the cap
+            emit(db, org, resource=f"c{resource}")
+        fan_out(db)
+        settings = hook_settings.model_copy(update={
+            "webhook_concurrency": 8, "webhook_endpoint_concurrency": 3,
+            "worker_poll_interval_seconds": 0.01})
+        senders = [sender(db, settings) for _ in range(4)]
+        stop = threading.Event()
+        threads = [threading.Thread(target=s.run, args=(stop,)) for s in senders]
+        for thread in threads:
+            thread.start()
+        try:
+            hooks.wait_for(lambda r: len(r.processed) == 40, timeout=120)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+            for s in senders:
+                s.close()
+    assert active["most"] <= 3
+    assert active["most"] >= 2  # the senders did overlap

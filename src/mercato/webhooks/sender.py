@@ -9,7 +9,9 @@ PostgreSQL, the write lock on SQLite), taking only
 - of endpoints whose circuit breaker is closed (or half open: then one probe, decided by a
   conditional update of the endpoint, so two workers never probe at once);
 - at most ``webhook_endpoint_concurrency`` in flight per endpoint, counted across workers
-  (an endpoint at its cap is left out of the candidates, so its backlog never hides others).
+  (an endpoint at its cap is left out of the candidates, so its backlog never hides others;
+  on PostgreSQL claims lock the endpoints they pick from, so two workers never both fill one
+  endpoint's cap).
 
 Sends run on a thread pool (``webhook_concurrency``), each with the timeout
 ``webhook_timeout_seconds``: a dead endpoint holds at most its cap of threads, never the
@@ -102,6 +104,8 @@ class Sender:
         earlier = aliased(WebhookDelivery)
         threshold = self.settings.webhook_breaker_threshold
         cap = self.settings.webhook_endpoint_concurrency
+        if not self._anything_due():
+            return []
         with self.db.transaction(tenant=SYSTEM) as session:
             now = utcnow()
             sendable = select(e.id).where(e.enabled.is_(True),
@@ -125,6 +129,11 @@ class Sender:
             if not candidates:
                 return []
             endpoint_ids = sorted({row.endpoint_id for row in candidates})
+            if session.get_bind().dialect.name == "postgresql":
+                # claims touching the same endpoints take turns (in id order: no deadlock), so
+                # each counts the others' committed leases and the cap holds across workers
+                session.execute(select(e.id).where(e.id.in_(endpoint_ids)).order_by(e.id)
+                                .with_for_update())
             failures = {row[0]: int(row[1]) for row in session.execute(
                 select(e.id, e.consecutive_failures).where(e.id.in_(endpoint_ids)))}
             in_flight = _in_flight(session, endpoint_ids, now)
@@ -146,6 +155,15 @@ class Sender:
                                     order_by=[d.next_attempt_at, d.event_position],
                                     limit=len(picked), until=now + self.lease,
                                     owner=self.worker_id, values={"attempts": d.attempts + 1}))
+
+    def _anything_due(self) -> bool:
+        """A read first: an idle worker polls without taking SQLite's write lock."""
+        d = WebhookDelivery
+        with self.db.session(write=False, tenant=SYSTEM) as session:
+            now = utcnow()
+            return session.scalar(
+                select(d.id).where(d.status == PENDING, d.next_attempt_at <= now,
+                                   queue.lapsed(d.lease_until, now)).limit(1)) is not None
 
     # -- sending -------------------------------------------------------------------------
 
