@@ -207,21 +207,18 @@ def _receive(request: Request, session: Session, spec: inbound.Provider,
 
 def _ack(receipt: inbound.Receipt) -> WebhookAck:
     """A channel's answer: ``processed`` when the event was taken and its topic is one
-    Mercato acts on (done now for Shopify, else queued for the worker: ``message``)."""
+    Mercato acts on (the worker does it: ``message`` is ``queued``)."""
     if receipt.unusable is not None:
         return WebhookAck(received=True, duplicate=False, topic=receipt.event_type,
                           processed=False, message=receipt.unusable)
     if receipt.duplicate:
         return WebhookAck(received=True, duplicate=True, topic=receipt.event_type,
                           processed=False)
-    if receipt.queued:
-        handled = bool(receipt.context.get("handled"))
-        return WebhookAck(received=True, duplicate=False, topic=receipt.event_type,
-                          processed=handled, message="queued" if handled
-                          else "topic not handled")
-    processed, message = receipt.outcome if receipt.outcome is not None else (False, None)
+    malformed = receipt.context.get("malformed")
+    handled = receipt.queued and bool(receipt.context.get("handled")) and not malformed
     return WebhookAck(received=True, duplicate=False, topic=receipt.event_type,
-                      processed=bool(processed), message=message)
+                      processed=handled, message="queued" if handled
+                      else str(malformed or "topic not handled"))
 
 
 @store_router.post(

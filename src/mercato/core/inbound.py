@@ -14,10 +14,6 @@ provider signed if it signs one, the payload), and a ``handle`` function that do
 4. a ``webhook.received`` outbox event in the same transaction, so the route answers 2xx at
    once and the worker runs ``handle`` from it (at least once, in order per ``resource``).
 
-A provider whose work must happen inside the request (``inline=True``) has ``handle`` called
-right after the receipt, in the same transaction, and its outcome returned; its event is
-still recorded (for anyone who subscribes) and the worker skips it.
-
 The kernel knows no provider: each domain module registers its own at import (``register``).
 """
 
@@ -140,7 +136,7 @@ class Verified:
 
 @dataclass(frozen=True)
 class InboundEvent:
-    """What ``handle`` receives: the verified delivery, from the outbox or inline."""
+    """What ``handle`` receives in the worker: the verified delivery."""
 
     provider: str
     event_id: str
@@ -167,7 +163,6 @@ class Provider:
     handle: Handler | None = None
     signs_timestamp: bool = True
     tolerance: dt.timedelta = DEFAULT_TOLERANCE
-    inline: bool = False
 
 
 class Unusable(Exception):
@@ -182,15 +177,14 @@ class Unusable(Exception):
 @dataclass(frozen=True)
 class Receipt:
     """The answer of ``receive``: ``duplicate`` when the event was received before (nothing
-    done); ``queued`` when the worker will handle it; ``outcome`` what an inline handler
-    answered; ``unusable`` the reason a verified delivery was not taken."""
+    done); ``queued`` when the worker will handle it; ``unusable`` the reason a verified
+    delivery was not taken."""
 
     provider: str
     event_id: str
     event_type: str
     duplicate: bool
     queued: bool = False
-    outcome: Any = None
     unusable: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
 
@@ -238,21 +232,12 @@ def receive(session: Session, spec: Provider, delivery: Delivery, *,
     record_event(session, EVENT_TYPE, resource_type="webhook",
                  resource_id=f"{spec.name}:{verified.resource or spec.name}"[:100], data={
                      "provider": spec.name, "event_id": event_id,
-                     "event_type": verified.event_type, "inline": spec.inline,
+                     "event_type": verified.event_type,
                      "occurred_at": verified.occurred_at.isoformat()
                      if verified.occurred_at else None,
                      "payload": verified.payload, "context": verified.context})
-    if spec.handle is None:
-        return Receipt(spec.name, event_id, verified.event_type, duplicate=False,
-                       context=verified.context)
-    if spec.inline:
-        outcome = spec.handle(session, InboundEvent(
-            spec.name, event_id, verified.event_type, verified.occurred_at, verified.payload,
-            verified.context, receipt.organization_id))
-        return Receipt(spec.name, event_id, verified.event_type, duplicate=False,
-                       outcome=outcome, context=verified.context)
-    return Receipt(spec.name, event_id, verified.event_type, duplicate=False, queued=True,
-                   context=verified.context)
+    return Receipt(spec.name, event_id, verified.event_type, duplicate=False,
+                   queued=spec.handle is not None, context=verified.context)
 
 
 @subscribe(EVENT_TYPE, name="core.inbound.process")
@@ -260,8 +245,6 @@ def process(session: Session, event: Event) -> None:
     """The worker's half: the provider's ``handle`` for a received webhook. A provider this
     process does not have raises, so the delivery is retried (by a worker that has it)."""
     data = event.data
-    if data.get("inline"):
-        return  # handled in the request already
     spec = _providers.get(str(data.get("provider")))
     if spec is None:
         raise LookupError(f"no inbound provider {data.get('provider')!r} in this process")

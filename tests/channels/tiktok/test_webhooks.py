@@ -125,7 +125,7 @@ def test_a_webhook_names_its_connection_by_shop_id(
 
 def test_a_stale_signed_timestamp_is_refused_as_a_replay(
         client: TestClient, org: Org, db: Database, tts: TiktokServer) -> None:
-    made, _ = linked(client, org, db, tts)
+    linked(client, org, db, tts)
     body = status_change("576461413038785752", "n-stale")
     body["timestamp"] = int(time.time()) - 3600
     refused = hook(client, org, body)

@@ -185,6 +185,13 @@ def push_signature(partner_key: str, url: str, body: bytes) -> str:
     return inbound.hmac_sha256(partner_key, url.encode() + b"|" + body).hex()
 
 
+def push_verified(partner_key: str, url: str, body: bytes, given: str | None) -> bool:
+    """``Authorization`` is the push's signature (hex, either case), compared in constant
+    time."""
+    return inbound.signatures_match((given or "").strip().lower(),
+                                    push_signature(partner_key, url, body))
+
+
 def delivery_id(body: MappingType[str, Any], raw: bytes) -> str:
     """A push's stable id: code, shop and the order's number, status and update time; a hash
     of the body for a push without them."""
@@ -225,8 +232,7 @@ def verify(session: Session, delivery: inbound.Delivery) -> inbound.Verified:
     url = webhook_endpoint(connection, delivery.settings, delivery.store)
     key = str(config_of(session, connection, delivery.settings).secrets.get("partner_key")
               or "")
-    given = str(delivery.headers.get("authorization") or "").strip().lower()
-    if not inbound.signatures_match(given, push_signature(key, url, delivery.body)):
+    if not push_verified(key, url, delivery.body, delivery.headers.get("authorization")):
         raise SignatureRefused(connection, SIGNATURE_REFUSED.format(url))
     record_webhook_verified(session, connection.id)
     if not isinstance(body, dict):

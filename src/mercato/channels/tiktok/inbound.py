@@ -176,6 +176,13 @@ def signature(app_key: str, app_secret: str, body: bytes) -> str:
     return inbound.hmac_sha256(app_secret, app_key.encode() + body).hex()
 
 
+def webhook_verified(app_key: str, app_secret: str, body: bytes, given: str | None) -> bool:
+    """``Authorization`` is the webhook's signature (hex, either case), compared in constant
+    time."""
+    return inbound.signatures_match((given or "").strip().lower(),
+                                    signature(app_key, app_secret, body))
+
+
 def _choose(session: Session, shop_id: str | None) -> Connection:
     found = connections_of(session, "tiktok")
     if not found:
@@ -201,9 +208,8 @@ def verify(session: Session, delivery: inbound.Delivery) -> inbound.Verified:
     shop_id = str(body.get("shop_id") or "") if isinstance(body, dict) else ""
     connection = _choose(session, shop_id or None)
     secrets = config_of(session, connection, delivery.settings).secrets
-    given = (delivery.headers.get("authorization") or "").strip().lower()
-    expected = signature(secrets["app_key"], secrets["app_secret"], delivery.body)
-    if not inbound.signatures_match(given, expected):
+    if not webhook_verified(secrets["app_key"], secrets["app_secret"], delivery.body,
+                            delivery.headers.get("authorization")):
         raise SignatureRefused(connection, (
             "A webhook was refused: its Authorization is not the HMAC-SHA256 of app key + "
             "body with this connection's app secret."))
