@@ -189,11 +189,11 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-async def inbound_delivery(request: Request) -> Delivery:
+async def inbound_delivery(request: Request, body: bytes = Depends(raw_body)) -> Delivery:
     """A provider's webhook as the inbound framework (``core.inbound``) takes it: the raw
-    body, the headers (case-insensitive), the URL it was sent to and the route's store. Every
-    ``/webhooks/...`` route uses it; a refusal raised by ``inbound.receive`` is a 401
-    problem+json and rolls the request back."""
+    body (so the route has the webhook body limit, ``core.limits``), the headers
+    (case-insensitive), the URL it was sent to and the route's store. Every ``/webhooks/...``
+    route uses it; a refusal raised by ``inbound.receive`` is a 401 problem+json and rolls the
+    request back."""
     return Delivery(store=str(request.path_params.get("store", "")), url=str(request.url),
-                    headers=request.headers, body=await request.body(),
-                    settings=request.app.state.settings)
+                    headers=request.headers, body=body, settings=request.app.state.settings)
