@@ -199,6 +199,16 @@ def test_the_same_event_from_many_threads_at_once_is_taken_once_and_handled_once
     assert effects.seen.count(event_id) == 1
 
 
+def test_a_payload_holding_the_nul_character_is_taken_and_handled(
+        db: Database, org: Org, effects: Effects) -> None:
+    """JSON allows ``\\u0000``; PostgreSQL's jsonb does not: it is stored as U+FFFD."""
+    body = json.dumps({"id": f"e-{new_id()}", "type": "thing.happened",
+                       "note": "a\u0000b", "a\u0000": ["\u0000"]}).encode()
+    assert receive_in(db, org, signed_delivery(body)).queued is True
+    Dispatcher(db).drain()
+    assert effects.seen == [json.loads(body)["id"]]
+
+
 def test_the_same_event_id_in_two_organizations_is_two_events(
         db: Database, org: Org, other_org: Org, effects: Effects) -> None:
     body = json.dumps({"id": f"e-{new_id()}", "type": "thing.happened"}).encode()

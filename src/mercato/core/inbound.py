@@ -105,6 +105,18 @@ def from_unix(value: Any) -> dt.datetime | None:
         return None
 
 
+def storable(value: Any) -> Any:
+    """A parsed JSON payload as the outbox can hold it: PostgreSQL's ``jsonb`` refuses the NUL
+    character, which JSON allows (``\\u0000``), so it becomes U+FFFD in keys and strings."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 # -- the framework ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -235,7 +247,8 @@ def receive(session: Session, spec: Provider, delivery: Delivery, *,
                      "event_type": verified.event_type,
                      "occurred_at": verified.occurred_at.isoformat()
                      if verified.occurred_at else None,
-                     "payload": verified.payload, "context": verified.context})
+                     "payload": storable(verified.payload),
+                     "context": storable(verified.context)})
     return Receipt(spec.name, event_id, verified.event_type, duplicate=False,
                    queued=spec.handle is not None, context=verified.context)
 

@@ -121,6 +121,9 @@ def _verify(session: Session, delivery: inbound.Delivery) -> inbound.Verified:
         raise Unauthorized("Stripe webhooks are not configured for this store.", headers={})
     stamp = verify_stripe_signature(secret, delivery.body,
                                     delivery.headers.get("stripe-signature"))
+    signed_at = inbound.from_unix(stamp)
+    if signed_at is None:
+        raise Unauthorized("Bad Stripe signature: its timestamp is not a time.", headers={})
     try:
         data = json.loads(delivery.body)
     except ValueError:
@@ -133,7 +136,7 @@ def _verify(session: Session, delivery: inbound.Delivery) -> inbound.Verified:
     obj = (data.get("data") or {}).get("object") or {}
     reference = (obj.get("payment_intent") or obj.get("id")) if isinstance(obj, dict) else None
     return inbound.Verified(event_id=event_id, event_type=event_type,
-                            occurred_at=inbound.from_unix(stamp), payload=data,
+                            occurred_at=signed_at, payload=data,
                             resource=str(reference or "")[:80])
 
 
