@@ -225,6 +225,9 @@ def receive(session: Session, spec: Provider, delivery: Delivery, *,
     if spec.signs_timestamp:
         check_window(verified.occurred_at, now=now, tolerance=spec.tolerance)
     event_id = verified.event_id[:255]
+    if not event_id:  # nothing to dedupe on: taking it would make every later one a repeat
+        return Receipt(spec.name, "", verified.event_type, duplicate=False,
+                       unusable="the delivery names no event id")
     receipt = InboundReceipt(provider=spec.name, event_id=event_id,
                              event_type=verified.event_type[:100],
                              occurred_at=verified.occurred_at)
