@@ -135,3 +135,11 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def delivered(db: Database, server: Any) -> bool:
+    """The emulator's webhooks have all been answered (``wait_for_deliveries``), and the
+    worker has handled what they queued (``core.inbound``: the answer comes first)."""
+    answered = bool(server.state.wait_for_deliveries())
+    Dispatcher(db, worker_id="test-webhooks").drain()
+    return answered

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from mercato.checkout.steps import reopen_abandoned
 from mercato.core.db import Database
+from mercato.core.outbox import Dispatcher
 from tests.checkout.helpers import ADDRESS, checkout, new_cart, pickup_method, shop
 from tests.conftest import LiveServer, Org
 from tests.inventory.helpers import level
@@ -201,6 +202,7 @@ def test_a_3d_secure_payment_is_completed_by_the_webhook(
                           f"{payment['reference']}/authenticate", data={"outcome": "succeed"})
         assert done.status_code == 200, done.text
         httpx.post(f"{stripe_server.url}/_emulator/idle", timeout=30)
+        Dispatcher(client.app.state.db).drain()  # the worker completes the checkout
         completed = client.get(store_url(org.slug, f"/carts/{cart['id']}")).json()
         assert completed["status"] == "completed", completed
         order = client.get(f"/api/v1/orders/{completed['order_id']}", headers=org.headers)

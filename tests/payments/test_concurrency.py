@@ -12,7 +12,8 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
-from mercato.payments.models import GiftCardTransaction, ProviderEvent
+from mercato.core.inbound import InboundReceipt
+from mercato.payments.models import GiftCardTransaction
 from mercato_emulators.stripe import sign
 from tests.conftest import Org
 from tests.inventory import test_concurrency as stacks
@@ -79,7 +80,7 @@ def duplicate_webhooks(stack_: Stack, org: Org) -> None:
     assert [a.status_code for a in answers] == [200] * 40
     assert Counter(a.json()["duplicate"] for a in answers) == {False: 1, True: 39}
     with stack_.db.session(tenant=org.id) as session:
-        assert session.scalar(select(func.count()).select_from(ProviderEvent)) == 1
+        assert session.scalar(select(func.count()).select_from(InboundReceipt)) == 1
 
 
 def test_sqlite_60_redemptions_take_exactly_what_a_gift_card_holds(

@@ -5,6 +5,7 @@ platforms' at ``/webhooks/{kind}/{store}`` (each verified by its connector)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
@@ -27,12 +28,14 @@ from mercato.channels.schemas import (
     MarketPriceOut,
     WebhookAck,
 )
-from mercato.channels.shopify import inbound
+from mercato.channels.service import SignatureRefused
+from mercato.channels.shopify import inbound as shopify_inbound
 from mercato.channels.tcgplayer import orders_csv
+from mercato.core import inbound
 from mercato.core.auth import require
 from mercato.core.errors import NotFound
 from mercato.core.principal import Principal
-from mercato.core.uow import DbSession, MercatoRoute, raw_body, uow_of
+from mercato.core.uow import DbSession, MercatoRoute, inbound_delivery, uow_of
 from mercato.tenancy import Store
 from mercato.tenancy.deps import current_store
 
@@ -186,16 +189,36 @@ def retry_job(job_id: str, *, principal: Principal = Depends(WRITE),
 
 # -- inbound webhooks ---------------------------------------------------------------------------
 
-def _count_refusal(request: Request) -> Callable[..., None]:
-    """What a webhook refused for its signature does: counts it in the connection's health
-    in a transaction of its own, once the request's own (which rolls back) has closed."""
-    uow, db = uow_of(request), request.app.state.db
-
-    def refused(connection: Connection, message: str | None = None) -> None:
-        connection_id, organization_id = connection.id, connection.organization_id
+def _receive(request: Request, session: Session, spec: inbound.Provider,
+             delivery: inbound.Delivery) -> inbound.Receipt:
+    """The shared framework's ``receive``; a signature refused is counted in the connection's
+    health in a transaction of its own, once the request's own (which rolls back) has
+    closed."""
+    try:
+        return inbound.receive(session, spec, delivery)
+    except SignatureRefused as refused:
+        uow, db = uow_of(request), request.app.state.db
+        organization_id, connection_id = refused.organization_id, refused.connection_id
+        health = refused.health
         uow.after_close(lambda: service.record_signature_failure(db, organization_id,
-                                                                 connection_id, message))
-    return refused
+                                                                 connection_id, health))
+        raise
+
+
+def _ack(receipt: inbound.Receipt) -> WebhookAck:
+    """A channel's answer: ``processed`` when the event was taken and its topic is one
+    Mercato acts on (the worker does it: ``message`` is ``queued``)."""
+    if receipt.unusable is not None:
+        return WebhookAck(received=True, duplicate=False, topic=receipt.event_type,
+                          processed=False, message=receipt.unusable)
+    if receipt.duplicate:
+        return WebhookAck(received=True, duplicate=True, topic=receipt.event_type,
+                          processed=False)
+    malformed = receipt.context.get("malformed")
+    handled = receipt.queued and bool(receipt.context.get("handled")) and not malformed
+    return WebhookAck(received=True, duplicate=False, topic=receipt.event_type,
+                      processed=handled, message="queued" if handled
+                      else str(malformed or "topic not handled"))
 
 
 @store_router.post(
@@ -203,11 +226,10 @@ def _count_refusal(request: Request) -> Callable[..., None]:
     responses={401: {"description": "Unknown shop, or a missing or bad X-Shopify-Hmac-Sha256 "
                                     "(counted in the connection's health)"}},
     summary="Shopify webhooks for a store: verified, processed once each")
-def shopify_webhook(request: Request, *, store: Store = Depends(current_store),
-                    payload: bytes = Depends(raw_body),
+def shopify_webhook(request: Request, *, _store: Store = Depends(current_store),
+                    delivery: inbound.Delivery = Depends(inbound_delivery),
                     session: DbSession) -> WebhookAck:
-    return inbound.receive(session, request.headers, payload, request.app.state.settings,
-                           on_bad_signature=_count_refusal(request))
+    return _ack(_receive(request, session, shopify_inbound.PROVIDER, delivery))
 
 
 @store_router.get(
@@ -229,34 +251,30 @@ def ebay_challenge(request: Request, *, challenge_code: str = Query(min_length=1
     "/webhooks/ebay/{store}", response_model=WebhookAck,
     responses={401: {"description": "A missing or bad X-EBAY-SIGNATURE (counted in the "
                                     "connection's health)"}},
-    summary="eBay notifications (marketplace account deletion): verified, processed once each")
-def ebay_notification(request: Request, *, store: Store = Depends(current_store),
-                      payload: bytes = Depends(raw_body),
+    summary="eBay notifications (marketplace account deletion): verified, recorded once "
+            "each, processed by the worker")
+def ebay_notification(request: Request, *, _store: Store = Depends(current_store),
+                      delivery: inbound.Delivery = Depends(inbound_delivery),
                       session: DbSession) -> WebhookAck:
-    refused = _count_refusal(request)
-    return ebay_inbound.receive(session, request.app.state.settings, store.slug,
-                                str(request.url.remove_query_params("challenge_code")),
-                                request.headers, payload, on_bad_signature=refused)
+    delivery = replace(delivery, url=str(request.url.remove_query_params("challenge_code")))
+    return _ack(_receive(request, session, ebay_inbound.PROVIDER, delivery))
 
 
 def _platform_webhook(kind: str) -> Callable[..., WebhookAck | Response]:
-    """The route of one kind in ``registry.INBOUND_KINDS``: its connector's receiver checks
-    the platform's own signature over the raw body. A receiver that returns None is answered
-    with an empty 200 (Shopee asks for an empty body)."""
+    """The route of one kind in ``registry.INBOUND_KINDS``: its connector's provider checks
+    the platform's own signature over the raw body. Shopee is answered with an empty 200
+    (it asks for an empty body)."""
 
-    def receive(request: Request, *, store: Store = Depends(current_store),
-                payload: bytes = Depends(raw_body),
+    def receive(request: Request, *, _store: Store = Depends(current_store),
+                delivery: inbound.Delivery = Depends(inbound_delivery),
                 session: DbSession) -> WebhookAck | Response:
-        receiver = registry.inbound_for(kind)
-        if receiver is None:
+        spec = registry.inbound_for(kind)
+        if spec is None:
             raise NotFound(f"{registry.TITLES[kind]} webhooks are not received by this build.")
-        notification = registry.Notification(store=store.slug, url=str(request.url),
-                                              headers=request.headers, body=payload)
-        result: WebhookAck | None = receiver(session, request.app.state.settings,
-                                             notification, _count_refusal(request))
-        if result is None:
+        ack = _ack(_receive(request, session, spec, delivery))
+        if kind == "shopee":
             return Response(status_code=status.HTTP_200_OK)
-        return result
+        return ack
     return receive
 
 

@@ -163,22 +163,6 @@ class SyncItemError(TenantMixin, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class WebhookReceipt(TenantMixin, Base):
-    """A platform webhook delivery already processed: the unique key makes a redelivery (or
-    two copies arriving at once) a no-op."""
-
-    __tablename__ = "channel_webhook_receipts"
-    __audited__ = False
-    __table_args__ = (UniqueConstraint("connection_id", "delivery_id"),)
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    connection_id: Mapped[str] = mapped_column(
-        String(26), ForeignKey("channel_connections.id", ondelete="CASCADE"))
-    delivery_id: Mapped[str] = mapped_column(String(100))
-    topic: Mapped[str] = mapped_column(String(60))
-    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
 class ListingRevision(TenantMixin, Base):
     """How many times Mercato revised one platform listing on one UTC day: eBay allows a
     listing 250 revisions a day, and the push never sends the one past the limit."""

@@ -9,7 +9,6 @@ holds the plain types a connector is handed (``ConnectionConfig``, ``PushEntry``
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterator
-from collections.abc import Mapping as MappingType
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from typing import Any
 
 from mercato.channels.toolkit import ChannelError, CircuitBreaker, ErrorKind
 from mercato.core.errors import ValidationFailed
+from mercato.core.inbound import Provider
+from mercato.core.inbound import register as register_provider
 
 DEFAULT_HOSTS = {"tcgplayer": "https://api.tcgplayer.com", "ebay": "https://api.ebay.com",
                  "amazon": "https://sellingpartnerapi-na.amazon.com",
@@ -74,23 +75,6 @@ registry, so the registry does not name the type)."""
 PushFunc = Callable[[ConnectionConfig, list[PushEntry]], Coroutine[Any, Any, list[PushResult]]]
 
 
-@dataclass(frozen=True)
-class Notification:
-    """A platform's webhook as it arrived at ``/webhooks/{kind}/{store}``: the raw body (what
-    signatures cover), the headers, and the URL it was sent to."""
-
-    store: str
-    url: str
-    headers: MappingType[str, str]
-    body: bytes
-
-
-InboundFunc = Callable[..., Any]
-"""A connector's webhook receiver: ``(session, settings, notification, on_bad_signature)``
-returning a ``WebhookAck``; it raises ``Unauthorized`` (401) for a bad signature after telling
-``on_bad_signature(connection, message)``."""
-
-
 @dataclass
 class ConnectorKind:
     jobs: dict[str, JobFunc] = field(default_factory=dict)
@@ -99,8 +83,9 @@ class ConnectorKind:
     """Quantities handed to ``push`` at once: about a second or two of the platform's
     calls, so that one batch never holds a pusher long (Shopify sets 250 in one call,
     TCGplayer one per call at 10 a second)."""
-    inbound: InboundFunc | None = None
-    """Receives the platform's webhooks at ``/webhooks/{kind}/{store}`` (``INBOUND_KINDS``)."""
+    inbound: Provider | None = None
+    """The platform's webhooks on the inbound framework (``core.inbound``), received at
+    ``/webhooks/{kind}/{store}`` (``INBOUND_KINDS``)."""
     schedules: dict[str, int] = field(default_factory=dict)
     """Seconds between runs of a job kind when a connection's own ``schedules`` does not
     name it (Amazon pulls its orders every 10 minutes: it sends no webhooks)."""
@@ -145,9 +130,11 @@ _breakers: dict[str, CircuitBreaker] = {}
 
 
 def register(kind: str, *, jobs: dict[str, JobFunc], push: PushFunc | None,
-             batch: int = 250, inbound: InboundFunc | None = None,
+             batch: int = 250, inbound: Provider | None = None,
              schedules: dict[str, int] | None = None) -> None:
     _kinds[kind] = ConnectorKind(dict(jobs), push, batch, inbound, dict(schedules or {}))
+    if inbound is not None:  # the worker finds its handler by the provider's name
+        register_provider(inbound)
 
 
 def default_schedules(kind: str) -> dict[str, int]:
@@ -159,7 +146,7 @@ INBOUND_KINDS = ("shopee", "tiktok")
 (Shopify's and eBay's have routes of their own)."""
 
 
-def inbound_for(kind: str) -> InboundFunc | None:
+def inbound_for(kind: str) -> Provider | None:
     return _kinds.get(kind, ConnectorKind()).inbound
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mercato.catalog import latest_market_prices, market_price_history
 from mercato.catalog.service import stock_items
-from mercato.channels.models import Connection, Mapping, WebhookReceipt
+from mercato.channels.models import Connection, Mapping
 from mercato.channels.registry import ConnectionConfig
 from mercato.channels.schemas import (
     CREDENTIALS_OF,
@@ -33,7 +33,7 @@ from mercato.channels.schemas import (
     normalise_account,
 )
 from mercato.core.db import Database, table_of, utcnow
-from mercato.core.errors import Conflict, NotFound, ValidationFailed
+from mercato.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from mercato.core.secrets import Vault
 from mercato.inventory import get_channel, get_location
 from mercato.settings import Settings
@@ -234,17 +234,21 @@ def record_signature_failure(db: Database, organization_id: str, connection_id: 
                                   "verify with this connection's client secret."))
 
 
-def first_delivery(session: Session, connection_id: str, delivery_id: str, topic: str) -> bool:
-    """Record a platform's notification by its id; False when it was recorded before (a
-    redelivery, or a twin arriving at once: the unique key decides), so it changes nothing."""
-    try:
-        with session.begin_nested():
-            session.add(WebhookReceipt(connection_id=connection_id, delivery_id=delivery_id[:100],
-                                       topic=topic[:60]))
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+class SignatureRefused(Unauthorized):
+    """A platform's webhook refused for its signature (401): the route counts it in the
+    connection's health, in a transaction of its own once the request's has rolled back."""
+
+    def __init__(self, connection: Connection, message: str, *,
+                 health: str | None = None) -> None:
+        super().__init__(message)
+        self.connection_id, self.organization_id = connection.id, connection.organization_id
+        self.health = health or message
+        """What the connection's health shows as its last error."""
+
+
+def connection_of(session: Session, connection_id: str) -> Connection | None:
+    """The connection a queued webhook names (None when it was deleted since)."""
+    return session.scalar(select(Connection).where(Connection.id == connection_id))
 
 
 def record_webhook_verified(session: Session, connection_id: str) -> None:

@@ -26,6 +26,7 @@ from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from mercato.core.idempotency import fingerprint, idempotency_guard
+from mercato.core.inbound import Delivery
 from mercato.core.inputs import is_json, nul_errors
 from mercato.core.unit_of_work import DbSession as DbSession  # endpoints import it from here
 from mercato.core.unit_of_work import UnitOfWork, current_uow
@@ -186,3 +187,13 @@ async def raw_body(request: Request) -> bytes:
     """The request body exactly as sent: what a provider's webhook signature covers (parsing
     it first would change it)."""
     return await request.body()
+
+
+async def inbound_delivery(request: Request, body: bytes = Depends(raw_body)) -> Delivery:
+    """A provider's webhook as the inbound framework (``core.inbound``) takes it: the raw
+    body (so the route has the webhook body limit, ``core.limits``), the headers
+    (case-insensitive), the URL it was sent to and the route's store. Every ``/webhooks/...``
+    route uses it; a refusal raised by ``inbound.receive`` is a 401 problem+json and rolls the
+    request back."""
+    return Delivery(store=str(request.path_params.get("store", "")), url=str(request.url),
+                    headers=request.headers, body=body, settings=request.app.state.settings)

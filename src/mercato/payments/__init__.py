@@ -1,5 +1,5 @@
 """Payment gateways: manual, store credit, gift cards and Stripe; the payments taken for
-orders, gift cards, store credit and providers' webhook events.
+orders, gift cards, store credit, and Stripe's webhooks (on ``core.inbound``).
 
 This package is payments' face: other modules import from here, never its internals.
 
@@ -7,8 +7,9 @@ This package is payments' face: other modules import from here, never its intern
   does not take it); ``Gateway``, ``ChargeRequest`` and ``ChargeResult`` are what it is asked
   and answers. A local gateway works in the caller's session; a remote one (``remote``) is
   called outside any transaction.
-- ``on_payment_update(listener)``: be told, in the webhook's transaction, of every payment
-  update a provider sends (``PaymentUpdate``), once per provider event.
+- ``on_payment_update(listener)``: be told, in the worker's transaction that handles the
+  webhook, of every payment update a provider sends (``PaymentUpdate``), once per provider
+  event (at least once: be idempotent).
 - The store's payment settings and balances, as the admin routes change them: the Stripe
   account and the methods checkout offers (``current_settings``, ``update_stripe``,
   ``set_methods``, ``configured_methods``, ``METHODS``, ``stripe_emulated``: test cards

@@ -6,13 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from mercato.core import inbound
 from mercato.core.auth import require
 from mercato.core.errors import ValidationFailed
 from mercato.core.etag import check_if_match, set_etag
 from mercato.core.pagination import Page, PageParams
 from mercato.core.principal import Principal
 from mercato.core.query import page_params
-from mercato.core.uow import DbSession, MercatoRoute, raw_body
+from mercato.core.uow import DbSession, MercatoRoute, inbound_delivery
 from mercato.identity import get_customer
 from mercato.payments import gateways, hooks, ledger
 from mercato.payments.models import (
@@ -246,12 +247,13 @@ def change_store_credit(customer_id: str, body: StoreCreditIn, *, _: Principal =
 # -- webhooks -----------------------------------------------------------------------------------
 
 @store_router.post("/webhooks/stripe/{store}", response_model=WebhookReceived,
-                   responses={401: {"description": "Missing, bad or expired Stripe-Signature"}},
-                   summary="Stripe events for a store, verified and processed once each")
-def stripe_webhook(request: Request, *, store: Store = Depends(current_store),
-                   payload: bytes = Depends(raw_body),
+                   responses={401: {"description": "Missing, bad or expired Stripe-Signature "
+                                                   "(its t= more than 5 minutes from now)"}},
+                   summary="Stripe events for a store: verified, recorded once each, processed "
+                           "by the worker")
+def stripe_webhook(*, store: Store = Depends(current_store),
+                   delivery: inbound.Delivery = Depends(inbound_delivery),
                    session: DbSession) -> WebhookReceived:
-    received = hooks.receive_stripe(session, store.organization_id, payload,
-                                    request.headers.get("stripe-signature"),
-                                    request.app.state.settings)
-    return WebhookReceived(received=True, duplicate=received.duplicate, type=received.type)
+    received = hooks.receive_stripe(session, delivery)
+    return WebhookReceived(received=True, duplicate=received.duplicate,
+                           type=received.event_type)

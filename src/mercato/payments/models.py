@@ -157,19 +157,3 @@ class StoreCreditEntry(TenantMixin, Base):
     reason: Mapped[str | None] = mapped_column(String(500))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class ProviderEvent(TenantMixin, Base):
-    """A webhook event received from a provider; the unique key makes each one processed once,
-    even when it is delivered twice at the same moment."""
-
-    __tablename__ = "payment_provider_events"
-    __audited__ = False
-    __table_args__ = (UniqueConstraint("organization_id", "provider", "event_id"),)
-
-    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
-    provider: Mapped[str] = mapped_column(String(20))
-    event_id: Mapped[str] = mapped_column(String(255))
-    type: Mapped[str] = mapped_column(String(100))
-    object_id: Mapped[str | None] = mapped_column(String(255))
-    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

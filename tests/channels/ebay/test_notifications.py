@@ -1,7 +1,8 @@
 """eBay's notifications at ``/webhooks/ebay/{store}``: the endpoint challenge answered with
 SHA-256 of code, verification token and endpoint URL; signed POSTs verified with eBay's
-public key (ECDSA), a bad signature refused and counted, each notification applied once; a
-marketplace account deletion erases that buyer's data from the orders."""
+public key (ECDSA), a bad signature refused and counted, each notification taken once and
+answered at once; the worker then applies it: a marketplace account deletion erases that
+buyer's data from the orders."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
+from mercato.core.outbox import Dispatcher
 from tests.channels.ebay.helpers import (
     VERIFICATION,
     EbayServer,
@@ -105,7 +107,9 @@ def test_an_account_deletion_erases_that_buyers_data(
         "username": "leaving_user", "userId": "ma8vp1jySJC", "eiasToken": "nY+sHZ2PrBmd"})
     answer = post(client, org, body, headers)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["message"] == "1 order(s) anonymised"
+    assert (answer.json()["processed"], answer.json()["message"]) == (True, "queued")
+    assert detail(client, org, by_external[gone["orderId"]]["id"])["email"] is not None
+    Dispatcher(db).drain()  # the worker erases the buyer
     erased = detail(client, org, by_external[gone["orderId"]]["id"])
     assert (erased["email"], erased["customer_name"], erased["shipping_address"]) == (
         None, None, None)

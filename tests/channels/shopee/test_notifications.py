@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
+from mercato.core.outbox import Dispatcher
 from tests.channels.helpers import settle, start_job
 from tests.channels.shopee.helpers import (
     SHOP_ID,
@@ -48,7 +49,7 @@ def post(client: TestClient, org: Org, body: bytes, signature: str | None) -> An
 
 
 def test_a_signed_push_is_answered_empty_and_queues_one_order_pull(
-        client: TestClient, org: Org, shopee: ShopeeServer) -> None:
+        client: TestClient, org: Org, db: Database, shopee: ShopeeServer) -> None:
     made = connect(client, org, shopee)
     channel_id = made["channel"]["id"]
     url = f"{PUBLIC_URL}/webhooks/shopee/{org.slug}"  # no webhook_url: the public URL
@@ -56,10 +57,13 @@ def test_a_signed_push_is_answered_empty_and_queues_one_order_pull(
     answer = post(client, org, body, push_auth(url, body))
     assert answer.status_code == 200, answer.text
     assert answer.content == b""
+    assert jobs_of(client, org, channel_id, "order_pull") == []  # answered first
+    Dispatcher(db).drain()
     [pulled] = jobs_of(client, org, channel_id, "order_pull")
     assert pulled["trigger"] == "webhook"
     again = post(client, org, body, push_auth(url, body))
     assert (again.status_code, again.content) == (200, b"")
+    Dispatcher(db).drain()
     assert len(jobs_of(client, org, channel_id, "order_pull")) == 1  # a repeat: nothing
     health = connection(client, org, channel_id)["health"]
     assert health["last_webhook_at"] is not None
@@ -67,7 +71,7 @@ def test_a_signed_push_is_answered_empty_and_queues_one_order_pull(
 
 
 def test_a_bad_signature_is_refused_and_counted(
-        client: TestClient, org: Org, shopee: ShopeeServer) -> None:
+        client: TestClient, org: Org, db: Database, shopee: ShopeeServer) -> None:
     made = connect(client, org, shopee, webhook_url="https://hooks.example/shopee")
     channel_id = made["channel"]["id"]
     body = status_push("2512060002ABCD")
@@ -82,6 +86,7 @@ def test_a_bad_signature_is_refused_and_counted(
     assert health["signature_failures"] == 3
     assert health["status"] == "failing"
     assert "Authorization" in health["last_error"]
+    Dispatcher(db).drain()
     assert jobs_of(client, org, channel_id, "order_pull") == []
     good = post(client, org, body, push_auth("https://hooks.example/shopee", body))
     assert (good.status_code, good.content) == (200, b"")
@@ -116,3 +121,23 @@ def test_the_emulators_pushes_bring_an_order_and_its_cancellation_in(
         shopee.state.callback_url = None
     assert [status for status, _ in shopee.state.pushes[-2:]] == [200, 200]
     assert detail(client, org, order["id"])["status"] == "cancelled"
+
+
+def test_a_push_signed_more_than_five_minutes_ago_is_refused_as_a_replay(
+        client: TestClient, org: Org, shopee: ShopeeServer) -> None:
+    connect(client, org, shopee)
+    url = f"{PUBLIC_URL}/webhooks/shopee/{org.slug}"
+    stale = json.dumps({"shop_id": int(SHOP_ID), "code": 3, "timestamp": int(time.time()) - 600,
+                        "data": {"ordersn": "2512060009ABCD", "status": "READY_TO_SHIP",
+                                 "update_time": 1_765_000_000}}).encode()
+    refused = post(client, org, stale, push_auth(url, stale))
+    assert refused.status_code == 401
+    assert "replay" in refused.json()["detail"]
+
+
+def test_a_signed_body_that_is_not_an_object_is_answered_empty_and_recorded_nowhere(
+        client: TestClient, org: Org, shopee: ShopeeServer) -> None:
+    connect(client, org, shopee)
+    url = f"{PUBLIC_URL}/webhooks/shopee/{org.slug}"
+    answer = post(client, org, b"[1, 2]", push_auth(url, b"[1, 2]"))
+    assert (answer.status_code, answer.content) == (200, b"")

@@ -24,6 +24,7 @@ from tests.channels.helpers import (
     VERSION,
     ShopifyServer,
     connect,
+    delivered,
     job,
     settle,
     start_job,
@@ -115,7 +116,7 @@ def test_orders_arrive_by_signed_webhook_once_and_bad_signatures_are_refused(
         made, sku, remote = linked(client, org, db, server, 4, webhook_url=hook)
         order = server.state.place_order([{"sku": sku, "quantity": 2, "price": "6.50"}],
                                          email="buyer@example.test")
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         found = orders_of(client, org, made["channel"]["id"])
         assert [(o["external_id"], o["oversold"]) for o in found] == [(str(order["id"]), False)]
         assert len({d.webhook_id for d in server.state.deliveries
@@ -192,7 +193,7 @@ def test_system_of_record_import_takes_catalog_stock_and_later_level_changes(
         item = server.state.variant_by_sku(f"LB-{tag}-NM")
         assert item is not None
         server.state.set_available(server.state.item_of(item).gid, 9)
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         assert level(client, org, f"LB-{tag}-NM", shop_location)["available"] == 9
 
 

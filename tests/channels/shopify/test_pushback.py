@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
 from mercato_emulators.shopify.model import Order as RemoteOrder
-from tests.channels.helpers import ShopifyServer, job, settle, start_job
+from tests.channels.helpers import ShopifyServer, delivered, job, settle, start_job
 from tests.channels.shopify.test_connector import linked, orders_of
 from tests.conftest import LiveServer, Org
 from tests.inventory.helpers import level
@@ -56,7 +56,7 @@ def test_an_order_cancelled_in_mercato_is_cancelled_on_shopify_once(
         channel_id = made["channel"]["id"]
         placed = server.state.place_order([{"sku": sku, "quantity": 2, "price": "10.00"}],
                                           email=BUYER)
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         [order] = orders_of(client, org, channel_id)
         cancelled = client.post(f"/api/v1/orders/{order['id']}/cancel", headers=org.headers,
                                 json={"reason": "customer changed their mind"})
@@ -72,7 +72,7 @@ def test_an_order_cancelled_in_mercato_is_cancelled_on_shopify_once(
         [first] = jobs_of(client, org, channel_id, "cancellation_push")
         assert first["status"] == "succeeded"
         # Shopify's orders/cancelled echo of it is harmless
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         echoes = [d for d in server.state.deliveries if d.topic == "orders/cancelled"]
         assert echoes
         assert all(d.ok for d in echoes)
@@ -98,9 +98,9 @@ def test_a_cancellation_that_came_from_shopify_is_not_sent_back(
         hook = f"{live_server.url}/webhooks/shopify/{org.slug}"
         made, sku, _ = linked(client, org, db, server, 5, webhook_url=hook)
         placed = server.state.place_order([{"sku": sku, "quantity": 1}])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         server.state.cancel_order(placed["id"])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         settle(db, org)
         [order] = orders_of(client, org, made["channel"]["id"])
         assert order["status"] == "cancelled"
@@ -116,7 +116,7 @@ def test_a_refund_made_in_mercato_is_made_on_shopify_once_and_its_echo_changes_n
         channel_id = made["channel"]["id"]
         placed = server.state.place_order([{"sku": sku, "quantity": 2, "price": "10.00"}],
                                           email=BUYER)
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         [order] = orders_of(client, org, channel_id)
         assert detail(client, org, order["id"])["financial_status"] == "paid"
         refunded = client.post(f"/api/v1/orders/{order['id']}/refunds", headers=org.headers,
@@ -130,7 +130,7 @@ def test_a_refund_made_in_mercato_is_made_on_shopify_once_and_its_echo_changes_n
         assert back["note"] == f"Mercato refund {mine['id']}: scratched corner"
         assert shown["financial_status"] == "partially_refunded"
         # the refunds/create echo is Mercato's own refund: not recorded a second time
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         echoes = [d for d in server.state.deliveries if d.topic == "refunds/create"]
         assert echoes
         assert all(d.ok for d in echoes)
@@ -153,7 +153,7 @@ def test_a_refund_made_in_mercato_is_made_on_shopify_once_and_its_echo_changes_n
         server.state.refund_order(placed["id"], [], note="goodwill")
         line = placed["line_items"][0]["id"]
         server.state.refund_order(placed["id"], [{"line_item_id": line, "quantity": 1}])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         settle(db, org)
         reasons = [r["reason"] for r in detail(client, org, order["id"])["refunds"]]
         assert reasons[0] == "scratched corner"
@@ -196,12 +196,12 @@ def test_shopify_taking_a_pending_orders_payment_makes_the_mercato_order_paid(
         made, sku, _ = linked(client, org, db, server, 5, webhook_url=hook)
         placed = server.state.place_order([{"sku": sku, "quantity": 2, "price": "6.00"}],
                                           financial_status="pending", email=BUYER)
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         [order] = orders_of(client, org, made["channel"]["id"])
         before = detail(client, org, order["id"])
         assert (before["financial_status"], before["paid_total"]) == ("pending", "0.00")
         server.state.mark_paid(placed["id"])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         paid = [d for d in server.state.deliveries if d.topic == "orders/paid"]
         assert paid
         assert all(d.ok for d in paid)

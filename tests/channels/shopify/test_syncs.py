@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from mercato.channels import jobs
 from mercato.core.db import Database
 from mercato.core.ids import new_id
-from tests.channels.helpers import ShopifyServer, connect, job, settle, start_job
+from tests.channels.helpers import ShopifyServer, connect, delivered, job, settle, start_job
 from tests.channels.shopify.test_connector import linked, orders_of
 from tests.conftest import LiveServer, Org
 from tests.inventory.helpers import level, make_variants, receive
@@ -99,16 +99,16 @@ def test_refunds_and_cancellations_on_shopify_reach_the_mercato_order(
         hook = f"{live_server.url}/webhooks/shopify/{org.slug}"
         made, sku, _ = linked(client, org, db, server, 5, webhook_url=hook)
         placed = server.state.place_order([{"sku": sku, "quantity": 2, "price": "10.00"}])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         server.state.refund_order(placed["id"], [
             {"line_item_id": placed["line_items"][0]["id"], "quantity": 1}])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         order = orders_of(client, org, made["channel"]["id"])[0]
         detail = client.get(f"/api/v1/orders/{order['id']}", headers=org.headers).json()
         assert [r["reason"] for r in detail["refunds"]] == [
             f"Shopify refund {server.state.orders[-1]['refunds'][0]['id']}"]
         server.state.cancel_order(placed["id"])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         detail = client.get(f"/api/v1/orders/{order['id']}", headers=org.headers).json()
         assert detail["status"] == "cancelled"
         assert level(client, org, sku, made["locations"][0])["on_hand"] == 5
@@ -130,7 +130,7 @@ def test_a_binderpos_store_is_imported_as_the_system_of_record_and_follows_its_e
         assert product(client, org, f"SR-{tag}-NM")["title"] == f"Sol Ring {tag}"
         server.state.update_product(made_product["id"], title=f"Sol Ring (C21) {tag}",
                                     prices={f"SR-{tag}-NM": "1.25"})
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         edited = product(client, org, f"SR-{tag}-NM")
         assert edited["title"] == f"Sol Ring (C21) {tag}"
         assert edited["variants"][0]["price"] == "1.25"

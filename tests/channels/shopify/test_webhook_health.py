@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
-from tests.channels.helpers import ACCESS_TOKEN, VERSION, ShopifyServer, settle
+from tests.channels.helpers import ACCESS_TOKEN, VERSION, ShopifyServer, delivered, settle
 from tests.channels.shopify.test_connector import linked, orders_of
 from tests.conftest import LiveServer, Org
 from tests.inventory.helpers import make_location
@@ -39,7 +39,7 @@ def test_a_binderpos_connection_cannot_take_a_working_shops_webhooks(
                                                      "client_secret": "not_this_shops_secret"}})
             assert refused.status_code == 409, refused.text
         placed = server.state.place_order([{"sku": sku, "quantity": 1, "price": "4.00"}])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         assert [d.status for d in server.state.deliveries if d.topic == "orders/create"] == [200]
         assert [o["external_id"] for o in orders_of(client, org, made["channel"]["id"])] == [
             str(placed["id"])]
@@ -58,7 +58,7 @@ def test_refused_signatures_are_counted_in_health_until_one_verifies_again(
         rotated = "shpss_" + "0" * 32
         server.state.client_secret = rotated  # rotated in Shopify, not yet in Mercato
         server.state.place_order([{"sku": sku, "quantity": 1}])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         refusals = [d.status for d in server.state.deliveries if d.topic == "orders/create"]
         assert refusals == [401, 401, 401]  # the first try and two retries
         refused = [d for d in server.state.deliveries if d.status == 401]
@@ -89,7 +89,7 @@ def test_refused_signatures_are_counted_in_health_until_one_verifies_again(
         assert fixed.status_code == 200, fixed.text
         assert fixed.json()["health"]["signature_failures"] == 0
         server.state.place_order([{"sku": sku, "quantity": 1}])
-        assert server.state.wait_for_deliveries()
+        assert delivered(db, server)
         assert [d.status for d in server.state.deliveries
                 if d.topic == "orders/create"][-1] == 200
         assert len(orders_of(client, org, channel_id)) == 2

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mercato.core.ids import new_id
+from mercato.core.outbox import Dispatcher
 from tests.checkout.helpers import shop
 from tests.conftest import LiveServer, Org
 from tests.inventory.helpers import level
@@ -289,6 +290,7 @@ def _three_d_secure(guest: TestClient, org: Org, method: str, emulator: StripeSe
     assert back.status_code == 303, back.text
     assert back.headers["location"].startswith(f"http://testserver/s/{org.slug}/checkout/return?")
     httpx.post(f"{emulator.url}/_emulator/idle", timeout=30)  # the webhook has arrived
+    Dispatcher(guest.app.state.db).drain()  # and the worker has handled it
     return guest.get(back.headers["location"], follow_redirects=False)
 
 

@@ -10,7 +10,6 @@ import binascii
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
 from collections.abc import Mapping as MappingType
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,18 +24,19 @@ from mercato import catalog
 from mercato.channels.ebay.client import EbayClient
 from mercato.channels.models import Connection, Mapping
 from mercato.channels.registry import cancelled_on
-from mercato.channels.schemas import WebhookAck
 from mercato.channels.service import (
+    SignatureRefused,
     config_of,
+    connection_of,
     connections_of,
-    first_delivery,
     map_one,
     record_health,
     record_webhook_verified,
     webhook_endpoint,
 )
 from mercato.channels.toolkit import ChannelError
-from mercato.core.errors import NotFound, Unauthorized
+from mercato.core import inbound
+from mercato.core.errors import NotFound
 from mercato.identity import Address
 from mercato.orders import CustomerRef, Order, OrderIn, OrderLineIn, PaymentIn
 from mercato.orders import service as orders
@@ -247,24 +247,19 @@ def verify(key: MappingType[str, Any], signature: MappingType[str, str], body: b
     return True
 
 
-def receive(session: Session, settings: Settings, store: str, request_url: str,
-            headers: MappingType[str, str], payload: bytes, *,
-            on_bad_signature: Callable[[Connection, str], None] | None = None) -> WebhookAck:
+def verify_delivery(session: Session, delivery: inbound.Delivery) -> inbound.Verified:
     """One notification: its signature checked with eBay's public key (fetched with the
-    connection's application token, cached), its ``notificationId`` recorded once, its topic
-    applied. A bad signature is a 401 that changes nothing; ``on_bad_signature`` is told."""
-    connection = _choose(session, settings, store, request_url, need_token=False)
-    signature = parse_signature(headers.get("x-ebay-signature"))
-
-    def refuse(message: str) -> Unauthorized:
-        if on_bad_signature is not None:
-            on_bad_signature(connection, message)
-        return Unauthorized(message)
-
+    connection's application token, cached; 401 otherwise, counted in the health), its
+    ``notificationId`` the event id. The signature carries no timestamp, and eBay retries a
+    notification for a long time, so no replay window applies (``publishDate`` is kept as
+    when it happened): the dedupe by notification id is what stops a replay."""
+    connection = _choose(session, delivery.settings, delivery.store, delivery.url,
+                         need_token=False)
+    signature = parse_signature(delivery.headers.get("x-ebay-signature"))
     if signature is None:
-        raise refuse("A notification was refused: its X-EBAY-SIGNATURE is missing or "
-                     "malformed.")
-    config = config_of(session, connection, settings)
+        raise SignatureRefused(connection, "A notification was refused: its X-EBAY-SIGNATURE "
+                                           "is missing or malformed.")
+    config = config_of(session, connection, delivery.settings)
 
     async def fetch() -> dict[str, Any]:
         async with EbayClient(config) as client:
@@ -273,30 +268,49 @@ def receive(session: Session, settings: Settings, store: str, request_url: str,
     try:
         key = asyncio.run(fetch())
     except ChannelError as exc:
-        raise refuse(f"A notification was refused: eBay's public key {signature['kid']} "
-                     f"could not be read ({exc.message}).") from None
-    if not verify(key, signature, payload):
-        raise refuse("A notification was refused: its X-EBAY-SIGNATURE does not verify "
-                     "with eBay's public key.")
+        raise SignatureRefused(connection, f"A notification was refused: eBay's public key "
+                                           f"{signature['kid']} could not be read "
+                                           f"({exc.message}).") from None
+    if not verify(key, signature, delivery.body):
+        raise SignatureRefused(connection, "A notification was refused: its X-EBAY-SIGNATURE "
+                                           "does not verify with eBay's public key.")
     record_webhook_verified(session, connection.id)
     try:
-        body = json.loads(payload)
+        body = json.loads(delivery.body)
         topic = str(body["metadata"]["topic"])
         notification = body["notification"]
         notification_id = str(notification["notificationId"])
     except (ValueError, KeyError, TypeError):
-        return WebhookAck(received=True, duplicate=False, topic="", processed=False,
-                          message="malformed notification")
-    if not first_delivery(session, connection.id, notification_id, topic):
-        return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
-    if topic != ACCOUNT_DELETION:
-        return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
-                          message="topic not handled")
-    data = notification.get("data") or {}
+        raise inbound.Unusable("malformed notification") from None
+    published = notification.get("publishDate") if isinstance(notification, dict) else None
+    return inbound.Verified(
+        event_id=notification_id, event_type=topic, occurred_at=_instant(published),
+        payload=body, resource=connection.id,
+        context={"connection_id": connection.id, "handled": topic == ACCOUNT_DELETION})
+
+
+def _instant(raw: Any) -> dt.datetime | None:
+    try:
+        value = dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00")) if raw else None
+    except ValueError:
+        return None
+    return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def handle(session: Session, event: inbound.InboundEvent) -> str:
+    """The worker's half: a marketplace account deletion erases the buyer's data."""
+    connection = connection_of(session, str(event.context.get("connection_id")))
+    if connection is None or event.event_type != ACCOUNT_DELETION:
+        return "topic not handled"
+    data = ((event.payload or {}).get("notification") or {}).get("data") or {}
     erased = erase_buyer(session, str(data.get("username") or ""))
     record_health(session, connection.id)
-    return WebhookAck(received=True, duplicate=False, topic=topic, processed=True,
-                      message=f"{erased} order(s) anonymised")
+    return f"{erased} order(s) anonymised"
+
+
+PROVIDER = inbound.register(inbound.Provider(name="ebay", verify=verify_delivery,
+                                             handle=handle, signs_timestamp=False))
+"""eBay at ``/webhooks/ebay/{store}``."""
 
 
 def erase_buyer(session: Session, username: str) -> int:

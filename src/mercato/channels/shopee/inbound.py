@@ -5,18 +5,18 @@ A push is ``{shop_id, code, data, timestamp}`` with ``Authorization`` = hex HMAC
 with the partner key, of ``<callback URL>|<raw body>``; the callback URL is the connection's
 ``webhook_url``, else ``MERCATO_PUBLIC_URL`` + ``/webhooks/shopee/{store}``. The connection is
 the one whose account is the push's ``shop_id``. A verified push is recorded once (by code,
-shop, order and status and update time, else a hash of the body) and answered at once with an
-empty 200, as Shopee asks; an order status push (code 3) queues an ``order_pull``, which reads
-the order itself (the push carries only its number and status).
+shop, order and status and update time, else a hash of the body; on the inbound framework,
+``core.inbound``, its signed ``timestamp`` within 5 minutes of now) and answered at once with
+an empty 200, as Shopee asks; the worker then handles it: an order status push (code 3)
+queues an ``order_pull``, which reads the order itself (the push carries only its number and
+status).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import json
-from collections.abc import Callable
 from collections.abc import Mapping as MappingType
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -27,20 +27,21 @@ from sqlalchemy.orm import Session
 from mercato import catalog
 from mercato.channels.jobs import create_job
 from mercato.channels.models import Connection, Mapping, SyncJob
-from mercato.channels.registry import Notification, cancelled_on
+from mercato.channels.registry import cancelled_on
 from mercato.channels.service import (
+    SignatureRefused,
     config_of,
+    connection_of,
     connections_of,
-    first_delivery,
     map_one,
     record_webhook_verified,
     webhook_endpoint,
 )
-from mercato.core.errors import NotFound, Unauthorized
+from mercato.core import inbound
+from mercato.core.errors import NotFound
 from mercato.identity import Address
 from mercato.orders import CustomerRef, OrderIn, OrderLineIn, PaymentIn
 from mercato.orders import service as orders
-from mercato.settings import Settings
 
 CANCELLED_ON_SHOPEE = cancelled_on("shopee")
 CANCELLED = "CANCELLED"
@@ -181,8 +182,14 @@ def apply_order(session: Session, connection: Connection, payload: dict[str, Any
 # -- pushes -------------------------------------------------------------------------------------
 
 def push_signature(partner_key: str, url: str, body: bytes) -> str:
-    return hmac.new(partner_key.encode(), url.encode() + b"|" + body,
-                    hashlib.sha256).hexdigest()
+    return inbound.hmac_sha256(partner_key, url.encode() + b"|" + body).hex()
+
+
+def push_verified(partner_key: str, url: str, body: bytes, given: str | None) -> bool:
+    """``Authorization`` is the push's signature (hex, either case), compared in constant
+    time."""
+    return inbound.signatures_match((given or "").strip().lower(),
+                                    push_signature(partner_key, url, body))
 
 
 def delivery_id(body: MappingType[str, Any], raw: bytes) -> str:
@@ -206,12 +213,11 @@ def _queue_pull(session: Session, connection: Connection) -> None:
         create_job(session, connection, "order_pull", trigger="webhook", exclusive=False)
 
 
-def receive(session: Session, settings: Settings, notification: Notification,
-            on_bad_signature: Callable[..., None]) -> None:
-    """One push: the connection by ``shop_id``, the signature checked (401 otherwise, told to
-    ``on_bad_signature``), recorded once; None: the route answers an empty 200."""
+def verify(session: Session, delivery: inbound.Delivery) -> inbound.Verified:
+    """One push: the connection by ``shop_id``, the signature checked (401 otherwise, counted
+    in the health), its signed ``timestamp`` the framework's replay window."""
     try:
-        body = json.loads(notification.body)
+        body = json.loads(delivery.body)
     except ValueError:
         body = None
     shop_id = str(body.get("shop_id") or "") if isinstance(body, dict) else ""
@@ -223,19 +229,29 @@ def receive(session: Session, settings: Settings, notification: Notification,
     if not found:
         raise NotFound("This store has no Shopee connection for that shop.")
     connection = found[0]
-    url = webhook_endpoint(connection, settings, notification.store)
-    key = str(config_of(session, connection, settings).secrets.get("partner_key") or "")
-    given = str(notification.headers.get("authorization") or "").strip()
-    expected = push_signature(key, url, notification.body)
-    if not given or not hmac.compare_digest(given.lower(), expected):
-        message = SIGNATURE_REFUSED.format(url)
-        on_bad_signature(connection, message)
-        raise Unauthorized(message)
+    url = webhook_endpoint(connection, delivery.settings, delivery.store)
+    key = str(config_of(session, connection, delivery.settings).secrets.get("partner_key")
+              or "")
+    if not push_verified(key, url, delivery.body, delivery.headers.get("authorization")):
+        raise SignatureRefused(connection, SIGNATURE_REFUSED.format(url))
     record_webhook_verified(session, connection.id)
-    assert isinstance(body, dict)
+    if not isinstance(body, dict):
+        raise inbound.Unusable("not a JSON object")
     code = int(body.get("code") or 0) if str(body.get("code") or "0").isdigit() else 0
-    if not first_delivery(session, connection.id, delivery_id(body, notification.body),
-                          f"shopee:{code}"):
+    return inbound.Verified(
+        event_id=delivery_id(body, delivery.body), event_type=f"shopee:{code}",
+        occurred_at=inbound.from_unix(body.get("timestamp")), payload=body,
+        resource=connection.id,
+        context={"connection_id": connection.id, "handled": code == ORDER_STATUS_PUSH})
+
+
+def handle(session: Session, event: inbound.InboundEvent) -> None:
+    """The worker's half: an order status push (code 3) queues an ``order_pull``."""
+    connection = connection_of(session, str(event.context.get("connection_id")))
+    if connection is None or not connection.enabled or not event.context.get("handled"):
         return
-    if code == ORDER_STATUS_PUSH:
-        _queue_pull(session, connection)
+    _queue_pull(session, connection)
+
+
+PROVIDER = inbound.Provider(name="shopee", verify=verify, handle=handle)
+"""Shopee at ``/webhooks/shopee/{store}`` (``channels.registry``); answered with an empty 200."""

@@ -315,5 +315,5 @@ JOBS: dict[str, JobFunc] = {
     "product_import": product_import, "inventory_push": inventory_push,
     "order_pull": order_pull, "price_push": price_push, "fulfillment_push": fulfillment_push,
     "cancellation_push": cancellation_push}
-register("shopee", jobs=JOBS, push=push, batch=20, inbound=inbound.receive)
+register("shopee", jobs=JOBS, push=push, batch=20, inbound=inbound.PROVIDER)
 """A batch of 20 is at most 20 ``update_stock`` calls: two seconds at ten calls a second."""

@@ -8,8 +8,6 @@ it lacks and retries. Inventory writes are compare-and-set with an ``@idempotent
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +24,7 @@ from mercato.channels.toolkit import (
     RetryPolicy,
     classify_response,
 )
+from mercato.core import inbound
 
 _buckets: dict[str, CostBucket] = {}
 """One cost bucket per connection and process: Shopify's bucket is per app and shop."""
@@ -33,10 +32,8 @@ _buckets: dict[str, CostBucket] = {}
 
 def verify_hmac(secret: str, body: bytes, signature: str | None) -> bool:
     """``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the raw body with the client secret."""
-    if not signature:
-        return False
-    digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-    return hmac.compare_digest(digest, signature.strip())
+    digest = base64.b64encode(inbound.hmac_sha256(secret, body)).decode()
+    return inbound.signatures_match((signature or "").strip(), digest)
 
 
 def gid(kind: str, number: int | str) -> str:

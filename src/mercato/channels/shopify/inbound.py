@@ -4,10 +4,10 @@ transaction through the orders, inventory and catalog services."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Callable
-from collections.abc import Mapping as MappingType
 from decimal import Decimal
 from typing import Any
 
@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from mercato import catalog, inventory
 from mercato.channels.models import Connection, Mapping
 from mercato.channels.registry import cancelled_on, platform_refund
-from mercato.channels.schemas import WebhookAck
 from mercato.channels.service import (
+    SignatureRefused,
     config_of,
+    connection_of,
     find_by_account,
-    first_delivery,
     map_one,
     mappings_t,
     record_health,
@@ -36,12 +36,12 @@ from mercato.channels.shopify.mapping import (
     line_sku,
     order_in,
 )
+from mercato.core import inbound
 from mercato.core.db import utcnow
 from mercato.core.errors import MercatoError, Unauthorized, ValidationFailed
 from mercato.inventory import LevelSet
 from mercato.orders import Order, PaymentIn, RefundIn
 from mercato.orders import service as orders
-from mercato.settings import Settings
 
 SYNC_REFERENCE = "shopify"
 CANCELLED_ON_SHOPIFY = cancelled_on("shopify")
@@ -323,49 +323,91 @@ TOPICS: dict[str, Callable[[Session, Connection, dict[str, Any]], str]] = {
 }
 
 
-def receive(session: Session, headers: MappingType[str, str], payload: bytes,
-            settings: Settings | None = None, *,
-            on_bad_signature: Callable[[Connection], None] | None = None) -> WebhookAck:
+def verify(session: Session, delivery: inbound.Delivery) -> inbound.Verified:
     """One webhook delivery: the shop's connection found (in the session's store; one per
-    shop, whether Shopify or BinderPOS), the HMAC checked, the delivery id recorded with the
-    effect (a redelivery is a no-op), the topic applied. What cannot be applied answers 200
-    with the reason, recorded in the connection's health: Shopify would retry a 4xx for hours
-    in vain, and ``order_pull`` reports it again.
+    shop, whether Shopify or BinderPOS; 401 when none), the HMAC checked (401 otherwise,
+    counted in the health), the delivery id (``X-Shopify-Webhook-Id``) the event id.
 
-    A bad signature is a 401 whose request changes nothing, so ``on_bad_signature`` is told
-    (the caller records it in the connection's health in a transaction of its own)."""
+    Shopify signs the body only: ``X-Shopify-Triggered-At`` is not covered by the HMAC, so
+    no replay window applies (it is kept as when the event happened); the dedupe by webhook
+    id is what stops a replay."""
+    headers = delivery.headers
     shop = headers.get("x-shopify-shop-domain", "")
     connection = find_by_account(session, "shopify", shop) if shop else None
     if connection is None:
         raise Unauthorized("No connection for this shop.")
-    secret = config_of(session, connection, settings).secrets["client_secret"]
-    if not verify_hmac(secret, payload, headers.get("x-shopify-hmac-sha256")):
-        if on_bad_signature is not None:
-            on_bad_signature(connection)
-        raise Unauthorized("Bad or missing X-Shopify-Hmac-Sha256.")
+    secret = config_of(session, connection, delivery.settings).secrets["client_secret"]
+    if not verify_hmac(secret, delivery.body, headers.get("x-shopify-hmac-sha256")):
+        raise SignatureRefused(connection, "Bad or missing X-Shopify-Hmac-Sha256.", health=(
+            "A webhook was refused: its X-Shopify-Hmac-Sha256 does not verify with this "
+            "connection's client secret."))
     record_webhook_verified(session, connection.id)
     topic = headers.get("x-shopify-topic", "")
-    delivery = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id") or ""
-    if delivery and not first_delivery(session, connection.id, delivery, topic):
-        return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
-    handler = TOPICS.get(topic)
-    if handler is None:
-        return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
-                          message="topic not handled")
+    delivery_id = headers.get("x-shopify-webhook-id") or headers.get("x-shopify-event-id") \
+        or f"sha256:{hashlib.sha256(delivery.body).hexdigest()}"
+    malformed: str | None = None
     try:
-        body = json.loads(payload)
-        if not isinstance(body, dict):
-            raise ValueError("not a JSON object")
-        with session.begin_nested():
-            outcome = handler(session, connection, body)
-    except MercatoError as exc:
-        problem = exc.detail
-    except (ValueError, KeyError, TypeError) as exc:  # a payload not shaped as documented
-        problem = f"malformed payload: {type(exc).__name__}: {exc}"
+        body: Any = json.loads(delivery.body)
+    except ValueError as exc:
+        body, malformed = None, f"malformed payload: {type(exc).__name__}: {exc}"
     else:
-        record_health(session, connection.id)
-        return WebhookAck(received=True, duplicate=False, topic=topic, processed=True,
-                          message=outcome)
+        malformed = None if isinstance(body, dict) else \
+            "malformed payload: ValueError: not a JSON object"
+    triggered = headers.get("x-shopify-triggered-at")
+    try:
+        occurred = timestamp(triggered)
+    except ValueError:
+        occurred = None
+    return inbound.Verified(
+        event_id=delivery_id, event_type=topic, occurred_at=occurred,
+        payload=body if malformed is None else None,
+        resource=f"{connection.id}:{_subject(topic, body)}",
+        context={"connection_id": connection.id, "malformed": malformed,
+                 "handled": topic in TOPICS})
+
+
+def _subject(topic: str, body: Any) -> str:
+    """What a webhook is about, so the worker applies one order's (or level's, or product's)
+    webhooks in the order they arrived, and one that keeps failing holds back only those: an
+    order's refunds follow the order."""
+    body = body if isinstance(body, dict) else {}
+    if topic.startswith("orders/"):
+        return f"order:{body.get('id')}"
+    if topic.startswith("refunds/"):
+        return f"order:{body.get('order_id')}"
+    if topic.startswith("inventory_levels/"):
+        return f"level:{body.get('inventory_item_id')}:{body.get('location_id')}"
+    if topic.startswith("products/"):
+        return f"product:{body.get('id')}"
+    return topic
+
+
+def handle(session: Session, event: inbound.InboundEvent) -> tuple[bool, str | None]:
+    """The topic applied; (processed, message). What cannot be applied is answered 200 with
+    the reason, recorded in the connection's health: Shopify would retry a 4xx for hours in
+    vain, and ``order_pull`` reports it again."""
+    connection = connection_of(session, str(event.context.get("connection_id")))
+    topic = event.event_type
+    handler = TOPICS.get(topic)
+    if connection is None or handler is None:
+        return False, "topic not handled"
+    problem: str | None = event.context.get("malformed")
+    if problem is None:
+        try:
+            with session.begin_nested():
+                outcome = handler(session, connection, dict(event.payload))
+        except MercatoError as exc:
+            problem = exc.detail
+        except (ValueError, KeyError, TypeError) as exc:  # a payload not shaped as documented
+            problem = f"malformed payload: {type(exc).__name__}: {exc}"
+        else:
+            record_health(session, connection.id)
+            return True, outcome
     record_health(session, connection.id, error=f"{topic}: {problem}", error_kind="validation")
-    return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
-                      message=problem)
+    return False, str(problem)
+
+
+PROVIDER = inbound.register(inbound.Provider(name="shopify", verify=verify, handle=handle,
+                                             signs_timestamp=False))
+"""Shopify (and BinderPOS) at ``/webhooks/shopify/{store}``: answered at once, the topic
+applied by the worker."""

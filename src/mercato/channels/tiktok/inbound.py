@@ -5,12 +5,14 @@ A TikTok order has one line item per unit: lines of the same seller SKU are coun
 Mercato line. UNPAID orders are left until they are paid (their next change brings them); a
 CANCELLED order Mercato has is cancelled (the units go back), one it never had is not made.
 
-Webhooks: ``Authorization`` is ``hex(HMAC-SHA256(app_secret, app_key + raw body))``; the body
-is ``{type, tts_notification_id, shop_id, timestamp, data}``. The connection is the one whose
-``settings.shop_id`` is the body's ``shop_id`` (else the store's only TikTok connection). Each
-``tts_notification_id`` is applied once. An ORDER_STATUS_CHANGE (type 1) queues an
-``order_pull`` for the connection: the request is answered at once and the order is read
-through the API (the webhook's data is never trusted for the order's contents). A
+Webhooks (on the inbound framework, ``core.inbound``): ``Authorization`` is
+``hex(HMAC-SHA256(app_secret, app_key + raw body))``; the body is ``{type, tts_notification_id,
+shop_id, timestamp, data}`` (the signed ``timestamp`` must be within 5 minutes of now). The
+connection is the one whose ``settings.shop_id`` is the body's ``shop_id`` (else the store's
+only TikTok connection). Each ``tts_notification_id`` is taken once and answered at once; the
+worker then handles it: an ORDER_STATUS_CHANGE (type 1) queues an ``order_pull`` for the
+connection, and the order is read through the API (the webhook's data is never trusted for
+the order's contents). A
 SELLER_DEAUTHORIZATION (type 6) shows in the connection's health as needing
 re-authorization.
 """
@@ -18,11 +20,8 @@ re-authorization.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 from collections import Counter
-from collections.abc import Callable
 from collections.abc import Mapping as MappingType
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,21 +32,21 @@ from sqlalchemy.orm import Session
 from mercato import catalog
 from mercato.channels import jobs
 from mercato.channels.models import Connection, SyncJob
-from mercato.channels.registry import Notification, cancelled_on
-from mercato.channels.schemas import WebhookAck
+from mercato.channels.registry import cancelled_on
 from mercato.channels.service import (
+    SignatureRefused,
     config_of,
+    connection_of,
     connections_of,
-    first_delivery,
     map_one,
     record_health,
     record_webhook_verified,
 )
-from mercato.core.errors import NotFound, Unauthorized
+from mercato.core import inbound
+from mercato.core.errors import NotFound
 from mercato.identity import Address
 from mercato.orders import CustomerRef, OrderIn, OrderLineIn, PaymentIn
 from mercato.orders import service as orders
-from mercato.settings import Settings
 
 CANCELLED_ON_TIKTOK = cancelled_on("tiktok")
 ORDER_STATUS_CHANGE = 1
@@ -174,7 +173,14 @@ def apply_order(session: Session, connection: Connection, payload: dict[str, Any
 # -- webhooks -----------------------------------------------------------------------------------
 
 def signature(app_key: str, app_secret: str, body: bytes) -> str:
-    return hmac.new(app_secret.encode(), app_key.encode() + body, hashlib.sha256).hexdigest()
+    return inbound.hmac_sha256(app_secret, app_key.encode() + body).hex()
+
+
+def webhook_verified(app_key: str, app_secret: str, body: bytes, given: str | None) -> bool:
+    """``Authorization`` is the webhook's signature (hex, either case), compared in constant
+    time."""
+    return inbound.signatures_match((given or "").strip().lower(),
+                                    signature(app_key, app_secret, body))
 
 
 def _choose(session: Session, shop_id: str | None) -> Connection:
@@ -191,47 +197,58 @@ def _choose(session: Session, shop_id: str | None) -> Connection:
                    "(set it in the connection's settings).")
 
 
-def receive(session: Session, settings: Settings, notification: Notification,
-            on_bad_signature: Callable[[Connection, str], None]) -> WebhookAck:
+def verify(session: Session, delivery: inbound.Delivery) -> inbound.Verified:
     """One webhook: its connection chosen by ``shop_id``, its signature checked with that
-    connection's app key and secret, its ``tts_notification_id`` recorded once, an order's
-    change turned into an ``order_pull``. A bad signature is a 401 that changes nothing."""
+    connection's app key and secret (401 otherwise, counted in the health), its signed
+    ``timestamp`` the framework's replay window, its ``tts_notification_id`` the event id."""
     try:
-        body = json.loads(notification.body)
+        body = json.loads(delivery.body)
     except ValueError:
         body = None
     shop_id = str(body.get("shop_id") or "") if isinstance(body, dict) else ""
     connection = _choose(session, shop_id or None)
-    secrets = config_of(session, connection, settings).secrets
-    given = (notification.headers.get("authorization") or "").strip().lower()
-    expected = signature(secrets["app_key"], secrets["app_secret"], notification.body)
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        message = ("A webhook was refused: its Authorization is not the HMAC-SHA256 of app "
-                   "key + body with this connection's app secret.")
-        on_bad_signature(connection, message)
-        raise Unauthorized(message)
+    secrets = config_of(session, connection, delivery.settings).secrets
+    if not webhook_verified(secrets["app_key"], secrets["app_secret"], delivery.body,
+                            delivery.headers.get("authorization")):
+        raise SignatureRefused(connection, (
+            "A webhook was refused: its Authorization is not the HMAC-SHA256 of app key + "
+            "body with this connection's app secret."))
     record_webhook_verified(session, connection.id)
     if not isinstance(body, dict) or not body.get("tts_notification_id"):
-        return WebhookAck(received=True, duplicate=False, topic="", processed=False,
-                          message="malformed notification")
+        raise inbound.Unusable("malformed notification")
     kind = body.get("type")
     topic = WEBHOOK_TOPICS.get(kind, str(kind)) if isinstance(kind, int) else str(kind)
-    if not first_delivery(session, connection.id, str(body["tts_notification_id"]), topic):
-        return WebhookAck(received=True, duplicate=True, topic=topic, processed=False)
+    return inbound.Verified(
+        event_id=str(body["tts_notification_id"]), event_type=topic,
+        occurred_at=inbound.from_unix(body.get("timestamp")), payload=body,
+        resource=connection.id, context={
+            "connection_id": connection.id,
+            "handled": kind in (ORDER_STATUS_CHANGE, SELLER_DEAUTHORIZATION)})
+
+
+def handle(session: Session, event: inbound.InboundEvent) -> str:
+    """The worker's half: an ORDER_STATUS_CHANGE queues an ``order_pull`` (which reads the
+    order through the API: the webhook's data is never trusted for its contents), a
+    SELLER_DEAUTHORIZATION shows in the connection's health."""
+    connection = connection_of(session, str(event.context.get("connection_id")))
+    kind = (event.payload or {}).get("type") if isinstance(event.payload, dict) else None
+    if connection is None:
+        return "connection deleted"
     if kind == SELLER_DEAUTHORIZATION:
         record_health(session, connection.id, error=(
             "TikTok Shop says the seller deauthorized Mercato's app: the shop needs "
             "re-authorization (authorize the app again and connect with the new tokens)."),
             error_kind="auth")
-        return WebhookAck(received=True, duplicate=False, topic=topic, processed=True,
-                          message="re-authorization needed")
-    if kind != ORDER_STATUS_CHANGE:
-        return WebhookAck(received=True, duplicate=False, topic=topic, processed=False,
-                          message="topic not handled")
+        return "re-authorization needed"
+    if kind != ORDER_STATUS_CHANGE or not connection.enabled:
+        return "topic not handled"
     waiting = session.scalar(select(SyncJob.id).where(
         SyncJob.connection_id == connection.id, SyncJob.kind == "order_pull",
         SyncJob.status == "queued").limit(1))
     if waiting is None:  # one waiting will see this order; one running may have passed it
         jobs.create_job(session, connection, "order_pull", trigger="webhook", exclusive=False)
-    return WebhookAck(received=True, duplicate=False, topic=topic, processed=True,
-                      message="order_pull queued")
+    return "order_pull queued"
+
+
+PROVIDER = inbound.Provider(name="tiktok", verify=verify, handle=handle)
+"""TikTok Shop at ``/webhooks/tiktok/{store}`` (``channels.registry``)."""

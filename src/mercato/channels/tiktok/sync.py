@@ -351,4 +351,4 @@ JOBS: dict[str, JobFunc] = {
     "cancellation_push": cancellation_push}
 # 20 quantities: at most 20 product updates, two seconds at 10 calls a second (fewer when a
 # product's SKUs change together), so one batch never holds up the other platforms' round
-register("tiktok", jobs=JOBS, push=push, batch=20, inbound=inbound.receive)
+register("tiktok", jobs=JOBS, push=push, batch=20, inbound=inbound.PROVIDER)
