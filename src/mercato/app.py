@@ -33,7 +33,7 @@ from mercato.web import install_pages
 
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
-           "mercato.notifications", "mercato.channels", "mercato.reporting")
+           "mercato.notifications", "mercato.channels", "mercato.reporting", "mercato.digital")
 """Business modules, in mount order. Each may have ``api`` (routers), ``events`` (handlers),
 ``tasks`` (background loops) and ``connectors`` (plug-ins that register themselves) modules."""
 

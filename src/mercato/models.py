@@ -9,6 +9,7 @@ import mercato.checkout.pricing.models
 import mercato.checkout.promotions.models
 import mercato.checkout.shipping.models
 import mercato.checkout.tax.models
+import mercato.digital.models
 import mercato.notifications.models
 import mercato.payments.models  # noqa: F401
 from mercato.catalog.models import (

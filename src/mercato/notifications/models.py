@@ -15,7 +15,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
 
-KINDS = ("order_placed", "order_paid", "order_shipped", "password_reset", "verify_email")
+KINDS = ("order_placed", "order_paid", "order_shipped", "password_reset", "verify_email",
+         "digital_delivery", "key_pool_low")
 STATUSES = ("pending", "sent", "failed", "skipped")
 
 
