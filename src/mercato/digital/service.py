@@ -48,7 +48,15 @@ from mercato.core.secrets import Vault, derived_key
 from mercato.digital.models import Delivery, DigitalFile, DigitalGood, LicenceKey
 from mercato.digital.schemas import GoodIn
 from mercato.identity import record_audit
-from mercato.inventory import AdjustmentIn, AdjustmentLine, adjust, digital_location
+from mercato.inventory import (
+    AdjustmentIn,
+    AdjustmentLine,
+    LevelSet,
+    adjust,
+    digital_location,
+    levels,
+    set_level,
+)
 from mercato.notifications.service import queue as queue_email
 from mercato.orders import Order
 from mercato.orders.service import get_order
@@ -134,7 +142,30 @@ def set_good(session: Session, variant_id: str, data: GoodIn, settings: Settings
     except IntegrityError:
         raise Conflict("The variant's delivery settings were saved meanwhile; try again.") \
             from None
+    item = digital_item(session, variant_id)
+    _sync_stock(session, item, good.method)
     return good
+
+
+UNLIMITED = 1_000_000
+"""Stock kept at the digital location for goods that do not run out (downloads, emails,
+webhooks, manual deliveries): checkout holds and sells them as any unit; topped up as sold."""
+
+
+def _on_hand(session: Session, variant_id: str) -> int:
+    location = digital_location(session)
+    found = levels(session, variant_ids=[variant_id], location_ids=[location.id])
+    return found[0].on_hand if found else 0
+
+
+def _sync_stock(session: Session, item: SaleItem, method: str) -> None:
+    """The digital location's stock of the variant, as its method wants it: the undrawn keys
+    for a key pool, ``UNLIMITED`` for anything else."""
+    location = digital_location(session)
+    target = pool(session, item.id).remaining if method == "key_pool" else UNLIMITED
+    if _on_hand(session, item.id) != target:
+        set_level(session, LevelSet(sku=item.sku, location=location.code, on_hand=target,
+                                    reason="adjustment", note=f"digital delivery: {method}"))
 
 
 def _stored_good(session: Session, variant_id: str) -> DigitalGood | None:
@@ -460,11 +491,14 @@ def start_deliveries(session: Session, order_id: str, settings: Settings) -> lis
         item = items.get(line.variant_id)
         if item is None or not item.digital:
             continue
+        good = _stored_good(session, line.variant_id)
+        if good is not None and good.method != "key_pool" \
+                and _on_hand(session, item.id) < UNLIMITED // 2:
+            _sync_stock(session, item, good.method)  # never runs out
         existing = session.scalar(select(Delivery).where(Delivery.order_line_id == line.id))
         if existing is not None:
             made.append(existing)
             continue
-        good = _stored_good(session, line.variant_id)
         delivery = Delivery(order_id=order.id, order_line_id=line.id, variant_id=line.variant_id,
                             sku=line.sku, title=line.title, quantity=line.quantity,
                             method=good.method if good is not None else "manual",
