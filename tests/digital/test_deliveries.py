@@ -271,7 +271,7 @@ def test_pools_and_deliveries_are_their_organizations_own(
     with db.session(tenant=org.id) as session:
         token = sign_link(session, org.id, delivery["id"], "01FILE", utcnow()
                           + dt.timedelta(hours=1))
-    assert client.get(store_url(other.slug, f"/downloads/{token}")).status_code == 403
+    assert client.get(store_url(other.slug, f"/downloads/{token}")).status_code == 404
 
 
 def test_keys_upload_in_bulk_and_duplicates_are_reported(client: TestClient, org: Org) -> None:

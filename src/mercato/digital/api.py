@@ -69,7 +69,7 @@ def put_good(variant_id: str, body: GoodIn, request: Request, *,
             summary="The variant's licence-key pool: keys in all, drawn, remaining")
 def get_pool(variant_id: str, *, _: Principal = Depends(CATALOG_READ),
              session: DbSession) -> PoolOut:
-    service.digital_item(session, variant_id)
+    service.digital_item(session, variant_id, reading=True)
     return _pool_out(service.pool(session, variant_id))
 
 
@@ -81,26 +81,42 @@ def add_keys(variant_id: str, body: KeysIn, *, _: Principal = Depends(CATALOG_WR
     return _upload_out(service.add_keys(session, variant_id, body.keys))
 
 
-async def _upload(request: Request, file: UploadFile = File(
-        description="The file (its name and type are kept).")) -> tuple[bytes, str, str]:
+Upload = tuple[bytes, str, str] | None
+"""An uploaded file's bytes, name and type; None when the request had none."""
+
+
+async def _upload(request: Request, file: UploadFile | None = File(
+        None, description="The file (its name and type are kept); required.")) -> Upload:
     """The uploaded file read before the request's transaction begins (a SQLite write
-    transaction holds the one write lock)."""
+    transaction holds the one write lock). Missing, it is refused by the endpoint once the
+    variant is found (another organization's variant is 404 whatever the body)."""
+    if file is None:
+        return None
     uow = uow_of(request)
+    upload = file
 
     def read() -> bytes:
         uow.release()
-        return file.file.read(service.MAX_FILE_BYTES + 1)
+        return upload.file.read(service.MAX_FILE_BYTES + 1)
 
     return await run_in_threadpool(read), file.filename or "", file.content_type or ""
+
+
+def _required(upload: Upload) -> tuple[bytes, str, str]:
+    if upload is None:
+        raise ValidationFailed("A file is required.", errors=[
+            {"field": "file", "message": "required (multipart/form-data)"}])
+    return upload
 
 
 @router.post("/variants/{variant_id}/keys/file", response_model=KeyUploadOut,
              status_code=status.HTTP_201_CREATED,
              summary="Add licence keys from a text or CSV file (one key a line, first column)")
-def add_key_file(variant_id: str, *, upload: tuple[bytes, str, str] = Depends(_upload),
+def add_key_file(variant_id: str, *, upload: Upload = Depends(_upload),
                  _: Principal = Depends(CATALOG_WRITE), session: DbSession) -> KeyUploadOut:
+    service.digital_item(session, variant_id)
     try:
-        text = upload[0].decode("utf-8-sig")
+        text = _required(upload)[0].decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed("The file is not UTF-8 text.", errors=[
             {"field": "file", "message": "not UTF-8 text"}]) from None
@@ -119,10 +135,12 @@ def list_files(variant_id: str, *, _: Principal = Depends(CATALOG_READ),
              status_code=status.HTTP_201_CREATED,
              summary="Keep a file for the variant's download links (multipart)")
 def add_file(variant_id: str, response: Response, *,
-             upload: tuple[bytes, str, str] = Depends(_upload),
+             upload: Upload = Depends(_upload),
              _: Principal = Depends(CATALOG_WRITE), session: DbSession) -> FileOut:
-    stored = service.add_file(session, variant_id, filename=upload[1], content_type=upload[2],
-                              data=upload[0])
+    service.digital_item(session, variant_id)
+    data, filename, content_type = _required(upload)
+    stored = service.add_file(session, variant_id, filename=filename, content_type=content_type,
+                              data=data)
     response.headers["Location"] = f"/api/v1/digital/files/{stored.id}"
     return FileOut.model_validate(stored)
 

@@ -94,12 +94,14 @@ class LinkInvalid(Forbidden):
 
 # -- what is digital ------------------------------------------------------------------------------
 
-def digital_item(session: Session, variant_id: str, *, field: str = "variant_id") -> SaleItem:
-    """The variant as sold, if its product type is digital (404 unknown, 422 not digital)."""
+def digital_item(session: Session, variant_id: str, *, field: str = "variant_id",
+                 reading: bool = False) -> SaleItem:
+    """The variant as sold, if its product type is digital (404 unknown, 422 not digital;
+    ``reading``: any variant, whose pool and files are then empty)."""
     item = sale_items(session, ids=[variant_id]).get(variant_id)
     if item is None:
         raise NotFound(f"No variant {variant_id!r}.")
-    if not item.digital:
+    if not item.digital and not reading:
         raise ValidationFailed("The variant's product type is not digital.", errors=[
             {"field": field, "message": "its product type is not digital"}])
     return item
@@ -108,7 +110,7 @@ def digital_item(session: Session, variant_id: str, *, field: str = "variant_id"
 def get_good(session: Session, variant_id: str) -> DigitalGood:
     """The variant's delivery settings (made with defaults, unsaved, when none are stored):
     a key pool when it has keys, else manual."""
-    digital_item(session, variant_id)
+    digital_item(session, variant_id, reading=True)
     good = session.scalar(select(DigitalGood).where(DigitalGood.variant_id == variant_id))
     if good is not None:
         return good
@@ -390,7 +392,7 @@ def add_file(session: Session, variant_id: str, *, filename: str, content_type: 
 
 
 def list_files(session: Session, variant_id: str) -> list[DigitalFile]:
-    digital_item(session, variant_id)
+    digital_item(session, variant_id, reading=True)
     return list(session.scalars(select(DigitalFile).where(DigitalFile.variant_id == variant_id)
                                 .order_by(DigitalFile.created_at, DigitalFile.id)))
 
@@ -441,8 +443,10 @@ def check_link(session: Session, organization_id: str, token: str, *,
     except (ValueError, UnicodeDecodeError, OverflowError, OSError):
         raise LinkInvalid("This download link is not valid.") from None
     wanted = hmac.new(derived_key(session, LINKS), payload.encode(), hashlib.sha256).digest()
-    if not hmac.compare_digest(wanted, given) or org != organization_id:
+    if not hmac.compare_digest(wanted, given):
         raise LinkInvalid("This download link is not valid.")
+    if org != organization_id:  # another store's link: as if it did not exist
+        raise NotFound("No such download.")
     if expires_at <= (now or utcnow()):
         raise LinkExpired("This download link has expired; sign in to your account for a "
                           "new one.", extra={"expired_at": expires_at.isoformat()})
