@@ -302,6 +302,13 @@ def needs_shipping(items: list[SaleItem | None]) -> bool:
     return not items or not all(item is not None and item.digital for item in items)
 
 
+def cart_needs_shipping(session: Session, cart: Cart) -> bool:
+    """Whether the cart must be shipped (an address and a shipping method before checkout):
+    not when every line is a digital good."""
+    found = sale_items(session, ids=[line.variant_id for line in cart.lines])
+    return needs_shipping([found.get(line.variant_id) for line in cart.lines])
+
+
 def address_of(cart: Cart) -> tax.TaxAddress | None:
     where = cart.shipping_address
     if not where or not where.get("country"):
