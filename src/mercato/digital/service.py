@@ -440,6 +440,8 @@ def check_link(session: Session, organization_id: str, token: str, *,
         org, delivery_id, file_id, expiry = payload.split(".")
         expires_at = dt.datetime.fromtimestamp(int(expiry), dt.UTC)
         given = _unb64(signature)
+        if _b64(payload.encode()) != encoded or _b64(given) != signature:
+            raise ValueError("not the canonical encoding")  # one token per signed link
     except (ValueError, UnicodeDecodeError, OverflowError, OSError):
         raise LinkInvalid("This download link is not valid.") from None
     wanted = hmac.new(derived_key(session, LINKS), payload.encode(), hashlib.sha256).digest()
