@@ -32,7 +32,7 @@ METHODS = [("key_pool", "Licence keys from the pool"), ("download", "Download li
 def _page(request: Request, session: Any, variant_id: str, *, status: int = 200,
           values: dict[str, Any] | None = None,
           errors: list[dict[str, Any]] | None = None) -> HTMLResponse:
-    item = service.digital_item(session, variant_id)
+    item = service.digital_item(session, variant_id, reading=True)
     good = service.get_good(session, variant_id)
     by_field, listed = form_errors(errors or [])
     staff: StaffSession = request.state.staff_session
@@ -44,7 +44,7 @@ def _page(request: Request, session: Any, variant_id: str, *, status: int = 200,
         "item": item, "pool": service.pool(session, variant_id),
         "files": service.list_files(session, variant_id), "methods": METHODS,
         "values": shown, "errors": by_field, "error_list": listed,
-        "can_write": staff.can("catalog:write")}, status=status)
+        "can_write": staff.can("catalog:write") and item.digital}, status=status)
 
 
 @router.get("/admin/digital/variants/{variant_id}", response_class=HTMLResponse)
