@@ -34,7 +34,8 @@ from mercato.web import install_pages
 MODULES = ("mercato.core", "mercato.tenancy", "mercato.identity", "mercato.catalog",
            "mercato.inventory", "mercato.orders", "mercato.checkout", "mercato.payments",
            "mercato.notifications", "mercato.channels", "mercato.reporting",
-           "mercato.webhooks", "mercato.events", "mercato.plugins", "mercato.workflows")
+           "mercato.webhooks", "mercato.events", "mercato.plugins", "mercato.workflows",
+           "mercato.digital")
 """Business modules, in mount order. Each may have ``api`` (routers; ``startup_routers()`` for
 routers made at start, such as the installed plugins'), ``events`` (handlers; one whose
 subscriptions depend on the settings defines ``configure_handlers(settings)``),

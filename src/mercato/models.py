@@ -10,6 +10,7 @@ import mercato.checkout.promotions.models
 import mercato.checkout.shipping.models
 import mercato.checkout.tax.models
 import mercato.core.inbound
+import mercato.digital.models
 import mercato.notifications.models
 import mercato.payments.models
 import mercato.plugins.models

@@ -44,8 +44,20 @@ def shopper_address(client: TestClient, org: Org, shopper: dict[str, Any]) -> st
     return str(made.json()["id"])
 
 
+_ORDERS: dict[tuple[str, str], str] = {}
+
+
 @store_probe_fixture("order_id")
 def shopper_order(client: TestClient, org: Org, shopper: dict[str, Any]) -> str:
+    """One order of the shopper's per store (made once: a second store's US zone would not
+    be the one a second shipping method is in)."""
+    key = (org.id, shopper["customer_id"])
+    if key not in _ORDERS:
+        _ORDERS[key] = _new_shopper_order(client, org, shopper)
+    return _ORDERS[key]
+
+
+def _new_shopper_order(client: TestClient, org: Org, shopper: dict[str, Any]) -> str:
     from tests.checkout.helpers import checkout, new_cart, shop
 
     skus, _, method = shop(client, org, [2])

@@ -56,6 +56,7 @@ _stamps = itertools.count(1)
 _generations: dict[str, int] = {}
 
 products_t = table_of(Product)
+types_t = table_of(ProductType)
 variants_t = table_of(Variant)
 facets_t = table_of(ProductFacet)
 facet_sets_t = table_of(ProductFacetSet)
@@ -102,6 +103,30 @@ def search_words(text: str) -> tuple[str, ...]:
     return tuple(re.findall(r"[^\W_]+", folded))
 
 
+PRIVATE = "x-private"
+"""The schema keyword that keeps an attribute from shoppers (``"x-private": true``)."""
+
+
+def private_names(*schemas: dict[str, Any]) -> list[str]:
+    """Attribute names marked private in these schemas (product's, variant's), sorted."""
+    names: set[str] = set()
+    for schema in schemas:
+        props = schema.get("properties") if isinstance(schema, dict) else None
+        for name, spec in (props.items() if isinstance(props, dict) else ()):
+            if isinstance(spec, dict) and spec.get(PRIVATE) is True:
+                names.add(str(name))
+    return sorted(names)
+
+
+def public_only(attributes: dict[str, Any], private: set[str] | frozenset[str]
+                ) -> dict[str, Any]:
+    """The attributes without the private ones (a download URL): what search, facets and the
+    storefront may see."""
+    if not private:
+        return attributes
+    return {k: v for k, v in attributes.items() if k not in private}
+
+
 def _strings(attributes: dict[str, Any]) -> Iterator[str]:
     for value in attributes.values():
         for item in value if isinstance(value, list) else [value]:
@@ -127,6 +152,12 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
             .join(collections_t, collections_t.c.id == links_t.c.collection_id)
             .where(among(conn, links_t.c.product_id, ids)).order_by(collections_t.c.slug)):
         collections[product_id].append(slug)
+    type_ids = sorted({p.product_type_id for p in products})
+    private: dict[str, set[str]] = {  # from the schemas: this runs in old migrations too
+        tid: set(private_names(own, variant)) for tid, own, variant in conn.execute(
+            select(types_t.c.id, types_t.c.attributes_schema,
+                   types_t.c.variant_attributes_schema)
+            .where(among(conn, types_t.c.id, type_ids)))} if type_ids else {}
     for table in (facets_t, facet_sets_t, search_t, listings_t):
         conn.execute(delete(table).where(among(conn, table.c.product_id, ids)))
     facet_rows: list[dict[str, Any]] = []
@@ -137,14 +168,17 @@ def reindex_products(conn: Connection | Session, product_ids: Iterable[str]) -> 
     for product in products:
         own = variants[product.id]
         org = product.organization_id
+        hidden = private.get(product.product_type_id, set())
         facets = {("tag", tag) for tag in product.tags if 0 < len(tag) <= MAX_VALUE}
-        facets.update(attribute_facets(product.attributes))
-        words = [product.title, product.vendor or "", *_strings(product.attributes)]
+        facets.update(attribute_facets(public_only(product.attributes, hidden)))
+        words = [product.title, product.vendor or "",
+                 *_strings(public_only(product.attributes, hidden))]
         live = [v for v in own if v.archived_at is None]  # what is for sale
         for variant in live:
-            facets.update(attribute_facets(variant.attributes))
+            facets.update(attribute_facets(public_only(variant.attributes, hidden)))
         for variant in own:  # an archived SKU still finds its product (orders name it)
-            words += [variant.sku, variant.barcode or "", *_strings(variant.attributes)]
+            words += [variant.sku, variant.barcode or "",
+                      *_strings(public_only(variant.attributes, hidden))]
         facet_rows += [{"organization_id": org, "product_id": product.id, "field": name,
                         "value": value} for name, value in facets]
         by_field: dict[str, list[str]] = {}

@@ -42,6 +42,13 @@ class ProductType(Timestamps, Versioned, TenantMixin, Base):
     attributes_schema: Mapped[dict[str, Any]]
     variant_attributes_schema: Mapped[dict[str, Any]]
     serialized: Mapped[bool] = mapped_column(Boolean, default=False)
+    digital: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Digital goods (keys, downloads): delivered by ``mercato.digital`` once paid, never
+    shipped; a cart of digital goods only needs no address nor shipping method."""
+    private_attributes: Mapped[list[str]] = mapped_column(default=list)
+    """Attribute names marked ``"x-private": true`` in either schema (kept from the schemas
+    when they are saved): shown to staff only, never on the storefront, its search or
+    facets."""
 
 
 class Category(TenantMixin, Base):

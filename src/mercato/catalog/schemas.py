@@ -95,6 +95,8 @@ class ProductTypeCreate(BaseModel):
         description="JSON Schema (2020-12) for variant attributes.")
     serialized: bool = Field(default=False, description="One-of-a-kind items: never more than "
                              "one unit per variant (graded slabs).")
+    digital: bool = Field(default=False, description="Digital goods (licence keys, downloads): "
+                          "delivered once paid, never shipped (docs/digital.md).")
 
 
 class ProductTypeUpdate(BaseModel):
@@ -102,6 +104,7 @@ class ProductTypeUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     attributes_schema: dict[str, Any] | None = None
     variant_attributes_schema: dict[str, Any] | None = None
+    digital: bool | None = None
 
 
 class ProductTypeOut(BaseModel):
@@ -112,6 +115,9 @@ class ProductTypeOut(BaseModel):
     attributes_schema: dict[str, Any]
     variant_attributes_schema: dict[str, Any]
     serialized: bool
+    digital: bool
+    private_attributes: list[str] = Field(description="Attributes marked \"x-private\": true "
+                                          "in either schema: never shown to shoppers.")
     created_at: dt.datetime
     updated_at: dt.datetime
 

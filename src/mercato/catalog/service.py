@@ -36,7 +36,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from mercato.catalog.index import generation, search_words, sees_generation, touch, variants_t
+from mercato.catalog.index import (
+    generation,
+    private_names,
+    search_words,
+    sees_generation,
+    touch,
+    variants_t,
+)
 from mercato.catalog.models import (
     Category,
     Collection,
@@ -140,8 +147,11 @@ def create_product_type(session: Session, data: ProductTypeCreate) -> ProductTyp
     check_schema(data.attributes_schema, "attributes_schema")
     check_schema(data.variant_attributes_schema, "variant_attributes_schema")
     product_type = ProductType(name=data.name, slug=data.slug, serialized=data.serialized,
+                               digital=data.digital,
                                attributes_schema=data.attributes_schema,
-                               variant_attributes_schema=data.variant_attributes_schema)
+                               variant_attributes_schema=data.variant_attributes_schema,
+                               private_attributes=private_names(
+                                   data.attributes_schema, data.variant_attributes_schema))
     add_unique(session, product_type, field="slug",
                detail=f"A product type with slug {data.slug!r} exists.")
     return product_type
@@ -256,8 +266,15 @@ def update_product_type(session: Session, product_type: ProductType,
                        "schema; change them first.", errors=broken[:MAX_REPORTED],
                        extra={"broken_count": len(broken)})
     values = {k: v for k, v in data.model_dump(exclude_unset=True).items() if v is not None}
-    _changes(product_type, values)
+    values["private_attributes"] = private_names(
+        values.get("attributes_schema", product_type.attributes_schema),
+        values.get("variant_attributes_schema", product_type.variant_attributes_schema))
+    changed = _changes(product_type, values)
+    if "private_attributes" in changed:  # the storefront's listings, search and facets
+        touch(session, session.scalars(select(Product.id)
+                                       .where(Product.product_type_id == product_type.id)))
     return product_type
+
 
 
 def install_type_set(session: Session, name: str) -> list[ProductType]:
@@ -1134,6 +1151,8 @@ class SaleItem:
     channels: tuple[str, ...] | None = None
     archived: bool = False
     """The variant is archived: nothing new may sell it (its past orders still refer to it)."""
+    digital: bool = False
+    """Its product type is digital: delivered once paid (``mercato.digital``), never shipped."""
 
     def sold_on(self, kind: str) -> bool:
         """The variant is live, its product active and published on channels of this kind."""
@@ -1150,14 +1169,15 @@ def sale_items(session: Session, skus: Iterable[str] = (), *,
         return {}
     stmt = (select(Variant.id, Variant.sku, Product.title, Variant.title, Variant.price,
                    Variant.currency, Variant.product_id, Variant.weight_grams, Product.status,
-                   Product.channels, Variant.archived_at)
+                   Product.channels, Variant.archived_at, ProductType.digital)
             .join(Product, Product.id == Variant.product_id)
+            .join(ProductType, ProductType.id == Product.product_type_id)
             .where(Variant.id.in_(by_id) if by_id else Variant.sku.in_(wanted)))
     found = {}
-    for vid, sku, ptitle, vtitle, price, currency, pid, grams, status, channels, archived in \
-            session.execute(stmt):
+    for vid, sku, ptitle, vtitle, price, currency, pid, grams, status, channels, archived, \
+            digital in session.execute(stmt):
         item = SaleItem(vid, sku, ptitle, vtitle, Decimal(price), currency, pid, grams or 0,
                         status, tuple(channels) if channels is not None else None,
-                        archived is not None)
+                        archived is not None, bool(digital))
         found[vid if by_id else sku] = item
     return found

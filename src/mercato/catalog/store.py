@@ -19,10 +19,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import String, bindparam, func, null, select, union_all
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from mercato.catalog import ports, service
+from mercato.catalog.index import public_only
 from mercato.catalog.models import Category, Product, ProductListing, ProductType
 from mercato.core.db import TENANT, json_bytes, json_dumps, json_loads, tenant_execute
 from mercato.core.errors import NotFound, ValidationFailed
@@ -129,13 +131,14 @@ def shoppable(session: Session, listings: list[dict[str, Any]]) -> list[dict[str
 
 
 _SLUGS = union_all(
-    select(ProductType.id, ProductType.slug)
+    select(ProductType.id, ProductType.slug, sql_cast(ProductType.private_attributes, String))
     .where(ProductType.organization_id == TENANT,
            ProductType.id.in_(bindparam("type_ids", expanding=True))),
-    select(Category.id, Category.slug)
+    select(Category.id, Category.slug, sql_cast(null(), String))
     .where(Category.organization_id == TENANT,
            Category.id.in_(bindparam("category_ids", expanding=True))))
-"""The slugs of a page's product types and categories, in one read."""
+"""The slugs of a page's product types and categories, and the types' private attribute
+names (JSON text), in one read."""
 
 
 def _shoppable_texts(session: Session, bodies: list[str]) -> list[str]:
@@ -150,8 +153,11 @@ def _shoppable_texts(session: Session, bodies: list[str]) -> list[str]:
     category_ids = sorted({cut.category_id for cut in cuts if cut.category_id})
     rows = tenant_execute(session, _SLUGS, {"type_ids": type_ids,
                                             "category_ids": category_ids}).all()
-    slugs = dict(cast("list[tuple[str, str]]", rows))
-    return [_fragments(body, slugs.get(cut.type_id), slugs.get(cut.category_id or ""))
+    found = cast("list[tuple[str, str, str | None]]", rows)
+    slugs = {row[0]: row[1] for row in found}
+    private = {row[0]: tuple(json_loads(row[2])) for row in found if row[2]}
+    return [_fragments(body, slugs.get(cut.type_id), slugs.get(cut.category_id or ""),
+                       private.get(cut.type_id, ()))
             .render(units) for body, cut in zip(bodies, cuts, strict=True)]
 
 
@@ -195,23 +201,27 @@ def _cut(body: str) -> _Cut:
 
 
 @functools.lru_cache(maxsize=4096)
-def _fragments(body: str, product_type: str | None, category: str | None) -> _Fragments:
+def _fragments(body: str, product_type: str | None, category: str | None,
+               private: tuple[str, ...] = ()) -> _Fragments:
     """The shopper JSON of a stored body with a slot (a quoted random token, which no stored
-    text can hold unescaped) where each number of the page goes; kept per (body, slugs), so
-    a product whose listing, type or category changes is cut again."""
+    text can hold unescaped) where each number of the page goes; kept per (body, slugs,
+    private names), so a product whose listing, type or category changes is cut again. The
+    type's private attributes are left out: shoppers never see them."""
     listing = json_loads(body)
+    hidden = frozenset(private)
     live = [v for v in listing["variants"] if v.get("archived_at") is None]  # archived: not sold
     product = {
         "id": listing["id"], "slug": listing["slug"], "title": listing["title"],
         "description": listing["description"], "vendor": listing["vendor"],
         "product_type": product_type, "category": category,
         "tags": listing["tags"], "collections": listing["collections"],
-        "media": listing["media"], "attributes": listing["attributes"],
+        "media": listing["media"], "attributes": public_only(listing["attributes"], hidden),
         "price_range": _price_range(live, "price"),
         "compare_at_price_range": _price_range(live, "compare_at_price"),
         "purchasable": _SLOT,
         "variants": [{
-            "id": v["id"], "sku": v["sku"], "title": v["title"], "attributes": v["attributes"],
+            "id": v["id"], "sku": v["sku"], "title": v["title"],
+            "attributes": public_only(v["attributes"], hidden),
             "price": v["price"], "compare_at_price": v["compare_at_price"],
             "currency": v["currency"], "available": _SLOT, "purchasable": _SLOT}
             for v in live],

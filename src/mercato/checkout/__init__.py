@@ -7,9 +7,9 @@ Inside, one sub-package per feature (``cart``, ``pricing``, ``promotions``, ``ta
 
 - Carts: ``create_cart``, ``get_cart``, ``editable``, ``add_line``, ``set_quantity``,
   ``remove_line``, ``add_code``, ``remove_code``, ``set_address``, ``set_method``,
-  ``set_email``, ``shipping_options``; ``merge_into_customer`` (a guest cart at sign-in),
-  ``shopper_cart`` (a signed-in shopper's open cart); ``view`` prices a cart as it stands
-  (a ``CartView``).
+  ``set_email``, ``shipping_options``, ``cart_needs_shipping`` (not for digital goods
+  only); ``merge_into_customer`` (a guest cart at sign-in), ``shopper_cart`` (a signed-in
+  shopper's open cart); ``view`` prices a cart as it stands (a ``CartView``).
 - Checkout as explicit steps: ``prepare`` (one transaction: lock, price, hold stock, record the
   attempt; a ``Prepared``), ``charge`` (a remote gateway outside any transaction), then
   ``complete`` or ``compensate`` (hold released, cart reopened); ``start`` composes them and
@@ -28,6 +28,7 @@ from mercato.checkout.cart.service import (
     CartView,
     add_code,
     add_line,
+    cart_needs_shipping,
     create_cart,
     editable,
     get_cart,
@@ -95,6 +96,7 @@ __all__ = [
     "Prepared",
     "add_code",
     "add_line",
+    "cart_needs_shipping",
     "charge",
     "compensate",
     "complete",

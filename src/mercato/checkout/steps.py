@@ -138,7 +138,8 @@ def prepare(session: Session, organization_id: str, cart_id: str, shopper: Shopp
     reservation, _ = reserve(session, ReservationIn(
         reference=reference, channel=channel.id if channel and not pickup else None,
         expires_in_seconds=settings.checkout_hold_minutes * 60,
-        lines=[ReservationLineIn(sku=lv.line.sku, quantity=lv.line.quantity, location=pickup)
+        lines=[ReservationLineIn(sku=lv.line.sku, quantity=lv.line.quantity,
+                                 location=None if lv.item and lv.item.digital else pickup)
                for lv in current.lines]))
     request = ChargeRequest(method=method, amount=current.totals.total,
                             currency=cart.currency, reference=reference,

@@ -47,6 +47,12 @@ def _secret_for(session: Session, settings: Settings | None) -> str:
     return fallback.require_secret_key()
 
 
+def derived_key(session: Session, purpose: str, settings: Settings | None = None) -> bytes:
+    """A key of its own for ``purpose`` (signing links, fingerprinting secrets), derived from
+    the process's secret as ``Vault.of`` finds it."""
+    return derive_key(_secret_for(session, settings), purpose)
+
+
 class Vault:
     """Seals and opens one purpose's secrets (AES-128-CBC + HMAC-SHA256)."""
 

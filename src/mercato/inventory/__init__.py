@@ -16,6 +16,8 @@ caller reads but does not query.
   ``web_channel``, ``channel_of_kind``, ``get_channel``, ``create_channel``,
   ``update_channel``, ``emails_buyers``, ``on_published`` (listen to published
   availability).
+- Digital goods: ``digital_location`` (where a licence-key pool's size is kept as stock, made
+  on first use; the web storefront sells from it, channel or not).
 - Locations: ``create_location``, ``get_location``, ``find_location``,
   ``location_ids_by_name``; the store locator's ``find_public_locations`` (nearest a point
   from ``parse_point``, or a postal code).
@@ -65,6 +67,7 @@ from mercato.inventory.sales_channels import (
     buffers_of,
     channel_of_kind,
     create_channel,
+    digital_location,
     emails_buyers,
     get_channel,
     list_channels,
@@ -116,7 +119,8 @@ __all__ = [
     "TransferReceiveIn", "adjust", "apply_count", "available_to_sell", "buffers_of",
     "cancel_count", "cancel_purchase_order", "cancel_transfer", "candidates", "channel_of_kind",
     "commit", "count_variance", "create_channel", "create_count", "create_location",
-    "create_purchase_order", "create_transfer", "emails_buyers", "find_location",
+    "create_purchase_order", "create_transfer", "digital_location", "emails_buyers",
+    "find_location",
     "find_public_locations", "get_channel",
     "get_count", "get_location", "get_purchase_order", "get_transfer", "in_transit", "levels",
     "list_channels", "list_counts", "list_levels", "list_purchase_orders", "list_transfers",

@@ -29,7 +29,7 @@ from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.inventory import stock
 from mercato.inventory.lookup import Resolved, resolve, short_errors
 from mercato.inventory.models import Reservation, ReservationLine, SalesChannel
-from mercato.inventory.sales_channels import candidates_online, get_channel
+from mercato.inventory.sales_channels import candidates_online, digital_ids, get_channel
 from mercato.inventory.schemas import ReservationIn
 from mercato.inventory.stock import InsufficientStock, Move, Short
 
@@ -62,7 +62,10 @@ def _same_request(existing: Reservation, channel_id: str | None,
 def candidates(session: Session, channel: SalesChannel | None) -> list[str]:
     """Location ids a line without its own location may take from, in order."""
     if channel is not None:
-        return [link.location_id for link in channel.locations]
+        linked = [link.location_id for link in channel.locations]
+        if channel.kind == "web":  # digital goods sell on the storefront from their location
+            linked += [i for i in digital_ids(session) if i not in linked]
+        return linked
     return candidates_online(session)
 
 

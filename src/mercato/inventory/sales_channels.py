@@ -33,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.catalog import ports as catalog_ports
@@ -79,6 +80,11 @@ PublishedNumber = tuple[str, str, int]
 AvailabilityListener = Callable[[Session, list[PublishedNumber]], None]
 _listeners: Listeners[[Session, list[PublishedNumber]]] = Listeners(
     "inventory.published")
+
+
+DIGITAL_KIND = "digital"
+DIGITAL_CODE = "~digital"
+"""The code of the location made for digital goods (a ``~`` no merchant's code may hold)."""
 
 
 def on_published(listener: AvailabilityListener) -> AvailabilityListener:
@@ -250,6 +256,8 @@ def sellable(session: Session, channel: SalesChannel | None,
         return {}
     if channel is not None:
         locations = {link.location_id for link in channel.locations}
+        if channel.kind == "web":
+            locations.update(digital_ids(session))
         buffers = {v: b for v, b in session.execute(  # noqa: C416 - a Result has keys()
             select(buffers_t.c.variant_id, buffers_t.c.buffer)
             .where(buffers_t.c.channel_id == channel.id, buffers_t.c.variant_id.in_(ids)))}
@@ -283,7 +291,10 @@ def _web_units_statement(dialect: str) -> Any:
                channel_locations_t.c.channel_id == web),
         select(locations_t.c.id)
         .where(locations_t.c.organization_id == TENANT, locations_t.c.active.is_(True),
-               locations_t.c.fulfills_online.is_(True), web.is_(None)))
+               locations_t.c.fulfills_online.is_(True), web.is_(None)),
+        select(locations_t.c.id)  # digital goods sell on the storefront, channel or not
+        .where(locations_t.c.organization_id == TENANT, locations_t.c.active.is_(True),
+               locations_t.c.kind == DIGITAL_KIND))
     ids: Any
     if dialect == "postgresql":
         ids = any_(bindparam("ids", type_=postgresql.ARRAY(String)))
@@ -362,10 +373,41 @@ def channel_units(session: Session, channel_id: str, variant_ids: list[str]) -> 
 
 
 def candidates_online(session: Session) -> list[str]:
-    """Active locations that fulfill online orders, by id: where a channel-less sale takes
-    stock from."""
+    """Active locations that fulfill online orders, and the digital goods' location, by id:
+    where a channel-less sale takes stock from."""
     return list(session.scalars(select(Location.id).where(
-        Location.active.is_(True), Location.fulfills_online.is_(True)).order_by(Location.id)))
+        Location.active.is_(True),
+        Location.fulfills_online.is_(True) | (Location.kind == DIGITAL_KIND))
+        .order_by(Location.id)))
+
+
+# -- digital goods ------------------------------------------------------------------------------
+
+def digital_ids(session: Session) -> list[str]:
+    """The digital goods' location, if made: the web storefront sells from it whatever its
+    channel's locations are."""
+    return list(session.scalars(select(Location.id).where(
+        Location.kind == DIGITAL_KIND, Location.active.is_(True))))
+
+
+def digital_location(session: Session) -> Location:
+    """The organization's location for digital goods (``mercato.digital`` keeps a key pool's
+    size there as stock, so checkout holds a key as it holds any unit), made on first use;
+    it ships nothing and belongs to no channel but the web storefront's."""
+    found = session.scalar(select(Location).where(Location.kind == DIGITAL_KIND))
+    if found is not None:
+        return found
+    made = Location(name="Digital delivery", code=DIGITAL_CODE, kind=DIGITAL_KIND, address={},
+                    fulfills_online=False, pickup=False, active=True, public=False)
+    try:
+        with session.begin_nested():  # the code's unique key decides between twins
+            session.add(made)
+    except IntegrityError:
+        found = session.scalar(select(Location).where(Location.kind == DIGITAL_KIND))
+        if found is None:
+            raise
+        return found
+    return made
 
 
 # -- publication --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from mercato.core.db import Base, TenantMixin, utcnow
 from mercato.core.ids import new_id
 
 KINDS = ("order_placed", "order_paid", "order_shipped", "password_reset", "verify_email",
-         "workflow")
+         "workflow", "digital_delivery", "key_pool_low")
 STATUSES = ("pending", "sent", "failed", "skipped")
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Kind = Literal["order_placed", "order_paid", "order_shipped", "password_reset", "verify_email",
-               "workflow"]
+               "workflow", "digital_delivery", "key_pool_low"]
 Status = Literal["pending", "sent", "failed", "skipped"]
 
 

@@ -57,7 +57,7 @@ BATCH_SIZE = 20
 LEASE_SECONDS = 300
 """How long a claim lasts: well past a batch of sends at ``SMTP_TIMEOUT_SECONDS`` each."""
 SMTP_TIMEOUT_SECONDS = 10.0
-SECRET_KINDS = frozenset({"password_reset", "verify_email"})
+SECRET_KINDS = frozenset({"password_reset", "verify_email", "digital_delivery"})
 """Kinds whose bodies carry a secret (a reset token): stored sealed, and the API shows their
 metadata only."""
 SEALED = "sealed:"

@@ -273,6 +273,12 @@ class CartView:
     weight_grams: int
 
     @property
+    def needs_shipping(self) -> bool:
+        """Whether the cart holds anything to ship: a cart of digital goods only (delivered
+        once paid, ``mercato.digital``) needs no address nor shipping method."""
+        return needs_shipping([lv.item for lv in self.lines])
+
+    @property
     def problems(self) -> list[dict[str, str]]:
         """What stops checkout now, by field."""
         return self.problems_but_stock + [
@@ -289,6 +295,18 @@ class CartView:
         if self.shipping_problem:
             found.append({"field": "shipping_method", "message": self.shipping_problem})
         return found
+
+
+def needs_shipping(items: list[SaleItem | None]) -> bool:
+    """False only for a non-empty cart whose every line is a digital good still on sale."""
+    return not items or not all(item is not None and item.digital for item in items)
+
+
+def cart_needs_shipping(session: Session, cart: Cart) -> bool:
+    """Whether the cart must be shipped (an address and a shipping method before checkout):
+    not when every line is a digital good."""
+    found = sale_items(session, ids=[line.variant_id for line in cart.lines])
+    return needs_shipping([found.get(line.variant_id) for line in cart.lines])
 
 
 def address_of(cart: Cart) -> tax.TaxAddress | None:
@@ -435,6 +453,8 @@ def _shipping(session: Session, info: CheckoutInfo, subtotal: Decimal,
               weight: int) -> tuple[shipping.ShippingQuote | None, str | None]:
     """The chosen method's price now, or why it cannot ship the cart as it stands."""
     cart = info.cart
+    if not needs_shipping([li.item for li in info.lines]):
+        return None, None  # digital goods only: nothing to ship, nor to charge for shipping
     if cart.shipping_method_id is None:
         return None, "choose a shipping method"
     try:

@@ -11,6 +11,7 @@ from mercato.web.admin import (
     collections,
     customers,
     dashboard,
+    digital,
     imports,
     inventory,
     media,
@@ -34,6 +35,6 @@ routers: list[APIRouter] = [
     for part in (auth, dashboard, reports, products, product_types, categories, collections,
                  media, imports, inventory, orders, customers, channels, settings,
                  settings_staff, settings_places, settings_payments, settings_pricing,
-                 settings_audit, plugins, workflows)]
+                 settings_audit, plugins, workflows, digital)]
 """Every area's router, each behind a fence of its own paths (``web.routing``)."""
 routers.append(fenced(media.files))

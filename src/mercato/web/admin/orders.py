@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from mercato import inventory
+from mercato import digital, inventory
 from mercato.core.errors import MercatoError, NotFound
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute
@@ -243,6 +243,7 @@ def _order_context(session: Session, order_id: str) -> dict[str, Any]:
     timeline = [{"label": action_label(e.action), "actor": e.actor_label, "at": e.created_at}
                 for e in audit_trail(session, "order", order.id)]
     return {"order": order, "in_stock": {ln.id: in_stock(ln) for ln in order.lines},
+            "deliveries": digital.order_deliveries(session, order.id),
             "returnable": returnable(order), "fulfilments": fulfilments,
             "timeline": timeline, "channel_names": channel_names(session, [order]),
             "refundable": order.paid_total - order.refunded_total}

@@ -33,6 +33,7 @@ def product_types_index(request: Request, session: DbSession,
     params = page_params_of(request)
     page = service.list_product_types(session, params)
     rows = [{"id": t.id, "name": t.name, "slug": t.slug, "serialized": t.serialized,
+             "digital": t.digital,
              "attributes": len(properties(t.attributes_schema)),
              "variant_attributes": len(properties(t.variant_attributes_schema))}
             for t in page.items]
@@ -110,7 +111,8 @@ def product_type_create(request: Request, session: DbSession, form: Form_,
     try:
         product_type = service.create_product_type(session, ProductTypeCreate.model_validate({
             "name": form_text(form, "name"), "slug": form_text(form, "slug"),
-            "serialized": form_text(form, "serialized") == "true", **schemas}))
+            "serialized": form_text(form, "serialized") == "true",
+            "digital": form_text(form, "digital") == "true", **schemas}))
         session.flush()
     except (ValidationError, MercatoError) as exc:
         return _form_page(request, None, values, status=422, errors=problems_of(exc)[1])
@@ -121,6 +123,7 @@ def product_type_create(request: Request, session: DbSession, form: Form_,
 def _shown(product_type: Any) -> dict[str, str]:
     return {"name": product_type.name, "slug": product_type.slug,
             "version": str(product_type.version),
+            "digital": "true" if product_type.digital else "",
             **{name: json.dumps(getattr(product_type, name), indent=2) for name in SCHEMAS}}
 
 
@@ -148,7 +151,8 @@ def product_type_update(product_type_id: str, request: Request, session: DbSessi
         return _form_page(request, product_type, values, status=422, errors=problems)
     try:
         service.update_product_type(session, product_type, ProductTypeUpdate.model_validate(
-            {"name": form_text(form, "name"), **schemas}))
+            {"name": form_text(form, "name"),
+             "digital": form_text(form, "digital") == "true", **schemas}))
         session.flush()
     except (ValidationError, MercatoError) as exc:
         errors = problems_of(exc)[1]

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from mercato import catalog, checkout, identity
+from mercato import catalog, checkout, digital, identity
 from mercato.core.errors import MercatoError, RateLimited, Unauthorized, ValidationFailed
 from mercato.core.pagination import PageParams
 from mercato.core.uow import DbSession, MercatoRoute, uow_of
@@ -352,7 +352,10 @@ def order_detail(order_id: str, request: Request, session: DbSession,
     order = ShopperOrderOut.model_validate(orders.shopper_order(
         session, order_id, customer_id=shopper.customer_id, account_id=shopper.account_id,
         verified=identity.email_verified(session, shopper)))
-    return _form_page(request, session, shop, "store/order.html", order=order)
+    deliveries = digital.shopper_deliveries(session, order.id,
+                                            base=f"/store/v1/{shop.store.slug}")
+    return _form_page(request, session, shop, "store/order.html", order=order,
+                      deliveries=deliveries)
 
 
 @router.post("/s/{store}/account/addresses", response_class=HTMLResponse)

@@ -77,10 +77,11 @@ REQUIRED = (("email", "Enter your email"), ("full_name", "Enter your full name")
 
 class CheckoutForm(BaseModel):
     """The page's fields as the checkout steps take them: ``email`` as the API validates it,
-    the address as ``identity.Address``."""
+    the address as ``identity.Address`` (None for a cart of digital goods only: nothing is
+    shipped)."""
 
     email: Email
-    address: Address
+    address: Address | None
 
 
 @dataclass
@@ -96,9 +97,17 @@ class Choices:
 
 # -- reading the form ------------------------------------------------------------------------
 
-def _parse(values: dict[str, str], locale: str) -> tuple[CheckoutForm | None,
-                                                         list[dict[str, str]]]:
-    """The form as the steps take it, or every field's error."""
+def _parse(values: dict[str, str], locale: str, *, shipped: bool = True
+           ) -> tuple[CheckoutForm | None, list[dict[str, str]]]:
+    """The form as the steps take it, or every field's error; ``shipped`` False (digital
+    goods only): the email alone."""
+    if not shipped:
+        try:
+            return CheckoutForm.model_validate({"email": values.get("email", "").strip(),
+                                                "address": None}), []
+        except ValidationError as exc:
+            return None, [{"field": _field(str(e["field"])), "message": str(e["message"])}
+                          for e in errors_of(exc)]
     errors = [{"field": name, "message": message} for name, message in REQUIRED
               if not values.get(name, "").strip()]
     country = country_code(values.get("country", ""), locale)
@@ -196,6 +205,7 @@ def _form_page(request: Request, session: Session, shop: Shop, cart: Any,
                                     for e in errors or []])
     response = page(request, shop, "store/checkout.html", {
         "cart": current, "values": values, "errors": by_field, "error_list": listed,
+        "shipped": checkout.cart_needs_shipping(session, cart),
         "choices": choices, "test_cards": TEST_CARDS,
         "stripe_js": STRIPE_JS if choices.card == "element" else None}, status=status)
     if choices.card == "element":  # Stripe.js and its frames, on this page only
@@ -269,7 +279,8 @@ def _place(request: Request, session: Session, shop: Shop, values: dict[str, str
     cart = _cart_or_none(session, shop)
     if cart is None or not cart.lines:
         raise NotFound("Your cart is empty or has expired; add the products again.")
-    parsed, errors = _parse(values, settings.locale)
+    shipped = checkout.cart_needs_shipping(session, cart)
+    parsed, errors = _parse(values, settings.locale, shipped=shipped)
     if parsed is None:
         return _refused(request, session, shop, values, errors, 422)
     method = values.get("payment_method", "")
@@ -277,15 +288,17 @@ def _place(request: Request, session: Session, shop: Shop, values: dict[str, str
         cart = checkout.editable(session, cart.id, shop.shopper,
                                  ttl_hours=settings_of(request).cart_ttl_hours)
         checkout.set_email(cart, parsed.email)
-        checkout.set_address(cart, parsed.address.model_dump())
+        if parsed.address is not None:
+            checkout.set_address(cart, parsed.address.model_dump())
         session.flush()
         if values.get("action") == "shipping":
             return with_cookies(request, shop, redirect(
                 f"{shop.base}/checkout", flash="Shipping options updated for your address."))
-        if not values.get("shipping_method"):
+        if shipped and not values.get("shipping_method"):
             return _refused(request, session, shop, values, [
                 {"field": "shipping_method", "message": "Choose a shipping method"}], 422)
-        checkout.set_method(session, cart, values["shipping_method"])
+        if shipped:
+            checkout.set_method(session, cart, values["shipping_method"])
         if not method:
             return _refused(request, session, shop, values, [
                 {"field": "payment_method", "message": "Choose how to pay"}], 422)
@@ -340,8 +353,8 @@ def _refused(request: Request, session: Session, shop: Shop, values: dict[str, s
     if cart is None:
         raise NotFound("Your cart is empty or has expired; add the products again.")
     parsed, _ = _parse(values, load(request, session, shop).locale)
-    if parsed is not None:  # shipping offered for the address entered (rolled back with it)
-        checkout.set_address(cart, parsed.address.model_dump())
+    if parsed is not None and parsed.address is not None:  # shipping offered for the address
+        checkout.set_address(cart, parsed.address.model_dump())  # entered (rolled back with it)
         session.flush()
     return _form_page(request, session, shop, cart, values, errors=errors, status=status)
 
