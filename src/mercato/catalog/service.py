@@ -86,6 +86,7 @@ from mercato.core.pagination import (
     ordering,
     paginate,
 )
+from mercato.tenancy import check_limit
 
 M = TypeVar("M")
 MAX_REPORTED = 50
@@ -434,7 +435,14 @@ def _channels(kinds: Iterable[str] | None) -> list[str] | None:
     return None if kinds is None else sorted(set(kinds))
 
 
+def _count_products(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Product)) or 0)
+
+
 def create_product(session: Session, data: ProductCreate) -> Product:
+    organization_id = tenant_of(session)
+    if organization_id:  # the plan's ``products`` limit: 409 plan_limit past it
+        check_limit(session, organization_id, "products", lambda: _count_products(session))
     product_type = get_product_type(session, data.product_type)
     validate_attributes(product_type.attributes_schema, data.attributes, "attributes")
     _check_serialized(product_type, len(data.variants))

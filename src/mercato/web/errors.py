@@ -31,7 +31,8 @@ def is_page(request: Request) -> bool:
 
 def error_page(request: Request, status: int, message: str) -> Response:
     heading = {403: "You cannot open this page", 404: "Page not found",
-               422: "Check what you entered"}.get(status, HTTPStatus(status).phrase)
+               422: "Check what you entered",
+               423: "This organization is suspended"}.get(status, HTTPStatus(status).phrase)
     if request.url.path.startswith(STORE_PREFIX):  # a shopper's error, in the store's layout
         shop = getattr(request.state, "shop", None)
         return render(request, "store/error.html", {
