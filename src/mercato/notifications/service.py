@@ -122,14 +122,15 @@ def branding(session: Session) -> dict[str, Any]:
     mail (with readable text), ``accent_color`` colours its links, and an https logo is shown
     with the store's name as its text (a path of the store's media is no address a mail
     reader can load, so it is left out)."""
+    out: dict[str, Any] = dict.fromkeys(("logo_url", "brand_color", "brand_text",
+                                         "accent_color"))
     organization_id = tenant_of(session)
     if not organization_id or organization_id == SYSTEM:
-        return {}
+        return out
     try:
         found = organization_settings(session, organization_id)
     except MercatoError:
-        return {}
-    out: dict[str, Any] = {}
+        return out
     if found.logo_url and found.logo_url.startswith("https://"):
         out["logo_url"] = found.logo_url
     if found.brand_color:
