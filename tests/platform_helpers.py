@@ -53,3 +53,20 @@ def set_limits(client: TestClient, headers: dict[str, str], organization_id: str
                           headers=headers, json={"limits": limits})
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
+
+
+def walk(client: TestClient, headers: dict[str, str], path: str,
+         **params: str) -> list[dict[str, Any]]:
+    """Every item of a list, page by page."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query: dict[str, str | int] = {**params, "limit": 250}
+        if cursor:
+            query["cursor"] = cursor
+        page = client.get(path, headers=headers, params=query)
+        assert page.status_code == 200, page.text
+        items += page.json()["data"]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            return items

@@ -1,0 +1,83 @@
+"""A plan's limits hold: products and staff members past the limit are a 409 ``plan_limit``,
+API calls past the limit per minute a 429 ``rate_limited`` with Retry-After; a limit left out
+is unlimited, and one organization's limit never touches another."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mercato.core.db import Database
+from mercato.core.ids import new_id
+from mercato.settings import Settings
+from tests.catalog.probe_fixtures import make_product
+from tests.conftest import PASSWORD, Org
+from tests.platform_helpers import operator_headers, set_limits
+
+
+@pytest.fixture
+def ops(client: TestClient, db: Database, settings: Settings) -> dict[str, str]:
+    return operator_headers(client, db, settings)
+
+
+def _product(client: TestClient, org: Org) -> object:
+    return client.post("/api/v1/products", headers=org.headers, json={
+        "title": "Limited", "product_type": "accessory",
+        "variants": [{"sku": f"LIM-{new_id()}", "price": "1.00"}]})
+
+
+def test_creating_a_product_past_the_plans_limit_is_a_409_plan_limit(
+    client: TestClient, ops: dict[str, str], org: Org, other_org: Org
+) -> None:
+    make_product(client, org)  # installs the type set, and holds one product
+    make_product(client, other_org)
+    set_limits(client, ops, org.id, products=2)
+    set_limits(client, ops, other_org.id, products=1)
+    assert _product(client, org).status_code == 201  # type: ignore[attr-defined]
+    refused = _product(client, org)
+    assert refused.status_code == 409  # type: ignore[attr-defined]
+    problem = refused.json()  # type: ignore[attr-defined]
+    assert problem["code"] == "plan_limit"
+    assert problem["limit"] == 2
+    listed = client.get("/api/v1/products", headers=org.headers).json()["data"]
+    assert len(listed) == 2  # nothing half-made
+
+    set_limits(client, ops, org.id)  # no limits: unlimited
+    assert _product(client, org).status_code == 201  # type: ignore[attr-defined]
+
+
+def test_adding_a_staff_member_past_the_plans_limit_is_a_409_plan_limit(
+    client: TestClient, ops: dict[str, str], org: Org
+) -> None:
+    set_limits(client, ops, org.id, staff=2)
+
+    def add() -> int:
+        return client.post("/api/v1/staff", headers=org.headers, json={
+            "email": f"m-{new_id().lower()}@{org.slug}.test", "password": PASSWORD,
+            "role": "cashier"}).status_code
+
+    assert add() == 201  # the owner and this one
+    refused = client.post("/api/v1/staff", headers=org.headers, json={
+        "email": f"m-{new_id().lower()}@{org.slug}.test", "invite": True, "role": "cashier"})
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "plan_limit"
+    set_limits(client, ops, org.id, staff=3)
+    assert add() == 201
+
+
+def test_api_calls_past_the_limit_per_minute_are_a_429_with_retry_after(
+    client: TestClient, ops: dict[str, str], org: Org, other_org: Org
+) -> None:
+    set_limits(client, ops, org.id, api_calls_per_minute=3)
+    answers = [client.get("/api/v1/organization", headers=org.headers) for _ in range(7)]
+    # at most 3 in each one-minute window, and 7 calls span at most two windows
+    assert sum(a.status_code == 200 for a in answers) <= 6
+    limited = [a for a in answers if a.status_code != 200]
+    assert limited
+    for answer in limited:
+        assert answer.status_code == 429
+        assert answer.json()["code"] == "rate_limited"
+        assert 1 <= int(answer.headers["Retry-After"]) <= 61
+    assert client.get("/api/v1/organization", headers=other_org.headers).status_code == 200
+    set_limits(client, ops, org.id)  # unlimited again; the operator is never limited by it
+    assert client.get("/api/v1/organization", headers=org.headers).status_code == 200
