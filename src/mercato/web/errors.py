@@ -16,7 +16,7 @@ from mercato.core.errors import MercatoError
 from mercato.web.session import SignInRequired, login_path
 from mercato.web.templating import render
 
-PAGE_PREFIXES = ("/admin", "/s", "/pos")
+PAGE_PREFIXES = ("/admin", "/s", "/pos", "/platform")
 """Paths answered with pages: their errors are pages too."""
 STORE_PREFIX = "/s/"
 """The storefront's pages: their errors show in the store's layout."""
