@@ -44,7 +44,7 @@ def console(app: FastAPI, db: Database, settings: Settings) -> Iterator[Console]
 def test_the_console_asks_to_sign_in_and_refuses_a_wrong_password(
     app: FastAPI, db: Database, settings: Settings
 ) -> None:
-    with Console(app, raise_server_exceptions=False) as c:
+    with Console(app, raise_server_exceptions=False, client=("198.51.100.7", 50000)) as c:
         first = c.get("/platform", follow_redirects=False)
         assert first.status_code == 303
         assert first.headers["location"] == "/platform/login"
