@@ -61,10 +61,11 @@ def clean_plan(plan: str) -> str:
 
 def list_organizations(session: Session, params: PageParams,
                        status: str | None = None) -> Slice[Organization]:
+    """Every organization, newest first (ids are time-ordered)."""
     stmt = select(Organization)
     if status is not None:
         stmt = stmt.where(Organization.status == status)
-    return paginate(session, stmt, [(Organization.id, False)], params)
+    return paginate(session, stmt, [(Organization.id, True)], params)  # newest first
 
 
 def set_plan(session: Session, org: Organization, *, plan: str | None = None,

@@ -91,7 +91,7 @@ def operator_me(operator: Operator = Depends(current_operator), *,
 
 
 @router.get("/organizations", response_model=Page[PlatformOrganizationOut],
-            summary="Every organization on the platform")
+            summary="Every organization on the platform, newest first")
 def list_orgs(
     *, params: PageParams = Depends(page_params),
     status_: Literal["active", "suspended"] | None = Query(
