@@ -3,6 +3,7 @@ tokens and runs no background work; reactivated, everything is as it was."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,11 +12,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mercato.core.db import Database
+from mercato.core.ids import new_id
 from mercato.core.outbox import Dispatcher, Event, OutboxDelivery, record_event, subscribe
 from mercato.settings import Settings
 from mercato.tenancy.service import verify_by_operator
 from tests.catalog.probe_fixtures import make_product
+from tests.channels.helpers import ShopifyServer
 from tests.conftest import PASSWORD, Org
+from tests.notifications.smtp import Inbox, smtp_server
 from tests.platform_helpers import operator_headers, reactivate, suspend
 from tests.storefront_helpers import SHOPPER_PASSWORD, sign_up
 from tests.web.conftest import Browser
@@ -28,6 +32,18 @@ delivered: list[str] = []
 @subscribe(PROBE_EVENT, name="tests.suspension_probe")
 def _record_delivery(_session: Any, event: Event) -> None:
     delivered.append(event.resource_id)
+
+
+@pytest.fixture
+def shopify() -> Iterator[ShopifyServer]:
+    with ShopifyServer() as server:
+        yield server
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    with smtp_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -153,3 +169,31 @@ def test_an_event_recorded_while_suspended_is_delivered_only_after_reactivation(
     reactivate(client, ops, org.id)
     Dispatcher(db).drain()
     assert delivered.count(f"probe-{org.id}") == 1
+
+
+def test_a_suspended_organizations_channel_jobs_and_emails_wait_until_reactivation(
+    client: TestClient, db: Database, settings: Settings, org: Org, ops: dict[str, str],
+    shopify: ShopifyServer, inbox: Inbox
+) -> None:
+    from mercato.channels.jobs import claim_job
+    from mercato.notifications.service import queue, send_pending
+    from tests.channels.helpers import connect, start_job
+    from tests.notifications.test_notifications import smtp
+
+    channel = connect(client, org, shopify)["channel"]
+    queued = start_job(client, org, channel["id"], "product_import")
+    recipient = f"ada-{new_id().lower()}@example.com"
+    with db.transaction(tenant=org.id) as session:
+        queue(session, kind="verify_email", to=recipient, reference=f"wait-{new_id()}",
+              context={"store_name": "Shop", "customer_name": None, "expires_at": "soon",
+                       "verify_url": "https://shop.example/v", "token": "1"})
+    suspend(client, ops, org.id)
+
+    assert claim_job(db, "test-runner", organization_id=org.id) is None
+    send_pending(db, smtp(settings, inbox.port))
+    assert inbox.to(recipient) == []
+
+    reactivate(client, ops, org.id)
+    assert claim_job(db, "test-runner", organization_id=org.id) == queued["id"]
+    send_pending(db, smtp(settings, inbox.port))
+    assert len(inbox.to(recipient)) == 1
