@@ -64,6 +64,17 @@ def test_adding_a_staff_member_past_the_plans_limit_is_a_409_plan_limit(
     set_limits(client, ops, org.id, staff=3)
     assert add() == 201
 
+    # a deactivated member leaves room; bringing them back past the limit is refused
+    members = client.get("/api/v1/staff", headers=org.headers).json()["data"]
+    cashier = next(m for m in members if m["role"] == "cashier")
+    assert client.patch(f"/api/v1/staff/{cashier['id']}", headers=org.headers,
+                        json={"is_active": False}).status_code == 200
+    assert add() == 201
+    back = client.patch(f"/api/v1/staff/{cashier['id']}", headers=org.headers,
+                        json={"is_active": True})
+    assert back.status_code == 409
+    assert back.json()["code"] == "plan_limit"
+
 
 def test_api_calls_past_the_limit_per_minute_are_a_429_with_retry_after(
     client: TestClient, ops: dict[str, str], org: Org, other_org: Org

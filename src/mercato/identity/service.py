@@ -652,6 +652,9 @@ class Identity:
             user.role = role.value
         if is_active is False and user.is_active:
             self._revoke_everything_of(session, user)
+        if is_active is True and not user.is_active:  # back among the plan's staff members
+            check_limit(session, user.organization_id, "staff",
+                        lambda: self._active_members(session))
         if is_active is not None:
             user.is_active = is_active
         if password is not None:
