@@ -4,6 +4,10 @@ is unlimited, and one organization's limit never touches another."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -11,7 +15,7 @@ from mercato.core.db import Database
 from mercato.core.ids import new_id
 from mercato.settings import Settings
 from tests.catalog.probe_fixtures import make_product
-from tests.conftest import PASSWORD, Org
+from tests.conftest import PASSWORD, LiveServer, Org
 from tests.platform_helpers import operator_headers, set_limits
 
 
@@ -92,3 +96,24 @@ def test_api_calls_past_the_limit_per_minute_are_a_429_with_retry_after(
     assert client.get("/api/v1/organization", headers=other_org.headers).status_code == 200
     set_limits(client, ops, org.id)  # unlimited again; the operator is never limited by it
     assert client.get("/api/v1/organization", headers=org.headers).status_code == 200
+
+
+def test_products_created_at_once_never_pass_the_limit(
+    client: TestClient, live_server: LiveServer, ops: dict[str, str], org: Org
+) -> None:
+    """Twelve requests at once, room for four: exactly four products, eight clear refusals."""
+    make_product(client, org)
+    set_limits(client, ops, org.id, products=5)
+    start = threading.Barrier(12)
+
+    def create(n: int) -> int:
+        with httpx.Client(base_url=live_server.url, timeout=60) as http:
+            start.wait()
+            return http.post("/api/v1/products", headers=org.headers, json={
+                "title": f"Race {n}", "product_type": "accessory",
+                "variants": [{"sku": f"RACE-{new_id()}", "price": "1.00"}]}).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(create, range(12)))
+    assert sorted(statuses) == [201] * 4 + [409] * 8
+    assert len(client.get("/api/v1/products", headers=org.headers).json()["data"]) == 5

@@ -118,8 +118,12 @@ def organization_limits(session: Session, organization_id: str) -> dict[str, int
 def check_limit(session: Session, organization_id: str, what: str,
                 current: Callable[[], int], adding: int = 1) -> None:
     """409 ``plan_limit`` when ``current() + adding`` would pass the plan's limit of ``what``
-    (``current`` is only counted when the plan sets that limit)."""
-    limit = organization_limits(session, organization_id).get(what)
+    (``current`` is only counted when the plan sets that limit). The organization's row is
+    locked first (PostgreSQL; SQLite's write transaction is one at a time already), so two
+    requests adding at once cannot both see room for one more."""
+    limits = session.scalar(select(Organization.limits)
+                            .where(Organization.id == organization_id).with_for_update())
+    limit = dict(limits or {}).get(what)
     if limit is None:
         return
     count = current()
