@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mercato.core.db import Database
+from mercato.core.errors import ValidationFailed
 from mercato.core.ids import new_id
 from mercato.settings import Settings
+from mercato.tenancy.platform import LIMIT_KEYS, MAX_LIMIT, clean_limits
 from tests.catalog.probe_fixtures import make_product
 from tests.conftest import PASSWORD, LiveServer, Org
 from tests.platform_helpers import operator_headers, set_limits
@@ -117,3 +122,24 @@ def test_products_created_at_once_never_pass_the_limit(
         statuses = list(pool.map(create, range(12)))
     assert sorted(statuses) == [201] * 4 + [409] * 8
     assert len(client.get("/api/v1/products", headers=org.headers).json()["data"]) == 5
+
+
+@given(st.dictionaries(st.sampled_from(LIMIT_KEYS),
+                       st.one_of(st.none(), st.integers(min_value=0, max_value=MAX_LIMIT))))
+def test_limits_of_known_keys_and_whole_numbers_are_kept_exactly(limits: dict[str, Any]) -> None:
+    assert clean_limits(limits) == {k: v for k, v in limits.items() if v is not None}
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=20), st.one_of(
+    st.integers(), st.floats(), st.text(max_size=5), st.booleans(), st.none()), min_size=1))
+def test_any_other_limit_is_refused_naming_it(limits: dict[str, Any]) -> None:
+    valid = all(k in LIMIT_KEYS and (v is None or (type(v) is int and 0 <= v <= MAX_LIMIT))
+                for k, v in limits.items())
+    if valid:
+        assert clean_limits(limits) == {k: v for k, v in limits.items() if v is not None}
+        return
+    with pytest.raises(ValidationFailed) as refused:
+        clean_limits(limits)
+    named = {e["field"] for e in refused.value.errors}
+    assert named
+    assert all(field.startswith("limits.") for field in named)
