@@ -147,3 +147,20 @@ def test_the_list_filters_by_status_and_pages(
     assert len(first["data"]) == 1
     assert first["next_cursor"]
     client.post(f"{ORGS}/{org.id}/reactivate", headers=ops)
+
+
+def test_an_idempotency_key_replays_the_creation_and_makes_one_organization(
+    client: TestClient, ops: dict[str, str]
+) -> None:
+    body = _new()
+    headers = {**ops, "Idempotency-Key": f"create-{new_id()}"}
+    first = client.post(ORGS, headers=headers, json=body)
+    again = client.post(ORGS, headers=headers, json=body)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert sum(o["slug"] == body["slug"] for o in walk(client, ops, ORGS)) == 1
+    other = client.post(ORGS, headers=headers, json=_new())
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_mismatch"
