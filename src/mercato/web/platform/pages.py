@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from mercato.core.db import set_tenant
-from mercato.core.errors import MercatoError, RateLimited, Unauthorized
+from mercato.core.errors import MercatoError, NotFound, RateLimited, Unauthorized
 from mercato.core.keys import derive_key
 from mercato.core.pagination import PageParams
 from mercato.core.uow import MercatoRoute, uow_of
@@ -271,7 +271,7 @@ def status_action(request: Request, organization_id: str, action: str,
     if operator is None:
         return redirect(LOGIN)
     if action not in ("suspend", "reactivate"):
-        raise MercatoError("Unknown action.")
+        raise NotFound("There is no page at this address.")
     org = get_organization(session, organization_id)
     set_tenant(session, org.id)
     if action == "suspend":
