@@ -41,6 +41,7 @@ from tests.conftest import (
     make_settings,
     new_database_url,
 )
+from tests.platform_helpers import OPERATOR_PASSWORD, make_operator
 from tests.probe import FIXTURES, SHARED, STORE_FIXTURES
 from tests.storefront_helpers import sign_up
 from tests.test_tenant_probe import _load_fixture_modules
@@ -62,6 +63,8 @@ class Target:
     staff_ids: Path
     store_ids: Path
     workdir: Path
+    operator_token: str = ""
+    operator_ids: Path | None = None
 
 
 def _loopback_only(getaddrinfo: Any) -> Any:
@@ -103,9 +106,14 @@ def target(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
             staff_ids = {param: make(client, org) for param, make in sorted(FIXTURES.items())}
             staff_ids.update({param: make(client, org)[0]  # a plugin's name, say
                               for param, (make, _) in sorted(SHARED.items())})
+            # the operator's run suspends and limits an organization of its own
+            operator_ids = {"organization_id": create_org(db, settings).id}
+            operator = client.post("/api/platform/v1/auth/token", json={
+                "email": make_operator(db, settings), "password": OPERATOR_PASSWORD})
         staff_ids["store"] = store_ids["store"] = org.slug
         (workdir / "staff-ids.json").write_text(json.dumps(staff_ids))
         (workdir / "store-ids.json").write_text(json.dumps(store_ids))
+        (workdir / "operator-ids.json").write_text(json.dumps(operator_ids))
         # built once here: schemathesis gives the document 10 s, which a loaded machine (the
         # suite runs on every core) may not make in
         app.openapi()
@@ -113,7 +121,8 @@ def target(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
             patch.setattr(socket, "getaddrinfo", _loopback_only(socket.getaddrinfo))
             with LiveServer(app) as server:
                 yield Target(server.url, org.token, shopper["token"],
-                             workdir / "staff-ids.json", workdir / "store-ids.json", workdir)
+                             workdir / "staff-ids.json", workdir / "store-ids.json", workdir,
+                             operator.json()["access_token"], workdir / "operator-ids.json")
     finally:
         db.dispose()
         if backend == "postgresql":
@@ -154,3 +163,12 @@ def test_as_a_shopper_no_store_operation_answers_a_5xx_or_an_error_that_is_not_a
     """Carts, checkout and the shopper's account answer a customer's token only."""
     assert_clean(schemathesis_run(target, target.shopper_token, target.store_ids,
                                   "--include-path-regex", "^/store/v1/"))
+
+
+def test_as_an_operator_no_platform_operation_answers_a_5xx_or_an_error_that_is_not_a_problem(
+        target: Target) -> None:
+    """The operator's routes, with an operator token, on an organization of their own."""
+    assert target.operator_ids is not None
+    assert_clean(schemathesis_run(target, target.operator_token, target.operator_ids,
+                                  "--include-path-regex", "^/api/platform/v1/",
+                                  "--exclude-path-regex", "/auth/logout$"))  # keep the token

@@ -14,7 +14,10 @@ from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
 import tests
+from mercato.core.db import Database
+from mercato.settings import Settings
 from tests.conftest import Org
+from tests.platform_helpers import operator_headers
 from tests.probe import BODIES, FIXTURES, QUERIES, SHARED, STORE_BODIES, STORE_FIXTURES
 from tests.storefront_helpers import sign_up
 
@@ -167,4 +170,47 @@ def test_every_store_route_with_an_id_is_404_in_another_store(
             own = client.get(probe.path.format(store=org.slug, **ids), headers=mine["headers"])
             if own.status_code != 200:
                 failures.append(f"control {probe.method} {probe.path}: {own.status_code}")
+    assert not failures, "\n".join(failures)
+
+
+# -- the platform operator's routes are outside every tenant: no tenant's credential opens them
+
+def test_no_organization_credential_opens_a_platform_route(
+    app: FastAPI, client: TestClient, org: Org
+) -> None:
+    shopper = sign_up(client, org.slug)
+    key = client.post("/api/v1/api-keys", headers=org.headers,
+                      json={"name": "k", "scopes": ["catalog:read"]})
+    assert key.status_code == 201, key.text
+    credentials = {
+        "staff token": org.headers,
+        "API key": {"Authorization": f"Bearer {key.json()['key']}"},
+        "customer token": shopper["headers"],
+        "none": {},
+    }
+    routes = [(m, path) for path, r in flat_routes(list(app.routes))
+              if isinstance(r, APIRoute) and path.startswith("/api/platform/v1/")
+              and not path.endswith("/auth/token") for m in sorted(r.methods)]
+    assert len(routes) >= 7
+    for method, path in routes:
+        url = path.replace("{organization_id}", org.id)
+        for name, headers in credentials.items():
+            answer = client.request(method, url, headers=headers, json={})
+            assert answer.status_code == 401, (name, method, path, answer.text)
+
+
+def test_an_operator_token_opens_no_tenant_route(
+    app: FastAPI, client: TestClient, db: Database, settings: Settings, org: Org
+) -> None:
+    """Every ``/api/v1`` and ``/store/v1/{store}`` route with an id refuses an operator token
+    as it would no credential at all (401), or answers as to anyone (public store reads)."""
+    _load_fixture_modules()
+    headers = operator_headers(client, db, settings)
+    failures = []
+    for probe in probes(app):
+        ids = {param: FIXTURES[param](client, org) for param in probe.params}
+        answer = client.request(probe.method, probe.path.format(**ids), headers=headers,
+                                json={} if probe.method in {"POST", "PUT", "PATCH"} else None)
+        if answer.status_code != 401:
+            failures.append(f"{probe.method} {probe.path}: {answer.status_code}")
     assert not failures, "\n".join(failures)

@@ -25,7 +25,7 @@ from mercato.core.problems import install_error_handlers, problem_response
 from mercato.core.proxies import TrustedProxies, TrustedProxyMiddleware
 from mercato.core.secrets import remember_secret_key
 from mercato.settings import Settings, get_settings
-from mercato.tenancy import StoreResolver
+from mercato.tenancy import OrganizationGate, StoreResolver
 from mercato.tenancy.deps import CustomDomainMiddleware
 from mercato.tenancy.service import DomainResolver
 from mercato.tenancy.verification import load_verifier
@@ -105,12 +105,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.domains = DomainResolver(db, platform_hosts=settings.platform_hosts)
     app.state.domain_verifier = load_verifier(settings.domain_verifier)
     app.state.stores = StoreResolver(db)
+    app.state.org_gate = OrganizationGate(db)  # suspended organizations, API calls per minute
 
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, on_replay)
     install_pages(app)  # first: page paths never try the API's routes (web.PageRouter)
     for module in modules:
-        for attr in ("router", "store_router"):
+        for attr in ("router", "store_router", "platform_router"):
             router = getattr(module, attr, None)
             if router is not None:
                 app.include_router(router)

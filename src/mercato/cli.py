@@ -1,4 +1,5 @@
-"""The ``mercato`` command: serve, worker, migrate, org, import, inventory, events, demo."""
+"""The ``mercato`` command: serve, worker, migrate, org, operator, import, inventory, events,
+demo."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ app.add_typer(inventory_app, name="inventory")
 events_app = typer.Typer(help="Event deliveries that failed every attempt (dead letters).",
                          no_args_is_help=True)
 app.add_typer(events_app, name="events")
+operator_app = typer.Typer(help="Manage platform operators (outside every organization).",
+                           no_args_is_help=True)
+app.add_typer(operator_app, name="operator")
 
 
 def _version(value: bool) -> None:
@@ -364,6 +368,40 @@ def _create_org(settings: Settings, *, name: str, slug: str, owner_email: str,
             }
     finally:
         db.dispose()
+
+
+@operator_app.command("create")
+def operator_create(
+    email: Annotated[str, typer.Option(help="The operator's sign-in email.")],
+    password: Annotated[str | None, typer.Option(
+        help="The operator's password (8+ characters); asked for when omitted.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a platform operator (signs in at POST /api/platform/v1/auth/token and
+    /platform/login) and print it as JSON."""
+    from mercato.core.db import Database
+    from mercato.core.errors import MercatoError
+    from mercato.identity.service import Identity
+
+    settings = _settings(data_dir, creates=True, needs_key=True)
+    if password is None:
+        password = typer.prompt("Operator password", hide_input=True, err=True)
+    _migrate(settings)
+    db = Database.from_settings(settings, pool_size=1)
+    try:
+        with db.transaction() as session:
+            session.info["actor_label"] = "cli"
+            operator = Identity(settings, db).create_operator(session, email=email,
+                                                              password=password)
+            session.flush()
+            result = {"id": operator.id, "email": operator.email}
+    except MercatoError as exc:
+        typer.echo(json.dumps({"error": exc.code, "detail": exc.detail, "errors": exc.errors}),
+                   err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    typer.echo(json.dumps(result, indent=2))
 
 
 @domain_app.command("verify")

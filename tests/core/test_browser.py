@@ -150,7 +150,7 @@ def test_vendored_assets_keep_their_licences(client: TestClient) -> None:
 def test_the_openapi_document_declares_the_bearer_schemes(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     schemes = document["components"]["securitySchemes"]
-    assert set(schemes) == {"StaffToken", "ApiKey", "CustomerToken"}
+    assert set(schemes) == {"StaffToken", "ApiKey", "CustomerToken", "OperatorToken"}
     for scheme in schemes.values():
         assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     paths = document["paths"]
@@ -163,6 +163,9 @@ def test_the_openapi_document_declares_the_bearer_schemes(client: TestClient) ->
     assert paths["/store/v1/{store}/me"]["get"]["security"] == [
         {"CustomerToken": []}]
     assert paths["/store/v1/{store}/carts"]["post"]["security"] == [{}, {"CustomerToken": []}]
+    assert paths["/api/platform/v1/organizations"]["get"]["security"] == [
+        {"OperatorToken": []}]
+    assert "security" not in paths["/api/platform/v1/auth/token"]["post"]
 
 
 def test_every_operation_s_security_is_what_it_does_without_a_credential(

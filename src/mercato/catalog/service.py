@@ -94,6 +94,7 @@ from mercato.core.pagination import (
     ordering,
     paginate,
 )
+from mercato.tenancy import check_limit
 
 M = TypeVar("M")
 MAX_REPORTED = 50
@@ -452,7 +453,14 @@ def _channels(kinds: Iterable[str] | None) -> list[str] | None:
     return None if kinds is None else sorted(set(kinds))
 
 
+def _count_products(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Product)) or 0)
+
+
 def create_product(session: Session, data: ProductCreate) -> Product:
+    organization_id = tenant_of(session)
+    if organization_id:  # the plan's ``products`` limit: 409 plan_limit past it
+        check_limit(session, organization_id, "products", lambda: _count_products(session))
     data = run_before_model(session, "before_product_save", data, key="product",
                             context={"product_id": None})
     product_type = get_product_type(session, data.product_type)

@@ -46,6 +46,7 @@ from mercato.core.outbox import backoff_seconds
 from mercato.orders import Order
 from mercato.orders import service as orders
 from mercato.settings import Settings
+from mercato.tenancy import suspended_organizations
 
 log = structlog.get_logger("mercato.channels")
 
@@ -329,6 +330,9 @@ def claim_job(db: Database, worker_id: str, *, organization_id: str | None = Non
             due.append(jobs_t.c.organization_id == organization_id)
         if besides:
             due.append(jobs_t.c.connection_id.notin_(list(besides)))
+        paused = suspended_organizations(session)  # suspended by the operator: they wait
+        if paused:
+            due.append(jobs_t.c.organization_id.notin_(sorted(paused)))
         claimed = leases.claim(
             session, jobs_t, where=due, order_by=[jobs_t.c.run_after, jobs_t.c.id], limit=1,
             until=now + LEASE, owner=worker_id,

@@ -49,6 +49,7 @@ from mercato.inventory import (
     sellable,
 )
 from mercato.settings import Settings
+from mercato.tenancy import suspended_organizations
 
 if TYPE_CHECKING:
     from mercato.channels.jobs import JobContext
@@ -136,6 +137,9 @@ def due_connections(db: Database, organization_id: str | None = None) -> list[st
             mappings_t.c.pushed_version < mappings_t.c.want_version)
         if organization_id is not None:
             stmt = stmt.where(mappings_t.c.organization_id == organization_id)
+        paused = suspended_organizations(session)  # suspended by the operator: pushes wait
+        if paused:
+            stmt = stmt.where(mappings_t.c.organization_id.notin_(sorted(paused)))
         return list(session.scalars(stmt.distinct()))
 
 

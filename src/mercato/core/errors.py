@@ -79,6 +79,23 @@ class PreconditionFailed(MercatoError):
     status, code = 412, "precondition_failed"
 
 
+class OrganizationSuspended(MercatoError):
+    """The platform operator suspended the organization: nothing of it answers until it is
+    reactivated (its data is kept as it was)."""
+
+    status, code = 423, "organization_suspended"
+
+    def __init__(self, detail: str = "This organization is suspended by the platform "
+                 "operator; try again once it is reactivated.", **kw: Any) -> None:
+        super().__init__(detail, **kw)
+
+
+class PlanLimitReached(MercatoError):
+    """The organization's plan allows no more of something (products, staff members)."""
+
+    status, code = 409, "plan_limit"
+
+
 class IdempotencyMismatch(MercatoError):
     status, code = 422, "idempotency_mismatch"
 

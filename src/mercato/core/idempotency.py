@@ -58,7 +58,7 @@ def fingerprint(request: Request, body: bytes) -> str:
     return digest.hexdigest()
 
 
-CREDENTIAL_KINDS = ("customer", "cart", "body")
+CREDENTIAL_KINDS = ("operator", "customer", "cart", "body")
 """The credentials a request without a principal may carry, the first present scoping it."""
 
 

@@ -50,6 +50,7 @@ from mercato.core.db import (
     utcnow,
 )
 from mercato.core.ids import new_id
+from mercato.core.ports import Port
 from mercato.core.retry import backoff
 
 log = structlog.get_logger("mercato.worker")
@@ -228,6 +229,12 @@ def backoff_seconds(attempts: int) -> float:
     return backoff(attempts, base=2.0, cap=300.0, floor=0.5)
 
 
+paused_organizations: Port[[Session], frozenset[str]] = Port(
+    "core.outbox.paused_organizations", "mercato.tenancy")
+"""Organizations whose deliveries wait (suspended by the platform operator): provided by
+tenancy, which the kernel may not import. Their deliveries stay pending, in order, and are
+claimed again once the organization is reactivated."""
+
 PeriodicFunc = Callable[[Database], None]
 
 
@@ -301,10 +308,13 @@ class Dispatcher:
         earlier = aliased(OutboxDelivery)
         with self.db.transaction(tenant=SYSTEM) as session:
             now = utcnow()
+            paused = paused_organizations(session) if paused_organizations.provided else ()
             return queue.claim(
                 session, OutboxDelivery,
                 where=[
                     OutboxDelivery.status == PENDING,
+                    *([OutboxDelivery.organization_id.not_in(sorted(paused))] if paused
+                      else []),
                     OutboxDelivery.handler.in_(names),
                     OutboxDelivery.available_at <= now,
                     queue.lapsed(OutboxDelivery.lease_until, now),

@@ -27,6 +27,12 @@ these names from here, never ``identity.customers``' models or schemas.
   ``verify_customer_email``; the pages' server-side sessions ``start_customer_session``,
   ``customer_session`` (the ``Shopper`` of a cookie, or None), ``end_customer_session``; the
   address book ``add_customer_address`` / ``AddressBookIn``.
+- Platform operators (``identity.operators``), as the operator's console pages use them
+  through the same calls as ``/api/platform/v1``: ``Operator``, ``issue_operator_token``,
+  ``verify_operator``, ``confirm_operator``, ``sign_out_operator``; the forms' schemas
+  ``OperatorLimits`` and ``PlatformOrganizationCreate``. Signing in is
+  ``service.Identity.check_operator_password``, creating an organization with its owner
+  ``service.Identity.create_organization``.
 - ``Address``, ``Email``: the address with a name and the lowercased email that orders and
   carts take as input, as customers do.
 """
@@ -70,6 +76,13 @@ from mercato.identity.customers.service import (
     update_customer,
 )
 from mercato.identity.customers.service import merge as merge_customers
+from mercato.identity.operators import Operator
+from mercato.identity.operators import confirm as confirm_operator
+from mercato.identity.operators import issue as issue_operator_token
+from mercato.identity.operators import sign_out as sign_out_operator
+from mercato.identity.operators import verify as verify_operator
+from mercato.identity.platform.schemas import Limits as OperatorLimits
+from mercato.identity.platform.schemas import OrganizationCreate as PlatformOrganizationCreate
 from mercato.identity.schemas_store import AddressBookIn, SignUpIn
 from mercato.identity.shoppers import Shopper
 
@@ -82,6 +95,9 @@ __all__ = [
     "CustomerUpdate",
     "Email",
     "MergeIn",
+    "Operator",
+    "OperatorLimits",
+    "PlatformOrganizationCreate",
     "Shopper",
     "SignUpIn",
     "add_customer_address",
@@ -89,6 +105,7 @@ __all__ = [
     "audit_action",
     "audit_trail",
     "check_customer_password",
+    "confirm_operator",
     "create_customer",
     "customer_account",
     "customer_id_for_email",
@@ -100,6 +117,7 @@ __all__ = [
     "end_customer_session",
     "get_audit_entry",
     "get_customer",
+    "issue_operator_token",
     "list_audit_entries",
     "list_customers",
     "merge_customers",
@@ -107,8 +125,10 @@ __all__ = [
     "request_email_verification",
     "request_password_reset",
     "reset_customer_password",
+    "sign_out_operator",
     "sign_up_customer",
     "start_customer_session",
     "update_customer",
     "verify_customer_email",
+    "verify_operator",
 ]

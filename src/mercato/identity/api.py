@@ -15,6 +15,7 @@ from mercato.core.uow import DbSession, MercatoRoute, uow_of
 from mercato.identity import audit
 from mercato.identity.deps import client_of, identity
 from mercato.identity.models import ApiKey, AuditEntry
+from mercato.identity.platform.api import router as platform_router
 from mercato.identity.schemas import (
     AcceptInvite,
     Actor,
@@ -36,6 +37,8 @@ from mercato.identity.schemas import (
 from mercato.identity.service import Identity, TokenPair
 from mercato.identity.tokens import API_KEY_PREFIX
 from mercato.tenancy.service import get_organization
+
+__all__ = ["platform_router", "router"]
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute)
 BODY_CREDENTIAL = [Depends(credential_in_body)]

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from mercato.core.db import get_owned, utcnow
 from mercato.core.errors import Conflict, Unauthorized, ValidationFailed
@@ -32,7 +32,7 @@ from mercato.identity.models import CustomerAccount, CustomerToken
 from mercato.identity.service import Identity, check_password, normalize_email
 from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import make_compound_secret, secret_matches, split_compound_secret
-from mercato.tenancy import Store
+from mercato.tenancy import Store, require_active
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix, not a secret
 RESET_TTL = dt.timedelta(hours=1)
@@ -69,6 +69,11 @@ def confirm_shopper(session: Session, shopper: Shopper, epoch: int) -> None:
 
 
 def issue_token(identity: Identity, account: CustomerAccount, email: str) -> str:
+    """A customer token; never while the organization is suspended (the caller's session is
+    scoped to it: it just read the account)."""
+    session = object_session(account)
+    if session is not None:
+        require_active(session, account.organization_id)
     # the customer id rides in the role claim: a customer token has no staff role to carry
     return identity.customer_signer.issue(subject=account.id,
                                           organization_id=account.organization_id,

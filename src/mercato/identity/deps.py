@@ -14,16 +14,20 @@ from mercato.core.errors import Unauthorized
 from mercato.core.idempotency import credential_scope
 from mercato.core.principal import Principal
 from mercato.core.uow import uow_of
+from mercato.identity import operators
 from mercato.identity.customer_auth import confirm_shopper, verify_customer_token
+from mercato.identity.operators import Operator
 from mercato.identity.service import Identity
 from mercato.identity.shoppers import Shopper
 from mercato.identity.tokens import API_KEY_PREFIX
 from mercato.tenancy import Store
-from mercato.tenancy.deps import current_store
+from mercato.tenancy.deps import check_organization, current_store
 from mercato.tenancy.service import storefront_url
 
 STORE_PREFIX = "/store/"
 AUTH_PREFIX = "/api/v1/auth/"
+PLATFORM_PREFIX = "/api/platform/"
+"""The operator's routes: their credential is an operator token (``current_operator``)."""
 WEBHOOK_PREFIX = "/webhooks/"
 """Platforms' webhooks: some (Shopee, TikTok Shop) sign in ``Authorization``; the route checks
 that signature, never a staff token."""
@@ -60,7 +64,8 @@ def staff_authenticator(identity: Identity) -> Authenticator:
         lookup."""
         header = request.headers.get("authorization")
         path = request.url.path
-        if not header or path.startswith((STORE_PREFIX, AUTH_PREFIX, WEBHOOK_PREFIX)):
+        if not header or path.startswith((STORE_PREFIX, AUTH_PREFIX, WEBHOOK_PREFIX,
+                                          PLATFORM_PREFIX)):
             return None  # shoppers sign in with customer tokens (current_customer)
         scheme, _, token = header.partition(" ")
         token = token.strip()
@@ -68,13 +73,39 @@ def staff_authenticator(identity: Identity) -> Authenticator:
             raise Unauthorized("Use 'Authorization: Bearer <token>'.")
         uow = uow_of(request)
         if token.startswith(API_KEY_PREFIX):
-            return await run_in_threadpool(
+            principal = await run_in_threadpool(
                 lambda: identity.authenticate_key(uow.session, token, uow.after_close))
-        principal, sign_in = identity.verify_staff_token(token)
-        uow.defer(lambda session: identity.confirm_staff(session, principal, sign_in))
+        else:
+            principal, sign_in = identity.verify_staff_token(token)
+            uow.defer(lambda session: identity.confirm_staff(session, principal, sign_in))
+        # suspended by the platform operator: 423; past the plan's calls per minute: 429
+        await check_organization(request, principal.organization_id, count_call=True)
         return principal
 
     return authenticate
+
+
+# -- platform operators: operator tokens ------------------------------------------------------
+
+OPERATOR_TOKEN = bearer_scheme("OperatorToken", bearer_format="JWT", description=(
+    "A platform operator's token from `POST /api/platform/v1/auth/token`; `/api/platform/v1` "
+    "only (no `/api/v1` or `/store/v1` route accepts it)."))
+
+
+async def current_operator(request: Request,
+                           _token: Any = Security(OPERATOR_TOKEN)) -> Operator:
+    """The platform operator whose token the request carries (401 for anything else: a staff
+    token, an API key, a customer token). Still active and signed in: checked on the
+    endpoint's thread (deferred)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use 'Authorization: Bearer <operator token>'.")
+    identity: Identity = request.app.state.identity
+    operator = operators.verify(identity.operator_signer, token.strip())
+    uow_of(request).defer(lambda session: operators.confirm(session, operator))
+    credential_scope(request, "operator", operator.id)  # their Idempotency-Keys
+    return operator
 
 
 # -- shoppers: customer tokens -----------------------------------------------------------------

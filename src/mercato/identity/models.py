@@ -160,3 +160,20 @@ class CustomerToken(TenantMixin, Base):
 
 __all__ = ["ApiKey", "AuditEntry", "CustomerAccount", "CustomerToken", "LoginFailure",
            "RefreshToken", "StaffSignIn", "StaffUser"]
+
+
+class PlatformOperator(Base):
+    """Someone who runs the platform: creates, suspends and limits organizations. Outside every
+    organization (not a tenant table), signs in at ``/api/platform/v1/auth/token`` only."""
+
+    __tablename__ = "platform_operators"
+    __audited__ = False  # no organization's change; operators act on organizations, audited there
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    """Raised at sign-out: every token issued before it stops working."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

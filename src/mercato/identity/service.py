@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -34,7 +34,15 @@ from mercato.core.errors import (
 from mercato.core.ids import new_id
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.core.principal import Principal
-from mercato.identity.models import ApiKey, LoginFailure, RefreshToken, StaffSignIn, StaffUser
+from mercato.identity import operators
+from mercato.identity.models import (
+    ApiKey,
+    LoginFailure,
+    PlatformOperator,
+    RefreshToken,
+    StaffSignIn,
+    StaffUser,
+)
 from mercato.identity.passwords import MAX_LENGTH, MIN_LENGTH, Passwords
 from mercato.identity.permissions import ALL, permissions_for
 from mercato.identity.permissions import PERMISSIONS as PERMISSIONS  # the face's: pages list them
@@ -50,7 +58,14 @@ from mercato.identity.tokens import (
     split_compound_secret,
 )
 from mercato.settings import Settings
-from mercato.tenancy import get_by_slug
+from mercato.tenancy import (
+    Organization,
+    check_limit,
+    create_organization,
+    get_by_slug,
+    require_active,
+    set_plan,
+)
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,251}\.[^@\s]+$")
 LOGIN_LIMIT_LOCK = 7295300
@@ -162,6 +177,49 @@ class Identity:
         self.customer_signer = TokenSigner(
             settings.require_secret_key(), settings.customer_token_ttl_seconds,
             purpose="customer-token", token_type="customer")  # noqa: S106 - a type name
+        self.operator_signer, self.operator_web_signer = operators.operator_signers(
+            settings.require_secret_key(), settings.access_token_ttl_seconds)
+
+    # -- platform operators (identity.operators) ---------------------------------------------
+
+    def create_operator(self, session: Session, *, email: str,
+                        password: str) -> PlatformOperator:
+        return operators.create_operator(
+            session, email=normalize_email(email),
+            password_hash=self.passwords.hash(check_password(password)))
+
+    def create_organization(self, session: Session, *, name: str, slug: str,
+                            owner_email: str, owner_password: str, plan: str | None = None,
+                            limits: Mapping[str, object] | None = None,
+                            ) -> tuple[Organization, StaffUser]:
+        """A new organization with its owner (the operator's console; the CLI's ``org
+        create`` does the same), in the caller's transaction: all of it or nothing. The
+        session is scoped to the new organization from here on."""
+        org = create_organization(session, name=name, slug=slug)
+        set_plan(session, org, plan=plan, limits=limits)
+        try:
+            owner = self.bootstrap_owner(session, org.id, owner_email, owner_password)
+        except ValidationFailed as exc:  # name the fields as the caller gave them
+            raise ValidationFailed(exc.detail, errors=[
+                {**e, "field": f"owner_{e['field']}"} for e in exc.errors]) from None
+        session.flush()
+        return org, owner
+
+    def check_operator_password(self, *, email: str, password: str, client: str) -> str:
+        """The id of the active operator with this email and password, counted against the
+        sign-in limits like a member's (under ``operator:<email>``); 401 otherwise. Reads with
+        a session of its own: call it before the request's transaction begins."""
+        email = email.strip().lower()
+
+        def check() -> str | None:
+            with self.db.session(write=False) as session:
+                found = operators.find_for_sign_in(session, email)
+            if found is None:
+                self.passwords.verify(None, password)  # as long as a wrong password takes
+                return None
+            return found[0] if self.passwords.verify(found[1], password) else None
+
+        return self.password_attempt(f"operator:{email}", client, check)
 
     # -- sign-in -----------------------------------------------------------------------------
 
@@ -284,6 +342,7 @@ class Identity:
                   now: dt.datetime) -> TokenPair:
         """A new access token with the member's current role, and the sign-in's next refresh
         token (only its hash is kept)."""
+        require_active(session, sign_in.organization_id)  # a suspended one issues no tokens
         refresh = RefreshToken(
             id=new_id(), sign_in_id=sign_in.id, organization_id=sign_in.organization_id,
             created_at=now, expires_at=min(
@@ -369,6 +428,7 @@ class Identity:
         (``check_staff_password``): (the cookie's value, shown once; the principal). It ends
         like any sign-in: signing out, deactivation, or its absolute or idle end."""
         set_tenant(session, organization_id)
+        require_active(session, organization_id)
         user = session.scalar(select(StaffUser).where(StaffUser.id == staff_id,
                                                       StaffUser.is_active.is_(True)))
         if user is None:
@@ -534,6 +594,8 @@ class Identity:
                 "Give a password, or set invite to true (not both).",
                 errors=[{"field": "password", "message": "password or invite, exactly one"}],
             )
+        check_limit(session, actor.organization_id, "staff",
+                    lambda: self._active_members(session))
         user = StaffUser(email=email, role=role.value, organization_id=actor.organization_id)
         invite_token = None
         if password is not None:
@@ -554,6 +616,12 @@ class Identity:
                          password_hash=self.passwords.hash(check_password(password)))
         session.add(user)
         return user
+
+    @staticmethod
+    def _active_members(session: Session) -> int:
+        """Members counted against the plan's ``staff`` limit: active ones, invited included."""
+        return int(session.scalar(select(func.count()).select_from(StaffUser)
+                                  .where(StaffUser.is_active.is_(True))) or 0)
 
     def _active_owners(self, session: Session) -> int:
         return int(session.scalar(
@@ -584,6 +652,9 @@ class Identity:
             user.role = role.value
         if is_active is False and user.is_active:
             self._revoke_everything_of(session, user)
+        if is_active is True and not user.is_active:  # back among the plan's staff members
+            check_limit(session, user.organization_id, "staff",
+                        lambda: self._active_members(session))
         if is_active is not None:
             user.is_active = is_active
         if password is not None:

@@ -39,8 +39,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mercato.core import queue as leases
-from mercato.core.db import SYSTEM, Database, require_owned, utcnow
-from mercato.core.errors import Conflict, ServiceUnavailable, ValidationFailed
+from mercato.core.db import SYSTEM, Database, require_owned, tenant_of, utcnow
+from mercato.core.errors import Conflict, MercatoError, ServiceUnavailable, ValidationFailed
 from mercato.core.ids import new_id
 from mercato.core.outbox import backoff_seconds
 from mercato.core.pagination import PageParams, Slice, paginate
@@ -48,6 +48,7 @@ from mercato.core.secrets import Vault
 from mercato.identity import ports as identity_ports
 from mercato.notifications.models import KINDS, Notification
 from mercato.settings import Settings
+from mercato.tenancy import organization_settings, suspended_organizations
 
 log = structlog.get_logger("mercato.notifications")
 
@@ -104,6 +105,41 @@ def render(kind: str, context: Mapping[str, Any]) -> Rendered:
     )
 
 
+def _text_on(color: str) -> str:
+    """White or black, whichever contrasts more with ``#rrggbb`` (WCAG 2 luminance; the
+    storefront picks its header's text the same way, ``web.store.branding``)."""
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    lum = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return "#ffffff" if (1.05 / (lum + 0.05)) >= ((lum + 0.05) / 0.05) else "#000000"
+
+
+def branding(session: Session) -> dict[str, Any]:
+    """The organization's logo and colours for its emails' layout: ``brand_color`` heads the
+    mail (with readable text), ``accent_color`` colours its links, and an https logo is shown
+    with the store's name as its text (a path of the store's media is no address a mail
+    reader can load, so it is left out)."""
+    out: dict[str, Any] = dict.fromkeys(("logo_url", "brand_color", "brand_text",
+                                         "accent_color"))
+    organization_id = tenant_of(session)
+    if not organization_id or organization_id == SYSTEM:
+        return out
+    try:
+        found = organization_settings(session, organization_id)
+    except MercatoError:
+        return out
+    if found.logo_url and found.logo_url.startswith("https://"):
+        out["logo_url"] = found.logo_url
+    if found.brand_color:
+        out["brand_color"], out["brand_text"] = found.brand_color, _text_on(found.brand_color)
+    if found.accent_color:
+        out["accent_color"] = found.accent_color
+    return out
+
+
 def _address(to: str) -> str:
     email = to.strip().lower()
     _, parsed = parseaddr(email)
@@ -128,7 +164,7 @@ def queue(session: Session, *, kind: str, to: str, context: Mapping[str, Any],
     if session.scalar(select(exists().where(Notification.kind == kind,
                                             Notification.reference == reference))):
         return None
-    rendered = render(kind, context)
+    rendered = render(kind, {**branding(session), **context})
     text, html = rendered.text, rendered.html
     if kind in SECRET_KINDS:
         vault = Vault.of(session, SEALING_PURPOSE)
@@ -224,10 +260,12 @@ def _claim(db: Database, worker: str, now: dt.datetime, batch_size: int,
     mail readers show it once.
     """
     with db.transaction(tenant=SYSTEM) as session:
+        paused = suspended_organizations(session)  # suspended by the operator: mail waits
         ids = leases.claim(
             session, Notification,
             where=[Notification.status == "pending", Notification.next_attempt_at <= now,
-                   leases.lapsed(Notification.lease_until, now)],
+                   leases.lapsed(Notification.lease_until, now),
+                   *([Notification.organization_id.notin_(sorted(paused))] if paused else [])],
             order_by=[Notification.next_attempt_at, Notification.id], limit=batch_size,
             until=now + dt.timedelta(seconds=LEASE_SECONDS), owner=worker)
         if ids:

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mercato.core.db import set_tenant
 from mercato.core.errors import NotFound
 from mercato.core.uow import uow_of
+from mercato.tenancy.gate import OrganizationGate
 from mercato.tenancy.service import DomainResolver
 from mercato.tenancy.store import Store, StoreResolver
 
@@ -34,9 +35,21 @@ async def current_store(store: str, request: Request) -> Store:
         found = await run_in_threadpool(resolver.lookup, store)
     if found is None:
         raise NotFound(_no_store(store, request))
+    await check_organization(request, found.organization_id)
     request.state.store = found
     set_tenant(uow_of(request).session, found.organization_id)
     return found
+
+
+async def check_organization(request: Request, organization_id: str, *,
+                             count_call: bool = False) -> None:
+    """423 when the platform operator suspended the organization (its storefront, its
+    webhooks, its API, its pages); with ``count_call``, 429 past its API calls per minute."""
+    gate: OrganizationGate = request.app.state.org_gate
+    known, state = gate.cached(organization_id)
+    if not known:
+        state = await run_in_threadpool(gate.lookup, organization_id)
+    gate.check(state, organization_id, count_call=count_call)
 
 
 # -- custom domains: ``https://cards.example.com/store/v1/...`` reaches ``/store/v1/{slug}/...``,
@@ -45,7 +58,7 @@ async def current_store(store: str, request: Request) -> Store:
 PREFIX = "/store/v1"
 PAGES = "/s"
 PLATFORM_ROOTS = frozenset({"api", "admin", "pos", "s", "store", "webhooks", "static", "docs",
-                            "redoc", "openapi.json", "health", "ready", "metrics"})
+                            "platform", "redoc", "openapi.json", "health", "ready", "metrics"})
 """First path segments that are the platform's own on every host: a store's domain serves
 its storefront at every other path."""
 STOREFRONT_ROOT = "storefront_root"

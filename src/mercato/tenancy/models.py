@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,6 +31,15 @@ class Organization(Timestamps, Versioned, Base):
     """``#rrggbb``: the storefront header's background."""
     accent_color: Mapped[str | None] = mapped_column(String(7), default=None)
     """``#rrggbb``: the storefront's primary buttons."""
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    """``active`` or ``suspended`` (by the platform operator: every surface answers 423, its
+    background work pauses, its data stays as it is)."""
+    suspended_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    suspension_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    plan: Mapped[str] = mapped_column(String(64), default="standard", server_default="standard")
+    """The operator's name for what the organization pays for; limits carry the numbers."""
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    """``products``, ``staff``, ``api_calls_per_minute``: a key left out is unlimited."""
 
 
 class OrganizationDomain(TenantMixin, Base):

@@ -16,7 +16,7 @@ from mercato.core.errors import MercatoError
 from mercato.web.session import SignInRequired, login_path
 from mercato.web.templating import render
 
-PAGE_PREFIXES = ("/admin", "/s", "/pos")
+PAGE_PREFIXES = ("/admin", "/s", "/pos", "/platform")
 """Paths answered with pages: their errors are pages too."""
 STORE_PREFIX = "/s/"
 """The storefront's pages: their errors show in the store's layout."""
@@ -31,7 +31,8 @@ def is_page(request: Request) -> bool:
 
 def error_page(request: Request, status: int, message: str) -> Response:
     heading = {403: "You cannot open this page", 404: "Page not found",
-               422: "Check what you entered"}.get(status, HTTPStatus(status).phrase)
+               422: "Check what you entered",
+               423: "This organization is suspended"}.get(status, HTTPStatus(status).phrase)
     if request.url.path.startswith(STORE_PREFIX):  # a shopper's error, in the store's layout
         shop = getattr(request.state, "shop", None)
         return render(request, "store/error.html", {

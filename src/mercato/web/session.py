@@ -25,7 +25,7 @@ from mercato.core.keys import derive_key
 from mercato.core.principal import Principal
 from mercato.core.uow import SAFE_METHODS, uow_of
 from mercato.identity.service import Identity
-from mercato.tenancy import organization_settings
+from mercato.tenancy import OrganizationGate, organization_settings
 
 COOKIE = "mercato_session"
 LOGIN_CSRF_COOKIE = "mercato_login_csrf"
@@ -125,6 +125,8 @@ def _confirm(request: Request, cookie: str,
     if found is None:
         return None
     principal = found.principal
+    gate: OrganizationGate = request.app.state.org_gate  # suspended: 423 page
+    gate.check(gate.state(principal.organization_id), principal.organization_id)
     request.state.org_settings = organization_settings(uow.session, principal.organization_id)
     set_tenant(uow.session, principal.organization_id)
     uow.session.info["actor"] = principal

@@ -33,7 +33,8 @@ FLASH_COOKIE = "mercato_flash"
 
 env = Environment(
     loader=FileSystemLoader([HERE / "templates", HERE / "admin" / "templates",
-                             HERE / "store" / "templates", HERE / "pos" / "templates"]),
+                             HERE / "store" / "templates", HERE / "pos" / "templates",
+                             HERE / "platform" / "templates"]),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
     trim_blocks=True,

@@ -2,7 +2,7 @@
 pools, stored files and per-line deliveries.
 
 Revision ID: 0031
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -19,7 +19,7 @@ import mercato.core.db
 from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0031'
-down_revision: str | None = '0029'
+down_revision: str | None = '0030'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

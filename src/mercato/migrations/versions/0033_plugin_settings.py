@@ -1,7 +1,7 @@
 """Plugins: each organization's state of each installed plugin (enabled, config, priority).
 
 Revision ID: 0033
-Revises: 0030
+Revises: 0032
 Create Date: 2026-12-16 10:00:00
 """
 
@@ -17,7 +17,7 @@ import mercato.core.db
 from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
 
 revision: str = '0033'
-down_revision: str | None = '0030'
+down_revision: str | None = '0032'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,8 +4,8 @@ Stripe's ``payment_provider_events`` and the channels' ``channel_webhook_receipt
 into ``inbound_webhook_receipts`` (so a delivery received before the upgrade is still known as
 a duplicate after it) and dropped. A channel receipt's provider is its connection's kind.
 
-Revision ID: 0036
-Revises: 0029
+Revision ID: 0035
+Revises: 0034
 Create Date: 2026-12-06 12:00:00
 """
 
@@ -20,8 +20,8 @@ import mercato.core.db
 from mercato.core.ids import new_id
 from mercato.migrations.helpers import disable_tenant_rls, enable_tenant_rls
 
-revision: str = '0036'
-down_revision: str | None = '0029'
+revision: str = '0035'
+down_revision: str | None = '0034'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
