@@ -361,3 +361,23 @@ def test_no_more_than_the_per_endpoint_cap_is_in_flight_across_many_senders(
                 s.close()
     assert active["most"] <= 3
     assert active["most"] >= 2  # the senders did overlap
+
+
+def test_a_suspended_organizations_deliveries_wait_until_it_is_reactivated(
+        hook_client: TestClient, hook_settings: Settings, db: Database, org: Org) -> None:
+    from mercato.tenancy import get_organization
+    from mercato.tenancy.platform import reactivate, suspend
+
+    with receiver() as hooks:
+        endpoint = create_endpoint(hook_client, org, hooks.url, events=["test.*"])
+        emit(db, org, 2)
+        fan_out(db)
+        with db.transaction(tenant=SYSTEM) as session:
+            suspend(session, get_organization(session, org.id), "unpaid")
+        assert sender(db, hook_settings).drain() == 0
+        assert hooks.received == []
+        with db.transaction(tenant=SYSTEM) as session:
+            reactivate(session, get_organization(session, org.id))
+        assert sender(db, hook_settings).drain() == 2
+    assert len(hooks.received) == 2
+    assert {d.status for d in deliveries(db, endpoint["id"])} == {"delivered"}

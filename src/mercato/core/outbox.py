@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -235,6 +236,13 @@ paused_organizations: Port[[Session], frozenset[str]] = Port(
 tenancy, which the kernel may not import. Their deliveries stay pending, in order, and are
 claimed again once the organization is reactivated."""
 
+
+def not_paused(session: Session, organization_id: Any) -> list[ColumnElement[bool]]:
+    """The ``where`` clause that leaves a suspended organization's queued work (its
+    ``organization_id`` column) unclaimed: every queue of background work adds it."""
+    paused = paused_organizations(session) if paused_organizations.provided else frozenset()
+    return [organization_id.not_in(sorted(paused))] if paused else []
+
 PeriodicFunc = Callable[[Database], None]
 
 
@@ -308,13 +316,11 @@ class Dispatcher:
         earlier = aliased(OutboxDelivery)
         with self.db.transaction(tenant=SYSTEM) as session:
             now = utcnow()
-            paused = paused_organizations(session) if paused_organizations.provided else ()
             return queue.claim(
                 session, OutboxDelivery,
                 where=[
                     OutboxDelivery.status == PENDING,
-                    *([OutboxDelivery.organization_id.not_in(sorted(paused))] if paused
-                      else []),
+                    *not_paused(session, OutboxDelivery.organization_id),
                     OutboxDelivery.handler.in_(names),
                     OutboxDelivery.available_at <= now,
                     queue.lapsed(OutboxDelivery.lease_until, now),

@@ -41,7 +41,7 @@ from mercato.core.errors import (
     ValidationFailed,
 )
 from mercato.core.ids import new_id
-from mercato.core.outbox import record_event
+from mercato.core.outbox import not_paused, record_event
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.core.retry import backoff
 from mercato.core.secrets import Vault, derived_key
@@ -669,7 +669,8 @@ def deliver_due(db: Database, settings: Settings | None = None, *,
         ids = leases.claim(
             session, Delivery,
             where=[Delivery.status == "pending", Delivery.next_attempt_at <= moment,
-                   leases.lapsed(Delivery.lease_until, moment)],
+                   leases.lapsed(Delivery.lease_until, moment),
+                   *not_paused(session, Delivery.organization_id)],
             order_by=[Delivery.next_attempt_at, Delivery.id], limit=limit,
             until=moment + dt.timedelta(seconds=LEASE_SECONDS), owner=worker)
     return sum(_deliver_one(db, settings, worker, delivery_id, moment) for delivery_id in ids)

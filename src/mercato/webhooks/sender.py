@@ -44,6 +44,7 @@ from mercato.core.db import SYSTEM, Database, utcnow
 from mercato.core.egress import EgressRefused, check_url
 from mercato.core.errors import ServiceUnavailable
 from mercato.core.ids import new_id
+from mercato.core.outbox import not_paused
 from mercato.core.retry import backoff
 from mercato.settings import Settings
 from mercato.webhooks.events import WAKE
@@ -115,7 +116,8 @@ class Sender:
                     .where(leased.status == PENDING, leased.lease_until >= now)
                     .group_by(leased.endpoint_id).having(func.count() >= cap))
             stmt = (select(d.id, d.endpoint_id)
-                    .where(d.status == PENDING, d.next_attempt_at <= now,
+                    .where(*not_paused(session, d.organization_id),  # a suspended org waits
+                           d.status == PENDING, d.next_attempt_at <= now,
                            queue.lapsed(d.lease_until, now), d.endpoint_id.in_(sendable),
                            d.endpoint_id.not_in(busy),
                            ~exists().where(earlier.endpoint_id == d.endpoint_id,

@@ -36,7 +36,7 @@ from mercato.core.db import SYSTEM, Database, require_owned, set_tenant, utcnow
 from mercato.core.egress import check_url
 from mercato.core.errors import Conflict, MercatoError, ValidationFailed
 from mercato.core.ids import new_id
-from mercato.core.outbox import Event
+from mercato.core.outbox import Event, not_paused
 from mercato.core.pagination import PageParams, Slice, paginate
 from mercato.core.retry import backoff
 from mercato.orders import service as orders
@@ -487,7 +487,8 @@ def _claim(db: Database, worker: str, now: dt.datetime, batch_size: int) -> list
         return queue.claim(
             session, WorkflowExecution,
             where=[WorkflowExecution.status.in_(ACTIVE), WorkflowExecution.next_run_at <= now,
-                   queue.lapsed(WorkflowExecution.lease_until, now)],
+                   queue.lapsed(WorkflowExecution.lease_until, now),
+                   *not_paused(session, WorkflowExecution.organization_id)],
             order_by=[WorkflowExecution.next_run_at, WorkflowExecution.id], limit=batch_size,
             until=now + dt.timedelta(seconds=LEASE_SECONDS), owner=worker)
 
