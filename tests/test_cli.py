@@ -889,7 +889,7 @@ def test_worker_once_delivers_every_due_event_exits_0_and_prints_the_count(
         finally:
             unsubscribe_handler(EXTENSION_HANDLER)
             for handler in others:
-                subscribe(*handler.event_types, name=handler.name)(handler.func)
+                subscribe(*handler.event_types, name=handler.name, when=handler.when)(handler.func)
 
     with database(fresh_database_url) as db, db.session(write=False) as session, \
             system_scope(session):  # 3, and 3 more when "*" subscribers (workflows) are loaded

@@ -103,7 +103,7 @@ def make_env(backend: str, tmp_path: Path) -> Iterator[Env]:
         yield Env(backend, url, settings, db, create_org(db, settings), tmp_path)
     finally:
         for handler in foreign:
-            subscribe(*handler.event_types, name=handler.name)(handler.func)
+            subscribe(*handler.event_types, name=handler.name, when=handler.when)(handler.func)
         h.reset()
         db.dispose()
         if backend == "postgresql":
@@ -928,3 +928,39 @@ def test_the_worker_runs_background_loops_on_their_own_threads_and_stops_them(en
         outbox._background.pop("test.slow", None)
     assert ended.is_set()
     assert not worker.is_alive()
+
+
+def test_a_handler_s_when_keeps_organizations_with_nothing_to_do_from_getting_deliveries(
+        env: Env) -> None:
+    """A catch-all subscriber with ``when`` costs an organization that has nothing for it no
+    delivery (one or many events), asked once per transaction; the next transaction asks
+    again."""
+    env.create_tables()
+    wanted: set[str] = set()
+    asked: list[str] = []
+
+    def when(session: Session, organization_id: str) -> bool:
+        asked.append(organization_id)
+        return organization_id in wanted
+
+    name = "tests.when-handler"
+    subscribe("*", name=name, when=when)(lambda session, event: None)
+    try:
+        def recorded(org_id: str, count: int) -> None:
+            with env.db.transaction(tenant=org_id) as session:
+                for n in range(count):
+                    record_event(session, h.PING, resource_type=h.RESOURCE_TYPE,
+                                 resource_id=f"w-{n}", data={})
+                record_events(session, org_id, [NewEvent(h.PING, h.RESOURCE_TYPE, "bulk", {})])
+
+        recorded(env.org.id, 3)
+        assert asked == [env.org.id]  # once for the transaction's four events
+        wanted.add(env.org.id)
+        recorded(env.org.id, 2)
+        assert asked == [env.org.id, env.org.id]
+        with env.system() as session:
+            mine = session.scalar(select(func.count()).select_from(OutboxDelivery)
+                                  .where(OutboxDelivery.handler == name))
+        assert mine == 3  # the second transaction's two events and its bulk one
+    finally:
+        unsubscribe(name)

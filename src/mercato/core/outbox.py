@@ -36,7 +36,15 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import (
+    Mapped,
+    Session,
+    SessionTransaction,
+    aliased,
+    mapped_column,
+    relationship,
+)
 
 from mercato.core import queue
 from mercato.core.db import (
@@ -48,6 +56,7 @@ from mercato.core.db import (
     insert_many,
     set_tenant,
     table_of,
+    tenant_of,
     utcnow,
 )
 from mercato.core.ids import new_id
@@ -119,30 +128,64 @@ class Event:
 HandlerFunc = Callable[[Session, Event], None]
 
 
+WhenFunc = Callable[[Session, str], bool]
+"""``when(session, organization_id)``: whether the organization has anything for a handler
+to do (an enabled webhook endpoint, workflow or plugin)."""
+
+
 @dataclass(frozen=True)
 class Handler:
     name: str
     event_types: frozenset[str]
     func: HandlerFunc
+    when: WhenFunc | None = None
 
     def wants(self, event_type: str) -> bool:
         return "*" in self.event_types or event_type in self.event_types
+
+    def applies(self, session: Session, organization_id: str | None) -> bool:
+        """Asked when an event is recorded, once per transaction and organization (the answer
+        is kept in the session until it commits or rolls back). Without an organization, or a
+        ``when``, always."""
+        if self.when is None or not organization_id or organization_id == SYSTEM:
+            return True
+        answers: dict[tuple[str, str], bool] = session.info.setdefault(_WHEN_CACHE, {})
+        key = (self.name, organization_id)
+        if key not in answers:
+            answers[key] = bool(self.when(session, organization_id))
+        return answers[key]
+
+
+_WHEN_CACHE = "mercato.outbox.when"
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_when_answers(session: Session, transaction: SessionTransaction) -> None:
+    """``when`` answers hold for one transaction: the next may see an endpoint enabled since."""
+    if transaction.parent is None:
+        session.info.pop(_WHEN_CACHE, None)
 
 
 _handlers: dict[str, Handler] = {}
 
 
-def subscribe(*event_types: str, name: str | None = None) -> Callable[[HandlerFunc], HandlerFunc]:
+def subscribe(*event_types: str, name: str | None = None,
+              when: WhenFunc | None = None) -> Callable[[HandlerFunc], HandlerFunc]:
     """Register ``func(session, event)`` for these event types (``"*"`` for all).
 
     The session is scoped to the event's organization; whatever the handler writes commits
     together with the delivery's progress. Handlers must tolerate seeing an event again after a
     crash in the middle of an external call.
+
+    ``when`` keeps a catch-all subscriber from costing every organization a delivery per
+    event: an event is given to the handler only if ``when(session, organization_id)`` holds
+    in the transaction that records it (asked once per transaction). Something the
+    organization enables later sees the events recorded after it.
     """
 
     def decorator(func: HandlerFunc) -> HandlerFunc:
         handler_name = name or f"{func.__module__}.{func.__qualname__}"
-        _handlers[handler_name] = Handler(handler_name, frozenset(event_types), func)
+        _handlers[handler_name] = Handler(handler_name, frozenset(event_types), func, when)
         return func
 
     return decorator
@@ -172,8 +215,9 @@ def record_event(
         event.organization_id = organization_id
     session.add(event)
     key = f"{resource_type}:{resource_id}"
+    tenant = organization_id or tenant_of(session)
     for handler in _handlers.values():
-        if handler.wants(event_type):
+        if handler.wants(event_type) and handler.applies(session, tenant):
             delivery = OutboxDelivery(handler=handler.name, resource_key=key, event=event)
             if organization_id is not None:
                 delivery.organization_id = organization_id
@@ -218,7 +262,7 @@ def record_events(session: Session, organization_id: str, events: list[NewEvent]
          "handler": h.name, "resource_key": f"{e.resource_type}:{e.resource_id}",
          "status": PENDING, "attempts": 0, "available_at": now}
         for position, e in zip(positions, events, strict=True)
-        for h in _handlers.values() if h.wants(e.type)
+        for h in _handlers.values() if h.wants(e.type) and h.applies(session, organization_id)
     ]
     if deliveries:
         insert_many(session, table_of(OutboxDelivery), deliveries)

@@ -119,6 +119,10 @@ run_after: Port[[Session, str, Event], None] = Port("plugins.run_after",
 """Runs one plugin's after hook for an event (the service: it reads the organization's
 settings of the plugin)."""
 
+enabled_in: Port[[Session, str, str], bool] = Port("plugins.enabled_in", "mercato.plugins.service")
+"""Whether an organization has the plugin enabled (``(session, organization_id, name)``): an
+event is handed to a plugin's after hooks only where it is."""
+
 
 def _subscribe(plugins: dict[str, Manifest]) -> None:
     for manifest in plugins.values():
@@ -129,4 +133,7 @@ def _subscribe(plugins: dict[str, Manifest]) -> None:
         def handler(session: Session, event: Event, _name: str = name) -> None:
             run_after(session, _name, event)
 
-        subscribe(*manifest.after, name=HANDLER_PREFIX + name)(handler)
+        def enabled(session: Session, organization_id: str, _name: str = name) -> bool:
+            return enabled_in(session, organization_id, _name)
+
+        subscribe(*manifest.after, name=HANDLER_PREFIX + name, when=enabled)(handler)

@@ -191,6 +191,13 @@ def _wants(hook: str) -> bool:
 provide_runner(run_before, _wants)
 
 
+@registry.enabled_in.provide
+def enabled_in(session: Session, organization_id: str, name: str) -> bool:
+    with _scoped(session, organization_id):
+        return bool(session.scalar(select(PluginSetting.enabled).where(
+            PluginSetting.plugin == name)))
+
+
 @registry.run_after.provide
 def run_after(session: Session, name: str, event: Event) -> None:
     """One plugin's after hook for one event (its outbox subscriber): nothing when the

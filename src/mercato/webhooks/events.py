@@ -40,7 +40,14 @@ def _wake(session: Session) -> None:
     WAKE.set()
 
 
-@subscribe("*", name=HANDLER)
+def has_endpoints(session: Session, organization_id: str) -> bool:
+    """An organization without an enabled endpoint gets no fan-out delivery per event."""
+    return session.scalar(select(WebhookEndpoint.id).where(
+        WebhookEndpoint.organization_id == organization_id,
+        WebhookEndpoint.enabled.is_(True)).limit(1)) is not None
+
+
+@subscribe("*", name=HANDLER, when=has_endpoints)
 def fan_out(session: Session, event: Event) -> None:
     targets = [endpoint_id for endpoint_id, patterns in session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.events)
