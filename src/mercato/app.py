@@ -131,6 +131,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     return app
 
 
+def _revisions(revisions: frozenset[str]) -> str:
+    return ", ".join(sorted(revisions)) or "None"
+
+
 def _operations(app: FastAPI, db: Database, settings: Settings) -> None:
     metrics_token = (settings.metrics_token.get_secret_value().encode()
                      if settings.metrics_token else None)
@@ -141,21 +145,23 @@ def _operations(app: FastAPI, db: Database, settings: Settings) -> None:
 
     @app.get("/ready", tags=["operations"], summary="The database is reachable and migrated")
     def ready(request: Request) -> Response:
-        from mercato.migrations import current_revision, head_revision
+        from mercato.migrations import current_revisions, head_revision, head_revisions
 
         try:
             with db.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-                current = current_revision(conn)
+                current = current_revisions(conn)
         except Exception as exc:
             return problem_response(503, "not_ready", f"Database unreachable: {exc}",
                                     request=request)
-        head = head_revision()
-        if current != head:
+        heads = head_revisions()  # Mercato's and each installed plugin's branch
+        if current != heads:
             return problem_response(503, "not_ready",
-                                    f"Schema at {current}, code expects {head}; run "
-                                    "`mercato migrate`.", request=request)
-        return JSONResponse({"status": "ready", "database": db.dialect, "schema": current})
+                                    f"Schema at {_revisions(current)}, code expects "
+                                    f"{_revisions(heads)}; run `mercato migrate`.",
+                                    request=request)
+        return JSONResponse({"status": "ready", "database": db.dialect,
+                             "schema": head_revision(), "heads": sorted(heads)})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              response_class=Response, description="Open unless `MERCATO_METRICS_TOKEN` is set; "

@@ -4,6 +4,7 @@ in group ``mercato.plugins``) is written to a directory put on ``sys.path``, whe
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,15 +28,15 @@ test-bad-hook = tests.plugins.sample_plugins:bad_hook
 """
 
 
-@pytest.fixture(scope="module")
-def test_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The test plugins installed (for this module's tests), uninstalled after."""
-    site = tmp_path_factory.mktemp("site")
-    info = site / "mercato_test_plugins-1.0.dist-info"
+@contextlib.contextmanager
+def install(site: Path, distribution: str, entry_points: str) -> Iterator[Path]:
+    """A distribution of plugins installed for real (its metadata in ``site``, put on
+    ``sys.path``), discovered again, then uninstalled."""
+    info = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mercato-test-plugins\n"
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\n"
                                    "Version: 1.0\n")
-    (info / "entry_points.txt").write_text(ENTRY_POINTS)
+    (info / "entry_points.txt").write_text(entry_points)
     sys.path.insert(0, str(site))
     registry.refresh()
     try:
@@ -43,6 +44,13 @@ def test_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         sys.path.remove(str(site))
         registry.refresh()
+
+
+@pytest.fixture(scope="module")
+def test_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The test plugins installed (for this module's tests), uninstalled after."""
+    with install(tmp_path_factory.mktemp("site"), "mercato-test-plugins", ENTRY_POINTS) as site:
+        yield site
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ are its own and one failing plugin never holds back another.
 from __future__ import annotations
 
 import threading
+from importlib.resources import files
+from pathlib import Path
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -60,7 +62,40 @@ def check(manifest: Any) -> Manifest:
         raise InvalidManifest(f"unknown permissions {unknown}")
     if manifest.routes is not None and not callable(manifest.routes):
         raise InvalidManifest("routes must be a function returning an APIRouter")
+    if manifest.migrations is not None:
+        migrations_dir(manifest)
     return manifest
+
+
+def migrations_dir(manifest: Manifest) -> Path | None:
+    """The directory of the plugin's Alembic revisions (``migrations``, ``"package:subdir"``
+    or ``"package"``), or None when it ships none; ``InvalidManifest`` when it is not an
+    importable package's directory on disk (Alembic reads revisions from files)."""
+    if manifest.migrations is None:
+        return None
+    package, _, subdir = manifest.migrations.partition(":")
+    try:
+        root = files(package)
+    except (ImportError, TypeError, ValueError) as exc:
+        raise InvalidManifest(f"migrations {manifest.migrations!r}: package {package!r} "
+                              f"cannot be imported ({exc})") from None
+    resource = root.joinpath(*subdir.split("/")) if subdir else root
+    path = Path(str(resource))
+    if not path.is_dir():
+        raise InvalidManifest(f"migrations {manifest.migrations!r} is not a directory "
+                              "in the plugin's distribution")
+    return path
+
+
+def migration_locations() -> dict[str, Path]:
+    """Each installed plugin's versions directory, by plugin name (those that ship one):
+    Mercato's Alembic environment adds them to its ``version_locations``."""
+    found: dict[str, Path] = {}
+    for name, manifest in installed().items():
+        path = migrations_dir(manifest)
+        if path is not None:
+            found[name] = path
+    return found
 
 
 def _load(entry: EntryPoint) -> Manifest:

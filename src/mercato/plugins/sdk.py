@@ -61,7 +61,11 @@ class Manifest:
     ``permissions`` are the staff permissions an organization's staff member must hold to
     enable it (and that its routes should require); ``routes`` is a factory returning a
     FastAPI ``APIRouter``, mounted under ``/api/v1/plugins/<name>`` and answering only for
-    organizations that enabled the plugin."""
+    organizations that enabled the plugin.
+    ``migrations`` names the Alembic versions directory shipped in the plugin's distribution,
+    as ``"package:subdir"`` (or ``"package"`` for the package's own directory): its revisions
+    are their own branch (``branch_labels`` = the plugin's name), which ``mercato migrate``
+    applies with Mercato's own (docs/plugins.md, "Migrations")."""
 
     name: str
     version: str
@@ -72,3 +76,4 @@ class Manifest:
     permissions: tuple[str, ...] = ()
     routes: Callable[[], Any] | None = None
     default_priority: int = 100
+    migrations: str | None = None
