@@ -11,9 +11,9 @@ are its own and one failing plugin never holds back another.
 from __future__ import annotations
 
 import threading
+from importlib.metadata import EntryPoint, entry_points
 from importlib.resources import files
 from pathlib import Path
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import structlog
