@@ -28,7 +28,7 @@ def test_ready_reports_the_database_and_schema(client: TestClient, backend: str)
     response = client.get("/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "database": backend,
-                                "schema": head_revision()}
+                                "schema": head_revision(), "heads": [head_revision()]}
 
 
 def test_ready_is_503_when_the_schema_is_behind_the_code(tmp_path: Path) -> None:
