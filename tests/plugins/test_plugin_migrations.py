@@ -21,6 +21,7 @@ from mercato.app import create_app
 from mercato.core.db import Base, Database
 from mercato.migrations import (
     current_revisions,
+    downgrade,
     head_revision,
     head_revisions,
     include_object,
@@ -129,6 +130,25 @@ def test_on_postgresql_the_plugins_tenant_table_is_under_forced_rls(notes_plugin
         assert seen == ["mine"]
     finally:
         engine.dispose()
+
+
+def test_downgrading_the_plugins_branch_drops_its_tables_only_and_lets_it_be_uninstalled(
+    backend: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with install(tmp_path_factory.mktemp("site"), "mercato-test-notes", NOTES):
+        url = new_database_url(backend, tmp_path)
+    try:
+        with install(tmp_path_factory.mktemp("site"), "mercato-test-notes", NOTES):
+            downgrade(url, "test-notes@base")
+            revisions, tables = _state(url)
+            assert revisions == {head_revision()}
+            assert "test_plugin_notes" not in tables
+            assert "organizations" in tables
+        upgrade(url)  # uninstalled now: Mercato alone migrates, nothing to do
+        assert _state(url) == (revisions, tables)
+    finally:
+        if backend == "postgresql":
+            drop_pg_database(url)
 
 
 def test_a_database_without_the_plugin_still_migrates(backend: str, tmp_path: Path) -> None:
