@@ -1,4 +1,9 @@
-"""Alembic environment: runs migrations on the URL from ``mercato.migrations.alembic_config``."""
+"""Alembic environment: runs migrations on the URL from ``mercato.migrations.alembic_config``.
+
+That configuration's ``version_locations`` are Mercato's ``versions/`` and every installed
+plugin's versions directory (each plugin its own branch); ``target_metadata`` is Mercato's
+models plus those of any plugin whose models were imported.
+"""
 
 from __future__ import annotations
 
