@@ -145,7 +145,12 @@ def _operations(app: FastAPI, db: Database, settings: Settings) -> None:
 
     @app.get("/ready", tags=["operations"], summary="The database is reachable and migrated")
     def ready(request: Request) -> Response:
-        from mercato.migrations import current_revisions, head_revision, head_revisions
+        from mercato.migrations import (
+            PluginMigrationsError,
+            current_revisions,
+            head_revision,
+            head_revisions,
+        )
 
         try:
             with db.engine.connect() as conn:
@@ -154,7 +159,10 @@ def _operations(app: FastAPI, db: Database, settings: Settings) -> None:
         except Exception as exc:
             return problem_response(503, "not_ready", f"Database unreachable: {exc}",
                                     request=request)
-        heads = head_revisions()  # Mercato's and each installed plugin's branch
+        try:
+            heads = head_revisions()  # Mercato's and each installed plugin's branch
+        except PluginMigrationsError as exc:
+            return problem_response(503, "not_ready", str(exc), request=request)
         if current != heads:
             return problem_response(503, "not_ready",
                                     f"Schema at {_revisions(current)}, code expects "

@@ -20,6 +20,7 @@ import mercato.models  # noqa: F401 - registers every table
 from mercato.app import create_app
 from mercato.core.db import Base, Database
 from mercato.migrations import (
+    PluginMigrationsError,
     current_revisions,
     downgrade,
     head_revision,
@@ -184,3 +185,22 @@ def test_installing_the_plugin_makes_ready_wait_for_its_migration(
         db.dispose()
         if backend == "postgresql":
             drop_pg_database(url)
+
+
+def test_a_plugin_whose_revisions_are_not_its_own_branch_stops_migrate_and_ready(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    url = new_database_url("sqlite", tmp_path)
+    db = Database(url, pool_size=1)
+    entry = "[mercato.plugins]\ntest-unlabelled = tests.plugins.notes_plugin:unlabelled\n"
+    try:
+        with install(tmp_path_factory.mktemp("site"), "mercato-test-unlabelled", entry):
+            with pytest.raises(PluginMigrationsError, match="test-unlabelled"):
+                upgrade(url)
+            with TestClient(create_app(make_settings(url), db)) as client:
+                ready = client.get("/ready")
+            assert ready.status_code == 503, ready.text
+            assert "test-unlabelled" in ready.json()["detail"]
+        assert _state(url)[0] == {head_revision()}  # nothing was applied
+    finally:
+        db.dispose()

@@ -36,20 +36,43 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool,
     return name not in SEARCH_INDEX_OBJECTS and not name.startswith("product_search_fts_")
 
 
+class PluginMigrationsError(RuntimeError):
+    """An installed plugin's migrations do not load as its own branch: migrating (and
+    readiness) stops there, naming the plugin, rather than half-applying a schema."""
+
+
 def plugin_locations() -> tuple[Path, ...]:
-    """The installed plugins' versions directories (sorted by plugin name)."""
+    """The installed plugins' versions directories (sorted by plugin name), each checked to
+    load as a branch labelled with its plugin's name (``PluginMigrationsError`` otherwise)."""
     from mercato.plugins import migration_locations
 
-    return tuple(path for _, path in sorted(migration_locations().items()))
+    found = sorted(migration_locations().items())
+    for name, path in found:
+        _check_branch(name, path)
+    return tuple(path for _, path in found)
+
+
+@lru_cache(maxsize=32)
+def _check_branch(name: str, path: Path) -> None:
+    try:
+        script = ScriptDirectory.from_config(_config("sqlite://", (HERE / "versions", path)))
+        script.get_revision(f"{name}@head")
+    except Exception as exc:
+        raise PluginMigrationsError(
+            f"plugin {name!r}: its migrations ({path}) do not load as a branch labelled "
+            f"{name!r} after Mercato's: {type(exc).__name__}: {exc}") from exc
 
 
 def alembic_config(url: str, *, plugins: bool = True) -> Config:
     """Mercato's Alembic configuration; with ``plugins``, its version locations include every
     installed plugin's versions directory."""
+    return _config(url, (HERE / "versions", *(plugin_locations() if plugins else ())))
+
+
+def _config(url: str, locations: tuple[Path, ...]) -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
     config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
-    locations = (HERE / "versions", *(plugin_locations() if plugins else ()))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", os.pathsep.join(
         str(path).replace("%", "%%") for path in locations))

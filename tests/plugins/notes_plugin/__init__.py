@@ -15,3 +15,6 @@ manifest = Manifest(name="test-notes", version="1.0",
 
 missing_migrations = Manifest(name="test-lost-notes", version="1.0",
                               migrations="tests.plugins.notes_plugin:no_such_dir")
+
+unlabelled = Manifest(name="test-unlabelled", version="1.0",
+                      migrations="tests.plugins.notes_plugin:unlabelled_migrations")
