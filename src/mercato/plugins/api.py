@@ -12,11 +12,18 @@ from fastapi import APIRouter, Depends, Response
 from mercato.core.auth import get_principal, require
 from mercato.core.errors import NotFound
 from mercato.core.principal import Principal
+from mercato.core.problems import PROBLEM_RESPONSES
 from mercato.core.uow import DbSession, MercatoRoute
 from mercato.plugins import registry, service
 from mercato.plugins.schemas import PluginIn, PluginOut
 
 log = structlog.get_logger("mercato.plugins")
+
+
+def _problem(status: int, description: str) -> dict[str, object]:
+    """A route's own description of an error status, keeping its problem+json body."""
+    return {**PROBLEM_RESPONSES[status], "description": description}
+
 
 router = APIRouter(prefix="/api/v1", route_class=MercatoRoute, tags=["plugins"])
 READ = require("plugins:read")
@@ -40,7 +47,7 @@ def list_plugins(*, _: Principal = Depends(READ),
 
 
 @router.get("/plugins/{plugin_name}", response_model=PluginOut,
-            responses={404: {"description": "No such plugin is installed"}},
+            responses={404: _problem(404, "No such plugin is installed")},
             summary="One installed plugin, with this organization's state")
 def get_plugin(plugin_name: str, *, _: Principal = Depends(READ),
                session: DbSession) -> PluginOut:
@@ -48,11 +55,10 @@ def get_plugin(plugin_name: str, *, _: Principal = Depends(READ),
 
 
 @router.put("/plugins/{plugin_name}", response_model=PluginOut,
-            responses={404: {"description": "No such plugin is installed"},
-                       403: {"description": "Enabling it needs permissions the caller "
-                                            "lacks"},
-                       422: {"description": "The configuration does not fit the plugin's "
-                                            "settings schema"}},
+            responses={404: _problem(404, "No such plugin is installed"),
+                       403: _problem(403, "Enabling it needs permissions the caller lacks"),
+                       422: _problem(422, "The configuration does not fit the plugin's "
+                                          "settings schema")},
             summary="Enable or disable a plugin for this organization, and configure it")
 def put_plugin(plugin_name: str, body: PluginIn, *, principal: Principal = Depends(WRITE),
                session: DbSession) -> PluginOut:
@@ -62,7 +68,7 @@ def put_plugin(plugin_name: str, body: PluginIn, *, principal: Principal = Depen
 
 
 @router.delete("/plugins/{plugin_name}", status_code=204, response_class=Response,
-               responses={404: {"description": "No such plugin is installed"}},
+               responses={404: _problem(404, "No such plugin is installed")},
                summary="Disable a plugin for this organization and forget its configuration")
 def delete_plugin(plugin_name: str, *, _: Principal = Depends(WRITE),
                   session: DbSession) -> Response:
