@@ -24,8 +24,7 @@ from tests.channels.ebay.helpers import (
     mappings,
     stock,
 )
-from tests.channels.ebay.test_orders import detail, orders_of, pull
-from tests.channels.helpers import settle, start_job
+from tests.channels.helpers import order_detail, orders_of, pull_orders, settle, start_job
 from tests.conftest import PUBLIC_URL, LiveServer, Org
 
 DELETION = "MARKETPLACE_ACCOUNT_DELETION"
@@ -101,20 +100,20 @@ def test_an_account_deletion_erases_that_buyers_data(
                                   full_name="Grace Hopper")
     stays = ebay.state.place_order([{"sku": sku, "quantity": 1}], buyer="staying_user",
                                    full_name="Alan Turing")
-    assert pull(client, org, db, channel_id)["status"] == "succeeded"
+    assert pull_orders(client, org, db, channel_id)["status"] == "succeeded"
     by_external = {o["external_id"]: o for o in orders_of(client, org, channel_id)}
     body, headers = ebay.state.notification(DELETION, {
         "username": "leaving_user", "userId": "ma8vp1jySJC", "eiasToken": "nY+sHZ2PrBmd"})
     answer = post(client, org, body, headers)
     assert answer.status_code == 200, answer.text
     assert (answer.json()["processed"], answer.json()["message"]) == (True, "queued")
-    assert detail(client, org, by_external[gone["orderId"]]["id"])["email"] is not None
+    assert order_detail(client, org, by_external[gone["orderId"]]["id"])["email"] is not None
     Dispatcher(db).drain()  # the worker erases the buyer
-    erased = detail(client, org, by_external[gone["orderId"]]["id"])
+    erased = order_detail(client, org, by_external[gone["orderId"]]["id"])
     assert (erased["email"], erased["customer_name"], erased["shipping_address"]) == (
         None, None, None)
     assert erased["total"] == "12.50"  # the sale stays in the books
-    kept = detail(client, org, by_external[stays["orderId"]]["id"])
+    kept = order_detail(client, org, by_external[stays["orderId"]]["id"])
     assert kept["email"] == "staying_user@members.ebay.test"
     assert kept["shipping_address"]["last_name"] == "Turing"
     orders_mapped = {m["remote_id"]: m for m in mappings(client, org, channel_id, "order")}

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
 from mercato.core.outbox import Dispatcher
-from tests.channels.helpers import settle, start_job
+from tests.channels.helpers import jobs_of, order_detail, orders_of, settle, start_job
 from tests.channels.shopee.helpers import (
     SHOP_ID,
     ShopeeServer,
@@ -25,7 +25,6 @@ from tests.channels.shopee.helpers import (
     push_auth,
     stock,
 )
-from tests.channels.shopee.test_orders import detail, jobs_of, orders_of
 from tests.conftest import PUBLIC_URL, LiveServer, Org
 
 
@@ -120,7 +119,7 @@ def test_the_emulators_pushes_bring_an_order_and_its_cancellation_in(
     finally:
         shopee.state.callback_url = None
     assert [status for status, _ in shopee.state.pushes[-2:]] == [200, 200]
-    assert detail(client, org, order["id"])["status"] == "cancelled"
+    assert order_detail(client, org, order["id"])["status"] == "cancelled"
 
 
 def test_a_push_signed_more_than_five_minutes_ago_is_refused_as_a_replay(

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from mercato.core.db import Database
 from mercato.core.outbox import Dispatcher
-from tests.channels.helpers import settle
+from tests.channels.helpers import jobs_of, order_detail, orders_of, settle
 from tests.channels.tiktok.helpers import (
     SHOP_ID,
     TiktokServer,
@@ -25,7 +25,6 @@ from tests.channels.tiktok.helpers import (
     linked,
     webhook_sign,
 )
-from tests.channels.tiktok.test_orders import detail, jobs_of, orders_of
 from tests.conftest import LiveServer, Org
 from tests.inventory.helpers import level
 
@@ -109,7 +108,7 @@ def test_the_emulators_webhooks_bring_an_order_and_its_cancellation(
         settle(db, org)
     finally:
         tts.state.webhook_url = None
-    shown = detail(client, org, order["id"])
+    shown = order_detail(client, org, order["id"])
     assert shown["status"] == "cancelled"
     assert level(client, org, sku, made["location"])["available"] == 4
 
