@@ -92,11 +92,16 @@ class Rendered:
     html: str
 
 
+UNBRANDED: Mapping[str, Any] = dict.fromkeys(("logo_url", "brand_color", "brand_text",
+                                              "accent_color"))
+"""The layout's branding values when the organization set none."""
+
+
 def render(kind: str, context: Mapping[str, Any]) -> Rendered:
     """The subject, text part and HTML part of ``kind`` for ``context``."""
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
-    values = dict(context)
+    values = {**UNBRANDED, **context}  # branding is optional; every other value is required
     subject = _env.get_template(f"{kind}.subject.txt").render(values)
     return Rendered(
         subject=" ".join(subject.split())[:500],  # one line: no header injection, ever
@@ -122,8 +127,7 @@ def branding(session: Session) -> dict[str, Any]:
     mail (with readable text), ``accent_color`` colours its links, and an https logo is shown
     with the store's name as its text (a path of the store's media is no address a mail
     reader can load, so it is left out)."""
-    out: dict[str, Any] = dict.fromkeys(("logo_url", "brand_color", "brand_text",
-                                         "accent_color"))
+    out: dict[str, Any] = dict(UNBRANDED)
     organization_id = tenant_of(session)
     if not organization_id or organization_id == SYSTEM:
         return out
