@@ -665,12 +665,15 @@ def deliver_due(db: Database, settings: Settings | None = None, *,
     settings = settings or get_settings()
     worker = f"{socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
     moment = now or utcnow()
+    due = [Delivery.status == "pending", Delivery.next_attempt_at <= moment,
+           leases.lapsed(Delivery.lease_until, moment)]
+    with db.session(write=False, tenant=SYSTEM) as session:  # idle polls take no write lock
+        if session.scalar(select(Delivery.id).where(*due).limit(1)) is None:
+            return 0
     with db.transaction(tenant=SYSTEM) as session:
         ids = leases.claim(
             session, Delivery,
-            where=[Delivery.status == "pending", Delivery.next_attempt_at <= moment,
-                   leases.lapsed(Delivery.lease_until, moment),
-                   *not_paused(session, Delivery.organization_id)],
+            where=[*due, *not_paused(session, Delivery.organization_id)],
             order_by=[Delivery.next_attempt_at, Delivery.id], limit=limit,
             until=moment + dt.timedelta(seconds=LEASE_SECONDS), owner=worker)
     return sum(_deliver_one(db, settings, worker, delivery_id, moment) for delivery_id in ids)

@@ -219,6 +219,10 @@ def schedule_due(db: Database, *, now: dt.datetime | None = None) -> int:
     started. Each due time starts one execution, however many workers ask at once."""
     now = now or utcnow()
     started = 0
+    with db.session(write=False, tenant=SYSTEM) as session:  # idle polls take no write lock
+        if session.scalar(select(Workflow.id).where(
+                Workflow.enabled.is_(True), Workflow.next_run_at <= now).limit(1)) is None:
+            return 0
     with db.transaction(tenant=SYSTEM) as session:
         due = session.scalars(select(Workflow).where(
             Workflow.enabled.is_(True), Workflow.next_run_at.is_not(None),
@@ -483,12 +487,15 @@ def run_test(session: Session, workflow: Workflow, payload: dict[str, Any],
 
 
 def _claim(db: Database, worker: str, now: dt.datetime, batch_size: int) -> list[str]:
+    due = [WorkflowExecution.status.in_(ACTIVE), WorkflowExecution.next_run_at <= now,
+           queue.lapsed(WorkflowExecution.lease_until, now)]
+    with db.session(write=False, tenant=SYSTEM) as session:  # idle polls take no write lock
+        if session.scalar(select(WorkflowExecution.id).where(*due).limit(1)) is None:
+            return []
     with db.transaction(tenant=SYSTEM) as session:
         return queue.claim(
             session, WorkflowExecution,
-            where=[WorkflowExecution.status.in_(ACTIVE), WorkflowExecution.next_run_at <= now,
-                   queue.lapsed(WorkflowExecution.lease_until, now),
-                   *not_paused(session, WorkflowExecution.organization_id)],
+            where=[*due, *not_paused(session, WorkflowExecution.organization_id)],
             order_by=[WorkflowExecution.next_run_at, WorkflowExecution.id], limit=batch_size,
             until=now + dt.timedelta(seconds=LEASE_SECONDS), owner=worker)
 
