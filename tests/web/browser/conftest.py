@@ -48,7 +48,9 @@ def chromium() -> Iterator[Any]:
 def page(chromium: Any, live_server: LiveServer) -> Iterator[Any]:
     context = chromium.new_context(base_url=live_server.url,
                                    viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    # 30 s: the suite runs on both cores beside the browser and the server; a form submit
+    # that has waited past 15 s for its navigation has been seen twice in full runs (not alone)
+    context.set_default_timeout(30_000)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
